@@ -1,0 +1,99 @@
+#include "common/routing.h"
+
+#define XXH_STATIC_LINKING_ONLY  // stack-allocated XXH64_state_t
+#include <xxhash.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+namespace miroir {
+namespace {
+
+constexpr unsigned char kStringTerminator = 0xFF;  // how the original hashes a str
+
+}  // namespace
+
+uint64_t KeyHash(std::string_view pk) {
+  XXH64_state_t state;
+  XXH64_reset(&state, 0);
+  XXH64_update(&state, pk.data(), pk.size());
+  XXH64_update(&state, &kStringTerminator, 1);
+  return XXH64_digest(&state);
+}
+
+uint32_t ShardForKey(std::string_view pk, uint32_t shards) {
+  return static_cast<uint32_t>(KeyHash(pk) % shards);
+}
+
+uint64_t Score(uint32_t shard, std::string_view node_id) {
+  unsigned char le[4] = {static_cast<unsigned char>(shard & 0xFF),
+                         static_cast<unsigned char>((shard >> 8) & 0xFF),
+                         static_cast<unsigned char>((shard >> 16) & 0xFF),
+                         static_cast<unsigned char>((shard >> 24) & 0xFF)};
+  XXH64_state_t state;
+  XXH64_reset(&state, 0);
+  XXH64_update(&state, le, sizeof(le));
+  XXH64_update(&state, node_id.data(), node_id.size());
+  XXH64_update(&state, &kStringTerminator, 1);
+  return XXH64_digest(&state);
+}
+
+std::vector<std::string> Owners(uint32_t shard, const std::vector<std::string>& group_nodes,
+                                uint32_t rf) {
+  std::vector<std::pair<uint64_t, const std::string*>> scored;
+  scored.reserve(group_nodes.size());
+  for (const auto& n : group_nodes) scored.emplace_back(Score(shard, n), &n);
+  const size_t k = std::min<size_t>(rf, scored.size());
+  auto better = [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first > b.first;
+    return *a.second < *b.second;
+  };
+  std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), better);
+  std::vector<std::string> out;
+  out.reserve(k);
+  for (size_t i = 0; i < k; ++i) out.push_back(*scored[i].second);
+  return out;
+}
+
+std::vector<GroupAssignment> AssignShard(uint32_t shard, const std::vector<GroupNodes>& groups,
+                                         uint32_t rf) {
+  std::vector<GroupAssignment> out;
+  out.reserve(groups.size());
+  for (const auto& g : groups) out.push_back({g.group, Owners(shard, g.nodes, rf)});
+  return out;
+}
+
+std::vector<std::string> WriteTargets(uint32_t shard, const std::vector<GroupNodes>& groups,
+                                      uint32_t rf) {
+  std::vector<std::string> out;
+  out.reserve(groups.size() * rf);
+  for (const auto& g : groups) {
+    auto owners = Owners(shard, g.nodes, rf);
+    for (auto& o : owners) out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::vector<ShardMove> DiffOwners(uint32_t shards, uint32_t rf,
+                                  const std::vector<GroupNodes>& before,
+                                  const std::vector<GroupNodes>& after) {
+  std::map<std::string, std::pair<const GroupNodes*, const GroupNodes*>> groups;
+  for (const auto& g : before) groups[g.group].first = &g;
+  for (const auto& g : after) groups[g.group].second = &g;
+  std::vector<ShardMove> moves;
+  for (uint32_t s = 0; s < shards; ++s) {
+    for (const auto& [name, pair] : groups) {
+      std::vector<std::string> o, n;
+      if (pair.first) o = Owners(s, pair.first->nodes, rf);
+      if (pair.second) n = Owners(s, pair.second->nodes, rf);
+      std::set<std::string> os(o.begin(), o.end()), ns(n.begin(), n.end());
+      if (os == ns) continue;
+      moves.push_back({s, name, std::move(o), std::move(n)});
+    }
+  }
+  return moves;
+}
+
+}  // namespace miroir

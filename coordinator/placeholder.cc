@@ -1,0 +1,1 @@
+// Removed once coordinator has real sources.

@@ -1,0 +1,1 @@
+// Removed once ctl has real sources.

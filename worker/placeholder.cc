@@ -1,0 +1,1 @@
+// Removed once worker has real sources.
