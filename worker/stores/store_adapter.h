@@ -1,0 +1,139 @@
+// StoreAdapter: the narrow interface between the worker and one store node
+// (DESIGN §5). Every operation is namespaced by (index, generation, shard) and,
+// except the fence itself and stats, checks the shard's fence first: an op whose
+// epoch is below the fence is refused with kFenced.
+//
+// Implementations are thread-safe (they hold a connection pool); callers never
+// hold their own locks across a call.
+#ifndef MIROIR_WORKER_STORES_STORE_ADAPTER_H_
+#define MIROIR_WORKER_STORES_STORE_ADAPTER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/version.h"
+
+namespace miroir {
+
+// Where a shard lives on a node.
+struct ShardKey {
+  std::string index;
+  uint64_t generation = 0;
+  uint32_t shard = 0;
+};
+
+// A document or tombstone as stored.
+struct StoredDoc {
+  std::string pk;
+  std::string body;          // JSON object text; empty for a tombstone
+  Version version;
+  bool tombstone = false;
+  int64_t expires_at_ms = 0;  // 0 = never
+  uint64_t change_seq = 0;    // node-local change sequence of its last apply
+  int64_t applied_at_ms = 0;  // node clock when applied (tombstone GC)
+};
+
+// One conditional mutation. A copy (backfill, delta, repair) carries the
+// source's version; a client write carries the worker's stamp.
+struct Mutation {
+  std::string pk;
+  Version version;
+  bool tombstone = false;      // delete_if_newer
+  std::string body;            // put only
+  int64_t expires_at_ms = 0;   // put only
+};
+
+enum class ApplyOutcome {
+  kApplied,        // written (or the same version was already there: a retry)
+  kStoredIsNewer,  // the node holds a newer version: `stored` says which
+  kFenced,         // the op's epoch is below the shard's fence: `fence` says which
+};
+
+struct ApplyResult {
+  ApplyOutcome outcome = ApplyOutcome::kApplied;
+  Version stored;      // kStoredIsNewer
+  uint64_t fence = 0;  // kFenced
+  uint64_t change_seq = 0;  // kApplied: the seq stamped
+};
+
+// Change-sequence position of a shard on a node, with the node's incarnation.
+struct SeqPosition {
+  std::string incarnation;
+  uint64_t seq = 0;
+};
+
+struct ShardStatsResult {
+  uint64_t documents = 0;
+  uint64_t bytes = 0;
+  uint64_t tombstones = 0;
+};
+
+class StoreAdapter {
+ public:
+  virtual ~StoreAdapter() = default;
+
+  // Node-wide incarnation id; created on first use of an empty node.
+  virtual absl::StatusOr<std::string> Incarnation() = 0;
+
+  // Applies `muts` in order, pipelined; one result per mutation. A non-OK
+  // status means the node could not be reached (no result is known).
+  virtual absl::StatusOr<std::vector<ApplyResult>> Apply(const ShardKey& shard, uint64_t epoch,
+                                                         const std::vector<Mutation>& muts) = 0;
+
+  // Reads one key (document or tombstone). NOT_FOUND when absent; FAILED_PRECONDITION
+  // ("fenced") when epoch < fence.
+  virtual absl::StatusOr<StoredDoc> Get(const ShardKey& shard, uint64_t epoch,
+                                        const std::string& pk) = 0;
+
+  // Keyset page: up to `limit` entries with pk > after_pk in byte order,
+  // tombstones included. FAILED_PRECONDITION when fenced.
+  virtual absl::StatusOr<std::vector<StoredDoc>> Scan(const ShardKey& shard, uint64_t epoch,
+                                                      const std::string& after_pk,
+                                                      uint32_t limit) = 0;
+
+  // Entries whose change seq is in (after_seq, upto_seq] (upto_seq 0 = no bound),
+  // in seq order, at most `limit`; one range read. The position returned says the
+  // incarnation, so a caller whose W came from another incarnation starts over.
+  virtual absl::StatusOr<std::vector<StoredDoc>> ChangedSince(const ShardKey& shard,
+                                                              uint64_t epoch, uint64_t after_seq,
+                                                              uint64_t upto_seq,
+                                                              uint32_t limit) = 0;
+
+  // Current change sequence of the shard (W).
+  virtual absl::StatusOr<SeqPosition> CurrentSeq(const ShardKey& shard) = 0;
+
+  // Raises the fence to `epoch` (never lowers it) and returns the change
+  // sequence at that instant, atomically (F).
+  virtual absl::StatusOr<SeqPosition> SetFence(const ShardKey& shard, uint64_t epoch) = 0;
+  virtual absl::StatusOr<uint64_t> GetFence(const ShardKey& shard) = 0;
+
+  // Deletes every document and tombstone of the shard (fence and seq stay).
+  // FAILED_PRECONDITION when epoch < fence.
+  virtual absl::Status DeleteShard(const ShardKey& shard, uint64_t epoch) = 0;
+
+  virtual absl::StatusOr<ShardStatsResult> Stats(const ShardKey& shard) = 0;
+
+  // Purges tombstones applied before `applied_before_ms` (node clock). Returns count.
+  virtual absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& shard, uint64_t epoch,
+                                                   int64_t applied_before_ms) = 0;
+};
+
+// Connection settings shared by adapters.
+struct StoreOptions {
+  int connect_timeout_ms = 1000;
+  int op_timeout_ms = 2000;
+  int pool_size = 4;
+};
+
+// Creates the adapter for `store` ("redis") at `address` (HOST:PORT).
+// INVALID_ARGUMENT for an unknown store type.
+absl::StatusOr<std::unique_ptr<StoreAdapter>> MakeStoreAdapter(const std::string& store,
+                                                              const std::string& address,
+                                                              const StoreOptions& options);
+
+}  // namespace miroir
+
+#endif  // MIROIR_WORKER_STORES_STORE_ADAPTER_H_
