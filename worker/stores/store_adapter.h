@@ -18,6 +18,10 @@
 
 namespace miroir {
 
+// Epoch for read-only checks (test checker, ctl verify reads): passes every
+// fence. Never used for a mutation.
+inline constexpr uint64_t kAnyEpoch = ~uint64_t{0};
+
 // Where a shard lives on a node.
 struct ShardKey {
   std::string index;
