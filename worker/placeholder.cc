@@ -1,1 +1,0 @@
-// Removed once worker has real sources.
