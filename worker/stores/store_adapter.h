@@ -75,6 +75,12 @@ struct ShardStatsResult {
   uint64_t tombstones = 0;
 };
 
+// Mutations of one shard, for ApplyMany.
+struct ShardMutations {
+  ShardKey shard;
+  std::vector<Mutation> muts;
+};
+
 class StoreAdapter {
  public:
   virtual ~StoreAdapter() = default;
@@ -86,6 +92,19 @@ class StoreAdapter {
   // status means the node could not be reached (no result is known).
   virtual absl::StatusOr<std::vector<ApplyResult>> Apply(const ShardKey& shard, uint64_t epoch,
                                                          const std::vector<Mutation>& muts) = 0;
+
+  // Apply over several shards of the node in one pipelined round trip; one result
+  // vector per batch. The default calls Apply per batch.
+  virtual absl::StatusOr<std::vector<std::vector<ApplyResult>>> ApplyMany(
+      uint64_t epoch, const std::vector<ShardMutations>& batches) {
+    std::vector<std::vector<ApplyResult>> out;
+    for (const auto& b : batches) {
+      auto r = Apply(b.shard, epoch, b.muts);
+      if (!r.ok()) return r.status();
+      out.push_back(*std::move(r));
+    }
+    return out;
+  }
 
   // Reads one key (document or tombstone). NOT_FOUND when absent; FAILED_PRECONDITION
   // ("fenced") when epoch < fence.
