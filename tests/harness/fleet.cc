@@ -1,0 +1,422 @@
+#include "harness/fleet.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/grpc_server.h"
+#include "harness/ports.h"
+#include "harness/temp_dir.h"
+
+namespace miroir::testing {
+namespace {
+
+namespace pb = ::miroir::v1;
+
+constexpr absl::Duration kRpcTimeout = absl::Seconds(5);
+
+void SetDeadline(grpc::ClientContext* ctx, absl::Duration d = kRpcTimeout) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(d)));
+}
+
+absl::Status Rpc(const grpc::Status& s) { return FromGrpc(s); }
+
+void Sleep(absl::Duration d) { std::this_thread::sleep_for(absl::ToChronoMilliseconds(d)); }
+
+}  // namespace
+
+YAML::Node DefaultCoordinatorConfig() {
+  YAML::Node c;
+  c["worker_lease_ttl"] = "2s";
+  c["max_clock_drift"] = "200ms";
+  YAML::Node m;
+  m["drain_timeout"] = "500ms";
+  m["max_write_stall"] = "2s";
+  m["catch_up_threshold"] = 200;
+  m["catch_up_max"] = "30s";
+  m["retain_moved_shard"] = "0s";
+  c["migration"] = m;
+  YAML::Node ae;
+  ae["enabled"] = true;
+  c["anti_entropy"] = ae;
+  return c;
+}
+
+bool PlanEnded(pb::PlanState state) {
+  return state == pb::PLAN_DONE || state == pb::PLAN_FAILED || state == pb::PLAN_ABORTED;
+}
+
+std::string NodeInfo::advertised_address() const {
+  return proxy != nullptr ? proxy->address() : redis->address();
+}
+
+absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(const std::string& dir,
+                                                    FleetOptions options) {
+  std::unique_ptr<Fleet> fleet(new Fleet(dir, std::move(options)));
+  if (absl::Status s = fleet->StartNodes(); !s.ok()) return s;
+  if (absl::Status s = fleet->WriteCoordinatorConfig(fleet->options_.coordinator_config);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = fleet->LaunchCoordinator(); !s.ok()) return s;
+  const int n = fleet->options_.workers;
+  for (int i = 0; i < n; ++i) {
+    int64_t offset = i < static_cast<int>(fleet->options_.worker_clock_offsets_ms.size())
+                         ? fleet->options_.worker_clock_offsets_ms[i]
+                         : 0;
+    fleet->workers_.emplace_back();
+    fleet->workers_.back().clock_offset_ms = offset;
+    if (absl::Status s = fleet->LaunchWorker(fleet->workers_.back(), i); !s.ok()) return s;
+  }
+  if (fleet->options_.init) {
+    if (absl::Status s = fleet->InitCluster(); !s.ok()) return s;
+    if (absl::Status s = fleet->WaitForWorkers(n, fleet->options_.start_timeout); !s.ok()) {
+      return s;
+    }
+  }
+  return fleet;
+}
+
+Fleet::~Fleet() {
+  for (auto& w : workers_) {
+    if (w.process) w.process->Terminate(absl::Seconds(3));
+  }
+  if (coordinator_) coordinator_->Terminate(absl::Seconds(3));
+  for (auto& [id, n] : nodes_) {
+    n.proxy.reset();
+    if (n.redis) (void)n.redis->Kill();
+  }
+}
+
+absl::Status Fleet::StartNodes() {
+  int next = 0;
+  for (size_t g = 0; g < options_.group_sizes.size(); ++g) {
+    for (int k = 0; k < options_.group_sizes[g]; ++k) {
+      std::string id = absl::StrCat("r", next++);
+      if (absl::Status s = StartNode(id, absl::StrCat("g", g), options_.proxied_nodes.count(id));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Fleet::StartNode(const std::string& id, const std::string& group, bool proxied) {
+  if (nodes_.count(id)) return absl::AlreadyExistsError(absl::StrCat("node ", id));
+  auto redis = RedisNode::Start(absl::StrCat(dir_, "/nodes/", id));
+  if (!redis.ok()) return redis.status();
+  NodeInfo info;
+  info.id = id;
+  info.group = group;
+  info.redis = std::move(*redis);
+  if (proxied) {
+    auto proxy = TcpProxy::Start(info.redis->port());
+    if (!proxy.ok()) return proxy.status();
+    info.proxy = std::move(*proxy);
+  }
+  node_order_.push_back(id);
+  nodes_.emplace(id, std::move(info));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Fleet::node_ids() const { return node_order_; }
+
+NodeInfo& Fleet::node(const std::string& id) { return nodes_.at(id); }
+
+absl::StatusOr<std::string> Fleet::AddNodeProcess(const std::string& id, const std::string& group,
+                                                  bool proxied) {
+  if (absl::Status s = StartNode(id, group, proxied); !s.ok()) return s;
+  spare_nodes_.insert(id);
+  return nodes_.at(id).advertised_address();
+}
+
+std::string Fleet::FleetYaml() const {
+  YAML::Emitter out;
+  out << YAML::BeginMap << YAML::Key << "groups" << YAML::Value << YAML::BeginSeq;
+  std::vector<std::string> groups;
+  for (const auto& id : node_order_) {
+    const NodeInfo& n = nodes_.at(id);
+    if (spare_nodes_.count(id)) continue;
+    if (std::find(groups.begin(), groups.end(), n.group) == groups.end()) groups.push_back(n.group);
+  }
+  for (const auto& g : groups) {
+    out << YAML::BeginMap << YAML::Key << "id" << YAML::Value << g;
+    out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
+    for (const auto& id : node_order_) {
+      const NodeInfo& n = nodes_.at(id);
+      if (n.group != g || spare_nodes_.count(id)) continue;
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value << id << YAML::Key
+          << "address" << YAML::Value << n.advertised_address() << YAML::Key << "store"
+          << YAML::Value << "redis" << YAML::EndMap;
+    }
+    out << YAML::EndSeq << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::Key << "indexes" << YAML::Value << YAML::BeginSeq;
+  for (const auto& ix : options_.indexes) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << ix.name
+        << YAML::Key << "shards" << YAML::Value << ix.shards << YAML::Key << "rf" << YAML::Value
+        << ix.rf << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+absl::Status Fleet::WriteCoordinatorConfig(const YAML::Node& config) {
+  YAML::Emitter out;
+  out << config;
+  if (!WriteFile(dir_ + "/coordinator.yaml", std::string(out.c_str()) + "\n")) {
+    return absl::InternalError("cannot write coordinator.yaml");
+  }
+  return absl::OkStatus();
+}
+
+std::string Fleet::coordinator_address() const { return LoopbackAddress(coordinator_port_); }
+
+absl::Status Fleet::LaunchCoordinator() {
+  ++coordinator_starts_;
+  std::string port_file = absl::StrCat(dir_, "/coordinator.port");
+  RemoveAll(port_file);
+  ProcessOptions opts;
+  opts.binary = MIROIR_COORDINATOR_BIN;
+  opts.log_path = absl::StrCat(dir_, "/coordinator.log");
+  opts.args = {"--listen", LoopbackAddress(coordinator_port_),
+               "--port-file", port_file,
+               "--data-dir", dir_ + "/coordinator-data",
+               "--config", dir_ + "/coordinator.yaml"};
+  for (const auto& f : options_.coordinator_flags) opts.args.push_back(f);
+  // The port may linger in the kernel after a SIGKILL: bounded retries.
+  absl::Status last;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto p = Process::Start(opts);
+    if (!p.ok()) return p.status();
+    coordinator_ = std::move(*p);
+    auto port = WaitForPortFile(port_file, options_.start_timeout, coordinator_.get());
+    if (port.ok()) {
+      coordinator_port_ = *port;
+      coord_stub_ = pb::Coordinator::NewStub(MakeChannel(coordinator_address()));
+      return absl::OkStatus();
+    }
+    last = port.status();
+    if (coordinator_port_ == 0) break;  // not a port clash
+    Sleep(absl::Milliseconds(200));
+  }
+  return absl::Status(last.code(), absl::StrCat("miroir-coordinator: ", last.message()));
+}
+
+absl::Status Fleet::KillCoordinator() { return coordinator_->Kill(); }
+
+absl::Status Fleet::RestartCoordinator() {
+  if (absl::Status s = coordinator_->Kill(); !s.ok()) return s;
+  return LaunchCoordinator();
+}
+
+absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
+  ++w.starts;
+  std::string port_file = absl::StrCat(dir_, "/worker", index, ".port");
+  RemoveAll(port_file);
+  ProcessOptions opts;
+  opts.binary = MIROIR_WORKER_BIN;
+  opts.log_path = absl::StrCat(dir_, "/worker", index, ".log");
+  opts.args = {"--listen", LoopbackAddress(w.port),
+               "--port-file", port_file,
+               "--coordinator", coordinator_address()};
+  if (w.clock_offset_ms != 0) {
+    opts.args.push_back("--clock-offset-ms");
+    opts.args.push_back(absl::StrCat(w.clock_offset_ms));
+  }
+  for (const auto& f : options_.worker_flags) opts.args.push_back(f);
+  absl::Status last;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto p = Process::Start(opts);
+    if (!p.ok()) return p.status();
+    w.process = std::move(*p);
+    auto port = WaitForPortFile(port_file, options_.start_timeout, w.process.get());
+    if (port.ok()) {
+      w.port = *port;
+      w.stub = pb::DataPlane::NewStub(MakeChannel(LoopbackAddress(w.port)));
+      return absl::OkStatus();
+    }
+    last = port.status();
+    if (w.port == 0) break;
+    Sleep(absl::Milliseconds(200));
+  }
+  return absl::Status(last.code(), absl::StrCat("miroir-worker ", index, ": ", last.message()));
+}
+
+std::string Fleet::worker_address(int i) const { return LoopbackAddress(workers_[i].port); }
+
+std::vector<std::string> Fleet::worker_addresses() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < workers_.size(); ++i) out.push_back(worker_address(i));
+  return out;
+}
+
+absl::Status Fleet::KillWorker(int i) { return workers_[i].process->Kill(); }
+
+absl::Status Fleet::RestartWorker(int i) {
+  if (absl::Status s = workers_[i].process->Kill(); !s.ok()) return s;
+  return LaunchWorker(workers_[i], i);
+}
+
+absl::StatusOr<int> Fleet::AddWorker(int64_t clock_offset_ms) {
+  workers_.emplace_back();
+  workers_.back().clock_offset_ms = clock_offset_ms;
+  int i = static_cast<int>(workers_.size()) - 1;
+  if (absl::Status s = LaunchWorker(workers_.back(), i); !s.ok()) return s;
+  return i;
+}
+
+absl::Status Fleet::InitCluster() {
+  pb::InitClusterRequest req;
+  req.set_fleet_yaml(FleetYaml());
+  req.set_source_name("fleet.yaml");
+  WriteFile(dir_ + "/fleet.yaml", req.fleet_yaml());
+  // The coordinator may still be opening its store: retry UNAVAILABLE briefly.
+  absl::Status last;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    pb::InitClusterResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    last = Rpc(coord_stub_->InitCluster(&ctx, req, &resp));
+    if (last.code() != absl::StatusCode::kUnavailable) break;
+    if (!coordinator_->Running()) break;
+    Sleep(absl::Milliseconds(100));
+  }
+  if (!last.ok()) {
+    return absl::Status(last.code(), absl::StrCat("InitCluster: ", last.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pb::GetStatusResponse> Fleet::Status() {
+  pb::GetStatusResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  absl::Status s = Rpc(coord_stub_->GetStatus(&ctx, pb::GetStatusRequest(), &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::Status Fleet::WaitForWorkers(int n, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  std::string last = "no answer";
+  while (absl::Now() < deadline) {
+    auto st = Status();
+    if (st.ok()) {
+      int ready = 0;
+      for (const auto& w : st->workers()) {
+        if (w.acked_epoch() >= st->epoch()) ++ready;
+      }
+      if (ready >= n) return absl::OkStatus();
+      last = absl::StrCat(ready, " of ", n, " workers registered at epoch ", st->epoch());
+    } else {
+      last = st.status().ToString();
+    }
+    Sleep(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("workers not ready: ", last));
+}
+
+absl::StatusOr<RunResult> Fleet::Ctl(const std::vector<std::string>& args,
+                                     absl::Duration timeout) {
+  std::vector<std::string> full = {"--coordinator", coordinator_address()};
+  full.insert(full.end(), args.begin(), args.end());
+  return RunToCompletion(MIROIR_CTL_BIN, full, dir_, timeout);
+}
+
+absl::StatusOr<pb::Plan> Fleet::CreatePlan(const pb::CreatePlanRequest& request) {
+  pb::CreatePlanResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, absl::Seconds(15));
+  absl::Status s = Rpc(coord_stub_->CreatePlan(&ctx, request, &resp));
+  if (!s.ok()) return s;
+  return resp.plan();
+}
+
+absl::StatusOr<pb::GetPlanResponse> Fleet::GetPlan(uint64_t id) {
+  pb::GetPlanRequest req;
+  req.set_id(id);
+  pb::GetPlanResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  absl::Status s = Rpc(coord_stub_->GetPlan(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<pb::Plan> Fleet::WaitForPlanEnd(uint64_t id, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  absl::StatusOr<pb::GetPlanResponse> last = absl::UnknownError("not asked");
+  while (absl::Now() < deadline) {
+    last = GetPlan(id);
+    if (last.ok() && PlanEnded(last->plan().state())) return last->plan();
+    Sleep(absl::Milliseconds(50));
+  }
+  std::string where = last.ok() ? pb::PlanState_Name(last->plan().state()) : last.status().ToString();
+  return absl::DeadlineExceededError(absl::StrCat("plan ", id, " still ", where, " after ",
+                                                  absl::FormatDuration(timeout)));
+}
+
+absl::StatusOr<pb::Plan> Fleet::WaitForMoveState(uint64_t id, pb::MoveState state,
+                                                 absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    auto r = GetPlan(id);
+    if (r.ok()) {
+      for (const auto& m : r->plan().moves()) {
+        if (m.state() == state) return r->plan();
+      }
+      if (PlanEnded(r->plan().state())) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "plan ", id, " ended ", pb::PlanState_Name(r->plan().state()), " before any move was ",
+            pb::MoveState_Name(state)));
+      }
+    }
+    Sleep(absl::Milliseconds(10));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("no move of plan ", id, " reached ", pb::MoveState_Name(state)));
+}
+
+absl::Status Fleet::WaitQuiescent(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  std::string last = "no answer";
+  while (absl::Now() < deadline) {
+    auto st = Status();
+    if (st.ok()) {
+      bool running = false;
+      for (const auto& p : st->plans()) running |= !PlanEnded(p.state());
+      if (!running && st->pending_recovery_passes() == 0) return absl::OkStatus();
+      last = absl::StrCat(st->plans_size(), " plans open, ", st->pending_recovery_passes(),
+                          " recovery passes pending");
+    } else {
+      last = st.status().ToString();
+    }
+    Sleep(absl::Milliseconds(100));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("not quiescent: ", last));
+}
+
+absl::StatusOr<std::map<std::string, pb::GetIndexResponse>> Fleet::Indexes() {
+  auto st = Status();
+  if (!st.ok()) return st.status();
+  std::map<std::string, pb::GetIndexResponse> out;
+  for (const auto& name : st->indexes()) {
+    pb::GetIndexRequest req;
+    req.set_name(name);
+    pb::GetIndexResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    absl::Status s = Rpc(coord_stub_->GetIndex(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    out[name] = std::move(resp);
+  }
+  return out;
+}
+
+}  // namespace miroir::testing

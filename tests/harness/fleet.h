@@ -1,0 +1,178 @@
+// Fleet: a whole miroir cluster on loopback for one test — redis-server store
+// nodes in replica groups (optionally each behind a TcpProxy), the real
+// miroir-coordinator with a YAML config the test customises, and K real
+// miroir-workers — plus the operations tests need: cluster init, gRPC stubs,
+// miroir-ctl runs, kill/restart of any process, a spare node for an add-node
+// plan, and waits on plans and recovery passes.
+//
+// Contract with the programs (flags): coordinator
+//   --listen 127.0.0.1:P --port-file F --data-dir D --config C
+// worker
+//   --listen 127.0.0.1:P --port-file F --coordinator 127.0.0.1:C [--clock-offset-ms N]
+// (P = 0 at first start; a restart reuses the port it bound, so peers keep
+// their addresses.)
+//
+// Thread-compatible: the test's main thread owns it; stubs are thread-safe.
+#ifndef MIROIR_TESTS_HARNESS_FLEET_H_
+#define MIROIR_TESTS_HARNESS_FLEET_H_
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "harness/process.h"
+#include "harness/redis_node.h"
+#include "harness/tcp_proxy.h"
+#include "miroir/v1/coordinator.grpc.pb.h"
+#include "miroir/v1/dataplane.grpc.pb.h"
+
+namespace miroir::testing {
+
+struct IndexSpec {
+  std::string name = "products";
+  uint32_t shards = 16;
+  uint32_t rf = 1;
+};
+
+// The coordinator config the harness writes unless the test changes it: short
+// leases and no retention, so moves and cleanup finish inside a test.
+YAML::Node DefaultCoordinatorConfig();
+
+struct FleetOptions {
+  // Nodes per group; groups are g0, g1, ...; nodes r0, r1, ... in order.
+  std::vector<int> group_sizes = {2, 2};
+  std::vector<IndexSpec> indexes = {IndexSpec{}};
+  int workers = 2;
+  // Test-only clock offset per worker (missing entries: 0).
+  std::vector<int64_t> worker_clock_offsets_ms;
+  // Node ids whose address in the fleet YAML is a TcpProxy in front of them.
+  std::set<std::string> proxied_nodes;
+  // Written as the coordinator's --config file.
+  YAML::Node coordinator_config = DefaultCoordinatorConfig();
+  // Extra flags per program.
+  std::vector<std::string> coordinator_flags;
+  std::vector<std::string> worker_flags;
+  // Run InitCluster and wait for every worker to register.
+  bool init = true;
+  absl::Duration start_timeout = absl::Seconds(30);
+};
+
+struct NodeInfo {
+  std::string id;
+  std::string group;
+  std::unique_ptr<RedisNode> redis;
+  std::unique_ptr<TcpProxy> proxy;  // null unless proxied
+  // What the fleet YAML names (the proxy's address when proxied).
+  std::string advertised_address() const;
+};
+
+class Fleet {
+ public:
+  // Starts everything under `dir` (created; the test's TempDir). On error every
+  // process started so far is stopped.
+  static absl::StatusOr<std::unique_ptr<Fleet>> Start(const std::string& dir,
+                                                      FleetOptions options);
+  // Stops workers, then the coordinator, then the nodes; all reaped.
+  ~Fleet();
+
+  const FleetOptions& options() const { return options_; }
+  const std::string& dir() const { return dir_; }
+
+  // --- store nodes ---
+  std::vector<std::string> node_ids() const;  // in start order
+  NodeInfo& node(const std::string& id);     // REQUIRES: the id exists
+  RedisNode& redis(const std::string& id) { return *node(id).redis; }
+  bool has_node(const std::string& id) const { return nodes_.count(id) > 0; }
+  // Starts a redis node that is not in the topology yet (for an add-node or
+  // add-group plan); returns its advertised address.
+  absl::StatusOr<std::string> AddNodeProcess(const std::string& id, const std::string& group,
+                                             bool proxied = false);
+  // The fleet YAML that InitCluster used (or will use).
+  std::string FleetYaml() const;
+
+  // --- coordinator ---
+  Process* coordinator() { return coordinator_.get(); }
+  std::string coordinator_address() const;
+  miroir::v1::Coordinator::Stub& coord() { return *coord_stub_; }
+  absl::Status KillCoordinator();
+  absl::Status StopCoordinator() { return coordinator_->Stop(); }
+  absl::Status ContCoordinator() { return coordinator_->Cont(); }
+  // Starts it again on the same port with the same data dir and config.
+  absl::Status RestartCoordinator();
+  // Rewrites the config file (takes effect at the next restart).
+  absl::Status WriteCoordinatorConfig(const YAML::Node& config);
+
+  // --- workers ---
+  int worker_count() const { return static_cast<int>(workers_.size()); }
+  Process* worker(int i) { return workers_[i].process.get(); }
+  std::string worker_address(int i) const;
+  std::vector<std::string> worker_addresses() const;
+  miroir::v1::DataPlane::Stub& dataplane(int i) { return *workers_[i].stub; }
+  absl::Status KillWorker(int i);
+  absl::Status RestartWorker(int i);  // same port, same clock offset
+  // Starts one more worker; returns its index.
+  absl::StatusOr<int> AddWorker(int64_t clock_offset_ms = 0);
+
+  // --- cluster operations ---
+  absl::Status InitCluster();
+  // Waits until GetStatus lists at least `n` live workers that acked the
+  // current epoch.
+  absl::Status WaitForWorkers(int n, absl::Duration timeout = absl::Seconds(30));
+  absl::StatusOr<miroir::v1::GetStatusResponse> Status();
+  // Runs miroir-ctl with --coordinator set.
+  absl::StatusOr<RunResult> Ctl(const std::vector<std::string>& args,
+                                absl::Duration timeout = absl::Seconds(60));
+  // Creates a plan through the API.
+  absl::StatusOr<miroir::v1::Plan> CreatePlan(const miroir::v1::CreatePlanRequest& request);
+  absl::StatusOr<miroir::v1::GetPlanResponse> GetPlan(uint64_t id);
+  // Waits until the plan ends (done, failed or aborted) and returns it.
+  absl::StatusOr<miroir::v1::Plan> WaitForPlanEnd(uint64_t id,
+                                                  absl::Duration timeout = absl::Seconds(60));
+  // Waits until some move of the plan is in `state` and returns the plan;
+  // FAILED_PRECONDITION when the plan ends first.
+  absl::StatusOr<miroir::v1::Plan> WaitForMoveState(uint64_t id, miroir::v1::MoveState state,
+                                                    absl::Duration timeout = absl::Seconds(60));
+  // Waits until no plan is running and no recovery pass is pending.
+  absl::Status WaitQuiescent(absl::Duration timeout = absl::Seconds(60));
+  // The routing tables of every index (GetIndex), by index name.
+  absl::StatusOr<std::map<std::string, miroir::v1::GetIndexResponse>> Indexes();
+
+ private:
+  struct WorkerProc {
+    int port = 0;
+    int64_t clock_offset_ms = 0;
+    std::unique_ptr<Process> process;
+    std::unique_ptr<miroir::v1::DataPlane::Stub> stub;
+    int starts = 0;
+  };
+  Fleet(std::string dir, FleetOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+  absl::Status StartNodes();
+  absl::Status StartNode(const std::string& id, const std::string& group, bool proxied);
+  absl::Status LaunchCoordinator();
+  absl::Status LaunchWorker(WorkerProc& w, int index);
+
+  std::string dir_;
+  FleetOptions options_;
+  std::vector<std::string> node_order_;
+  std::map<std::string, NodeInfo> nodes_;
+  std::set<std::string> spare_nodes_;  // started by AddNodeProcess, not in the fleet YAML
+  int coordinator_port_ = 0;
+  int coordinator_starts_ = 0;
+  std::unique_ptr<Process> coordinator_;
+  std::unique_ptr<miroir::v1::Coordinator::Stub> coord_stub_;
+  std::vector<WorkerProc> workers_;
+};
+
+// True for a plan state that will not change again.
+bool PlanEnded(miroir::v1::PlanState state);
+
+}  // namespace miroir::testing
+
+#endif  // MIROIR_TESTS_HARNESS_FLEET_H_
