@@ -1,0 +1,250 @@
+#include "coordinator/cluster_state.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace miroir::coordinator {
+namespace {
+
+std::string IdKey(uint64_t id) { return absl::StrFormat("%020d", id); }
+std::string RouteKey(uint64_t gen, uint32_t shard) {
+  return absl::StrFormat("%020d/%05d", gen, shard);
+}
+
+template <typename P>
+absl::Status ParseInto(const std::string& kind, const std::string& id, const std::string& bytes,
+                       P* out) {
+  if (!out->ParseFromString(bytes)) {
+    return absl::DataLossError(absl::StrCat("state file: cannot parse ", kind, " ", id));
+  }
+  return absl::OkStatus();
+}
+
+std::string EnumTail(const std::string& name, const std::string& prefix) {
+  std::string s = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+  return absl::AsciiStrToLower(s);
+}
+
+}  // namespace
+
+std::string MoveStateName(v1::MoveState s) {
+  return EnumTail(v1::MoveState_Name(s), "MOVE_");
+}
+std::string PlanStateName(v1::PlanState s) { return EnumTail(v1::PlanState_Name(s), "PLAN_"); }
+std::string PlanKindName(v1::PlanKind k) { return EnumTail(v1::PlanKind_Name(k), "PLAN_"); }
+
+absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded) {
+  ClusterState s;
+  s.epoch = loaded.epoch;
+  auto kind = [&](const char* k) -> const std::map<std::string, std::string>& {
+    static const std::map<std::string, std::string> kEmpty;
+    auto it = loaded.objects.find(k);
+    return it == loaded.objects.end() ? kEmpty : it->second;
+  };
+  for (const auto& [key, value] : kind(kKindMeta)) {
+    if (key == "initialized") s.initialized = value == "1";
+    if (key == "next_id" && !absl::SimpleAtoi(value, &s.next_id)) {
+      return absl::DataLossError("state file: bad next_id");
+    }
+    if (key == "group_order") {
+      s.group_order = absl::StrSplit(value, ',', absl::SkipEmpty());
+    }
+  }
+  for (const auto& [id, value] : kind(kKindNode)) {
+    v1::Node n;
+    if (auto st = ParseInto(kKindNode, id, value, &n); !st.ok()) return st;
+    s.nodes[n.id()] = n;
+  }
+  for (const auto& [id, value] : kind(kKindIndex)) {
+    v1::Index x;
+    if (auto st = ParseInto(kKindIndex, id, value, &x); !st.ok()) return st;
+    s.indexes[x.name()] = x;
+  }
+  for (const auto& [id, value] : kind(kKindGeneration)) {
+    v1::GenerationRoute g;
+    if (auto st = ParseInto(kKindGeneration, id, value, &g); !st.ok()) return st;
+    for (uint32_t i = 0; i < g.shards(); ++i) g.add_routes()->set_shard(i);
+    s.generations[g.generation()] = g;
+  }
+  for (const auto& [id, value] : kind(kKindShardRoute)) {
+    v1::ShardRoute r;
+    if (auto st = ParseInto(kKindShardRoute, id, value, &r); !st.ok()) return st;
+    std::vector<std::string> parts = absl::StrSplit(id, '/');
+    uint64_t gen = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &gen) || !s.generations.count(gen) ||
+        r.shard() >= s.generations[gen].shards()) {
+      return absl::DataLossError(absl::StrCat("state file: bad route ", id));
+    }
+    *s.generations[gen].mutable_routes(r.shard()) = r;
+  }
+  for (const auto& [id, value] : kind(kKindAlias)) s.aliases[id] = value;
+  for (const auto& [id, value] : kind(kKindPlan)) {
+    v1::Plan p;
+    if (auto st = ParseInto(kKindPlan, id, value, &p); !st.ok()) return st;
+    s.plans[p.id()] = p;
+  }
+  for (const auto& [id, value] : kind(kKindMove)) {
+    v1::Move m;
+    if (auto st = ParseInto(kKindMove, id, value, &m); !st.ok()) return st;
+    s.moves[m.id()] = m;
+  }
+  for (const auto& [id, value] : kind(kKindTask)) {
+    TaskRecord t;
+    if (auto st = ParseInto(kKindTask, id, value, &t.task); !st.ok()) return st;
+    s.tasks[t.task.id()] = t;
+  }
+  return s;
+}
+
+std::vector<const v1::Node*> ClusterState::GroupNodes(const std::string& group) const {
+  std::vector<const v1::Node*> out;
+  for (const auto& [id, n] : nodes) {
+    if (n.group() == group) out.push_back(&n);
+  }
+  return out;
+}
+
+const v1::Index* ClusterState::FindIndex(const std::string& name_or_alias) const {
+  auto it = indexes.find(name_or_alias);
+  if (it != indexes.end()) return &it->second;
+  auto a = aliases.find(name_or_alias);
+  if (a == aliases.end()) return nullptr;
+  it = indexes.find(a->second);
+  return it == indexes.end() ? nullptr : &it->second;
+}
+
+std::vector<const v1::Move*> ClusterState::PlanMoves(uint64_t plan_id) const {
+  std::vector<const v1::Move*> out;
+  for (const auto& [id, m] : moves) {
+    if (m.plan_id() == plan_id) out.push_back(&m);
+  }
+  return out;
+}
+
+v1::Plan ClusterState::PlanWithMoves(uint64_t plan_id) const {
+  auto it = plans.find(plan_id);
+  if (it == plans.end()) return v1::Plan();
+  v1::Plan p = it->second;
+  for (const v1::Move* m : PlanMoves(plan_id)) *p.add_moves() = *m;
+  return p;
+}
+
+std::set<std::string> ClusterState::FailedNodes() const {
+  std::set<std::string> out;
+  for (const auto& [id, n] : nodes) {
+    if (n.status() == v1::NODE_FAILED) out.insert(id);
+  }
+  return out;
+}
+
+bool Change::empty() const {
+  return !bump_epoch && !initialized && !group_order && nodes.empty() && indexes.empty() &&
+         generations.empty() && routes.empty() && aliases.empty() && plans.empty() &&
+         moves.empty() && tasks.empty() && deleted_tasks.empty() && events.empty() &&
+         next_id == 0;
+}
+
+StateWrite Change::ToWrite(uint64_t new_epoch) const {
+  StateWrite w;
+  if (bump_epoch) w.epoch = new_epoch;
+  if (initialized) w.Set(kKindMeta, "initialized", *initialized ? "1" : "0");
+  if (group_order) w.Set(kKindMeta, "group_order", absl::StrJoin(*group_order, ","));
+  if (next_id != 0) w.Set(kKindMeta, "next_id", absl::StrCat(next_id));
+  for (const auto& [id, n] : nodes) w.Set(kKindNode, id, n.SerializeAsString());
+  for (const auto& [id, x] : indexes) w.Set(kKindIndex, id, x.SerializeAsString());
+  for (const auto& [id, g] : generations) {
+    v1::GenerationRoute meta = g;
+    meta.clear_routes();
+    w.Set(kKindGeneration, IdKey(id), meta.SerializeAsString());
+  }
+  for (const auto& [key, r] : routes) {
+    w.Set(kKindShardRoute, RouteKey(key.first, key.second), r.SerializeAsString());
+  }
+  for (const auto& [alias, index] : aliases) {
+    if (index.empty()) {
+      w.Delete(kKindAlias, alias);
+    } else {
+      w.Set(kKindAlias, alias, index);
+    }
+  }
+  for (const auto& [id, p] : plans) {
+    v1::Plan meta = p;
+    meta.clear_moves();
+    w.Set(kKindPlan, IdKey(id), meta.SerializeAsString());
+  }
+  for (const auto& [id, m] : moves) w.Set(kKindMove, IdKey(id), m.SerializeAsString());
+  for (const auto& [id, t] : tasks) w.Set(kKindTask, IdKey(id), t.SerializeAsString());
+  for (uint64_t id : deleted_tasks) w.Delete(kKindTask, IdKey(id));
+  for (const v1::Event& e : events) {
+    v1::Event copy = e;
+    if (bump_epoch && copy.epoch() == 0) copy.set_epoch(new_epoch);
+    w.events.push_back({e.plan_id(), copy.SerializeAsString()});
+  }
+  return w;
+}
+
+void ApplyChange(const Change& c, uint64_t new_epoch, ClusterState* s) {
+  s->epoch = new_epoch;
+  if (c.initialized) s->initialized = *c.initialized;
+  if (c.group_order) s->group_order = *c.group_order;
+  if (c.next_id != 0) s->next_id = c.next_id;
+  for (const auto& [id, n] : c.nodes) s->nodes[id] = n;
+  for (const auto& [id, x] : c.indexes) s->indexes[id] = x;
+  for (const auto& [id, g] : c.generations) {
+    v1::GenerationRoute& target = s->generations[id];
+    auto routes = std::move(*target.mutable_routes());
+    target = g;
+    target.clear_routes();
+    *target.mutable_routes() = std::move(routes);
+    while (target.routes_size() < static_cast<int>(target.shards())) {
+      target.add_routes()->set_shard(target.routes_size() - 1);
+    }
+  }
+  for (const auto& [key, r] : c.routes) {
+    *s->generations[key.first].mutable_routes(static_cast<int>(key.second)) = r;
+  }
+  for (const auto& [alias, index] : c.aliases) {
+    if (index.empty()) {
+      s->aliases.erase(alias);
+    } else {
+      s->aliases[alias] = index;
+    }
+  }
+  for (const auto& [id, p] : c.plans) {
+    v1::Plan meta = p;
+    meta.clear_moves();
+    s->plans[id] = std::move(meta);
+  }
+  for (const auto& [id, m] : c.moves) s->moves[id] = m;
+  for (const auto& [id, t] : c.tasks) {
+    auto it = s->tasks.find(id);
+    if (it == s->tasks.end()) {
+      s->tasks[id].task = t;
+    } else {
+      it->second.task = t;
+    }
+  }
+  for (uint64_t id : c.deleted_tasks) s->tasks.erase(id);
+}
+
+std::shared_ptr<const v1::ClusterView> BuildView(const ClusterState& s) {
+  auto view = std::make_shared<v1::ClusterView>();
+  view->set_epoch(s.epoch);
+  for (const auto& [id, n] : s.nodes) {
+    if (n.status() != v1::NODE_REMOVED) *view->add_nodes() = n;
+  }
+  for (const auto& [id, g] : s.generations) {
+    if (g.role() == v1::GENERATION_LIVE || g.role() == v1::GENERATION_SHADOW ||
+        g.role() == v1::GENERATION_RETAINED) {
+      *view->add_generations() = g;
+    }
+  }
+  for (const auto& [alias, index] : s.aliases) (*view->mutable_aliases())[alias] = index;
+  return view;
+}
+
+}  // namespace miroir::coordinator

@@ -1,0 +1,108 @@
+// ClusterState: the coordinator's in-memory model (topology, indexes, routing
+// tables, plans, moves, tasks) and Change, one atomic modification of it.
+// A Change is turned into one StateWrite (committed first) and then applied to
+// memory; nothing is published before the commit. Pure data, no locking: the
+// Coordinator guards its instance.
+#ifndef MIROIR_COORDINATOR_CLUSTER_STATE_H_
+#define MIROIR_COORDINATOR_CLUSTER_STATE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/state_store.h"
+#include "miroir/v1/types.pb.h"
+#include "miroir/v1/worker_control.pb.h"
+
+namespace miroir::coordinator {
+
+namespace v1 = ::miroir::v1;
+
+// A task with its runtime status (status, holder, result are memory only: a task
+// that was running when the coordinator stopped is leased again after a restart).
+struct TaskRecord {
+  enum class Status { kPending, kLeased, kDone, kFailed };
+  v1::Task task;
+  Status status = Status::kPending;
+  std::string worker;  // holder while leased
+  v1::TaskResult result;
+  std::string error;
+  bool retryable = false;
+  uint32_t failures = 0;
+};
+
+struct ClusterState {
+  uint64_t epoch = 0;
+  bool initialized = false;
+  uint64_t next_id = 1;  // plans, moves, tasks and generations share one id space
+  std::vector<std::string> group_order;
+  std::map<std::string, v1::Node> nodes;
+  std::map<std::string, v1::Index> indexes;
+  std::map<uint64_t, v1::GenerationRoute> generations;  // routes filled, index = shard
+  std::map<std::string, std::string> aliases;           // alias -> index
+  std::map<uint64_t, v1::Plan> plans;                   // moves not filled
+  std::map<uint64_t, v1::Move> moves;
+  std::map<uint64_t, TaskRecord> tasks;
+
+  // Rebuilds from what the store loaded.
+  static absl::StatusOr<ClusterState> FromLoaded(const LoadedState& loaded);
+
+  // Nodes of a group (every status), in id order.
+  std::vector<const v1::Node*> GroupNodes(const std::string& group) const;
+  // The index an index name or alias names, or nullptr.
+  const v1::Index* FindIndex(const std::string& name_or_alias) const;
+  // Moves of a plan, by id.
+  std::vector<const v1::Move*> PlanMoves(uint64_t plan_id) const;
+  // The plan with its moves filled in.
+  v1::Plan PlanWithMoves(uint64_t plan_id) const;
+  // Every node currently marked failed.
+  std::set<std::string> FailedNodes() const;
+};
+
+// One atomic modification. Objects are whole new values.
+struct Change {
+  bool bump_epoch = false;
+  std::optional<bool> initialized;
+  std::optional<std::vector<std::string>> group_order;
+  std::map<std::string, v1::Node> nodes;
+  std::map<std::string, v1::Index> indexes;
+  std::map<uint64_t, v1::GenerationRoute> generations;  // metadata; routes ignored
+  std::map<std::pair<uint64_t, uint32_t>, v1::ShardRoute> routes;
+  std::map<std::string, std::string> aliases;
+  std::map<uint64_t, v1::Plan> plans;  // moves ignored
+  std::map<uint64_t, v1::Move> moves;
+  std::map<uint64_t, v1::Task> tasks;  // created or updated (checkpoint, lease generation)
+  std::set<uint64_t> deleted_tasks;
+  std::vector<v1::Event> events;
+  uint64_t next_id = 0;  // 0: unchanged
+
+  // Allocates a cluster-unique id (plans, moves, tasks, generations).
+  uint64_t AllocId(const ClusterState& state) {
+    if (next_id == 0) next_id = state.next_id;
+    return next_id++;
+  }
+  bool empty() const;
+  // The StateWrite for this change at `new_epoch` (the epoch after it).
+  StateWrite ToWrite(uint64_t new_epoch) const;
+};
+
+// Applies a committed change. `new_epoch` is the epoch after it.
+void ApplyChange(const Change& change, uint64_t new_epoch, ClusterState* state);
+
+// The whole routing state workers need (DESIGN: ClusterView).
+std::shared_ptr<const v1::ClusterView> BuildView(const ClusterState& state);
+
+// Names for logs and events.
+std::string MoveStateName(v1::MoveState s);
+std::string PlanStateName(v1::PlanState s);
+std::string PlanKindName(v1::PlanKind k);
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_CLUSTER_STATE_H_

@@ -1,0 +1,178 @@
+#include "coordinator/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/duration.h"
+#include "common/schedule_window.h"
+#include "common/yaml_config.h"
+#include "coordinator/status_macros.h"
+
+namespace miroir::coordinator {
+namespace {
+
+absl::Status ParseMigration(YamlReader& r, const YAML::Node& m, MigrationConfig* out) {
+  const std::string p = "migration";
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
+      m, p,
+      {"skip_delta_pass", "drain_timeout", "catch_up_threshold", "catch_up_max",
+       "max_write_stall", "retain_moved_shard", "allowed_windows", "backfill_batch_size",
+       "throttle_docs_per_s", "max_stall_retries", "task_retries"}));
+  MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "skip_delta_pass", &out->skip_delta_pass));
+  MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "drain_timeout", &out->drain_timeout));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "catch_up_threshold", &out->catch_up_threshold));
+  MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "catch_up_max", &out->catch_up_max));
+  MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "max_write_stall", &out->max_write_stall));
+  MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "retain_moved_shard", &out->retain_moved_shard));
+  MIROIR_RETURN_IF_ERROR(r.StringList(m, p, "allowed_windows", &out->allowed_windows));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "backfill_batch_size", &out->backfill_batch_size));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "throttle_docs_per_s", &out->throttle_docs_per_s));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "max_stall_retries", &out->max_stall_retries));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "task_retries", &out->task_retries));
+  if (m["backfill_batch_size"] && out->backfill_batch_size == 0) {
+    return YamlError(r.source(), m["backfill_batch_size"], "migration.backfill_batch_size",
+                     "must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAntiEntropy(YamlReader& r, const YAML::Node& m, AntiEntropyConfig* out) {
+  const std::string p = "anti_entropy";
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(m, p,
+                                    {"enabled", "schedule", "tombstone_grace", "shards_per_pass",
+                                     "read_concurrency", "report_only"}));
+  MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "enabled", &out->enabled));
+  std::string schedule;
+  MIROIR_RETURN_IF_ERROR(r.String(m, p, "schedule", &schedule));
+  if (!schedule.empty()) {
+    auto d = ParseSchedule(schedule);
+    if (!d.ok()) {
+      return YamlError(r.source(), m["schedule"], "anti_entropy.schedule",
+                       std::string(d.status().message()));
+    }
+    out->schedule = *d;
+  }
+  MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "tombstone_grace", &out->tombstone_grace));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "shards_per_pass", &out->shards_per_pass));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "read_concurrency", &out->read_concurrency));
+  MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "report_only", &out->report_only));
+  return absl::OkStatus();
+}
+
+absl::Status ParseResharding(YamlReader& r, const YAML::Node& m, ReshardingConfig* out) {
+  const std::string p = "resharding";
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
+      m, p,
+      {"enabled", "backfill_concurrency", "backfill_batch_size", "throttle_docs_per_sec",
+       "verify_before_swap", "retain_old_index_hours", "allowed_windows"}));
+  MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "enabled", &out->enabled));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "backfill_concurrency", &out->backfill_concurrency));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "backfill_batch_size", &out->backfill_batch_size));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "throttle_docs_per_sec", &out->throttle_docs_per_sec));
+  MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "verify_before_swap", &out->verify_before_swap));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "retain_old_index_hours", &out->retain_old_index_hours));
+  MIROIR_RETURN_IF_ERROR(r.StringList(m, p, "allowed_windows", &out->allowed_windows));
+  return absl::OkStatus();
+}
+
+absl::Status CheckWindows(const CoordinatorConfig& c, const std::vector<std::string>& windows,
+                          const std::string& key) {
+  auto resolved = ResolveWindows(windows, c.schedule_windows);
+  if (!resolved.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": ", resolved.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text,
+                                                         const std::string& source) {
+  CoordinatorConfig c;
+  auto doc = ParseYaml(text, source);
+  if (!doc.ok()) return doc.status();
+  const YAML::Node& root = *doc;
+  if (!root || root.IsNull()) return c;
+  if (!root.IsMap()) return YamlError(source, root, "(top level)", "must be a map");
+  YamlReader r(source);
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
+      root, "",
+      {"listen", "data_dir", "metrics_listen", "log_format", "log_level", "schedule_windows",
+       "migration", "worker_lease_ttl", "max_clock_drift", "anti_entropy", "resharding"}));
+  MIROIR_RETURN_IF_ERROR(r.String(root, "", "listen", &c.listen));
+  MIROIR_RETURN_IF_ERROR(r.String(root, "", "data_dir", &c.data_dir));
+  MIROIR_RETURN_IF_ERROR(r.String(root, "", "metrics_listen", &c.metrics_listen));
+  MIROIR_RETURN_IF_ERROR(r.String(root, "", "log_format", &c.log_format));
+  MIROIR_RETURN_IF_ERROR(r.String(root, "", "log_level", &c.log_level));
+  MIROIR_RETURN_IF_ERROR(r.Duration(root, "", "worker_lease_ttl", &c.worker_lease_ttl));
+  MIROIR_RETURN_IF_ERROR(r.Duration(root, "", "max_clock_drift", &c.max_clock_drift));
+  if (const YAML::Node w = root["schedule_windows"]; w && !w.IsNull()) {
+    if (!w.IsMap()) return YamlError(source, w, "schedule_windows", "must be a map name: range");
+    for (const auto& kv : w) {
+      const std::string name = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) {
+        return YamlError(source, kv.second, "schedule_windows." + name,
+                         "must be a range \"HH:MM-HH:MM\"");
+      }
+      const std::string range = kv.second.as<std::string>();
+      auto parsed = ParseWindowRange(range);
+      if (!parsed.ok()) {
+        return YamlError(source, kv.second, "schedule_windows." + name,
+                         std::string(parsed.status().message()));
+      }
+      c.schedule_windows[name] = range;
+    }
+  }
+  if (const YAML::Node m = root["migration"]; m && !m.IsNull()) {
+    if (!m.IsMap()) return YamlError(source, m, "migration", "must be a map");
+    MIROIR_RETURN_IF_ERROR(ParseMigration(r, m, &c.migration));
+  }
+  if (const YAML::Node m = root["anti_entropy"]; m && !m.IsNull()) {
+    if (!m.IsMap()) return YamlError(source, m, "anti_entropy", "must be a map");
+    MIROIR_RETURN_IF_ERROR(ParseAntiEntropy(r, m, &c.anti_entropy));
+  }
+  if (const YAML::Node m = root["resharding"]; m && !m.IsNull()) {
+    if (!m.IsMap()) return YamlError(source, m, "resharding", "must be a map");
+    MIROIR_RETURN_IF_ERROR(ParseResharding(r, m, &c.resharding));
+  }
+  return c;
+}
+
+absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read config file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseCoordinatorConfig(text.str(), path);
+}
+
+absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
+  if (c.migration.skip_delta_pass && !c.anti_entropy.enabled &&
+      !c.test_allow_unsafe_skip_delta) {
+    return absl::InvalidArgumentError(kDeltaSkipRefusal);
+  }
+  if (c.migration.drain_timeout > c.migration.max_write_stall) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "migration.drain_timeout (", miroir::FormatDuration(c.migration.drain_timeout),
+        ") must not exceed migration.max_write_stall (",
+        miroir::FormatDuration(c.migration.max_write_stall), ")"));
+  }
+  if (c.worker_lease_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("worker_lease_ttl: must be positive");
+  }
+  if (c.migration.max_write_stall <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("migration.max_write_stall: must be positive");
+  }
+  MIROIR_RETURN_IF_ERROR(
+      CheckWindows(c, c.migration.allowed_windows, "migration.allowed_windows"));
+  MIROIR_RETURN_IF_ERROR(
+      CheckWindows(c, c.resharding.allowed_windows, "resharding.allowed_windows"));
+  if (c.log_format != "text" && c.log_format != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_format: must be text or json, not '", c.log_format, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace miroir::coordinator

@@ -1,0 +1,93 @@
+// Configuration of miroir-coordinator (DESIGN §11): the YAML keys, their
+// defaults, and validation. Pure: parsing takes text, never opens sockets.
+// Every key and its default is documented in docs/coordinator.md.
+#ifndef MIROIR_COORDINATOR_CONFIG_H_
+#define MIROIR_COORDINATOR_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace miroir::coordinator {
+
+struct MigrationConfig {
+  bool skip_delta_pass = false;
+  absl::Duration drain_timeout = absl::Milliseconds(500);
+  uint64_t catch_up_threshold = 1000;
+  absl::Duration catch_up_max = absl::Hours(1);
+  absl::Duration max_write_stall = absl::Seconds(2);
+  absl::Duration retain_moved_shard = absl::Hours(1);
+  std::vector<std::string> allowed_windows;  // names or ranges; empty: any time
+  uint64_t backfill_batch_size = 500;        // documents per page
+  uint64_t throttle_docs_per_s = 0;          // default backfill throttle, 0 = none
+  uint64_t max_stall_retries = 3;            // cutovers unpaused before the move fails
+  uint64_t task_retries = 5;                 // retryable task failures before the move fails
+};
+
+struct AntiEntropyConfig {
+  bool enabled = true;
+  absl::Duration schedule = absl::Hours(6);
+  absl::Duration tombstone_grace = absl::Hours(24 * 7);
+  uint64_t shards_per_pass = 64;
+  uint64_t read_concurrency = 4;
+  bool report_only = false;
+};
+
+struct ReshardingConfig {
+  bool enabled = true;
+  uint64_t backfill_concurrency = 4;
+  uint64_t backfill_batch_size = 500;
+  uint64_t throttle_docs_per_sec = 0;
+  bool verify_before_swap = true;
+  uint64_t retain_old_index_hours = 48;
+  std::vector<std::string> allowed_windows;
+};
+
+struct CoordinatorConfig {
+  // Process settings; flags override them.
+  std::string listen = "127.0.0.1:7400";
+  std::string data_dir = "./miroir-data";
+  std::string metrics_listen;  // empty: no metrics endpoint
+  std::string log_format = "text";
+  std::string log_level = "info";
+
+  std::map<std::string, std::string> schedule_windows;  // name -> "HH:MM-HH:MM"
+  MigrationConfig migration;
+  absl::Duration worker_lease_ttl = absl::Seconds(10);
+  absl::Duration max_clock_drift = absl::Milliseconds(500);
+  AntiEntropyConfig anti_entropy;
+  ReshardingConfig resharding;
+
+  // Test only (flag --test-allow-unsafe-skip-delta): lets a move skip the delta
+  // pass with anti-entropy off, to measure the loss in the chaos report.
+  bool test_allow_unsafe_skip_delta = false;
+};
+
+// Parses YAML text; `source` names it in errors ("FILE:LINE: KEY: what").
+// INVALID_ARGUMENT on an unknown key, a wrong type or a malformed duration.
+// Does not run Validate().
+absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text,
+                                                         const std::string& source);
+// Reads and parses a file.
+absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);
+
+// Cross-key checks, run after flags override the file: drain_timeout ≤
+// max_write_stall, every window name known and every range well formed,
+// positive lease TTL, and the delta-skip gate (skip_delta_pass=true with
+// anti_entropy.enabled=false is refused naming both settings).
+absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config);
+
+// The message of the delta-skip gate, shared by config validation, plan
+// creation and the check before activation.
+inline constexpr char kDeltaSkipRefusal[] =
+    "delta pass is skipped and anti-entropy is disabled "
+    "(migration.skip_delta_pass=true, anti_entropy.enabled=false)";
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_CONFIG_H_

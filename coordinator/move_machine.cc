@@ -1,0 +1,143 @@
+#include "coordinator/move_machine.h"
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/cluster_state.h"
+
+namespace miroir::coordinator {
+namespace {
+
+using S = v1::MoveState;
+
+const std::map<S, std::set<S>>& Table() {
+  static const auto* table = new std::map<S, std::set<S>>{
+      {v1::MOVE_PENDING, {v1::MOVE_PREPARE, v1::MOVE_ABORTED}},
+      {v1::MOVE_PREPARE, {v1::MOVE_DUAL_WRITE, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+      {v1::MOVE_DUAL_WRITE, {v1::MOVE_COPYING, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+      // copying -> active only when the delta pass is skipped (gated).
+      {v1::MOVE_COPYING,
+       {v1::MOVE_CATCHING_UP, v1::MOVE_ACTIVE, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+      // catching_up -> copying when an old owner's incarnation changed (copy restarts).
+      {v1::MOVE_CATCHING_UP,
+       {v1::MOVE_PAUSED, v1::MOVE_COPYING, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+      // paused -> catching_up: too few fenced old owners, or the stall budget ran out.
+      {v1::MOVE_PAUSED,
+       {v1::MOVE_FINAL_DELTA, v1::MOVE_CATCHING_UP, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+      {v1::MOVE_FINAL_DELTA,
+       {v1::MOVE_ACTIVE, v1::MOVE_CATCHING_UP, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+      {v1::MOVE_ACTIVE, {v1::MOVE_RECONCILING, v1::MOVE_CLEANUP, v1::MOVE_FAILED}},
+      {v1::MOVE_RECONCILING, {v1::MOVE_CLEANUP, v1::MOVE_FAILED}},
+      {v1::MOVE_CLEANUP, {v1::MOVE_DONE, v1::MOVE_FAILED}},
+      {v1::MOVE_FAILED, {v1::MOVE_ABORTING}},
+      {v1::MOVE_ABORTING, {v1::MOVE_ABORTED, v1::MOVE_FAILED}},
+      {v1::MOVE_DONE, {}},
+      {v1::MOVE_ABORTED, {}},
+  };
+  return *table;
+}
+
+}  // namespace
+
+bool MoveMachine::IsLegal(S from, S to) {
+  auto it = Table().find(from);
+  return it != Table().end() && it->second.count(to) > 0;
+}
+
+bool MoveMachine::IsTerminal(S s) { return s == v1::MOVE_DONE || s == v1::MOVE_ABORTED; }
+
+bool MoveMachine::CanAbort(const v1::Move& move) {
+  if (move.state() == v1::MOVE_PENDING) return true;
+  if (move.state() == v1::MOVE_FAILED) {
+    // A move that failed after its cutover is rolled back by a new move instead.
+    S from = move.aborted_from();
+    return from == v1::MOVE_STATE_UNSPECIFIED || from < v1::MOVE_ACTIVE;
+  }
+  return IsLegal(move.state(), v1::MOVE_ABORTING);
+}
+
+absl::StatusOr<v1::Event> MoveMachine::Transition(v1::Move* move, S to, const std::string& reason,
+                                                  int64_t now_ms, uint64_t epoch) {
+  const S from = move->state();
+  if (!IsLegal(from, to)) {
+    return absl::FailedPreconditionError(absl::StrCat("illegal move transition ",
+                                                      MoveStateName(from), " -> ",
+                                                      MoveStateName(to), " (move ", move->id(),
+                                                      ")"));
+  }
+  // aborted_from remembers where an abort or a failure started (for CanAbort).
+  if (to == v1::MOVE_ABORTING || to == v1::MOVE_FAILED) {
+    if (from != v1::MOVE_FAILED) move->set_aborted_from(from);
+  }
+  move->set_state(to);
+  move->set_state_since_ms(now_ms);
+  move->set_wait_epoch(0);
+  move->set_acked_at_ms(0);
+  move->set_task_id(0);
+  if (to == v1::MOVE_CATCHING_UP && move->catch_up_since_ms() == 0) {
+    move->set_catch_up_since_ms(now_ms);
+  }
+  if (to != v1::MOVE_FAILED && to != v1::MOVE_CATCHING_UP) move->clear_message();
+  v1::Event e;
+  e.set_time_ms(now_ms);
+  e.set_plan_id(move->plan_id());
+  e.set_move_id(move->id());
+  e.set_from(MoveStateName(from));
+  e.set_to(MoveStateName(to));
+  e.set_reason(reason);
+  e.set_epoch(epoch);
+  return e;
+}
+
+MoveMachine::CatchUpDecision MoveMachine::AfterCatchUpPass(const v1::Move& move,
+                                                           uint64_t remaining, int64_t now_ms,
+                                                           const MigrationConfig& config,
+                                                           bool window_open) {
+  CatchUpDecision d;
+  const bool small = remaining <= config.catch_up_threshold;
+  if (small && window_open) {
+    d.next = CatchUpNext::kPause;
+    return d;
+  }
+  if (small) {
+    d.next = CatchUpNext::kWaitForWindow;
+    d.message = "waiting for a schedule window before pausing writes";
+    return d;
+  }
+  d.next = CatchUpNext::kAnotherPass;
+  const int64_t since = move.catch_up_since_ms() ? move.catch_up_since_ms() : now_ms;
+  if (absl::Milliseconds(now_ms - since) > config.catch_up_max) {
+    d.message = absl::StrCat("not converging: ", remaining, " documents in the last pass after ",
+                             absl::FormatDuration(config.catch_up_max),
+                             " (catch_up_threshold ", config.catch_up_threshold,
+                             "); operator decides: throttle writes, resume or abort");
+  }
+  return d;
+}
+
+bool MoveMachine::StallExceeded(const v1::Move& move, int64_t now_ms,
+                                const MigrationConfig& config) {
+  return move.paused_at_ms() > 0 &&
+         absl::Milliseconds(now_ms - move.paused_at_ms()) > config.max_write_stall;
+}
+
+bool MoveMachine::MayRetryAfterStall(const v1::Move& move, const MigrationConfig& config) {
+  return move.stall_retries() < config.max_stall_retries;
+}
+
+bool MoveMachine::DrainTimedOut(const v1::Move& move, int64_t now_ms,
+                                const MigrationConfig& config) {
+  return move.paused_at_ms() > 0 &&
+         absl::Milliseconds(now_ms - move.paused_at_ms()) >= config.drain_timeout;
+}
+
+bool MoveMachine::CleanupDue(const v1::Move& move, int64_t now_ms, const MigrationConfig& config,
+                             absl::Duration lease_ttl) {
+  // The move enters cleanup once every live worker acked the active epoch, so
+  // both clocks start at the state's entry.
+  const absl::Duration waited = absl::Milliseconds(now_ms - move.state_since_ms());
+  return waited >= lease_ttl && waited >= config.retain_moved_shard;
+}
+
+}  // namespace miroir::coordinator

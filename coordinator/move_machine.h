@@ -1,0 +1,68 @@
+// The per-shard move state machine of DESIGN §6: the legal transition table,
+// transitions as events, and the time-based decisions (catch_up_max,
+// max_write_stall, drain_timeout, window wait). Pure: time is passed in (tests use
+// ManualClock), no I/O. Safe from any thread (no shared state).
+//
+//   pending → prepare → dual_write → copying → catching_up → paused → final_delta
+//   → active → [reconciling] → cleanup → done;  failed;  aborting → aborted.
+#ifndef MIROIR_COORDINATOR_MOVE_MACHINE_H_
+#define MIROIR_COORDINATOR_MOVE_MACHINE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "coordinator/config.h"
+#include "miroir/v1/types.pb.h"
+
+namespace miroir::coordinator {
+
+namespace v1 = ::miroir::v1;
+
+class MoveMachine {
+ public:
+  // Whether `from -> to` is in the transition table.
+  static bool IsLegal(v1::MoveState from, v1::MoveState to);
+  // done and aborted.
+  static bool IsTerminal(v1::MoveState s);
+  // Abort is possible (before active, or failed before active).
+  static bool CanAbort(const v1::Move& move);
+
+  // Moves `move` to `to` at `now_ms`, recording `reason` and the epoch published
+  // with it (0 none). FAILED_PRECONDITION naming both states when illegal; the
+  // move is then unchanged.
+  static absl::StatusOr<v1::Event> Transition(v1::Move* move, v1::MoveState to,
+                                              const std::string& reason, int64_t now_ms,
+                                              uint64_t epoch);
+
+  // What to do after a catch-up pass left `remaining` documents.
+  enum class CatchUpNext {
+    kPause,          // small enough and inside a window (or forced): go to paused
+    kAnotherPass,    // run another pass
+    kWaitForWindow,  // small enough but outside every window: keep passing, say so
+  };
+  struct CatchUpDecision {
+    CatchUpNext next = CatchUpNext::kAnotherPass;
+    std::string message;  // human note for the move (e.g. "not converging: ...")
+  };
+  static CatchUpDecision AfterCatchUpPass(const v1::Move& move, uint64_t remaining,
+                                          int64_t now_ms, const MigrationConfig& config,
+                                          bool window_open);
+
+  // Whether the cutover that paused at move.paused_at_ms has held writes longer
+  // than max_write_stall (steps 4–6 must then unpause and return to catching_up).
+  static bool StallExceeded(const v1::Move& move, int64_t now_ms, const MigrationConfig& config);
+  // Whether another stall retry is allowed (bounded by max_stall_retries).
+  static bool MayRetryAfterStall(const v1::Move& move, const MigrationConfig& config);
+  // Whether drain_timeout has passed since the pause was published.
+  static bool DrainTimedOut(const v1::Move& move, int64_t now_ms, const MigrationConfig& config);
+  // Whether cleanup may delete the shard on the leaving nodes: in state cleanup
+  // (entered once every live worker acked the active epoch) for retain_moved_shard
+  // and for one lease TTL.
+  static bool CleanupDue(const v1::Move& move, int64_t now_ms, const MigrationConfig& config,
+                         absl::Duration lease_ttl);
+};
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_MOVE_MACHINE_H_

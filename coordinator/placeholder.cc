@@ -1,1 +1,0 @@
-// Removed once coordinator has real sources.

@@ -1,0 +1,22 @@
+// Early-return helpers for absl::Status / absl::StatusOr inside the coordinator.
+#ifndef MIROIR_COORDINATOR_STATUS_MACROS_H_
+#define MIROIR_COORDINATOR_STATUS_MACROS_H_
+
+#include "absl/status/status.h"
+
+#define MIROIR_RETURN_IF_ERROR(expr)   \
+  do {                                 \
+    absl::Status _miroir_st = (expr);  \
+    if (!_miroir_st.ok()) return _miroir_st; \
+  } while (0)
+
+#define MIROIR_CONCAT_INNER(a, b) a##b
+#define MIROIR_CONCAT(a, b) MIROIR_CONCAT_INNER(a, b)
+#define MIROIR_ASSIGN_OR_RETURN(lhs, expr) \
+  MIROIR_ASSIGN_OR_RETURN_IMPL(MIROIR_CONCAT(_miroir_sor_, __LINE__), lhs, expr)
+#define MIROIR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return tmp.status();                \
+  lhs = std::move(*tmp)
+
+#endif  // MIROIR_COORDINATOR_STATUS_MACROS_H_
