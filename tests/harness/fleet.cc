@@ -402,6 +402,21 @@ absl::Status Fleet::WaitQuiescent(absl::Duration timeout) {
   return absl::DeadlineExceededError(absl::StrCat("not quiescent: ", last));
 }
 
+CheckOptions Fleet::CheckOptionsFor(const std::string& index) {
+  CheckOptions c;
+  c.coordinator = coord_stub_.get();
+  c.index = index;
+  for (const auto& [id, n] : nodes_) c.address_override[id] = n.redis->address();
+  return c;
+}
+
+WriterOptions Fleet::WriterOptionsFor(const std::string& index) const {
+  WriterOptions w;
+  w.index = index;
+  w.worker_addresses = worker_addresses();
+  return w;
+}
+
 absl::StatusOr<std::map<std::string, pb::GetIndexResponse>> Fleet::Indexes() {
   auto st = Status();
   if (!st.ok()) return st.status();

@@ -30,6 +30,7 @@
 #include "harness/process.h"
 #include "harness/redis_node.h"
 #include "harness/tcp_proxy.h"
+#include "harness/test_writer.h"
 #include "miroir/v1/coordinator.grpc.pb.h"
 #include "miroir/v1/dataplane.grpc.pb.h"
 
@@ -141,6 +142,12 @@ class Fleet {
                                                     absl::Duration timeout = absl::Seconds(60));
   // Waits until no plan is running and no recovery pass is pending.
   absl::Status WaitQuiescent(absl::Duration timeout = absl::Seconds(60));
+  // Options for CheckPromise on `index`: this coordinator, and every node read
+  // at its redis address (past any proxy).
+  CheckOptions CheckOptionsFor(const std::string& index = "products");
+  // Options for a TestWriter on `index` over every worker.
+  WriterOptions WriterOptionsFor(const std::string& index = "products") const;
+
   // The routing tables of every index (GetIndex), by index name.
   absl::StatusOr<std::map<std::string, miroir::v1::GetIndexResponse>> Indexes();
 
