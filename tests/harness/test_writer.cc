@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <deque>
 #include <random>
 
 #include "absl/random/random.h"
@@ -112,6 +113,8 @@ void TestWriter::StreamLoop(int stream_index) {
   for (int i = stream_index; i < options_.keys; i += options_.streams) {
     keys.push_back(absl::StrCat(options_.key_prefix, i));
   }
+  std::deque<std::string> to_load;
+  if (options_.load_first) to_load.assign(keys.begin(), keys.end());
   std::map<std::string, uint64_t> after_version;  // last acked version per key
   std::set<std::string> retired;
   std::mt19937_64 rng(options_.seed != 0 ? options_.seed + stream_index
@@ -152,7 +155,15 @@ void TestWriter::StreamLoop(int stream_index) {
         stop_.store(true);
         break;
       }
-      std::shuffle(live.begin(), live.end(), rng);
+      while (!to_load.empty() && retired.count(to_load.front())) to_load.pop_front();
+      bool loading = !to_load.empty();
+      if (loading) {
+        live.assign(to_load.begin(),
+                    to_load.begin() + std::min<size_t>(options_.batch_size, to_load.size()));
+        for (size_t i = 0; i < live.size(); ++i) to_load.pop_front();
+      } else {
+        std::shuffle(live.begin(), live.end(), rng);
+      }
       size_t n = std::min<size_t>(options_.batch_size, live.size());
       if (options_.max_ops > 0) {
         int64_t left = options_.max_ops - issued_.fetch_add(static_cast<int64_t>(n));
@@ -172,7 +183,7 @@ void TestWriter::StreamLoop(int stream_index) {
         const std::string& key = live[i];
         pb::WriteItem* item = batch.add_items();
         item->set_after_version(after_version[key]);
-        bool del = is_delete(rng);
+        bool del = !loading && is_delete(rng);
         deletes.push_back(del);
         if (del) {
           item->mutable_delete_()->set_index(options_.index);

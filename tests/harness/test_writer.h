@@ -50,6 +50,9 @@ struct WriterOptions {
   absl::Duration batch_timeout = absl::Seconds(10);  // then the batch's outcome is unknown
   int body_padding = 0;             // extra bytes per body
   uint64_t seed = 0;                // 0: random
+  // Put every key once (in key order) before the random mix starts: the
+  // "load documents" phase of the demo and of the move tests.
+  bool load_first = false;
 };
 
 // What the writer knows about one key.
