@@ -1,0 +1,278 @@
+#include "worker/coordinator_session.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/grpc_server.h"
+#include "spdlog/spdlog.h"
+
+namespace miroir {
+
+CoordinatorSession::CoordinatorSession(SessionOptions options, Router* router,
+                                       InflightTracker* inflight, NodeStores* stores)
+    : options_(std::move(options)), router_(router), inflight_(inflight), stores_(stores) {
+  channel_ = MakeChannel(options_.coordinator);
+  stub_ = v1::WorkerControl::NewStub(channel_);
+}
+
+CoordinatorSession::~CoordinatorSession() { Stop(); }
+
+void CoordinatorSession::set_task_sink(TaskSink* sink) {
+  absl::MutexLock l(&mu_);
+  sink_ = sink;
+}
+
+void CoordinatorSession::Start() {
+  stream_thread_ = std::thread([this] { StreamLoop(); });
+  ticker_thread_ = std::thread([this] { TickerLoop(); });
+  report_thread_ = std::thread([this] { NodeReportLoop(); });
+}
+
+void CoordinatorSession::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock l(&mu_);
+    if (ctx_ != nullptr) ctx_->TryCancel();
+  }
+  if (stream_thread_.joinable()) stream_thread_.join();
+  if (ticker_thread_.joinable()) ticker_thread_.join();
+  if (report_thread_.joinable()) report_thread_.join();
+}
+
+bool CoordinatorSession::LeaseValid() const {
+  absl::MutexLock l(&mu_);
+  return lease_ttl_ms_ > 0 && std::chrono::steady_clock::now() < lease_until_;
+}
+
+bool CoordinatorSession::Connected() const {
+  absl::MutexLock l(&mu_);
+  return registered_;
+}
+
+bool CoordinatorSession::Send(const v1::WorkerMessage& msg) {
+  absl::MutexLock l(&send_mu_);
+  if (stream_ == nullptr) return false;
+  return stream_->Write(msg);
+}
+
+void CoordinatorSession::StreamLoop() {
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (!stop_.HasBeenNotified()) {
+    const absl::Time started = absl::Now();
+    RunOneStream();
+    if (stop_.HasBeenNotified()) break;
+    if (absl::Now() - started > absl::Seconds(5)) backoff = absl::Milliseconds(50);
+    stop_.WaitForNotificationWithTimeout(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void CoordinatorSession::RunOneStream() {
+  grpc::ClientContext ctx;
+  {
+    absl::MutexLock l(&mu_);
+    if (stop_.HasBeenNotified()) return;
+    ctx_ = &ctx;
+  }
+  auto stream = stub_->Session(&ctx);
+  v1::WorkerMessage reg;
+  reg.mutable_register_()->set_worker_id(options_.worker_id);
+  reg.mutable_register_()->set_address(options_.address);
+  reg.mutable_register_()->set_max_tasks(options_.max_tasks);
+  const SteadyTime reg_sent = std::chrono::steady_clock::now();
+  if (stream->Write(reg)) {
+    {
+      absl::MutexLock l(&send_mu_);
+      stream_ = stream.get();
+    }
+    v1::CoordinatorMessage in;
+    while (stream->Read(&in)) {
+      switch (in.msg_case()) {
+        case v1::CoordinatorMessage::kRegisterAck: {
+          absl::MutexLock l(&mu_);
+          registered_ = true;
+          lease_ttl_ms_ = std::max<uint64_t>(in.register_ack().lease_ttl_ms(), 1);
+          lease_until_ = reg_sent + std::chrono::milliseconds(lease_ttl_ms_);
+          next_heartbeat_ = std::chrono::steady_clock::now();
+          heartbeat_sends_.clear();
+          acked_epoch_ = 0;
+          spdlog::info("registered with coordinator {} as {} (lease ttl {} ms)",
+                       options_.coordinator, options_.worker_id, lease_ttl_ms_);
+          break;
+        }
+        case v1::CoordinatorMessage::kHeartbeatAck: {
+          absl::MutexLock l(&mu_);
+          if (!heartbeat_sends_.empty()) {
+            const SteadyTime sent = heartbeat_sends_.front();
+            heartbeat_sends_.pop_front();
+            lease_ttl_ms_ = std::max<uint64_t>(in.heartbeat_ack().lease_ttl_ms(), 1);
+            lease_until_ = std::max(lease_until_, sent + std::chrono::milliseconds(lease_ttl_ms_));
+          }
+          break;
+        }
+        case v1::CoordinatorMessage::kView:
+          OnView(in.view());
+          break;
+        case v1::CoordinatorMessage::kTask:
+        case v1::CoordinatorMessage::kCancel:
+        case v1::CoordinatorMessage::kCheckpointAck: {
+          TaskSink* sink;
+          {
+            absl::MutexLock l(&mu_);
+            sink = sink_;
+          }
+          if (sink == nullptr) break;
+          if (in.has_task()) sink->OnTask(in.task());
+          if (in.has_cancel()) sink->OnCancel(in.cancel().task_id());
+          if (in.has_checkpoint_ack()) {
+            sink->OnCheckpointAck(in.checkpoint_ack().task_id(), in.checkpoint_ack().accepted());
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+  {
+    absl::MutexLock l(&send_mu_);
+    stream_ = nullptr;
+  }
+  grpc::Status st = stream->Finish();
+  {
+    absl::MutexLock l(&mu_);
+    ctx_ = nullptr;
+    if (registered_) {
+      spdlog::warn("coordinator session ended: {}; reconnecting", st.error_message());
+    }
+    registered_ = false;
+    heartbeat_sends_.clear();
+  }
+}
+
+void CoordinatorSession::OnView(const v1::ClusterView& view) {
+  const bool applied = router_->Apply(view);
+  if (applied) spdlog::info("applied routing epoch {}", view.epoch());
+  absl::MutexLock l(&mu_);
+  want_ack_epoch_ = std::max(want_ack_epoch_, router_->epoch());
+}
+
+void CoordinatorSession::RefreshView(uint64_t min_epoch) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::GetViewRequest req;
+  req.set_min_epoch(min_epoch);
+  v1::ClusterView view;
+  grpc::Status st = stub_->GetView(&ctx, req, &view);
+  if (!st.ok()) {
+    spdlog::warn("GetView(min_epoch={}) failed: {}", min_epoch, st.error_message());
+    return;
+  }
+  OnView(view);
+}
+
+void CoordinatorSession::ReportMiss(const std::string& node, const std::string& index,
+                                    uint64_t generation, uint32_t shard) {
+  absl::MutexLock l(&mu_);
+  ++misses_[{node, index, generation, shard}];
+}
+
+void CoordinatorSession::TickerLoop() {
+  SteadyTime next_miss_flush = std::chrono::steady_clock::now();
+  while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
+    const SteadyTime now = std::chrono::steady_clock::now();
+    bool heartbeat = false;
+    uint64_t ack_epoch = 0;
+    v1::WorkerMessage misses;
+    {
+      absl::MutexLock l(&mu_);
+      if (!registered_) continue;
+      if (now >= next_heartbeat_) {
+        heartbeat = true;
+        heartbeat_sends_.push_back(now);
+        next_heartbeat_ = now + std::chrono::milliseconds(std::max<uint64_t>(lease_ttl_ms_ / 3, 1));
+      }
+      if (want_ack_epoch_ > acked_epoch_) ack_epoch = want_ack_epoch_;
+      if (now >= next_miss_flush && !misses_.empty()) {
+        next_miss_flush = now + std::chrono::seconds(1);
+        auto* rep = misses.mutable_misses();
+        rep->set_worker_id(options_.worker_id);
+        for (const auto& [k, count] : misses_) {
+          auto* m = rep->add_misses();
+          m->set_node(std::get<0>(k));
+          m->set_index(std::get<1>(k));
+          m->set_generation(std::get<2>(k));
+          m->set_shard(std::get<3>(k));
+          m->set_count(count);
+        }
+        misses_.clear();
+      }
+    }
+    if (heartbeat) {
+      v1::WorkerMessage hb;
+      hb.mutable_heartbeat()->set_inflight_writes(inflight_->Total());
+      hb.mutable_heartbeat()->set_acked_epoch(router_->epoch());
+      Send(hb);
+    }
+    if (ack_epoch > 0 && inflight_->NoneBelow(ack_epoch)) {
+      v1::WorkerMessage ack;
+      ack.mutable_routing_ack()->set_epoch(ack_epoch);
+      if (Send(ack)) {
+        absl::MutexLock l(&mu_);
+        acked_epoch_ = std::max(acked_epoch_, ack_epoch);
+      }
+    }
+    if (misses.has_misses() && !Send(misses)) {
+      // Not connected: keep the counts for the next stream.
+      absl::MutexLock l(&mu_);
+      for (const auto& m : misses.misses().misses()) {
+        misses_[{m.node(), m.index(), m.generation(), m.shard()}] += m.count();
+      }
+    }
+  }
+}
+
+void CoordinatorSession::NodeReportLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.node_report_interval)) {
+    if (Connected()) SendNodeReports();
+  }
+}
+
+void CoordinatorSession::SendNodeReports() {
+  auto snap = router_->Current();
+  for (const auto& node : snap->view().nodes()) {
+    if (stop_.HasBeenNotified()) return;
+    v1::WorkerMessage msg;
+    v1::NodeReport* rep = msg.mutable_node_report();
+    rep->set_node(node.id());
+    auto store = stores_->Get(*snap, node.id());
+    absl::StatusOr<std::string> inc =
+        store.ok() ? (*store)->Incarnation() : absl::StatusOr<std::string>(store.status());
+    rep->set_reachable(inc.ok());
+    if (inc.ok()) {
+      rep->set_incarnation(*inc);
+      for (const auto& g : snap->view().generations()) {
+        for (const auto& r : g.routes()) {
+          bool holds = false;
+          for (const auto& grp : r.write_set()) {
+            for (const auto& n : grp.nodes()) holds = holds || n == node.id();
+          }
+          if (!holds) continue;
+          auto st = (*store)->Stats(ShardKey{g.index(), g.generation(), r.shard()});
+          if (!st.ok()) continue;
+          auto* s = rep->add_shards();
+          s->set_node(node.id());
+          s->set_index(g.index());
+          s->set_generation(g.generation());
+          s->set_shard(r.shard());
+          s->set_documents(st->documents);
+          s->set_bytes(st->bytes);
+          s->set_tombstones(st->tombstones);
+        }
+      }
+    }
+    Send(msg);
+  }
+}
+
+}  // namespace miroir

@@ -1,0 +1,117 @@
+// CoordinatorSession: the worker's side of WorkerControl.Session
+// (docs/task-protocol.md). Registers, heartbeats every lease_ttl/3 and tracks
+// the lease on the monotonic clock, applies pushed views to the Router in epoch
+// order and acks each once no write routed at an older epoch is in flight,
+// refreshes the view with GetView after a fence, batches miss reports (at most
+// once a second), sends node reports every few seconds, hands tasks to a
+// TaskSink, and reconnects with backoff when the coordinator goes away.
+//
+// Thread-safe. Owns three threads (stream, ticker, node reports) between Start
+// and Stop.
+#ifndef MIROIR_WORKER_COORDINATOR_SESSION_H_
+#define MIROIR_WORKER_COORDINATOR_SESSION_H_
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <tuple>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "miroir/v1/worker_control.grpc.pb.h"
+#include "worker/coordinator_link.h"
+#include "worker/inflight_tracker.h"
+#include "worker/node_stores.h"
+#include "worker/router.h"
+
+namespace miroir {
+
+// Receives the task messages of the session (implemented by TaskRunner).
+class TaskSink {
+ public:
+  virtual ~TaskSink() = default;
+  virtual void OnTask(const v1::Task& task) = 0;
+  virtual void OnCancel(uint64_t task_id) = 0;
+  virtual void OnCheckpointAck(uint64_t task_id, bool accepted) = 0;
+  // The session stream ended: running tasks keep going; their next progress
+  // goes to the next stream.
+};
+
+struct SessionOptions {
+  std::string coordinator = "127.0.0.1:7400";
+  std::string worker_id;
+  std::string address;  // our DataPlane address
+  uint32_t max_tasks = 2;
+  absl::Duration node_report_interval = absl::Seconds(3);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+class CoordinatorSession : public CoordinatorLink {
+ public:
+  CoordinatorSession(SessionOptions options, Router* router, InflightTracker* inflight,
+                     NodeStores* stores);
+  ~CoordinatorSession() override;
+
+  void set_task_sink(TaskSink* sink);
+  // Our DataPlane address as registered. REQUIRES: called before Start.
+  void set_address(const std::string& address) { options_.address = address; }
+  void Start();
+  void Stop();
+
+  // CoordinatorLink.
+  bool LeaseValid() const override;
+  void RefreshView(uint64_t min_epoch) override;
+  void ReportMiss(const std::string& node, const std::string& index, uint64_t generation,
+                  uint32_t shard) override;
+
+  // Sends one message on the current stream; false when not connected.
+  bool Send(const v1::WorkerMessage& msg);
+  bool Connected() const;
+
+ private:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+  void StreamLoop();
+  void RunOneStream();
+  void TickerLoop();
+  void NodeReportLoop();
+  void OnView(const v1::ClusterView& view);
+  void SendNodeReports();
+
+  SessionOptions options_;  // written only before Start
+  Router* const router_;
+  InflightTracker* const inflight_;
+  NodeStores* const stores_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerControl::Stub> stub_;
+
+  absl::Notification stop_;
+  std::thread stream_thread_, ticker_thread_, report_thread_;
+
+  mutable absl::Mutex mu_;
+  TaskSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
+  grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t lease_ttl_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  SteadyTime lease_until_ ABSL_GUARDED_BY(mu_);
+  SteadyTime next_heartbeat_ ABSL_GUARDED_BY(mu_);
+  std::deque<SteadyTime> heartbeat_sends_ ABSL_GUARDED_BY(mu_);
+  uint64_t want_ack_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t acked_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::tuple<std::string, std::string, uint64_t, uint32_t>, uint64_t> misses_
+      ABSL_GUARDED_BY(mu_);
+
+  // Serialises writes on the stream (gRPC allows one writer at a time).
+  absl::Mutex send_mu_;
+  grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>* stream_
+      ABSL_GUARDED_BY(send_mu_) = nullptr;
+};
+
+}  // namespace miroir
+
+#endif  // MIROIR_WORKER_COORDINATOR_SESSION_H_

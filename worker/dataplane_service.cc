@@ -1,0 +1,197 @@
+#include "worker/dataplane_service.h"
+
+#include <deque>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc_server.h"
+#include "worker/write_validation.h"
+
+namespace miroir {
+namespace {
+
+// A bounded FIFO between the stream's reader thread and its handler thread.
+class BatchQueue {
+ public:
+  explicit BatchQueue(size_t cap) : cap_(cap) {}
+  // Blocks while full. False once closed.
+  bool Push(v1::WriteBatch b) {
+    absl::MutexLock l(&mu_);
+    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closed_ || q_.size() < cap_;
+    };
+    mu_.Await(absl::Condition(&room));
+    if (closed_) return false;
+    q_.push_back(std::move(b));
+    return true;
+  }
+  // Blocks while empty and open. nullopt once closed and drained.
+  std::optional<v1::WriteBatch> Pop() {
+    absl::MutexLock l(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !q_.empty(); };
+    mu_.Await(absl::Condition(&ready));
+    if (q_.empty()) return std::nullopt;
+    v1::WriteBatch b = std::move(q_.front());
+    q_.pop_front();
+    return b;
+  }
+  void Close() {
+    absl::MutexLock l(&mu_);
+    closed_ = true;
+  }
+
+ private:
+  const size_t cap_;
+  absl::Mutex mu_;
+  std::deque<v1::WriteBatch> q_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+void ToProto(const StoredDoc& d, v1::Document* out) {
+  out->set_pk(d.pk);
+  out->set_body(d.body);
+  out->set_version(d.version.hlc);
+  out->set_writer(d.version.writer);
+  out->set_tombstone(d.tombstone);
+  out->set_expires_at_ms(d.expires_at_ms);
+}
+
+grpc::Status DataPlaneService::Write(
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<v1::WriteAcks, v1::WriteBatch>* stream) {
+  // One batch is being executed while up to max_batches_in_flight_-1 wait.
+  BatchQueue queue(static_cast<size_t>(std::max(1, max_batches_in_flight_ - 1)));
+  std::thread reader([&] {
+    v1::WriteBatch b;
+    while (stream->Read(&b)) {
+      if (!queue.Push(std::move(b))) break;
+      b.Clear();
+    }
+    queue.Close();
+  });
+  bool write_failed = false;
+  while (auto batch = queue.Pop()) {
+    std::vector<const v1::WriteItem*> items;
+    items.reserve(batch->items_size());
+    for (const auto& it : batch->items()) items.push_back(&it);
+    std::vector<v1::WriteAck> acks = writes_->Write(items);
+    v1::WriteAcks out;
+    out.set_batch_id(batch->batch_id());
+    for (auto& a : acks) *out.add_acks() = std::move(a);
+    if (!stream->Write(out)) {
+      write_failed = true;
+      break;
+    }
+  }
+  if (write_failed) ctx->TryCancel();
+  queue.Close();
+  reader.join();
+  return grpc::Status::OK;
+}
+
+grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetRequest* req,
+                                   v1::GetResponse* resp) {
+  if (req->index().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "index: must not be empty");
+  }
+  if (absl::Status s = ValidatePk(req->pk()); !s.ok()) return ToGrpc(s);
+  bool stale = false;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto snap = router_->Current();
+    if (snap->epoch() == 0) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker has no routing table yet; retry");
+    }
+    auto route = snap->Route(req->index(), req->pk());
+    if (!route.ok()) return ToGrpc(route.status());
+    const GenerationTarget& live = route->targets[route->live];
+    const ShardKey key{live.index, live.generation, live.shard};
+    bool fenced = false;
+    stale = false;
+    for (const auto& grp : live.route->owners()) {
+      for (const auto& node : grp.nodes()) {
+        auto store = stores_->Get(*snap, node);
+        if (!store.ok()) continue;
+        auto doc = (*store)->Get(key, snap->epoch(), req->pk());
+        if (doc.ok()) {
+          if (doc->version.hlc < req->after_version()) {
+            stale = true;
+            continue;
+          }
+          const bool expired =
+              doc->expires_at_ms != 0 && doc->expires_at_ms <= absl::ToUnixMillis(absl::Now());
+          resp->set_found(!doc->tombstone && !expired);
+          ToProto(*doc, resp->mutable_document());
+          resp->set_node(node);
+          return grpc::Status::OK;
+        }
+        switch (doc.status().code()) {
+          case absl::StatusCode::kNotFound:
+            if (req->after_version() > 0) {
+              stale = true;
+              continue;
+            }
+            resp->set_found(false);
+            resp->set_node(node);
+            return grpc::Status::OK;
+          case absl::StatusCode::kFailedPrecondition:
+            fenced = true;
+            continue;
+          default:
+            continue;
+        }
+      }
+    }
+    if (!fenced) break;
+    link_->RefreshView(snap->epoch() + 1);
+    router_->WaitForNewer(snap->epoch(), absl::Now() + absl::Milliseconds(100));
+  }
+  if (stale) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("after_version: no read owner of pk '", req->pk(),
+                                     "' holds version ", req->after_version(), " or newer yet"));
+  }
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      absl::StrCat("no read owner of pk '", req->pk(), "' answered; retry"));
+}
+
+grpc::Status DataPlaneService::ReadShard(grpc::ServerContext* ctx,
+                                         const v1::ReadShardRequest* req,
+                                         v1::ReadShardResponse* resp) {
+  auto snap = router_->Current();
+  if (req->node().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node: must not be empty");
+  }
+  auto index = snap->ResolveIndex(req->index());
+  if (!index.ok()) return ToGrpc(index.status());
+  const v1::GenerationRoute* gen = snap->Generation(*index, req->generation());
+  if (gen == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("generation: index '", *index, "' has no generation ",
+                                     req->generation(), " in epoch ", snap->epoch()));
+  }
+  if (req->shard() >= gen->shards()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("shard: ", req->shard(), " is not below S=", gen->shards()));
+  }
+  auto store = stores_->Get(*snap, req->node());
+  if (!store.ok()) return ToGrpc(store.status());
+  const ShardKey key{*index, gen->generation(), req->shard()};
+  const uint32_t limit = req->limit() == 0 ? 1000 : std::min<uint32_t>(req->limit(), 10000);
+  auto docs = (*store)->Scan(key, kAnyEpoch, req->after_pk(), limit);
+  if (!docs.ok()) return ToGrpc(docs.status());
+  for (const auto& d : *docs) ToProto(d, resp->add_documents());
+  resp->set_done(docs->size() < limit);
+  auto seq = (*store)->CurrentSeq(key);
+  if (!seq.ok()) return ToGrpc(seq.status());
+  resp->set_incarnation(seq->incarnation);
+  resp->set_change_seq(seq->seq);
+  auto fence = (*store)->GetFence(key);
+  if (!fence.ok()) return ToGrpc(fence.status());
+  resp->set_fence(*fence);
+  return grpc::Status::OK;
+}
+
+}  // namespace miroir

@@ -1,0 +1,57 @@
+#include "worker/fan_out.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace miroir {
+namespace {
+
+struct FanOutState {
+  absl::Mutex mu;
+  size_t pending ABSL_GUARDED_BY(mu) = 0;
+  std::vector<NodeResult> results ABSL_GUARDED_BY(mu);
+  std::vector<bool> done ABSL_GUARDED_BY(mu);
+};
+
+}  // namespace
+
+std::vector<NodeResult> FanOut(ThreadPool* pool, uint64_t epoch, std::vector<NodeRequest> requests,
+                               absl::Time deadline) {
+  auto state = std::make_shared<FanOutState>();
+  const size_t n = requests.size();
+  {
+    absl::MutexLock l(&state->mu);
+    state->pending = n;
+    state->results.assign(n, absl::DeadlineExceededError("not answered"));
+    state->done.assign(n, false);
+  }
+  auto shared_requests = std::make_shared<std::vector<NodeRequest>>(std::move(requests));
+  for (size_t i = 0; i < n; ++i) {
+    pool->Submit([state, shared_requests, i, epoch] {
+      const NodeRequest& req = (*shared_requests)[i];
+      NodeResult r = req.store->ApplyMany(epoch, req.batches);
+      absl::MutexLock l(&state->mu);
+      state->results[i] = std::move(r);
+      state->done[i] = true;
+      --state->pending;
+    });
+  }
+  absl::MutexLock l(&state->mu);
+  auto all_done = [&state]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+    return state->pending == 0;
+  };
+  state->mu.AwaitWithDeadline(absl::Condition(&all_done), deadline);
+  std::vector<NodeResult> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (state->done[i]) {
+      out.push_back(state->results[i]);
+    } else {
+      out.push_back(absl::DeadlineExceededError(
+          absl::StrCat("node ", (*shared_requests)[i].node, " did not answer before the deadline")));
+    }
+  }
+  return out;
+}
+
+}  // namespace miroir

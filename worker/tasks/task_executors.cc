@@ -1,0 +1,340 @@
+#include "worker/tasks/task_executors.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/digest.h"
+
+namespace miroir {
+namespace {
+
+constexpr size_t kMaxDivergentKeys = 100;
+
+Mutation ToMutation(const StoredDoc& d) {
+  return Mutation{d.pk, d.version, d.tombstone, d.tombstone ? std::string() : d.body,
+                  d.tombstone ? 0 : d.expires_at_ms};
+}
+
+absl::Status Prefixed(const std::string& node, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(node, ": ", s.message()));
+}
+
+// put_if_newer of `muts` into one target; a fenced answer stops the task.
+absl::Status ApplyTo(const Replica& target, const ShardKey& shard, uint64_t epoch,
+                     const std::vector<Mutation>& muts) {
+  if (muts.empty()) return absl::OkStatus();
+  auto r = target.store->Apply(shard, epoch, muts);
+  if (!r.ok()) return Prefixed(target.node, r.status());
+  for (const auto& a : *r) {
+    if (a.outcome == ApplyOutcome::kFenced) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          target.node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyToAll(const std::vector<Replica>& targets, const ShardKey& shard, uint64_t epoch,
+                        const std::vector<Mutation>& muts) {
+  for (const auto& t : targets) {
+    if (auto s = ApplyTo(t, shard, epoch, muts); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// Keeps a copy loop at or below `docs_per_s` (0 = unthrottled).
+class Throttle {
+ public:
+  Throttle(uint64_t docs_per_s, std::function<bool()> cancelled)
+      : rate_(docs_per_s), cancelled_(std::move(cancelled)), start_(absl::Now()) {}
+  void Account(uint64_t docs) {
+    if (rate_ == 0) return;
+    done_ += docs;
+    const absl::Time due = start_ + absl::Seconds(static_cast<double>(done_) / rate_);
+    while (absl::Now() < due && !(cancelled_ && cancelled_())) {
+      absl::SleepFor(std::min(due - absl::Now(), absl::Milliseconds(50)));
+    }
+  }
+
+ private:
+  uint64_t rate_;
+  std::function<bool()> cancelled_;
+  absl::Time start_;
+  uint64_t done_ = 0;
+};
+
+absl::StatusOr<std::vector<Replica>> Resolve(const TaskContext& ctx,
+                                             const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  std::vector<Replica> out;
+  for (const auto& id : ids) {
+    auto s = ctx.store(id);
+    if (!s.ok()) return Prefixed(id, s.status());
+    out.push_back(Replica{id, *s});
+  }
+  return out;
+}
+
+ShardKey KeyOf(const v1::Task& t) { return ShardKey{t.index(), t.generation(), t.shard()}; }
+
+absl::Status Cancelled() { return absl::CancelledError("task stopped"); }
+
+absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx, bool wipe) {
+  const v1::Task& t = ctx.task;
+  auto targets = Resolve(ctx, t.targets());
+  if (!targets.ok()) return targets.status();
+  for (const auto& r : *targets) {
+    auto f = r.store->SetFence(KeyOf(t), t.epoch());
+    if (!f.ok()) return Prefixed(r.node, f.status());
+    if (wipe) {
+      if (auto s = r.store->DeleteShard(KeyOf(t), t.epoch()); !s.ok()) return Prefixed(r.node, s);
+    }
+  }
+  return v1::TaskResult();
+}
+
+absl::StatusOr<v1::TaskResult> Fence(const TaskContext& ctx) {
+  const v1::Task& t = ctx.task;
+  v1::TaskResult res;
+  for (const auto& id : t.targets()) {
+    auto store = ctx.store(id);
+    absl::StatusOr<SeqPosition> f =
+        store.ok() ? (*store)->SetFence(KeyOf(t), t.epoch()) : store.status();
+    if (!f.ok()) {
+      res.add_unreachable(id);
+      continue;
+    }
+    auto* w = res.add_watermarks();
+    w->set_node(id);
+    w->set_incarnation(f->incarnation);
+    w->set_seq(f->seq);
+  }
+  return res;
+}
+
+absl::StatusOr<v1::TaskResult> Backfill(const TaskContext& ctx) {
+  const v1::Task& t = ctx.task;
+  auto sources = Resolve(ctx, t.sources());
+  if (!sources.ok()) return sources.status();
+  auto targets = Resolve(ctx, t.targets());
+  if (!targets.ok()) return targets.status();
+  v1::Checkpoint cp = t.checkpoint();
+  if (cp.watermarks().empty()) {
+    // W of every source first, so the catch-up sees everything after the copy began.
+    for (const auto& s : *sources) {
+      auto pos = s.store->CurrentSeq(KeyOf(t));
+      if (!pos.ok()) return Prefixed(s.node, pos.status());
+      auto* w = cp.add_watermarks();
+      w->set_node(s.node);
+      w->set_incarnation(pos->incarnation);
+      w->set_seq(pos->seq);
+    }
+    cp.set_cursor("");
+    cp.set_documents(0);
+    if (!ctx.checkpoint(cp)) return Cancelled();
+  }
+  MergedScan scan(*sources, KeyOf(t), t.epoch(), cp.cursor(), t.batch_size());
+  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled);
+  while (true) {
+    if (ctx.cancelled()) return Cancelled();
+    auto page = scan.Next();
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    std::vector<Mutation> muts;
+    muts.reserve(page->size());
+    for (const auto& e : *page) muts.push_back(ToMutation(e.Newest()));
+    if (auto s = ApplyToAll(*targets, KeyOf(t), t.epoch(), muts); !s.ok()) return s;
+    cp.set_documents(cp.documents() + muts.size());
+    cp.set_cursor(scan.cursor());
+    if (ctx.on_copied) ctx.on_copied(muts.size());
+    throttle.Account(muts.size());
+    if (!ctx.checkpoint(cp)) return Cancelled();
+  }
+  v1::TaskResult res;
+  *res.mutable_watermarks() = cp.watermarks();
+  res.set_documents(cp.documents());
+  return res;
+}
+
+// CATCH_UP (upto = each source's current seq at the start of the pass) and
+// FINAL_DELTA (upto = F from task.upto).
+absl::StatusOr<v1::TaskResult> Delta(const TaskContext& ctx, bool final_delta) {
+  const v1::Task& t = ctx.task;
+  auto targets = Resolve(ctx, t.targets());
+  if (!targets.ok()) return targets.status();
+  v1::Checkpoint cp = t.checkpoint();
+  if (cp.watermarks().empty()) {
+    return absl::InvalidArgumentError("checkpoint.watermarks: a delta pass needs W per source");
+  }
+  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled);
+  uint64_t copied = 0;
+  const uint32_t batch = t.batch_size() == 0 ? 1000 : t.batch_size();
+  for (auto& w : *cp.mutable_watermarks()) {
+    if (!t.sources().empty() &&
+        std::find(t.sources().begin(), t.sources().end(), w.node()) == t.sources().end()) {
+      continue;
+    }
+    auto store = ctx.store(w.node());
+    if (!store.ok()) return Prefixed(w.node(), store.status());
+    auto pos = (*store)->CurrentSeq(KeyOf(t));
+    if (!pos.ok()) return Prefixed(w.node(), pos.status());
+    if (pos->incarnation != w.incarnation()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "incarnation changed: node ", w.node(), " was ", w.incarnation(), ", now ",
+          pos->incarnation));
+    }
+    uint64_t upto = pos->seq;
+    if (final_delta) {
+      const v1::Watermark* f = nullptr;
+      for (const auto& u : t.upto()) {
+        if (u.node() == w.node()) f = &u;
+      }
+      if (f == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("upto: no F for source ", w.node(), " in the final delta"));
+      }
+      if (f->incarnation() != w.incarnation()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "incarnation changed: node ", w.node(), " was fenced under ", f->incarnation(),
+            ", W is from ", w.incarnation()));
+      }
+      upto = f->seq();
+    }
+    uint64_t after = w.seq();
+    while (after < upto) {
+      if (ctx.cancelled()) return Cancelled();
+      auto docs = (*store)->ChangedSince(KeyOf(t), t.epoch(), after, upto, batch);
+      if (!docs.ok()) return Prefixed(w.node(), docs.status());
+      if (docs->empty()) break;
+      std::vector<Mutation> muts;
+      muts.reserve(docs->size());
+      for (const auto& d : *docs) muts.push_back(ToMutation(d));
+      if (auto s = ApplyToAll(*targets, KeyOf(t), t.epoch(), muts); !s.ok()) return s;
+      after = docs->back().change_seq;
+      copied += muts.size();
+      if (ctx.on_copied) ctx.on_copied(muts.size());
+      throttle.Account(muts.size());
+      w.set_seq(after);
+      cp.set_documents(cp.documents() + muts.size());
+      if (!ctx.checkpoint(cp)) return Cancelled();
+    }
+    w.set_seq(std::max(w.seq(), upto));
+  }
+  v1::TaskResult res;
+  *res.mutable_watermarks() = cp.watermarks();
+  res.set_documents(copied);
+  res.set_remaining(copied);
+  return res;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::TaskResult> Reconcile(const ShardKey& shard, const std::vector<Replica>& sources,
+                                         const std::vector<Replica>& targets,
+                                         const ReconcileOptions& options) {
+  std::vector<Replica> replicas;
+  std::vector<bool> is_target;
+  absl::flat_hash_map<std::string, size_t> index_of;
+  auto add = [&](const Replica& r, bool target) {
+    auto [it, inserted] = index_of.emplace(r.node, replicas.size());
+    if (inserted) {
+      replicas.push_back(r);
+      is_target.push_back(target);
+    } else if (target) {
+      is_target[it->second] = true;
+    }
+  };
+  for (const auto& r : sources) add(r, false);
+  for (const auto& r : targets) add(r, true);
+  std::vector<ShardDigest> digests(replicas.size());
+  MergedScan scan(replicas, shard, options.epoch, "", options.batch_size);
+  Throttle throttle(options.throttle_docs_per_s, options.cancelled);
+  v1::TaskResult res;
+  while (true) {
+    if (options.cancelled && options.cancelled()) return Cancelled();
+    auto page = scan.Next();
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    std::vector<std::vector<Mutation>> repairs(replicas.size());
+    for (const auto& e : *page) {
+      const StoredDoc& newest = e.Newest();
+      bool mismatch = false;
+      for (size_t i = 0; i < replicas.size(); ++i) {
+        const auto& c = e.copies[i];
+        if (c) digests[i].Add(c->pk, c->version.hlc, c->version.writer, c->tombstone, c->body);
+        if (!is_target[i]) continue;
+        if (!c || c->version != newest.version) {
+          mismatch = true;
+          if (options.repair) repairs[i].push_back(ToMutation(newest));
+        }
+      }
+      if (mismatch) {
+        res.set_mismatches(res.mismatches() + 1);
+        if (static_cast<size_t>(res.divergent_keys_size()) < kMaxDivergentKeys) {
+          res.add_divergent_keys(e.pk);
+        }
+      }
+    }
+    uint64_t repaired = 0;
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      if (auto s = ApplyTo(replicas[i], shard, options.epoch, repairs[i]); !s.ok()) return s;
+      repaired += repairs[i].size();
+    }
+    res.set_documents(res.documents() + repaired);
+    throttle.Account(page->size());
+  }
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    auto* d = res.add_digests();
+    d->set_node(replicas[i].node);
+    d->set_documents(digests[i].documents());
+    d->set_tombstones(digests[i].tombstones());
+    d->set_digest(digests[i].Hex());
+  }
+  return res;
+}
+
+absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
+  const v1::Task& t = ctx.task;
+  if (t.index().empty() || t.shards() == 0 || t.shard() >= t.shards()) {
+    return absl::InvalidArgumentError(absl::StrCat("task ", t.id(), ": index/shard malformed"));
+  }
+  switch (t.kind()) {
+    case v1::TASK_PREPARE:
+    case v1::TASK_CLEANUP:
+      return FenceAndWipe(ctx, /*wipe=*/true);
+    case v1::TASK_FENCE:
+      return Fence(ctx);
+    case v1::TASK_BACKFILL:
+      return Backfill(ctx);
+    case v1::TASK_CATCH_UP:
+      return Delta(ctx, /*final_delta=*/false);
+    case v1::TASK_FINAL_DELTA:
+      return Delta(ctx, /*final_delta=*/true);
+    case v1::TASK_RECONCILE:
+    case v1::TASK_AE_PASS:
+    case v1::TASK_VERIFY: {
+      auto sources = Resolve(ctx, t.sources());
+      if (!sources.ok()) return sources.status();
+      auto targets = Resolve(ctx, t.targets());
+      if (!targets.ok()) return targets.status();
+      ReconcileOptions o;
+      o.epoch = t.epoch();
+      o.batch_size = t.batch_size() == 0 ? 1000 : t.batch_size();
+      o.throttle_docs_per_s = t.throttle_docs_per_s();
+      o.cancelled = ctx.cancelled;
+      o.repair = t.kind() != v1::TASK_VERIFY && t.repair();
+      // VERIFY and a target-less pass compare every listed replica with the others.
+      const std::vector<Replica>& cmp =
+          (t.kind() == v1::TASK_VERIFY || targets->empty()) ? *sources : *targets;
+      return Reconcile(KeyOf(t), *sources, cmp, o);
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("task ", t.id(), ": unknown kind ",
+                                                     static_cast<int>(t.kind())));
+  }
+}
+
+}  // namespace miroir

@@ -1,0 +1,67 @@
+// TaskRunner: runs the tasks the coordinator leases, one thread per task, and
+// reports progress/complete/failed on the session (docs/task-protocol.md). A
+// refused checkpoint (accepted=false) or a cancel stops the task silently; a
+// re-lease of a running task id with a higher lease generation replaces it.
+//
+// Thread-safe: the session's reader thread calls the TaskSink methods.
+#ifndef MIROIR_WORKER_TASKS_TASK_RUNNER_H_
+#define MIROIR_WORKER_TASKS_TASK_RUNNER_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "miroir/v1/worker_control.pb.h"
+#include "worker/coordinator_session.h"
+#include "worker/node_stores.h"
+#include "worker/router.h"
+
+namespace miroir {
+
+class TaskRunner : public TaskSink {
+ public:
+  using SendFn = std::function<bool(const v1::WorkerMessage&)>;
+  TaskRunner(Router* router, NodeStores* stores, SendFn send, uint32_t max_tasks);
+  // Convenience: sends on `session`.
+  TaskRunner(Router* router, NodeStores* stores, CoordinatorSession* session, uint32_t max_tasks);
+  ~TaskRunner() override;
+
+  void OnTask(const v1::Task& task) override;
+  void OnCancel(uint64_t task_id) override;
+  void OnCheckpointAck(uint64_t task_id, bool accepted) override;
+  // Cancels every task and joins their threads.
+  void Stop();
+
+  size_t running() const;
+  uint64_t documents_copied() const { return copied_.load(); }
+
+ private:
+  struct Running {
+    v1::Task task;
+    std::atomic<bool> cancelled{false};
+    std::atomic<bool> finished{false};
+    std::thread thread;
+  };
+  void Run(std::shared_ptr<Running> r);
+  // Sends, retrying while disconnected, until sent, cancelled or stopped.
+  void SendFinal(const Running& r, const v1::WorkerMessage& msg);
+  void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Router* router_;
+  NodeStores* stores_;
+  SendFn send_;
+  const uint32_t max_tasks_;
+  std::atomic<uint64_t> copied_{0};
+  std::atomic<bool> stopping_{false};
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Running>> tasks_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Running>> retired_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace miroir
+
+#endif  // MIROIR_WORKER_TASKS_TASK_RUNNER_H_
