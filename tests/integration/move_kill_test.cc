@@ -1,0 +1,97 @@
+// Processes killed for real in the middle of a move (DESIGN §10): the
+// backfilling worker (its task is re-leased to the other worker and resumes
+// from the checkpoint), and the coordinator mid-copy and mid-pause (it resumes
+// the plan from SQLite). The plan ends DONE and the writer's check holds.
+#include <gtest/gtest.h>
+
+#include "harness/move_scenario.h"
+
+namespace miroir::testing {
+namespace {
+
+namespace pb = ::miroir::v1;
+
+ScenarioOptions Options() {
+  ScenarioOptions so;
+  so.fleet.group_sizes = {2, 2};
+  so.fleet.indexes = {{"products", 8, 1}};
+  so.keys = 1500;
+  return so;
+}
+
+// Index of the worker currently running a task, or -1.
+int BusyWorker(Fleet& f) {
+  auto st = f.Status();
+  if (!st.ok()) return -1;
+  for (const auto& w : st->workers()) {
+    if (w.running_tasks() == 0) continue;
+    for (int i = 0; i < f.worker_count(); ++i) {
+      if (f.worker_address(i) == w.address()) return i;
+    }
+  }
+  return -1;
+}
+
+TEST(MoveKill, BackfillingWorkerKilledTaskResumesElsewhere) {
+  TempDir tmp("kill");
+  auto sc = MoveScenario::Start(tmp.path(), Options());
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  Fleet& f = (*sc)->fleet();
+  auto addr = f.AddNodeProcess("r9", "g0");
+  ASSERT_TRUE(addr.ok());
+  pb::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
+  req.set_throttle_docs_per_s(100);  // each shard copy takes seconds
+  auto plan = (*sc)->Plan(req);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto copying = f.WaitForMoveState(plan->id(), pb::MOVE_COPYING, absl::Seconds(30));
+  ASSERT_TRUE(copying.ok()) << copying.status();
+  int busy = -1;
+  for (int i = 0; i < 200 && busy < 0; ++i) {
+    busy = BusyWorker(f);
+    if (busy < 0) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(busy, 0) << "no worker reported a running task";
+  absl::SleepFor(absl::Milliseconds(700));  // let it checkpoint a page or two
+  ASSERT_TRUE(f.KillWorker(busy).ok());
+
+  auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(50));
+  ASSERT_TRUE(end.ok()) << end.status();
+  EXPECT_EQ(end->state(), pb::PLAN_DONE) << DescribePlan(*end);
+  auto report = (*sc)->StopAndCheck();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+}
+
+class CoordinatorKilled : public ::testing::TestWithParam<pb::MoveState> {};
+
+TEST_P(CoordinatorKilled, PlanResumesAfterRestart) {
+  TempDir tmp("kill");
+  auto sc = MoveScenario::Start(tmp.path(), Options());
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  Fleet& f = (*sc)->fleet();
+  auto addr = f.AddNodeProcess("r9", "g0");
+  ASSERT_TRUE(addr.ok());
+  pb::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
+  if (GetParam() == pb::MOVE_COPYING) req.set_throttle_docs_per_s(100);
+  auto plan = (*sc)->Plan(req);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto at = f.WaitForMoveState(plan->id(), GetParam(), absl::Seconds(30));
+  if (!at.ok()) GTEST_SKIP() << "state not observed: " << at.status();
+  ASSERT_TRUE(f.KillCoordinator().ok());
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(f.RestartCoordinator().ok());
+
+  auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(50));
+  ASSERT_TRUE(end.ok()) << end.status();
+  EXPECT_EQ(end->state(), pb::PLAN_DONE) << DescribePlan(*end);
+  auto report = (*sc)->StopAndCheck();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+}
+
+INSTANTIATE_TEST_SUITE_P(States, CoordinatorKilled,
+                         ::testing::Values(pb::MOVE_COPYING, pb::MOVE_PAUSED),
+                         [](const auto& info) { return pb::MoveState_Name(info.param); });
+
+}  // namespace
+}  // namespace miroir::testing
