@@ -1,0 +1,296 @@
+// WritePath against real redis-server nodes: one version on every owner, the
+// quorum rule with nodes down, re-stamp on stored-is-newer, fenced -> refresh ->
+// re-route, paused shards, the lease gate, per-item errors.
+#include "worker/write_path.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/routing.h"
+#include "harness/redis_node.h"
+#include "harness/temp_dir.h"
+#include "tests/worker/view_builder.h"
+#include "worker/stores/redis_store.h"
+
+namespace miroir {
+namespace {
+
+using testing::GroupMap;
+using testing::MakeView;
+using testing::RedisNode;
+using testing::TempDir;
+
+// The coordinator's side as the write path sees it: a lease flag, a view served
+// on refresh, recorded misses.
+class TestLink : public CoordinatorLink {
+ public:
+  explicit TestLink(Router* router) : router_(router) {}
+  bool LeaseValid() const override { return lease; }
+  void RefreshView(uint64_t min_epoch) override {
+    ++refreshes;
+    if (next && next->epoch() >= min_epoch) router_->Apply(*next);
+  }
+  void ReportMiss(const std::string& node, const std::string&, uint64_t, uint32_t) override {
+    absl::MutexLock l(&mu);
+    misses.push_back(node);
+  }
+  bool lease = true;
+  std::optional<v1::ClusterView> next;
+  int refreshes = 0;
+  absl::Mutex mu;
+  std::vector<std::string> misses;
+
+ private:
+  Router* router_;
+};
+
+class WritePathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 4; ++i) {
+      auto n = RedisNode::Start(dir_.Subdir("r" + std::to_string(i)));
+      ASSERT_TRUE(n.ok()) << n.status();
+      addresses_["r" + std::to_string(i)] = (*n)->address();
+      nodes_.push_back(std::move(*n));
+    }
+  }
+
+  void Init(const GroupMap& owners, uint32_t rf, WritePathOptions o = {}) {
+    router_.Apply(MakeView(1, addresses_, "products", kShards, rf, owners));
+    StoreOptions so;
+    so.op_timeout_ms = 500;
+    so.connect_timeout_ms = 300;
+    stores_ = std::make_unique<NodeStores>(so);
+    path_ = std::make_unique<WritePath>(&router_, stores_.get(), &hlc_, &pool_, &inflight_, &link_, o);
+  }
+
+  v1::WriteItem Put(const std::string& pk, const std::string& body, uint64_t after = 0,
+                    const std::string& index = "products") {
+    v1::WriteItem it;
+    it.mutable_put()->set_index(index);
+    it.mutable_put()->set_pk(pk);
+    it.mutable_put()->set_body(body);
+    it.set_after_version(after);
+    return it;
+  }
+  std::vector<v1::WriteAck> Write(const std::vector<v1::WriteItem>& items) {
+    std::vector<const v1::WriteItem*> ptrs;
+    for (const auto& i : items) ptrs.push_back(&i);
+    return path_->Write(ptrs);
+  }
+  absl::StatusOr<StoredDoc> Read(const std::string& node, const std::string& pk) {
+    auto s = RedisStore::Create(addresses_[node], StoreOptions{});
+    if (!s.ok()) return s.status();
+    return (*s)->Get(ShardKey{"products", 1, ShardForKey(pk, kShards)}, kAnyEpoch, pk);
+  }
+  std::unique_ptr<RedisStore> Direct(const std::string& node) {
+    return *RedisStore::Create(addresses_[node], StoreOptions{});
+  }
+
+  static constexpr uint32_t kShards = 8;
+  TempDir dir_{"write-path"};
+  std::vector<std::unique_ptr<RedisNode>> nodes_;
+  std::map<std::string, std::string> addresses_;
+  Router router_;
+  ManualClock clock_{1'700'000'000'000};
+  HybridClock hlc_{&clock_, 42};
+  ThreadPool pool_{4};
+  InflightTracker inflight_;
+  TestLink link_{&router_};
+  std::unique_ptr<NodeStores> stores_;
+  std::unique_ptr<WritePath> path_;
+};
+
+TEST_F(WritePathTest, Rg2Rf2WriteReachesEveryOwnerWithOneVersion) {
+  Init({{"g0", {"r0", "r1"}}, {"g1", {"r2", "r3"}}}, 2);
+  auto acks = Write({Put("user:1", R"({"n":1})"), Put("user:2", R"({"n":2})")});
+  ASSERT_EQ(acks.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const std::string pk = "user:" + std::to_string(i + 1);
+    ASSERT_EQ(acks[i].code(), 0u) << acks[i].error();
+    EXPECT_TRUE(acks[i].degraded_groups().empty());
+    EXPECT_EQ(acks[i].writer(), 42u);
+    EXPECT_EQ(acks[i].epoch(), 1u);
+    EXPECT_EQ(acks[i].shard(), ShardForKey(pk, kShards));
+    for (const char* n : {"r0", "r1", "r2", "r3"}) {
+      auto d = Read(n, pk);
+      ASSERT_TRUE(d.ok()) << n << ": " << d.status();
+      EXPECT_EQ(d->version, (Version{acks[i].version(), 42})) << n;
+    }
+  }
+  EXPECT_NE(acks[0].version(), acks[1].version());
+}
+
+TEST_F(WritePathTest, VersionIsAboveAfterVersionToken) {
+  Init({{"g0", {"r0"}}}, 1);
+  const uint64_t token = Version::Pack(1'800'000'000'000, 5);  // far ahead of our clock
+  auto acks = Write({Put("k", "{}", token)});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_GT(acks[0].version(), token);
+}
+
+TEST_F(WritePathTest, RestampsAboveAStoredNewerVersionOnEveryTarget) {
+  Init({{"g0", {"r0", "r1"}}}, 2);
+  // r1 holds a version from a writer whose clock is an hour ahead.
+  const Version ahead{Version::Pack(clock_.NowMs() + 3'600'000, 0), 7};
+  auto r = Direct("r1")->Apply(ShardKey{"products", 1, ShardForKey("k", kShards)}, 1,
+                               {Mutation{"k", ahead, false, R"({"old":true})", 0}});
+  ASSERT_TRUE(r.ok());
+  auto acks = Write({Put("k", R"({"new":true})")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_GT(acks[0].version(), ahead.hlc);
+  EXPECT_GE(path_->counters().restamps.load(), 1u);
+  for (const char* n : {"r0", "r1"}) {
+    auto d = Read(n, "k");
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->version.hlc, acks[0].version()) << n;
+    EXPECT_EQ(d->body, R"({"new":true})") << n;
+  }
+}
+
+TEST_F(WritePathTest, FencedNodeTriggersRefreshAndReRouteAtNewEpoch) {
+  Init({{"g0", {"r0"}}}, 1);
+  const uint32_t shard = ShardForKey("k", kShards);
+  ASSERT_TRUE(Direct("r0")->SetFence(ShardKey{"products", 1, shard}, 5).ok());
+  // Epoch 5 routes the key to r1 instead.
+  link_.next = MakeView(5, addresses_, "products", kShards, 1, {{"g0", {"r1"}}});
+  auto acks = Write({Put("k", R"({"v":1})")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_EQ(acks[0].epoch(), 5u);
+  EXPECT_GE(link_.refreshes, 1);
+  EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound)
+      << "the fenced node must not have taken the stale write";
+  EXPECT_TRUE(Read("r1", "k").ok());
+}
+
+TEST_F(WritePathTest, FencedWithoutNewerViewFailsAtDeadlineNotBefore) {
+  WritePathOptions o;
+  o.write_deadline = absl::Milliseconds(300);
+  Init({{"g0", {"r0"}}}, 1, o);
+  ASSERT_TRUE(Direct("r0")->SetFence(ShardKey{"products", 1, ShardForKey("k", kShards)}, 9).ok());
+  auto acks = Write({Put("k", "{}")});
+  EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_NE(acks[0].error().find("deadline"), std::string::npos) << acks[0].error();
+}
+
+TEST_F(WritePathTest, OneGroupDownIsDegradedBothDownIsUnavailable) {
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(2);
+  Init({{"g0", {"r0"}}, {"g1", {"r1"}}}, 1, o);
+  ASSERT_TRUE(nodes_[1]->Kill().ok());
+  auto acks = Write({Put("a", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_EQ(std::vector<std::string>(acks[0].degraded_groups().begin(),
+                                     acks[0].degraded_groups().end()),
+            std::vector<std::string>{"g1"});
+  {
+    absl::MutexLock l(&link_.mu);
+    EXPECT_EQ(link_.misses, std::vector<std::string>{"r1"});
+  }
+  ASSERT_TRUE(nodes_[0]->Kill().ok());
+  acks = Write({Put("b", "{}")});
+  EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_NE(acks[0].error().find("quorum"), std::string::npos) << acks[0].error();
+}
+
+TEST_F(WritePathTest, Rf3ToleratesOneNodeDownPerGroup) {
+  Init({{"g0", {"r0", "r1", "r2"}}}, 3);
+  ASSERT_TRUE(nodes_[2]->Kill().ok());
+  auto acks = Write({Put("a", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(acks[0].degraded_groups().empty());
+  ASSERT_TRUE(nodes_[1]->Kill().ok());
+  acks = Write({Put("b", "{}")});
+  EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+}
+
+TEST_F(WritePathTest, BadItemsFailAloneAndTheRestOfTheBatchApplies) {
+  Init({{"g0", {"r0"}}}, 1);
+  v1::WriteItem del;
+  del.mutable_delete_()->set_index("products");
+  del.mutable_delete_()->set_pk("gone");
+  auto acks = Write({Put("ok1", "{}"), Put("bad", "{oops"), Put("bad2", "[]"), Put("", "{}"),
+                     Put(std::string(512, 'p'), "{}"), Put("bad3", R"({"_miroir_v":1})"),
+                     Put("k", "{}", 0, "nosuch"), del, Put("ok2", "{}")});
+  const auto kInvalid = static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT);
+  std::vector<uint32_t> codes;
+  for (const auto& a : acks) codes.push_back(a.code());
+  EXPECT_EQ(codes, (std::vector<uint32_t>{0, kInvalid, kInvalid, kInvalid, kInvalid, kInvalid,
+                                          static_cast<uint32_t>(grpc::StatusCode::NOT_FOUND), 0,
+                                          0}));
+  EXPECT_TRUE(Read("r0", "ok1").ok());
+  EXPECT_TRUE(Read("r0", "ok2").ok());
+  EXPECT_TRUE(Read("r0", "gone")->tombstone) << "a delete of an absent key writes a tombstone";
+  EXPECT_EQ(Read("r0", "bad").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(WritePathTest, NoLeaseRefusesWrites) {
+  Init({{"g0", {"r0"}}}, 1);
+  link_.lease = false;
+  auto acks = Write({Put("k", "{}")});
+  EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(WritePathTest, PausedShardHoldsUntilReleasedByNewerEpoch) {
+  Init({{"g0", {"r0"}}}, 1);
+  v1::ClusterView paused = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
+  for (auto& r : *paused.mutable_generations(0)->mutable_routes()) {
+    r.set_state(v1::SHARD_PAUSED);
+    r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Seconds(30)));
+  }
+  router_.Apply(paused);
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] { acks = Write({Put("k", "{}")}); });
+  // Wait until the item is held, then release at epoch 3 routed to r1.
+  for (int i = 0; i < 500 && path_->counters().held.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(path_->counters().held.load(), 1u);
+  router_.Apply(MakeView(3, addresses_, "products", kShards, 1, {{"g0", {"r1"}}}));
+  writer.join();
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_EQ(acks[0].epoch(), 3u);
+  EXPECT_TRUE(Read("r1", "k").ok());
+  EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(path_->counters().held.load(), 0u);
+}
+
+TEST_F(WritePathTest, PausedShardPastItsDeadlineFailsUnavailable) {
+  Init({{"g0", {"r0"}}}, 1);
+  v1::ClusterView paused = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
+  for (auto& r : *paused.mutable_generations(0)->mutable_routes()) {
+    r.set_state(v1::SHARD_PAUSED);
+    r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Milliseconds(200)));
+  }
+  router_.Apply(paused);
+  auto acks = Write({Put("k", "{}")});
+  EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_NE(acks[0].error().find("paused"), std::string::npos) << acks[0].error();
+  EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(WritePathTest, DualWriteSendsToNewOwnersButAcksOnOldOnly) {
+  Init({{"g0", {"r0"}}}, 1);
+  v1::ClusterView dual = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
+  for (auto& r : *dual.mutable_generations(0)->mutable_routes()) {
+    r.set_state(v1::SHARD_DUAL_WRITE);
+    testing::FillGroups({{"g0", {"r0", "r1"}}}, r.mutable_write_set());
+  }
+  router_.Apply(dual);
+  auto acks = Write({Put("k", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u);
+  EXPECT_EQ(Read("r1", "k")->version.hlc, acks[0].version());
+  ASSERT_TRUE(nodes_[0]->Kill().ok());
+  acks = Write({Put("k2", "{}")});
+  EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE))
+      << "the joining node alone does not make a quorum";
+}
+
+}  // namespace
+}  // namespace miroir
