@@ -1,0 +1,33 @@
+// miroir-ctl's nouns (CLI.md), one file each. Every Add*Commands registers its
+// subcommands on `app`; when one is chosen on the command line, its CLI11
+// callback stores in *action the function to run once parsing is done and the
+// global flags are resolved. Each action is a thin client: parse -> call -> print,
+// returning the exit code. Main thread only.
+#ifndef MIROIR_CTL_COMMANDS_H_
+#define MIROIR_CTL_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+#include "ctl/output.h"
+
+namespace miroir::ctl {
+
+using Action = std::function<int(const CtlContext&)>;
+
+void AddRouteCommand(CLI::App* app, Action* action);        // cmd_route.cc
+void AddStatusCommand(CLI::App* app, Action* action);       // cmd_status.cc
+void AddClusterCommands(CLI::App* app, Action* action);     // cmd_cluster.cc
+void AddNodesCommands(CLI::App* app, Action* action);       // cmd_nodes.cc
+void AddIndexCommands(CLI::App* app, Action* action);       // cmd_index.cc
+void AddPlanCommands(CLI::App* app, Action* action);        // cmd_plan.cc
+void AddCheckWindowCommand(CLI::App* app, Action* action);  // cmd_window.cc
+void AddVerifyCommand(CLI::App* app, Action* action);       // cmd_verify.cc
+
+// Builds the whole command line and runs the chosen command; returns the exit code.
+int RunCtl(int argc, char** argv);  // ctl_app.cc
+
+}  // namespace miroir::ctl
+
+#endif  // MIROIR_CTL_COMMANDS_H_

@@ -1,0 +1,80 @@
+#include <cstdlib>
+#include <iostream>
+
+#include "common/duration.h"
+#include "ctl/commands.h"
+
+namespace miroir::ctl {
+
+int RunCtl(int argc, char** argv) {
+  CLI::App app{"miroir-ctl: operator CLI of miroir (a gRPC client of miroir-coordinator)",
+               "miroir-ctl"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may follow the command
+  app.footer(
+      "Global flags (before or after the command): --coordinator HOST:PORT, --output "
+      "table|json, --timeout DURATION.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
+      "invalid input.");
+
+  std::string coordinator = "127.0.0.1:7400";
+  std::string output = "table";
+  std::string timeout = "10s";
+  app.add_option("--coordinator", coordinator, "Coordinator HOST:PORT")
+      ->envname("MIROIR_COORDINATOR")
+      ->capture_default_str();
+  app.add_option("--output", output, "Output format: table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  auto* timeout_opt =
+      app.add_option("--timeout", timeout, "Deadline of each call, e.g. 500ms, 10s, 1m")
+          ->capture_default_str();
+
+  Action action;
+  AddRouteCommand(&app, &action);
+  AddStatusCommand(&app, &action);
+  AddClusterCommands(&app, &action);
+  AddNodesCommands(&app, &action);
+  AddIndexCommands(&app, &action);
+  AddPlanCommands(&app, &action);
+  AddCheckWindowCommand(&app, &action);
+  AddVerifyCommand(&app, &action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // An unknown command reads as "a subcommand is required"; name the word instead.
+    std::string what = e.what();
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      for (const CLI::App* sub = &app; sub != nullptr;) {
+        auto rest = sub->remaining();
+        if (!rest.empty()) {
+          what = "unknown command '" + rest.front() + "'";
+          break;
+        }
+        auto chosen = sub->get_subcommands();
+        sub = chosen.empty() ? nullptr : chosen.front();
+      }
+    }
+    PrintError(what + " (see --help)");
+    return kExitUsage;
+  }
+
+  CtlContext ctx;
+  ctx.coordinator = coordinator;
+  ctx.output = output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+  auto d = ParseDuration(timeout);
+  if (!d.ok()) return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
+  if (*d <= absl::ZeroDuration()) {
+    return Fail(absl::InvalidArgumentError("--timeout must be positive, got '" + timeout + "'"));
+  }
+  ctx.timeout = *d;
+  ctx.timeout_set = timeout_opt->count() > 0;
+  if (!action) {
+    PrintError("no command given (see --help)");
+    return kExitUsage;
+  }
+  return action(ctx);
+}
+
+}  // namespace miroir::ctl

@@ -1,1 +1,0 @@
-// Removed once ctl has real sources.
