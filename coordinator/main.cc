@@ -1,1 +1,114 @@
-int main() { return 0; }
+// miroir-coordinator: the control plane (DESIGN §1, §9). Flags override the
+// config file; a config error prints one line and exits 2.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "common/clock.h"
+#include "common/grpc_server.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "coordinator/config.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/coordinator_metrics.h"
+#include "coordinator/coordinator_service.h"
+#include "coordinator/sqlite_state_store.h"
+#include "coordinator/worker_control_service.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+int Fail(int code, const std::string& msg) {
+  std::fprintf(stderr, "error: %s\n", msg.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace miroir::coordinator;
+  CLI::App app{"miroir-coordinator: control plane of miroir"};
+  std::string config_file, listen, data_dir, metrics_listen, log_format, port_file;
+  bool unsafe_skip = false;
+  app.add_option("--config", config_file, "YAML config file");
+  app.add_option("--listen", listen, "gRPC HOST:PORT (default 127.0.0.1:7400; port 0 = any)");
+  app.add_option("--data-dir", data_dir, "Directory of the SQLite state file (./miroir-data)");
+  app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (default off)");
+  app.add_option("--log-format", log_format, "text|json");
+  app.add_option("--port-file", port_file, "Write the bound gRPC port to this file");
+  app.add_flag("--test-allow-unsafe-skip-delta", unsafe_skip,
+               "TEST ONLY: allow skipping the delta pass with anti-entropy off");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return Fail(2, e.what());
+  }
+
+  CoordinatorConfig config;
+  if (!config_file.empty()) {
+    auto loaded = LoadCoordinatorConfig(config_file);
+    if (!loaded.ok()) return Fail(2, std::string(loaded.status().message()));
+    config = *loaded;
+  }
+  if (!listen.empty()) config.listen = listen;
+  if (!data_dir.empty()) config.data_dir = data_dir;
+  if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
+  if (!log_format.empty()) config.log_format = log_format;
+  config.test_allow_unsafe_skip_delta = unsafe_skip;
+  if (auto st = ValidateCoordinatorConfig(config); !st.ok()) {
+    return Fail(2, std::string(st.message()));
+  }
+  if (auto st = miroir::SetupLogging("miroir-coordinator", config.log_format, config.log_level);
+      !st.ok()) {
+    return Fail(2, std::string(st.message()));
+  }
+  if (unsafe_skip) {
+    spdlog::warn("--test-allow-unsafe-skip-delta is set: the delta-skip safety gate is OFF");
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) return Fail(1, "--data-dir " + config.data_dir + ": " + ec.message());
+  auto store = SqliteStateStore::Open(config.data_dir + "/coordinator.db");
+  if (!store.ok()) return Fail(1, std::string(store.status().message()));
+  auto core = Coordinator::Create(config, std::move(*store), miroir::SystemClock::Default());
+  if (!core.ok()) return Fail(1, std::string(core.status().message()));
+
+  CoordinatorService operator_api(core->get(), config.listen);
+  WorkerControlService worker_api(core->get());
+  auto server = miroir::StartGrpcServer(config.listen, {&operator_api, &worker_api});
+  if (!server.ok()) return Fail(1, std::string(server.status().message()));
+  const std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  operator_api.set_leader(host + ":" + std::to_string(server->port));
+  if (auto st = miroir::WritePortFile(port_file, server->port); !st.ok()) {
+    return Fail(1, std::string(st.message()));
+  }
+  auto metrics_port = miroir::StartMetricsServer(config.metrics_listen);
+  if (!metrics_port.ok()) return Fail(2, std::string(metrics_port.status().message()));
+  (*core)->Start();
+  spdlog::info("miroir-coordinator listening on {}:{} (data dir {}, metrics port {})", host,
+               server->port, config.data_dir, *metrics_port);
+
+  std::atomic<bool> stop{false};
+  std::thread metrics_thread([&] {
+    while (!stop.load()) {
+      if (*metrics_port != 0) {
+        RefreshCoordinatorMetrics(**core, miroir::MetricsRegistry::Default());
+      }
+      for (int i = 0; i < 10 && !stop.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+  miroir::WaitForShutdownSignal();
+  spdlog::info("shutting down");
+  stop = true;
+  metrics_thread.join();
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  (*core)->Stop();
+  return 0;
+}

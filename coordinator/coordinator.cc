@@ -1,0 +1,823 @@
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/schedule_window.h"
+#include "coordinator/fleet_spec.h"
+#include "coordinator/move_machine.h"
+#include "coordinator/plan_runner.h"
+#include "coordinator/planner.h"
+#include "coordinator/routing_tables.h"
+#include "coordinator/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace miroir::coordinator {
+namespace {
+
+std::vector<GroupNodes> RoutingGroups(const ClusterState& s) {
+  std::vector<GroupNodes> out;
+  for (const auto& g : s.group_order) {
+    GroupNodes gn{g, {}};
+    for (const v1::Node* n : s.GroupNodes(g)) {
+      if (n->status() == v1::NODE_ACTIVE) gn.nodes.push_back(n->id());
+    }
+    out.push_back(std::move(gn));
+  }
+  return out;
+}
+
+bool PlanEnded(v1::PlanState s) {
+  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> store,
+                         const Clock* clock)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      clock_(clock),
+      started_ms_(clock->NowMs()),
+      registry_(clock, config_.worker_lease_ttl) {}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
+    CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock) {
+  MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
+  MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
+  std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
+  // Verify tasks are answers to a request that died with the old process.
+  std::vector<uint64_t> stale;
+  for (const auto& [id, t] : state.tasks) {
+    if (t.task.kind() == v1::TASK_VERIFY) stale.push_back(id);
+  }
+  {
+    absl::MutexLock l(&c->mu_);
+    c->state_ = std::move(state);
+    c->view_ = BuildView(c->state_);
+  }
+  if (!stale.empty()) {
+    auto st = c->Mutate([&](const ClusterState&, Change* ch) {
+      for (uint64_t id : stale) ch->deleted_tasks.insert(id);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st.status();
+  }
+  c->runner_ = std::make_unique<PlanRunner>(c.get());
+  spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks",
+               loaded.epoch, c->state_.plans.size(), c->state_.moves.size(),
+               c->state_.tasks.size());
+  return c;
+}
+
+Coordinator::~Coordinator() { Stop(); }
+
+void Coordinator::Start(absl::Duration tick) {
+  absl::MutexLock l(&run_mu_);
+  if (runner_thread_.joinable()) return;
+  stopping_ = false;
+  runner_thread_ = std::thread([this, tick] { RunLoop(tick); });
+}
+
+void Coordinator::Stop() {
+  {
+    absl::MutexLock l(&run_mu_);
+    stopping_ = true;
+  }
+  if (runner_thread_.joinable()) runner_thread_.join();
+}
+
+void Coordinator::RunLoop(absl::Duration tick) {
+  while (true) {
+    {
+      absl::MutexLock l(&run_mu_);
+      run_mu_.AwaitWithTimeout(absl::Condition(
+                                   +[](Coordinator* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                     return c->stopping_ || c->wake_;
+                                   },
+                                   this),
+                               tick);
+      if (stopping_) return;
+      wake_ = false;
+    }
+    runner_->Tick();
+  }
+}
+
+void Coordinator::TickForTest() { runner_->Tick(); }
+
+absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
+  absl::MutexLock w(&write_mu_);
+  Change change;
+  uint64_t epoch;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    MIROIR_RETURN_IF_ERROR(fn(state_, &change));
+    epoch = state_.epoch;
+  }
+  if (change.empty()) return epoch;
+  const uint64_t new_epoch = change.bump_epoch ? epoch + 1 : epoch;
+  MIROIR_RETURN_IF_ERROR(store_->Commit(change.ToWrite(new_epoch)));
+  {
+    absl::MutexLock l(&mu_);
+    ApplyChange(change, new_epoch, &state_);
+    if (change.bump_epoch) view_ = BuildView(state_);
+  }
+  if (change.bump_epoch) Publish();
+  if (!change.plans.empty() || !change.moves.empty() || !change.events.empty()) NotifyChange();
+  return new_epoch;
+}
+
+void Coordinator::Publish() {
+  v1::CoordinatorMessage msg;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    *msg.mutable_view() = *view_;
+  }
+  registry_.Broadcast(msg);
+}
+
+void Coordinator::NotifyChange() {
+  absl::MutexLock l(&change_mu_);
+  ++change_counter_;
+}
+
+uint64_t Coordinator::ChangeCounter() {
+  absl::MutexLock l(&change_mu_);
+  return change_counter_;
+}
+
+uint64_t Coordinator::WaitForChange(uint64_t seen, absl::Duration timeout) {
+  absl::MutexLock l(&change_mu_);
+  struct Arg {
+    Coordinator* c;
+    uint64_t seen;
+  } arg{this, seen};
+  change_mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return a->c->change_counter_ != a->seen;
+                                  },
+                                  &arg),
+                              timeout);
+  return change_counter_;
+}
+
+std::shared_ptr<const v1::ClusterView> Coordinator::View() {
+  absl::ReaderMutexLock l(&mu_);
+  return view_;
+}
+
+// ---------------------------------------------------------------- operator API
+
+absl::StatusOr<uint64_t> Coordinator::InitCluster(const std::string& fleet_yaml,
+                                                  const std::string& source) {
+  MIROIR_ASSIGN_OR_RETURN(FleetSpec spec,
+                          ParseFleetSpec(fleet_yaml, source.empty() ? "fleet" : source));
+  return Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+    if (s.initialized) return absl::AlreadyExistsError("cluster is already initialised");
+    std::vector<std::string> order;
+    std::vector<GroupNodes> groups;
+    for (const auto& g : spec.groups) {
+      order.push_back(g.id);
+      GroupNodes gn{g.id, {}};
+      for (const auto& n : g.nodes) {
+        v1::Node node;
+        node.set_id(n.id);
+        node.set_group(g.id);
+        node.set_address(n.address);
+        node.set_store(n.store);
+        node.set_status(v1::NODE_ACTIVE);
+        c->nodes[n.id] = node;
+        gn.nodes.push_back(n.id);
+      }
+      groups.push_back(std::move(gn));
+    }
+    c->group_order = order;
+    c->initialized = true;
+    for (const auto& ix : spec.indexes) {
+      const uint64_t gen = c->AllocId(s);
+      v1::Index index;
+      index.set_name(ix.name);
+      index.set_shards(ix.shards);
+      index.set_rf(ix.rf);
+      index.set_live_generation(gen);
+      v1::Generation* g = index.add_generations();
+      g->set_id(gen);
+      g->set_shards(ix.shards);
+      g->set_role(v1::GENERATION_LIVE);
+      c->indexes[ix.name] = index;
+      v1::GenerationRoute route = BuildInitialRoute(ix.name, gen, ix.shards, ix.rf, groups);
+      for (const auto& r : route.routes()) c->routes[{gen, r.shard()}] = r;
+      route.clear_routes();
+      c->generations[gen] = route;
+    }
+    c->bump_epoch = true;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::CreateIndexResponse> Coordinator::CreateIndex(const std::string& name,
+                                                                 uint32_t shards, uint32_t rf) {
+  MIROIR_RETURN_IF_ERROR(ValidateIndexName("name", name));
+  MIROIR_RETURN_IF_ERROR(ValidateShards("shards", shards));
+  if (rf < 1) return absl::InvalidArgumentError("rf: must be at least 1");
+  v1::Index created;
+  MIROIR_ASSIGN_OR_RETURN(
+      uint64_t epoch, Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+        if (!s.initialized) {
+          return absl::FailedPreconditionError("cluster is not initialised (run cluster init)");
+        }
+        if (s.indexes.count(name) || s.aliases.count(name)) {
+          return absl::AlreadyExistsError(absl::StrCat("name: index '", name, "' already exists"));
+        }
+        std::vector<GroupNodes> groups = RoutingGroups(s);
+        for (const auto& g : groups) {
+          if (g.nodes.size() < rf) {
+            return absl::InvalidArgumentError(absl::StrCat("rf: ", rf, " is larger than group ",
+                                                           g.group, " (", g.nodes.size(),
+                                                           " active nodes)"));
+          }
+        }
+        const uint64_t gen = c->AllocId(s);
+        created.set_name(name);
+        created.set_shards(shards);
+        created.set_rf(rf);
+        created.set_live_generation(gen);
+        v1::Generation* g = created.add_generations();
+        g->set_id(gen);
+        g->set_shards(shards);
+        g->set_role(v1::GENERATION_LIVE);
+        c->indexes[name] = created;
+        v1::GenerationRoute route = BuildInitialRoute(name, gen, shards, rf, groups);
+        for (const auto& r : route.routes()) c->routes[{gen, r.shard()}] = r;
+        route.clear_routes();
+        c->generations[gen] = route;
+        c->bump_epoch = true;
+        return absl::OkStatus();
+      }));
+  v1::CreateIndexResponse resp;
+  *resp.mutable_index() = created;
+  resp.set_epoch(epoch);
+  return resp;
+}
+
+absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const std::string& index) {
+  MIROIR_RETURN_IF_ERROR(ValidateIndexName("alias", alias));
+  MIROIR_RETURN_IF_ERROR(ValidateIndexName("index", index));
+  return Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+    auto it = s.indexes.find(index);
+    if (it == s.indexes.end()) {
+      return absl::NotFoundError(absl::StrCat("index: unknown index '", index, "'"));
+    }
+    if (s.indexes.count(alias)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("alias: '", alias, "' is the name of an index"));
+    }
+    auto old = s.aliases.find(alias);
+    if (old != s.aliases.end() && old->second != index) {
+      v1::Index prev = s.indexes.at(old->second);
+      auto* a = prev.mutable_aliases();
+      a->erase(std::remove(a->begin(), a->end(), alias), a->end());
+      c->indexes[prev.name()] = prev;
+    }
+    v1::Index target = it->second;
+    if (std::find(target.aliases().begin(), target.aliases().end(), alias) ==
+        target.aliases().end()) {
+      target.add_aliases(alias);
+    }
+    c->indexes[index] = target;
+    c->aliases[alias] = index;
+    c->bump_epoch = true;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std::string& id) {
+  MIROIR_RETURN_IF_ERROR(ValidateId("id", id));
+  v1::Node node;
+  const int64_t now = clock_->NowMs();
+  MIROIR_ASSIGN_OR_RETURN(
+      uint64_t epoch, Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+        auto it = s.nodes.find(id);
+        if (it == s.nodes.end()) return absl::NotFoundError(absl::StrCat("id: unknown node '", id, "'"));
+        if (it->second.status() == v1::NODE_FAILED) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("id: node '", id, "' is already marked failed"));
+        }
+        if (it->second.status() == v1::NODE_REMOVED) {
+          return absl::FailedPreconditionError(absl::StrCat("id: node '", id, "' was removed"));
+        }
+        node = it->second;
+        node.set_status(v1::NODE_FAILED);
+        c->nodes[id] = node;
+        std::set<std::string> failed = s.FailedNodes();
+        failed.insert(id);
+        for (const auto& [gen_id, gen] : s.generations) {
+          for (const auto& route : gen.routes()) {
+            bool touches = false;
+            for (const auto& ws : route.write_set()) {
+              for (const auto& n : ws.nodes()) touches = touches || n == id;
+            }
+            if (!touches) continue;
+            v1::ShardRoute r = route;
+            std::vector<const v1::Move*> moves;
+            for (const auto& [mid, m] : s.moves) {
+              if (m.generation() == gen_id && m.shard() == route.shard() &&
+                  !MoveMachine::IsTerminal(m.state())) {
+                moves.push_back(&m);
+              }
+            }
+            RecomputeShardRoute(&r, moves, failed, s.group_order,
+                                route.pause_deadline_ms() ? route.pause_deadline_ms() : now);
+            c->routes[{gen_id, route.shard()}] = r;
+          }
+        }
+        c->bump_epoch = true;
+        return absl::OkStatus();
+      }));
+  v1::MarkNodeFailedResponse resp;
+  *resp.mutable_node() = node;
+  resp.set_epoch(epoch);
+  return resp;
+}
+
+absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& req) {
+  PlanRequest pr;
+  pr.kind = req.kind();
+  pr.node_id = req.node_id();
+  pr.group = req.group();
+  pr.address = req.address();
+  pr.store = req.store();
+  pr.nodes.assign(req.nodes().begin(), req.nodes().end());
+  pr.throttle_docs_per_s =
+      req.throttle_docs_per_s() ? req.throttle_docs_per_s() : config_.migration.throttle_docs_per_s;
+  const bool skip = req.skip_delta_pass() || config_.migration.skip_delta_pass;
+  MIROIR_ASSIGN_OR_RETURN(std::vector<TimeWindow> windows,
+                          PlanWindows(req.schedule_window(), config_));
+  const int64_t now = clock_->NowMs();
+  std::map<std::string, NodeHealth> health;
+  PlanDraft draft;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    health = health_;
+    MIROIR_ASSIGN_OR_RETURN(draft, PlanChange(state_, pr, health));
+  }
+  v1::Plan& plan = draft.plan;
+  plan.set_force(req.force());
+  plan.set_skip_delta_pass(skip);
+  plan.set_schedule_window(req.schedule_window());
+  plan.set_created_ms(now);
+  plan.set_state(v1::PLAN_RUNNING);
+  MIROIR_RETURN_IF_ERROR(CheckDeltaSkipGate(skip, config_));
+  if (req.force() && !InsideAnyWindow(windows, now)) {
+    plan.add_warnings(absl::StrCat("forced outside the schedule window (now ", UtcHourMinute(now),
+                                   " UTC)"));
+  }
+  if (req.dry_run()) {
+    // A dry run reports the gates as warnings and saves nothing.
+    if (auto st = CheckWindowGate(windows, now, req.force()); !st.ok()) {
+      plan.add_warnings(std::string(st.message()));
+    }
+    return plan;
+  }
+  MIROIR_RETURN_IF_ERROR(CheckWindowGate(windows, now, req.force()));
+  std::vector<v1::Move> moves(plan.moves().begin(), plan.moves().end());
+  MIROIR_RETURN_IF_ERROR(CheckCapacityGate(moves, health));
+  v1::Plan saved;
+  MIROIR_RETURN_IF_ERROR(
+      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+        MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
+        MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(moves, s, health));
+        saved = plan;
+        saved.set_id(c->AllocId(s));
+        saved.clear_moves();
+        for (v1::Move m : moves) {
+          m.set_id(c->AllocId(s));
+          m.set_plan_id(saved.id());
+          m.set_state_since_ms(now);
+          c->moves[m.id()] = m;
+          *saved.add_moves() = m;
+        }
+        c->plans[saved.id()] = saved;
+        for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
+        if (!draft.group_order.empty()) c->group_order = draft.group_order;
+        // New nodes must be in the view before any route names them.
+        c->bump_epoch = !draft.nodes.empty();
+        v1::Event e;
+        e.set_time_ms(now);
+        e.set_plan_id(saved.id());
+        e.set_to(PlanStateName(v1::PLAN_RUNNING));
+        e.set_reason(absl::StrCat("plan created: ", saved.description(), ", ",
+                                  moves.size(), " moves", req.force() ? " (forced)" : ""));
+        c->events.push_back(e);
+        return absl::OkStatus();
+      })
+          .status());
+  if (req.force()) {
+    spdlog::warn("plan {} created with force: the window gate is bypassed ({})", saved.id(),
+                 saved.description());
+  }
+  spdlog::info("plan {} created: {} ({} moves)", saved.id(), saved.description(),
+               saved.moves_size());
+  return saved;
+}
+
+absl::StatusOr<v1::GetPlanResponse> Coordinator::PlanResponse(uint64_t id) {
+  v1::GetPlanResponse resp;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    if (!state_.plans.count(id)) {
+      return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
+    }
+    *resp.mutable_plan() = state_.PlanWithMoves(id);
+  }
+  MIROIR_ASSIGN_OR_RETURN(std::vector<std::string> events, store_->PlanEvents(id));
+  for (const auto& e : events) resp.add_history()->ParseFromString(e);
+  return resp;
+}
+
+absl::StatusOr<v1::GetPlanResponse> Coordinator::GetPlan(uint64_t id) {
+  if (id == 0) return absl::InvalidArgumentError("id: plan id is required");
+  return PlanResponse(id);
+}
+
+std::vector<v1::Plan> Coordinator::ListPlans() {
+  absl::ReaderMutexLock l(&mu_);
+  std::vector<v1::Plan> out;
+  for (auto it = state_.plans.rbegin(); it != state_.plans.rend(); ++it) {
+    out.push_back(state_.PlanWithMoves(it->first));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::GetPlanResponse> Coordinator::PausePlan(uint64_t id) {
+  if (id == 0) return absl::InvalidArgumentError("id: plan id is required");
+  const int64_t now = clock_->NowMs();
+  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+                           auto it = s.plans.find(id);
+                           if (it == s.plans.end()) {
+                             return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
+                           }
+                           if (it->second.state() == v1::PLAN_PAUSED) return absl::OkStatus();
+                           if (it->second.state() != v1::PLAN_RUNNING) {
+                             return absl::FailedPreconditionError(absl::StrCat(
+                                 "plan ", id, " is ", PlanStateName(it->second.state()),
+                                 ", not running"));
+                           }
+                           v1::Plan p = it->second;
+                           p.set_state(v1::PLAN_PAUSED);
+                           c->plans[id] = p;
+                           v1::Event e;
+                           e.set_time_ms(now);
+                           e.set_plan_id(id);
+                           e.set_from("running");
+                           e.set_to("paused");
+                           e.set_reason("paused by operator");
+                           c->events.push_back(e);
+                           return absl::OkStatus();
+                         }).status());
+  return PlanResponse(id);
+}
+
+absl::StatusOr<v1::GetPlanResponse> Coordinator::ResumePlan(uint64_t id) {
+  if (id == 0) return absl::InvalidArgumentError("id: plan id is required");
+  const int64_t now = clock_->NowMs();
+  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+                           auto it = s.plans.find(id);
+                           if (it == s.plans.end()) {
+                             return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
+                           }
+                           if (it->second.state() == v1::PLAN_RUNNING) return absl::OkStatus();
+                           if (it->second.state() != v1::PLAN_PAUSED) {
+                             return absl::FailedPreconditionError(absl::StrCat(
+                                 "plan ", id, " is ", PlanStateName(it->second.state()),
+                                 ", not paused"));
+                           }
+                           v1::Plan p = it->second;
+                           p.set_state(v1::PLAN_RUNNING);
+                           c->plans[id] = p;
+                           v1::Event e;
+                           e.set_time_ms(now);
+                           e.set_plan_id(id);
+                           e.set_from("paused");
+                           e.set_to("running");
+                           e.set_reason("resumed by operator");
+                           c->events.push_back(e);
+                           return absl::OkStatus();
+                         }).status());
+  return PlanResponse(id);
+}
+
+absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {
+  if (id == 0) return absl::InvalidArgumentError("id: plan id is required");
+  const int64_t now = clock_->NowMs();
+  MIROIR_RETURN_IF_ERROR(
+      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+        auto it = s.plans.find(id);
+        if (it == s.plans.end()) return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
+        const v1::PlanState ps = it->second.state();
+        if (PlanEnded(ps) || ps == v1::PLAN_ABORTING) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("plan ", id, " is ", PlanStateName(ps), "; nothing to abort"));
+        }
+        v1::Plan p = it->second;
+        p.set_state(v1::PLAN_ABORTING);
+        c->plans[id] = p;
+        v1::Event pe;
+        pe.set_time_ms(now);
+        pe.set_plan_id(id);
+        pe.set_from(PlanStateName(ps));
+        pe.set_to("aborting");
+        pe.set_reason("aborted by operator");
+        c->events.push_back(pe);
+        // Moves before active roll back; later ones finish (rollback is a new move).
+        for (const v1::Move* m : s.PlanMoves(id)) {
+          if (!MoveMachine::CanAbort(*m)) continue;
+          v1::Move copy = *m;
+          const v1::MoveState to =
+              m->state() == v1::MOVE_PENDING ? v1::MOVE_ABORTED : v1::MOVE_ABORTING;
+          MIROIR_ASSIGN_OR_RETURN(v1::Event e, MoveMachine::Transition(&copy, to,
+                                                                       "plan aborted", now, 0));
+          c->moves[copy.id()] = copy;
+          c->events.push_back(e);
+        }
+        return absl::OkStatus();
+      })
+          .status());
+  // The runner publishes the epoch that routes the shards back to their old owners.
+  {
+    absl::MutexLock l(&run_mu_);
+    wake_ = true;
+  }
+  return PlanResponse(id);
+}
+
+v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
+  v1::GetStatusResponse resp;
+  resp.set_leader(leader);
+  resp.set_anti_entropy_enabled(config_.anti_entropy.enabled);
+  {
+    absl::ReaderMutexLock l(&mu_);
+    resp.set_epoch(state_.epoch);
+    resp.set_initialized(state_.initialized);
+    for (const auto& [id, n] : state_.nodes) *resp.add_nodes() = n;
+    for (const auto& [id, p] : state_.plans) {
+      if (!PlanEnded(p.state())) *resp.add_plans() = state_.PlanWithMoves(id);
+    }
+    uint64_t recovery = 0;
+    for (const auto& [id, t] : state_.tasks) {
+      if (t.task.move_id() == 0 && t.task.kind() == v1::TASK_RECONCILE) ++recovery;
+    }
+    resp.set_pending_recovery_passes(recovery);
+    for (const auto& [name, ix] : state_.indexes) resp.add_indexes(name);
+  }
+  std::map<std::string, uint64_t> running;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    for (const auto& [id, t] : state_.tasks) {
+      if (t.status == TaskRecord::Status::kLeased) ++running[t.worker];
+    }
+  }
+  for (const WorkerSnapshot& w : registry_.Live()) {
+    v1::WorkerInfo* info = resp.add_workers();
+    info->set_id(w.id);
+    info->set_address(w.address);
+    info->set_lease_expires_ms(w.last_heartbeat_ms + absl::ToInt64Milliseconds(registry_.lease_ttl()));
+    info->set_acked_epoch(w.acked_epoch);
+    info->set_inflight_writes(w.inflight_writes);
+    info->set_running_tasks(running[w.id]);
+  }
+  return resp;
+}
+
+std::vector<v1::Node> Coordinator::ListNodes() {
+  absl::ReaderMutexLock l(&mu_);
+  std::vector<v1::Node> out;
+  for (const auto& g : state_.group_order) {
+    for (const v1::Node* n : state_.GroupNodes(g)) out.push_back(*n);
+  }
+  for (const auto& [id, n] : state_.nodes) {
+    if (std::find(state_.group_order.begin(), state_.group_order.end(), n.group()) ==
+        state_.group_order.end()) {
+      out.push_back(n);
+    }
+  }
+  return out;
+}
+
+std::vector<v1::Index> Coordinator::ListIndexes() {
+  absl::ReaderMutexLock l(&mu_);
+  std::vector<v1::Index> out;
+  for (const auto& [name, ix] : state_.indexes) out.push_back(ix);
+  return out;
+}
+
+absl::StatusOr<v1::GetIndexResponse> Coordinator::GetIndex(const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("name: index name is required");
+  absl::ReaderMutexLock l(&mu_);
+  const v1::Index* ix = state_.FindIndex(name);
+  if (!ix) return absl::NotFoundError(absl::StrCat("name: unknown index '", name, "'"));
+  v1::GetIndexResponse resp;
+  *resp.mutable_index() = *ix;
+  for (const auto& g : ix->generations()) {
+    auto it = state_.generations.find(g.id());
+    if (it != state_.generations.end()) *resp.add_routes() = it->second;
+  }
+  resp.set_epoch(state_.epoch);
+  return resp;
+}
+
+absl::StatusOr<v1::CheckWindowResponse> Coordinator::CheckWindow(const std::string& window) {
+  MIROIR_ASSIGN_OR_RETURN(std::vector<TimeWindow> windows, PlanWindows(window, config_));
+  const int64_t now = clock_->NowMs();
+  v1::CheckWindowResponse resp;
+  resp.set_inside(InsideAnyWindow(windows, now));
+  resp.set_now_utc(UtcHourMinute(now));
+  for (const auto& w : windows) resp.add_windows(w.Range());
+  return resp;
+}
+
+// ---------------------------------------------------------------- worker API
+
+absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Register& reg) {
+  if (reg.worker_id().empty()) {
+    return absl::InvalidArgumentError("register.worker_id: must not be empty");
+  }
+  auto outbox = registry_.Register(reg.worker_id(), reg.address(), reg.max_tasks());
+  v1::CoordinatorMessage ack;
+  ack.mutable_register_ack()->set_lease_ttl_ms(
+      absl::ToInt64Milliseconds(config_.worker_lease_ttl));
+  ack.mutable_register_ack()->set_coordinator_id(absl::StrCat("coordinator-", started_ms_));
+  outbox->Push(ack);
+  v1::CoordinatorMessage view;
+  *view.mutable_view() = *View();
+  outbox->Push(view);
+  spdlog::info("worker {} registered from {} (max_tasks {})", reg.worker_id(), reg.address(),
+               reg.max_tasks());
+  return outbox;
+}
+
+void Coordinator::WorkerDisconnected(const std::string& worker,
+                                     const std::shared_ptr<Outbox>& outbox) {
+  registry_.Disconnect(worker, outbox);
+  spdlog::info("worker {} session ended (lease runs out on its own)", worker);
+}
+
+void Coordinator::Heartbeat(const std::string& worker, const v1::Heartbeat& hb) {
+  if (registry_.Heartbeat(worker, hb.inflight_writes(), hb.acked_epoch())) {
+    v1::CoordinatorMessage ack;
+    ack.mutable_heartbeat_ack()->set_lease_ttl_ms(
+        absl::ToInt64Milliseconds(config_.worker_lease_ttl));
+    registry_.Send(worker, ack);
+  }
+}
+
+void Coordinator::RoutingAck(const std::string& worker, uint64_t epoch) {
+  registry_.Ack(worker, epoch);
+}
+
+bool Coordinator::TaskProgress(const std::string& worker, const v1::TaskProgress& p) {
+  auto result = Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+    auto it = s.tasks.find(p.task_id());
+    if (it == s.tasks.end() || it->second.status != TaskRecord::Status::kLeased ||
+        it->second.worker != worker || it->second.task.lease_generation() != p.lease_generation()) {
+      return absl::FailedPreconditionError("stale lease generation");
+    }
+    v1::Task t = it->second.task;
+    *t.mutable_checkpoint() = p.checkpoint();
+    c->tasks[t.id()] = t;
+    auto m = s.moves.find(t.move_id());
+    if (m != s.moves.end() && t.kind() == v1::TASK_BACKFILL) {
+      v1::Move move = m->second;
+      move.set_documents_copied(p.checkpoint().documents());
+      c->moves[move.id()] = move;
+    }
+    return absl::OkStatus();
+  });
+  return result.ok();
+}
+
+void Coordinator::TaskComplete(const std::string& worker, const v1::TaskComplete& done) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = state_.tasks.find(done.task_id());
+    if (it == state_.tasks.end() || it->second.status != TaskRecord::Status::kLeased ||
+        it->second.worker != worker ||
+        it->second.task.lease_generation() != done.lease_generation()) {
+      spdlog::info("ignoring completion of task {} gen {} from {} (stale)", done.task_id(),
+                   done.lease_generation(), worker);
+      return;
+    }
+    it->second.status = TaskRecord::Status::kDone;
+    it->second.result = done.result();
+  }
+  absl::MutexLock l(&run_mu_);
+  wake_ = true;
+}
+
+void Coordinator::TaskFailed(const std::string& worker, const v1::TaskFailed& f) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = state_.tasks.find(f.task_id());
+    if (it == state_.tasks.end() || it->second.status != TaskRecord::Status::kLeased ||
+        it->second.worker != worker || it->second.task.lease_generation() != f.lease_generation()) {
+      return;
+    }
+    it->second.status = TaskRecord::Status::kFailed;
+    it->second.error = f.error();
+    it->second.retryable = f.retryable();
+    ++it->second.failures;
+    spdlog::warn("task {} ({}) failed on {}: {}{}", f.task_id(),
+                 v1::TaskKind_Name(it->second.task.kind()), worker, f.error(),
+                 f.retryable() ? " (retryable)" : "");
+  }
+  absl::MutexLock l(&run_mu_);
+  wake_ = true;
+}
+
+absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report) {
+  uint32_t scheduled = 0;
+  MIROIR_RETURN_IF_ERROR(
+      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+        std::set<std::tuple<std::string, uint64_t, uint32_t>> pending;
+        for (const auto& [id, t] : s.tasks) {
+          if (t.task.move_id() == 0 && t.task.kind() == v1::TASK_RECONCILE &&
+              t.task.targets_size() == 1) {
+            pending.insert({t.task.targets(0), t.task.generation(), t.task.shard()});
+          }
+        }
+        for (const v1::Miss& miss : report.misses()) {
+          auto gen = s.generations.find(miss.generation());
+          if (gen == s.generations.end()) {
+            const v1::Index* ix = s.FindIndex(miss.index());
+            if (!ix) continue;
+            gen = s.generations.find(ix->live_generation());
+            if (gen == s.generations.end()) continue;
+          }
+          if (miss.shard() >= gen->second.shards() || !s.nodes.count(miss.node())) continue;
+          if (!pending.insert({miss.node(), gen->first, miss.shard()}).second) continue;
+          const v1::ShardRoute& route = gen->second.routes(static_cast<int>(miss.shard()));
+          v1::Task t;
+          t.set_id(c->AllocId(s));
+          t.set_kind(v1::TASK_RECONCILE);
+          t.set_epoch(s.epoch);
+          t.set_index(gen->second.index());
+          t.set_generation(gen->first);
+          t.set_shards(gen->second.shards());
+          t.set_shard(miss.shard());
+          std::set<std::string> failed = s.FailedNodes();
+          for (const auto& ws : route.write_set()) {
+            for (const auto& n : ws.nodes()) {
+              if (n != miss.node() && !failed.count(n)) t.add_sources(n);
+            }
+          }
+          t.add_targets(miss.node());
+          t.set_repair(true);
+          t.set_batch_size(static_cast<uint32_t>(config_.migration.backfill_batch_size));
+          c->tasks[t.id()] = t;
+          ++scheduled;
+        }
+        return absl::OkStatus();
+      })
+          .status());
+  return scheduled;
+}
+
+void Coordinator::NodeReport(const v1::NodeReport& report) {
+  std::string previous;
+  {
+    absl::MutexLock l(&mu_);
+    NodeHealth& h = health_[report.node()];
+    h.reachable = report.reachable();
+    if (!report.incarnation().empty()) h.incarnation = report.incarnation();
+    h.shards.clear();
+    h.total_bytes = 0;
+    for (const auto& st : report.shards()) {
+      h.shards[{st.index(), st.generation(), st.shard()}] = {st.documents(), st.bytes()};
+      h.total_bytes += st.bytes();
+    }
+    auto it = state_.nodes.find(report.node());
+    if (it == state_.nodes.end() || report.incarnation().empty() ||
+        it->second.incarnation() == report.incarnation()) {
+      return;
+    }
+    previous = it->second.incarnation();
+  }
+  if (!previous.empty()) {
+    spdlog::warn("node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
+                 "failed and rejoin it",
+                 report.node(), previous, report.incarnation());
+  }
+  auto st = Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+    auto it = s.nodes.find(report.node());
+    if (it == s.nodes.end()) return absl::OkStatus();
+    v1::Node n = it->second;
+    n.set_incarnation(report.incarnation());
+    c->nodes[n.id()] = n;
+    return absl::OkStatus();
+  });
+  if (!st.ok()) spdlog::error("recording incarnation of {}: {}", report.node(), std::string(st.status().message()));
+}
+
+}  // namespace miroir::coordinator

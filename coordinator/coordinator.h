@@ -1,0 +1,132 @@
+// Coordinator: the control plane's core. Owns the ClusterState, commits every
+// change to the StateStore before applying it in memory and publishing it, and
+// exposes the operator and worker operations the gRPC services call.
+//
+// Locking: `write_mu_` serializes mutations (held across the store commit, which
+// is the serialization point); `mu_` guards the in-memory state and is never held
+// across a store call or an RPC. Messages to workers are queued on outboxes.
+// Every public method is thread-safe.
+#ifndef MIROIR_COORDINATOR_COORDINATOR_H_
+#define MIROIR_COORDINATOR_COORDINATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "coordinator/cluster_state.h"
+#include "coordinator/config.h"
+#include "coordinator/gates.h"
+#include "coordinator/state_store.h"
+#include "coordinator/worker_registry.h"
+#include "miroir/v1/coordinator.pb.h"
+#include "miroir/v1/worker_control.pb.h"
+
+namespace miroir::coordinator {
+
+class PlanRunner;
+
+class Coordinator {
+ public:
+  // Loads the state from `store`. Tasks that were leased before a restart are
+  // leased again (with a higher lease generation) once workers reconnect.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(CoordinatorConfig config,
+                                                             std::unique_ptr<StateStore> store,
+                                                             const Clock* clock);
+  ~Coordinator();
+
+  // Starts / stops the plan runner thread (ticks every `tick`).
+  void Start(absl::Duration tick = absl::Milliseconds(20));
+  void Stop();
+
+  // ---- Operator API (codes per DESIGN §11) ----
+  absl::StatusOr<uint64_t> InitCluster(const std::string& fleet_yaml, const std::string& source);
+  absl::StatusOr<v1::CreateIndexResponse> CreateIndex(const std::string& name, uint32_t shards,
+                                                      uint32_t rf);
+  absl::StatusOr<uint64_t> SetAlias(const std::string& alias, const std::string& index);
+  absl::StatusOr<v1::MarkNodeFailedResponse> MarkNodeFailed(const std::string& id);
+  absl::StatusOr<v1::Plan> CreatePlan(const v1::CreatePlanRequest& req);
+  absl::StatusOr<v1::GetPlanResponse> GetPlan(uint64_t id);
+  std::vector<v1::Plan> ListPlans();
+  absl::StatusOr<v1::GetPlanResponse> PausePlan(uint64_t id);
+  absl::StatusOr<v1::GetPlanResponse> ResumePlan(uint64_t id);
+  absl::StatusOr<v1::GetPlanResponse> AbortPlan(uint64_t id);
+  v1::GetStatusResponse Status(const std::string& leader);
+  std::vector<v1::Node> ListNodes();
+  std::vector<v1::Index> ListIndexes();
+  absl::StatusOr<v1::GetIndexResponse> GetIndex(const std::string& name);
+  absl::StatusOr<v1::CheckWindowResponse> CheckWindow(const std::string& window);
+  // Leases one VERIFY task per shard and waits for them (up to `timeout`).
+  // UNAVAILABLE when no worker is live.
+  absl::StatusOr<v1::VerifyResponse> Verify(const std::string& index, absl::Duration timeout);
+  // Blocks until the plan-change counter passes `seen` or `timeout`; returns it.
+  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout);
+  uint64_t ChangeCounter();
+
+  // ---- Worker API ----
+  // Registers a session; returns its outbox, already holding register_ack + view.
+  absl::StatusOr<std::shared_ptr<Outbox>> RegisterWorker(const v1::Register& reg);
+  void WorkerDisconnected(const std::string& worker, const std::shared_ptr<Outbox>& outbox);
+  void Heartbeat(const std::string& worker, const v1::Heartbeat& hb);
+  void RoutingAck(const std::string& worker, uint64_t epoch);
+  // False when the lease generation is stale (the worker must stop the task).
+  bool TaskProgress(const std::string& worker, const v1::TaskProgress& p);
+  void TaskComplete(const std::string& worker, const v1::TaskComplete& c);
+  void TaskFailed(const std::string& worker, const v1::TaskFailed& f);
+  // Schedules recovery passes; returns how many were new.
+  absl::StatusOr<uint32_t> ReportMisses(const v1::MissReport& report);
+  void NodeReport(const v1::NodeReport& report);
+  std::shared_ptr<const v1::ClusterView> View();
+
+  const CoordinatorConfig& config() const { return config_; }
+  WorkerRegistry& workers() { return registry_; }
+  const Clock* clock() const { return clock_; }
+
+  // Runs one runner step now (tests drive it by hand with a ManualClock).
+  void TickForTest();
+
+ private:
+  friend class PlanRunner;
+  Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock);
+
+  using MutateFn = std::function<absl::Status(const ClusterState&, Change*)>;
+  // Builds a change from the current state, commits it, applies it, publishes a
+  // new view when the epoch moved. Returns the epoch after it.
+  absl::StatusOr<uint64_t> Mutate(const MutateFn& fn) ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
+  void Publish() ABSL_LOCKS_EXCLUDED(mu_);
+  void NotifyChange();
+  absl::StatusOr<v1::GetPlanResponse> PlanResponse(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  void RunLoop(absl::Duration tick);
+
+  const CoordinatorConfig config_;
+  const std::unique_ptr<StateStore> store_;
+  const Clock* const clock_;
+  const int64_t started_ms_;
+  WorkerRegistry registry_;
+  std::unique_ptr<PlanRunner> runner_;
+
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  ClusterState state_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const v1::ClusterView> view_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, NodeHealth> health_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex change_mu_;
+  uint64_t change_counter_ ABSL_GUARDED_BY(change_mu_) = 0;
+
+  absl::Mutex run_mu_;
+  bool stopping_ ABSL_GUARDED_BY(run_mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(run_mu_) = false;
+  std::thread runner_thread_;
+};
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_COORDINATOR_H_

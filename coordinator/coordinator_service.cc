@@ -1,0 +1,165 @@
+#include "coordinator/coordinator_service.h"
+
+#include "common/grpc_server.h"
+
+namespace miroir::coordinator {
+
+grpc::Status CoordinatorService::InitCluster(grpc::ServerContext*,
+                                             const v1::InitClusterRequest* req,
+                                             v1::InitClusterResponse* resp) {
+  auto epoch = core_->InitCluster(req->fleet_yaml(), req->source_name());
+  if (!epoch.ok()) return ToGrpc(epoch.status());
+  resp->set_epoch(*epoch);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                           v1::GetStatusResponse* resp) {
+  *resp = core_->Status(leader_);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+                                           v1::ListNodesResponse* resp) {
+  for (auto& n : core_->ListNodes()) *resp->add_nodes() = std::move(n);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::MarkNodeFailed(grpc::ServerContext*,
+                                                const v1::MarkNodeFailedRequest* req,
+                                                v1::MarkNodeFailedResponse* resp) {
+  auto r = core_->MarkNodeFailed(req->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::CreateIndex(grpc::ServerContext*,
+                                             const v1::CreateIndexRequest* req,
+                                             v1::CreateIndexResponse* resp) {
+  auto r = core_->CreateIndex(req->name(), req->shards(), req->rf());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListIndexes(grpc::ServerContext*, const v1::ListIndexesRequest*,
+                                             v1::ListIndexesResponse* resp) {
+  for (auto& x : core_->ListIndexes()) *resp->add_indexes() = std::move(x);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetIndex(grpc::ServerContext*, const v1::GetIndexRequest* req,
+                                          v1::GetIndexResponse* resp) {
+  auto r = core_->GetIndex(req->name());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::SetAlias(grpc::ServerContext*, const v1::SetAliasRequest* req,
+                                          v1::SetAliasResponse* resp) {
+  auto r = core_->SetAlias(req->alias(), req->index());
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->set_epoch(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext*,
+                                            const v1::CreatePlanRequest* req,
+                                            v1::CreatePlanResponse* resp) {
+  auto r = core_->CreatePlan(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp->mutable_plan() = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequest* req,
+                                         v1::GetPlanResponse* resp) {
+  auto r = core_->GetPlan(req->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListPlans(grpc::ServerContext*, const v1::ListPlansRequest*,
+                                           v1::ListPlansResponse* resp) {
+  for (auto& p : core_->ListPlans()) *resp->add_plans() = std::move(p);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::WatchPlan(grpc::ServerContext* ctx,
+                                           const v1::WatchPlanRequest* req,
+                                           grpc::ServerWriter<v1::WatchPlanResponse>* writer) {
+  uint64_t seen = core_->ChangeCounter();
+  auto first = core_->GetPlan(req->id());
+  if (!first.ok()) return ToGrpc(first.status());
+  v1::WatchPlanResponse msg;
+  *msg.mutable_plan() = first->plan();
+  if (!writer->Write(msg)) return grpc::Status::OK;
+  size_t events_sent = static_cast<size_t>(first->history_size());
+  auto ended = [](v1::PlanState s) {
+    return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
+  };
+  bool done = ended(first->plan().state());
+  while (!done && !ctx->IsCancelled()) {
+    seen = core_->WaitForChange(seen, absl::Milliseconds(500));
+    auto cur = core_->GetPlan(req->id());
+    if (!cur.ok()) return ToGrpc(cur.status());
+    for (; events_sent < static_cast<size_t>(cur->history_size()); ++events_sent) {
+      v1::WatchPlanResponse m;
+      *m.mutable_plan() = cur->plan();
+      *m.mutable_event() = cur->history(static_cast<int>(events_sent));
+      if (!writer->Write(m)) return grpc::Status::OK;
+    }
+    done = ended(cur->plan().state());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::PausePlan(grpc::ServerContext*, const v1::PlanIdRequest* req,
+                                           v1::GetPlanResponse* resp) {
+  auto r = core_->PausePlan(req->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ResumePlan(grpc::ServerContext*, const v1::PlanIdRequest* req,
+                                            v1::GetPlanResponse* resp) {
+  auto r = core_->ResumePlan(req->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::AbortPlan(grpc::ServerContext*, const v1::PlanIdRequest* req,
+                                           v1::GetPlanResponse* resp) {
+  auto r = core_->AbortPlan(req->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::CheckWindow(grpc::ServerContext*,
+                                             const v1::CheckWindowRequest* req,
+                                             v1::CheckWindowResponse* resp) {
+  auto r = core_->CheckWindow(req->schedule_window());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::Verify(grpc::ServerContext* ctx, const v1::VerifyRequest* req,
+                                        v1::VerifyResponse* resp) {
+  absl::Duration timeout = absl::Minutes(5);
+  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
+    timeout = absl::FromChrono(ctx->deadline() - std::chrono::system_clock::now());
+  }
+  auto r = core_->Verify(req->index(), timeout);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+}  // namespace miroir::coordinator

@@ -1,0 +1,698 @@
+#include "coordinator/plan_runner.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/schedule_window.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/gates.h"
+#include "coordinator/move_machine.h"
+#include "coordinator/routing_tables.h"
+#include "spdlog/spdlog.h"
+
+namespace miroir::coordinator {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+Strings Vec(const google::protobuf::RepeatedPtrField<std::string>& f) { return {f.begin(), f.end()}; }
+
+Strings Minus(const Strings& a, const Strings& b) {
+  Strings out;
+  for (const auto& x : a) {
+    if (std::find(b.begin(), b.end(), x) == b.end()) out.push_back(x);
+  }
+  return out;
+}
+
+Strings Union(const Strings& a, const Strings& b) {
+  Strings out = a;
+  for (const auto& x : b) {
+    if (std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
+  }
+  return out;
+}
+
+Strings WithoutFailed(const Strings& a, const std::set<std::string>& failed) {
+  Strings out;
+  for (const auto& x : a) {
+    if (!failed.count(x)) out.push_back(x);
+  }
+  return out;
+}
+
+bool IsReconcilingPlan(const v1::Plan& p) {
+  return p.kind() == v1::PLAN_REMOVE_NODE || p.kind() == v1::PLAN_REMOVE_GROUP ||
+         p.skip_delta_pass();
+}
+
+// One tick's worth of decisions over a state snapshot, written into a Change.
+class Stepper {
+ public:
+  Stepper(const ClusterState& s, Change* c, const CoordinatorConfig& cfg, int64_t now,
+          bool acks_ready, WorkerRegistry& reg)
+      : s_(s),
+        c_(c),
+        cfg_(cfg),
+        now_(now),
+        acks_ready_(acks_ready),
+        reg_(reg),
+        new_epoch_(s.epoch + 1),
+        failed_(s.FailedNodes()) {}
+
+  void Run() {
+    for (const auto& [pid, plan] : s_.plans) {
+      if (plan.state() != v1::PLAN_RUNNING && plan.state() != v1::PLAN_ABORTING) continue;
+      for (const v1::Move* m : s_.PlanMoves(pid)) {
+        if (MoveMachine::IsTerminal(m->state())) continue;
+        v1::Move copy = *m;
+        Step(plan, &copy);
+        if (copy.SerializeAsString() != m->SerializeAsString()) c_->moves[copy.id()] = copy;
+      }
+    }
+    RecomputeRoutes();
+    FinishPlans();
+    SweepLooseTasks();
+  }
+
+ private:
+  const TaskRecord* TaskOf(const v1::Move& m) const {
+    if (m.task_id() == 0) return nullptr;
+    auto it = s_.tasks.find(m.task_id());
+    return it == s_.tasks.end() ? nullptr : &it->second;
+  }
+
+  // Creates the task serving the move's current state.
+  void NewTask(v1::Move* m, v1::TaskKind kind, const Strings& sources, const Strings& targets,
+               uint64_t epoch) {
+    const v1::GenerationRoute& gen = s_.generations.at(m->generation());
+    v1::Task t;
+    t.set_id(c_->AllocId(s_));
+    t.set_kind(kind);
+    t.set_epoch(epoch);
+    t.set_index(m->index());
+    t.set_generation(m->generation());
+    t.set_shards(gen.shards());
+    t.set_shard(m->shard());
+    for (const auto& n : sources) t.add_sources(n);
+    for (const auto& n : targets) t.add_targets(n);
+    t.set_batch_size(static_cast<uint32_t>(cfg_.migration.backfill_batch_size));
+    const v1::Plan& plan = s_.plans.at(m->plan_id());
+    t.set_throttle_docs_per_s(plan.throttle_docs_per_s());
+    t.set_move_id(m->id());
+    if (kind == v1::TASK_CATCH_UP || kind == v1::TASK_FINAL_DELTA) {
+      for (const auto& w : m->watermarks()) *t.mutable_checkpoint()->add_watermarks() = w;
+    }
+    if (kind == v1::TASK_FINAL_DELTA) {
+      for (const auto& f : m->fences()) *t.add_upto() = f;
+    }
+    if (kind == v1::TASK_RECONCILE) t.set_repair(true);
+    c_->tasks[t.id()] = t;
+    m->set_task_id(t.id());
+  }
+
+  // Drops the move's finished task (its result has been used).
+  void Consume(v1::Move* m) {
+    if (m->task_id() != 0) c_->deleted_tasks.insert(m->task_id());
+    m->set_task_id(0);
+  }
+
+  // Transition; `publishes` = the route of the shard changes (new epoch, acks awaited).
+  bool Go(v1::Move* m, v1::MoveState to, const std::string& reason, bool publishes) {
+    Consume(m);
+    auto e = MoveMachine::Transition(m, to, reason, now_, publishes ? new_epoch_ : 0);
+    if (!e.ok()) {
+      spdlog::error("{}", std::string(e.status().message()));
+      return false;
+    }
+    if (publishes) {
+      c_->bump_epoch = true;
+      m->set_wait_epoch(new_epoch_);
+      touched_.insert({m->generation(), m->shard()});
+    }
+    spdlog::info("move {} (plan {}, {} shard {} {}): {} -> {}: {}", m->id(), m->plan_id(),
+                 m->index(), m->shard(), m->group(), e->from(), e->to(), reason);
+    c_->events.push_back(*e);
+    return true;
+  }
+
+  bool Acked(const v1::Move& m) const {
+    return acks_ready_ && (m.wait_epoch() == 0 || reg_.AllLiveAcked(m.wait_epoch()));
+  }
+
+  bool WindowOpen(const v1::Plan& plan) const {
+    if (plan.force()) return true;
+    auto windows = PlanWindows(plan.schedule_window(), cfg_);
+    return !windows.ok() || InsideAnyWindow(*windows, now_);
+  }
+
+  void FailMove(v1::Move* m, const std::string& why) {
+    m->set_message(why);
+    Go(m, v1::MOVE_FAILED, why, IsDualWriteState(m->state()));
+    m->set_message(why);
+  }
+
+  // Handles a task that failed for good. Returns true if handled.
+  bool HandleFailedTask(v1::Move* m, const TaskRecord* t) {
+    if (!t || t->status != TaskRecord::Status::kFailed) return false;
+    FailMove(m, absl::StrCat(v1::TaskKind_Name(t->task.kind()), " failed: ", t->error));
+    return true;
+  }
+
+  void StallCheck(v1::Move* m) {
+    if (!MoveMachine::StallExceeded(*m, now_, cfg_.migration)) return;
+    if (MoveMachine::MayRetryAfterStall(*m, cfg_.migration)) {
+      m->set_stall_retries(m->stall_retries() + 1);
+      m->set_paused_at_ms(0);
+      m->clear_fences();
+      Go(m, v1::MOVE_CATCHING_UP,
+         absl::StrCat("cutover exceeded max_write_stall ",
+                      absl::FormatDuration(cfg_.migration.max_write_stall),
+                      "; unpaused, retry ", m->stall_retries()),
+         true);
+    } else {
+      FailMove(m, absl::StrCat("write stall exceeded max_write_stall ",
+                               cfg_.migration.max_stall_retries + 1, " times"));
+    }
+  }
+
+  void Step(const v1::Plan& plan, v1::Move* m) {
+    const Strings O = Vec(m->old_owners()), N = Vec(m->new_owners());
+    const Strings J = Minus(N, O), L = Minus(O, N);
+    const Strings sources = WithoutFailed(Vec(m->sources()), failed_);
+    const TaskRecord* t = TaskOf(*m);
+    const bool done = t && t->status == TaskRecord::Status::kDone;
+    const bool aborting = plan.state() == v1::PLAN_ABORTING;
+    if (aborting && m->state() != v1::MOVE_ABORTING && MoveMachine::CanAbort(*m) &&
+        m->state() != v1::MOVE_FAILED) {
+      Go(m, m->state() == v1::MOVE_PENDING ? v1::MOVE_ABORTED : v1::MOVE_ABORTING, "plan aborted",
+         m->state() != v1::MOVE_PENDING);
+      return;
+    }
+    switch (m->state()) {
+      case v1::MOVE_PENDING:
+        Go(m, v1::MOVE_PREPARE, "plan started", false);
+        return;
+      case v1::MOVE_PREPARE:
+        if (J.empty()) {
+          Go(m, v1::MOVE_DUAL_WRITE, "no joining node to prepare", true);
+        } else if (done) {
+          Go(m, v1::MOVE_DUAL_WRITE, "joining nodes fenced and wiped", true);
+        } else if (!HandleFailedTask(m, t) && !t) {
+          if (m->fence_epoch() == 0) m->set_fence_epoch(new_epoch_);
+          NewTask(m, v1::TASK_PREPARE, {}, J, m->fence_epoch());
+        }
+        return;
+      case v1::MOVE_DUAL_WRITE:
+        if (Acked(*m)) Go(m, v1::MOVE_COPYING, "every live worker acked the dual-write epoch", false);
+        return;
+      case v1::MOVE_COPYING:
+        if (J.empty()) {
+          Go(m, v1::MOVE_CATCHING_UP, "nothing to copy", false);
+        } else if (done) {
+          m->clear_watermarks();
+          for (const auto& w : t->result.watermarks()) *m->add_watermarks() = w;
+          m->set_documents_copied(t->result.documents());
+          if (plan.skip_delta_pass()) {
+            if (auto gate = CheckDeltaSkipGate(true, cfg_); !gate.ok()) {
+              FailMove(m, std::string(gate.message()));
+            } else {
+              Go(m, v1::MOVE_ACTIVE, "backfill done; delta pass skipped (anti-entropy on)", true);
+            }
+          } else {
+            Go(m, v1::MOVE_CATCHING_UP, "backfill done", false);
+          }
+        } else if (!HandleFailedTask(m, t) && !t) {
+          NewTask(m, v1::TASK_BACKFILL, sources, J, s_.epoch);
+        }
+        return;
+      case v1::MOVE_CATCHING_UP: {
+        if (J.empty()) {
+          if (WindowOpen(plan)) {
+            m->set_paused_at_ms(now_);
+            m->set_fence_epoch(new_epoch_);
+            Go(m, v1::MOVE_PAUSED, "nothing to catch up", true);
+          } else {
+            m->set_message("waiting for a schedule window before pausing writes");
+          }
+          return;
+        }
+        if (t && t->status == TaskRecord::Status::kFailed &&
+            absl::StartsWith(t->error, "incarnation changed:")) {
+          m->clear_watermarks();
+          Go(m, v1::MOVE_COPYING, t->error + "; the copy starts over", false);
+          return;
+        }
+        if (HandleFailedTask(m, t)) return;
+        if (done) {
+          for (const auto& w : t->result.watermarks()) {
+            bool found = false;
+            for (auto& mine : *m->mutable_watermarks()) {
+              if (mine.node() == w.node()) {
+                mine = w;
+                found = true;
+              }
+            }
+            if (!found) *m->add_watermarks() = w;
+          }
+          m->set_remaining(t->result.remaining());
+          m->set_documents_copied(m->documents_copied() + t->result.remaining());
+          auto d = MoveMachine::AfterCatchUpPass(*m, t->result.remaining(), now_, cfg_.migration,
+                                                 WindowOpen(plan));
+          if (d.next == MoveMachine::CatchUpNext::kPause) {
+            m->set_paused_at_ms(now_);
+            m->set_fence_epoch(new_epoch_);
+            Go(m, v1::MOVE_PAUSED,
+               absl::StrCat("catch-up converged (", t->result.remaining(), " left)"), true);
+          } else {
+            m->set_message(d.message);
+            Consume(m);
+          }
+          return;
+        }
+        if (!t) NewTask(m, v1::TASK_CATCH_UP, sources, J, s_.epoch);
+        return;
+      }
+      case v1::MOVE_PAUSED: {
+        StallCheck(m);
+        if (m->state() != v1::MOVE_PAUSED) return;
+        if (HandleFailedTask(m, t)) return;
+        if (done) {
+          m->clear_fences();
+          std::map<std::string, std::string> fenced;
+          for (const auto& f : t->result.watermarks()) {
+            *m->add_fences() = f;
+            fenced[f.node()] = f.incarnation();
+          }
+          const uint32_t rf = s_.generations.at(m->generation()).rf();
+          uint32_t good = 0;
+          for (const auto& w : m->watermarks()) {
+            auto it = fenced.find(w.node());
+            if (it != fenced.end() && it->second == w.incarnation()) ++good;
+          }
+          const uint32_t need = std::min<uint32_t>(MinSources(rf), sources.size());
+          if (!J.empty() && good < need) {
+            m->set_paused_at_ms(0);
+            m->set_message(absl::StrCat("only ", good, " of ", need,
+                                        " old owners fenced with a current watermark"));
+            Go(m, v1::MOVE_CATCHING_UP, m->message(), true);
+            return;
+          }
+          Go(m, v1::MOVE_FINAL_DELTA, absl::StrCat("fences set on ", fenced.size(), " nodes"),
+             false);
+          return;
+        }
+        if (!t && (MoveMachine::DrainTimedOut(*m, now_, cfg_.migration) || Acked(*m))) {
+          NewTask(m, v1::TASK_FENCE, {}, WithoutFailed(Union(O, N), failed_), m->fence_epoch());
+        }
+        return;
+      }
+      case v1::MOVE_FINAL_DELTA: {
+        StallCheck(m);
+        if (m->state() != v1::MOVE_FINAL_DELTA) return;
+        if (HandleFailedTask(m, t)) return;
+        if (J.empty() || done) {
+          if (done) m->set_documents_copied(m->documents_copied() + t->result.documents());
+          m->set_stall_ms(static_cast<uint64_t>(now_ - m->paused_at_ms()));
+          Go(m, v1::MOVE_ACTIVE, "final delta copied; owners switched", true);
+          return;
+        }
+        if (!t) {
+          Strings fenced_sources;
+          for (const auto& f : m->fences()) {
+            if (std::find(sources.begin(), sources.end(), f.node()) != sources.end()) {
+              fenced_sources.push_back(f.node());
+            }
+          }
+          NewTask(m, v1::TASK_FINAL_DELTA, fenced_sources, J, m->fence_epoch());
+        }
+        return;
+      }
+      case v1::MOVE_ACTIVE:
+        if (!Acked(*m)) return;
+        if (!WithoutFailed(L, failed_).empty() && IsReconcilingPlan(plan)) {
+          Go(m, v1::MOVE_RECONCILING, "every live worker acked the active epoch", false);
+        } else {
+          Go(m, v1::MOVE_CLEANUP, "every live worker acked the active epoch", false);
+        }
+        return;
+      case v1::MOVE_RECONCILING: {
+        if (HandleFailedTask(m, t)) return;
+        if (done) {
+          Go(m, v1::MOVE_CLEANUP,
+             absl::StrCat("leaving owners reconciled (", t->result.documents(), " repaired)"),
+             false);
+          return;
+        }
+        if (t) return;
+        Strings targets = N;
+        if (targets.empty()) {
+          // Remove-group: reconcile into every remaining group's owners.
+          const v1::ShardRoute& r =
+              s_.generations.at(m->generation()).routes(static_cast<int>(m->shard()));
+          for (const auto& o : r.owners()) {
+            if (o.group() != m->group()) targets = Union(targets, Vec(o.nodes()));
+          }
+        }
+        NewTask(m, v1::TASK_RECONCILE, WithoutFailed(L, failed_), WithoutFailed(targets, failed_),
+                s_.epoch);
+        return;
+      }
+      case v1::MOVE_CLEANUP: {
+        const Strings leaving = WithoutFailed(L, failed_);
+        if (HandleFailedTask(m, t)) return;
+        if (leaving.empty() || done) {
+          Go(m, v1::MOVE_DONE, leaving.empty() ? "no leaving node" : "shard deleted on leaving nodes",
+             false);
+          return;
+        }
+        if (!t && MoveMachine::CleanupDue(*m, now_, cfg_.migration, cfg_.worker_lease_ttl)) {
+          NewTask(m, v1::TASK_CLEANUP, {}, leaving, s_.epoch);
+        }
+        return;
+      }
+      case v1::MOVE_ABORTING: {
+        if (t && t->status == TaskRecord::Status::kFailed) {
+          FailMove(m, absl::StrCat("abort: ", v1::TaskKind_Name(t->task.kind()),
+                                   " failed: ", t->error));
+          return;
+        }
+        if (m->wait_epoch() == 0) {
+          // Entered by the operator's abort: publish the epoch routing back to O.
+          m->set_wait_epoch(new_epoch_);
+          c_->bump_epoch = true;
+          touched_.insert({m->generation(), m->shard()});
+          return;
+        }
+        if (!Acked(*m)) return;
+        const Strings joining = WithoutFailed(J, failed_);
+        const bool reached_dual = m->aborted_from() >= v1::MOVE_DUAL_WRITE;
+        const bool restore_like = WithoutFailed(O, failed_).size() < O.size();
+        if (joining.empty() || m->aborted_from() == v1::MOVE_PENDING) {
+          Go(m, v1::MOVE_ABORTED, "nothing to undo", false);
+          return;
+        }
+        if (!t) {
+          if (restore_like && reached_dual && !m->fences_size()) {
+            // The replacement counted toward acks: reconcile it into O first. The
+            // fences field is reused as a marker that this step is done.
+            NewTask(m, v1::TASK_RECONCILE, joining, WithoutFailed(O, failed_), s_.epoch);
+          } else {
+            NewTask(m, v1::TASK_CLEANUP, {}, joining, s_.epoch);
+          }
+          return;
+        }
+        if (!done) return;
+        if (t->task.kind() == v1::TASK_RECONCILE) {
+          Consume(m);
+          v1::Watermark* marker = m->add_fences();
+          marker->set_node("reconciled");
+          return;
+        }
+        Go(m, v1::MOVE_ABORTED, "routed back to old owners; partial copy wiped", false);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  std::vector<const v1::Move*> ShardMoves(uint64_t gen, uint32_t shard) const {
+    std::vector<const v1::Move*> out;
+    for (const auto& [id, m] : s_.moves) {
+      const v1::Move* cur = &m;
+      auto ch = c_->moves.find(id);
+      if (ch != c_->moves.end()) cur = &ch->second;
+      if (cur->generation() == gen && cur->shard() == shard &&
+          !MoveMachine::IsTerminal(cur->state())) {
+        out.push_back(cur);
+      }
+    }
+    return out;
+  }
+
+  void RecomputeRoutes() {
+    for (const auto& [gen, shard] : touched_) {
+      v1::ShardRoute r = s_.generations.at(gen).routes(static_cast<int>(shard));
+      std::vector<const v1::Move*> moves = ShardMoves(gen, shard);
+      int64_t deadline = 0;
+      for (const v1::Move* m : moves) {
+        if (m->state() == v1::MOVE_ACTIVE || m->state() == v1::MOVE_RECONCILING ||
+            m->state() == v1::MOVE_CLEANUP) {
+          SetStoredOwners(&r, m->group(), Vec(m->new_owners()), s_.group_order);
+        }
+        if (IsPausedState(m->state())) {
+          deadline = std::max<int64_t>(
+              deadline,
+              m->paused_at_ms() + absl::ToInt64Milliseconds(cfg_.migration.max_write_stall));
+        }
+      }
+      RecomputeShardRoute(&r, moves, failed_, s_.group_order, deadline);
+      c_->routes[{gen, shard}] = r;
+    }
+  }
+
+  void SetNodeStatus(const std::string& id, v1::NodeStatus st) {
+    auto it = s_.nodes.find(id);
+    if (it == s_.nodes.end() || it->second.status() == st) return;
+    v1::Node n = it->second;
+    n.set_status(st);
+    c_->nodes[id] = n;
+    c_->bump_epoch = true;
+  }
+
+  void FinishPlans() {
+    for (const auto& [pid, plan] : s_.plans) {
+      if (plan.state() != v1::PLAN_RUNNING && plan.state() != v1::PLAN_ABORTING) continue;
+      size_t total = 0, done = 0, failed = 0, aborted = 0;
+      for (const v1::Move* m0 : s_.PlanMoves(pid)) {
+        auto ch = c_->moves.find(m0->id());
+        const v1::Move& m = ch != c_->moves.end() ? ch->second : *m0;
+        ++total;
+        done += m.state() == v1::MOVE_DONE;
+        failed += m.state() == v1::MOVE_FAILED;
+        aborted += m.state() == v1::MOVE_ABORTED;
+      }
+      v1::PlanState next = v1::PLAN_STATE_UNSPECIFIED;
+      if (plan.state() == v1::PLAN_RUNNING) {
+        if (done == total) next = v1::PLAN_DONE;
+        else if (failed > 0 && done + failed + aborted == total) next = v1::PLAN_FAILED;
+      } else if (done + failed + aborted == total) {
+        next = v1::PLAN_ABORTED;
+      }
+      if (next == v1::PLAN_STATE_UNSPECIFIED) continue;
+      v1::Plan p = plan;
+      p.set_state(next);
+      p.set_ended_ms(now_);
+      c_->plans[pid] = p;
+      v1::Event e;
+      e.set_time_ms(now_);
+      e.set_plan_id(pid);
+      e.set_from(PlanStateName(plan.state()));
+      e.set_to(PlanStateName(next));
+      e.set_reason(absl::StrCat(done, " of ", total, " moves done, ", failed, " failed, ",
+                                aborted, " aborted"));
+      c_->events.push_back(e);
+      spdlog::info("plan {} {}: {}", pid, PlanStateName(next), e.reason());
+      const bool success = next == v1::PLAN_DONE;
+      const bool any_done = done > 0;
+      switch (plan.kind()) {
+        case v1::PLAN_ADD_NODE:
+        case v1::PLAN_REJOIN:
+          if (success || any_done) {
+            SetNodeStatus(plan.node_id(), v1::NODE_ACTIVE);
+          } else if (next == v1::PLAN_ABORTED) {
+            SetNodeStatus(plan.node_id(), plan.kind() == v1::PLAN_REJOIN ? v1::NODE_FAILED
+                                                                         : v1::NODE_REMOVED);
+          }
+          break;
+        case v1::PLAN_ADD_GROUP:
+          for (const v1::Node* n : s_.GroupNodes(plan.group())) {
+            if (n->status() != v1::NODE_JOINING) continue;
+            if (success || any_done) {
+              SetNodeStatus(n->id(), v1::NODE_ACTIVE);
+            } else if (next == v1::PLAN_ABORTED) {
+              SetNodeStatus(n->id(), v1::NODE_REMOVED);
+            }
+          }
+          if (next == v1::PLAN_ABORTED && !any_done) {
+            Strings order = s_.group_order;
+            order.erase(std::remove(order.begin(), order.end(), plan.group()), order.end());
+            c_->group_order = order;
+          }
+          break;
+        case v1::PLAN_REMOVE_NODE:
+          SetNodeStatus(plan.node_id(), success ? v1::NODE_REMOVED : v1::NODE_ACTIVE);
+          break;
+        case v1::PLAN_RESTORE:
+          if (success) SetNodeStatus(plan.node_id(), v1::NODE_REMOVED);
+          break;
+        case v1::PLAN_REMOVE_GROUP:
+          for (const v1::Node* n : s_.GroupNodes(plan.group())) {
+            if (n->status() == v1::NODE_LEAVING) {
+              SetNodeStatus(n->id(), success ? v1::NODE_REMOVED : v1::NODE_ACTIVE);
+            }
+          }
+          if (success) {
+            Strings order = s_.group_order;
+            order.erase(std::remove(order.begin(), order.end(), plan.group()), order.end());
+            c_->group_order = order;
+          }
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  // Recovery passes (tasks without a move) that finished or failed for good.
+  void SweepLooseTasks() {
+    for (const auto& [id, t] : s_.tasks) {
+      if (t.task.move_id() != 0 || t.task.kind() != v1::TASK_RECONCILE) continue;
+      if (t.status == TaskRecord::Status::kDone) {
+        c_->deleted_tasks.insert(id);
+      } else if (t.status == TaskRecord::Status::kFailed) {
+        spdlog::error("recovery pass {} of {} shard {} on {} failed: {}", id, t.task.index(),
+                      t.task.shard(), absl::StrJoin(t.task.targets(), ","), t.error);
+        c_->deleted_tasks.insert(id);
+      }
+    }
+  }
+
+  const ClusterState& s_;
+  Change* c_;
+  const CoordinatorConfig& cfg_;
+  const int64_t now_;
+  const bool acks_ready_;
+  WorkerRegistry& reg_;
+  const uint64_t new_epoch_;
+  const std::set<std::string> failed_;
+  std::set<std::pair<uint64_t, uint32_t>> touched_;
+};
+
+}  // namespace
+
+void PlanRunner::Tick() {
+  ReleaseTasks();
+  StepPlans();
+  LeaseTasks();
+}
+
+void PlanRunner::ReleaseTasks() {
+  for (const auto& id : c_->registry_.ExpireLeases()) {
+    spdlog::warn("worker {} lease expired; its tasks will be reassigned", id);
+  }
+  absl::MutexLock l(&c_->mu_);
+  for (auto& [id, t] : c_->state_.tasks) {
+    if (t.status == TaskRecord::Status::kLeased && !c_->registry_.IsLive(t.worker)) {
+      spdlog::info("task {} released from {} (lease expired)", id, t.worker);
+      t.status = TaskRecord::Status::kPending;
+      t.worker.clear();
+    } else if (t.status == TaskRecord::Status::kFailed && t.retryable &&
+               t.failures <= c_->config_.migration.task_retries) {
+      t.status = TaskRecord::Status::kPending;
+      t.worker.clear();
+    }
+  }
+}
+
+void PlanRunner::StepPlans() {
+  const int64_t now = c_->clock_->NowMs();
+  const bool acks_ready =
+      absl::Milliseconds(now - c_->started_ms_) >=
+      c_->config_.worker_lease_ttl + c_->config_.max_clock_drift;
+  auto st = c_->Mutate([&](const ClusterState& s, Change* change) {
+    Stepper(s, change, c_->config_, now, acks_ready, c_->registry_).Run();
+    return absl::OkStatus();
+  });
+  if (!st.ok()) spdlog::error("plan runner: {}", std::string(st.status().message()));
+}
+
+void PlanRunner::LeaseTasks() {
+  struct Lease {
+    uint64_t task = 0;
+    std::string worker;
+  };
+  std::vector<Lease> leases;
+  {
+    std::vector<WorkerSnapshot> live = c_->registry_.Live();
+    std::map<std::string, int64_t> free;
+    for (const auto& w : live) {
+      if (w.connected) free[w.id] = w.max_tasks;
+    }
+    absl::ReaderMutexLock l(&c_->mu_);
+    for (const auto& [id, t] : c_->state_.tasks) {
+      if (t.status == TaskRecord::Status::kLeased) free[t.worker]--;
+    }
+    for (const auto& [id, t] : c_->state_.tasks) {
+      if (t.status != TaskRecord::Status::kPending) continue;
+      auto m = c_->state_.moves.find(t.task.move_id());
+      if (m != c_->state_.moves.end()) {
+        auto p = c_->state_.plans.find(m->second.plan_id());
+        if (p != c_->state_.plans.end() && p->second.state() == v1::PLAN_PAUSED) continue;
+      }
+      std::string best;
+      int64_t best_free = 0;
+      for (const auto& [w, f] : free) {
+        if (f > best_free) {
+          best = w;
+          best_free = f;
+        }
+      }
+      if (best.empty()) break;
+      free[best]--;
+      leases.push_back({id, best});
+    }
+  }
+  if (leases.empty()) return;
+  std::vector<v1::Task> sent;
+  auto st = c_->Mutate([&](const ClusterState& s, Change* change) {
+    for (const Lease& lease : leases) {
+      auto it = s.tasks.find(lease.task);
+      if (it == s.tasks.end() || it->second.status != TaskRecord::Status::kPending) continue;
+      v1::Task t = it->second.task;
+      t.set_lease_generation(t.lease_generation() + 1);
+      if (t.kind() != v1::TASK_PREPARE && t.kind() != v1::TASK_FENCE &&
+          t.kind() != v1::TASK_FINAL_DELTA) {
+        t.set_epoch(std::max(t.epoch(), s.epoch));
+      }
+      change->tasks[t.id()] = t;
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    spdlog::error("leasing tasks: {}", std::string(st.status().message()));
+    return;
+  }
+  for (const Lease& lease : leases) {
+    v1::CoordinatorMessage msg;
+    {
+      absl::MutexLock l(&c_->mu_);
+      auto it = c_->state_.tasks.find(lease.task);
+      if (it == c_->state_.tasks.end() || it->second.status != TaskRecord::Status::kPending) {
+        continue;
+      }
+      it->second.status = TaskRecord::Status::kLeased;
+      it->second.worker = lease.worker;
+      *msg.mutable_task() = it->second.task;
+    }
+    if (!c_->registry_.Send(lease.worker, msg)) {
+      absl::MutexLock l(&c_->mu_);
+      auto it = c_->state_.tasks.find(lease.task);
+      if (it != c_->state_.tasks.end()) {
+        it->second.status = TaskRecord::Status::kPending;
+        it->second.worker.clear();
+      }
+    } else {
+      spdlog::info("task {} ({}, {} shard {}) leased to {} (generation {})", lease.task,
+                   v1::TaskKind_Name(msg.task().kind()), msg.task().index(), msg.task().shard(),
+                   lease.worker, msg.task().lease_generation());
+    }
+  }
+}
+
+}  // namespace miroir::coordinator

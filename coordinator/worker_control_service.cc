@@ -1,0 +1,91 @@
+#include "coordinator/worker_control_service.h"
+
+#include <thread>
+
+#include "common/grpc_server.h"
+
+namespace miroir::coordinator {
+
+grpc::Status WorkerControlService::Session(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) {
+  v1::WorkerMessage msg;
+  if (!stream->Read(&msg)) return grpc::Status::OK;
+  if (msg.msg_case() != v1::WorkerMessage::kRegister) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "register: the first message of a session must be register");
+  }
+  const std::string worker = msg.register_().worker_id();
+  auto outbox = core_->RegisterWorker(msg.register_());
+  if (!outbox.ok()) return ToGrpc(outbox.status());
+  std::shared_ptr<Outbox> box = *outbox;
+  std::thread writer([box, stream, ctx] {
+    while (auto m = box->Pop()) {
+      if (!stream->Write(*m)) break;
+    }
+    // Unblock the reader if the writer failed first.
+    ctx->TryCancel();
+  });
+  grpc::Status result = grpc::Status::OK;
+  while (stream->Read(&msg)) {
+    switch (msg.msg_case()) {
+      case v1::WorkerMessage::kHeartbeat:
+        if (!core_->workers().IsLive(worker)) {
+          result = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "worker lease expired; open a new session and register again");
+          break;
+        }
+        core_->Heartbeat(worker, msg.heartbeat());
+        continue;
+      case v1::WorkerMessage::kRoutingAck:
+        core_->RoutingAck(worker, msg.routing_ack().epoch());
+        continue;
+      case v1::WorkerMessage::kProgress: {
+        v1::CoordinatorMessage ack;
+        ack.mutable_checkpoint_ack()->set_task_id(msg.progress().task_id());
+        ack.mutable_checkpoint_ack()->set_accepted(core_->TaskProgress(worker, msg.progress()));
+        box->Push(ack);
+        continue;
+      }
+      case v1::WorkerMessage::kComplete:
+        core_->TaskComplete(worker, msg.complete());
+        continue;
+      case v1::WorkerMessage::kFailed:
+        core_->TaskFailed(worker, msg.failed());
+        continue;
+      case v1::WorkerMessage::kMisses:
+        core_->ReportMisses(msg.misses()).IgnoreError();
+        continue;
+      case v1::WorkerMessage::kNodeReport:
+        core_->NodeReport(msg.node_report());
+        continue;
+      default:
+        continue;
+    }
+    break;
+  }
+  core_->WorkerDisconnected(worker, box);
+  writer.join();
+  return result;
+}
+
+grpc::Status WorkerControlService::GetView(grpc::ServerContext*, const v1::GetViewRequest* req,
+                                           v1::ClusterView* resp) {
+  auto view = core_->View();
+  if (view->epoch() < req->min_epoch()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "min_epoch: the coordinator has not reached that epoch");
+  }
+  *resp = *view;
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerControlService::ReportMisses(grpc::ServerContext*, const v1::MissReport* req,
+                                                v1::MissReportAck* resp) {
+  auto n = core_->ReportMisses(*req);
+  if (!n.ok()) return ToGrpc(n.status());
+  resp->set_scheduled(*n);
+  return grpc::Status::OK;
+}
+
+}  // namespace miroir::coordinator
