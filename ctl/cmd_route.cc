@@ -13,13 +13,14 @@ namespace {
 struct RouteOptions {
   uint32_t shards = 0;
   std::string groups;
+  bool groups_given = false;  // an explicit empty --groups is malformed, not absent
   uint32_t rf = 1;
   std::vector<std::string> keys;
 };
 
 int RunRoute(const RouteOptions& o, const CtlContext& ctx) {
   std::vector<GroupNodes> groups;
-  if (!o.groups.empty()) {
+  if (o.groups_given) {
     auto parsed = ParseGroupsFlag(o.groups);
     if (!parsed.ok()) return Fail(parsed.status());
     groups = *std::move(parsed);
@@ -61,10 +62,14 @@ void AddRouteCommand(CLI::App* app, Action* action) {
   CLI::App* cmd = app->add_subcommand(
       "route", "Print each key's shard and, with --groups, its owners in each group (offline)");
   cmd->add_option("--shards", o->shards, "S, the number of shards (1..65536)")->required();
-  cmd->add_option("--groups", o->groups, "Replica groups: 'G:n1,n2,...;G2:m1,...'");
+  CLI::Option* groups =
+      cmd->add_option("--groups", o->groups, "Replica groups: 'G:n1,n2,...;G2:m1,...'");
   cmd->add_option("--rf", o->rf, "Replicas per group")->capture_default_str();
   cmd->add_option("KEY", o->keys, "Primary keys")->required();
-  cmd->callback([o, action] { *action = [o](const CtlContext& ctx) { return RunRoute(*o, ctx); }; });
+  cmd->callback([o, groups, action] {
+    o->groups_given = groups->count() > 0;
+    *action = [o](const CtlContext& ctx) { return RunRoute(*o, ctx); };
+  });
 }
 
 }  // namespace miroir::ctl
