@@ -119,12 +119,26 @@ absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
   if (change.empty()) return epoch;
   const uint64_t new_epoch = change.bump_epoch ? epoch + 1 : epoch;
   MIROIR_RETURN_IF_ERROR(store_->Commit(change.ToWrite(new_epoch)));
+  std::vector<std::pair<uint64_t, std::string>> cancels;
   {
     absl::MutexLock l(&mu_);
+    for (uint64_t id : change.deleted_tasks) {
+      auto it = state_.tasks.find(id);
+      if (it != state_.tasks.end() && it->second.status == TaskRecord::Status::kLeased) {
+        cancels.push_back({id, it->second.worker});
+      }
+    }
     ApplyChange(change, new_epoch, &state_);
     if (change.bump_epoch) view_ = BuildView(state_);
   }
   if (change.bump_epoch) Publish();
+  // A task dropped while a worker holds it (abort, state left) is cancelled there.
+  for (const auto& [id, worker] : cancels) {
+    v1::CoordinatorMessage msg;
+    msg.mutable_cancel()->set_task_id(id);
+    msg.mutable_cancel()->set_reason("the move left the state this task served");
+    registry_.Send(worker, msg);
+  }
   if (!change.plans.empty() || !change.moves.empty() || !change.events.empty()) NotifyChange();
   return new_epoch;
 }
@@ -535,6 +549,7 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {
         for (const v1::Move* m : s.PlanMoves(id)) {
           if (!MoveMachine::CanAbort(*m)) continue;
           v1::Move copy = *m;
+          if (copy.task_id() != 0) c->deleted_tasks.insert(copy.task_id());
           const v1::MoveState to =
               m->state() == v1::MOVE_PENDING ? v1::MOVE_ABORTED : v1::MOVE_ABORTING;
           MIROIR_ASSIGN_OR_RETURN(v1::Event e, MoveMachine::Transition(&copy, to,

@@ -1,0 +1,520 @@
+// In-process service tests: real gRPC server on 127.0.0.1:0, real SQLite file,
+// and FakeWorker speaking the real WorkerControl protocol.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "tests/coordinator/fake_worker.h"
+#include "tests/coordinator/test_util.h"
+
+namespace miroir::testing {
+namespace {
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void StartCoordinator(coordinator::CoordinatorConfig cfg = FastConfig()) {
+    coord_ = std::make_unique<RunningCoordinator>(dir_.path(), cfg);
+  }
+  void Init() {
+    grpc::ClientContext ctx;
+    v1::InitClusterRequest req;
+    req.set_fleet_yaml(kFleet);
+    v1::InitClusterResponse resp;
+    ASSERT_TRUE(coord_->stub().InitCluster(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.epoch(), 1u);
+  }
+  v1::GetStatusResponse Status() {
+    grpc::ClientContext ctx;
+    v1::GetStatusResponse resp;
+    EXPECT_TRUE(coord_->stub().GetStatus(&ctx, v1::GetStatusRequest(), &resp).ok());
+    return resp;
+  }
+  v1::GetIndexResponse Index(const std::string& name) {
+    grpc::ClientContext ctx;
+    v1::GetIndexRequest req;
+    req.set_name(name);
+    v1::GetIndexResponse resp;
+    EXPECT_TRUE(coord_->stub().GetIndex(&ctx, req, &resp).ok());
+    return resp;
+  }
+  grpc::Status CreatePlan(const v1::CreatePlanRequest& req, v1::Plan* plan = nullptr) {
+    grpc::ClientContext ctx;
+    v1::CreatePlanResponse resp;
+    grpc::Status st = coord_->stub().CreatePlan(&ctx, req, &resp);
+    if (plan) *plan = resp.plan();
+    return st;
+  }
+  v1::GetPlanResponse GetPlan(uint64_t id) {
+    grpc::ClientContext ctx;
+    v1::GetPlanRequest req;
+    req.set_id(id);
+    v1::GetPlanResponse resp;
+    EXPECT_TRUE(coord_->stub().GetPlan(&ctx, req, &resp).ok());
+    return resp;
+  }
+  // Waits (bounded) until the plan leaves running/aborting.
+  v1::GetPlanResponse WaitPlanEnded(uint64_t id) {
+    v1::GetPlanResponse resp;
+    for (int i = 0; i < 1500; ++i) {
+      resp = GetPlan(id);
+      auto s = resp.plan().state();
+      if (s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return resp;
+  }
+  static std::vector<std::string> MoveStates(const v1::GetPlanResponse& p, uint64_t move_id) {
+    std::vector<std::string> out;
+    for (const auto& e : p.history()) {
+      if (e.move_id() == move_id) out.push_back(e.to());
+    }
+    return out;
+  }
+  static std::set<std::string> Owners(const v1::ShardRoute& r, const std::string& group) {
+    for (const auto& o : r.owners()) {
+      if (o.group() == group) return {o.nodes().begin(), o.nodes().end()};
+    }
+    return {};
+  }
+
+  TempDir dir_;
+  std::unique_ptr<RunningCoordinator> coord_;
+};
+
+TEST_F(ServiceTest, InitTwiceIsAlreadyExistsAndChangesNothing) {
+  StartCoordinator();
+  Init();
+  grpc::ClientContext ctx;
+  v1::InitClusterRequest req;
+  req.set_fleet_yaml(kFleet);
+  v1::InitClusterResponse resp;
+  EXPECT_EQ(coord_->stub().InitCluster(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Status().epoch(), 1u);
+}
+
+TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
+  StartCoordinator();
+  {
+    // Bad fleet before init: nothing is initialised.
+    grpc::ClientContext ctx;
+    v1::InitClusterRequest req;
+    req.set_fleet_yaml("groups:\n  - id: g0\n    nodes:\n      - {id: r0, address: nope}\n");
+    v1::InitClusterResponse resp;
+    grpc::Status st = coord_->stub().InitCluster(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("groups[0].nodes[0].address"), std::string::npos)
+        << st.error_message();
+    EXPECT_FALSE(Status().initialized());
+  }
+  Init();
+  const uint64_t epoch = Status().epoch();
+  auto create_index = [&](const std::string& name, uint32_t shards, uint32_t rf) {
+    grpc::ClientContext ctx;
+    v1::CreateIndexRequest req;
+    req.set_name(name);
+    req.set_shards(shards);
+    req.set_rf(rf);
+    v1::CreateIndexResponse resp;
+    return coord_->stub().CreateIndex(&ctx, req, &resp);
+  };
+  EXPECT_EQ(create_index("", 4, 1).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(create_index("Bad Name", 4, 1).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status s0 = create_index("x", 0, 1);
+  EXPECT_EQ(s0.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s0.error_message().find("shards"), std::string::npos);
+  EXPECT_EQ(create_index("x", 65537, 1).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status rf = create_index("x", 4, 3);  // g1 has 2 nodes
+  EXPECT_EQ(rf.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(rf.error_message().find("rf"), std::string::npos);
+  EXPECT_EQ(create_index("products", 4, 1).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  {
+    grpc::ClientContext ctx;
+    v1::GetIndexRequest req;
+    req.set_name("nope");
+    v1::GetIndexResponse resp;
+    EXPECT_EQ(coord_->stub().GetIndex(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::SetAliasRequest req;
+    req.set_alias("shop");
+    req.set_index("nope");
+    v1::SetAliasResponse resp;
+    EXPECT_EQ(coord_->stub().SetAlias(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::MarkNodeFailedRequest req;
+    req.set_id("zz");
+    v1::MarkNodeFailedResponse resp;
+    EXPECT_EQ(coord_->stub().MarkNodeFailed(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    v1::CreatePlanRequest req;
+    req.set_kind(v1::PLAN_ADD_NODE);
+    req.set_node_id("r9");
+    req.set_group("g7");
+    req.set_address("127.0.0.1:7000");
+    grpc::Status st = CreatePlan(req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_NE(st.error_message().find("group"), std::string::npos);
+    req.set_group("g0");
+    req.set_node_id("r0");
+    EXPECT_EQ(CreatePlan(req).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+    req.set_node_id("r9");
+    req.set_address("no-port");
+    st = CreatePlan(req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("address"), std::string::npos);
+    v1::CreatePlanRequest bad_kind;
+    EXPECT_EQ(CreatePlan(bad_kind).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    v1::CreatePlanRequest remove;
+    remove.set_kind(v1::PLAN_REMOVE_NODE);
+    remove.set_node_id("nope");
+    EXPECT_EQ(CreatePlan(remove).error_code(), grpc::StatusCode::NOT_FOUND);
+    v1::CreatePlanRequest restore;
+    restore.set_kind(v1::PLAN_RESTORE);
+    restore.set_node_id("r0");
+    EXPECT_EQ(CreatePlan(restore).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    v1::CreatePlanRequest window = req;
+    window.set_address("127.0.0.1:7000");
+    window.set_schedule_window("not-a-window");
+    EXPECT_EQ(CreatePlan(window).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  for (auto call : {0, 1, 2, 3}) {
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest req;
+    req.set_id(call == 3 ? 0 : 999);
+    v1::GetPlanResponse resp;
+    grpc::Status st = call == 0   ? coord_->stub().PausePlan(&ctx, req, &resp)
+                      : call == 1 ? coord_->stub().ResumePlan(&ctx, req, &resp)
+                                  : coord_->stub().AbortPlan(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), call == 3 ? grpc::StatusCode::INVALID_ARGUMENT
+                                         : grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetPlanRequest req;
+    req.set_id(12345);
+    v1::GetPlanResponse resp;
+    EXPECT_EQ(coord_->stub().GetPlan(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CheckWindowRequest req;
+    req.set_schedule_window("25:00-26:00");
+    v1::CheckWindowResponse resp;
+    EXPECT_EQ(coord_->stub().CheckWindow(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::VerifyRequest req;
+    req.set_index("products");
+    v1::VerifyResponse resp;
+    EXPECT_EQ(coord_->stub().Verify(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  v1::GetStatusResponse after = Status();
+  EXPECT_EQ(after.epoch(), epoch);
+  EXPECT_EQ(after.plans_size(), 0);
+  EXPECT_EQ(after.nodes_size(), 5);
+  EXPECT_EQ(after.indexes_size(), 1);
+}
+
+TEST_F(ServiceTest, DeltaSkipRefusedWithAntiEntropyOffEvenWhenForced) {
+  auto cfg = FastConfig();
+  cfg.anti_entropy.enabled = false;
+  StartCoordinator(cfg);
+  Init();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  req.set_skip_delta_pass(true);
+  req.set_force(true);
+  grpc::Status st = CreatePlan(req);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(st.error_message().find("migration.skip_delta_pass=true"), std::string::npos);
+  EXPECT_NE(st.error_message().find("anti_entropy.enabled=false"), std::string::npos);
+  EXPECT_EQ(Status().plans_size(), 0);
+  EXPECT_EQ(Status().nodes_size(), 5);
+}
+
+TEST_F(ServiceTest, DryRunSavesNothingAndListsMinimalMoves) {
+  StartCoordinator();
+  Init();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  req.set_dry_run(true);
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  EXPECT_EQ(plan.id(), 0u);
+  ASSERT_GT(plan.moves_size(), 0);
+  for (const auto& m : plan.moves()) {
+    EXPECT_EQ(m.group(), "g0");
+    ASSERT_EQ(m.new_owners_size(), 1);
+    EXPECT_EQ(m.new_owners(0), "r3");
+  }
+  EXPECT_EQ(Status().plans_size(), 0);
+  EXPECT_EQ(Status().nodes_size(), 5);
+  EXPECT_EQ(Status().epoch(), 1u);
+}
+
+TEST_F(ServiceTest, AddNodeRunsEveryStateWithAWorker) {
+  StartCoordinator();
+  Init();
+  const auto before = Index("products");
+  FakeWorker worker(coord_->address(), "w1");
+  worker.ProbeStaleGeneration();
+  worker.Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  ASSERT_GT(plan.moves_size(), 0);
+  auto done = WaitPlanEnded(plan.id());
+  ASSERT_EQ(done.plan().state(), v1::PLAN_DONE) << done.DebugString();
+  const std::vector<std::string> expected = {"prepare",     "dual_write", "copying",
+                                             "catching_up", "paused",     "final_delta",
+                                             "active",      "cleanup",    "done"};
+  std::set<uint32_t> moved;
+  for (const auto& m : done.plan().moves()) {
+    EXPECT_EQ(MoveStates(done, m.id()), expected) << "move " << m.id();
+    moved.insert(m.shard());
+  }
+  // A stale lease generation was refused, the right one accepted.
+  EXPECT_GE(worker.stale_refused(), 1);
+  EXPECT_GE(worker.accepted(), 1);
+  auto kinds = worker.kinds();
+  for (auto k : {v1::TASK_PREPARE, v1::TASK_BACKFILL, v1::TASK_CATCH_UP, v1::TASK_FENCE,
+                 v1::TASK_FINAL_DELTA, v1::TASK_CLEANUP}) {
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), k), kinds.end()) << v1::TaskKind_Name(k);
+  }
+  // Moved shards now belong to r3 in g0; no other shard and no g1 owner changed.
+  const auto after = Index("products");
+  ASSERT_EQ(after.routes_size(), 1);
+  for (int s = 0; s < 16; ++s) {
+    const auto& b = before.routes(0).routes(s);
+    const auto& a = after.routes(0).routes(s);
+    EXPECT_EQ(Owners(a, "g1"), Owners(b, "g1"));
+    EXPECT_EQ(a.state(), v1::SHARD_STABLE);
+    if (moved.count(s)) {
+      EXPECT_EQ(Owners(a, "g0"), std::set<std::string>{"r3"});
+    } else {
+      EXPECT_EQ(Owners(a, "g0"), Owners(b, "g0"));
+    }
+  }
+  const v1::GetStatusResponse final_status = Status();
+  for (const auto& n : final_status.nodes()) {
+    if (n.id() == "r3") {
+      EXPECT_EQ(n.status(), v1::NODE_ACTIVE);
+    }
+  }
+  EXPECT_EQ(worker.last_view_epoch(), Status().epoch());
+  worker.Stop();
+}
+
+TEST_F(ServiceTest, RemoveNodeReconcilesLeavingOwnerAndMovesOnlyItsShards) {
+  StartCoordinator();
+  Init();
+  const auto before = Index("products");
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_REMOVE_NODE);
+  req.set_node_id("r1");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  std::set<uint32_t> held_by_r1;
+  for (int s = 0; s < 16; ++s) {
+    if (Owners(before.routes(0).routes(s), "g0").count("r1")) held_by_r1.insert(s);
+  }
+  std::set<uint32_t> moved;
+  for (const auto& m : plan.moves()) moved.insert(m.shard());
+  EXPECT_EQ(moved, held_by_r1);
+  auto done = WaitPlanEnded(plan.id());
+  ASSERT_EQ(done.plan().state(), v1::PLAN_DONE) << done.DebugString();
+  for (const auto& m : done.plan().moves()) {
+    auto states = MoveStates(done, m.id());
+    EXPECT_NE(std::find(states.begin(), states.end(), "reconciling"), states.end());
+    EXPECT_EQ(states.back(), "done");
+  }
+  const auto after = Index("products");
+  for (int s = 0; s < 16; ++s) {
+    EXPECT_FALSE(Owners(after.routes(0).routes(s), "g0").count("r1"));
+    EXPECT_EQ(Owners(after.routes(0).routes(s), "g1"), Owners(before.routes(0).routes(s), "g1"));
+  }
+  const v1::GetStatusResponse final_status = Status();
+  for (const auto& n : final_status.nodes()) {
+    if (n.id() == "r1") {
+      EXPECT_EQ(n.status(), v1::NODE_REMOVED);
+    }
+  }
+  worker.Stop();
+}
+
+TEST_F(ServiceTest, AbortDuringCopyRoutesBackAndWipesTheJoiningNode) {
+  StartCoordinator();
+  Init();
+  const auto before = Index("products");
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Hold(v1::TASK_BACKFILL);
+  worker.Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  // Wait (bounded) until a backfill is leased: the moves are copying, dual-written.
+  for (int i = 0; i < 500 && worker.held_tasks().empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_FALSE(worker.held_tasks().empty());
+  bool saw_dual = false;
+  const v1::GetIndexResponse during = Index("products");
+  for (const auto& r : during.routes(0).routes()) {
+    saw_dual = saw_dual || r.state() == v1::SHARD_DUAL_WRITE;
+  }
+  EXPECT_TRUE(saw_dual);
+  {
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest id;
+    id.set_id(plan.id());
+    v1::GetPlanResponse resp;
+    ASSERT_TRUE(coord_->stub().AbortPlan(&ctx, id, &resp).ok());
+  }
+  auto done = WaitPlanEnded(plan.id());
+  ASSERT_EQ(done.plan().state(), v1::PLAN_ABORTED) << done.DebugString();
+  for (const auto& m : done.plan().moves()) EXPECT_EQ(m.state(), v1::MOVE_ABORTED);
+  const auto after = Index("products");
+  for (int s = 0; s < 16; ++s) {
+    const auto& a = after.routes(0).routes(s);
+    EXPECT_EQ(Owners(a, "g0"), Owners(before.routes(0).routes(s), "g0"));
+    EXPECT_EQ(a.state(), v1::SHARD_STABLE);
+    for (const auto& w : a.write_set()) {
+      for (const auto& n : w.nodes()) EXPECT_NE(n, "r3");
+    }
+  }
+  auto kinds = worker.kinds();
+  EXPECT_NE(std::find(kinds.begin(), kinds.end(), v1::TASK_CLEANUP), kinds.end());
+  const v1::GetStatusResponse final_status = Status();
+  for (const auto& n : final_status.nodes()) {
+    if (n.id() == "r3") {
+      EXPECT_EQ(n.status(), v1::NODE_REMOVED);
+    }
+  }
+  worker.Stop();
+}
+
+TEST_F(ServiceTest, AConflictingPlanIsRefusedNamingTheShard) {
+  StartCoordinator();
+  Init();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  ASSERT_TRUE(CreatePlan(req).ok());  // no worker: it stays mid-move
+  v1::CreatePlanRequest remove;
+  remove.set_kind(v1::PLAN_REMOVE_NODE);
+  remove.set_node_id("r0");
+  grpc::Status st = CreatePlan(remove);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(st.error_message().find("conflict"), std::string::npos) << st.error_message();
+  EXPECT_EQ(Status().plans_size(), 1);
+}
+
+TEST_F(ServiceTest, MissReportsScheduleOneRecoveryPassPerNodeShard) {
+  StartCoordinator();
+  Init();
+  v1::MissReport report;
+  report.set_worker_id("w1");
+  for (int i = 0; i < 3; ++i) {
+    auto* m = report.add_misses();
+    m->set_node("s0");
+    m->set_index("products");
+    m->set_shard(2);
+    m->set_count(1);
+  }
+  auto n = coord_->core().ReportMisses(report);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(Status().pending_recovery_passes(), 1u);
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Start();
+  for (int i = 0; i < 500 && Status().pending_recovery_passes() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Status().pending_recovery_passes(), 0u);
+  auto kinds = worker.kinds();
+  EXPECT_NE(std::find(kinds.begin(), kinds.end(), v1::TASK_RECONCILE), kinds.end());
+  worker.Stop();
+}
+
+TEST_F(ServiceTest, VerifyAggregatesWorkerDigests) {
+  StartCoordinator();
+  Init();
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Start();
+  for (int i = 0; i < 100 && Status().workers_size() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::VerifyRequest req;
+  req.set_index("products");
+  v1::VerifyResponse resp;
+  grpc::Status st = coord_->stub().Verify(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.shards_size(), 16);
+  EXPECT_EQ(resp.divergent(), 0u);
+  for (const auto& v : resp.shards()) EXPECT_EQ(v.nodes_size(), 2);  // one owner per group
+  worker.Stop();
+}
+
+TEST_F(ServiceTest, StateSurvivesARestartOnTheSameFile) {
+  StartCoordinator();
+  Init();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  for (int i = 0; i < 200; ++i) {  // let the runner start the moves (no worker: they wait)
+    if (GetPlan(plan.id()).plan().moves(0).state() != v1::MOVE_PENDING) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const uint64_t epoch = Status().epoch();
+  coord_.reset();
+  StartCoordinator();
+  EXPECT_GE(Status().epoch(), epoch);
+  auto p = GetPlan(plan.id());
+  EXPECT_EQ(p.plan().moves_size(), plan.moves_size());
+  EXPECT_NE(p.plan().moves(0).state(), v1::MOVE_PENDING);
+  // With a worker the restarted coordinator finishes the plan.
+  FakeWorker worker(coord_->address(), "w2");
+  worker.Start();
+  EXPECT_EQ(WaitPlanEnded(plan.id()).plan().state(), v1::PLAN_DONE);
+  worker.Stop();
+}
+
+}  // namespace
+}  // namespace miroir::testing

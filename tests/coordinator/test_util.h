@@ -1,0 +1,107 @@
+// Shared helpers of the coordinator unit tests: temp dirs, a fleet, a running
+// in-process coordinator (real SQLite file, real gRPC server on 127.0.0.1:0).
+#ifndef MIROIR_TESTS_COORDINATOR_TEST_UTIL_H_
+#define MIROIR_TESTS_COORDINATOR_TEST_UTIL_H_
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/grpc_server.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/coordinator_service.h"
+#include "coordinator/sqlite_state_store.h"
+#include "coordinator/worker_control_service.h"
+#include "miroir/v1/coordinator.grpc.pb.h"
+
+namespace miroir::testing {
+
+namespace v1 = ::miroir::v1;
+
+// A fresh directory removed at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "miroir-coord-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline constexpr char kFleet[] = R"(groups:
+  - id: g0
+    nodes:
+      - {id: r0, address: "127.0.0.1:6380", store: redis}
+      - {id: r1, address: "127.0.0.1:6381", store: redis}
+      - {id: r2, address: "127.0.0.1:6382", store: redis}
+  - id: g1
+    nodes:
+      - {id: s0, address: "127.0.0.1:6390", store: redis}
+      - {id: s1, address: "127.0.0.1:6391", store: redis}
+indexes:
+  - {name: products, shards: 16, rf: 1}
+)";
+
+inline coordinator::CoordinatorConfig FastConfig() {
+  coordinator::CoordinatorConfig c;
+  c.worker_lease_ttl = absl::Milliseconds(600);
+  c.max_clock_drift = absl::Milliseconds(50);
+  c.migration.drain_timeout = absl::Milliseconds(100);
+  c.migration.max_write_stall = absl::Seconds(5);
+  c.migration.retain_moved_shard = absl::ZeroDuration();
+  c.migration.catch_up_threshold = 10;
+  return c;
+}
+
+// A coordinator with its gRPC services on an OS-assigned loopback port.
+class RunningCoordinator {
+ public:
+  RunningCoordinator(const std::string& dir, coordinator::CoordinatorConfig config,
+                     bool start_runner = true) {
+    auto store = coordinator::SqliteStateStore::Open(dir + "/coordinator.db");
+    EXPECT_TRUE(store.ok()) << store.status();
+    auto core = coordinator::Coordinator::Create(config, std::move(*store), SystemClock::Default());
+    EXPECT_TRUE(core.ok()) << core.status();
+    core_ = std::move(*core);
+    op_ = std::make_unique<coordinator::CoordinatorService>(core_.get(), "test");
+    wc_ = std::make_unique<coordinator::WorkerControlService>(core_.get());
+    auto server = StartGrpcServer("127.0.0.1:0", {op_.get(), wc_.get()});
+    EXPECT_TRUE(server.ok()) << server.status();
+    server_ = std::move(server->server);
+    port_ = server->port;
+    stub_ = v1::Coordinator::NewStub(
+        grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+    if (start_runner) core_->Start(absl::Milliseconds(10));
+  }
+  ~RunningCoordinator() {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    core_->Stop();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  v1::Coordinator::Stub& stub() { return *stub_; }
+  coordinator::Coordinator& core() { return *core_; }
+
+ private:
+  std::unique_ptr<coordinator::Coordinator> core_;
+  std::unique_ptr<coordinator::CoordinatorService> op_;
+  std::unique_ptr<coordinator::WorkerControlService> wc_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+};
+
+}  // namespace miroir::testing
+
+#endif  // MIROIR_TESTS_COORDINATOR_TEST_UTIL_H_
