@@ -102,6 +102,15 @@ void CoordinatorSession::RunOneStream() {
         }
         case v1::CoordinatorMessage::kHeartbeatAck: {
           absl::MutexLock l(&mu_);
+          // Acks carry no id: match them to sends in order. Sends older than a TTL
+          // can no longer renew anything (a coordinator that skipped them) and are
+          // dropped, so the match is never later than the true send (safe) and the
+          // lease recovers once heartbeats are answered again.
+          const SteadyTime now = std::chrono::steady_clock::now();
+          while (heartbeat_sends_.size() > 1 &&
+                 heartbeat_sends_.front() + std::chrono::milliseconds(lease_ttl_ms_) <= now) {
+            heartbeat_sends_.pop_front();
+          }
           if (!heartbeat_sends_.empty()) {
             const SteadyTime sent = heartbeat_sends_.front();
             heartbeat_sends_.pop_front();
