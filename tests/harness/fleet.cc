@@ -358,6 +358,18 @@ absl::StatusOr<pb::Plan> Fleet::WaitForPlanEnd(uint64_t id, absl::Duration timeo
     Sleep(absl::Milliseconds(50));
   }
   std::string where = last.ok() ? pb::PlanState_Name(last->plan().state()) : last.status().ToString();
+  if (last.ok()) {
+    std::map<std::string, int> states;
+    std::string note;
+    for (const auto& m : last->plan().moves()) {
+      ++states[pb::MoveState_Name(m.state())];
+      if (note.empty() && !m.message().empty()) {
+        note = absl::StrCat("; shard ", m.shard(), ": ", m.message());
+      }
+    }
+    for (const auto& [name, n] : states) absl::StrAppend(&where, " ", name, "=", n);
+    absl::StrAppend(&where, note);
+  }
   return absl::DeadlineExceededError(absl::StrCat("plan ", id, " still ", where, " after ",
                                                   absl::FormatDuration(timeout)));
 }

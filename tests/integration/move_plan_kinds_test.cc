@@ -18,6 +18,8 @@ struct Shape {
   uint32_t rf;
 };
 
+void PrintTo(const Shape& s, std::ostream* os) { *os << s.name; }
+
 class PlanKinds : public ::testing::TestWithParam<Shape> {
  protected:
   void StartScenario() {
