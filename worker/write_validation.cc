@@ -16,19 +16,67 @@ absl::Status ValidatePk(const std::string& pk) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateBody(const std::string& body) {
-  nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return absl::InvalidArgumentError("body: malformed JSON");
-  if (!doc.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("body: must be a JSON object, got ", doc.type_name()));
+namespace {
+
+// SAX handler: checks the root is an object and no top-level key is reserved,
+// without building a DOM (the body is only forwarded, never inspected again).
+class BodyChecker : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool null() override { return Value("null"); }
+  bool boolean(bool) override { return Value("boolean"); }
+  bool number_integer(number_integer_t) override { return Value("number"); }
+  bool number_unsigned(number_unsigned_t) override { return Value("number"); }
+  bool number_float(number_float_t, const string_t&) override { return Value("number"); }
+  bool string(string_t&) override { return Value("string"); }
+  bool binary(binary_t&) override { return Value("binary"); }
+  bool start_object(std::size_t) override {
+    ++depth_;
+    return true;
   }
-  for (const auto& [key, value] : doc.items()) {
-    if (absl::StartsWith(key, kReservedFieldPrefix)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("body: field '", key, "' is reserved (_miroir_* fields are not allowed)"));
+  bool key(string_t& k) override {
+    if (depth_ == 1 && absl::StartsWith(k, kReservedFieldPrefix)) {
+      error_ = absl::InvalidArgumentError(
+          absl::StrCat("body: field '", k, "' is reserved (_miroir_* fields are not allowed)"));
+      return false;
     }
+    return true;
   }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ == 0) return Value("array");
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    if (error_.ok()) error_ = absl::InvalidArgumentError("body: malformed JSON");
+    return false;
+  }
+  absl::Status status() const { return error_; }
+
+ private:
+  bool Value(const char* type) {
+    if (depth_ > 0) return true;
+    error_ = absl::InvalidArgumentError(absl::StrCat("body: must be a JSON object, got ", type));
+    return false;
+  }
+  int depth_ = 0;
+  absl::Status error_;
+};
+
+}  // namespace
+
+absl::Status ValidateBody(const std::string& body) {
+  BodyChecker checker;
+  const bool ok = nlohmann::json::sax_parse(body, &checker);
+  if (!checker.status().ok()) return checker.status();
+  if (!ok) return absl::InvalidArgumentError("body: malformed JSON");
   return absl::OkStatus();
 }
 

@@ -30,6 +30,11 @@ TEST(WriteValidation, RefusesBadItemsNamingTheField) {
       {Put("k", "[1,2]"), "body:"},
       {Put("k", "\"str\""), "body:"},
       {Put("k", R"({"_miroir_ttl":5})"), "body:"},
+      {Put("k", R"({"a":[1,{"b":2}],"_miroir_":1})"), "body:"},
+      {Put("k", ""), "body:"},
+      {Put("k", "{} trailing"), "body:"},
+      {Put("k", "[{}]"), "body:"},
+      {Put("k", "null"), "body:"},
       {Put("k", "{}", ""), "index:"},
       {v1::WriteItem(), "op:"},
   };
