@@ -90,7 +90,7 @@ if addr=$("$FLEET" add-node r4); then
   rc=$?
   echo "$out"
   if [ $rc -eq 0 ]; then
-    plan_id=$(echo "$out" | grep -m1 '"id"' | grep -o '[0-9]\+')
+    plan_id=$(echo "$out" | grep -o '"id": *[0-9]*' | head -1 | grep -o '[0-9]*$')
     ctl plan watch "$plan_id" || could_not "finish plan $plan_id (plan watch exited non-zero)"
   else
     could_not "create the add-node plan"
@@ -110,7 +110,7 @@ fi
 moves=0; stall_ms=0
 if [ -n "$plan_id" ]; then
   pj=$(ctl --output json plan show "$plan_id" 2>/dev/null)
-  moves=$(echo "$pj" | grep -c '"shard"')
+  moves=$(echo "$pj" | grep -o '"shard":' | wc -l)
   stall_ms=$(echo "$pj" | grep -o '"stall_ms": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -1)
 fi
 ctl verify --index products || could_not "verify every shard's owners agree (miroir-ctl verify)"
