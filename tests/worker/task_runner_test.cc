@@ -1,0 +1,130 @@
+// TaskRunner: reports complete/failed with the lease generation, stops silently
+// on a refused checkpoint, ignores a duplicate lease.
+#include "worker/tasks/task_runner.h"
+
+#include <gtest/gtest.h>
+
+#include "harness/redis_node.h"
+#include "harness/temp_dir.h"
+#include "tests/worker/view_builder.h"
+#include "worker/stores/redis_store.h"
+
+namespace miroir {
+namespace {
+
+class TaskRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* id : {"a", "t"}) {
+      auto n = testing::RedisNode::Start(dir_.Subdir(id));
+      ASSERT_TRUE(n.ok()) << n.status();
+      addresses_[id] = (*n)->address();
+      nodes_.push_back(std::move(*n));
+    }
+    router_.Apply(testing::MakeView(1, addresses_, "products", 4, 1, {{"g0", {"a"}}}));
+    auto a = RedisStore::Create(addresses_["a"], StoreOptions{});
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE((*a)->Apply(ShardKey{"products", 1, 1}, 1,
+                              {Mutation{"k" + std::to_string(i), Version{5, 1}, false, "{}", 0}})
+                      .ok());
+    }
+  }
+  v1::Task Backfill(uint64_t lease) {
+    v1::Task t;
+    t.set_id(11);
+    t.set_kind(v1::TASK_BACKFILL);
+    t.set_lease_generation(lease);
+    t.set_epoch(2);
+    t.set_index("products");
+    t.set_generation(1);
+    t.set_shards(4);
+    t.set_shard(1);
+    t.add_sources("a");
+    t.add_targets("t");
+    t.set_batch_size(5);
+    return t;
+  }
+  bool WaitFor(std::function<bool()> pred) {
+    for (int i = 0; i < 1000; ++i) {
+      if (pred()) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+  std::vector<v1::WorkerMessage> Sent() {
+    absl::MutexLock l(&mu_);
+    return sent_;
+  }
+
+  testing::TempDir dir_{"task-runner"};
+  std::vector<std::unique_ptr<testing::RedisNode>> nodes_;
+  std::map<std::string, std::string> addresses_;
+  Router router_;
+  NodeStores stores_{StoreOptions{}};
+  absl::Mutex mu_;
+  std::vector<v1::WorkerMessage> sent_;
+  TaskRunner runner_{&router_, &stores_,
+                     [this](const v1::WorkerMessage& m) {
+                       absl::MutexLock l(&mu_);
+                       sent_.push_back(m);
+                       return true;
+                     },
+                     2};
+};
+
+TEST_F(TaskRunnerTest, CompletesWithProgressAndLeaseGeneration) {
+  runner_.OnTask(Backfill(3));
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& m : Sent()) {
+      if (m.has_complete()) return true;
+    }
+    return false;
+  }));
+  int progress = 0;
+  for (const auto& m : Sent()) {
+    if (m.has_progress()) {
+      ++progress;
+      EXPECT_EQ(m.progress().lease_generation(), 3u);
+    }
+    if (m.has_complete()) {
+      EXPECT_EQ(m.complete().task_id(), 11u);
+      EXPECT_EQ(m.complete().lease_generation(), 3u);
+      EXPECT_EQ(m.complete().result().documents(), 50u);
+    }
+  }
+  EXPECT_GE(progress, 11);  // W, then one per page of 5
+  EXPECT_EQ(runner_.documents_copied(), 50u);
+}
+
+TEST_F(TaskRunnerTest, RefusedCheckpointStopsTheTaskSilently) {
+  v1::Task t = Backfill(1);
+  t.set_throttle_docs_per_s(20);  // slow enough to be stopped mid-way
+  runner_.OnTask(t);
+  ASSERT_TRUE(WaitFor([&] { return Sent().size() >= 2; }));
+  runner_.OnCheckpointAck(11, /*accepted=*/false);
+  ASSERT_TRUE(WaitFor([&] { return runner_.running() == 0; }));
+  for (const auto& m : Sent()) {
+    EXPECT_FALSE(m.has_complete());
+    EXPECT_FALSE(m.has_failed());
+  }
+}
+
+TEST_F(TaskRunnerTest, FailureIsReportedRetryableWhenANodeIsDown) {
+  ASSERT_TRUE(nodes_[0]->Kill().ok());
+  runner_.OnTask(Backfill(1));
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& m : Sent()) {
+      if (m.has_failed()) return true;
+    }
+    return false;
+  }));
+  for (const auto& m : Sent()) {
+    if (m.has_failed()) {
+      EXPECT_TRUE(m.failed().retryable());
+      EXPECT_NE(m.failed().error().find("a:"), std::string::npos) << m.failed().error();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace miroir

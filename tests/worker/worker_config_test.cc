@@ -1,0 +1,38 @@
+#include "worker/worker_config.h"
+
+#include <gtest/gtest.h>
+
+namespace miroir {
+namespace {
+
+TEST(WorkerConfig, DefaultsAndOverrides) {
+  auto c = ParseWorkerConfig("", "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:7500");
+  EXPECT_EQ(c->write.write_deadline, absl::Seconds(5));
+  c = ParseWorkerConfig(
+      "write_deadline: 750ms\nmax_batches_in_flight: 8\npause_queue_size: 10\n"
+      "store:\n  op_timeout: 300ms\n  pool_size: 2\n",
+      "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->write.write_deadline, absl::Milliseconds(750));
+  EXPECT_EQ(c->max_batches_in_flight, 8);
+  EXPECT_EQ(c->write.pause_queue_size, 10u);
+  EXPECT_EQ(c->store.op_timeout_ms, 300);
+  EXPECT_EQ(c->store.pool_size, 2);
+}
+
+TEST(WorkerConfig, ErrorsNameFileLineAndKey) {
+  auto c = ParseWorkerConfig("listen: x\nbogus: 1\n", "w.yaml");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("bogus"), absl::string_view::npos) << c.status();
+  c = ParseWorkerConfig("store:\n  pool_size: 0\n", "w.yaml");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("store.pool_size"), absl::string_view::npos) << c.status();
+  c = ParseWorkerConfig("write_deadline: soon\n", "w.yaml");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("w.yaml"), absl::string_view::npos) << c.status();
+}
+
+}  // namespace
+}  // namespace miroir
