@@ -1,0 +1,280 @@
+// move_driver: end-to-end move benchmark on a local fleet (real redis-server
+// nodes, coordinator and workers, started by the test harness). Measures, in one
+// run, on this machine:
+//
+//  1. Write stall at cutover under a steady write load (default 2,000 writes/s):
+//     the coordinator's per-move E2->E3 stall (p50/p99/max over every move of an
+//     add-node plan and the remove-node plan that undoes it) and the client-side
+//     batch latency seen by the writer while the plans ran.
+//  2. Backfill documents/s of a move (no concurrent writes) vs. a raw pipelined
+//     copy of the same shard from node A to node B through the same conditional
+//     write script (store adapter Scan + Apply), and vs. a plain pipelined SET.
+//
+// Prints a Markdown report (docs/benchmarks/moves.md is a copy of one run).
+// Timings belong here, never in tests.
+#include <hiredis/hiredis.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "harness/fleet.h"
+#include "harness/move_scenario.h"
+#include "harness/temp_dir.h"
+#include "harness/test_writer.h"
+#include "worker/stores/store_adapter.h"
+
+namespace {
+
+namespace pb = ::miroir::v1;
+using miroir::testing::Fleet;
+using miroir::testing::FleetOptions;
+
+double Pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * (v.size() - 1) + 0.5)];
+}
+
+std::string Row3(const std::vector<double>& v) {
+  return absl::StrFormat("%.1f | %.1f | %.1f", Pct(v, 0.5), Pct(v, 0.99),
+                         v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
+}
+
+int Fail(const absl::Status& s, const char* what) {
+  std::fprintf(stderr, "move_driver: %s: %s\n", what, s.ToString().c_str());
+  return 1;
+}
+
+struct StallResult {
+  std::vector<double> move_stalls_ms;
+  std::vector<double> client_batch_ms;
+  uint64_t acked = 0, moves = 0;
+  double achieved_rate = 0;
+  uint64_t lost = 0, resurrected = 0;
+};
+
+absl::StatusOr<StallResult> MeasureStall(double rate, int keys, uint32_t shards) {
+  miroir::testing::TempDir tmp("bench-stall");
+  FleetOptions fo;
+  fo.group_sizes = {2, 2};
+  fo.indexes = {{"products", shards, 1}};
+  auto fleet = Fleet::Start(tmp.path(), fo);
+  if (!fleet.ok()) return fleet.status();
+  Fleet& f = **fleet;
+  miroir::testing::WriterOptions wo = f.WriterOptionsFor("products");
+  wo.keys = keys;
+  wo.load_first = true;
+  wo.delete_fraction = 0.1;
+  wo.streams = 16;
+  wo.batch_size = 8;
+  wo.max_duration = absl::Minutes(10);
+  wo.ops_per_second = rate;
+  wo.load_first = false;
+  wo.key_prefix = "w:";
+  miroir::testing::TestWriter writer(wo);
+  {
+    miroir::testing::WriterOptions lo = wo;
+    lo.max_ops = keys;
+    lo.key_prefix = "doc:";
+    lo.load_first = true;
+    lo.ops_per_second = 0;
+    lo.delete_fraction = 0;
+    miroir::testing::TestWriter load(lo);
+    if (absl::Status s = load.Run(); !s.ok()) return s;
+  }
+  if (absl::Status s = writer.Start(); !s.ok()) return s;
+  absl::SleepFor(absl::Seconds(3));  // steady state
+  size_t before = writer.stats().batch_latencies_us.size();
+  absl::Time t0 = absl::Now();
+  auto addr = f.AddNodeProcess("r9", "g0");
+  if (!addr.ok()) return addr.status();
+  StallResult out;
+  for (const auto& req : {miroir::testing::AddNodeRequest("r9", "g0", *addr),
+                          miroir::testing::RemoveNodeRequest("r9")}) {
+    auto plan = f.CreatePlan(req);
+    if (!plan.ok()) return plan.status();
+    auto end = f.WaitForPlanEnd(plan->id(), absl::Minutes(5));
+    if (!end.ok()) return end.status();
+    if (end->state() != pb::PLAN_DONE) {
+      return absl::InternalError(miroir::testing::DescribePlan(*end));
+    }
+    for (const auto& m : end->moves()) out.move_stalls_ms.push_back(m.stall_ms());
+    out.moves += end->moves_size();
+  }
+  absl::Duration span = absl::Now() - t0;
+  writer.Stop();
+  writer.Wait();
+  auto st = writer.stats();
+  for (size_t i = before; i < st.batch_latencies_us.size(); ++i) {
+    out.client_batch_ms.push_back(st.batch_latencies_us[i] / 1000.0);
+  }
+  out.acked = st.acked();
+  out.achieved_rate = (st.batch_latencies_us.size() - before) * wo.batch_size /
+                      absl::ToDoubleSeconds(span);
+  auto report = miroir::testing::CheckPromise(writer.records(), f.CheckOptionsFor("products"));
+  if (!report.ok()) return report.status();
+  out.lost = report->lost;
+  out.resurrected = report->resurrected;
+  return out;
+}
+
+struct CopyResult {
+  double backfill_dps = 0;
+  uint64_t backfill_docs = 0;
+  double raw_script_dps = 0;
+  double raw_set_dps = 0;
+  uint64_t raw_docs = 0;
+};
+
+// Plain pipelined SET of every body into `address`; returns seconds.
+double PipelinedSet(const std::string& address, const std::vector<miroir::StoredDoc>& docs) {
+  int port = std::stoi(address.substr(address.find(':') + 1));
+  redisContext* c = redisConnect("127.0.0.1", port);
+  absl::Time t0 = absl::Now();
+  size_t pending = 0;
+  for (const auto& d : docs) {
+    redisAppendCommand(c, "SET plain:%b %b", d.pk.data(), d.pk.size(), d.body.data(),
+                       d.body.size());
+    if (++pending == 500) {
+      for (; pending > 0; --pending) {
+        void* r = nullptr;
+        redisGetReply(c, &r);
+        freeReplyObject(r);
+      }
+    }
+  }
+  for (; pending > 0; --pending) {
+    void* r = nullptr;
+    redisGetReply(c, &r);
+    freeReplyObject(r);
+  }
+  double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  redisFree(c);
+  return secs;
+}
+
+absl::StatusOr<CopyResult> MeasureCopy(int keys) {
+  miroir::testing::TempDir tmp("bench-copy");
+  FleetOptions fo;
+  fo.group_sizes = {1};
+  fo.workers = 1;
+  fo.indexes = {{"products", 4, 1}};
+  auto fleet = Fleet::Start(tmp.path(), fo);
+  if (!fleet.ok()) return fleet.status();
+  Fleet& f = **fleet;
+  miroir::testing::WriterOptions wo = f.WriterOptionsFor("products");
+  wo.keys = keys;
+  wo.load_first = true;
+  wo.delete_fraction = 0;
+  wo.max_ops = keys;
+  wo.streams = 8;
+  wo.batch_size = 64;
+  wo.body_padding = 200;
+  wo.max_duration = absl::Minutes(10);
+  miroir::testing::TestWriter load(wo);
+  if (absl::Status s = load.Run(); !s.ok()) return s;
+
+  CopyResult out;
+  // Backfill: add a node; time each move's copying phase from the plan history.
+  auto addr = f.AddNodeProcess("r9", "g0");
+  if (!addr.ok()) return addr.status();
+  auto plan = f.CreatePlan(miroir::testing::AddNodeRequest("r9", "g0", *addr));
+  if (!plan.ok()) return plan.status();
+  auto end = f.WaitForPlanEnd(plan->id(), absl::Minutes(5));
+  if (!end.ok()) return end.status();
+  auto full = f.GetPlan(plan->id());
+  if (!full.ok()) return full.status();
+  int64_t first = 0, last = 0;
+  for (const auto& e : full->history()) {
+    if (e.to() == "copying" && (first == 0 || e.time_ms() < first)) first = e.time_ms();
+    if (e.from() == "copying") last = std::max(last, e.time_ms());
+  }
+  for (const auto& m : end->moves()) out.backfill_docs += m.documents_copied();
+  if (last > first) out.backfill_dps = out.backfill_docs * 1000.0 / (last - first);
+
+  // Raw copy of the same shards from r0 into a fresh node, same script.
+  auto fresh = f.AddNodeProcess("raw", "g0");
+  if (!fresh.ok()) return fresh.status();
+  miroir::StoreOptions so;
+  auto dst = miroir::MakeStoreAdapter("redis", f.redis("raw").address(), so);
+  auto orig = miroir::MakeStoreAdapter("redis", f.redis("r9").address(), so);
+  if (!dst.ok() || !orig.ok()) return absl::InternalError("store adapters");
+  std::vector<miroir::StoredDoc> all;
+  double script_secs = 0;
+  for (const auto& m : end->moves()) {
+    miroir::ShardKey key{m.index(), m.generation(), m.shard()};
+    // The moved shard now lives on r9 (r0 was cleaned up): copy r9 -> raw.
+    std::string after;
+    absl::Time t0 = absl::Now();
+    while (true) {
+      auto page = (*orig)->Scan(key, miroir::kAnyEpoch, after, 500);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      std::vector<miroir::Mutation> muts;
+      for (const auto& d : *page) {
+        muts.push_back({d.pk, d.version, d.tombstone, d.body, d.expires_at_ms});
+        all.push_back(d);
+      }
+      auto applied = (*dst)->Apply(key, 1, muts);
+      if (!applied.ok()) return applied.status();
+      after = page->back().pk;
+      if (page->size() < 500) break;
+    }
+    script_secs += absl::ToDoubleSeconds(absl::Now() - t0);
+  }
+  out.raw_docs = all.size();
+  if (script_secs > 0) out.raw_script_dps = all.size() / script_secs;
+  double set_secs = PipelinedSet(f.redis("raw").address(), all);
+  if (set_secs > 0) out.raw_set_dps = all.size() / set_secs;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"move_driver: cutover write stall and backfill rate on a local fleet"};
+  double rate = 2000;
+  int keys = 20000;
+  int copy_keys = 40000;
+  uint32_t shards = 16;
+  app.add_option("--rate", rate, "writes/s during the plans");
+  app.add_option("--keys", keys, "documents loaded before the stall run");
+  app.add_option("--copy-keys", copy_keys, "documents loaded before the backfill run");
+  app.add_option("--shards", shards, "S of the index in the stall run");
+  CLI11_PARSE(app, argc, argv);
+
+  auto stall = MeasureStall(rate, keys, shards);
+  if (!stall.ok()) return Fail(stall.status(), "stall run");
+  auto copy = MeasureCopy(copy_keys);
+  if (!copy.ok()) return Fail(copy.status(), "copy run");
+
+  std::printf("## Write stall at cutover (%.0f writes/s target, %.0f achieved)\n\n", rate,
+              stall->achieved_rate);
+  std::printf("%llu moves (add-node then remove-node, S=%u, RG=2, RF=1, 2 workers), "
+              "%llu acknowledged writes, lost %llu, resurrected %llu.\n\n",
+              static_cast<unsigned long long>(stall->moves), shards,
+              static_cast<unsigned long long>(stall->acked),
+              static_cast<unsigned long long>(stall->lost),
+              static_cast<unsigned long long>(stall->resurrected));
+  std::printf("| measure (ms) | p50 | p99 | max |\n|---|---|---|---|\n");
+  std::printf("| cutover stall E2->E3 per move (coordinator) | %s |\n",
+              Row3(stall->move_stalls_ms).c_str());
+  std::printf("| client batch latency during the plans (8 writes/batch) | %s |\n\n",
+              Row3(stall->client_batch_ms).c_str());
+  std::printf("## Backfill rate vs. raw copy (%llu documents moved, ~250-byte bodies)\n\n",
+              static_cast<unsigned long long>(copy->backfill_docs));
+  std::printf("| copy | documents/s | ratio to raw script copy |\n|---|---|---|\n");
+  std::printf("| miroir backfill (first copying -> last copy done) | %.0f | %.2f |\n",
+              copy->backfill_dps,
+              copy->raw_script_dps > 0 ? copy->backfill_dps / copy->raw_script_dps : 0);
+  std::printf("| raw: Scan + conditional-write script, pipelined, 1 thread | %.0f | 1.00 |\n",
+              copy->raw_script_dps);
+  std::printf("| plain pipelined SET of the same bodies (store floor) | %.0f | %.2f |\n",
+              copy->raw_set_dps,
+              copy->raw_script_dps > 0 ? copy->raw_set_dps / copy->raw_script_dps : 0);
+  return 0;
+}
