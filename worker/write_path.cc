@@ -280,6 +280,7 @@ std::vector<v1::WriteAck> WritePath::Write(const std::vector<const v1::WriteItem
     }
     return acks;
   }
+  // (The lease is checked again before every routing round below.)
   std::vector<Item*> held;
   while (!pending.empty() || !held.empty()) {
     if (absl::Now() >= deadline) {
@@ -290,6 +291,17 @@ std::vector<v1::WriteAck> WritePath::Write(const std::vector<const v1::WriteItem
       }
       for (Item* it : held) {
         Finish(it, absl::UnavailableError("shard paused past the write deadline; retry"));
+      }
+      break;
+    }
+    if (!link_->LeaseValid()) {
+      // The lease lapsed mid-write (e.g. the process was stopped): stop routing;
+      // the coordinator may already have moved on without this worker.
+      for (Item* it : pending) {
+        Finish(it, absl::UnavailableError("worker lease expired during the write; retry"));
+      }
+      for (Item* it : held) {
+        Finish(it, absl::UnavailableError("worker lease expired during the write; retry"));
       }
       break;
     }

@@ -39,7 +39,7 @@ class TestLink : public CoordinatorLink {
     absl::MutexLock l(&mu);
     misses.push_back(node);
   }
-  bool lease = true;
+  std::atomic<bool> lease{true};
   std::optional<v1::ClusterView> next;
   int refreshes = 0;
   absl::Mutex mu;
@@ -259,6 +259,31 @@ TEST_F(WritePathTest, PausedShardHoldsUntilReleasedByNewerEpoch) {
   EXPECT_TRUE(Read("r1", "k").ok());
   EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(path_->counters().held.load(), 0u);
+}
+
+TEST_F(WritePathTest, LeaseLapsingWhileHeldStopsTheWrite) {
+  Init({{"g0", {"r0"}}}, 1);
+  auto paused_view = [&](uint64_t epoch) {
+    v1::ClusterView v = MakeView(epoch, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
+    for (auto& r : *v.mutable_generations(0)->mutable_routes()) {
+      r.set_state(v1::SHARD_PAUSED);
+      r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Seconds(30)));
+    }
+    return v;
+  };
+  router_.Apply(paused_view(2));
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] { acks = Write({Put("k", "{}")}); });
+  for (int i = 0; i < 500 && path_->counters().held.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  link_.lease = false;
+  router_.Apply(paused_view(3));  // wakes the held write
+  writer.join();
+  EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_NE(acks[0].error().find("lease"), std::string::npos) << acks[0].error();
+  EXPECT_EQ(path_->counters().held.load(), 0u);
+  EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(WritePathTest, PausedShardPastItsDeadlineFailsUnavailable) {
