@@ -4,6 +4,8 @@
 // the plan from SQLite). The plan ends DONE and the writer's check holds.
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "harness/move_scenario.h"
 
 namespace miroir::testing {
@@ -57,6 +59,18 @@ TEST(MoveKill, BackfillingWorkerKilledTaskResumesElsewhere) {
   auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(50));
   ASSERT_TRUE(end.ok()) << end.status();
   EXPECT_EQ(end->state(), pb::PLAN_DONE) << DescribePlan(*end);
+  // The survivor ran a re-leased task (lease generation > 1), i.e. it took over
+  // the killed worker's task with its stored checkpoint. Evidence from the
+  // worker's task log line "task N (KIND) lease G epoch E: ...".
+  const int survivor = 1 - busy;
+  std::string log = f.worker(survivor)->ReadLog();
+  std::regex lease_re("task [0-9]+ \\((TASK_[A-Z_]+)\\) lease ([0-9]+)");
+  uint64_t max_lease = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), lease_re);
+       it != std::sregex_iterator(); ++it) {
+    max_lease = std::max<uint64_t>(max_lease, std::stoull((*it)[2].str()));
+  }
+  EXPECT_GE(max_lease, 2u) << "no re-leased task ran on the surviving worker";
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok()) << report->Summary();
