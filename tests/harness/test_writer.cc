@@ -412,6 +412,7 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
                                          const CheckOptions& options) {
   if (options.coordinator == nullptr) return absl::InvalidArgumentError("coordinator: required");
   if (options.wait_quiescent) {
+    absl::SleepFor(options.settle);
     if (absl::Status s = WaitQuiescentVia(options.coordinator, options.quiesce_timeout);
         !s.ok()) {
       return s;

@@ -159,6 +159,9 @@ struct CheckOptions {
   // Wait until no plan runs and no recovery pass is pending (then read).
   bool wait_quiescent = true;
   absl::Duration quiesce_timeout = absl::Seconds(60);
+  // Workers report missed targets at most once a second: wait this long before
+  // asking whether recovery passes are pending, so the last misses are counted.
+  absl::Duration settle = absl::Milliseconds(2500);
   // node id -> address to read it at (default: the address in GetStatus, which
   // may be a proxy; the Fleet passes the redis address itself).
   std::map<std::string, std::string> address_override;

@@ -65,3 +65,46 @@ TEST(FleetStart, SpareNodeIsNotInTheFleetFile) {
 
 }  // namespace
 }  // namespace miroir::testing
+
+namespace miroir::testing {
+namespace {
+
+// A node behind a proxy: the fleet file names the proxy; cutting it makes writes
+// to its shards degrade (RG=2: the other group acks), and once the path is back
+// the recovery passes the workers' misses caused bring the node up to date.
+TEST(FleetStart, ProxiedNodeCutDegradesThenRecovers) {
+  TempDir tmp("fleet");
+  FleetOptions opts;
+  opts.group_sizes = {1, 1};
+  opts.workers = 1;
+  opts.indexes = {{"products", 4, 1}};
+  opts.proxied_nodes = {"r0"};
+  auto fleet = Fleet::Start(tmp.path(), opts);
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  Fleet& f = **fleet;
+  EXPECT_THAT(f.FleetYaml(), HasSubstr(f.node("r0").proxy->address()));
+
+  f.node("r0").proxy->Cut();
+  WriterOptions wo = f.WriterOptionsFor("products");
+  wo.keys = 40;
+  wo.max_ops = 200;
+  wo.streams = 1;
+  wo.batch_size = 10;
+  wo.delete_fraction = 0.2;
+  wo.max_duration = absl::Seconds(30);
+  TestWriter writer(wo);
+  ASSERT_TRUE(writer.Run().ok());
+  WriterStats st = writer.stats();
+  EXPECT_GT(st.acked(), 0u);
+  EXPECT_GT(st.degraded, 0u) << "writes to r0's shards should be acked degraded";
+
+  f.node("r0").proxy->Pass();
+  CheckOptions co = f.CheckOptionsFor("products");
+  co.quiesce_timeout = absl::Seconds(60);
+  auto report = CheckPromise(writer.records(), co);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+}
+
+}  // namespace
+}  // namespace miroir::testing
