@@ -179,11 +179,7 @@ StateWrite Change::ToWrite(uint64_t new_epoch) const {
   for (const auto& [id, m] : moves) w.Set(kKindMove, IdKey(id), m.SerializeAsString());
   for (const auto& [id, t] : tasks) w.Set(kKindTask, IdKey(id), t.SerializeAsString());
   for (uint64_t id : deleted_tasks) w.Delete(kKindTask, IdKey(id));
-  for (const v1::Event& e : events) {
-    v1::Event copy = e;
-    if (bump_epoch && copy.epoch() == 0) copy.set_epoch(new_epoch);
-    w.events.push_back({e.plan_id(), copy.SerializeAsString()});
-  }
+  for (const v1::Event& e : events) w.events.push_back({e.plan_id(), e.SerializeAsString()});
   return w;
 }
 

@@ -241,6 +241,8 @@ absl::StatusOr<PlanDraft> PlanChange(const ClusterState& state, const PlanReques
       for (const auto& o : route.owners()) groups.insert(o.group());
       for (const std::string& g : order) {
         if (!groups.count(g)) continue;
+        // Other groups are never touched (DESIGN §3): only the plan's group moves.
+        if (g != plan.group()) continue;
         std::vector<std::string> old_owners = StoredOwners(route, g);
         std::vector<std::string> new_owners;
         if (!rejoin_node.empty()) {

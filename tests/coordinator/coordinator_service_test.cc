@@ -516,5 +516,134 @@ TEST_F(ServiceTest, StateSurvivesARestartOnTheSameFile) {
   worker.Stop();
 }
 
+TEST_F(ServiceTest, ExpiredWorkerLeaseReassignsTheTaskAndRefusesItsCheckpoints) {
+  StartCoordinator();
+  Init();
+  auto a = std::make_unique<FakeWorker>(coord_->address(), "w-a");
+  a->Hold(v1::TASK_BACKFILL);
+  a->Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  for (int i = 0; i < 500 && a->held_tasks().empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(a->held_tasks().empty());
+  const v1::Task stale = a->held_tasks().front();
+  a->Stop();  // no more heartbeats: the lease runs out
+  FakeWorker b(coord_->address(), "w-b");
+  b.Start();
+  auto done = WaitPlanEnded(plan.id());
+  ASSERT_EQ(done.plan().state(), v1::PLAN_DONE);
+  auto kinds = b.kinds();
+  EXPECT_NE(std::find(kinds.begin(), kinds.end(), v1::TASK_BACKFILL), kinds.end());
+  v1::TaskProgress late;
+  late.set_task_id(stale.id());
+  late.set_lease_generation(stale.lease_generation());
+  EXPECT_FALSE(coord_->core().TaskProgress("w-a", late));
+  b.Stop();
+}
+
+TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
+  StartCoordinator();
+  Init();
+  FakeWorker w(coord_->address(), "w-1");
+  w.Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::WatchPlanRequest wr;
+  wr.set_id(plan.id());
+  auto reader = coord_->stub().WatchPlan(&ctx, wr);
+  v1::WatchPlanResponse msg;
+  int messages = 0;
+  std::set<std::string> seen;
+  v1::PlanState last = v1::PLAN_STATE_UNSPECIFIED;
+  while (reader->Read(&msg)) {
+    ++messages;
+    if (msg.has_event()) seen.insert(msg.event().to());
+    last = msg.plan().state();
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last, v1::PLAN_DONE);
+  for (const char* s : {"prepare", "dual_write", "copying", "catching_up", "paused",
+                        "final_delta", "active", "cleanup", "done"}) {
+    EXPECT_TRUE(seen.count(s)) << s;
+  }
+  EXPECT_GT(messages, 9);
+  w.Stop();
+}
+
+// Restart the coordinator (same SQLite file) while every move waits in a state
+// whose task the worker holds; the plan must resume and finish.
+class RestartInState : public ServiceTest,
+                       public ::testing::WithParamInterface<
+                           std::tuple<v1::PlanKind, v1::TaskKind, v1::MoveState>> {};
+
+TEST_P(RestartInState, ResumesAndFinishes) {
+  const auto [kind, held, state] = GetParam();
+  StartCoordinator();
+  Init();
+  auto w = std::make_unique<FakeWorker>(coord_->address(), "w-1");
+  w->Hold(held);
+  w->Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(kind);
+  if (kind == v1::PLAN_ADD_NODE) {
+    req.set_node_id("r3");
+    req.set_group("g0");
+    req.set_address("127.0.0.1:7003");
+  } else {
+    req.set_node_id("r1");
+  }
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  bool reached = false;
+  for (int i = 0; i < 500 && !reached; ++i) {
+    auto p = GetPlan(plan.id());
+    reached = true;
+    for (const auto& m : p.plan().moves()) reached = reached && m.state() == state;
+    if (!reached) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(reached);
+  w->Stop();
+  coord_.reset();
+  StartCoordinator();
+  const v1::GetPlanResponse resumed = GetPlan(plan.id());
+  for (const auto& m : resumed.plan().moves()) EXPECT_EQ(m.state(), state);
+  FakeWorker w2(coord_->address(), "w-2");
+  w2.Start();
+  auto done = WaitPlanEnded(plan.id());
+  EXPECT_EQ(done.plan().state(), v1::PLAN_DONE);
+  std::map<uint64_t, std::string> last;
+  for (const auto& e : done.history()) {
+    if (e.move_id() == 0) continue;
+    if (last.count(e.move_id())) {
+      EXPECT_EQ(e.from(), last[e.move_id()]);
+    }
+    last[e.move_id()] = e.to();
+  }
+  w2.Stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    States, RestartInState,
+    ::testing::Values(
+        std::make_tuple(v1::PLAN_ADD_NODE, v1::TASK_PREPARE, v1::MOVE_PREPARE),
+        std::make_tuple(v1::PLAN_ADD_NODE, v1::TASK_BACKFILL, v1::MOVE_COPYING),
+        std::make_tuple(v1::PLAN_ADD_NODE, v1::TASK_CATCH_UP, v1::MOVE_CATCHING_UP),
+        std::make_tuple(v1::PLAN_ADD_NODE, v1::TASK_FENCE, v1::MOVE_PAUSED),
+        std::make_tuple(v1::PLAN_ADD_NODE, v1::TASK_FINAL_DELTA, v1::MOVE_FINAL_DELTA),
+        std::make_tuple(v1::PLAN_ADD_NODE, v1::TASK_CLEANUP, v1::MOVE_CLEANUP),
+        std::make_tuple(v1::PLAN_REMOVE_NODE, v1::TASK_RECONCILE, v1::MOVE_RECONCILING)));
+
 }  // namespace
 }  // namespace miroir::testing

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -76,6 +77,11 @@ class FakeWorker {
     absl::MutexLock l(&mu_);
     return held_tasks_;
   }
+  // Every view received, by epoch (serialized).
+  std::map<uint64_t, std::string> views() {
+    absl::MutexLock l(&mu_);
+    return views_;
+  }
   uint64_t last_view_epoch() const { return acked_view_; }
   int stale_refused() const { return stale_refused_; }
   int accepted() const { return accepted_; }
@@ -91,6 +97,10 @@ class FakeWorker {
     while (stream_->Read(&m)) {
       if (m.has_view()) {
         acked_view_ = m.view().epoch();
+        {
+          absl::MutexLock l(&mu_);
+          views_[m.view().epoch()] = m.view().SerializeAsString();
+        }
         if (acking_) {
           acked_ = m.view().epoch();
           v1::WorkerMessage ack;
@@ -186,6 +196,7 @@ class FakeWorker {
   std::set<v1::TaskKind> held_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::TaskKind> kinds_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Task> held_tasks_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::string> views_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace miroir::testing
