@@ -18,27 +18,35 @@ void WorkerMetrics::Stop() {
 void WorkerMetrics::Sample() {
   auto& reg = MetricsRegistry::Default();
   const WritePathCounters& c = writes_->counters();
-  // Counters are exported as gauges of the cumulative value (the registry's
-  // counters only increase by deltas; sampling a total is simpler and exact).
-  reg.GetGauge("miroir_worker_writes_total", "Write items received.").Set(c.writes.load());
-  reg.GetGauge("miroir_worker_acks_total", "Write items acknowledged OK.", {{"result", "ok"}})
-      .Set(c.acks_ok.load());
-  reg.GetGauge("miroir_worker_acks_total", "Write items answered with an error.",
-               {{"result", "error"}})
-      .Set(c.acks_error.load());
-  reg.GetGauge("miroir_worker_degraded_total", "Acknowledged writes with a degraded group.")
-      .Set(c.degraded.load());
-  reg.GetGauge("miroir_worker_fenced_retries_total", "Write rounds re-routed after a fence.")
-      .Set(c.fenced_retries.load());
-  reg.GetGauge("miroir_worker_restamps_total", "Re-stamps after stored-is-newer.")
-      .Set(c.restamps.load());
+  // Cumulative values become counters by adding what changed since the last sample.
+  auto add = [this](Counter& counter, const char* key, uint64_t now) {
+    uint64_t& last = last_[key];
+    if (now > last) counter.Inc(static_cast<double>(now - last));
+    last = now;
+  };
+  add(reg.GetCounter("miroir_worker_writes_total", "Write items received."), "writes",
+      c.writes.load());
+  add(reg.GetCounter("miroir_worker_acks_total", "Write items answered, by result.",
+                     {{"result", "ok"}}),
+      "acks_ok", c.acks_ok.load());
+  add(reg.GetCounter("miroir_worker_acks_total", "Write items answered, by result.",
+                     {{"result", "error"}}),
+      "acks_error", c.acks_error.load());
+  add(reg.GetCounter("miroir_worker_degraded_total", "Acknowledged writes with a degraded group."),
+      "degraded", c.degraded.load());
+  add(reg.GetCounter("miroir_worker_fenced_retries_total", "Write rounds re-routed after a fence."),
+      "fenced", c.fenced_retries.load());
+  add(reg.GetCounter("miroir_worker_restamps_total", "Re-stamps after stored-is-newer."),
+      "restamps", c.restamps.load());
   reg.GetGauge("miroir_worker_inflight_writes", "Writes fanned out, not yet answered.")
-      .Set(inflight_->Total());
-  reg.GetGauge("miroir_worker_held_writes", "Writes held for paused shards.").Set(c.held.load());
+      .Set(static_cast<double>(inflight_->Total()));
+  reg.GetGauge("miroir_worker_held_writes", "Writes held for paused shards.")
+      .Set(static_cast<double>(c.held.load()));
   if (tasks_ != nullptr) {
-    reg.GetGauge("miroir_worker_task_documents_copied_total", "Documents copied by tasks.")
-        .Set(tasks_->documents_copied());
-    reg.GetGauge("miroir_worker_running_tasks", "Tasks running.").Set(tasks_->running());
+    add(reg.GetCounter("miroir_worker_task_documents_copied_total", "Documents copied by tasks."),
+        "copied", tasks_->documents_copied());
+    reg.GetGauge("miroir_worker_running_tasks", "Tasks running.")
+        .Set(static_cast<double>(tasks_->running()));
   }
 }
 

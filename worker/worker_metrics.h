@@ -1,10 +1,12 @@
 // WorkerMetrics: publishes the worker's counters (writes, acks, degraded, fenced
 // retries, re-stamps, in-flight, held writes, task documents copied) to the
 // Prometheus registry of common/metrics.h, sampling them every 500 ms on its
-// own thread.
+// own thread. Sample() is called from that thread only (or once before Start).
 #ifndef MIROIR_WORKER_WORKER_METRICS_H_
 #define MIROIR_WORKER_WORKER_METRICS_H_
 
+#include <map>
+#include <string>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -30,6 +32,7 @@ class WorkerMetrics {
   const TaskRunner* tasks_;
   absl::Notification stop_;
   std::thread thread_;
+  std::map<std::string, uint64_t> last_;  // sampler thread only
 };
 
 }  // namespace miroir
