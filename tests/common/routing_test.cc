@@ -217,3 +217,37 @@ TEST_F(Movement, SameTopologyOrPureRankChangeIsNoMove) {
 
 }  // namespace
 }  // namespace miroir
+
+namespace miroir {
+namespace {
+
+TEST(OwnerTable, EqualsWriteTargetsForEveryShard) {
+  std::vector<GroupNodes> groups = {{"g0", Nodes("a", 9)}, {"g1", Nodes("b", 4)}};
+  OwnerTable table(1024, groups, 2);
+  EXPECT_EQ(table.shards(), 1024u);
+  for (uint32_t s = 0; s < 1024; ++s) EXPECT_EQ(table.WriteTargets(s), WriteTargets(s, groups, 2));
+  EXPECT_EQ(table.WriteTargetsForKey("user:12345"),
+            WriteTargets(ShardForKey("user:12345", 1024), groups, 2));
+}
+
+TEST(Owners, LargeRfUsesTheSamePartialRanking) {
+  auto nodes = Nodes("n", 20);
+  for (uint32_t s = 0; s < 128; ++s) {
+    auto ten = Owners(s, nodes, 10);  // beyond the small-k path
+    auto three = Owners(s, nodes, 3);
+    ASSERT_EQ(ten.size(), 10u);
+    EXPECT_EQ(std::vector<std::string>(ten.begin(), ten.begin() + 3), three);
+  }
+}
+
+TEST(KeyHash, LongKeysTakeTheStreamingPathWithTheSameHash) {
+  const std::string key(600, 'k');
+  std::string bytes = key + '\xFF';
+  EXPECT_EQ(KeyHash(key), XXH64(bytes.data(), bytes.size(), 0));
+  const std::string id(300, 'n');
+  std::string sbytes = std::string("\x07\x00\x00\x00", 4) + id + '\xFF';
+  EXPECT_EQ(Score(7, id), XXH64(sbytes.data(), sbytes.size(), 0));
+}
+
+}  // namespace
+}  // namespace miroir
