@@ -291,6 +291,7 @@ class Stepper {
           const uint32_t rf = s_.generations.at(m->generation()).rf();
           uint32_t good = 0;
           for (const auto& w : m->watermarks()) {
+            if (std::find(sources.begin(), sources.end(), w.node()) == sources.end()) continue;
             auto it = fenced.find(w.node());
             if (it != fenced.end() && it->second == w.incarnation()) ++good;
           }
@@ -307,7 +308,10 @@ class Stepper {
           return;
         }
         if (!t && (MoveMachine::DrainTimedOut(*m, now_, cfg_.migration) || Acked(*m))) {
-          NewTask(m, v1::TASK_FENCE, {}, WithoutFailed(Union(O, N), failed_), m->fence_epoch());
+          // O ∪ N, plus the sources when they are another group's owners (add-group,
+          // restore): the final delta reads them, so they must be fenced too.
+          NewTask(m, v1::TASK_FENCE, {}, WithoutFailed(Union(Union(O, N), sources), failed_),
+                  m->fence_epoch());
         }
         return;
       }
