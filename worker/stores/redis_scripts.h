@@ -13,6 +13,8 @@ namespace miroir::redis_scripts {
 enum ScriptId { kApply = 0, kRead, kScan, kChanged, kFence, kDeleteChunk, kPurge, kCount };
 
 // ARGV: prefix, epoch, now_ms, then per mutation: pk, vkey, tomb(0|1), body, expires_at_ms.
+// tomb may carry a trailing 'r' (anti-entropy repair): an equal stored version is
+// overwritten too instead of counting as a retry.
 // Returns a flat array, two entries per mutation: 1, seq (applied; same version = a
 // retry, answers the stored seq) | 2, stored vkey (stored is newer) | 3, fence (fenced).
 inline constexpr const char* kApplySrc = R"lua(
@@ -30,12 +32,14 @@ local sk = p .. 's'
 for i = 0, n - 1 do
   local b = 3 + i * 5
   local pk, v, tomb, body, exp = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+  local force = string.sub(tomb, 2, 2) == 'r'
+  tomb = string.sub(tomb, 1, 1)
   local dk = p .. 'd:' .. pk
   local cur = redis.call('HMGET', dk, 'v', 't', 'n', 's')
   local cv = cur[1]
   if cv and cv > v then
     out[#out + 1] = 2; out[#out + 1] = cv
-  elseif cv and cv == v then
+  elseif cv and cv == v and not force then
     out[#out + 1] = 1; out[#out + 1] = tonumber(cur[4])
   else
     local seq = redis.call('INCR', p .. 'q')

@@ -142,7 +142,7 @@ absl::StatusOr<std::vector<std::vector<ApplyResult>>> RedisStore::ApplyMany(
         const Mutation& m = muts[i];
         call.push_back(m.pk);
         call.push_back(m.version.ToKey());
-        call.push_back(m.tombstone ? "1" : "0");
+        call.push_back(absl::StrCat(m.tombstone ? "1" : "0", m.overwrite_same_version ? "r" : ""));
         call.push_back(m.tombstone ? std::string() : m.body);
         call.push_back(absl::StrCat(m.tombstone ? 0 : m.expires_at_ms));
       }

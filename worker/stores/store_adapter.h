@@ -48,6 +48,10 @@ struct Mutation {
   bool tombstone = false;      // delete_if_newer
   std::string body;            // put only
   int64_t expires_at_ms = 0;   // put only
+  // Anti-entropy repair only: also overwrite an entry stored at exactly this
+  // version (same-version corruption, an expired document turned into a tombstone
+  // at its own version). Never set by the write path or the move copies.
+  bool overwrite_same_version = false;
 };
 
 enum class ApplyOutcome {

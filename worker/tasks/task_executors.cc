@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
+#include "worker/tasks/ae_pass.h"
 
 namespace miroir {
 namespace {
@@ -313,8 +314,9 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
       return Delta(ctx, /*final_delta=*/false);
     case v1::TASK_FINAL_DELTA:
       return Delta(ctx, /*final_delta=*/true);
-    case v1::TASK_RECONCILE:
     case v1::TASK_AE_PASS:
+      return RunAePass(ctx);
+    case v1::TASK_RECONCILE:
     case v1::TASK_VERIFY: {
       auto sources = Resolve(ctx, t.sources());
       if (!sources.ok()) return sources.status();
