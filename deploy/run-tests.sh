@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=${MIROIR_JOBS:-2}
+# Share the compiler cache between clones in different directories (CI builds a
+# fresh clone): paths are rewritten relative to the checkout and not hashed.
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
 
 bash deploy/setup.sh
 
