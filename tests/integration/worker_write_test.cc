@@ -220,6 +220,52 @@ TEST(WorkerWrite, FencedNodeRefusesAStaleEpoch) {
   EXPECT_EQ((*direct)[0].outcome, ApplyOutcome::kFenced);
 }
 
+TEST(WorkerWrite, WithoutALeaseWritesAreRefusedUntilTheCoordinatorIsBack) {
+  TempDir tmp("worker-lease");
+  auto f = StartFleet(tmp, {1}, 1, 1);
+  ASSERT_NE(f, nullptr);
+  auto first = WriteBatch(f->dataplane(0), {Put("before", "{}")});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->acks(0).code(), 0u) << first->acks(0).error();
+  auto idx = f->Indexes();
+  ASSERT_TRUE(idx.ok()) << idx.status();
+  const uint64_t gen = idx->at("products").index().live_generation();
+  ASSERT_TRUE(f->KillCoordinator().ok());
+  // The lease (2 s in the harness config) lapses: writes are refused, retryably.
+  std::string refused_key;
+  for (int i = 0; i < 100 && refused_key.empty(); ++i) {
+    const std::string key = "during" + std::to_string(i);
+    auto acks = WriteBatch(f->dataplane(0), {Put(key, "{}")});
+    ASSERT_TRUE(acks.ok()) << acks.status();
+    if (acks->acks(0).code() != 0) {
+      EXPECT_EQ(acks->acks(0).code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+      EXPECT_THAT(acks->acks(0).error(), ::testing::HasSubstr("lease"));
+      refused_key = key;
+    } else {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+  ASSERT_FALSE(refused_key.empty()) << "writes kept being accepted without a coordinator";
+  auto store = RedisStore::Create(f->redis("r0").address(), StoreOptions{});
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)
+                ->Get(ShardKey{"products", gen, ShardForKey(refused_key, kShards)}, kAnyEpoch,
+                      refused_key)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(f->RestartCoordinator().ok());
+  ASSERT_TRUE(f->WaitForWorkers(1).ok());
+  bool accepted = false;
+  for (int i = 0; i < 100 && !accepted; ++i) {
+    auto acks = WriteBatch(f->dataplane(0), {Put("after" + std::to_string(i), "{}")});
+    ASSERT_TRUE(acks.ok()) << acks.status();
+    accepted = acks->acks(0).code() == 0;
+    if (!accepted) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(accepted) << "the worker did not renew its lease after the coordinator came back";
+}
+
 TEST(WorkerWrite, BadInputFailsThatItemOnly) {
   TempDir tmp("worker-bad");
   auto f = StartFleet(tmp, {1}, 1, 1);
