@@ -117,7 +117,12 @@ class CoordinatorRestart : public ::testing::Test {
       if (!reached) absl::SleepFor(absl::Milliseconds(20));
     }
     ASSERT_TRUE(reached) << GetPlan(plan.id()).DebugString();
-    const uint64_t leased_generation = w1->held_tasks().front().lease_generation();
+    for (int i = 0; i < 500 && w1->held_tasks().empty(); ++i) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    const std::vector<v1::Task> held_tasks = w1->held_tasks();
+    ASSERT_FALSE(held_tasks.empty());
+    const uint64_t leased_generation = held_tasks.front().lease_generation();
     ASSERT_TRUE(proc_->Kill().ok());
     auto before_views = w1->views();
     w1->Stop();
