@@ -114,7 +114,9 @@ class AntiEntropyPass : public ::testing::Test {
       ASSERT_TRUE(d.ok()) << id << ": " << d.status();
       EXPECT_EQ(d->version.hlc, hlc) << id;
       EXPECT_EQ(d->tombstone, tombstone) << id;
-      if (!tombstone) EXPECT_EQ(d->body, body) << id;
+      if (!tombstone) {
+        EXPECT_EQ(d->body, body) << id;
+      }
     }
   }
 

@@ -48,7 +48,8 @@ void ScanReplica(const Replica& r, const ShardKey& shard, uint64_t epoch, uint32
       out->buckets->Add(d, now_ms);
       out->digest.Add(d.pk, d.version.hlc, d.version.writer, d.tombstone, d.body);
     }
-    if (docs->size() < page) return;
+    // An empty page ends the scan (a short page may only mean an entry vanished).
+    if (docs->empty()) return;
     after = docs->back().pk;
   }
 }
