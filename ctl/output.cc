@@ -41,6 +41,7 @@ void Table::Print(std::ostream& out) const {
       line += row[i];
       if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
     }
+    while (!line.empty() && line.back() == ' ') line.pop_back();  // empty last cells
     out << line << "\n";
   };
   print(header_);
