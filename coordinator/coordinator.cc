@@ -465,7 +465,9 @@ std::vector<v1::Plan> Coordinator::ListPlans() {
   return out;
 }
 
-absl::StatusOr<v1::GetPlanResponse> Coordinator::PausePlan(uint64_t id) {
+absl::StatusOr<v1::GetPlanResponse> Coordinator::SwitchPlanState(uint64_t id, v1::PlanState from,
+                                                                 v1::PlanState to,
+                                                                 const std::string& reason) {
   if (id == 0) return absl::InvalidArgumentError("id: plan id is required");
   const int64_t now = clock_->NowMs();
   MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
@@ -473,54 +475,33 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::PausePlan(uint64_t id) {
                            if (it == s.plans.end()) {
                              return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
                            }
-                           if (it->second.state() == v1::PLAN_PAUSED) return absl::OkStatus();
-                           if (it->second.state() != v1::PLAN_RUNNING) {
+                           if (it->second.state() == to) return absl::OkStatus();
+                           if (it->second.state() != from) {
                              return absl::FailedPreconditionError(absl::StrCat(
                                  "plan ", id, " is ", PlanStateName(it->second.state()),
-                                 ", not running"));
+                                 ", not ", PlanStateName(from)));
                            }
                            v1::Plan p = it->second;
-                           p.set_state(v1::PLAN_PAUSED);
+                           p.set_state(to);
                            c->plans[id] = p;
                            v1::Event e;
                            e.set_time_ms(now);
                            e.set_plan_id(id);
-                           e.set_from("running");
-                           e.set_to("paused");
-                           e.set_reason("paused by operator");
+                           e.set_from(PlanStateName(from));
+                           e.set_to(PlanStateName(to));
+                           e.set_reason(reason);
                            c->events.push_back(e);
                            return absl::OkStatus();
                          }).status());
   return PlanResponse(id);
 }
 
+absl::StatusOr<v1::GetPlanResponse> Coordinator::PausePlan(uint64_t id) {
+  return SwitchPlanState(id, v1::PLAN_RUNNING, v1::PLAN_PAUSED, "paused by operator");
+}
+
 absl::StatusOr<v1::GetPlanResponse> Coordinator::ResumePlan(uint64_t id) {
-  if (id == 0) return absl::InvalidArgumentError("id: plan id is required");
-  const int64_t now = clock_->NowMs();
-  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
-                           auto it = s.plans.find(id);
-                           if (it == s.plans.end()) {
-                             return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
-                           }
-                           if (it->second.state() == v1::PLAN_RUNNING) return absl::OkStatus();
-                           if (it->second.state() != v1::PLAN_PAUSED) {
-                             return absl::FailedPreconditionError(absl::StrCat(
-                                 "plan ", id, " is ", PlanStateName(it->second.state()),
-                                 ", not paused"));
-                           }
-                           v1::Plan p = it->second;
-                           p.set_state(v1::PLAN_RUNNING);
-                           c->plans[id] = p;
-                           v1::Event e;
-                           e.set_time_ms(now);
-                           e.set_plan_id(id);
-                           e.set_from("paused");
-                           e.set_to("running");
-                           e.set_reason("resumed by operator");
-                           c->events.push_back(e);
-                           return absl::OkStatus();
-                         }).status());
-  return PlanResponse(id);
+  return SwitchPlanState(id, v1::PLAN_PAUSED, v1::PLAN_RUNNING, "resumed by operator");
 }
 
 absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {

@@ -103,6 +103,11 @@ class Coordinator {
   void Publish() ABSL_LOCKS_EXCLUDED(mu_);
   void NotifyChange();
   absl::StatusOr<v1::GetPlanResponse> PlanResponse(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves plan `id` from state `from` to `to` with an event; a plan already in `to`
+  // is left as is; any other state is FAILED_PRECONDITION.
+  absl::StatusOr<v1::GetPlanResponse> SwitchPlanState(uint64_t id, v1::PlanState from,
+                                                      v1::PlanState to, const std::string& reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void RunLoop(absl::Duration tick);
 
   const CoordinatorConfig config_;
