@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -52,6 +53,9 @@ int Fail(const absl::Status& s, const char* what) {
 struct StallResult {
   std::vector<double> move_stalls_ms;
   std::vector<double> client_batch_ms;
+  std::vector<double> paused_ms;       // time in `paused` (drain + fence) per move
+  std::vector<double> final_delta_ms;  // time in `final_delta` (copy + publish E3) per move
+  std::vector<std::string> trace;      // every move event (MOVE_DRIVER_TRACE)
   uint64_t acked = 0, moves = 0;
   double achieved_rate = 0;
   uint64_t lost = 0, resurrected = 0;
@@ -103,6 +107,24 @@ absl::StatusOr<StallResult> MeasureStall(double rate, int keys, uint32_t shards)
       return absl::InternalError(miroir::testing::DescribePlan(*end));
     }
     for (const auto& m : end->moves()) out.move_stalls_ms.push_back(m.stall_ms());
+    // Where the stall goes: the time each move spent in each cutover state.
+    auto history = f.GetPlan(plan->id());
+    if (!history.ok()) return history.status();
+    std::map<uint64_t, std::map<std::string, int64_t>> entered;
+    for (const auto& e : history->history()) {
+      out.trace.push_back(absl::StrCat("event ", e.time_ms(), " move ", e.move_id(), " ", e.from(),
+                                       " -> ", e.to(), " (", e.reason(), ")"));
+      if (e.move_id() == 0) continue;
+      entered[e.move_id()][e.to()] = e.time_ms();
+    }
+    for (auto& [id, at] : entered) {
+      if (at.count("paused") && at.count("final_delta")) {
+        out.paused_ms.push_back(static_cast<double>(at["final_delta"] - at["paused"]));
+      }
+      if (at.count("final_delta") && at.count("active")) {
+        out.final_delta_ms.push_back(static_cast<double>(at["active"] - at["final_delta"]));
+      }
+    }
     out.moves += end->moves_size();
   }
   absl::Duration span = absl::Now() - t0;
@@ -113,8 +135,22 @@ absl::StatusOr<StallResult> MeasureStall(double rate, int keys, uint32_t shards)
     out.client_batch_ms.push_back(st.batch_latencies_us[i] / 1000.0);
   }
   out.acked = st.acked();
-  out.achieved_rate = (st.batch_latencies_us.size() - before) * wo.batch_size /
-                      absl::ToDoubleSeconds(span);
+  out.achieved_rate =
+      (st.batch_latencies_us.size() - before) * wo.batch_size / absl::ToDoubleSeconds(span);
+  if (std::getenv("MOVE_DRIVER_TRACE") != nullptr) {
+    // The slowest client batches, with when they were sent, next to the plans' events.
+    std::vector<size_t> idx;
+    for (size_t i = before; i < st.batch_latencies_us.size(); ++i) idx.push_back(i);
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+      return st.batch_latencies_us[a] > st.batch_latencies_us[b];
+    });
+    for (size_t i = 0; i < std::min<size_t>(idx.size(), 20); ++i) {
+      std::fprintf(stderr, "slow batch: sent %lld latency %lld ms\n",
+                   static_cast<long long>(st.batch_sent_ms[idx[i]]),
+                   static_cast<long long>(st.batch_latencies_us[idx[i]] / 1000));
+    }
+    for (const std::string& line : out.trace) std::fprintf(stderr, "%s\n", line.c_str());
+  }
   auto report = miroir::testing::CheckPromise(writer.records(), f.CheckOptionsFor("products"));
   if (!report.ok()) return report.status();
   out.lost = report->lost;
@@ -254,15 +290,18 @@ int main(int argc, char** argv) {
 
   std::printf("## Write stall at cutover (%.0f writes/s target, %.0f achieved)\n\n", rate,
               stall->achieved_rate);
-  std::printf("%llu moves (add-node then remove-node, S=%u, RG=2, RF=1, 2 workers), "
-              "%llu acknowledged writes, lost %llu, resurrected %llu.\n\n",
-              static_cast<unsigned long long>(stall->moves), shards,
-              static_cast<unsigned long long>(stall->acked),
-              static_cast<unsigned long long>(stall->lost),
-              static_cast<unsigned long long>(stall->resurrected));
+  std::printf(
+      "%llu moves (add-node then remove-node, S=%u, RG=2, RF=1, 2 workers), "
+      "%llu acknowledged writes, lost %llu, resurrected %llu.\n\n",
+      static_cast<unsigned long long>(stall->moves), shards,
+      static_cast<unsigned long long>(stall->acked), static_cast<unsigned long long>(stall->lost),
+      static_cast<unsigned long long>(stall->resurrected));
   std::printf("| measure (ms) | p50 | p99 | max |\n|---|---|---|---|\n");
   std::printf("| cutover stall E2->E3 per move (coordinator) | %s |\n",
               Row3(stall->move_stalls_ms).c_str());
+  std::printf("| of which in `paused` (drain + fence) | %s |\n", Row3(stall->paused_ms).c_str());
+  std::printf("| of which in `final_delta` (copy (W, F], publish E3) | %s |\n",
+              Row3(stall->final_delta_ms).c_str());
   std::printf("| client batch latency during the plans (8 writes/batch) | %s |\n\n",
               Row3(stall->client_batch_ms).c_str());
   std::printf("## Backfill rate vs. raw copy (%llu documents moved, ~250-byte bodies)\n\n",

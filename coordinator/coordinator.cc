@@ -42,8 +42,9 @@ Coordinator::Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> s
       started_ms_(clock->NowMs()),
       registry_(clock, config_.worker_lease_ttl) {}
 
-absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
-    CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock) {
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConfig config,
+                                                                 std::unique_ptr<StateStore> store,
+                                                                 const Clock* clock) {
   MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
   MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
@@ -65,9 +66,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     if (!st.ok()) return st.status();
   }
   c->runner_ = std::make_unique<PlanRunner>(c.get());
-  spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks",
-               loaded.epoch, c->state_.plans.size(), c->state_.moves.size(),
-               c->state_.tasks.size());
+  spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
+               c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
   return c;
 }
 
@@ -168,12 +168,11 @@ uint64_t Coordinator::WaitForChange(uint64_t seen, absl::Duration timeout) {
     Coordinator* c;
     uint64_t seen;
   } arg{this, seen};
-  change_mu_.AwaitWithTimeout(absl::Condition(
-                                  +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                    return a->c->change_counter_ != a->seen;
-                                  },
-                                  &arg),
-                              timeout);
+  change_mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS { return a->c->change_counter_ != a->seen; },
+          &arg),
+      timeout);
   return change_counter_;
 }
 
@@ -285,8 +284,7 @@ absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const s
       return absl::NotFoundError(absl::StrCat("index: unknown index '", index, "'"));
     }
     if (s.indexes.count(alias)) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("alias: '", alias, "' is the name of an index"));
+      return absl::AlreadyExistsError(absl::StrCat("alias: '", alias, "' is the name of an index"));
     }
     auto old = s.aliases.find(alias);
     if (old != s.aliases.end() && old->second != index) {
@@ -314,7 +312,8 @@ absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std
   MIROIR_ASSIGN_OR_RETURN(
       uint64_t epoch, Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
         auto it = s.nodes.find(id);
-        if (it == s.nodes.end()) return absl::NotFoundError(absl::StrCat("id: unknown node '", id, "'"));
+        if (it == s.nodes.end())
+          return absl::NotFoundError(absl::StrCat("id: unknown node '", id, "'"));
         if (it->second.status() == v1::NODE_FAILED) {
           return absl::FailedPreconditionError(
               absl::StrCat("id: node '", id, "' is already marked failed"));
@@ -385,8 +384,8 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   plan.set_state(v1::PLAN_RUNNING);
   MIROIR_RETURN_IF_ERROR(CheckDeltaSkipGate(skip, config_));
   if (req.force() && !InsideAnyWindow(windows, now)) {
-    plan.add_warnings(absl::StrCat("forced outside the schedule window (now ", UtcHourMinute(now),
-                                   " UTC)"));
+    plan.add_warnings(
+        absl::StrCat("forced outside the schedule window (now ", UtcHourMinute(now), " UTC)"));
   }
   if (req.dry_run()) {
     // A dry run reports the gates as warnings and saves nothing.
@@ -399,35 +398,34 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   std::vector<v1::Move> moves(plan.moves().begin(), plan.moves().end());
   MIROIR_RETURN_IF_ERROR(CheckCapacityGate(moves, health));
   v1::Plan saved;
-  MIROIR_RETURN_IF_ERROR(
-      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
-        MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
-        MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(moves, s, health));
-        saved = plan;
-        saved.set_id(c->AllocId(s));
-        saved.clear_moves();
-        for (v1::Move m : moves) {
-          m.set_id(c->AllocId(s));
-          m.set_plan_id(saved.id());
-          m.set_state_since_ms(now);
-          c->moves[m.id()] = m;
-          *saved.add_moves() = m;
-        }
-        c->plans[saved.id()] = saved;
-        for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
-        if (!draft.group_order.empty()) c->group_order = draft.group_order;
-        // New nodes must be in the view before any route names them.
-        c->bump_epoch = !draft.nodes.empty();
-        v1::Event e;
-        e.set_time_ms(now);
-        e.set_plan_id(saved.id());
-        e.set_to(PlanStateName(v1::PLAN_RUNNING));
-        e.set_reason(absl::StrCat("plan created: ", saved.description(), ", ",
-                                  moves.size(), " moves", req.force() ? " (forced)" : ""));
-        c->events.push_back(e);
-        return absl::OkStatus();
-      })
-          .status());
+  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+                           MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
+                           MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(moves, s, health));
+                           saved = plan;
+                           saved.set_id(c->AllocId(s));
+                           saved.clear_moves();
+                           for (v1::Move m : moves) {
+                             m.set_id(c->AllocId(s));
+                             m.set_plan_id(saved.id());
+                             m.set_state_since_ms(now);
+                             c->moves[m.id()] = m;
+                             *saved.add_moves() = m;
+                           }
+                           c->plans[saved.id()] = saved;
+                           for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
+                           if (!draft.group_order.empty()) c->group_order = draft.group_order;
+                           // New nodes must be in the view before any route names them.
+                           c->bump_epoch = !draft.nodes.empty();
+                           v1::Event e;
+                           e.set_time_ms(now);
+                           e.set_plan_id(saved.id());
+                           e.set_to(PlanStateName(v1::PLAN_RUNNING));
+                           e.set_reason(absl::StrCat("plan created: ", saved.description(), ", ",
+                                                     moves.size(), " moves",
+                                                     req.force() ? " (forced)" : ""));
+                           c->events.push_back(e);
+                           return absl::OkStatus();
+                         }).status());
   if (req.force()) {
     spdlog::warn("plan {} created with force: the window gate is bypassed ({})", saved.id(),
                  saved.description());
@@ -478,8 +476,8 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::SwitchPlanState(uint64_t id, v1
                            if (it->second.state() == to) return absl::OkStatus();
                            if (it->second.state() != from) {
                              return absl::FailedPreconditionError(absl::StrCat(
-                                 "plan ", id, " is ", PlanStateName(it->second.state()),
-                                 ", not ", PlanStateName(from)));
+                                 "plan ", id, " is ", PlanStateName(it->second.state()), ", not ",
+                                 PlanStateName(from)));
                            }
                            v1::Plan p = it->second;
                            p.set_state(to);
@@ -533,14 +531,13 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {
           if (copy.task_id() != 0) c->deleted_tasks.insert(copy.task_id());
           const v1::MoveState to =
               m->state() == v1::MOVE_PENDING ? v1::MOVE_ABORTED : v1::MOVE_ABORTING;
-          MIROIR_ASSIGN_OR_RETURN(v1::Event e, MoveMachine::Transition(&copy, to,
-                                                                       "plan aborted", now, 0));
+          MIROIR_ASSIGN_OR_RETURN(v1::Event e,
+                                  MoveMachine::Transition(&copy, to, "plan aborted", now, 0));
           c->moves[copy.id()] = copy;
           c->events.push_back(e);
         }
         return absl::OkStatus();
-      })
-          .status());
+      }).status());
   // The runner publishes the epoch that routes the shards back to their old owners.
   {
     absl::MutexLock l(&run_mu_);
@@ -579,7 +576,8 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
     v1::WorkerInfo* info = resp.add_workers();
     info->set_id(w.id);
     info->set_address(w.address);
-    info->set_lease_expires_ms(w.last_heartbeat_ms + absl::ToInt64Milliseconds(registry_.lease_ttl()));
+    info->set_lease_expires_ms(w.last_heartbeat_ms +
+                               absl::ToInt64Milliseconds(registry_.lease_ttl()));
     info->set_acked_epoch(w.acked_epoch);
     info->set_inflight_writes(w.inflight_writes);
     info->set_running_tasks(running[w.id]);
@@ -642,8 +640,7 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   }
   auto outbox = registry_.Register(reg.worker_id(), reg.address(), reg.max_tasks());
   v1::CoordinatorMessage ack;
-  ack.mutable_register_ack()->set_lease_ttl_ms(
-      absl::ToInt64Milliseconds(config_.worker_lease_ttl));
+  ack.mutable_register_ack()->set_lease_ttl_ms(absl::ToInt64Milliseconds(config_.worker_lease_ttl));
   ack.mutable_register_ack()->set_coordinator_id(absl::StrCat("coordinator-", started_ms_));
   outbox->Push(ack);
   v1::CoordinatorMessage view;
@@ -671,6 +668,10 @@ void Coordinator::Heartbeat(const std::string& worker, const v1::Heartbeat& hb) 
 
 void Coordinator::RoutingAck(const std::string& worker, uint64_t epoch) {
   registry_.Ack(worker, epoch);
+  // A move waiting for every live worker on an epoch (a cutover holding writes among
+  // them) steps as soon as the last ack arrives, not at the next tick.
+  absl::MutexLock l(&run_mu_);
+  wake_ = true;
 }
 
 bool Coordinator::TaskProgress(const std::string& worker, const v1::TaskProgress& p) {
@@ -775,8 +776,7 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
           ++scheduled;
         }
         return absl::OkStatus();
-      })
-          .status());
+      }).status());
   return scheduled;
 }
 
@@ -801,9 +801,10 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
     previous = it->second.incarnation();
   }
   if (!previous.empty()) {
-    spdlog::warn("node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
-                 "failed and rejoin it",
-                 report.node(), previous, report.incarnation());
+    spdlog::warn(
+        "node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
+        "failed and rejoin it",
+        report.node(), previous, report.incarnation());
   }
   auto st = Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
     auto it = s.nodes.find(report.node());
@@ -813,7 +814,9 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
     c->nodes[n.id()] = n;
     return absl::OkStatus();
   });
-  if (!st.ok()) spdlog::error("recording incarnation of {}: {}", report.node(), std::string(st.status().message()));
+  if (!st.ok())
+    spdlog::error("recording incarnation of {}: {}", report.node(),
+                  std::string(st.status().message()));
 }
 
 }  // namespace miroir::coordinator

@@ -17,9 +17,14 @@
 namespace miroir::coordinator {
 namespace {
 
+// Non-publishing transitions one move may take in one tick (bounds the loop).
+constexpr int kMaxStepsPerTick = 4;
+
 using Strings = std::vector<std::string>;
 
-Strings Vec(const google::protobuf::RepeatedPtrField<std::string>& f) { return {f.begin(), f.end()}; }
+Strings Vec(const google::protobuf::RepeatedPtrField<std::string>& f) {
+  return {f.begin(), f.end()};
+}
 
 Strings Minus(const Strings& a, const Strings& b) {
   Strings out;
@@ -70,7 +75,18 @@ class Stepper {
       for (const v1::Move* m : s_.PlanMoves(pid)) {
         if (MoveMachine::IsTerminal(m->state())) continue;
         v1::Move copy = *m;
-        Step(plan, &copy);
+        // A transition that publishes nothing (e.g. paused -> final_delta) runs the new
+        // state's entry action in the same tick: a cutover holding writes does not wait
+        // a tick per step. One that publishes waits for the workers' acks anyway.
+        for (int steps = 0; steps < kMaxStepsPerTick; ++steps) {
+          const v1::MoveState before = copy.state();
+          const bool bumped = c_->bump_epoch;
+          Step(plan, &copy);
+          if (copy.state() == before || MoveMachine::IsTerminal(copy.state()) ||
+              (c_->bump_epoch && !bumped) || copy.wait_epoch() == new_epoch_) {
+            break;
+          }
+        }
         if (copy.SerializeAsString() != m->SerializeAsString()) c_->moves[copy.id()] = copy;
       }
     }
@@ -171,8 +187,8 @@ class Stepper {
       m->clear_fences();
       Go(m, v1::MOVE_CATCHING_UP,
          absl::StrCat("cutover exceeded max_write_stall ",
-                      absl::FormatDuration(cfg_.migration.max_write_stall),
-                      "; unpaused, retry ", m->stall_retries()),
+                      absl::FormatDuration(cfg_.migration.max_write_stall), "; unpaused, retry ",
+                      m->stall_retries()),
          true);
     } else {
       FailMove(m, absl::StrCat("write stall exceeded max_write_stall ",
@@ -208,7 +224,8 @@ class Stepper {
         }
         return;
       case v1::MOVE_DUAL_WRITE:
-        if (Acked(*m)) Go(m, v1::MOVE_COPYING, "every live worker acked the dual-write epoch", false);
+        if (Acked(*m))
+          Go(m, v1::MOVE_COPYING, "every live worker acked the dual-write epoch", false);
         return;
       case v1::MOVE_COPYING:
         if (J.empty()) {
@@ -370,8 +387,8 @@ class Stepper {
         const Strings leaving = WithoutFailed(L, failed_);
         if (HandleFailedTask(m, t)) return;
         if (leaving.empty() || done) {
-          Go(m, v1::MOVE_DONE, leaving.empty() ? "no leaving node" : "shard deleted on leaving nodes",
-             false);
+          Go(m, v1::MOVE_DONE,
+             leaving.empty() ? "no leaving node" : "shard deleted on leaving nodes", false);
           return;
         }
         if (!t && MoveMachine::CleanupDue(*m, now_, cfg_.migration, cfg_.worker_lease_ttl)) {
@@ -381,8 +398,8 @@ class Stepper {
       }
       case v1::MOVE_ABORTING: {
         if (t && t->status == TaskRecord::Status::kFailed) {
-          FailMove(m, absl::StrCat("abort: ", v1::TaskKind_Name(t->task.kind()),
-                                   " failed: ", t->error));
+          FailMove(
+              m, absl::StrCat("abort: ", v1::TaskKind_Name(t->task.kind()), " failed: ", t->error));
           return;
         }
         if (m->wait_epoch() == 0) {
@@ -483,8 +500,10 @@ class Stepper {
       }
       v1::PlanState next = v1::PLAN_STATE_UNSPECIFIED;
       if (plan.state() == v1::PLAN_RUNNING) {
-        if (done == total) next = v1::PLAN_DONE;
-        else if (failed > 0 && done + failed + aborted == total) next = v1::PLAN_FAILED;
+        if (done == total)
+          next = v1::PLAN_DONE;
+        else if (failed > 0 && done + failed + aborted == total)
+          next = v1::PLAN_FAILED;
       } else if (done + failed + aborted == total) {
         next = v1::PLAN_ABORTED;
       }
@@ -498,8 +517,8 @@ class Stepper {
       e.set_plan_id(pid);
       e.set_from(PlanStateName(plan.state()));
       e.set_to(PlanStateName(next));
-      e.set_reason(absl::StrCat(done, " of ", total, " moves done, ", failed, " failed, ",
-                                aborted, " aborted"));
+      e.set_reason(absl::StrCat(done, " of ", total, " moves done, ", failed, " failed, ", aborted,
+                                " aborted"));
       c_->events.push_back(e);
       spdlog::info("plan {} {}: {}", pid, PlanStateName(next), e.reason());
       const bool success = next == v1::PLAN_DONE;
@@ -510,8 +529,8 @@ class Stepper {
           if (success || any_done) {
             SetNodeStatus(plan.node_id(), v1::NODE_ACTIVE);
           } else if (next == v1::PLAN_ABORTED) {
-            SetNodeStatus(plan.node_id(), plan.kind() == v1::PLAN_REJOIN ? v1::NODE_FAILED
-                                                                         : v1::NODE_REMOVED);
+            SetNodeStatus(plan.node_id(),
+                          plan.kind() == v1::PLAN_REJOIN ? v1::NODE_FAILED : v1::NODE_REMOVED);
           }
           break;
         case v1::PLAN_ADD_GROUP:
@@ -606,9 +625,8 @@ void PlanRunner::ReleaseTasks() {
 
 void PlanRunner::StepPlans() {
   const int64_t now = c_->clock_->NowMs();
-  const bool acks_ready =
-      absl::Milliseconds(now - c_->started_ms_) >=
-      c_->config_.worker_lease_ttl + c_->config_.max_clock_drift;
+  const bool acks_ready = absl::Milliseconds(now - c_->started_ms_) >=
+                          c_->config_.worker_lease_ttl + c_->config_.max_clock_drift;
   auto st = c_->Mutate([&](const ClusterState& s, Change* change) {
     Stepper(s, change, c_->config_, now, acks_ready, c_->registry_).Run();
     return absl::OkStatus();

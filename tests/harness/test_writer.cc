@@ -227,6 +227,7 @@ void TestWriter::StreamLoop(int stream_index) {
       stats_.issued += n;
       stats_.max_batch_latency = std::max(stats_.max_batch_latency, latency);
       stats_.batch_latencies_us.push_back(absl::ToInt64Microseconds(latency));
+      stats_.batch_sent_ms.push_back(absl::ToUnixMillis(sent));
       for (size_t i = 0; i < n; ++i) {
         const pb::WriteAck& ack = acks.acks(static_cast<int>(i));
         const std::string& key = live[i];
@@ -268,18 +269,18 @@ void TestWriter::StreamLoop(int stream_index) {
 // ---- check ------------------------------------------------------------------
 
 std::string CheckReport::Summary() const {
-  std::string s = absl::StrCat(
-      "acknowledged=", acknowledged_writes, " keys_checked=", keys_checked,
-      " keys_unknown=", keys_unknown, " lost=", lost, " resurrected=", resurrected,
-      " mismatched=", mismatched, " wrong_owner=", wrong_owner, " unreachable=", unreachable);
+  std::string s = absl::StrCat("acknowledged=", acknowledged_writes, " keys_checked=", keys_checked,
+                               " keys_unknown=", keys_unknown, " lost=", lost,
+                               " resurrected=", resurrected, " mismatched=", mismatched,
+                               " wrong_owner=", wrong_owner, " unreachable=", unreachable);
   for (const auto& f : failures) absl::StrAppend(&s, "\n  ", f);
   return s;
 }
 
-CheckReport EvaluatePromise(const std::map<std::string, KeyRecord>& records,
-                            const LiveRouting& routing,
-                            const std::map<std::string, std::map<uint32_t, ShardContents>>& contents,
-                            const std::set<std::string>& unreadable) {
+CheckReport EvaluatePromise(
+    const std::map<std::string, KeyRecord>& records, const LiveRouting& routing,
+    const std::map<std::string, std::map<uint32_t, ShardContents>>& contents,
+    const std::set<std::string>& unreadable) {
   CheckReport r;
   r.unreachable = unreadable.size();
   for (const auto& n : unreadable) AddFailure(&r, absl::StrCat("node ", n, " could not be read"));
@@ -329,9 +330,9 @@ CheckReport EvaluatePromise(const std::map<std::string, KeyRecord>& records,
       if (!live) {
         ++r.lost;
         AddFailure(&r, absl::StrCat(where, "lost put at version ", rec.version,
-                                    doc == nullptr ? " (absent)"
-                                                   : absl::StrCat(" (tombstone at ",
-                                                                  doc->version.hlc, ")")));
+                                    doc == nullptr
+                                        ? " (absent)"
+                                        : absl::StrCat(" (tombstone at ", doc->version.hlc, ")")));
       } else if (doc->version.hlc != rec.version || doc->version.writer != rec.writer ||
                  doc->body != rec.body) {
         if (doc->version.hlc < rec.version) {
@@ -386,9 +387,8 @@ absl::Status WaitQuiescentVia(pb::Coordinator::Stub* coord, absl::Duration timeo
   std::string last = "no answer";
   while (absl::Now() < deadline) {
     pb::GetStatusResponse st;
-    absl::Status s = WithDeadline([&](grpc::ClientContext* c) {
-      return coord->GetStatus(c, pb::GetStatusRequest(), &st);
-    });
+    absl::Status s = WithDeadline(
+        [&](grpc::ClientContext* c) { return coord->GetStatus(c, pb::GetStatusRequest(), &st); });
     if (s.ok()) {
       bool running = false;
       for (const auto& p : st.plans()) {
@@ -396,8 +396,8 @@ absl::Status WaitQuiescentVia(pb::Coordinator::Stub* coord, absl::Duration timeo
                    p.state() != pb::PLAN_ABORTED;
       }
       if (!running && st.pending_recovery_passes() == 0) return absl::OkStatus();
-      last = absl::StrCat("plans open: ", running, ", recovery passes pending: ",
-                          st.pending_recovery_passes());
+      last = absl::StrCat("plans open: ", running,
+                          ", recovery passes pending: ", st.pending_recovery_passes());
     } else {
       last = s.ToString();
     }
@@ -413,17 +413,15 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
   if (options.coordinator == nullptr) return absl::InvalidArgumentError("coordinator: required");
   if (options.wait_quiescent) {
     absl::SleepFor(options.settle);
-    if (absl::Status s = WaitQuiescentVia(options.coordinator, options.quiesce_timeout);
-        !s.ok()) {
+    if (absl::Status s = WaitQuiescentVia(options.coordinator, options.quiesce_timeout); !s.ok()) {
       return s;
     }
   }
   pb::GetIndexRequest ireq;
   ireq.set_name(options.index);
   pb::GetIndexResponse index;
-  if (absl::Status s = WithDeadline([&](grpc::ClientContext* c) {
-        return options.coordinator->GetIndex(c, ireq, &index);
-      });
+  if (absl::Status s = WithDeadline(
+          [&](grpc::ClientContext* c) { return options.coordinator->GetIndex(c, ireq, &index); });
       !s.ok()) {
     return s;
   }
@@ -461,8 +459,8 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
     std::string address = node.address();
     auto ov = options.address_override.find(node.id());
     if (ov != options.address_override.end()) address = ov->second;
-    auto store = MakeStoreAdapter(node.store().empty() ? "redis" : node.store(), address,
-                                  store_options);
+    auto store =
+        MakeStoreAdapter(node.store().empty() ? "redis" : node.store(), address, store_options);
     if (!store.ok()) {
       unreadable.insert(node.id());
       continue;

@@ -76,6 +76,7 @@ struct WriterStats {
   uint64_t stream_failures = 0; // streams that broke or timed out
   absl::Duration max_batch_latency;  // longest send->ack of one batch (the write stall seen)
   std::vector<int64_t> batch_latencies_us;  // every acked batch (for percentiles)
+  std::vector<int64_t> batch_sent_ms;       // unix ms each of those batches was sent
   std::map<int, uint64_t> error_codes;      // per-item non-OK codes
   uint64_t acked() const { return acked_puts + acked_deletes; }
 };

@@ -32,8 +32,8 @@ absl::Status ApplyTo(const Replica& target, const ShardKey& shard, uint64_t epoc
   if (!r.ok()) return Prefixed(target.node, r.status());
   for (const auto& a : *r) {
     if (a.outcome == ApplyOutcome::kFenced) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          target.node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
+      return absl::FailedPreconditionError(absl::StrCat(target.node, ": fenced at epoch ", a.fence,
+                                                        ", above the task's epoch ", epoch));
     }
   }
   return absl::OkStatus();
@@ -68,8 +68,8 @@ class Throttle {
   uint64_t done_ = 0;
 };
 
-absl::StatusOr<std::vector<Replica>> Resolve(const TaskContext& ctx,
-                                             const google::protobuf::RepeatedPtrField<std::string>& ids) {
+absl::StatusOr<std::vector<Replica>> Resolve(
+    const TaskContext& ctx, const google::protobuf::RepeatedPtrField<std::string>& ids) {
   std::vector<Replica> out;
   for (const auto& id : ids) {
     auto s = ctx.store(id);
@@ -99,19 +99,29 @@ absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx, bool wipe) {
 
 absl::StatusOr<v1::TaskResult> Fence(const TaskContext& ctx) {
   const v1::Task& t = ctx.task;
+  // The fence runs while writes to the shard are held (the cutover stall): every
+  // target is fenced at once, so the stall pays the slowest node, not their sum.
+  const int n = t.targets_size();
+  std::vector<absl::StatusOr<SeqPosition>> fences(n, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&ctx, &t, &fences, i] {
+      auto store = ctx.store(t.targets(i));
+      fences[i] = store.ok() ? (*store)->SetFence(KeyOf(t), t.epoch()) : store.status();
+    });
+  }
+  for (auto& th : threads) th.join();
   v1::TaskResult res;
-  for (const auto& id : t.targets()) {
-    auto store = ctx.store(id);
-    absl::StatusOr<SeqPosition> f =
-        store.ok() ? (*store)->SetFence(KeyOf(t), t.epoch()) : store.status();
-    if (!f.ok()) {
-      res.add_unreachable(id);
+  for (int i = 0; i < n; ++i) {
+    if (!fences[i].ok()) {
+      res.add_unreachable(t.targets(i));
       continue;
     }
     auto* w = res.add_watermarks();
-    w->set_node(id);
-    w->set_incarnation(f->incarnation);
-    w->set_seq(f->seq);
+    w->set_node(t.targets(i));
+    w->set_incarnation(fences[i]->incarnation);
+    w->set_seq(fences[i]->seq);
   }
   return res;
 }
@@ -183,9 +193,9 @@ absl::StatusOr<v1::TaskResult> Delta(const TaskContext& ctx, bool final_delta) {
     auto pos = (*store)->CurrentSeq(KeyOf(t));
     if (!pos.ok()) return Prefixed(w.node(), pos.status());
     if (pos->incarnation != w.incarnation()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "incarnation changed: node ", w.node(), " was ", w.incarnation(), ", now ",
-          pos->incarnation));
+      return absl::FailedPreconditionError(absl::StrCat("incarnation changed: node ", w.node(),
+                                                        " was ", w.incarnation(), ", now ",
+                                                        pos->incarnation));
     }
     uint64_t upto = pos->seq;
     if (final_delta) {
@@ -198,9 +208,9 @@ absl::StatusOr<v1::TaskResult> Delta(const TaskContext& ctx, bool final_delta) {
             absl::StrCat("upto: no F for source ", w.node(), " in the final delta"));
       }
       if (f->incarnation() != w.incarnation()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "incarnation changed: node ", w.node(), " was fenced under ", f->incarnation(),
-            ", W is from ", w.incarnation()));
+        return absl::FailedPreconditionError(absl::StrCat("incarnation changed: node ", w.node(),
+                                                          " was fenced under ", f->incarnation(),
+                                                          ", W is from ", w.incarnation()));
       }
       upto = f->seq();
     }
@@ -334,8 +344,8 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
       return Reconcile(KeyOf(t), *sources, cmp, o);
     }
     default:
-      return absl::InvalidArgumentError(absl::StrCat("task ", t.id(), ": unknown kind ",
-                                                     static_cast<int>(t.kind())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("task ", t.id(), ": unknown kind ", static_cast<int>(t.kind())));
   }
 }
 
