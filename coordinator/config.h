@@ -27,6 +27,7 @@ struct MigrationConfig {
   uint64_t throttle_docs_per_s = 0;          // default backfill throttle, 0 = none
   uint64_t max_stall_retries = 3;            // cutovers unpaused before the move fails
   uint64_t task_retries = 5;                 // retryable task failures before the move fails
+  bool auto_rejoin = true;  // a node whose incarnation changed is failed and rejoined by a plan
 };
 
 struct AntiEntropyConfig {

@@ -400,7 +400,9 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   v1::Plan saved;
   MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
                            MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
-                           MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(moves, s, health));
+                           MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(
+                               moves, s, health,
+                               plan.kind() == v1::PLAN_REJOIN ? plan.node_id() : ""));
                            saved = plan;
                            saved.set_id(c->AllocId(s));
                            saved.clear_moves();
@@ -782,6 +784,7 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
 
 void Coordinator::NodeReport(const v1::NodeReport& report) {
   std::string previous;
+  v1::NodeStatus status = v1::NODE_STATUS_UNSPECIFIED;
   {
     absl::MutexLock l(&mu_);
     NodeHealth& h = health_[report.node()];
@@ -799,12 +802,12 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
       return;
     }
     previous = it->second.incarnation();
+    status = it->second.status();
   }
-  if (!previous.empty()) {
-    spdlog::warn(
-        "node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
-        "failed and rejoin it",
-        report.node(), previous, report.incarnation());
+  if (previous.empty()) {
+    spdlog::info("node {} incarnation {}", report.node(), report.incarnation());
+  } else if (!HandleIncarnationChange(report.node(), previous, report.incarnation(), status)) {
+    return;  // not recorded: the next report retries
   }
   auto st = Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
     auto it = s.nodes.find(report.node());
@@ -814,9 +817,62 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
     c->nodes[n.id()] = n;
     return absl::OkStatus();
   });
-  if (!st.ok())
+  if (!st.ok()) {
     spdlog::error("recording incarnation of {}: {}", report.node(),
                   std::string(st.status().message()));
+  }
+}
+
+bool Coordinator::HandleIncarnationChange(const std::string& node, const std::string& previous,
+                                          const std::string& current, v1::NodeStatus status) {
+  // One report at a time: two workers report the same node within milliseconds.
+  absl::MutexLock serial(&rejoin_mu_);
+  if (!config_.migration.auto_rejoin || status == v1::NODE_REMOVED) {
+    spdlog::warn("node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
+                 "failed and rejoin it (migration.auto_rejoin is off)",
+                 node, previous, current);
+    return true;
+  }
+  if (status == v1::NODE_JOINING || status == v1::NODE_LEAVING) {
+    // A plan is moving shards to or from it; that plan decides (its copy restarts
+    // on the incarnation change). The change is retried at the next report.
+    spdlog::warn("node {} changed incarnation {} -> {} while a plan moves it; not rejoining yet",
+                 node, previous, current);
+    return false;
+  }
+  if (status == v1::NODE_FAILED && !auto_failed_.contains(node)) {
+    // Failed by the operator, who decides between rejoin and restore.
+    spdlog::warn("node {} (marked failed) changed incarnation {} -> {}; run `plan rejoin` or "
+                 "`plan restore`",
+                 node, previous, current);
+    return true;
+  }
+  // Failed first: it leaves the write and acking sets (it holds nothing it claims).
+  if (status == v1::NODE_ACTIVE) {
+    auto failed = MarkNodeFailed(node);
+    if (!failed.ok()) {
+      spdlog::error("node {} changed incarnation: marking it failed: {}", node,
+                    failed.status().ToString());
+      return false;
+    }
+    spdlog::warn("node {} changed incarnation {} -> {}: marked failed (epoch {})", node, previous,
+                 current, failed->epoch());
+    auto_failed_.insert(node);
+  }
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_REJOIN);
+  req.set_node_id(node);
+  auto plan = CreatePlan(req);
+  if (!plan.ok()) {
+    spdlog::warn("node {} changed incarnation: rejoin plan not created yet ({}); retried at the "
+                 "next report, or run `miroir-ctl plan rejoin --id {}`",
+                 node, std::string(plan.status().message()), node);
+    return false;
+  }
+  auto_failed_.erase(node);
+  spdlog::warn("node {} changed incarnation {} -> {}: rejoin plan {} created ({} moves)", node,
+               previous, current, plan->id(), plan->moves_size());
+  return true;
 }
 
 }  // namespace miroir::coordinator

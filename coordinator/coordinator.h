@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -82,6 +83,9 @@ class Coordinator {
   void TaskFailed(const std::string& worker, const v1::TaskFailed& f);
   // Schedules recovery passes; returns how many were new.
   absl::StatusOr<uint32_t> ReportMisses(const v1::MissReport& report);
+  // Records a node's health and stats. When its incarnation changed (its data and
+  // fences are gone) and migration.auto_rejoin is on, marks it failed and creates a
+  // rejoin plan (DESIGN §6); if that is refused now, the next report retries.
   void NodeReport(const v1::NodeReport& report);
   std::shared_ptr<const v1::ClusterView> View();
 
@@ -109,6 +113,11 @@ class Coordinator {
                                                       v1::PlanState to, const std::string& reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunLoop(absl::Duration tick);
+  // Fails and rejoins a node whose incarnation changed (NodeReport). Returns true
+  // when the new incarnation may be recorded, false to retry at the next report.
+  bool HandleIncarnationChange(const std::string& node, const std::string& previous,
+                               const std::string& current, v1::NodeStatus status)
+      ABSL_LOCKS_EXCLUDED(mu_, rejoin_mu_);
 
   const CoordinatorConfig config_;
   const std::unique_ptr<StateStore> store_;
@@ -117,6 +126,9 @@ class Coordinator {
   WorkerRegistry registry_;
   std::unique_ptr<PlanRunner> runner_;
 
+  absl::Mutex rejoin_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);  // serialises incarnation changes
+  // Nodes failed because their incarnation changed, whose rejoin plan is not created yet.
+  absl::flat_hash_set<std::string> auto_failed_ ABSL_GUARDED_BY(rejoin_mu_);
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   ClusterState state_ ABSL_GUARDED_BY(mu_);

@@ -18,8 +18,8 @@ absl::Status CheckDeltaSkipGate(bool skip_delta_pass, const CoordinatorConfig& c
 
 absl::StatusOr<std::vector<TimeWindow>> PlanWindows(const std::string& plan_window,
                                                     const CoordinatorConfig& config) {
-  std::vector<std::string> names =
-      plan_window.empty() ? config.migration.allowed_windows : std::vector<std::string>{plan_window};
+  std::vector<std::string> names = plan_window.empty() ? config.migration.allowed_windows
+                                                       : std::vector<std::string>{plan_window};
   auto resolved = ResolveWindows(names, config.schedule_windows);
   if (!resolved.ok()) {
     return absl::InvalidArgumentError(
@@ -31,12 +31,11 @@ absl::StatusOr<std::vector<TimeWindow>> PlanWindows(const std::string& plan_wind
 absl::Status CheckWindowGate(const std::vector<TimeWindow>& windows, int64_t now_ms, bool force) {
   if (force || InsideAnyWindow(windows, now_ms)) return absl::OkStatus();
   std::vector<std::string> ranges;
-  for (const auto& w : windows) ranges.push_back(w.name == w.Range() ? w.Range()
-                                                                     : w.name + " " + w.Range());
-  return absl::FailedPreconditionError(
-      absl::StrCat("plan refused: now (", UtcHourMinute(now_ms),
-                   " UTC) is outside the schedule window(s) ", absl::StrJoin(ranges, ", "),
-                   "; use force to start anyway"));
+  for (const auto& w : windows)
+    ranges.push_back(w.name == w.Range() ? w.Range() : w.name + " " + w.Range());
+  return absl::FailedPreconditionError(absl::StrCat(
+      "plan refused: now (", UtcHourMinute(now_ms), " UTC) is outside the schedule window(s) ",
+      absl::StrJoin(ranges, ", "), "; use force to start anyway"));
 }
 
 absl::Status CheckCapacityGate(const std::vector<v1::Move>& moves,
@@ -56,23 +55,24 @@ absl::Status CheckCapacityGate(const std::vector<v1::Move>& moves,
     const double need = static_cast<double>(h.total_bytes + bytes) +
                         headroom_fraction * static_cast<double>(h.capacity_bytes);
     if (need > static_cast<double>(h.capacity_bytes)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "plan refused: target node ", node, " lacks capacity: holds ", h.total_bytes,
-          " bytes, would receive ", bytes, " of ", h.capacity_bytes, " with ",
-          static_cast<int>(headroom_fraction * 100), "% headroom"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("plan refused: target node ", node, " lacks capacity: holds ", h.total_bytes,
+                       " bytes, would receive ", bytes, " of ", h.capacity_bytes, " with ",
+                       static_cast<int>(headroom_fraction * 100), "% headroom"));
     }
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckTargetHealthGate(const std::vector<v1::Move>& moves, const ClusterState& state,
-                                   const std::map<std::string, NodeHealth>& health) {
+                                   const std::map<std::string, NodeHealth>& health,
+                                   const std::string& rejoining) {
   for (const auto& m : moves) {
     std::set<std::string> old_owners(m.old_owners().begin(), m.old_owners().end());
     for (const auto& n : m.new_owners()) {
       if (old_owners.count(n)) continue;
       auto node = state.nodes.find(n);
-      if (node != state.nodes.end() && node->second.status() == v1::NODE_FAILED) {
+      if (node != state.nodes.end() && node->second.status() == v1::NODE_FAILED && n != rejoining) {
         return absl::FailedPreconditionError(
             absl::StrCat("plan refused: target node ", n, " is marked failed"));
       }
@@ -92,8 +92,8 @@ absl::Status CheckConflictGate(const std::vector<v1::Move>& moves, v1::PlanKind 
   for (const auto& [id, m] : state.moves) {
     if (MoveMachine::IsTerminal(m.state())) continue;
     auto plan = state.plans.find(m.plan_id());
-    if (plan != state.plans.end() && (plan->second.state() == v1::PLAN_ABORTED ||
-                                      plan->second.state() == v1::PLAN_DONE)) {
+    if (plan != state.plans.end() &&
+        (plan->second.state() == v1::PLAN_ABORTED || plan->second.state() == v1::PLAN_DONE)) {
       continue;
     }
     busy[{m.index(), m.generation(), m.shard()}] = &m;
@@ -102,10 +102,10 @@ absl::Status CheckConflictGate(const std::vector<v1::Move>& moves, v1::PlanKind 
   for (const auto& m : moves) {
     auto it = busy.find({m.index(), m.generation(), m.shard()});
     if (it != busy.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "plan refused: conflict: shard ", m.shard(), " of index ", m.index(),
-          " is mid-move in plan ", it->second->plan_id(), " (move ", it->second->id(), ", ",
-          MoveStateName(it->second->state()), ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("plan refused: conflict: shard ", m.shard(), " of index ", m.index(),
+                       " is mid-move in plan ", it->second->plan_id(), " (move ", it->second->id(),
+                       ", ", MoveStateName(it->second->state()), ")"));
     }
     indexes.insert(m.index());
   }
@@ -115,8 +115,7 @@ absl::Status CheckConflictGate(const std::vector<v1::Move>& moves, v1::PlanKind 
     if (g.role() == v1::GENERATION_SHADOW || g.role() == v1::GENERATION_RETAINED) {
       return absl::FailedPreconditionError(absl::StrCat(
           "plan refused: conflict: index ", g.index(), " has a reshard ",
-          g.role() == v1::GENERATION_SHADOW ? "active" : "in retention", " (generation ", id,
-          ")"));
+          g.role() == v1::GENERATION_SHADOW ? "active" : "in retention", " (generation ", id, ")"));
     }
   }
   return absl::OkStatus();

@@ -46,9 +46,11 @@ absl::Status CheckCapacityGate(const std::vector<v1::Move>& moves,
                                double headroom_fraction = 0.1);
 
 // (d) Target health: a joining node a worker reported unreachable, or a node
-// marked failed, cannot receive a move.
+// marked failed, cannot receive a move — except `rejoining`, the failed node a
+// rejoin plan copies back (DESIGN §6), which must still be reachable.
 absl::Status CheckTargetHealthGate(const std::vector<v1::Move>& moves, const ClusterState& state,
-                                   const std::map<std::string, NodeHealth>& health);
+                                   const std::map<std::string, NodeHealth>& health,
+                                   const std::string& rejoining = "");
 
 // Conflicts: a move touching a shard another unfinished move touches, or an index
 // whose reshard is active or in retention (a SHADOW or RETAINED generation),

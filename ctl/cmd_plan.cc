@@ -1,5 +1,5 @@
 // `miroir-ctl plan ...`: topology changes (add-node, remove-node, add-group,
-// remove-group, restore) and their life cycle (list, show, watch, pause, resume, abort).
+// remove-group, restore, rejoin) and their life cycle (list, show, watch, pause, resume, abort).
 #include <unistd.h>
 
 #include <iostream>
@@ -209,9 +209,8 @@ int RunWatch(uint64_t id, const CtlContext& ctx) {
   grpc::Status st = reader->Finish();
   if (!ended) {
     if (!st.ok()) return Fail(CallStatus(ctx, st));
-    return Fail(absl::UnavailableError(absl::StrCat("watch of plan ", id,
-                                                    " ended before the plan did (state ",
-                                                    StateName(last.state()), ")")));
+    return Fail(absl::UnavailableError(absl::StrCat(
+        "watch of plan ", id, " ended before the plan did (state ", StateName(last.state()), ")")));
   }
   if (ctx.output == OutputFormat::kTable) {
     std::cout << "plan " << last.id() << " " << StateName(last.state()) << std::endl;
@@ -236,9 +235,8 @@ CLI::App* AddCreateVerb(CLI::App* plan, Action* action, const char* name, const 
   o->kind = kind;
   CLI::App* cmd = plan->add_subcommand(name, help);
   AddCommonPlanFlags(cmd, o.get());
-  cmd->callback([o, action] {
-    *action = [o](const CtlContext& ctx) { return RunCreate(*o, ctx); };
-  });
+  cmd->callback(
+      [o, action] { *action = [o](const CtlContext& ctx) { return RunCreate(*o, ctx); }; });
   return cmd;
 }
 
@@ -247,9 +245,8 @@ void AddIdVerb(CLI::App* plan, Action* action, const char* name, const char* hel
   auto id = std::make_shared<uint64_t>(0);
   CLI::App* cmd = plan->add_subcommand(name, help);
   cmd->add_option("ID", *id, "Plan id")->required();
-  cmd->callback([id, run, action] {
-    *action = [id, run](const CtlContext& ctx) { return run(*id, ctx); };
-  });
+  cmd->callback(
+      [id, run, action] { *action = [id, run](const CtlContext& ctx) { return run(*id, ctx); }; });
 }
 
 }  // namespace
@@ -275,8 +272,7 @@ void AddPlanCommands(CLI::App* app, Action* action) {
   c = AddCreateVerb(plan, action, "add-group", "Add a whole replica group",
                     miroir::v1::PLAN_ADD_GROUP, add_group);
   c->add_option("--group", add_group->group, "New group id")->required();
-  c->add_option("--nodes", add_group->nodes, "Its nodes: 'ID=HOST:PORT,ID=HOST:PORT'")
-      ->required();
+  c->add_option("--nodes", add_group->nodes, "Its nodes: 'ID=HOST:PORT,ID=HOST:PORT'")->required();
 
   auto remove_group = std::make_shared<CreateOptions>();
   c = AddCreateVerb(plan, action, "remove-group", "Remove a whole replica group",
@@ -288,6 +284,12 @@ void AddPlanCommands(CLI::App* app, Action* action) {
                     miroir::v1::PLAN_RESTORE, restore);
   c->add_option("--id", restore->id, "Failed node id")->required();
 
+  auto rejoin = std::make_shared<CreateOptions>();
+  c = AddCreateVerb(plan, action, "rejoin",
+                    "Copy a failed node's shards back into it and make it active again",
+                    miroir::v1::PLAN_REJOIN, rejoin);
+  c->add_option("--id", rejoin->id, "Failed node id")->required();
+
   CLI::App* list = plan->add_subcommand("list", "Every plan, newest first");
   list->callback([action] { *action = RunList; });
 
@@ -296,13 +298,15 @@ void AddPlanCommands(CLI::App* app, Action* action) {
             "Follow a plan until it ends: progress bars on a terminal, one line per change "
             "otherwise; exit 0 if done, 1 if failed or aborted",
             RunWatch);
-  AddIdVerb(plan, action, "pause", "Pause a running plan (moves hold their state)",
-            [](uint64_t id, const CtlContext& ctx) { return RunControl(Control::kPause, id, ctx); });
+  AddIdVerb(
+      plan, action, "pause", "Pause a running plan (moves hold their state)",
+      [](uint64_t id, const CtlContext& ctx) { return RunControl(Control::kPause, id, ctx); });
   AddIdVerb(plan, action, "resume", "Resume a paused plan", [](uint64_t id, const CtlContext& ctx) {
     return RunControl(Control::kResume, id, ctx);
   });
-  AddIdVerb(plan, action, "abort", "Abort a plan: moves before active are rolled back",
-            [](uint64_t id, const CtlContext& ctx) { return RunControl(Control::kAbort, id, ctx); });
+  AddIdVerb(
+      plan, action, "abort", "Abort a plan: moves before active are rolled back",
+      [](uint64_t id, const CtlContext& ctx) { return RunControl(Control::kAbort, id, ctx); });
 }
 
 }  // namespace miroir::ctl

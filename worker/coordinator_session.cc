@@ -242,8 +242,15 @@ void CoordinatorSession::TickerLoop() {
 }
 
 void CoordinatorSession::NodeReportLoop() {
-  while (!stop_.WaitForNotificationWithTimeout(options_.node_report_interval)) {
-    if (Connected()) SendNodeReports();
+  // The first report goes out as soon as the session is up: the coordinator learns
+  // each node's incarnation early, so a node that later comes back empty is noticed.
+  bool reported = false;
+  while (!stop_.WaitForNotificationWithTimeout(reported ? options_.node_report_interval
+                                                        : absl::Milliseconds(100))) {
+    if (Connected()) {
+      SendNodeReports();
+      reported = true;
+    }
   }
 }
 

@@ -135,8 +135,7 @@ TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
     v1::GetIndexRequest req;
     req.set_name("nope");
     v1::GetIndexResponse resp;
-    EXPECT_EQ(coord_->stub().GetIndex(&ctx, req, &resp).error_code(),
-              grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(coord_->stub().GetIndex(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext ctx;
@@ -144,8 +143,7 @@ TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
     req.set_alias("shop");
     req.set_index("nope");
     v1::SetAliasResponse resp;
-    EXPECT_EQ(coord_->stub().SetAlias(&ctx, req, &resp).error_code(),
-              grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(coord_->stub().SetAlias(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext ctx;
@@ -195,8 +193,8 @@ TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
     grpc::Status st = call == 0   ? coord_->stub().PausePlan(&ctx, req, &resp)
                       : call == 1 ? coord_->stub().ResumePlan(&ctx, req, &resp)
                                   : coord_->stub().AbortPlan(&ctx, req, &resp);
-    EXPECT_EQ(st.error_code(), call == 3 ? grpc::StatusCode::INVALID_ARGUMENT
-                                         : grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(st.error_code(),
+              call == 3 ? grpc::StatusCode::INVALID_ARGUMENT : grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext ctx;
@@ -218,8 +216,7 @@ TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
     v1::VerifyRequest req;
     req.set_index("products");
     v1::VerifyResponse resp;
-    EXPECT_EQ(coord_->stub().Verify(&ctx, req, &resp).error_code(),
-              grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(coord_->stub().Verify(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
   }
   v1::GetStatusResponse after = Status();
   EXPECT_EQ(after.epoch(), epoch);
@@ -546,6 +543,84 @@ TEST_F(ServiceTest, ExpiredWorkerLeaseReassignsTheTaskAndRefusesItsCheckpoints) 
   b.Stop();
 }
 
+// DESIGN §6: a node whose incarnation changed lost its data and fences; it must not
+// count as a replica until it rejoined through a move.
+TEST_F(ServiceTest, IncarnationChangeFailsTheNodeAndRejoinsItThroughAPlan) {
+  StartCoordinator();
+  Init();
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Start();
+  auto node = [&](const std::string& id) {
+    const v1::GetStatusResponse status = Status();
+    for (const auto& n : status.nodes()) {
+      if (n.id() == id) return n;
+    }
+    return v1::Node();
+  };
+  worker.ReportNode("r1", "first");
+  for (int i = 0; i < 250 && node("r1").incarnation() != "first"; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(node("r1").incarnation(), "first");
+  EXPECT_TRUE(Status().plans().empty());  // the first incarnation seen is no change
+
+  worker.ReportNode("r1", "second");
+  uint64_t rejoin = 0;
+  for (int i = 0; i < 250 && rejoin == 0; ++i) {
+    grpc::ClientContext ctx;
+    v1::ListPlansResponse plans;
+    ASSERT_TRUE(coord_->stub().ListPlans(&ctx, v1::ListPlansRequest(), &plans).ok());
+    for (const auto& p : plans.plans()) {
+      if (p.kind() == v1::PLAN_REJOIN && p.node_id() == "r1") rejoin = p.id();
+    }
+    if (rejoin == 0) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_NE(rejoin, 0u) << "no rejoin plan for r1";
+  auto done = WaitPlanEnded(rejoin);
+  ASSERT_EQ(done.plan().state(), v1::PLAN_DONE) << done.DebugString();
+  // Every shard r1 owns was copied back into it by a move with J = {r1}.
+  ASSERT_GT(done.plan().moves_size(), 0);
+  for (const auto& m : done.plan().moves()) {
+    EXPECT_EQ(std::vector<std::string>(m.new_owners().begin(), m.new_owners().end()),
+              std::vector<std::string>{"r1"});
+  }
+  EXPECT_EQ(node("r1").status(), v1::NODE_ACTIVE);
+  EXPECT_EQ(node("r1").incarnation(), "second");
+  // The change was recorded: the same incarnation again starts nothing.
+  worker.ReportNode("r1", "second");
+  absl::SleepFor(absl::Milliseconds(200));
+  grpc::ClientContext ctx;
+  v1::ListPlansResponse plans;
+  ASSERT_TRUE(coord_->stub().ListPlans(&ctx, v1::ListPlansRequest(), &plans).ok());
+  EXPECT_EQ(plans.plans_size(), 1);
+  worker.Stop();
+}
+
+TEST_F(ServiceTest, IncarnationChangeWithAutoRejoinOffOnlyRecordsIt) {
+  auto cfg = FastConfig();
+  cfg.migration.auto_rejoin = false;
+  StartCoordinator(cfg);
+  Init();
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Start();
+  auto r1 = [&] {
+    const v1::GetStatusResponse status = Status();
+    for (const auto& n : status.nodes()) {
+      if (n.id() == "r1") return n;
+    }
+    return v1::Node();
+  };
+  worker.ReportNode("r1", "first");
+  worker.ReportNode("r1", "second");
+  for (int i = 0; i < 250 && r1().incarnation() != "second"; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(r1().incarnation(), "second");
+  EXPECT_EQ(r1().status(), v1::NODE_ACTIVE);
+  EXPECT_TRUE(Status().plans().empty());
+  worker.Stop();
+}
+
 TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
   StartCoordinator();
   Init();
@@ -575,8 +650,8 @@ TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(last, v1::PLAN_DONE);
   // prepare may precede the watch (the first message carries the state then).
-  for (const char* s : {"dual_write", "copying", "catching_up", "paused",
-                        "final_delta", "active", "cleanup", "done"}) {
+  for (const char* s : {"dual_write", "copying", "catching_up", "paused", "final_delta", "active",
+                        "cleanup", "done"}) {
     EXPECT_TRUE(seen.count(s)) << s;
   }
   EXPECT_GT(messages, 9);
@@ -585,9 +660,10 @@ TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
 
 // Restart the coordinator (same SQLite file) while every move waits in a state
 // whose task the worker holds; the plan must resume and finish.
-class RestartInState : public ServiceTest,
-                       public ::testing::WithParamInterface<
-                           std::tuple<v1::PlanKind, v1::TaskKind, v1::MoveState>> {};
+class RestartInState
+    : public ServiceTest,
+      public ::testing::WithParamInterface<std::tuple<v1::PlanKind, v1::TaskKind, v1::MoveState>> {
+};
 
 TEST_P(RestartInState, ResumesAndFinishes) {
   const auto [kind, held, state] = GetParam();

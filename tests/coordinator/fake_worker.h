@@ -83,6 +83,14 @@ class FakeWorker {
     return views_;
   }
   uint64_t last_view_epoch() const { return acked_view_; }
+  // Reports `node` reachable with incarnation `inc` (as the real worker's probe does).
+  void ReportNode(const std::string& node, const std::string& inc) {
+    v1::WorkerMessage m;
+    m.mutable_node_report()->set_node(node);
+    m.mutable_node_report()->set_incarnation(inc);
+    m.mutable_node_report()->set_reachable(true);
+    Write(m);
+  }
   int stale_refused() const { return stale_refused_; }
   int accepted() const { return accepted_; }
 

@@ -80,6 +80,12 @@ TEST(Gates, TargetHealth) {
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("not healthy"), std::string::npos);
   EXPECT_TRUE(CheckTargetHealthGate({MoveTo("d", 1)}, s, h).ok());
+  // A rejoin copies back into its own failed node, but never into an unreachable one.
+  EXPECT_TRUE(CheckTargetHealthGate({MoveTo("b", 1)}, s, h, "b").ok());
+  EXPECT_EQ(CheckTargetHealthGate({MoveTo("c", 1)}, s, h, "c").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CheckTargetHealthGate({MoveTo("b", 1)}, s, h, "x").code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(Gates, ConflictsWithAMoveOnTheShardOrAReshardExceptRestore) {

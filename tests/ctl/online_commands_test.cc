@@ -228,8 +228,10 @@ TEST_F(CtlOnline, PlanFlagsReachTheRequest) {
   EXPECT_EQ(req.throttle_docs_per_s(), 500u);
   EXPECT_EQ(req.schedule_window(), "off-peak");
 
-  for (const auto& [verb, kind] : std::vector<std::pair<std::string, pb::PlanKind>>{
-           {"remove-node", pb::PLAN_REMOVE_NODE}, {"restore", pb::PLAN_RESTORE}}) {
+  for (const auto& [verb, kind] :
+       std::vector<std::pair<std::string, pb::PlanKind>>{{"remove-node", pb::PLAN_REMOVE_NODE},
+                                                         {"restore", pb::PLAN_RESTORE},
+                                                         {"rejoin", pb::PLAN_REJOIN}}) {
     auto rr = Ctl({"plan", verb, "--id", "r1"});
     ASSERT_EQ(rr.exit_code, 0) << rr.err;
     EXPECT_EQ(service_.LastPlanRequest().kind(), kind);
@@ -333,7 +335,8 @@ TEST_F(CtlOnline, VerifyExitsOneListingDivergentShards) {
   auto bad = Ctl({"verify", "--index", "bad"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_EQ(bad.err, "error: index bad: 2 divergent shard(s): 1, 3\n");
-  EXPECT_NE(bad.out.find("3      NO          r1     9          bb\n"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("3      NO          r1     9          bb\n"), std::string::npos)
+      << bad.out;
   auto missing = Ctl({"verify", "--index", "missing"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_EQ(missing.err, "error: index 'missing' not found\n");
@@ -373,8 +376,11 @@ TEST(CtlOffline, UnreachableCoordinatorExitsOneNamingIt) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   const std::string target = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   close(fd);
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"status"}, {"nodes", "list"}, {"index", "list"}, {"plan", "list"}, {"verify", "--index", "x"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"status"},
+                                                                {"nodes", "list"},
+                                                                {"index", "list"},
+                                                                {"plan", "list"},
+                                                                {"verify", "--index", "x"}}) {
     auto full = args;
     full.insert(full.end(), {"--coordinator", target, "--timeout", "5s"});
     auto r = RunCtl(full);
