@@ -556,7 +556,7 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
     absl::ReaderMutexLock l(&mu_);
     resp.set_epoch(state_.epoch);
     resp.set_initialized(state_.initialized);
-    for (const auto& [id, n] : state_.nodes) *resp.add_nodes() = n;
+    for (const auto& [id, n] : state_.nodes) *resp.add_nodes() = WithReportedMemory(n);
     for (const auto& [id, p] : state_.plans) {
       if (!PlanEnded(p.state())) *resp.add_plans() = state_.PlanWithMoves(id);
     }
@@ -587,16 +587,26 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
   return resp;
 }
 
+v1::Node Coordinator::WithReportedMemory(const v1::Node& n) const {
+  v1::Node out = n;
+  auto h = health_.find(n.id());
+  if (h != health_.end()) {
+    out.set_capacity_bytes(h->second.capacity_bytes);
+    out.set_used_bytes(h->second.used_bytes);
+  }
+  return out;
+}
+
 std::vector<v1::Node> Coordinator::ListNodes() {
   absl::ReaderMutexLock l(&mu_);
   std::vector<v1::Node> out;
   for (const auto& g : state_.group_order) {
-    for (const v1::Node* n : state_.GroupNodes(g)) out.push_back(*n);
+    for (const v1::Node* n : state_.GroupNodes(g)) out.push_back(WithReportedMemory(*n));
   }
   for (const auto& [id, n] : state_.nodes) {
     if (std::find(state_.group_order.begin(), state_.group_order.end(), n.group()) ==
         state_.group_order.end()) {
-      out.push_back(n);
+      out.push_back(WithReportedMemory(n));
     }
   }
   return out;
@@ -792,6 +802,10 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
     if (!report.incarnation().empty()) h.incarnation = report.incarnation();
     h.shards.clear();
     h.total_bytes = 0;
+    if (report.reachable()) {
+      h.capacity_bytes = report.capacity_bytes();
+      h.used_bytes = report.used_bytes();
+    }
     for (const auto& st : report.shards()) {
       h.shards[{st.index(), st.generation(), st.shard()}] = {st.documents(), st.bytes()};
       h.total_bytes += st.bytes();

@@ -113,6 +113,8 @@ class Coordinator {
                                                       v1::PlanState to, const std::string& reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunLoop(absl::Duration tick);
+  // `n` with the memory its last node report gave (capacity gate inputs).
+  v1::Node WithReportedMemory(const v1::Node& n) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Fails and rejoins a node whose incarnation changed (NodeReport). Returns true
   // when the new incarnation may be recorded, false to retry at the next report.
   bool HandleIncarnationChange(const std::string& node, const std::string& previous,

@@ -1,5 +1,6 @@
 #include "coordinator/gates.h"
 
+#include <algorithm>
 #include <set>
 #include <tuple>
 
@@ -52,11 +53,12 @@ absl::Status CheckCapacityGate(const std::vector<v1::Move>& moves,
     auto it = health.find(node);
     if (it == health.end() || it->second.capacity_bytes == 0) continue;
     const NodeHealth& h = it->second;
-    const double need = static_cast<double>(h.total_bytes + bytes) +
+    const uint64_t holds = std::max(h.total_bytes, h.used_bytes);
+    const double need = static_cast<double>(holds + bytes) +
                         headroom_fraction * static_cast<double>(h.capacity_bytes);
     if (need > static_cast<double>(h.capacity_bytes)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("plan refused: target node ", node, " lacks capacity: holds ", h.total_bytes,
+          absl::StrCat("plan refused: target node ", node, " lacks capacity: holds ", holds,
                        " bytes, would receive ", bytes, " of ", h.capacity_bytes, " with ",
                        static_cast<int>(headroom_fraction * 100), "% headroom"));
     }

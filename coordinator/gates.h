@@ -35,12 +35,14 @@ struct NodeHealth {
   std::string incarnation;
   // Shard stats: (index, generation, shard) -> {documents, bytes}.
   std::map<std::tuple<std::string, uint64_t, uint32_t>, std::pair<uint64_t, uint64_t>> shards;
-  uint64_t total_bytes = 0;
-  uint64_t capacity_bytes = 0;  // 0 unknown
+  uint64_t total_bytes = 0;     // body bytes of the shards it holds (shard stats)
+  uint64_t capacity_bytes = 0;  // the store's memory limit; 0 unknown
+  uint64_t used_bytes = 0;      // memory the store reports using (0 unknown)
 };
 
 // (c) Capacity: every target node with a known capacity must hold its current
-// bytes plus the bytes moving to it plus `headroom_fraction` of its capacity.
+// bytes (the larger of its shard bytes and the store's own used memory) plus the
+// bytes moving to it plus `headroom_fraction` of its capacity.
 absl::Status CheckCapacityGate(const std::vector<v1::Move>& moves,
                                const std::map<std::string, NodeHealth>& health,
                                double headroom_fraction = 0.1);

@@ -267,6 +267,10 @@ void CoordinatorSession::SendNodeReports() {
     rep->set_reachable(inc.ok());
     if (inc.ok()) {
       rep->set_incarnation(*inc);
+      if (auto cap = (*store)->Capacity(); cap.ok()) {
+        rep->set_capacity_bytes(cap->capacity_bytes);
+        rep->set_used_bytes(cap->used_bytes);
+      }
       for (const auto& g : snap->view().generations()) {
         for (const auto& r : g.routes()) {
           bool holds = false;

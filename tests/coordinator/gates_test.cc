@@ -64,6 +64,11 @@ TEST(Gates, CapacityNeedsBytesPlusHeadroomWhenKnown) {
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("b"), std::string::npos);
   EXPECT_TRUE(CheckCapacityGate({MoveTo("c", 1 << 30)}, h).ok());  // unknown capacity
+  // The store's own used memory counts when it exceeds the shard bytes.
+  h["b"].used_bytes = 800;
+  EXPECT_EQ(CheckCapacityGate({MoveTo("b", 150)}, h).code(), absl::StatusCode::kFailedPrecondition);
+  h["b"].used_bytes = 100;
+  EXPECT_TRUE(CheckCapacityGate({MoveTo("b", 300)}, h).ok());
 }
 
 TEST(Gates, TargetHealth) {

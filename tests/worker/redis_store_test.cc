@@ -26,8 +26,8 @@ class RedisStoreTest : public ::testing::Test {
     store_ = std::move(*store);
   }
 
-  ApplyResult Put(const std::string& pk, uint64_t hlc, const std::string& body,
-                  uint64_t epoch = 1, uint64_t writer = 7) {
+  ApplyResult Put(const std::string& pk, uint64_t hlc, const std::string& body, uint64_t epoch = 1,
+                  uint64_t writer = 7) {
     auto r = store_->Apply(shard_, epoch, {Mutation{pk, Version{hlc, writer}, false, body, 0}});
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? (*r)[0] : ApplyResult{};
@@ -113,8 +113,7 @@ TEST_F(RedisStoreTest, FencedReadAtStaleEpochButAnyEpochPasses) {
   EXPECT_EQ(store_->Get(shard_, 4, "a").status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(store_->Get(shard_, kAnyEpoch, "a").ok());
   EXPECT_TRUE(store_->Get(shard_, 5, "a").ok());
-  EXPECT_EQ(store_->Scan(shard_, 4, "", 10).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Scan(shard_, 4, "", 10).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Put("a", 200, R"({"x":2})", 5).outcome, ApplyOutcome::kApplied);
 }
 
@@ -146,12 +145,12 @@ TEST_F(RedisStoreTest, ScanIsInKeyOrderWithTombstonesAndPages) {
 }
 
 TEST_F(RedisStoreTest, ChangedSinceIsOneRangeReadInSeqOrder) {
-  Put("a", 10, "{}");                    // seq 1
-  Put("b", 10, "{}");                    // seq 2
+  Put("a", 10, "{}");  // seq 1
+  Put("b", 10, "{}");  // seq 2
   const uint64_t w = store_->CurrentSeq(shard_)->seq;
-  Put("c", 10, "{}");                    // seq 3
-  Del("a", 20);                          // seq 4
-  Put("b", 5, "{}");                     // refused: no seq
+  Put("c", 10, "{}");  // seq 3
+  Del("a", 20);        // seq 4
+  Put("b", 5, "{}");   // refused: no seq
   auto ch = store_->ChangedSince(shard_, 1, w, 0, 100);
   ASSERT_TRUE(ch.ok()) << ch.status();
   ASSERT_EQ(ch->size(), 2u);
@@ -233,6 +232,18 @@ TEST_F(RedisStoreTest, ScriptsAreReloadedAfterScriptFlush) {
   Put("a", 1, "{}");
   ASSERT_TRUE(node_->Command({"SCRIPT", "FLUSH"}).ok());
   EXPECT_EQ(Put("a", 2, "{}").outcome, ApplyOutcome::kApplied);
+}
+
+TEST_F(RedisStoreTest, CapacityIsMaxmemoryAndUsedMemory) {
+  auto unset = store_->Capacity();
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_EQ(unset->capacity_bytes, 0u);  // no maxmemory: unknown
+  EXPECT_GT(unset->used_bytes, 0u);
+  ASSERT_TRUE(node_->Command({"CONFIG", "SET", "maxmemory", "64mb"}).ok());
+  auto set = store_->Capacity();
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->capacity_bytes, 64u << 20);
+  EXPECT_GT(set->used_bytes, 0u);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/clock.h"
 #include "worker/stores/redis_scripts.h"
 
@@ -68,8 +70,8 @@ absl::Status FencedError(uint64_t epoch, uint64_t fence) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StoreAdapter>> MakeStoreAdapter(const std::string& store,
-                                                              const std::string& address,
-                                                              const StoreOptions& options) {
+                                                               const std::string& address,
+                                                               const StoreOptions& options) {
   if (store != "redis" && !store.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("store: unknown store type '", store, "'"));
   }
@@ -84,13 +86,11 @@ absl::StatusOr<std::unique_ptr<RedisStore>> RedisStore::Create(const std::string
   int port = 0;
   if (colon == std::string::npos || colon == 0 ||
       !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address: '", address, "' is not HOST:PORT"));
+    return absl::InvalidArgumentError(absl::StrCat("address: '", address, "' is not HOST:PORT"));
   }
-  auto pool = std::make_unique<RedisConnectionPool>(address.substr(0, colon), port,
-                                                    options.connect_timeout_ms,
-                                                    options.op_timeout_ms, options.pool_size,
-                                                    AllScripts());
+  auto pool = std::make_unique<RedisConnectionPool>(
+      address.substr(0, colon), port, options.connect_timeout_ms, options.op_timeout_ms,
+      options.pool_size, AllScripts());
   return std::unique_ptr<RedisStore>(new RedisStore(std::move(pool), address));
 }
 
@@ -225,10 +225,8 @@ absl::StatusOr<std::vector<StoredDoc>> RedisStore::Scan(const ShardKey& shard, u
 }
 
 absl::StatusOr<std::vector<StoredDoc>> RedisStore::ChangedSince(const ShardKey& shard,
-                                                                uint64_t epoch,
-                                                                uint64_t after_seq,
-                                                                uint64_t upto_seq,
-                                                                uint32_t limit) {
+                                                                uint64_t epoch, uint64_t after_seq,
+                                                                uint64_t upto_seq, uint32_t limit) {
   return ReadDocs(redis_scripts::kChanged,
                   {ShardPrefix(shard), EpochArg(epoch), absl::StrCat(after_seq),
                    absl::StrCat(upto_seq), absl::StrCat(limit == 0 ? 1000 : limit)});
@@ -266,9 +264,9 @@ absl::Status RedisStore::DeleteShard(const ShardKey& shard, uint64_t epoch) {
   // Bounded: each chunk deletes up to kDeleteChunk entries; concurrent writers at
   // an epoch above the fence could keep adding, so stop after many rounds.
   for (int round = 0; round < 1'000'000; ++round) {
-    auto replies = pool_->EvalMany(redis_scripts::kDeleteChunk,
-                                   {{ShardPrefix(shard), EpochArg(epoch),
-                                     absl::StrCat(kDeleteChunk)}});
+    auto replies =
+        pool_->EvalMany(redis_scripts::kDeleteChunk,
+                        {{ShardPrefix(shard), EpochArg(epoch), absl::StrCat(kDeleteChunk)}});
     if (!replies.ok()) return replies.status();
     const redisReply* r = (*replies)[0].get();
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) return ErrorReply(address_, r);
@@ -290,6 +288,25 @@ absl::StatusOr<ShardStatsResult> RedisStore::Stats(const ShardKey& shard) {
   return s;
 }
 
+absl::StatusOr<NodeCapacity> RedisStore::Capacity() {
+  auto r = pool_->Pipeline({{"INFO", "memory"}});
+  if (!r.ok()) return r.status();
+  const redisReply* info = (*r)[0].get();
+  if (info->type != REDIS_REPLY_STRING) {
+    return ErrorReply(address_, info);
+  }
+  NodeCapacity out;
+  for (absl::string_view line : absl::StrSplit(Str(info), absl::ByAnyChar("\r\n"))) {
+    uint64_t v = 0;
+    if (absl::ConsumePrefix(&line, "maxmemory:") && absl::SimpleAtoi(line, &v)) {
+      out.capacity_bytes = v;
+    } else if (absl::ConsumePrefix(&line, "used_memory:") && absl::SimpleAtoi(line, &v)) {
+      out.used_bytes = v;
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<uint64_t> RedisStore::PurgeTombstones(const ShardKey& shard, uint64_t epoch,
                                                      int64_t applied_before_ms) {
   if (epoch == kAnyEpoch) return absl::InvalidArgumentError("epoch: kAnyEpoch is for reads only");
@@ -297,8 +314,8 @@ absl::StatusOr<uint64_t> RedisStore::PurgeTombstones(const ShardKey& shard, uint
   std::string cursor;
   while (true) {
     auto replies = pool_->EvalMany(
-        redis_scripts::kPurge, {{ShardPrefix(shard), EpochArg(epoch), cursor, "1000",
-                                 absl::StrCat(applied_before_ms)}});
+        redis_scripts::kPurge,
+        {{ShardPrefix(shard), EpochArg(epoch), cursor, "1000", absl::StrCat(applied_before_ms)}});
     if (!replies.ok()) return replies.status();
     const redisReply* r = (*replies)[0].get();
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return ErrorReply(address_, r);

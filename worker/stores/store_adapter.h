@@ -79,6 +79,12 @@ struct ShardStatsResult {
   uint64_t tombstones = 0;
 };
 
+// Memory of a whole node, for the coordinator's capacity gate.
+struct NodeCapacity {
+  uint64_t capacity_bytes = 0;  // the store's configured limit; 0 = unknown / unlimited
+  uint64_t used_bytes = 0;      // what the store reports using now
+};
+
 // Mutations of one shard, for ApplyMany.
 struct ShardMutations {
   ShardKey shard;
@@ -142,6 +148,8 @@ class StoreAdapter {
   virtual absl::Status DeleteShard(const ShardKey& shard, uint64_t epoch) = 0;
 
   virtual absl::StatusOr<ShardStatsResult> Stats(const ShardKey& shard) = 0;
+  // The node's memory limit and use (UNAVAILABLE when unreachable).
+  virtual absl::StatusOr<NodeCapacity> Capacity() = 0;
 
   // Purges tombstones applied before `applied_before_ms` (node clock). Returns count.
   virtual absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& shard, uint64_t epoch,
