@@ -625,7 +625,6 @@ TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
   StartCoordinator();
   Init();
   FakeWorker w(coord_->address(), "w-1");
-  w.Start();
   v1::CreatePlanRequest req;
   req.set_kind(v1::PLAN_ADD_NODE);
   req.set_node_id("r3");
@@ -642,6 +641,11 @@ TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
   int messages = 0;
   std::set<std::string> seen;
   v1::PlanState last = v1::PLAN_STATE_UNSPECIFIED;
+  // No worker yet: the plan cannot pass prepare before the watch has begun.
+  ASSERT_TRUE(reader->Read(&msg));
+  ++messages;
+  last = msg.plan().state();
+  w.Start();
   while (reader->Read(&msg)) {
     ++messages;
     if (msg.has_event()) seen.insert(msg.event().to());
