@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/route_sets.h"
 #include "common/schedule_window.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/move_machine.h"
@@ -329,7 +330,7 @@ absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std
         for (const auto& [gen_id, gen] : s.generations) {
           for (const auto& route : gen.routes()) {
             bool touches = false;
-            for (const auto& ws : route.write_set()) {
+            for (const auto& ws : WriteSet(route)) {
               for (const auto& n : ws.nodes()) touches = touches || n == id;
             }
             if (!touches) continue;
@@ -398,36 +399,35 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   std::vector<v1::Move> moves(plan.moves().begin(), plan.moves().end());
   MIROIR_RETURN_IF_ERROR(CheckCapacityGate(moves, health));
   v1::Plan saved;
-  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
-                           MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
-                           MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(
-                               moves, s, health,
-                               plan.kind() == v1::PLAN_REJOIN ? plan.node_id() : ""));
-                           saved = plan;
-                           saved.set_id(c->AllocId(s));
-                           saved.clear_moves();
-                           for (v1::Move m : moves) {
-                             m.set_id(c->AllocId(s));
-                             m.set_plan_id(saved.id());
-                             m.set_state_since_ms(now);
-                             c->moves[m.id()] = m;
-                             *saved.add_moves() = m;
-                           }
-                           c->plans[saved.id()] = saved;
-                           for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
-                           if (!draft.group_order.empty()) c->group_order = draft.group_order;
-                           // New nodes must be in the view before any route names them.
-                           c->bump_epoch = !draft.nodes.empty();
-                           v1::Event e;
-                           e.set_time_ms(now);
-                           e.set_plan_id(saved.id());
-                           e.set_to(PlanStateName(v1::PLAN_RUNNING));
-                           e.set_reason(absl::StrCat("plan created: ", saved.description(), ", ",
-                                                     moves.size(), " moves",
-                                                     req.force() ? " (forced)" : ""));
-                           c->events.push_back(e);
-                           return absl::OkStatus();
-                         }).status());
+  MIROIR_RETURN_IF_ERROR(
+      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+        MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
+        MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(
+            moves, s, health, plan.kind() == v1::PLAN_REJOIN ? plan.node_id() : ""));
+        saved = plan;
+        saved.set_id(c->AllocId(s));
+        saved.clear_moves();
+        for (v1::Move m : moves) {
+          m.set_id(c->AllocId(s));
+          m.set_plan_id(saved.id());
+          m.set_state_since_ms(now);
+          c->moves[m.id()] = m;
+          *saved.add_moves() = m;
+        }
+        c->plans[saved.id()] = saved;
+        for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
+        if (!draft.group_order.empty()) c->group_order = draft.group_order;
+        // New nodes must be in the view before any route names them.
+        c->bump_epoch = !draft.nodes.empty();
+        v1::Event e;
+        e.set_time_ms(now);
+        e.set_plan_id(saved.id());
+        e.set_to(PlanStateName(v1::PLAN_RUNNING));
+        e.set_reason(absl::StrCat("plan created: ", saved.description(), ", ", moves.size(),
+                                  " moves", req.force() ? " (forced)" : ""));
+        c->events.push_back(e);
+        return absl::OkStatus();
+      }).status());
   if (req.force()) {
     spdlog::warn("plan {} created with force: the window gate is bypassed ({})", saved.id(),
                  saved.description());
@@ -776,7 +776,7 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
           t.set_shards(gen->second.shards());
           t.set_shard(miss.shard());
           std::set<std::string> failed = s.FailedNodes();
-          for (const auto& ws : route.write_set()) {
+          for (const auto& ws : WriteSet(route)) {
             for (const auto& n : ws.nodes()) {
               if (n != miss.node() && !failed.count(n)) t.add_sources(n);
             }
@@ -842,9 +842,10 @@ bool Coordinator::HandleIncarnationChange(const std::string& node, const std::st
   // One report at a time: two workers report the same node within milliseconds.
   absl::MutexLock serial(&rejoin_mu_);
   if (!config_.migration.auto_rejoin || status == v1::NODE_REMOVED) {
-    spdlog::warn("node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
-                 "failed and rejoin it (migration.auto_rejoin is off)",
-                 node, previous, current);
+    spdlog::warn(
+        "node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
+        "failed and rejoin it (migration.auto_rejoin is off)",
+        node, previous, current);
     return true;
   }
   if (status == v1::NODE_JOINING || status == v1::NODE_LEAVING) {
@@ -856,9 +857,10 @@ bool Coordinator::HandleIncarnationChange(const std::string& node, const std::st
   }
   if (status == v1::NODE_FAILED && !auto_failed_.contains(node)) {
     // Failed by the operator, who decides between rejoin and restore.
-    spdlog::warn("node {} (marked failed) changed incarnation {} -> {}; run `plan rejoin` or "
-                 "`plan restore`",
-                 node, previous, current);
+    spdlog::warn(
+        "node {} (marked failed) changed incarnation {} -> {}; run `plan rejoin` or "
+        "`plan restore`",
+        node, previous, current);
     return true;
   }
   // Failed first: it leaves the write and acking sets (it holds nothing it claims).
@@ -878,9 +880,10 @@ bool Coordinator::HandleIncarnationChange(const std::string& node, const std::st
   req.set_node_id(node);
   auto plan = CreatePlan(req);
   if (!plan.ok()) {
-    spdlog::warn("node {} changed incarnation: rejoin plan not created yet ({}); retried at the "
-                 "next report, or run `miroir-ctl plan rejoin --id {}`",
-                 node, std::string(plan.status().message()), node);
+    spdlog::warn(
+        "node {} changed incarnation: rejoin plan not created yet ({}); retried at the "
+        "next report, or run `miroir-ctl plan rejoin --id {}`",
+        node, std::string(plan.status().message()), node);
     return false;
   }
   auto_failed_.erase(node);

@@ -22,6 +22,18 @@ void AddSorted(google::protobuf::RepeatedPtrField<v1::GroupOwners>* field,
   for (const auto& [g, nodes] : per_group) add(g);
 }
 
+bool SameGroups(const google::protobuf::RepeatedPtrField<v1::GroupOwners>& a,
+                const google::protobuf::RepeatedPtrField<v1::GroupOwners>& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i) {
+    if (a[i].group() != b[i].group() || a[i].nodes_size() != b[i].nodes_size()) return false;
+    for (int j = 0; j < a[i].nodes_size(); ++j) {
+      if (a[i].nodes(j) != b[i].nodes(j)) return false;
+    }
+  }
+  return true;
+}
+
 bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
@@ -41,13 +53,12 @@ v1::GenerationRoute BuildInitialRoute(const std::string& index, uint64_t generat
     v1::ShardRoute* r = g.add_routes();
     r->set_shard(s);
     r->set_state(v1::SHARD_STABLE);
+    r->set_sets_are_owners(true);  // stable, nobody failed: write set = acking set = owners
     for (const GroupAssignment& a : AssignShard(s, groups, rf)) {
       if (a.owners.empty()) continue;
-      for (auto* field : {r->mutable_owners(), r->mutable_write_set(), r->mutable_acking_set()}) {
-        v1::GroupOwners* o = field->Add();
-        o->set_group(a.group);
-        for (const auto& n : a.owners) o->add_nodes(n);
-      }
+      v1::GroupOwners* o = r->add_owners();
+      o->set_group(a.group);
+      for (const auto& n : a.owners) o->add_nodes(n);
     }
   }
   return g;
@@ -111,6 +122,14 @@ void RecomputeShardRoute(v1::ShardRoute* route, const std::vector<const v1::Move
   }
   AddSorted(route->mutable_write_set(), write, group_order);
   AddSorted(route->mutable_acking_set(), ack, group_order);
+  // Store the sets once when both equal the owners (the common, stable case).
+  const bool same = SameGroups(route->write_set(), route->owners()) &&
+                    SameGroups(route->acking_set(), route->owners());
+  route->set_sets_are_owners(same);
+  if (same) {
+    route->clear_write_set();
+    route->clear_acking_set();
+  }
   route->set_state(paused ? v1::SHARD_PAUSED : dual ? v1::SHARD_DUAL_WRITE : v1::SHARD_STABLE);
   route->set_pause_deadline_ms(paused ? static_cast<uint64_t>(pause_deadline_ms) : 0);
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/route_sets.h"
 #include "ctl/commands.h"
 #include "ctl/coordinator_client.h"
 #include "ctl/plan_format.h"
@@ -88,8 +89,8 @@ int RunShow(const std::string& name, const CtlContext& ctx) {
   }
   std::cout << DescribeIndex(resp.index()) << "; epoch " << resp.epoch() << "\n";
   for (const auto& gen : resp.routes()) {
-    std::cout << "\ngeneration " << gen.generation() << " (" << RoleName(gen.role())
-              << "), shards " << gen.shards() << ", rf " << gen.rf() << "\n";
+    std::cout << "\ngeneration " << gen.generation() << " (" << RoleName(gen.role()) << "), shards "
+              << gen.shards() << ", rf " << gen.rf() << "\n";
     std::vector<std::string> groups;
     for (const auto& r : gen.routes()) {
       for (const auto& g : r.owners()) {
@@ -109,7 +110,7 @@ int RunShow(const std::string& name, const CtlContext& ctx) {
         auto owners = GroupMembers(r.owners(), g);
         row.push_back(owners.empty() ? "-" : JoinList(owners));
         std::set<std::string> own(owners.begin(), owners.end());
-        for (const auto& n : GroupMembers(r.write_set(), g)) {
+        for (const auto& n : GroupMembers(WriteSet(r), g)) {
           if (!own.count(n)) extra.push_back(n);
         }
       }
@@ -132,9 +133,8 @@ void AddIndexCommands(CLI::App* app, Action* action) {
   create->add_option("--name", o->name, "Index name, [a-z0-9_-]{1,64}")->required();
   create->add_option("--shards", o->shards, "S, 1..65536")->required();
   create->add_option("--rf", o->rf, "Replicas per group, at most the smallest group")->required();
-  create->callback([o, action] {
-    *action = [o](const CtlContext& ctx) { return RunCreate(*o, ctx); };
-  });
+  create->callback(
+      [o, action] { *action = [o](const CtlContext& ctx) { return RunCreate(*o, ctx); }; });
 
   CLI::App* list = index->add_subcommand("list", "Every index");
   list->callback([action] { *action = RunList; });
@@ -142,9 +142,8 @@ void AddIndexCommands(CLI::App* app, Action* action) {
   auto name = std::make_shared<std::string>();
   CLI::App* show = index->add_subcommand("show", "Shard -> owners per group, state, epoch");
   show->add_option("--name", *name, "Index name or alias")->required();
-  show->callback([name, action] {
-    *action = [name](const CtlContext& ctx) { return RunShow(*name, ctx); };
-  });
+  show->callback(
+      [name, action] { *action = [name](const CtlContext& ctx) { return RunShow(*name, ctx); }; });
 }
 
 }  // namespace miroir::ctl

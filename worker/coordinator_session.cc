@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/grpc_server.h"
+#include "common/route_sets.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir {
@@ -274,7 +275,7 @@ void CoordinatorSession::SendNodeReports() {
       for (const auto& g : snap->view().generations()) {
         for (const auto& r : g.routes()) {
           bool holds = false;
-          for (const auto& grp : r.write_set()) {
+          for (const auto& grp : WriteSet(r)) {
             for (const auto& n : grp.nodes()) holds = holds || n == node.id();
           }
           if (!holds) continue;

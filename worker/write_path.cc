@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/route_sets.h"
 #include "worker/fan_out.h"
 #include "worker/quorum.h"
 #include "worker/write_validation.h"
@@ -82,10 +83,11 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
       continue;
     }
     if (route->paused) {
-      if (route->pause_deadline_ms != 0 && now_ms >= static_cast<int64_t>(route->pause_deadline_ms)) {
-        Finish(it, absl::UnavailableError(absl::StrCat(
-                       "shard ", route->targets[route->live].shard, " of index '", route->index,
-                       "' stayed paused past its deadline; retry")));
+      if (route->pause_deadline_ms != 0 &&
+          now_ms >= static_cast<int64_t>(route->pause_deadline_ms)) {
+        Finish(it, absl::UnavailableError(
+                       absl::StrCat("shard ", route->targets[route->live].shard, " of index '",
+                                    route->index, "' stayed paused past its deadline; retry")));
         continue;
       }
       if (!it->holding) {
@@ -116,7 +118,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
       const GenerationTarget& g = routes[i].targets[t];
       const std::string shard_key = absl::StrCat(g.index, "\x1f", g.generation, "\x1f", g.shard);
       absl::flat_hash_set<std::string> seen;
-      for (const auto& grp : g.route->write_set()) {
+      for (const auto& grp : WriteSet(*g.route)) {
         for (const auto& node : grp.nodes()) {
           if (!seen.insert(node).second) continue;
           NodeWork& nw = nodes[node];
@@ -227,7 +229,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
       }
     }
     const GenerationTarget& live = route.targets[route.live];
-    QuorumResult q = EvaluateQuorum(live.route->acking_set(), live.rf, applied_live);
+    QuorumResult q = EvaluateQuorum(AckingSet(*live.route), live.rf, applied_live);
     if (!q.ok) {
       Finish(it, absl::UnavailableError(absl::StrCat(
                      "pk '", it->pk, "': no replica group reached its write quorum (shard ",
@@ -317,13 +319,15 @@ std::vector<v1::WriteAck> WritePath::Write(const std::vector<const v1::WriteItem
     if (refresh > 0) {
       link_->RefreshView(refresh);
       if (router_->epoch() <= snap->epoch()) {
-        router_->WaitForNewer(snap->epoch(), std::min(deadline, absl::Now() + absl::Milliseconds(50)));
+        router_->WaitForNewer(snap->epoch(),
+                              std::min(deadline, absl::Now() + absl::Milliseconds(50)));
       }
     } else if (pending.empty() && !held.empty()) {
       absl::Time until = deadline;
       for (Item* it : held) {
         if (it->pause_deadline_ms != 0) {
-          until = std::min(until, absl::FromUnixMillis(static_cast<int64_t>(it->pause_deadline_ms)));
+          until =
+              std::min(until, absl::FromUnixMillis(static_cast<int64_t>(it->pause_deadline_ms)));
         }
       }
       router_->WaitForNewer(snap->epoch(), until);

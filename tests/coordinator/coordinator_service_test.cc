@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "common/route_sets.h"
 #include "tests/coordinator/fake_worker.h"
 #include "tests/coordinator/test_util.h"
 
@@ -404,7 +405,7 @@ TEST_F(ServiceTest, AbortDuringCopyRoutesBackAndWipesTheJoiningNode) {
     const auto& a = after.routes(0).routes(s);
     EXPECT_EQ(Owners(a, "g0"), Owners(before.routes(0).routes(s), "g0"));
     EXPECT_EQ(a.state(), v1::SHARD_STABLE);
-    for (const auto& w : a.write_set()) {
+    for (const auto& w : WriteSet(a)) {
       for (const auto& n : w.nodes()) EXPECT_NE(n, "r3");
     }
   }

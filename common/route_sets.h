@@ -1,0 +1,25 @@
+// The write and acking sets of a shard route (DESIGN §2, §6). A route whose sets
+// equal its owners stores them once (`ShardRoute.sets_are_owners`), so every
+// reader goes through these two functions. Pure, no I/O, any thread.
+#ifndef MIROIR_COMMON_ROUTE_SETS_H_
+#define MIROIR_COMMON_ROUTE_SETS_H_
+
+#include "miroir/v1/types.pb.h"
+
+namespace miroir {
+
+using GroupSets = google::protobuf::RepeatedPtrField<v1::GroupOwners>;
+
+// Nodes that receive every write to the shard, per group.
+inline const GroupSets& WriteSet(const v1::ShardRoute& r) {
+  return r.sets_are_owners() ? r.owners() : r.write_set();
+}
+
+// Nodes whose applies count toward the write quorum, per group.
+inline const GroupSets& AckingSet(const v1::ShardRoute& r) {
+  return r.sets_are_owners() ? r.owners() : r.acking_set();
+}
+
+}  // namespace miroir
+
+#endif  // MIROIR_COMMON_ROUTE_SETS_H_
