@@ -31,9 +31,7 @@ std::string EnumTail(const std::string& name, const std::string& prefix) {
 
 }  // namespace
 
-std::string MoveStateName(v1::MoveState s) {
-  return EnumTail(v1::MoveState_Name(s), "MOVE_");
-}
+std::string MoveStateName(v1::MoveState s) { return EnumTail(v1::MoveState_Name(s), "MOVE_"); }
 std::string PlanStateName(v1::PlanState s) { return EnumTail(v1::PlanState_Name(s), "PLAN_"); }
 std::string PlanKindName(v1::PlanKind k) { return EnumTail(v1::PlanKind_Name(k), "PLAN_"); }
 
@@ -53,6 +51,26 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
     if (key == "group_order") {
       s.group_order = absl::StrSplit(value, ',', absl::SkipEmpty());
     }
+    if (key == "ae_next_round_ms" && !absl::SimpleAtoi(value, &s.ae_next_round_ms)) {
+      return absl::DataLossError("state file: bad ae_next_round_ms");
+    }
+    if (key == "ae_rotation") {
+      std::pair<std::string, std::string> parts = absl::StrSplit(value, '/');
+      s.ae_rotation_index = parts.first;
+      if (!absl::SimpleAtoi(parts.second, &s.ae_rotation_shard)) {
+        return absl::DataLossError("state file: bad ae_rotation");
+      }
+    }
+  }
+  for (const auto& [id, value] : kind(kKindAePass)) {
+    v1::ShardPass p;
+    if (auto st = ParseInto(kKindAePass, id, value, &p); !st.ok()) return st;
+    s.ae_passes[id] = p;
+  }
+  for (const auto& [id, value] : kind(kKindAeRun)) {
+    v1::AntiEntropyRun r;
+    if (auto st = ParseInto(kKindAeRun, id, value, &r); !st.ok()) return st;
+    s.ae_runs[r.id()] = r;
   }
   for (const auto& [id, value] : kind(kKindNode)) {
     v1::Node n;
@@ -145,7 +163,8 @@ bool Change::empty() const {
   return !bump_epoch && !initialized && !group_order && nodes.empty() && indexes.empty() &&
          generations.empty() && routes.empty() && aliases.empty() && plans.empty() &&
          moves.empty() && tasks.empty() && deleted_tasks.empty() && events.empty() &&
-         next_id == 0;
+         next_id == 0 && ae_passes.empty() && ae_runs.empty() && deleted_ae_runs.empty() &&
+         !ae_next_round_ms && !ae_rotation;
 }
 
 StateWrite Change::ToWrite(uint64_t new_epoch) const {
@@ -180,6 +199,13 @@ StateWrite Change::ToWrite(uint64_t new_epoch) const {
   for (const auto& [id, t] : tasks) w.Set(kKindTask, IdKey(id), t.SerializeAsString());
   for (uint64_t id : deleted_tasks) w.Delete(kKindTask, IdKey(id));
   for (const v1::Event& e : events) w.events.push_back({e.plan_id(), e.SerializeAsString()});
+  for (const auto& [key, p] : ae_passes) w.Set(kKindAePass, key, p.SerializeAsString());
+  for (const auto& [id, r] : ae_runs) w.Set(kKindAeRun, IdKey(id), r.SerializeAsString());
+  for (uint64_t id : deleted_ae_runs) w.Delete(kKindAeRun, IdKey(id));
+  if (ae_next_round_ms) w.Set(kKindMeta, "ae_next_round_ms", absl::StrCat(*ae_next_round_ms));
+  if (ae_rotation) {
+    w.Set(kKindMeta, "ae_rotation", absl::StrCat(ae_rotation->first, "/", ae_rotation->second));
+  }
   return w;
 }
 
@@ -225,6 +251,14 @@ void ApplyChange(const Change& c, uint64_t new_epoch, ClusterState* s) {
     }
   }
   for (uint64_t id : c.deleted_tasks) s->tasks.erase(id);
+  for (const auto& [key, p] : c.ae_passes) s->ae_passes[key] = p;
+  for (const auto& [id, r] : c.ae_runs) s->ae_runs[id] = r;
+  for (uint64_t id : c.deleted_ae_runs) s->ae_runs.erase(id);
+  if (c.ae_next_round_ms) s->ae_next_round_ms = *c.ae_next_round_ms;
+  if (c.ae_rotation) {
+    s->ae_rotation_index = c.ae_rotation->first;
+    s->ae_rotation_shard = c.ae_rotation->second;
+  }
 }
 
 std::shared_ptr<const v1::ClusterView> BuildView(const ClusterState& s) {

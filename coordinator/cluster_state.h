@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "coordinator/state_store.h"
+#include "miroir/v1/anti_entropy.pb.h"
 #include "miroir/v1/types.pb.h"
 #include "miroir/v1/worker_control.pb.h"
 
@@ -49,6 +50,13 @@ struct ClusterState {
   std::map<uint64_t, v1::Plan> plans;                   // moves not filled
   std::map<uint64_t, v1::Move> moves;
   std::map<uint64_t, TaskRecord> tasks;
+  // Anti-entropy (docs/anti-entropy.md): last pass per shard ("index/gen/shard"),
+  // runs by id, when the next scheduled round starts and where it resumes.
+  std::map<std::string, v1::ShardPass> ae_passes;
+  std::map<uint64_t, v1::AntiEntropyRun> ae_runs;
+  int64_t ae_next_round_ms = 0;
+  std::string ae_rotation_index;
+  uint32_t ae_rotation_shard = 0;
 
   // Rebuilds from what the store loaded.
   static absl::StatusOr<ClusterState> FromLoaded(const LoadedState& loaded);
@@ -81,6 +89,11 @@ struct Change {
   std::set<uint64_t> deleted_tasks;
   std::vector<v1::Event> events;
   uint64_t next_id = 0;  // 0: unchanged
+  std::map<std::string, v1::ShardPass> ae_passes;
+  std::map<uint64_t, v1::AntiEntropyRun> ae_runs;
+  std::set<uint64_t> deleted_ae_runs;
+  std::optional<int64_t> ae_next_round_ms;
+  std::optional<std::pair<std::string, uint32_t>> ae_rotation;
 
   // Allocates a cluster-unique id (plans, moves, tasks, generations).
   uint64_t AllocId(const ClusterState& state) {

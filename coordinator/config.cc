@@ -14,11 +14,11 @@ namespace {
 
 absl::Status ParseMigration(YamlReader& r, const YAML::Node& m, MigrationConfig* out) {
   const std::string p = "migration";
-  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
-      m, p,
-      {"skip_delta_pass", "drain_timeout", "catch_up_threshold", "catch_up_max",
-       "max_write_stall", "retain_moved_shard", "allowed_windows", "backfill_batch_size",
-       "throttle_docs_per_s", "max_stall_retries", "task_retries", "auto_rejoin"}));
+  MIROIR_RETURN_IF_ERROR(
+      r.OnlyKeys(m, p,
+                 {"skip_delta_pass", "drain_timeout", "catch_up_threshold", "catch_up_max",
+                  "max_write_stall", "retain_moved_shard", "allowed_windows", "backfill_batch_size",
+                  "throttle_docs_per_s", "max_stall_retries", "task_retries", "auto_rejoin"}));
   MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "skip_delta_pass", &out->skip_delta_pass));
   MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "drain_timeout", &out->drain_timeout));
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "catch_up_threshold", &out->catch_up_threshold));
@@ -40,9 +40,10 @@ absl::Status ParseMigration(YamlReader& r, const YAML::Node& m, MigrationConfig*
 
 absl::Status ParseAntiEntropy(YamlReader& r, const YAML::Node& m, AntiEntropyConfig* out) {
   const std::string p = "anti_entropy";
-  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(m, p,
-                                    {"enabled", "schedule", "tombstone_grace", "shards_per_pass",
-                                     "read_concurrency", "report_only"}));
+  MIROIR_RETURN_IF_ERROR(
+      r.OnlyKeys(m, p,
+                 {"enabled", "schedule", "tombstone_grace", "shards_per_pass",
+                  "max_read_concurrency", "fingerprint_batch_size", "buckets", "auto_repair"}));
   MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "enabled", &out->enabled));
   std::string schedule;
   MIROIR_RETURN_IF_ERROR(r.String(m, p, "schedule", &schedule));
@@ -56,17 +57,27 @@ absl::Status ParseAntiEntropy(YamlReader& r, const YAML::Node& m, AntiEntropyCon
   }
   MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "tombstone_grace", &out->tombstone_grace));
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "shards_per_pass", &out->shards_per_pass));
-  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "read_concurrency", &out->read_concurrency));
-  MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "report_only", &out->report_only));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "max_read_concurrency", &out->max_read_concurrency));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "fingerprint_batch_size", &out->fingerprint_batch_size));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "buckets", &out->buckets));
+  MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "auto_repair", &out->auto_repair));
+  for (const char* key :
+       {"shards_per_pass", "max_read_concurrency", "fingerprint_batch_size", "buckets"}) {
+    uint64_t v = 0;
+    if (m[key] && r.Uint(m, p, key, &v).ok() && v == 0) {
+      return YamlError(r.source(), m[key], absl::StrCat("anti_entropy.", key),
+                       "must be at least 1");
+    }
+  }
   return absl::OkStatus();
 }
 
 absl::Status ParseResharding(YamlReader& r, const YAML::Node& m, ReshardingConfig* out) {
   const std::string p = "resharding";
-  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
-      m, p,
-      {"enabled", "backfill_concurrency", "backfill_batch_size", "throttle_docs_per_sec",
-       "verify_before_swap", "retain_old_index_hours", "allowed_windows"}));
+  MIROIR_RETURN_IF_ERROR(
+      r.OnlyKeys(m, p,
+                 {"enabled", "backfill_concurrency", "backfill_batch_size", "throttle_docs_per_sec",
+                  "verify_before_swap", "retain_old_index_hours", "allowed_windows"}));
   MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "enabled", &out->enabled));
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "backfill_concurrency", &out->backfill_concurrency));
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "backfill_batch_size", &out->backfill_batch_size));
@@ -149,15 +160,23 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
 }
 
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
-  if (c.migration.skip_delta_pass && !c.anti_entropy.enabled &&
-      !c.test_allow_unsafe_skip_delta) {
+  if (c.migration.skip_delta_pass && !c.anti_entropy.enabled && !c.test_allow_unsafe_skip_delta) {
     return absl::InvalidArgumentError(kDeltaSkipRefusal);
   }
-  if (c.migration.drain_timeout > c.migration.max_write_stall) {
+  if (c.anti_entropy.enabled && c.anti_entropy.tombstone_grace < c.anti_entropy.schedule) {
+    // DESIGN §5: a tombstone may only be forgotten after a repairing pass that
+    // reached every replica since it was applied; a grace shorter than the
+    // interval could purge it before any pass copied it.
     return absl::InvalidArgumentError(absl::StrCat(
-        "migration.drain_timeout (", miroir::FormatDuration(c.migration.drain_timeout),
-        ") must not exceed migration.max_write_stall (",
-        miroir::FormatDuration(c.migration.max_write_stall), ")"));
+        "anti_entropy.tombstone_grace (", miroir::FormatDuration(c.anti_entropy.tombstone_grace),
+        ") must not be shorter than the anti_entropy.schedule interval (",
+        miroir::FormatDuration(c.anti_entropy.schedule), ")"));
+  }
+  if (c.migration.drain_timeout > c.migration.max_write_stall) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("migration.drain_timeout (", miroir::FormatDuration(c.migration.drain_timeout),
+                     ") must not exceed migration.max_write_stall (",
+                     miroir::FormatDuration(c.migration.max_write_stall), ")"));
   }
   if (c.worker_lease_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("worker_lease_ttl: must be positive");
@@ -165,8 +184,7 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
   if (c.migration.max_write_stall <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("migration.max_write_stall: must be positive");
   }
-  MIROIR_RETURN_IF_ERROR(
-      CheckWindows(c, c.migration.allowed_windows, "migration.allowed_windows"));
+  MIROIR_RETURN_IF_ERROR(CheckWindows(c, c.migration.allowed_windows, "migration.allowed_windows"));
   MIROIR_RETURN_IF_ERROR(
       CheckWindows(c, c.resharding.allowed_windows, "resharding.allowed_windows"));
   if (c.log_format != "text" && c.log_format != "json") {

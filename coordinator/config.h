@@ -34,9 +34,11 @@ struct AntiEntropyConfig {
   bool enabled = true;
   absl::Duration schedule = absl::Hours(6);
   absl::Duration tombstone_grace = absl::Hours(24 * 7);
-  uint64_t shards_per_pass = 64;
-  uint64_t read_concurrency = 4;
-  bool report_only = false;
+  uint64_t shards_per_pass = 64;         // shards one scheduled round passes over (rotating)
+  uint64_t max_read_concurrency = 4;     // AE passes in flight at once
+  uint64_t fingerprint_batch_size = 1000;  // documents per page of the digest scan
+  uint64_t buckets = 256;                // digest buckets per shard
+  bool auto_repair = true;               // false: report-only
 };
 
 struct ReshardingConfig {

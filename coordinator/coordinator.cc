@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/anti_entropy_runner.h"
 #include "common/route_sets.h"
 #include "common/schedule_window.h"
 #include "coordinator/fleet_spec.h"
@@ -67,6 +68,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
     if (!st.ok()) return st.status();
   }
   c->runner_ = std::make_unique<PlanRunner>(c.get());
+  c->ae_ = std::make_unique<AntiEntropyRunner>(c.get());
   spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
                c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
   return c;
@@ -102,11 +104,20 @@ void Coordinator::RunLoop(absl::Duration tick) {
       if (stopping_) return;
       wake_ = false;
     }
+    ae_->Tick();
     runner_->Tick();
   }
 }
 
-void Coordinator::TickForTest() { runner_->Tick(); }
+void Coordinator::TickForTest() {
+  ae_->Tick();
+  runner_->Tick();
+}
+
+void Coordinator::Wake() {
+  absl::MutexLock l(&run_mu_);
+  wake_ = true;
+}
 
 absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
   absl::MutexLock w(&write_mu_);

@@ -33,6 +33,7 @@
 namespace miroir::coordinator {
 
 class PlanRunner;
+class AntiEntropyRunner;
 
 class Coordinator {
  public:
@@ -95,9 +96,14 @@ class Coordinator {
 
   // Runs one runner step now (tests drive it by hand with a ManualClock).
   void TickForTest();
+  // Makes the runner thread step now instead of at its next tick.
+  void Wake();
+  // Anti-entropy runs (the AntiEntropy service).
+  AntiEntropyRunner& anti_entropy() { return *ae_; }
 
  private:
   friend class PlanRunner;
+  friend class AntiEntropyRunner;
   Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock);
 
   using MutateFn = std::function<absl::Status(const ClusterState&, Change*)>;
@@ -127,6 +133,7 @@ class Coordinator {
   const int64_t started_ms_;
   WorkerRegistry registry_;
   std::unique_ptr<PlanRunner> runner_;
+  std::unique_ptr<AntiEntropyRunner> ae_;
 
   absl::Mutex rejoin_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);  // serialises incarnation changes
   // Nodes failed because their incarnation changed, whose rejoin plan is not created yet.

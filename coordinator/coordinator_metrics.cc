@@ -1,9 +1,11 @@
 #include "coordinator/coordinator_metrics.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/anti_entropy_runner.h"
 
 namespace miroir::coordinator {
 
@@ -36,8 +38,8 @@ void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
       registry
           .GetGauge("miroir_move_documents_copied", "Documents copied by a move so far.", labels)
           .Set(static_cast<double>(m.documents_copied()));
-      registry.GetGauge("miroir_move_write_stall_ms", "Write stall of the move's cutover (ms).",
-                        labels)
+      registry
+          .GetGauge("miroir_move_write_stall_ms", "Write stall of the move's cutover (ms).", labels)
           .Set(static_cast<double>(m.stall_ms()));
     }
   }
@@ -47,6 +49,28 @@ void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
     registry.GetGauge("miroir_moves", "Moves of unfinished plans by state.", {{"state", state}})
         .Set(n);
   }
+  // Anti-entropy (docs/anti-entropy.md). Totals are since this process started.
+  const AeCounters& ae = core.anti_entropy().counters();
+  auto total = [&](const char* name, const char* help, uint64_t value) {
+    Counter& c = registry.GetCounter(name, help);
+    const double delta = static_cast<double>(value) - c.Value();
+    if (delta > 0) c.Inc(delta);
+  };
+  total("miroir_ae_shards_scanned_total", "Anti-entropy passes completed (shards).",
+        ae.shards_scanned.load());
+  total("miroir_ae_mismatches_total", "Divergent keys anti-entropy found.", ae.mismatches.load());
+  total("miroir_ae_documents_repaired_total", "Repair writes anti-entropy made.",
+        ae.repaired.load());
+  total("miroir_ae_passes_failed_total", "Anti-entropy passes that failed.", ae.failed.load());
+  v1::AntiEntropyStatusResponse ae_status = core.anti_entropy().Status(0);
+  int64_t last = 0;
+  for (const auto& p : ae_status.passes()) {
+    if (p.error().empty()) last = std::max(last, p.finished_ms());
+  }
+  registry
+      .GetGauge("miroir_ae_last_pass_age_seconds",
+                "Seconds since the last completed anti-entropy pass (-1: none yet).")
+      .Set(last == 0 ? -1.0 : static_cast<double>(core.clock()->NowMs() - last) / 1000.0);
 }
 
 }  // namespace miroir::coordinator

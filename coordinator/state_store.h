@@ -32,6 +32,8 @@ inline constexpr char kKindPlan[] = "plan";          // id: plan id, v1::Plan w/
 inline constexpr char kKindMove[] = "move";          // id: move id, v1::Move
 inline constexpr char kKindTask[] = "task";          // id: task id, v1::Task
 inline constexpr char kKindMeta[] = "meta";          // id: key, value: text
+inline constexpr char kKindAePass[] = "ae_pass";     // id: "index/gen/shard", v1::ShardPass
+inline constexpr char kKindAeRun[] = "ae_run";       // id: run id, v1::AntiEntropyRun
 
 // One atomic change.
 struct StateWrite {

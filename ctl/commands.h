@@ -24,6 +24,7 @@ void AddIndexCommands(CLI::App* app, Action* action);       // cmd_index.cc
 void AddPlanCommands(CLI::App* app, Action* action);        // cmd_plan.cc
 void AddCheckWindowCommand(CLI::App* app, Action* action);  // cmd_window.cc
 void AddVerifyCommand(CLI::App* app, Action* action);       // cmd_verify.cc
+void AddAntiEntropyCommands(CLI::App* app, Action* action);  // cmd_anti_entropy.cc
 
 // Builds the whole command line and runs the chosen command; returns the exit code.
 int RunCtl(int argc, char** argv);  // ctl_app.cc

@@ -38,6 +38,7 @@ int RunCtl(int argc, char** argv) {
   AddPlanCommands(&app, &action);
   AddCheckWindowCommand(&app, &action);
   AddVerifyCommand(&app, &action);
+  AddAntiEntropyCommands(&app, &action);
 
   try {
     app.parse(argc, argv);
