@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<MoveScenario>> MoveScenario::Start(const std::str
   wo.max_duration = options.max_duration;
   wo.streams = 4;
   wo.batch_size = 8;
+  wo.seed = options.seed;
   sc->writer_ = std::make_unique<TestWriter>(wo);
   if (absl::Status s = sc->writer_->Start(); !s.ok()) return s;
   absl::Time deadline = absl::Now() + absl::Seconds(30);

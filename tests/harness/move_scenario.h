@@ -22,6 +22,7 @@ struct ScenarioOptions {
   double write_rate = 400;  // writes/s during the plan
   double delete_fraction = 0.2;
   absl::Duration max_duration = absl::Seconds(50);
+  uint64_t seed = 0;  // the writer's seed (0: random)
 };
 
 // A running fleet plus a writer that loaded every key and keeps writing.

@@ -1,0 +1,78 @@
+// The parameterised move matrix of the chaos suite (issue 8 scenarios 1, 2, 3,
+// 6, 7, 10, 12, 13, 14): anti-entropy on/off x delta pass on/skipped x group
+// shape x write volume. One add-node plan runs under live writes (writes span
+// the plan's whole life); then the writer's check (DESIGN §4) is asserted, and
+// the numbers are recorded (chaos_util.h).
+#ifndef MIROIR_TESTS_CHAOS_CHAOS_MATRIX_H_
+#define MIROIR_TESTS_CHAOS_CHAOS_MATRIX_H_
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "chaos/chaos_util.h"
+#include "harness/move_scenario.h"
+
+namespace miroir::testing {
+
+struct MatrixCase {
+  std::string name;       // gtest-safe
+  std::string scenarios;  // issue 8 scenario numbers
+  bool anti_entropy = true;
+  bool skip_delta = false;
+  int group_size = 2;
+  int keys = 400;
+  uint64_t min_writes = 0;  // keep writing after the plan until this many acks
+  double write_rate = 400;  // 0: as fast as acks come
+};
+
+inline std::string MatrixConfig(const MatrixCase& c) {
+  return absl::StrCat("AE ", c.anti_entropy ? "on" : "off", ", delta ",
+                      c.skip_delta ? "skipped" : "on", ", group of ", c.group_size, "->",
+                      c.group_size + 1, " (rf ", c.group_size, ")", ", ", c.keys,
+                      " keys, >=", c.min_writes, " writes");
+}
+
+inline void RunMatrixCase(const MatrixCase& c) {
+  namespace pb = ::miroir::v1;
+  TempDir tmp("chaos_" + c.name);
+  ScenarioOptions so;
+  so.fleet.group_sizes = {c.group_size};
+  so.fleet.workers = 2;
+  so.fleet.indexes = {{"products", 4, static_cast<uint32_t>(c.group_size)}};
+  so.fleet.coordinator_config["anti_entropy"]["enabled"] = c.anti_entropy;
+  so.keys = c.keys;
+  so.write_rate = c.write_rate;
+  so.delete_fraction = 0.2;
+  so.seed = ChaosSeed();
+  so.max_duration = absl::Seconds(c.min_writes > 100000 ? 1800 : 300);
+  auto sc = MoveScenario::Start(tmp.path(), so);
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  Fleet& f = (*sc)->fleet();
+  const std::string id = absl::StrCat("r", c.group_size + 10);
+  auto addr = f.AddNodeProcess(id, "g0");
+  ASSERT_TRUE(addr.ok()) << addr.status();
+  pb::CreatePlanRequest req = AddNodeRequest(id, "g0", *addr);
+  req.set_skip_delta_pass(c.skip_delta);
+  auto plan = (*sc)->Plan(req);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(240));
+  ASSERT_TRUE(end.ok()) << end.status();
+  EXPECT_EQ(end->state(), pb::PLAN_DONE) << DescribePlan(*end);
+  // Volume: keep writing (bounded by the writer's max_duration) until enough acks.
+  for (int i = 0; i < 36000 && (*sc)->writer().stats().acked() < c.min_writes; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  auto report = (*sc)->StopAndCheck();
+  ASSERT_TRUE(report.ok()) << report.status();
+  WriterStats st = (*sc)->writer().stats();
+  RecordChaosResult(absl::StrCat(c.scenarios), MatrixConfig(c), *report, st);
+  EXPECT_GE(st.acked(), c.min_writes);
+  EXPECT_TRUE(report->ok()) << MatrixConfig(c) << " seed " << ChaosSeed() << "\n"
+                            << report->Summary();
+}
+
+}  // namespace miroir::testing
+
+#endif  // MIROIR_TESTS_CHAOS_CHAOS_MATRIX_H_

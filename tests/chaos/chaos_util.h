@@ -1,0 +1,42 @@
+// Shared pieces of the chaos scenarios (issue 8): the seed (env
+// MIROIR_CHAOS_SEED, default 1) and one result line per scenario appended to
+// the file named by MIROIR_CHAOS_RESULTS (tab-separated), which
+// tests/chaos/run_matrix.sh turns into docs/chaos_testing_report.md.
+#ifndef MIROIR_TESTS_CHAOS_CHAOS_UTIL_H_
+#define MIROIR_TESTS_CHAOS_CHAOS_UTIL_H_
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "harness/test_writer.h"
+
+namespace miroir::testing {
+
+inline uint64_t ChaosSeed() {
+  const char* v = std::getenv("MIROIR_CHAOS_SEED");
+  uint64_t seed = 0;
+  if (v != nullptr && absl::SimpleAtoi(v, &seed) && seed != 0) return seed;
+  return 1;
+}
+
+// scenario, configuration, seed, acknowledged, lost, resurrected, mismatched,
+// unknown keys, longest write stall (ms). "Repaired by AE" is not recorded:
+// the coordinator does not report a per-plan repair count yet.
+inline void RecordChaosResult(const std::string& scenario, const std::string& config,
+                              const CheckReport& report, const WriterStats& stats) {
+  const char* path = std::getenv("MIROIR_CHAOS_RESULTS");
+  if (path == nullptr || *path == '\0') return;
+  std::ofstream out(path, std::ios::app);
+  out << scenario << '\t' << config << '\t' << ChaosSeed() << '\t' << report.acknowledged_writes
+      << '\t' << report.lost << '\t' << report.resurrected << '\t' << report.mismatched << '\t'
+      << report.keys_unknown << '\t' << absl::ToInt64Milliseconds(stats.max_batch_latency) << '\n';
+}
+
+}  // namespace miroir::testing
+
+#endif  // MIROIR_TESTS_CHAOS_CHAOS_UTIL_H_
