@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,9 @@ struct MatrixCase {
   uint64_t min_writes = 0;  // keep writing after the plan until this many acks
   double write_rate = 400;  // 0: as fast as acks come
 };
+
+// gtest prints the case by its name (not its bytes).
+inline void PrintTo(const MatrixCase& c, std::ostream* os) { *os << c.name; }
 
 inline std::string MatrixConfig(const MatrixCase& c) {
   return absl::StrCat("AE ", c.anti_entropy ? "on" : "off", ", delta ",
