@@ -31,7 +31,9 @@ for seed in "${seeds[@]}"; do
     ctest --test-dir "$build" -L long -R ChaosVolume -j1 --output-on-failure || status=1
   fi
 done
-cmd="tests/chaos/run_matrix.sh$([[ $long == 1 ]] && echo ' --long') ${seeds[*]}"
+cmd="tests/chaos/run_matrix.sh"
+if [[ $long == 1 ]]; then cmd="$cmd --long"; fi
+cmd="$cmd ${seeds[*]}"
 {
   echo "# Chaos testing report"
   echo
