@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/digest.h"
 #include "worker/tasks/ae_pass.h"
+#include "worker/tasks/reshard_tasks.h"
 
 namespace miroir {
 namespace {
@@ -46,27 +47,6 @@ absl::Status ApplyToAll(const std::vector<Replica>& targets, const ShardKey& sha
   }
   return absl::OkStatus();
 }
-
-// Keeps a copy loop at or below `docs_per_s` (0 = unthrottled).
-class Throttle {
- public:
-  Throttle(uint64_t docs_per_s, std::function<bool()> cancelled)
-      : rate_(docs_per_s), cancelled_(std::move(cancelled)), start_(absl::Now()) {}
-  void Account(uint64_t docs) {
-    if (rate_ == 0) return;
-    done_ += docs;
-    const absl::Time due = start_ + absl::Seconds(static_cast<double>(done_) / rate_);
-    while (absl::Now() < due && !(cancelled_ && cancelled_())) {
-      absl::SleepFor(std::min(due - absl::Now(), absl::Milliseconds(50)));
-    }
-  }
-
- private:
-  uint64_t rate_;
-  std::function<bool()> cancelled_;
-  absl::Time start_;
-  uint64_t done_ = 0;
-};
 
 absl::StatusOr<std::vector<Replica>> Resolve(
     const TaskContext& ctx, const google::protobuf::RepeatedPtrField<std::string>& ids) {
@@ -126,12 +106,26 @@ absl::StatusOr<v1::TaskResult> Fence(const TaskContext& ctx) {
   return res;
 }
 
-absl::StatusOr<v1::TaskResult> Backfill(const TaskContext& ctx) {
+// The move tasks' sink: every page goes to every target of the task, in the
+// task's own shard.
+SinkFactory MoveSink(const TaskContext& ctx) {
+  return [&ctx]() -> absl::StatusOr<MutationSink> {
+    auto targets = Resolve(ctx, ctx.task.targets());
+    if (!targets.ok()) return targets.status();
+    return MutationSink([&ctx, targets = *std::move(targets)](const std::vector<Mutation>& muts) {
+      return ApplyToAll(targets, KeyOf(ctx.task), ctx.task.epoch(), muts);
+    });
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<v1::TaskResult> CopyShard(const TaskContext& ctx, const SinkFactory& open_sink) {
   const v1::Task& t = ctx.task;
   auto sources = Resolve(ctx, t.sources());
   if (!sources.ok()) return sources.status();
-  auto targets = Resolve(ctx, t.targets());
-  if (!targets.ok()) return targets.status();
+  auto sink = open_sink();
+  if (!sink.ok()) return sink.status();
   v1::Checkpoint cp = t.checkpoint();
   if (cp.watermarks().empty()) {
     // W of every source first, so the catch-up sees everything after the copy began.
@@ -157,7 +151,7 @@ absl::StatusOr<v1::TaskResult> Backfill(const TaskContext& ctx) {
     std::vector<Mutation> muts;
     muts.reserve(page->size());
     for (const auto& e : *page) muts.push_back(ToMutation(e.Newest()));
-    if (auto s = ApplyToAll(*targets, KeyOf(t), t.epoch(), muts); !s.ok()) return s;
+    if (auto s = (*sink)(muts); !s.ok()) return s;
     cp.set_documents(cp.documents() + muts.size());
     cp.set_cursor(scan.cursor());
     if (ctx.on_copied) ctx.on_copied(muts.size());
@@ -170,12 +164,11 @@ absl::StatusOr<v1::TaskResult> Backfill(const TaskContext& ctx) {
   return res;
 }
 
-// CATCH_UP (upto = each source's current seq at the start of the pass) and
-// FINAL_DELTA (upto = F from task.upto).
-absl::StatusOr<v1::TaskResult> Delta(const TaskContext& ctx, bool final_delta) {
+absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_delta,
+                                           const SinkFactory& open_sink) {
   const v1::Task& t = ctx.task;
-  auto targets = Resolve(ctx, t.targets());
-  if (!targets.ok()) return targets.status();
+  auto sink = open_sink();
+  if (!sink.ok()) return sink.status();
   v1::Checkpoint cp = t.checkpoint();
   if (cp.watermarks().empty()) {
     return absl::InvalidArgumentError("checkpoint.watermarks: a delta pass needs W per source");
@@ -223,7 +216,7 @@ absl::StatusOr<v1::TaskResult> Delta(const TaskContext& ctx, bool final_delta) {
       std::vector<Mutation> muts;
       muts.reserve(docs->size());
       for (const auto& d : *docs) muts.push_back(ToMutation(d));
-      if (auto s = ApplyToAll(*targets, KeyOf(t), t.epoch(), muts); !s.ok()) return s;
+      if (auto s = (*sink)(muts); !s.ok()) return s;
       after = docs->back().change_seq;
       copied += muts.size();
       if (ctx.on_copied) ctx.on_copied(muts.size());
@@ -240,8 +233,6 @@ absl::StatusOr<v1::TaskResult> Delta(const TaskContext& ctx, bool final_delta) {
   res.set_remaining(copied);
   return res;
 }
-
-}  // namespace
 
 absl::StatusOr<v1::TaskResult> Reconcile(const ShardKey& shard, const std::vector<Replica>& sources,
                                          const std::vector<Replica>& targets,
@@ -307,8 +298,22 @@ absl::StatusOr<v1::TaskResult> Reconcile(const ShardKey& shard, const std::vecto
   return res;
 }
 
+Throttle::Throttle(uint64_t docs_per_s, std::function<bool()> cancelled)
+    : rate_(docs_per_s), cancelled_(std::move(cancelled)), start_(absl::Now()) {}
+
+void Throttle::Account(uint64_t docs) {
+  if (rate_ == 0) return;
+  done_ += docs;
+  const absl::Time due = start_ + absl::Seconds(static_cast<double>(done_) / rate_);
+  while (absl::Now() < due && !(cancelled_ && cancelled_())) {
+    absl::SleepFor(std::min(due - absl::Now(), absl::Milliseconds(50)));
+  }
+}
+
 absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
   const v1::Task& t = ctx.task;
+  // A verify names whole generations (source_route, target_route), not one shard.
+  if (t.kind() == v1::TASK_RESHARD_VERIFY) return RunReshardVerify(ctx);
   if (t.index().empty() || t.shards() == 0 || t.shard() >= t.shards()) {
     return absl::InvalidArgumentError(absl::StrCat("task ", t.id(), ": index/shard malformed"));
   }
@@ -319,11 +324,15 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
     case v1::TASK_FENCE:
       return Fence(ctx);
     case v1::TASK_BACKFILL:
-      return Backfill(ctx);
+      return CopyShard(ctx, MoveSink(ctx));
     case v1::TASK_CATCH_UP:
-      return Delta(ctx, /*final_delta=*/false);
+      return CopyChanges(ctx, /*final_delta=*/false, MoveSink(ctx));
     case v1::TASK_FINAL_DELTA:
-      return Delta(ctx, /*final_delta=*/true);
+      return CopyChanges(ctx, /*final_delta=*/true, MoveSink(ctx));
+    case v1::TASK_RESHARD_BACKFILL:
+      return RunReshardBackfill(ctx);
+    case v1::TASK_RESHARD_DELTA:
+      return RunReshardDelta(ctx);
     case v1::TASK_AE_PASS:
       return RunAePass(ctx);
     case v1::TASK_RECONCILE:

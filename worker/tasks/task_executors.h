@@ -1,6 +1,6 @@
 // Executors of the tasks the coordinator leases (docs/task-protocol.md):
 // PREPARE, BACKFILL, CATCH_UP, FENCE, FINAL_DELTA, CLEANUP, RECONCILE, VERIFY,
-// AE_PASS (as RECONCILE). Each runs on the task's own thread, carries
+// AE_PASS (as RECONCILE), and the RESHARD_* kinds (reshard_tasks.h). Each runs on the task's own thread, carries
 // task.epoch on every store op, checkpoints through TaskContext, and stops when
 // the context says the task was cancelled or its checkpoint refused.
 #ifndef MIROIR_WORKER_TASKS_TASK_EXECUTORS_H_
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "miroir/v1/types.pb.h"
 #include "worker/stores/store_adapter.h"
 #include "worker/tasks/merged_scan.h"
@@ -36,6 +37,43 @@ struct TaskContext {
 // FAILED_PRECONDITION (e.g. "incarnation changed: ...", fenced: not retryable),
 // CANCELLED (stopped; nothing is reported), INVALID_ARGUMENT (malformed task).
 absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx);
+
+// Where a copy loop puts what it read: applies one page of mutations (the newest
+// copy of each pk, tombstones included) at the task's epoch. A fenced answer is
+// FAILED_PRECONDITION; an unreachable node UNAVAILABLE, its id leading the message.
+using MutationSink = std::function<absl::Status(const std::vector<Mutation>&)>;
+// Opens the sink (resolving its nodes); called once, before the first page.
+using SinkFactory = std::function<absl::StatusOr<MutationSink>()>;
+
+// The BACKFILL loop of task.(index, generation, shard): when the checkpoint has
+// no watermarks, records W of every source and checkpoints it first; then pages
+// the shard from every source from checkpoint.cursor, merged by version, into
+// the sink, checkpointing cursor + documents after each page (throttled).
+// Result: watermarks (W per source), documents. RESHARD_BACKFILL shares it.
+absl::StatusOr<v1::TaskResult> CopyShard(const TaskContext& ctx, const SinkFactory& open_sink);
+
+// The CATCH_UP (`final_delta` false: up to each source's current seq) and
+// FINAL_DELTA (up to F in task.upto) loop: ChangedSince(W) of every source in the
+// checkpoint's watermarks into the sink. A W from another incarnation is
+// FAILED_PRECONDITION "incarnation changed: ...". Result: watermarks (new W),
+// documents = remaining = entries copied in this pass. RESHARD_DELTA shares it.
+absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_delta,
+                                           const SinkFactory& open_sink);
+
+// Keeps a copy loop at or below `docs_per_s` (0 = unthrottled); wakes early when
+// `cancelled` turns true. One thread.
+class Throttle {
+ public:
+  Throttle(uint64_t docs_per_s, std::function<bool()> cancelled);
+  // Accounts `docs` more and sleeps until the rate allows them.
+  void Account(uint64_t docs);
+
+ private:
+  uint64_t rate_;
+  std::function<bool()> cancelled_;
+  absl::Time start_;
+  uint64_t done_ = 0;
+};
 
 struct ReconcileOptions {
   uint64_t epoch = 0;
