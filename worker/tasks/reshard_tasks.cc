@@ -1,0 +1,376 @@
+#include "worker/tasks/reshard_tasks.h"
+
+#include <algorithm>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/digest.h"
+#include "common/route_sets.h"
+#include "common/routing.h"
+#include "worker/tasks/ae_logic.h"
+#include "worker/tasks/merged_scan.h"
+
+namespace miroir {
+namespace {
+
+constexpr size_t kMaxDivergentKeys = 100;
+constexpr uint32_t kDefaultPage = 1000;
+// Source entries of divergent buckets that the verify's second pass holds in
+// memory at once; more divergent buckets than that are enumerated in rounds.
+constexpr uint64_t kMaxVerifyKeysPerRound = 1'000'000;
+
+absl::Status Prefixed(const std::string& node, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(node, ": ", s.message()));
+}
+
+uint64_t HashOf(const StoredDoc& d) {
+  return EntryHash(d.pk, d.version.hlc, d.version.writer, d.tombstone, d.body);
+}
+
+// The source shard and the target generation must differ: a copy into itself
+// would "succeed" while copying nothing.
+absl::Status ValidateCopyTask(const v1::Task& t) {
+  if (auto s = ValidateGenerationRoute(t.target_route(), t.has_target_route(), "target_route",
+                                       RouteSet::kWriteSet);
+      !s.ok()) {
+    return s;
+  }
+  if (t.target_route().index() == t.index() && t.target_route().generation() == t.generation()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target_route.generation: ", t.generation(), " is the source generation"));
+  }
+  return absl::OkStatus();
+}
+
+// Resolves every write-set node of the target route once; each page is routed
+// by RouteMutations and sent with one ApplyMany per node.
+absl::StatusOr<MutationSink> OpenReshardSink(const TaskContext& ctx) {
+  const v1::GenerationRoute& target = ctx.task.target_route();
+  std::map<std::string, std::shared_ptr<StoreAdapter>> stores;
+  for (const auto& r : target.routes()) {
+    for (const auto& n : RouteNodes(r, RouteSet::kWriteSet)) {
+      if (stores.contains(n)) continue;
+      auto s = ctx.store(n);
+      if (!s.ok()) return Prefixed(n, s.status());
+      stores.emplace(n, *std::move(s));
+    }
+  }
+  const uint64_t epoch = ctx.task.epoch();
+  return MutationSink([&target, epoch, stores = std::move(stores)](
+                          const std::vector<Mutation>& muts) -> absl::Status {
+    for (const auto& [node, batches] : RouteMutations(target, muts)) {
+      auto r = stores.at(node)->ApplyMany(epoch, batches);
+      if (!r.ok()) return Prefixed(node, r.status());
+      for (const auto& results : *r) {
+        for (const auto& a : results) {
+          if (a.outcome == ApplyOutcome::kFenced) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
+          }
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+// Calls `visit(shard, nodes, entry)` for every pk of every shard of `route`,
+// merged over the shard's owners in every group (`nodes[i]` holds
+// `entry.copies[i]`), shard by shard in key order, at the task's epoch.
+using EntryVisitor = std::function<void(uint32_t shard, const std::vector<std::string>& nodes,
+                                        const MergedEntry& entry)>;
+
+absl::Status ScanGeneration(const TaskContext& ctx, const v1::GenerationRoute& route,
+                            Throttle& throttle, const EntryVisitor& visit,
+                            uint64_t* replicas_read) {
+  const uint32_t page = ctx.task.batch_size() == 0 ? kDefaultPage : ctx.task.batch_size();
+  for (uint32_t s = 0; s < route.shards(); ++s) {
+    const std::vector<std::string> nodes = RouteNodes(route.routes(static_cast<int>(s)),
+                                                      RouteSet::kOwners);
+    std::vector<Replica> replicas;
+    for (const auto& n : nodes) {
+      auto store = ctx.store(n);
+      if (!store.ok()) return Prefixed(n, store.status());
+      replicas.push_back(Replica{n, *std::move(store)});
+    }
+    MergedScan scan(std::move(replicas), ShardKey{route.index(), route.generation(), s},
+                    ctx.task.epoch(), "", page);
+    while (true) {
+      if (ctx.cancelled()) return absl::CancelledError("task stopped");
+      auto entries = scan.Next();
+      if (!entries.ok()) return entries.status();
+      if (entries->empty()) break;
+      for (const auto& e : *entries) visit(s, nodes, e);
+      throttle.Account(entries->size());
+    }
+    if (replicas_read != nullptr) *replicas_read += nodes.size();
+  }
+  return absl::OkStatus();
+}
+
+// What the verify's second pass keeps of one source key.
+struct SourceEntry {
+  Version version;
+  bool tombstone = false;
+  uint64_t body_hash = 0;
+  bool seen = false;      // found in its target shard
+  bool mismatch = false;  // some target owner lacks exactly this entry, or a stray copy
+  bool newer = false;     // some target owner lacks it or holds an older version
+};
+
+bool SameAs(const StoredDoc& d, const SourceEntry& s) {
+  return d.version == s.version && d.tombstone == s.tombstone &&
+         (s.tombstone || BodyHash(d.body) == s.body_hash);
+}
+
+// Mismatch tally: counts, and the smallest kMaxDivergentKeys keys.
+class MismatchReport {
+ public:
+  void Add(const std::string& pk, bool newer_in_source) {
+    ++mismatches_;
+    if (newer_in_source) ++newer_;
+    keys_.insert(pk);
+    if (keys_.size() > kMaxDivergentKeys) keys_.erase(std::prev(keys_.end()));
+  }
+  void Fill(v1::TaskResult* res) const {
+    res->set_mismatches(mismatches_);
+    res->set_newer_in_source(newer_);
+    for (const auto& k : keys_) res->add_divergent_keys(k);
+  }
+
+ private:
+  uint64_t mismatches_ = 0;
+  uint64_t newer_ = 0;
+  std::set<std::string> keys_;
+};
+
+}  // namespace
+
+absl::Status ValidateGenerationRoute(const v1::GenerationRoute& route, bool present,
+                                     const std::string& field, RouteSet set) {
+  if (!present) return absl::InvalidArgumentError(absl::StrCat(field, ": missing"));
+  if (route.index().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".index: empty"));
+  }
+  if (route.shards() == 0) return absl::InvalidArgumentError(absl::StrCat(field, ".shards: 0"));
+  if (static_cast<uint32_t>(route.routes_size()) != route.shards()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".routes: ", route.routes_size(),
+                                                   " entries for ", route.shards(), " shards"));
+  }
+  for (int i = 0; i < route.routes_size(); ++i) {
+    const v1::ShardRoute& r = route.routes(i);
+    if (r.shard() != static_cast<uint32_t>(i)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".routes[", i, "].shard: ", r.shard(), ", expected ", i));
+    }
+    if (RouteNodes(r, set).empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".routes[", i, "]: no ",
+                       set == RouteSet::kWriteSet ? "write-set node" : "owner"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> RouteNodes(const v1::ShardRoute& route, RouteSet set) {
+  const GroupSets& groups = set == RouteSet::kWriteSet ? WriteSet(route) : route.owners();
+  std::vector<std::string> out;
+  for (const auto& g : groups) {
+    for (const auto& n : g.nodes()) {
+      if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::vector<ShardMutations>> RouteMutations(
+    const v1::GenerationRoute& target, const std::vector<Mutation>& muts) {
+  // node -> target shard -> mutations; std::map keeps batches in shard order.
+  std::map<std::string, std::map<uint32_t, std::vector<Mutation>>> by_node;
+  for (const auto& m : muts) {
+    const uint32_t shard = ShardForKey(m.pk, target.shards());
+    for (const auto& n : RouteNodes(target.routes(static_cast<int>(shard)), RouteSet::kWriteSet)) {
+      by_node[n][shard].push_back(m);
+    }
+  }
+  std::map<std::string, std::vector<ShardMutations>> out;
+  for (auto& [node, shards] : by_node) {
+    auto& batches = out[node];
+    for (auto& [shard, ms] : shards) {
+      batches.push_back(
+          ShardMutations{ShardKey{target.index(), target.generation(), shard}, std::move(ms)});
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::TaskResult> RunReshardBackfill(const TaskContext& ctx) {
+  if (auto s = ValidateCopyTask(ctx.task); !s.ok()) return s;
+  return CopyShard(ctx, [&ctx] { return OpenReshardSink(ctx); });
+}
+
+absl::StatusOr<v1::TaskResult> RunReshardDelta(const TaskContext& ctx) {
+  if (auto s = ValidateCopyTask(ctx.task); !s.ok()) return s;
+  return CopyChanges(ctx, /*final_delta=*/!ctx.task.upto().empty(),
+                     [&ctx] { return OpenReshardSink(ctx); });
+}
+
+// Two passes (docs/task-protocol.md "RESHARD_VERIFY"):
+//  1. digests: per pk bucket, the XOR of EntryHash over the source's newest copy
+//     of each key, and over the target keys whose owners all hold the same entry
+//     in the right shard (any other target key flags its bucket);
+//  2. only for the buckets that differ: the source entries of those buckets are
+//     kept in memory (in rounds of at most kMaxVerifyKeysPerRound), the target
+//     is scanned again and each key is judged per owner.
+absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
+  const v1::Task& t = ctx.task;
+  if (auto s = ValidateGenerationRoute(t.source_route(), t.has_source_route(), "source_route",
+                                       RouteSet::kOwners);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = ValidateGenerationRoute(t.target_route(), t.has_target_route(), "target_route",
+                                       RouteSet::kOwners);
+      !s.ok()) {
+    return s;
+  }
+  const v1::GenerationRoute& source = t.source_route();
+  const v1::GenerationRoute& target = t.target_route();
+  if (source.index() == target.index() && source.generation() == target.generation()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target_route.generation: ", target.generation(), " is the source_route's generation"));
+  }
+  const uint32_t buckets = t.ae_buckets() == 0 ? kDefaultAeBuckets : t.ae_buckets();
+  const uint32_t target_shards = target.shards();
+  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled);
+  v1::TaskResult res;
+  uint64_t replicas_read = 0;
+
+  // Pass 1.
+  std::vector<uint64_t> source_xor(buckets, 0), target_xor(buckets, 0), source_keys(buckets, 0);
+  std::vector<uint8_t> flagged(buckets, 0);
+  uint64_t documents = 0;
+  auto st = ScanGeneration(
+      ctx, source, throttle,
+      [&](uint32_t, const std::vector<std::string>&, const MergedEntry& e) {
+        const uint32_t b = AeBucket(e.pk, buckets);
+        source_xor[b] ^= HashOf(e.Newest());
+        ++source_keys[b];
+        ++documents;
+      },
+      &replicas_read);
+  if (!st.ok()) return st;
+  std::map<std::string, ShardDigest> node_digests;
+  st = ScanGeneration(
+      ctx, target, throttle,
+      [&](uint32_t shard, const std::vector<std::string>& nodes, const MergedEntry& e) {
+        const uint32_t b = AeBucket(e.pk, buckets);
+        bool agree = ShardForKey(e.pk, target_shards) == shard;
+        std::optional<uint64_t> first;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          const auto& c = e.copies[i];
+          if (!c) {
+            agree = false;
+            continue;
+          }
+          node_digests[nodes[i]].Add(c->pk, c->version.hlc, c->version.writer, c->tombstone,
+                                     c->body);
+          const uint64_t h = HashOf(*c);
+          if (!first) first = h;
+          agree = agree && h == *first;
+        }
+        if (agree) {
+          target_xor[b] ^= *first;
+        } else {
+          flagged[b] = 1;
+        }
+      },
+      &replicas_read);
+  if (!st.ok()) return st;
+  std::vector<uint32_t> divergent;
+  for (uint32_t b = 0; b < buckets; ++b) {
+    if (flagged[b] || source_xor[b] != target_xor[b]) divergent.push_back(b);
+  }
+
+  // Pass 2, in rounds of divergent buckets.
+  MismatchReport report;
+  size_t next = 0;
+  while (next < divergent.size()) {
+    std::vector<uint8_t> in_round(buckets, 0);
+    uint64_t keys = 0;
+    do {
+      in_round[divergent[next]] = 1;
+      keys += source_keys[divergent[next]];
+      ++next;
+    } while (next < divergent.size() &&
+             keys + source_keys[divergent[next]] <= kMaxVerifyKeysPerRound);
+    absl::flat_hash_map<std::string, SourceEntry> entries;
+    entries.reserve(keys);
+    st = ScanGeneration(
+        ctx, source, throttle,
+        [&](uint32_t, const std::vector<std::string>&, const MergedEntry& e) {
+          if (!in_round[AeBucket(e.pk, buckets)]) return;
+          const StoredDoc& d = e.Newest();
+          SourceEntry& s = entries[e.pk];
+          s.version = d.version;
+          s.tombstone = d.tombstone;
+          s.body_hash = d.tombstone ? 0 : BodyHash(d.body);
+        },
+        nullptr);
+    if (!st.ok()) return st;
+    absl::flat_hash_set<std::string> extra;  // target keys the source does not have
+    st = ScanGeneration(
+        ctx, target, throttle,
+        [&](uint32_t shard, const std::vector<std::string>& nodes, const MergedEntry& e) {
+          if (!in_round[AeBucket(e.pk, buckets)]) return;
+          auto it = entries.find(e.pk);
+          if (it == entries.end()) {
+            extra.insert(e.pk);
+            return;
+          }
+          SourceEntry& s = it->second;
+          if (ShardForKey(e.pk, target_shards) != shard) {
+            s.mismatch = true;  // a stray copy in a shard no reader looks in
+            return;
+          }
+          s.seen = true;
+          for (size_t i = 0; i < nodes.size(); ++i) {
+            const auto& c = e.copies[i];
+            if (!c || c->version < s.version) {
+              s.mismatch = s.newer = true;
+            } else if (!SameAs(*c, s)) {
+              s.mismatch = true;
+            }
+          }
+        },
+        nullptr);
+    if (!st.ok()) return st;
+    for (const auto& [pk, s] : entries) {
+      if (!s.seen || s.mismatch) report.Add(pk, /*newer_in_source=*/!s.seen || s.newer);
+    }
+    for (const auto& pk : extra) report.Add(pk, /*newer_in_source=*/false);
+    documents += extra.size();
+  }
+
+  report.Fill(&res);
+  res.set_divergent_buckets(divergent.size());
+  res.set_documents(documents);
+  res.set_replicas_reached(replicas_read);
+  for (const auto& [node, d] : node_digests) {
+    auto* nd = res.add_digests();
+    nd->set_node(node);
+    nd->set_documents(d.documents());
+    nd->set_tombstones(d.tombstones());
+    nd->set_digest(d.Hex());
+  }
+  return res;
+}
+
+}  // namespace miroir
