@@ -21,11 +21,11 @@
 namespace miroir {
 namespace {
 
-using testing::RedisNode;
-using testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing::RedisNode;
 using ::testing::StartsWith;
+using testing::TempDir;
 
 constexpr char kIndex[] = "products";
 constexpr uint64_t kSourceGen = 1;
@@ -328,7 +328,8 @@ TEST_F(ReshardTasksTest, DeltaCopiesOnlyChangesAfterWAndReportsTheNewW) {
   ASSERT_TRUE(bf.ok()) << bf.status();
   // Wipe the copy so the target shows exactly what the delta wrote.
   for (auto& [id, store] : stores_) {
-    for (uint32_t s = 0; s < 16; ++s) ASSERT_TRUE(store->DeleteShard({kIndex, kTargetGen, s}, 2).ok());
+    for (uint32_t s = 0; s < 16; ++s)
+      ASSERT_TRUE(store->DeleteShard({kIndex, kTargetGen, s}, 2).ok());
   }
   PutIn(source, keys[0], 20, R"({"changed":true})");
   PutIn(source, keys[1], 20, "", /*tomb=*/true);
@@ -347,8 +348,8 @@ TEST_F(ReshardTasksTest, DeltaCopiesOnlyChangesAfterWAndReportsTheNewW) {
     auto pos = stores_[w.node()]->CurrentSeq(ShardKey{kIndex, kSourceGen, 4});
     EXPECT_EQ(w.seq(), pos->seq) << w.node();
   }
-  std::map<std::string, StoredDoc> changed = {
-      {keys[0], Doc(keys[0], 20, R"({"changed":true})")}, {keys[1], Doc(keys[1], 20, "", true)}};
+  std::map<std::string, StoredDoc> changed = {{keys[0], Doc(keys[0], 20, R"({"changed":true})")},
+                                              {keys[1], Doc(keys[1], 20, "", true)}};
   if (new_here) changed["new-" + keys[2]] = Doc("new-" + keys[2], 20, R"({"new":true})");
   ExpectSameHoldings(ScanTarget(target), Expected(target, changed));
   // Nothing new: a second pass copies nothing.
@@ -409,7 +410,8 @@ TEST_F(ReshardTasksTest, DeltaFailsWhenASourceIncarnationChanged) {
     res = Run(delta);
   }
   EXPECT_EQ(res.status().code(), absl::StatusCode::kFailedPrecondition) << res.status();
-  EXPECT_THAT(std::string(res.status().message()), StartsWith("incarnation changed: node " + wiped));
+  EXPECT_THAT(std::string(res.status().message()),
+              StartsWith("incarnation changed: node " + wiped));
 }
 
 TEST_F(ReshardTasksTest, MalformedTasksAreInvalidArgumentsNamingTheField) {
@@ -425,7 +427,8 @@ TEST_F(ReshardTasksTest, MalformedTasksAreInvalidArgumentsNamingTheField) {
   t = CopyTask(v1::TASK_RESHARD_BACKFILL, source, 0, target);
   t.mutable_target_route()->mutable_routes()->RemoveLast();
   EXPECT_EQ(Run(t).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(Run(t).status().message()), HasSubstr("target_route.routes: 15 entries for 16"));
+  EXPECT_THAT(std::string(Run(t).status().message()),
+              HasSubstr("target_route.routes: 15 entries for 16"));
   t = CopyTask(v1::TASK_RESHARD_BACKFILL, source, 0, source);
   EXPECT_THAT(std::string(Run(t).status().message()), HasSubstr("target_route.generation"));
   v1::Task v = VerifyTask(source, target);
@@ -549,7 +552,8 @@ TEST(ReshardRouting, RouteMutationsBatchesPerNodeAndTargetShard) {
     o->add_nodes("z");
   }
   std::vector<Mutation> muts;
-  for (int i = 0; i < 10; ++i) muts.push_back(Mutation{"k" + std::to_string(i), {1, 1}, false, "{}", 0});
+  for (int i = 0; i < 10; ++i)
+    muts.push_back(Mutation{"k" + std::to_string(i), {1, 1}, false, "{}", 0});
   auto by_node = RouteMutations(g, muts);
   ASSERT_EQ(by_node.size(), 3u);
   ASSERT_EQ(by_node["z"].size(), 2u) << "one batch per target shard";

@@ -71,8 +71,8 @@ absl::StatusOr<MutationSink> OpenReshardSink(const TaskContext& ctx) {
       for (const auto& results : *r) {
         for (const auto& a : results) {
           if (a.outcome == ApplyOutcome::kFenced) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
+            return absl::FailedPreconditionError(absl::StrCat(node, ": fenced at epoch ", a.fence,
+                                                              ", above the task's epoch ", epoch));
           }
         }
       }
@@ -92,8 +92,8 @@ absl::Status ScanGeneration(const TaskContext& ctx, const v1::GenerationRoute& r
                             uint64_t* replicas_read) {
   const uint32_t page = ctx.task.batch_size() == 0 ? kDefaultPage : ctx.task.batch_size();
   for (uint32_t s = 0; s < route.shards(); ++s) {
-    const std::vector<std::string> nodes = RouteNodes(route.routes(static_cast<int>(s)),
-                                                      RouteSet::kOwners);
+    const std::vector<std::string> nodes =
+        RouteNodes(route.routes(static_cast<int>(s)), RouteSet::kOwners);
     std::vector<Replica> replicas;
     for (const auto& n : nodes) {
       auto store = ctx.store(n);
@@ -171,9 +171,8 @@ absl::Status ValidateGenerationRoute(const v1::GenerationRoute& route, bool pres
           absl::StrCat(field, ".routes[", i, "].shard: ", r.shard(), ", expected ", i));
     }
     if (RouteNodes(r, set).empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".routes[", i, "]: no ",
-                       set == RouteSet::kWriteSet ? "write-set node" : "owner"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".routes[", i, "]: no ", set == RouteSet::kWriteSet ? "write-set node" : "owner"));
     }
   }
   return absl::OkStatus();
@@ -244,8 +243,8 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
   const v1::GenerationRoute& source = t.source_route();
   const v1::GenerationRoute& target = t.target_route();
   if (source.index() == target.index() && source.generation() == target.generation()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "target_route.generation: ", target.generation(), " is the source_route's generation"));
+    return absl::InvalidArgumentError(absl::StrCat("target_route.generation: ", target.generation(),
+                                                   " is the source_route's generation"));
   }
   const uint32_t buckets = t.ae_buckets() == 0 ? kDefaultAeBuckets : t.ae_buckets();
   const uint32_t target_shards = target.shards();

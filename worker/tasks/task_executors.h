@@ -1,8 +1,9 @@
 // Executors of the tasks the coordinator leases (docs/task-protocol.md):
 // PREPARE, BACKFILL, CATCH_UP, FENCE, FINAL_DELTA, CLEANUP, RECONCILE, VERIFY,
-// AE_PASS (as RECONCILE), and the RESHARD_* kinds (reshard_tasks.h). Each runs on the task's own thread, carries
-// task.epoch on every store op, checkpoints through TaskContext, and stops when
-// the context says the task was cancelled or its checkpoint refused.
+// AE_PASS (as RECONCILE), and the RESHARD_* kinds (reshard_tasks.h). Each runs
+// on the task's own thread, carries task.epoch on every store op, checkpoints
+// through TaskContext, and stops when the context says the task was cancelled
+// or its checkpoint refused.
 #ifndef MIROIR_WORKER_TASKS_TASK_EXECUTORS_H_
 #define MIROIR_WORKER_TASKS_TASK_EXECUTORS_H_
 
