@@ -61,16 +61,17 @@ ${report}
   once there). With live writes, the total over the two passes exceeds the
   distinct documents changed only by documents changed both before the first
   pass's bound and again after it (they are legitimately read twice, once per
-  version): 1.001–1.002 at 1,000 writes/s above. Catch-up converges as long as
-  each pass's changes are fewer than the previous.
+  version): a few per thousand at 1,000 writes/s in the table above, far under
+  1.1. Catch-up converges as long as each pass's changes are fewer than the
+  previous pass's.
 - **Wall time**: the pass costs about the same as the keyset reference, usually
   somewhat more (median ratio in the table), on a machine at load ≈ 6 on 2 cores,
-  so single runs vary by up to 2×. Where it is slower: \`ChangedSince\` serves
+  so single runs vary by up to 2×. Where it is slower (likely, not profiled): \`ChangedSince\` serves
   keys in seq order (scattered over the shard's 100k entries) and the pass writes
   them into B in that order, while the reference reads an M-entry shard in key
   order. Both read and write the same M documents. A pass without a change
   sequence would scan the whole shard: the full keyset scan line, read-only, is
-  already ~5× (M = 10k) to ~50–100× (M = 1k) the pass's \`ChangedSince\` time.
+  already ~10× (M = 10k) to ~100× (M = 1k) the pass's \`ChangedSince\` time.
 EOF
 python3 - "$DOC" "$section" <<'PY'
 import re, sys
