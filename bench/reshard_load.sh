@@ -88,8 +88,9 @@ ${model}
 
 ## (b) Measured on a local fleet — pending: needs the reshard runner
 
-Not measured yet: the reshard runner (coordinator side of DESIGN §7 phases) is not
-in the tree at this commit. A later engineer fills this section with scenario 1
+Not measured yet: the coordinator's reshard runner (driving the DESIGN §7 phases
+through the worker's RESHARD_BACKFILL / RESHARD_DELTA / RESHARD_VERIFY tasks) is
+not in the tree at this commit, so no reshard can run on a fleet end to end. A later engineer fills this section with scenario 1
 scaled down, measured beside the model computed for the same parameters (add the
 scaled scenario to \`kScenarios\` in bench/reshard_load_model.cc).
 
