@@ -81,9 +81,8 @@ class CountingStore : public StoreAdapter {
     if (r.ok()) scan_entries += r->size();
     return r;
   }
-  absl::StatusOr<std::vector<StoredDoc>> ChangedSince(const ShardKey& s, uint64_t e,
-                                                      uint64_t after, uint64_t upto,
-                                                      uint32_t limit) override {
+  absl::StatusOr<std::vector<StoredDoc>> ChangedSince(const ShardKey& s, uint64_t e, uint64_t after,
+                                                      uint64_t upto, uint32_t limit) override {
     const absl::Time t0 = absl::Now();
     auto r = inner_->ChangedSince(s, e, after, upto, limit);
     changed_ns += absl::ToInt64Nanoseconds(absl::Now() - t0);
@@ -108,8 +107,7 @@ class CountingStore : public StoreAdapter {
     return inner_->Stats(s);
   }
   absl::StatusOr<miroir::NodeCapacity> Capacity() override { return inner_->Capacity(); }
-  absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& s, uint64_t e,
-                                           int64_t before) override {
+  absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& s, uint64_t e, int64_t before) override {
     return inner_->PurgeTombstones(s, e, before);
   }
 
@@ -125,9 +123,9 @@ int Fail(const absl::Status& s, const char* what) {
 absl::Status ApplyAll(StoreAdapter& st, const ShardKey& shard,
                       const std::vector<miroir::Mutation>& muts, size_t batch) {
   for (size_t at = 0; at < muts.size(); at += batch) {
-    std::vector<miroir::Mutation> b(muts.begin() + static_cast<std::ptrdiff_t>(at),
-                                    muts.begin() + static_cast<std::ptrdiff_t>(
-                                                       std::min(muts.size(), at + batch)));
+    std::vector<miroir::Mutation> b(
+        muts.begin() + static_cast<std::ptrdiff_t>(at),
+        muts.begin() + static_cast<std::ptrdiff_t>(std::min(muts.size(), at + batch)));
     auto r = st.Apply(shard, 1, b);
     if (!r.ok()) return r.status();
     for (const auto& a : *r) {
@@ -345,7 +343,8 @@ int main(int argc, char** argv) {
         absl::flat_hash_map<std::string, const miroir::Mutation*> last;
         for (const auto& mu : muts) last[mu.pk] = &mu;
         for (const auto& pk : picked) {
-          before.push_back(miroir::Mutation{pk, miroir::Version{1, kWriter}, false, doc_body(0), 0});
+          before.push_back(
+              miroir::Mutation{pk, miroir::Version{1, kWriter}, false, doc_body(0), 0});
           after.push_back(*last[pk]);
         }
         std::sort(after.begin(), after.end(),
@@ -504,15 +503,14 @@ int main(int argc, char** argv) {
       "copied |\n|---|---|---|---|---|---|---|---|\n");
   for (size_t ci = 0; ci < changes.size(); ++ci) {
     for (const auto& r : results[ci]) {
-      std::printf("| %llu | %llu | %llu | %llu | %llu | **%.3f** | %llu | %llu |\n",
-                  static_cast<unsigned long long>(r.distinct_changed),
-                  static_cast<unsigned long long>(r.mutations),
-                  static_cast<unsigned long long>(r.seq_advance),
-                  static_cast<unsigned long long>(r.read),
-                  static_cast<unsigned long long>(r.read_distinct),
-                  static_cast<double>(r.read) / static_cast<double>(r.distinct_changed),
-                  static_cast<unsigned long long>(r.calls),
-                  static_cast<unsigned long long>(r.copied));
+      std::printf(
+          "| %llu | %llu | %llu | %llu | %llu | **%.3f** | %llu | %llu |\n",
+          static_cast<unsigned long long>(r.distinct_changed),
+          static_cast<unsigned long long>(r.mutations),
+          static_cast<unsigned long long>(r.seq_advance), static_cast<unsigned long long>(r.read),
+          static_cast<unsigned long long>(r.read_distinct),
+          static_cast<double>(r.read) / static_cast<double>(r.distinct_changed),
+          static_cast<unsigned long long>(r.calls), static_cast<unsigned long long>(r.copied));
     }
   }
   std::printf(
@@ -549,15 +547,14 @@ int main(int argc, char** argv) {
         live_rate);
     for (const auto& l : live_results) {
       const uint64_t total = l.pass1_read + l.pass2_read;
-      std::printf("| %llu | %llu (%llu) | %llu | %llu | %llu | %llu | **%.3f** |\n",
-                  static_cast<unsigned long long>(l.before),
-                  static_cast<unsigned long long>(l.live_writes),
-                  static_cast<unsigned long long>(l.live_distinct),
-                  static_cast<unsigned long long>(l.pass1_read),
-                  static_cast<unsigned long long>(l.pass2_read),
-                  static_cast<unsigned long long>(total),
-                  static_cast<unsigned long long>(l.total_distinct),
-                  static_cast<double>(total) / static_cast<double>(l.total_distinct));
+      std::printf(
+          "| %llu | %llu (%llu) | %llu | %llu | %llu | %llu | **%.3f** |\n",
+          static_cast<unsigned long long>(l.before), static_cast<unsigned long long>(l.live_writes),
+          static_cast<unsigned long long>(l.live_distinct),
+          static_cast<unsigned long long>(l.pass1_read),
+          static_cast<unsigned long long>(l.pass2_read), static_cast<unsigned long long>(total),
+          static_cast<unsigned long long>(l.total_distinct),
+          static_cast<double>(total) / static_cast<double>(l.total_distinct));
     }
   }
   std::printf("\nLoad average at the end of the run: %.2f %.2f %.2f (nproc 2 shared).\n", load1,

@@ -82,8 +82,8 @@ struct Result {
   double node_mean = 0;            // formula / total nodes
   double node_max_avg = 0;         // max over nodes, time-averaged over the backfill
   std::string node_max_avg_id;
-  double node_max_conc = 0;        // max over nodes at the worst moment, concurrency c
-  double cv_old = 0, cv_new = 0;   // per-shard document counts
+  double node_max_conc = 0;                 // max over nodes at the worst moment, concurrency c
+  double cv_old = 0, cv_new = 0;            // per-shard document counts
   double cv_node_old = 0, cv_node_new = 0;  // per-node document (replica) counts
   uint32_t total_nodes = 0;
   uint32_t same_owner_shards = 0;  // shadow shard n < S_old whose owners = live shard n's
@@ -215,8 +215,8 @@ int main() {
   for (size_t i = 0; i < rs.size(); ++i) {
     const auto& sc = kScenarios[i];
     std::printf("| %s | %.0f | %s | %.0f | %u | %u | %u | %u→%u | %.0f |\n", sc.name, rs[i].docs,
-                Bytes(sc.corpus_bytes).c_str(), sc.write_dps, sc.groups, sc.rf,
-                sc.nodes_per_group, sc.s_old, sc.s_new, sc.throttle_dps);
+                Bytes(sc.corpus_bytes).c_str(), sc.write_dps, sc.groups, sc.rf, sc.nodes_per_group,
+                sc.s_old, sc.s_new, sc.throttle_dps);
   }
 
   std::printf("\n### Model\n\n");
@@ -226,21 +226,17 @@ int main() {
     for (size_t i = 0; i < rs.size(); ++i) std::printf(" %s |", fmt(kScenarios[i], rs[i]).c_str());
     std::printf("\n");
   };
-  row("steady storage, all replicas", [](const Scenario&, const Result& r) {
-    return Bytes(r.steady_bytes);
-  });
+  row("steady storage, all replicas",
+      [](const Scenario&, const Result& r) { return Bytes(r.steady_bytes); });
   row("peak storage (EstimateReshard)", [](const Scenario&, const Result& r) {
     return Bytes(static_cast<double>(r.est.storage_peak_bytes));
   });
-  row("**storage amplification** (peak / steady)", [](const Scenario&, const Result& r) {
-    return absl::StrFormat("**%.2f×**", r.storage_amp);
-  });
-  row("node writes per client write, before (sampled)", [](const Scenario&, const Result& r) {
-    return absl::StrFormat("%.3f", r.writes_before);
-  });
-  row("node writes per client write, dual-write (sampled)", [](const Scenario&, const Result& r) {
-    return absl::StrFormat("%.3f", r.writes_dual);
-  });
+  row("**storage amplification** (peak / steady)",
+      [](const Scenario&, const Result& r) { return absl::StrFormat("**%.2f×**", r.storage_amp); });
+  row("node writes per client write, before (sampled)",
+      [](const Scenario&, const Result& r) { return absl::StrFormat("%.3f", r.writes_before); });
+  row("node writes per client write, dual-write (sampled)",
+      [](const Scenario&, const Result& r) { return absl::StrFormat("%.3f", r.writes_dual); });
   row("**dual-write amplification**", [](const Scenario&, const Result& r) {
     return absl::StrFormat("**%.2f×**", r.writes_dual / r.writes_before);
   });
@@ -266,9 +262,9 @@ int main() {
   row("  of which dual-write (2 × w × RF × RG)", [](const Scenario& sc, const Result&) {
     return absl::StrFormat("%.0f", 2 * sc.write_dps * sc.rf * sc.groups);
   });
-  row("peak as a multiple of steady client node writes/s", [](const Scenario& sc,
-                                                               const Result& r) {
-    return absl::StrFormat("%.0f×", r.est.peak_node_writes_per_s / (sc.write_dps * sc.rf * sc.groups));
+  row("peak as a multiple of steady client node writes/s", [](const Scenario& sc, const Result& r) {
+    return absl::StrFormat("%.0f×",
+                           r.est.peak_node_writes_per_s / (sc.write_dps * sc.rf * sc.groups));
   });
   row("per node, uniform (fleet / nodes)", [](const Scenario&, const Result& r) {
     return absl::StrFormat("%.0f (%u nodes)", r.node_mean, r.total_nodes);
