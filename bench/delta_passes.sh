@@ -61,7 +61,7 @@ ${report}
   once there). With live writes, the total over the two passes exceeds the
   distinct documents changed only by documents changed both before the first
   pass's bound and again after it (they are legitimately read twice, once per
-  version): a few per thousand at 1,000 writes/s in the table above, far under
+  version): under 1 % extra at 1,000 writes/s in the table above, far under
   1.1. Catch-up converges as long as each pass's changes are fewer than the
   previous pass's.
 - **Wall time**: the pass costs about the same as the keyset reference, usually
@@ -71,7 +71,8 @@ ${report}
   them into B in that order, while the reference reads an M-entry shard in key
   order. Both read and write the same M documents. A pass without a change
   sequence would scan the whole shard: the full keyset scan line, read-only, is
-  already ~10× (M = 10k) to ~100× (M = 1k) the pass's \`ChangedSince\` time.
+  already several times (M = 10k) to tens of times (M = 1k) the pass's
+  \`ChangedSince\` time.
 EOF
 python3 - "$DOC" "$section" <<'PY'
 import re, sys
