@@ -230,6 +230,9 @@ absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
     opts.args.push_back(absl::StrCat(w.clock_offset_ms));
   }
   for (const auto& f : options_.worker_flags) opts.args.push_back(f);
+  if (auto pw = options_.per_worker_flags.find(index); pw != options_.per_worker_flags.end()) {
+    for (const auto& f : pw->second) opts.args.push_back(f);
+  }
   absl::Status last;
   for (int attempt = 0; attempt < 10; ++attempt) {
     auto p = Process::Start(opts);

@@ -60,6 +60,9 @@ struct FleetOptions {
   // Extra flags per program.
   std::vector<std::string> coordinator_flags;
   std::vector<std::string> worker_flags;
+  // Extra flags for one worker only (by index), after worker_flags; e.g. a
+  // --config with its own max_tasks, or --metrics-listen.
+  std::map<int, std::vector<std::string>> per_worker_flags;
   // Run InitCluster and wait for every worker to register.
   bool init = true;
   absl::Duration start_timeout = absl::Seconds(30);

@@ -9,7 +9,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <list>
@@ -60,6 +66,47 @@ int ConnectUpstream(int port) {
   return fd;
 }
 
+// Socket inodes open in process `pid` (its fds "socket:[N]").
+std::set<uint64_t> SocketInodesOf(pid_t pid) {
+  std::set<uint64_t> out;
+  std::string dir = absl::StrCat("/proc/", pid, "/fd");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  char target[128];
+  while (dirent* e = readdir(d)) {
+    std::string path = absl::StrCat(dir, "/", e->d_name);
+    ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    unsigned long long inode = 0;
+    if (std::sscanf(target, "socket:[%llu]", &inode) == 1) out.insert(inode);
+  }
+  closedir(d);
+  return out;
+}
+
+// Inode of the IPv4 socket whose local port is `local_port` and remote port
+// `remote_port` (the client end of a proxied connection), 0 if not found.
+uint64_t ClientSocketInode(int local_port, int remote_port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string sl, local, remote, st, queues, timer, retr, uid, timeout;
+    unsigned long long inode = 0;
+    if (!(ls >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode)) {
+      continue;
+    }
+    auto port_of = [](const std::string& a) {
+      size_t c = a.find(':');
+      return c == std::string::npos ? -1 : static_cast<int>(std::stoul(a.substr(c + 1), nullptr, 16));
+    };
+    if (port_of(local) == local_port && port_of(remote) == remote_port) return inode;
+  }
+  return 0;
+}
+
 }  // namespace
 
 struct TcpProxy::Conn {
@@ -79,6 +126,9 @@ struct TcpProxy::Conn {
   Direction up;     // client -> server
   Direction down;   // server -> client
   bool dead = false;
+  // HoldPeer: whether the client end belongs to the held process (-1 unknown).
+  int owned_by_held = -1;
+  pid_t owner_checked_for = 0;
 };
 
 absl::StatusOr<std::unique_ptr<TcpProxy>> TcpProxy::Start(int target_port, int listen_port) {
@@ -119,12 +169,20 @@ std::string TcpProxy::address() const { return LoopbackAddress(port_); }
 void TcpProxy::SetMode(Mode m) {
   absl::MutexLock l(&mu_);
   mode_ = m;
+  hold_pid_ = 0;
+}
+
+void TcpProxy::HoldPeer(pid_t pid) {
+  absl::MutexLock l(&mu_);
+  mode_ = Mode::kPass;
+  hold_pid_ = pid;
 }
 
 void TcpProxy::Delay(absl::Duration each_direction) {
   absl::MutexLock l(&mu_);
   delay_ = each_direction;
   mode_ = Mode::kDelay;
+  hold_pid_ = 0;
 }
 
 TcpProxy::Mode TcpProxy::mode() const {
@@ -144,13 +202,31 @@ void TcpProxy::Loop() {
     c.dead = true;
   };
 
+  // HoldPeer: classify each connection once per held pid.
+  auto held_by_peer = [&](Conn& c, pid_t pid) {
+    if (pid == 0) return false;
+    if (c.owner_checked_for != pid) {
+      c.owner_checked_for = pid;
+      c.owned_by_held = 0;
+      sockaddr_in peer{};
+      socklen_t len = sizeof(peer);
+      if (getpeername(c.client, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+        uint64_t inode = ClientSocketInode(ntohs(peer.sin_port), port_);
+        if (inode != 0 && SocketInodesOf(pid).count(inode)) c.owned_by_held = 1;
+      }
+    }
+    return c.owned_by_held == 1;
+  };
+
   while (!stop_.load()) {
     Mode mode;
     absl::Duration delay;
+    pid_t hold_pid;
     {
       absl::MutexLock l(&mu_);
       mode = mode_;
       delay = delay_;
+      hold_pid = hold_pid_;
     }
     absl::Time now = absl::Now();
 
@@ -173,13 +249,18 @@ void TcpProxy::Loop() {
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
     absl::Time next_due = now + absl::Milliseconds(20);
+    uint64_t peer_held = 0;
+    for (Conn& c : conns) peer_held += held_by_peer(c, hold_pid) ? 1 : 0;
+    peer_held_.store(peer_held);
+    bool conn_held = false;  // the connection being polled is held by HoldPeer
     auto want_write = [&](const Conn::Direction& d) {
-      if (mode == Mode::kHold || d.pending.empty()) return false;
+      if (mode == Mode::kHold || conn_held || d.pending.empty()) return false;
       if (d.pending.front().due <= now) return true;
       next_due = std::min(next_due, d.pending.front().due);
       return false;
     };
     for (Conn& c : conns) {
+      conn_held = held_by_peer(c, hold_pid);
       short cev = 0, sev = 0;
       if (!c.up.read_eof && c.up.bytes < kMaxBufferedPerDirection) cev |= POLLIN;
       if (want_write(c.down)) cev |= POLLOUT;
@@ -200,6 +281,7 @@ void TcpProxy::Loop() {
       absl::MutexLock l(&mu_);
       mode = mode_;
       delay = delay_;
+      hold_pid = hold_pid_;
     }
     if (mode == Mode::kCut) continue;
 
@@ -249,8 +331,9 @@ void TcpProxy::Loop() {
         }
         return errno == EAGAIN || errno == EINTR;
       };
+      const bool held = mode == Mode::kHold || held_by_peer(c, hold_pid);
       auto pump_write = [&](int fd, Conn::Direction& d, short revents) {
-        if (!(revents & POLLOUT)) return true;
+        if (!(revents & POLLOUT) || held) return true;
         while (!d.pending.empty() && d.pending.front().due <= now) {
           Conn::Chunk& ch = d.pending.front();
           ssize_t w = write(fd, ch.data.data() + ch.offset, ch.data.size() - ch.offset);

@@ -9,6 +9,11 @@
 //              (or any other mode) lets the buffered bytes through in order
 //   blackhole  accept, read and drop everything; never answer
 //
+// HoldPeer(pid) holds (as `hold`) only the connections whose client end is a
+// socket of process `pid` (found through /proc/net/tcp and /proc/PID/fd), so a
+// test can stall ONE worker's traffic to a node while the others pass. Any mode
+// change (Release() included) ends it and lets the held bytes through in order.
+//
 // One event-loop thread serves every connection; the destructor stops it and
 // closes everything (bounded). Every method is thread-safe.
 #ifndef MIROIR_TESTS_HARNESS_TCP_PROXY_H_
@@ -18,6 +23,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <sys/types.h>
+
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -49,6 +56,10 @@ class TcpProxy {
   void Release() { SetMode(Mode::kPass); }
   void Blackhole() { SetMode(Mode::kBlackhole); }
   Mode mode() const;
+  // Holds only the connections owned by `pid` (existing and new); the rest pass.
+  void HoldPeer(pid_t pid);
+  // Connections currently held by HoldPeer (0 when none or not holding).
+  uint64_t peer_connections_held() const { return peer_held_.load(); }
 
   // Counters for assertions (monotonic).
   uint64_t connections_accepted() const { return accepted_.load(); }
@@ -70,9 +81,11 @@ class TcpProxy {
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> forwarded_{0};
   std::atomic<uint64_t> buffered_{0};
+  std::atomic<uint64_t> peer_held_{0};
   mutable absl::Mutex mu_;
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kPass;
   absl::Duration delay_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  pid_t hold_pid_ ABSL_GUARDED_BY(mu_) = 0;  // HoldPeer: 0 = off
   std::thread thread_;
 };
 

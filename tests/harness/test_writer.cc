@@ -129,6 +129,7 @@ void TestWriter::StreamLoop(int stream_index) {
   int worker = stream_index % static_cast<int>(options_.worker_addresses.size());
   uint64_t batch_id = 0;
 
+  bool rotate = false;  // rotate_workers: this stream's batch is done, next worker
   while (!stop_.load() && absl::Now() < end) {
     // One stream (one worker) until it breaks; then the next worker.
     auto channel = MakeChannel(options_.worker_addresses[worker]);
@@ -136,7 +137,8 @@ void TestWriter::StreamLoop(int stream_index) {
     grpc::ClientContext ctx;
     auto stream = stub->Write(&ctx);
     bool broken = false;
-    while (!broken && !stop_.load() && absl::Now() < end) {
+    rotate = false;
+    while (!broken && !rotate && !stop_.load() && absl::Now() < end) {
       if (options_.max_ops > 0 && issued_.load() >= options_.max_ops) {
         stop_.store(true);
         break;
@@ -252,13 +254,16 @@ void TestWriter::StreamLoop(int stream_index) {
           stats_.error_codes[static_cast<int>(ack.code())] += 1;
         }
       }
+      rotate = options_.rotate_workers;
     }
     if (!broken) {
       CancelAfter(&ctx, absl::Seconds(5), [&] {
         stream->WritesDone();
         (void)stream->Finish();
       });
-      break;
+      if (!rotate) break;
+      worker = (worker + 1) % static_cast<int>(options_.worker_addresses.size());
+      continue;
     }
     CancelAfter(&ctx, absl::Seconds(2), [&] { (void)stream->Finish(); });
     worker = (worker + 1) % static_cast<int>(options_.worker_addresses.size());

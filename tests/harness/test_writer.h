@@ -53,6 +53,10 @@ struct WriterOptions {
   // Put every key once (in key order) before the random mix starts: the
   // "load documents" phase of the demo and of the move tests.
   bool load_first = false;
+  // Send each batch through the next worker in worker_addresses (a new stream
+  // per batch), so the operations on one key alternate between workers (e.g.
+  // workers with skewed clocks). Default: a stream stays on its worker.
+  bool rotate_workers = false;
 };
 
 // What the writer knows about one key.
