@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -21,6 +22,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include <gtest/gtest.h>
+
 #include "chaos/chaos_util.h"
 #include "harness/move_scenario.h"
 
@@ -181,6 +184,43 @@ inline std::string WriteWorkerConfig(const std::string& dir, const std::string& 
   std::ofstream out(path);
   out << yaml;
   return path;
+}
+
+// "PLAN_DONE", or "PLAN_FAILED (first failed move's message)".
+inline std::string PlanOutcome(const miroir::v1::Plan& end) {
+  std::string out = miroir::v1::PlanState_Name(end.state());
+  for (const auto& m : end.moves()) {
+    if (m.state() == miroir::v1::MOVE_FAILED) {
+      absl::StrAppend(&out, " (", m.message(), ")");
+      break;
+    }
+  }
+  return out;
+}
+
+// For scenarios where the product may fail the move on a transient node fault
+// (finding: a retryable task failure that lands between the coordinator's
+// ReleaseTasks and StepPlans fails the move whatever task_retries says, and a
+// FAILED plan cannot be aborted, so a joining node keeps its partial copy):
+// the data promise (nothing lost, resurrected, mismatched; every node read) is
+// asserted either way; the whole check, wrong owners included, when DONE.
+inline void ExpectPromiseGivenOutcome(const miroir::v1::Plan& end, const CheckReport& report) {
+  size_t failed_moves = 0;
+  for (const auto& m : end.moves()) failed_moves += m.state() == miroir::v1::MOVE_FAILED ? 1 : 0;
+  if (end.state() != miroir::v1::PLAN_DONE) {
+    std::printf("FINDING seed %llu: %s\n", static_cast<unsigned long long>(ChaosSeed()),
+                DescribePlan(end).c_str());
+  }
+  EXPECT_EQ(report.lost, 0u) << report.Summary();
+  EXPECT_EQ(report.resurrected, 0u) << report.Summary();
+  EXPECT_EQ(report.mismatched, 0u) << report.Summary();
+  EXPECT_EQ(report.unreachable, 0u) << report.Summary();
+  if (end.state() == miroir::v1::PLAN_DONE) {
+    EXPECT_TRUE(report.ok()) << "seed " << ChaosSeed() << "\n" << report.Summary();
+  } else {
+    EXPECT_EQ(end.state(), miroir::v1::PLAN_FAILED) << DescribePlan(end);
+    EXPECT_LE(report.wrong_owner, failed_moves) << report.Summary();
+  }
 }
 
 }  // namespace miroir::testing
