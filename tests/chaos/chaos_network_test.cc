@@ -10,12 +10,17 @@
 //   25 workers with skewed clocks (+5 s / -5 s) writing the same keys across a move
 //   15 the new node partitioned during the cutover, then healed
 //   18 partial failure: a different failure rate per node, hence per shard
+//   26 tombstone GC window: deletes whose copy to the joining node failed, the
+//      plan paused longer than tombstone_grace while scheduled AE runs
 #include <gtest/gtest.h>
+
+#include <grpcpp/grpcpp.h>
 
 #include <random>
 
 #include "chaos/chaos_faults.h"
 #include "chaos/chaos_util.h"
+#include "common/grpc_server.h"
 #include "common/routing.h"
 #include "harness/move_scenario.h"
 
@@ -403,6 +408,72 @@ TEST(ChaosPartialFailure, DifferentFailureRatesPerShard) {
                                  " slots); unknown keys by shard ", per_shard, "; plan ",
                                  PlanOutcome(*end)),
                     *report, (*sc)->writer().stats());
+  ExpectPromiseGivenOutcome(*end, *report);
+}
+
+// ---- 26: tombstone GC window ----
+
+absl::Status PlanRpc(Fleet& f, uint64_t id, bool pause) {
+  pb::PlanIdRequest req;
+  req.set_id(id);
+  pb::GetPlanResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return FromGrpc(pause ? f.coord().PausePlan(&ctx, req, &resp)
+                        : f.coord().ResumePlan(&ctx, req, &resp));
+}
+
+TEST(ChaosTombstoneGc, PausedPastTombstoneGraceNothingResurrected) {
+  TempDir tmp("chaos_tombstone_gc");
+  ScenarioOptions so;
+  so.fleet.group_sizes = {2};
+  so.fleet.workers = 2;
+  so.fleet.indexes = {{"products", 4, 2}};
+  so.fleet.coordinator_config["anti_entropy"]["enabled"] = true;
+  so.fleet.coordinator_config["anti_entropy"]["schedule"] = "every 1s";
+  so.fleet.coordinator_config["anti_entropy"]["tombstone_grace"] = "1s";
+  so.fleet.coordinator_config["migration"]["task_retries"] = 100000;
+  so.keys = 400;
+  so.write_rate = 200;
+  so.delete_fraction = 0.5;
+  so.seed = ChaosSeed();
+  so.max_duration = absl::Seconds(150);
+  auto sc = MoveScenario::Start(tmp.path(), so);
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  Fleet& f = (*sc)->fleet();
+  auto addr = f.AddNodeProcess("r9", "g0", /*proxied=*/true);
+  ASSERT_TRUE(addr.ok());
+  pb::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
+  req.set_throttle_docs_per_s(400);
+  auto plan = (*sc)->Plan(req);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  // Once the copy is done (r9 holds live documents), cut r9: the deletes that
+  // follow are acknowledged by the old owners and miss r9 (its tombstones).
+  ASSERT_TRUE(f.WaitForMoveState(plan->id(), pb::MOVE_CATCHING_UP, absl::Seconds(60)).ok());
+  TcpProxy& proxy = *f.node("r9").proxy;
+  proxy.Cut();
+  const uint64_t deletes_before = (*sc)->writer().stats().acked_deletes;
+  absl::SleepFor(absl::Milliseconds(800));
+  ASSERT_TRUE(PlanRpc(f, plan->id(), /*pause=*/true).ok());
+  // Paused 4x tombstone_grace; AE runs every second on the shards not mid-move.
+  absl::SleepFor(absl::Seconds(4));
+  const uint64_t deletes_missed = (*sc)->writer().stats().acked_deletes - deletes_before;
+  proxy.Pass();
+  ASSERT_TRUE(PlanRpc(f, plan->id(), /*pause=*/false).ok());
+  auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(120));
+  ASSERT_TRUE(end.ok()) << end.status();
+  auto ae = f.Ctl({"anti-entropy", "status"});
+  const bool ae_ran = ae.ok() && ae->stdout_text.find("(scheduled)") != std::string::npos;
+  auto report = (*sc)->StopAndCheck();
+  ASSERT_TRUE(report.ok()) << report.status();
+  RecordChaosResult("26",
+                    absl::StrCat("AE every 1s, tombstone_grace 1s; r9 cut, ", deletes_missed,
+                                 " deletes acked while r9 was cut, plan paused 4 s; plan ",
+                                 PlanOutcome(*end)),
+                    *report, (*sc)->writer().stats());
+  EXPECT_GT(deletes_missed, 0u) << "no delete missed the joining node";
+  EXPECT_TRUE(ae_ran) << "no scheduled AE run during the pause";
+  EXPECT_EQ(report->resurrected, 0u) << report->Summary();
   ExpectPromiseGivenOutcome(*end, *report);
 }
 
