@@ -204,10 +204,12 @@ inline std::string PlanOutcome(const miroir::v1::Plan& end) {
 // FAILED plan cannot be aborted, so a joining node keeps its partial copy):
 // the data promise (nothing lost, resurrected, mismatched; every node read) is
 // asserted either way; the whole check, wrong owners included, when DONE.
-inline void ExpectPromiseGivenOutcome(const miroir::v1::Plan& end, const CheckReport& report) {
+// `failure_expected`: the plan is meant to fail (a gate); no FINDING line.
+inline void ExpectPromiseGivenOutcome(const miroir::v1::Plan& end, const CheckReport& report,
+                                      bool failure_expected = false) {
   size_t failed_moves = 0;
   for (const auto& m : end.moves()) failed_moves += m.state() == miroir::v1::MOVE_FAILED ? 1 : 0;
-  if (end.state() != miroir::v1::PLAN_DONE) {
+  if (end.state() != miroir::v1::PLAN_DONE && !failure_expected) {
     std::printf("FINDING seed %llu: %s\n", static_cast<unsigned long long>(ChaosSeed()),
                 DescribePlan(end).c_str());
   }

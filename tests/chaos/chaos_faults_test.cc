@@ -11,6 +11,9 @@
 //    5 bursts of writes at every state boundary
 //    9 tight-loop writes at the cutover instant
 //   22 a store node SIGKILLed (AOF on) during dual-write, restarted; AE on/off
+//    8 (rest) a coordinator restarted mid-plan with the unsafe config (AE off
+//      under a plan that skips the delta, created with force): refused before
+//      the cutover
 #include <gtest/gtest.h>
 
 #include <set>
@@ -417,6 +420,45 @@ TEST_P(ChaosStoreNodeKill, KilledDuringDualWriteRestartedRecovered) {
                     *report, (*sc)->writer().stats());
   EXPECT_GT(acked_while_down, 0u) << "no write was acknowledged while r0 was down";
   ExpectPromiseGivenOutcome(*end, *report);
+}
+
+// ---- 8: coordinator restarted mid-plan with the unsafe config ----
+
+TEST(ChaosUnsafeRestart, AeTurnedOffAcrossARestartRefusedBeforeCutover) {
+  TempDir tmp("chaos_unsafe_restart");
+  ScenarioOptions so = Small(2, 800, 100);
+  so.fleet.coordinator_config["anti_entropy"]["enabled"] = true;
+  auto sc = MoveScenario::Start(tmp.path(), so);
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  Fleet& f = (*sc)->fleet();
+  auto addr = f.AddNodeProcess("r9", "g0");
+  ASSERT_TRUE(addr.ok());
+  pb::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
+  req.set_skip_delta_pass(true);  // allowed: AE is on
+  req.set_force(true);            // never bypasses the delta gate
+  req.set_throttle_docs_per_s(100);
+  auto plan = (*sc)->Plan(req);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE(f.WaitForMoveState(plan->id(), pb::MOVE_COPYING, absl::Seconds(60)).ok());
+  // The config changes across a restart: AE off (valid on its own).
+  YAML::Node cfg = f.options().coordinator_config;
+  cfg["anti_entropy"]["enabled"] = false;
+  ASSERT_TRUE(f.WriteCoordinatorConfig(cfg).ok());
+  ASSERT_TRUE(f.RestartCoordinator().ok());
+  auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(120));
+  ASSERT_TRUE(end.ok()) << end.status();
+  EXPECT_EQ(end->state(), pb::PLAN_FAILED) << DescribePlan(*end);
+  for (const auto& m : end->moves()) {
+    EXPECT_NE(m.state(), pb::MOVE_DONE) << "a move cut over without the delta and without AE";
+    EXPECT_NE(m.state(), pb::MOVE_ACTIVE);
+    if (m.state() == pb::MOVE_FAILED) {
+      EXPECT_NE(m.message().find("anti_entropy.enabled"), std::string::npos) << m.message();
+      EXPECT_NE(m.message().find("skip_delta"), std::string::npos) << m.message();
+    }
+  }
+  auto report = (*sc)->StopAndCheck();
+  ASSERT_TRUE(report.ok()) << report.status();
+  ExpectPromiseGivenOutcome(*end, *report, /*failure_expected=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ci, ChaosStoreNodeKill, ::testing::Bool(),
