@@ -67,6 +67,11 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
     if (auto st = ParseInto(kKindAePass, id, value, &p); !st.ok()) return st;
     s.ae_passes[id] = p;
   }
+  for (const auto& [id, value] : kind(kKindReshard)) {
+    v1::ReshardRecord r;
+    if (auto st = ParseInto(kKindReshard, id, value, &r); !st.ok()) return st;
+    s.reshards[r.id()] = r;
+  }
   for (const auto& [id, value] : kind(kKindAeRun)) {
     v1::AntiEntropyRun r;
     if (auto st = ParseInto(kKindAeRun, id, value, &r); !st.ok()) return st;
@@ -164,7 +169,7 @@ bool Change::empty() const {
          generations.empty() && routes.empty() && aliases.empty() && plans.empty() &&
          moves.empty() && tasks.empty() && deleted_tasks.empty() && events.empty() &&
          next_id == 0 && ae_passes.empty() && ae_runs.empty() && deleted_ae_runs.empty() &&
-         !ae_next_round_ms && !ae_rotation;
+         !ae_next_round_ms && !ae_rotation && reshards.empty();
 }
 
 StateWrite Change::ToWrite(uint64_t new_epoch) const {
@@ -202,6 +207,7 @@ StateWrite Change::ToWrite(uint64_t new_epoch) const {
   for (const auto& [key, p] : ae_passes) w.Set(kKindAePass, key, p.SerializeAsString());
   for (const auto& [id, r] : ae_runs) w.Set(kKindAeRun, IdKey(id), r.SerializeAsString());
   for (uint64_t id : deleted_ae_runs) w.Delete(kKindAeRun, IdKey(id));
+  for (const auto& [id, r] : reshards) w.Set(kKindReshard, IdKey(id), r.SerializeAsString());
   if (ae_next_round_ms) w.Set(kKindMeta, "ae_next_round_ms", absl::StrCat(*ae_next_round_ms));
   if (ae_rotation) {
     w.Set(kKindMeta, "ae_rotation", absl::StrCat(ae_rotation->first, "/", ae_rotation->second));
@@ -254,6 +260,7 @@ void ApplyChange(const Change& c, uint64_t new_epoch, ClusterState* s) {
   for (const auto& [key, p] : c.ae_passes) s->ae_passes[key] = p;
   for (const auto& [id, r] : c.ae_runs) s->ae_runs[id] = r;
   for (uint64_t id : c.deleted_ae_runs) s->ae_runs.erase(id);
+  for (const auto& [id, r] : c.reshards) s->reshards[id] = r;
   if (c.ae_next_round_ms) s->ae_next_round_ms = *c.ae_next_round_ms;
   if (c.ae_rotation) {
     s->ae_rotation_index = c.ae_rotation->first;

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "coordinator/state_store.h"
 #include "miroir/v1/anti_entropy.pb.h"
+#include "miroir/v1/reshard.pb.h"
 #include "miroir/v1/types.pb.h"
 #include "miroir/v1/worker_control.pb.h"
 
@@ -57,6 +58,8 @@ struct ClusterState {
   int64_t ae_next_round_ms = 0;
   std::string ae_rotation_index;
   uint32_t ae_rotation_shard = 0;
+  // Reshards (DESIGN §7, docs/resharding.md) by id, every state.
+  std::map<uint64_t, v1::ReshardRecord> reshards;
 
   // Rebuilds from what the store loaded.
   static absl::StatusOr<ClusterState> FromLoaded(const LoadedState& loaded);
@@ -94,6 +97,7 @@ struct Change {
   std::set<uint64_t> deleted_ae_runs;
   std::optional<int64_t> ae_next_round_ms;
   std::optional<std::pair<std::string, uint32_t>> ae_rotation;
+  std::map<uint64_t, v1::ReshardRecord> reshards;
 
   // Allocates a cluster-unique id (plans, moves, tasks, generations).
   uint64_t AllocId(const ClusterState& state) {

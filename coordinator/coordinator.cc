@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/anti_entropy_runner.h"
+#include "coordinator/reshard_runner.h"
 #include "common/route_sets.h"
 #include "common/schedule_window.h"
 #include "coordinator/fleet_spec.h"
@@ -69,6 +70,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
   }
   c->runner_ = std::make_unique<PlanRunner>(c.get());
   c->ae_ = std::make_unique<AntiEntropyRunner>(c.get());
+  c->reshard_ = std::make_unique<ReshardRunner>(c.get());
   spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
                c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
   return c;
@@ -151,7 +153,10 @@ absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
     msg.mutable_cancel()->set_reason("the move left the state this task served");
     registry_.Send(worker, msg);
   }
-  if (!change.plans.empty() || !change.moves.empty() || !change.events.empty()) NotifyChange();
+  if (!change.plans.empty() || !change.moves.empty() || !change.events.empty() ||
+      !change.reshards.empty()) {
+    NotifyChange();
+  }
   return new_epoch;
 }
 

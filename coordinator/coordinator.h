@@ -34,6 +34,7 @@ namespace miroir::coordinator {
 
 class PlanRunner;
 class AntiEntropyRunner;
+class ReshardRunner;
 
 class Coordinator {
  public:
@@ -100,10 +101,13 @@ class Coordinator {
   void Wake();
   // Anti-entropy runs (the AntiEntropy service).
   AntiEntropyRunner& anti_entropy() { return *ae_; }
+  // Reshards (the Reshard service).
+  ReshardRunner& reshard() { return *reshard_; }
 
  private:
   friend class PlanRunner;
   friend class AntiEntropyRunner;
+  friend class ReshardRunner;
   Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock);
 
   using MutateFn = std::function<absl::Status(const ClusterState&, Change*)>;
@@ -134,6 +138,7 @@ class Coordinator {
   WorkerRegistry registry_;
   std::unique_ptr<PlanRunner> runner_;
   std::unique_ptr<AntiEntropyRunner> ae_;
+  std::unique_ptr<ReshardRunner> reshard_;
 
   absl::Mutex rejoin_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);  // serialises incarnation changes
   // Nodes failed because their incarnation changed, whose rejoin plan is not created yet.

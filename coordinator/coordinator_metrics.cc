@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/anti_entropy_runner.h"
+#include "coordinator/reshard_runner.h"
 
 namespace miroir::coordinator {
 
@@ -71,6 +72,17 @@ void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
       .GetGauge("miroir_ae_last_pass_age_seconds",
                 "Seconds since the last completed anti-entropy pass (-1: none yet).")
       .Set(last == 0 ? -1.0 : static_cast<double>(core.clock()->NowMs() - last) / 1000.0);
+  // Resharding (docs/resharding.md); phase numbering of the original project.
+  registry.GetGauge("miroir_reshard_in_progress", "Reshards started and not yet ended.")
+      .Set(static_cast<double>(core.reshard().InProgress()));
+  registry
+      .GetGauge("miroir_reshard_phase",
+                "Phase of the running reshard: 0 idle, 1 shadow, 2 backfill and catch-up, "
+                "3 verify, 4 swap, 5 cleanup.")
+      .Set(static_cast<double>(core.reshard().Phase()));
+  total("miroir_reshard_documents_backfilled_total",
+        "Documents copied into shadow generations (backfill and catch-up).",
+        core.reshard().DocumentsBackfilled());
 }
 
 }  // namespace miroir::coordinator

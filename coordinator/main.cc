@@ -16,6 +16,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/anti_entropy_service.h"
 #include "coordinator/coordinator_service.h"
+#include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
 #include "coordinator/worker_control_service.h"
 #include "spdlog/spdlog.h"
@@ -82,8 +83,9 @@ int main(int argc, char** argv) {
   CoordinatorService operator_api(core->get(), config.listen);
   WorkerControlService worker_api(core->get());
   AntiEntropyService anti_entropy_api(core->get());
-  auto server =
-      miroir::StartGrpcServer(config.listen, {&operator_api, &worker_api, &anti_entropy_api});
+  ReshardService reshard_api(core->get());
+  auto server = miroir::StartGrpcServer(
+      config.listen, {&operator_api, &worker_api, &anti_entropy_api, &reshard_api});
   if (!server.ok()) return Fail(1, std::string(server.status().message()));
   const std::string host = config.listen.substr(0, config.listen.rfind(':'));
   operator_api.set_leader(host + ":" + std::to_string(server->port));

@@ -11,6 +11,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/gates.h"
 #include "coordinator/move_machine.h"
+#include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
 #include "spdlog/spdlog.h"
 
@@ -602,6 +603,7 @@ class Stepper {
 void PlanRunner::Tick() {
   ReleaseTasks();
   StepPlans();
+  c_->reshard().Tick();  // between stepping and leasing: its new tasks lease now
   LeaseTasks();
 }
 

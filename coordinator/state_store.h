@@ -34,6 +34,7 @@ inline constexpr char kKindTask[] = "task";          // id: task id, v1::Task
 inline constexpr char kKindMeta[] = "meta";          // id: key, value: text
 inline constexpr char kKindAePass[] = "ae_pass";     // id: "index/gen/shard", v1::ShardPass
 inline constexpr char kKindAeRun[] = "ae_run";       // id: run id, v1::AntiEntropyRun
+inline constexpr char kKindReshard[] = "reshard";    // id: reshard id, v1::ReshardRecord
 
 // One atomic change.
 struct StateWrite {

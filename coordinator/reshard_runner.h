@@ -1,0 +1,59 @@
+// ReshardRunner: drives every reshard through the phases of DESIGN §7 against real
+// workers (docs/resharding.md). Each tick, in one commit with at most one new
+// epoch, it runs the entry action of each reshard's state (create the shadow and
+// publish dual-write, lease the per-shard RESHARD_BACKFILL / RESHARD_DELTA tasks,
+// the RESHARD_VERIFY task, pause and fence the index, flip the generations, drop
+// the retained or abandoned generation) and advances it when its exit condition
+// holds. Entry actions are idempotent: after a restart the current state's action
+// runs again from the persisted per-shard watermarks and task ids.
+//
+// Tick() runs on the coordinator's runner thread (between stepping plans and
+// leasing tasks, so a task it creates is leased in the same tick); the operator
+// calls (Start, Status, Abort, Rollback, Complete) from any thread.
+#ifndef MIROIR_COORDINATOR_RESHARD_RUNNER_H_
+#define MIROIR_COORDINATOR_RESHARD_RUNNER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "miroir/v1/reshard.pb.h"
+
+namespace miroir::coordinator {
+
+class Coordinator;
+
+class ReshardRunner {
+ public:
+  explicit ReshardRunner(Coordinator* c) : c_(c) {}
+
+  void Tick();
+
+  // Starts a reshard, or estimates it (dry_run). Codes: see proto/miroir/v1/reshard.proto.
+  absl::StatusOr<v1::ReshardStartResponse> Start(const v1::ReshardStartRequest& req);
+  // The newest reshard of an index (name or alias), with its events.
+  absl::StatusOr<v1::ReshardStatusResponse> Status(const std::string& index);
+  absl::StatusOr<v1::ReshardStatusResponse> Abort(const std::string& index);
+  absl::StatusOr<v1::ReshardStatusResponse> Rollback(const std::string& index);
+  absl::StatusOr<v1::ReshardStatusResponse> Complete(const std::string& index);
+
+  // Metrics: reshards not in a terminal state, the phase of the newest of them
+  // (0 idle, 1 shadow, 2 backfill and catch-up, 3 verify, 4 swap, 5 cleanup), and
+  // documents copied into shadows since the process started.
+  uint64_t InProgress() const;
+  int Phase() const;
+  uint64_t DocumentsBackfilled() const { return backfilled_.load(); }
+
+ private:
+  // Runs `fn` on the newest reshard of `index` under a commit.
+  using RecordFn = std::function<absl::Status(v1::ReshardRecord*, int64_t now)>;
+  absl::StatusOr<v1::ReshardStatusResponse> Operate(const std::string& index, const RecordFn& fn);
+
+  Coordinator* const c_;
+  std::atomic<uint64_t> backfilled_{0};
+};
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_RESHARD_RUNNER_H_
