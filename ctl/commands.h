@@ -25,6 +25,7 @@ void AddPlanCommands(CLI::App* app, Action* action);        // cmd_plan.cc
 void AddCheckWindowCommand(CLI::App* app, Action* action);  // cmd_window.cc
 void AddVerifyCommand(CLI::App* app, Action* action);       // cmd_verify.cc
 void AddAntiEntropyCommands(CLI::App* app, Action* action);  // cmd_anti_entropy.cc
+void AddReshardCommands(CLI::App* app, Action* action);      // cmd_reshard.cc
 
 // Builds the whole command line and runs the chosen command; returns the exit code.
 int RunCtl(int argc, char** argv);  // ctl_app.cc

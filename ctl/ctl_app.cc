@@ -39,6 +39,7 @@ int RunCtl(int argc, char** argv) {
   AddCheckWindowCommand(&app, &action);
   AddVerifyCommand(&app, &action);
   AddAntiEntropyCommands(&app, &action);
+  AddReshardCommands(&app, &action);
 
   try {
     app.parse(argc, argv);
