@@ -225,7 +225,9 @@ class ReshardStepper {
     for (const auto& n : targets) t.add_targets(n);
     t.set_batch_size(static_cast<uint32_t>(cfg_.resharding.backfill_batch_size));
     const uint64_t conc = std::max<uint64_t>(1, cfg_.resharding.backfill_concurrency);
-    if (r.throttle_docs_per_s() > 0) {
+    // The throttle paces the backfill (the bulk of the copy); catch-up passes and
+    // the verify are bounded by the client write rate and the index size.
+    if (r.throttle_docs_per_s() > 0 && kind == v1::TASK_RESHARD_BACKFILL) {
       t.set_throttle_docs_per_s(std::max<uint64_t>(1, (r.throttle_docs_per_s() + conc - 1) / conc));
     }
     if (kind == v1::TASK_RESHARD_BACKFILL || kind == v1::TASK_RESHARD_DELTA ||
@@ -326,25 +328,15 @@ class ReshardStepper {
     return true;
   }
 
-  // One catch-up pass (or, with `final_delta`, the final delta up to F) over every
-  // shard. Returns true when every shard has passed; false while running or failed
-  // (check the state).
-  bool RunPass(v1::ReshardRecord* r, bool final_delta) {
-    if (!final_delta && !RunBackfills(r)) return false;
+  // The swap's final delta: every shard copies (W, F] from its fenced sources.
+  // True when every shard is done; false while running or failed (check the state).
+  bool RunFinalDelta(v1::ReshardRecord* r) {
     bool all = true;
     for (auto& sh : *r->mutable_shards()) {
-      if (!sh.copied()) {
-        all = false;
-        continue;
-      }
       if (sh.passed()) continue;
       all = false;
       const TaskRecord* t = TaskOf(sh.task_id());
       if (Done(t)) {
-        if (!final_delta) {
-          sh.clear_watermarks();
-          for (const auto& w : t->result.watermarks()) *sh.add_watermarks() = w;
-        }
         sh.set_remaining(t->result.documents());
         sh.set_documents(sh.documents() + t->result.documents());
         r->set_documents_backfilled(r->documents_backfilled() + t->result.documents());
@@ -355,7 +347,52 @@ class ReshardStepper {
         sh.set_task_id(0);
         continue;
       }
-      if (FailedTask(t) && !final_delta && t->error.rfind("incarnation changed:", 0) == 0) {
+      if (FailedForGood(r, t, sh.shard())) return false;
+      if (t != nullptr) continue;
+      Strings fenced;
+      for (const auto& f : sh.fences()) {
+        if (std::find(sh.sources().begin(), sh.sources().end(), f.node()) != sh.sources().end()) {
+          fenced.push_back(f.node());
+        }
+      }
+      const uint64_t id = NewTask(*r, v1::TASK_RESHARD_DELTA, r->src_generation(), sh.shard(),
+                                  fenced, {}, r->fence_epoch());
+      v1::Task& task = c_->tasks[id];
+      for (const auto& w : sh.watermarks()) *task.mutable_checkpoint()->add_watermarks() = w;
+      for (const auto& f : sh.fences()) *task.add_upto() = f;
+      sh.set_task_id(id);
+    }
+    return all;
+  }
+
+  // Continuous catch-up: every copied shard runs delta passes back to back (each
+  // pass short, so it sees few changes). True when every shard has finished a pass
+  // since the last round and those last passes together copied at most
+  // migration.catch_up_threshold documents; passes still in flight are then
+  // dropped (W stays at each shard's last finished pass). False while running or
+  // when the reshard failed (check the state).
+  bool RunCatchUp(v1::ReshardRecord* r) {
+    if (!RunBackfills(r)) return false;
+    bool all = true;
+    uint64_t remaining = 0;
+    for (auto& sh : *r->mutable_shards()) {
+      if (!sh.copied()) {
+        all = false;
+        continue;
+      }
+      const TaskRecord* t = TaskOf(sh.task_id());
+      if (Done(t)) {
+        sh.clear_watermarks();
+        for (const auto& w : t->result.watermarks()) *sh.add_watermarks() = w;
+        sh.set_remaining(t->result.documents());
+        sh.set_documents(sh.documents() + t->result.documents());
+        r->set_documents_backfilled(r->documents_backfilled() + t->result.documents());
+        backfilled_->fetch_add(t->result.documents());
+        sh.set_passed(true);
+        uint64_t id = sh.task_id();
+        Consume(&id);
+        sh.set_task_id(0);
+      } else if (FailedTask(t) && t->error.rfind("incarnation changed:", 0) == 0) {
         // The source's sequence is gone: copy this shard again.
         spdlog::warn("reshard {} shard {}: {}; the shard is copied again", r->id(), sh.shard(),
                      t->error);
@@ -363,33 +400,42 @@ class ReshardStepper {
         Consume(&id);
         sh.set_task_id(0);
         sh.set_copied(false);
+        sh.set_passed(false);
         sh.clear_watermarks();
+        all = false;
         continue;
+      } else if (FailedForGood(r, t, sh.shard())) {
+        return false;
       }
-      if (FailedForGood(r, t, sh.shard())) return false;
-      if (t != nullptr) continue;
-      Strings sources{sh.sources().begin(), sh.sources().end()};
-      uint64_t epoch = s_.epoch;
-      if (final_delta) {
-        Strings fenced;
-        for (const auto& f : sh.fences()) {
-          if (std::find(sources.begin(), sources.end(), f.node()) != sources.end()) {
-            fenced.push_back(f.node());
-          }
+      all = all && sh.passed();
+      remaining += sh.remaining();
+    }
+    if (all) {
+      r->set_remaining(remaining);
+      r->set_catch_up_passes(r->catch_up_passes() + 1);
+      if (remaining <= cfg_.migration.catch_up_threshold) {
+        for (auto& sh : *r->mutable_shards()) {
+          uint64_t id = sh.task_id();
+          Consume(&id);
+          sh.set_task_id(0);
         }
-        sources = fenced;
-        epoch = r->fence_epoch();
+        StartPass(r);
+        return true;
       }
-      const uint64_t id =
-          NewTask(*r, v1::TASK_RESHARD_DELTA, r->src_generation(), sh.shard(), sources, {}, epoch);
+      r->set_message(absl::StrCat("catch-up round ", r->catch_up_passes(), " copied ", remaining,
+                                  " documents; not converged yet (threshold ",
+                                  cfg_.migration.catch_up_threshold, ")"));
+      StartPass(r);
+    }
+    for (auto& sh : *r->mutable_shards()) {
+      if (!sh.copied() || TaskOf(sh.task_id()) != nullptr) continue;
+      const uint64_t id = NewTask(*r, v1::TASK_RESHARD_DELTA, r->src_generation(), sh.shard(),
+                                  {sh.sources().begin(), sh.sources().end()}, {}, s_.epoch);
       v1::Task& task = c_->tasks[id];
       for (const auto& w : sh.watermarks()) *task.mutable_checkpoint()->add_watermarks() = w;
-      if (final_delta) {
-        for (const auto& f : sh.fences()) *task.add_upto() = f;
-      }
       sh.set_task_id(id);
     }
-    return all;
+    return false;
   }
 
   void StartPass(v1::ReshardRecord* r) {
@@ -665,14 +711,6 @@ class ReshardStepper {
     return false;
   }
 
-  bool Converged(v1::ReshardRecord* r) {
-    uint64_t remaining = 0;
-    for (const auto& sh : r->shards()) remaining += sh.remaining();
-    r->set_remaining(remaining);
-    r->set_catch_up_passes(r->catch_up_passes() + 1);
-    return remaining <= cfg_.migration.catch_up_threshold;
-  }
-
   void Step(v1::ReshardRecord* r) {
     switch (StateOf(*r)) {
       case R::kShadow: {
@@ -720,14 +758,7 @@ class ReshardStepper {
       }
       case R::kCatchingUp: {
         if (r->wait_epoch() != 0 && !Acked(*r)) return;  // an unpause is being published
-        if (!RunPass(r, false)) return;
-        if (!Converged(r)) {
-          r->set_message(absl::StrCat("catch-up pass ", r->catch_up_passes(), " copied ",
-                                      r->remaining(), " documents; not converged yet (threshold ",
-                                      cfg_.migration.catch_up_threshold, ")"));
-          StartPass(r);
-          return;
-        }
+        if (!RunCatchUp(r)) return;
         if (cfg_.resharding.verify_before_swap) {
           Go(r, R::kVerify, absl::StrCat("catch-up converged (", r->remaining(), " left)"), false);
           return;
@@ -758,7 +789,7 @@ class ReshardStepper {
         return;
       case R::kSwapFenced:
         if (StallCheck(r, R::kCatchingUp)) return;
-        if (!RunPass(r, true)) return;
+        if (!RunFinalDelta(r)) return;
         Go(r, R::kSwapFinalDelta, "final delta copied", false);
         return;
       case R::kSwapFinalDelta:
@@ -856,13 +887,7 @@ class ReshardStepper {
     }
     if (step == "catch_up") {
       if (r->wait_epoch() != 0 && !Acked(*r)) return;
-      if (!RunPass(r, false)) return;
-      if (!Converged(r)) {
-        r->set_message(absl::StrCat("rollback catch-up pass copied ", r->remaining(),
-                                    " documents; not converged yet"));
-        StartPass(r);
-        return;
-      }
+      if (!RunCatchUp(r)) return;
       Pause(r, R::kRollingBack, "rollback catch-up converged");
       return;
     }
@@ -873,7 +898,7 @@ class ReshardStepper {
     }
     if (step == "final_delta") {
       if (StallCheck(r, R::kRollingBack)) return;
-      if (!RunPass(r, true)) return;
+      if (!RunFinalDelta(r)) return;
       Flip(r, r->new_generation(), v1::GENERATION_DROPPED, r->old_generation(),
            r->old_shards());
       r->set_step("flipped");
@@ -990,7 +1015,9 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           if (!req.schedule_window().empty()) {
             gate_cfg.resharding.allowed_windows = {req.schedule_window()};
           }
-          if (auto g = CheckReshardStart(gate, gate_cfg, plans, move_active, now, &warnings);
+          std::vector<std::string> gate_warnings;
+          if (auto g =
+                  CheckReshardStart(gate, gate_cfg, plans, move_active, now, &gate_warnings);
               !g.ok()) {
             if (g.code() == absl::StatusCode::kInvalidArgument &&
                 absl::StartsWith(g.message(), "shards:")) {
@@ -999,6 +1026,7 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
             }
             return g;
           }
+          warnings = gate_warnings;
           // The estimate (DESIGN §7).
           const v1::GenerationRoute& live = s.generations.at(ix->live_generation());
           bool known = false;
@@ -1042,7 +1070,7 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           r.set_state_since_ms(now);
           r.set_started_ms(now);
           r.set_force(req.force());
-          for (const auto& w : warnings) r.add_warnings(w);
+          for (const auto& w : gate_warnings) r.add_warnings(w);
           r.set_throttle_docs_per_s(throttle);
           r.set_schedule_window(req.schedule_window());
           v1::Event e;
@@ -1052,8 +1080,8 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           e.set_to("shadow");
           e.set_reason(absl::StrCat("reshard of ", ix->name(), " from ", ix->shards(), " to ",
                                     req.new_shards(), " shards started",
-                                    warnings.empty() ? "" : "; ",
-                                    absl::StrJoin(warnings, "; ")));
+                                    gate_warnings.empty() ? "" : "; ",
+                                    absl::StrJoin(gate_warnings, "; ")));
           ch->events.push_back(e);
           ch->reshards[r.id()] = r;
           *resp.mutable_reshard() = r;

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/digest.h"
 #include "common/route_sets.h"
 #include "common/routing.h"
@@ -25,6 +26,10 @@ constexpr uint32_t kDefaultPage = 1000;
 // Source entries of divergent buckets that the verify's second pass holds in
 // memory at once; more divergent buckets than that are enumerated in rounds.
 constexpr uint64_t kMaxVerifyKeysPerRound = 1'000'000;
+// Pass 3: candidates re-read key by key (beyond that many, counted as found).
+constexpr size_t kMaxSettleKeys = 10'000;
+constexpr int kSettleReads = 6;
+constexpr absl::Duration kSettleDelay = absl::Milliseconds(50);
 
 absl::Status Prefixed(const std::string& node, const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat(node, ": ", s.message()));
@@ -128,6 +133,51 @@ struct SourceEntry {
 bool SameAs(const StoredDoc& d, const SourceEntry& s) {
   return d.version == s.version && d.tombstone == s.tombstone &&
          (s.tombstone || BodyHash(d.body) == s.body_hash);
+}
+
+// One key read straight from every owner of its shard in both generations, to
+// tell a write still in flight from a real difference.
+struct KeyReading {
+  std::optional<StoredDoc> source;   // newest over the source owners
+  bool agree = false;                // every target owner holds exactly `source`
+  bool source_newer = false;         // some target owner lacks it or is older
+};
+
+absl::StatusOr<KeyReading> ReadKey(const TaskContext& ctx, const v1::GenerationRoute& source,
+                                   const v1::GenerationRoute& target, const std::string& pk) {
+  KeyReading out;
+  const uint32_t ss = ShardForKey(pk, source.shards());
+  for (const auto& n : RouteNodes(source.routes(static_cast<int>(ss)), RouteSet::kOwners)) {
+    auto store = ctx.store(n);
+    if (!store.ok()) return Prefixed(n, store.status());
+    auto d = (*store)->Get(ShardKey{source.index(), source.generation(), ss}, ctx.task.epoch(),
+                           pk);
+    if (!d.ok() && d.status().code() != absl::StatusCode::kNotFound) return Prefixed(n, d.status());
+    if (d.ok() && (!out.source || out.source->version < d->version)) out.source = *std::move(d);
+  }
+  const uint32_t ts = ShardForKey(pk, target.shards());
+  out.agree = true;
+  for (const auto& n : RouteNodes(target.routes(static_cast<int>(ts)), RouteSet::kOwners)) {
+    auto store = ctx.store(n);
+    if (!store.ok()) return Prefixed(n, store.status());
+    auto d = (*store)->Get(ShardKey{target.index(), target.generation(), ts}, ctx.task.epoch(),
+                           pk);
+    if (!d.ok() && d.status().code() != absl::StatusCode::kNotFound) return Prefixed(n, d.status());
+    if (!d.ok()) {
+      if (out.source) out.agree = false, out.source_newer = true;
+      continue;
+    }
+    if (!out.source) {
+      out.agree = false;
+      continue;
+    }
+    if (d->version < out.source->version) out.source_newer = true;
+    if (d->version != out.source->version || d->tombstone != out.source->tombstone ||
+        (!d->tombstone && d->body != out.source->body)) {
+      out.agree = false;
+    }
+  }
+  return out;
 }
 
 // Mismatch tally: counts, and the smallest kMaxDivergentKeys keys.
@@ -298,8 +348,9 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
     if (flagged[b] || source_xor[b] != target_xor[b]) divergent.push_back(b);
   }
 
-  // Pass 2, in rounds of divergent buckets.
+  // Pass 2, in rounds of divergent buckets: candidate keys (pk, source newer).
   MismatchReport report;
+  std::vector<std::pair<std::string, bool>> candidates;
   size_t next = 0;
   while (next < divergent.size()) {
     std::vector<uint8_t> in_round(buckets, 0);
@@ -352,11 +403,48 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
         nullptr);
     if (!st.ok()) return st;
     for (const auto& [pk, s] : entries) {
-      if (!s.seen || s.mismatch) report.Add(pk, /*newer_in_source=*/!s.seen || s.newer);
+      if (!s.seen || s.mismatch) candidates.push_back({pk, !s.seen || s.newer});
     }
-    for (const auto& pk : extra) report.Add(pk, /*newer_in_source=*/false);
+    for (const auto& pk : extra) candidates.push_back({pk, false});
     documents += extra.size();
   }
+
+  // Pass 3: the two generations were scanned at different instants, so a key
+  // written meanwhile differs without being wrong. Each candidate is read again
+  // from every owner on both sides, up to kSettleReads times kSettleDelay apart:
+  // it counts when it still differs on three reads at one source version; a key
+  // whose source version keeps changing is being written and is left to the
+  // coordinator's next catch-up and verify (`remaining` counts those).
+  uint64_t in_flight = 0;
+  std::sort(candidates.begin(), candidates.end());
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (i >= kMaxSettleKeys) {
+      report.Add(candidates[i].first, candidates[i].second);
+      continue;
+    }
+    if (ctx.cancelled()) return absl::CancelledError("task stopped");
+    std::optional<Version> last;
+    int same = 0;  // consecutive reads that differed at one source version
+    bool counted = false, settled = false;
+    for (int attempt = 0; attempt < kSettleReads && !settled; ++attempt) {
+      if (attempt > 0) absl::SleepFor(kSettleDelay);
+      auto r = ReadKey(ctx, source, target, candidates[i].first);
+      if (!r.ok()) return r.status();
+      if (r->agree) {
+        settled = true;
+        break;
+      }
+      const Version v = r->source ? r->source->version : Version{};
+      same = (last && *last == v) ? same + 1 : 0;
+      last = v;
+      if (same >= 2) {
+        report.Add(candidates[i].first, r->source_newer);
+        counted = settled = true;
+      }
+    }
+    if (!settled && !counted) ++in_flight;
+  }
+  res.set_remaining(in_flight);
 
   report.Fill(&res);
   res.set_divergent_buckets(divergent.size());

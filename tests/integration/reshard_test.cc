@@ -1,0 +1,516 @@
+// Online resharding end to end (issue 6, DESIGN §7): the coordinator's Reshard
+// service driving real workers over real redis-server nodes while the one test
+// writer keeps putting and deleting; its check (DESIGN §4) then reads the nodes
+// of the new LIVE generation. Also: the old generation leaves no key behind,
+// verify catches a replica altered behind miroir's back, rollback after the swap
+// loses no write (not even one the reverse dual-write missed), coordinator and
+// worker SIGKILL mid-backfill, the window and enable gates, and bad requests.
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/routing.h"
+#include "harness/fleet.h"
+#include "harness/temp_dir.h"
+#include "harness/test_writer.h"
+#include "miroir/v1/reshard.grpc.pb.h"
+#include "worker/stores/redis_store.h"
+
+namespace miroir::testing {
+namespace {
+
+namespace pb = ::miroir::v1;
+
+struct ReshardSetup {
+  std::vector<int> groups = {2, 2};
+  uint32_t shards = 8;
+  uint32_t rf = 1;
+  int keys = 600;
+  double rate = 300;  // writes/s while the reshard runs
+  absl::Duration write_for = absl::Seconds(120);
+  std::function<void(YAML::Node&)> config;  // coordinator config tweaks
+};
+
+class Reshard : public ::testing::Test {
+ protected:
+  void Start(const ReshardSetup& setup, bool with_writer = true) {
+    setup_ = setup;
+    FleetOptions opts;
+    opts.group_sizes = setup.groups;
+    opts.indexes = {{"products", setup.shards, setup.rf}};
+    YAML::Node rs;
+    rs["retain_old_index_hours"] = 48;
+    opts.coordinator_config["resharding"] = rs;
+    if (setup.config) setup.config(opts.coordinator_config);
+    auto fleet = Fleet::Start(tmp_.path(), opts);
+    ASSERT_TRUE(fleet.ok()) << fleet.status();
+    fleet_ = std::move(*fleet);
+    stub_ = pb::Reshard::NewStub(
+        grpc::CreateChannel(fleet_->coordinator_address(), grpc::InsecureChannelCredentials()));
+    if (!with_writer) return;
+    WriterOptions wo = fleet_->WriterOptionsFor("products");
+    wo.keys = setup.keys;
+    wo.load_first = true;
+    wo.ops_per_second = setup.rate;
+    wo.max_duration = setup.write_for;
+    wo.seed = 6;
+    writer_ = std::make_unique<TestWriter>(wo);
+    ASSERT_TRUE(writer_->Start().ok());
+    // Wait (bounded) until the load is acknowledged.
+    for (int i = 0; i < 300 && writer_->stats().acked() < static_cast<uint64_t>(setup.keys);
+         ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ASSERT_GE(writer_->stats().acked(), static_cast<uint64_t>(setup.keys));
+  }
+
+  absl::StatusOr<pb::ReshardStartResponse> StartReshard(uint32_t new_shards,
+                                                        uint64_t throttle = 0,
+                                                        bool force = false,
+                                                        const std::string& window = "") {
+    pb::ReshardStartRequest req;
+    req.set_index("products");
+    req.set_new_shards(new_shards);
+    req.set_throttle_docs_per_s(throttle);
+    req.set_force(force);
+    req.set_schedule_window(window);
+    pb::ReshardStartResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status st = stub_->Start(&ctx, req, &resp);
+    if (!st.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    }
+    return resp;
+  }
+
+  absl::StatusOr<pb::ReshardStatusResponse> Call(
+      grpc::Status (pb::Reshard::Stub::*verb)(grpc::ClientContext*, const pb::ReshardIndexRequest&,
+                                              pb::ReshardStatusResponse*)) {
+    pb::ReshardIndexRequest req;
+    req.set_index("products");
+    pb::ReshardStatusResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status st = ((*stub_).*verb)(&ctx, req, &resp);
+    if (!st.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    }
+    return resp;
+  }
+  absl::StatusOr<pb::ReshardStatusResponse> Status() { return Call(&pb::Reshard::Stub::Status); }
+
+  // Polls until the reshard is in one of `states` (bounded); fails the test on a
+  // state in `bad` or a timeout.
+  pb::ReshardRecord WaitFor(const std::set<std::string>& states,
+                            absl::Duration timeout = absl::Seconds(120),
+                            const std::set<std::string>& bad = {"failed", "aborted"}) {
+    const absl::Time deadline = absl::Now() + timeout;
+    pb::ReshardRecord last;
+    while (absl::Now() < deadline) {
+      auto st = Status();
+      if (st.ok()) {
+        last = st->reshard();
+        if (states.count(last.state())) return last;
+        if (bad.count(last.state())) {
+          ADD_FAILURE() << "reshard " << last.state() << ": " << last.message();
+          return last;
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ADD_FAILURE() << "reshard did not reach the state in time; last: " << last.state() << " "
+                  << last.step() << ": " << last.message();
+    return last;
+  }
+
+  // Entries (documents and tombstones) of generation `gen` left on every node.
+  uint64_t EntriesOfGeneration(uint64_t gen, uint32_t shards) {
+    uint64_t n = 0;
+    for (const auto& id : fleet_->node_ids()) {
+      auto store = RedisStore::Create(fleet_->redis(id).address(), StoreOptions{});
+      EXPECT_TRUE(store.ok());
+      for (uint32_t s = 0; s < shards; ++s) {
+        auto page = (*store)->Scan(ShardKey{"products", gen, s}, kAnyEpoch, "", 10000);
+        EXPECT_TRUE(page.ok()) << page.status();
+        if (page.ok()) n += page->size();
+      }
+    }
+    return n;
+  }
+
+  void StopAndCheck() {
+    writer_->Stop();
+    writer_->Wait();
+    auto report = CheckPromise(writer_->records(), fleet_->CheckOptionsFor("products"));
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->ok()) << report->Summary();
+    EXPECT_GT(report->acknowledged_writes, static_cast<uint64_t>(setup_.keys));
+    std::cout << "acknowledged " << writer_->stats().acked() << ": " << report->Summary()
+              << "\n";
+  }
+
+  uint32_t LiveShards() {
+    auto idx = fleet_->Indexes();
+    EXPECT_TRUE(idx.ok());
+    return idx.ok() ? idx->at("products").index().shards() : 0;
+  }
+
+  // Runs one reshard to its end (retention, then complete, then done).
+  pb::ReshardRecord ReshardToDone(uint32_t new_shards) {
+    auto started = StartReshard(new_shards);
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (!started.ok()) return {};
+    pb::ReshardRecord r = WaitFor({"retention"});
+    EXPECT_EQ(r.state(), "retention");
+    EXPECT_EQ(LiveShards(), new_shards);
+    auto c = Call(&pb::Reshard::Stub::Complete);
+    EXPECT_TRUE(c.ok()) << c.status();
+    r = WaitFor({"done"});
+    EXPECT_EQ(r.state(), "done");
+    EXPECT_EQ(EntriesOfGeneration(r.old_generation(), r.old_shards()), 0u)
+        << "old generation " << r.old_generation() << " left keys behind";
+    return r;
+  }
+
+  TempDir tmp_;
+  ReshardSetup setup_;
+  std::unique_ptr<Fleet> fleet_;
+  std::unique_ptr<pb::Reshard::Stub> stub_;
+  std::unique_ptr<TestWriter> writer_;
+};
+
+TEST_F(Reshard, EightToSixteenUnderLivePutsAndDeletes) {
+  Start({});
+  pb::ReshardRecord r = ReshardToDone(16);
+  EXPECT_GT(r.documents_backfilled(), 0u);
+  EXPECT_GE(r.verify_rounds(), 1u);
+  StopAndCheck();
+  auto v = fleet_->Ctl({"verify", "--index", "products"});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->exit_code, 0) << v->stdout_text << v->stderr_text;
+}
+
+TEST_F(Reshard, SixteenToTwelveUnderLivePutsAndDeletes) {
+  ReshardSetup s;
+  s.shards = 16;
+  s.groups = {3};
+  s.rf = 2;
+  Start(s);
+  ReshardToDone(12);
+  StopAndCheck();
+}
+
+TEST_F(Reshard, RoundTripsNeverReuseAGenerationAndLeaveNoKeys) {
+  Start({});
+  std::set<uint64_t> generations;
+  for (uint32_t to : {16u, 8u, 16u}) {
+    pb::ReshardRecord r = ReshardToDone(to);
+    ASSERT_EQ(r.state(), "done");
+    generations.insert(r.old_generation());
+    generations.insert(r.new_generation());
+  }
+  EXPECT_EQ(generations.size(), 4u);  // 8, 16, 8, 16: four distinct generations
+  StopAndCheck();
+}
+
+TEST_F(Reshard, RollbackAfterTheSwapLosesNoWriteEvenOneTheReverseDualWriteMissed) {
+  Start({});
+  ASSERT_TRUE(StartReshard(16).ok());
+  pb::ReshardRecord r = WaitFor({"retention"});
+  ASSERT_EQ(r.state(), "retention");
+  // A write that reached the new LIVE generation only, as if the reverse
+  // dual-write into the retained one had been lost: applied straight to the new
+  // owners of its shard, at a version newer than anything the writer stamps.
+  auto idx = fleet_->Indexes();
+  ASSERT_TRUE(idx.ok());
+  const std::string key = "missed:1";
+  const uint32_t new_shard = ShardForKey(key, 16);
+  const Version v{Version::Pack(absl::ToUnixMillis(absl::Now()) + 60000, 0), 99};
+  std::vector<std::string> new_owners;
+  for (const auto& g : idx->at("products").routes()) {
+    if (g.generation() != r.new_generation()) continue;
+    for (const auto& o : g.routes(static_cast<int>(new_shard)).owners()) {
+      for (const auto& n : o.nodes()) new_owners.push_back(n);
+    }
+  }
+  ASSERT_FALSE(new_owners.empty());
+  auto st = fleet_->Status();
+  ASSERT_TRUE(st.ok());
+  for (const auto& n : new_owners) {
+    auto store = RedisStore::Create(fleet_->redis(n).address(), StoreOptions{});
+    ASSERT_TRUE(store.ok());
+    auto a = (*store)->Apply(ShardKey{"products", r.new_generation(), new_shard}, st->epoch(),
+                             {Mutation{key, v, false, "{\"missed\":true}", 0}});
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_EQ((*a)[0].outcome, ApplyOutcome::kApplied);
+  }
+  absl::SleepFor(absl::Seconds(1));  // more writes after the swap, through both generations
+  auto rb = Call(&pb::Reshard::Stub::Rollback);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  r = WaitFor({"rolled_back"});
+  ASSERT_EQ(r.state(), "rolled_back");
+  EXPECT_EQ(LiveShards(), 8u);
+  EXPECT_EQ(EntriesOfGeneration(r.new_generation(), 16), 0u);
+  // The missed write is in the old generation on every owner of its old shard.
+  idx = fleet_->Indexes();
+  ASSERT_TRUE(idx.ok());
+  const uint32_t old_shard = ShardForKey(key, 8);
+  int holders = 0;
+  for (const auto& g : idx->at("products").routes()) {
+    if (g.generation() != r.old_generation()) continue;
+    for (const auto& o : g.routes(static_cast<int>(old_shard)).owners()) {
+      for (const auto& n : o.nodes()) {
+        auto store = RedisStore::Create(fleet_->redis(n).address(), StoreOptions{});
+        ASSERT_TRUE(store.ok());
+        auto d = (*store)->Get(ShardKey{"products", r.old_generation(), old_shard}, kAnyEpoch, key);
+        ASSERT_TRUE(d.ok()) << n << ": " << d.status();
+        EXPECT_EQ(d->version, v) << n;
+        EXPECT_EQ(d->body, "{\"missed\":true}") << n;
+        ++holders;
+      }
+    }
+  }
+  EXPECT_EQ(holders, 2);
+  StopAndCheck();
+}
+
+TEST_F(Reshard, VerifyCatchesADocumentAlteredOnOneNodeAndFailsThePlan) {
+  ReshardSetup s;
+  s.keys = 1500;
+  s.rate = 100;
+  Start(s);
+  // A key nobody writes again, so only the backfill copies it into the shadow.
+  WriterOptions wo = fleet_->WriterOptionsFor("products");
+  wo.key_prefix = "alter:";
+  wo.keys = 1;
+  wo.streams = 1;
+  wo.max_ops = 1;
+  wo.load_first = true;
+  wo.delete_fraction = 0;
+  TestWriter one(wo);
+  ASSERT_TRUE(one.Run().ok());
+  ASSERT_EQ(one.stats().acked(), 1u) << "issued " << one.stats().issued << " unknown "
+                                     << one.stats().unknown << " rejected "
+                                     << one.stats().rejected;
+  const std::string key = "alter:0";
+  auto started = StartReshard(16, /*throttle=*/400);  // ~4 s of backfill
+  ASSERT_TRUE(started.ok()) << started.status();
+  const pb::ReshardRecord rec = started->reshard();
+  // Once the shadow holds the key, change its body (same version) on one node.
+  WaitFor({"backfill", "catching_up"});
+  auto idx = fleet_->Indexes();
+  ASSERT_TRUE(idx.ok());
+  const uint32_t shard = ShardForKey(key, 16);
+  std::string node;
+  for (const auto& g : idx->at("products").routes()) {
+    if (g.generation() == rec.new_generation()) {
+      node = g.routes(static_cast<int>(shard)).owners(0).nodes(0);
+    }
+  }
+  ASSERT_FALSE(node.empty());
+  auto store = RedisStore::Create(fleet_->redis(node).address(), StoreOptions{});
+  ASSERT_TRUE(store.ok());
+  const ShardKey sk{"products", rec.new_generation(), shard};
+  bool altered = false;
+  for (int i = 0; i < 3000 && !altered; ++i) {
+    auto d = (*store)->Get(sk, kAnyEpoch, key);
+    if (d.ok()) {
+      Mutation m{key, d->version, false, "{\"altered\":true}", 0};
+      m.overwrite_same_version = true;
+      auto st = fleet_->Status();
+      ASSERT_TRUE(st.ok());
+      auto a = (*store)->Apply(sk, st->epoch(), {m});
+      ASSERT_TRUE(a.ok()) << a.status();
+      altered = true;
+    } else {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  ASSERT_TRUE(altered);
+  pb::ReshardRecord r = WaitFor({"failed"}, absl::Seconds(120), {"retention", "done"});
+  ASSERT_EQ(r.state(), "failed") << "the verify let an altered document through";
+  EXPECT_NE(std::find(r.divergent_keys().begin(), r.divergent_keys().end(), key),
+            r.divergent_keys().end())
+      << r.message();
+  EXPECT_EQ(LiveShards(), 8u);  // never swapped
+  auto ctl = fleet_->Ctl({"reshard", "status", "--index", "products"});
+  ASSERT_TRUE(ctl.ok());
+  EXPECT_NE(ctl->stdout_text.find(key), std::string::npos) << ctl->stdout_text;
+  // Abort drops the shadow; the index keeps its data.
+  ASSERT_TRUE(Call(&pb::Reshard::Stub::Abort).ok());
+  r = WaitFor({"aborted"}, absl::Seconds(60), {});
+  EXPECT_EQ(r.state(), "aborted");
+  EXPECT_EQ(EntriesOfGeneration(rec.new_generation(), 16), 0u);
+  StopAndCheck();
+}
+
+TEST_F(Reshard, CoordinatorAndWorkerKilledMidBackfillResume) {
+  ReshardSetup s;
+  s.keys = 2000;
+  s.rate = 150;
+  s.config = [](YAML::Node& c) { c["resharding"]["backfill_concurrency"] = 2; };
+  Start(s);
+  ASSERT_TRUE(StartReshard(16, /*throttle=*/300).ok());  // ~7 s of backfill
+  WaitFor({"backfill"});
+  absl::SleepFor(absl::Seconds(1));
+  ASSERT_TRUE(fleet_->KillCoordinator().ok());
+  ASSERT_TRUE(fleet_->RestartCoordinator().ok());
+  pb::ReshardRecord r = WaitFor({"backfill", "catching_up"});
+  ASSERT_EQ(r.state(), "backfill") << "too fast to kill a worker mid-backfill";
+  ASSERT_TRUE(fleet_->KillWorker(0).ok());
+  r = WaitFor({"retention"}, absl::Seconds(180));
+  ASSERT_EQ(r.state(), "retention");
+  auto st = Status();
+  ASSERT_TRUE(st.ok());
+  for (const auto& e : st->events()) {
+    std::cout << e.time_ms() << " " << e.from() << " -> " << e.to() << ": " << e.reason() << "\n";
+  }
+  ASSERT_TRUE(fleet_->RestartWorker(0).ok());
+  ASSERT_TRUE(Call(&pb::Reshard::Stub::Complete).ok());
+  r = WaitFor({"done"});
+  EXPECT_EQ(EntriesOfGeneration(r.old_generation(), 8), 0u);
+  StopAndCheck();
+}
+
+TEST_F(Reshard, AWriteAckedByOneGroupOnlySurvives) {
+  Start({}, /*with_writer=*/false);
+  // g1's nodes stopped: writes are acknowledged by g0 alone (degraded).
+  ASSERT_TRUE(fleet_->redis("r2").Stop().ok());
+  ASSERT_TRUE(fleet_->redis("r3").Stop().ok());
+  WriterOptions wo = fleet_->WriterOptionsFor("products");
+  wo.key_prefix = "onegroup:";
+  wo.keys = 50;
+  wo.max_ops = 50;
+  wo.load_first = true;
+  wo.delete_fraction = 0;
+  wo.batch_timeout = absl::Seconds(20);
+  TestWriter w(wo);
+  ASSERT_TRUE(w.Run().ok());
+  ASSERT_TRUE(fleet_->redis("r2").Cont().ok());
+  ASSERT_TRUE(fleet_->redis("r3").Cont().ok());
+  ASSERT_GT(w.stats().acked(), 0u);
+  EXPECT_GT(w.stats().degraded, 0u) << "no write was acknowledged by one group only";
+  ReshardToDone(16);
+  auto report = CheckPromise(w.records(), fleet_->CheckOptionsFor("products"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+}
+
+// "HH:MM-HH:MM" from now + a..b minutes (UTC).
+std::string Window(int from_min, int to_min) {
+  const int64_t now_min = absl::ToUnixSeconds(absl::Now()) / 60;
+  auto hm = [](int64_t m) {
+    m = ((m % 1440) + 1440) % 1440;
+    return absl::StrFormat("%02d:%02d", m / 60, m % 60);
+  };
+  return hm(now_min + from_min) + "-" + hm(now_min + to_min);
+}
+
+TEST_F(Reshard, WindowsAndTheEnableSwitchGateTheStart) {
+  Start({}, /*with_writer=*/false);
+  // Inside (dry run: nothing changes).
+  auto in = fleet_->Ctl({"reshard", "start", "--index", "products", "--new-shards", "16",
+                         "--schedule-window", Window(-60, 60), "--dry-run"});
+  ASSERT_TRUE(in.ok());
+  EXPECT_EQ(in->exit_code, 0) << in->stderr_text;
+  EXPECT_NE(in->stdout_text.find("nothing was changed"), std::string::npos);
+  // Inside a window that wraps midnight (start after end).
+  auto wrap = fleet_->Ctl({"reshard", "start", "--index", "products", "--new-shards", "16",
+                           "--schedule-window", Window(-60, -120), "--dry-run"});
+  ASSERT_TRUE(wrap.ok());
+  EXPECT_EQ(wrap->exit_code, 0) << wrap->stderr_text;
+  // Outside (also a wrapping one): exit 1 naming the time and the windows.
+  for (const std::string& w : {Window(60, 120), Window(60, -60)}) {
+    auto out = fleet_->Ctl({"reshard", "start", "--index", "products", "--new-shards", "16",
+                            "--schedule-window", w});
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(out->exit_code, 1) << out->stderr_text;
+    EXPECT_NE(out->stderr_text.find("UTC) is outside"), std::string::npos) << out->stderr_text;
+    EXPECT_NE(out->stderr_text.find(w), std::string::npos) << out->stderr_text;
+  }
+  EXPECT_EQ(Status().status().code(), absl::StatusCode::kNotFound) << "a refused start saved";
+  // Outside with --force: starts, the warning is on the reshard.
+  auto forced = fleet_->Ctl({"reshard", "start", "--index", "products", "--new-shards", "16",
+                             "--schedule-window", Window(60, 120), "--force"});
+  ASSERT_TRUE(forced.ok());
+  EXPECT_EQ(forced->exit_code, 0) << forced->stderr_text;
+  EXPECT_NE(forced->stderr_text.find("warning: forced"), std::string::npos);
+  auto st = Status();
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->reshard().warnings_size(), 1);
+  EXPECT_NE(st->reshard().warnings(0).find("forced: now"), std::string::npos)
+      << st->reshard().warnings(0);
+  EXPECT_TRUE(st->reshard().force());
+  ASSERT_TRUE(Call(&pb::Reshard::Stub::Abort).ok());
+  WaitFor({"aborted"}, absl::Seconds(60), {});
+  // resharding.enabled: false refuses every reshard.
+  YAML::Node cfg = fleet_->options().coordinator_config;
+  cfg["resharding"]["enabled"] = false;
+  ASSERT_TRUE(fleet_->WriteCoordinatorConfig(cfg).ok());
+  ASSERT_TRUE(fleet_->RestartCoordinator().ok());
+  auto off = fleet_->Ctl({"reshard", "start", "--index", "products", "--new-shards", "16"});
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->exit_code, 1);
+  EXPECT_NE(off->stderr_text.find("resharding.enabled is false"), std::string::npos)
+      << off->stderr_text;
+}
+
+TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {
+  Start({}, /*with_writer=*/false);
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string names;
+  };
+  const std::vector<Case> cases = {
+      {{"--index", "products", "--new-shards", "8"}, 2, "new_shards"},
+      {{"--index", "products", "--new-shards", "0"}, 2, "new_shards"},
+      {{"--index", "products", "--new-shards", "70000"}, 2, "new_shards"},
+      {{"--index", "nope", "--new-shards", "16"}, 1, "index"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"reshard", "start"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto r = fleet_->Ctl(args);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, c.exit_code) << r->stderr_text;
+    EXPECT_NE(r->stderr_text.find(c.names), std::string::npos) << r->stderr_text;
+  }
+  EXPECT_EQ(Status().status().code(), absl::StatusCode::kNotFound);
+  auto first = StartReshard(16, /*throttle=*/50);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // A second reshard while one runs; a topology plan during the reshard.
+  auto again = StartReshard(12);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("reshard refused"), std::string::npos);
+  WaitFor({"backfill", "catching_up", "verify"});
+  auto addr = fleet_->AddNodeProcess("r9", "g0");
+  ASSERT_TRUE(addr.ok());
+  pb::CreatePlanRequest plan;
+  plan.set_kind(pb::PLAN_ADD_NODE);
+  plan.set_node_id("r9");
+  plan.set_group("g0");
+  plan.set_address(*addr);
+  plan.set_store("redis");
+  auto p = fleet_->CreatePlan(plan);
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition) << p.status();
+  // Rollback before the swap and complete before retention are refused.
+  EXPECT_EQ(Call(&pb::Reshard::Stub::Rollback).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Call(&pb::Reshard::Stub::Complete).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto st = Status();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->reshard().id(), first->reshard().id());
+  ASSERT_TRUE(Call(&pb::Reshard::Stub::Abort).ok());
+  WaitFor({"aborted"}, absl::Seconds(60), {});
+  EXPECT_EQ(LiveShards(), 8u);
+}
+
+}  // namespace
+}  // namespace miroir::testing
