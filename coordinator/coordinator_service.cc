@@ -106,13 +106,23 @@ grpc::Status CoordinatorService::WatchPlan(grpc::ServerContext* ctx,
     seen = core_->WaitForChange(seen, absl::Milliseconds(500));
     auto cur = core_->GetPlan(req->id());
     if (!cur.ok()) return ToGrpc(cur.status());
+    bool sent = false;
     for (; events_sent < static_cast<size_t>(cur->history_size()); ++events_sent) {
       v1::WatchPlanResponse m;
       *m.mutable_plan() = cur->plan();
       *m.mutable_event() = cur->history(static_cast<int>(events_sent));
       if (!writer->Write(m)) return grpc::Status::OK;
+      sent = true;
     }
     done = ended(cur->plan().state());
+    // The events are committed before the plan's state is applied in memory, so
+    // the last event may have gone out with the state before it: end with the
+    // final state.
+    if (done && !sent) {
+      v1::WatchPlanResponse m;
+      *m.mutable_plan() = cur->plan();
+      if (!writer->Write(m)) return grpc::Status::OK;
+    }
   }
   return grpc::Status::OK;
 }
