@@ -106,12 +106,12 @@ TEST(ChaosDrainTimeout, StuckWriteFencedAndRetriedAtTheNewEpoch) {
   uint64_t held_bytes = 0;
   for (int i = 0; i < 250 && held_bytes == 0; ++i) {
     absl::SleepFor(absl::Milliseconds(20));
-    if (proxy.peer_connections_held() > 0) held_bytes = proxy.bytes_buffered();
+    held_bytes = proxy.peer_bytes_held();
   }
   ASSERT_GT(held_bytes, 0u) << "worker A had no write in flight to r0";
   // The cutover runs with A's write stuck: pause, drain_timeout (500 ms), fence.
   absl::Status cut = WaitAllCutOver(f, plan->id(), absl::Seconds(90));
-  held_bytes = proxy.bytes_buffered();
+  held_bytes = proxy.peer_bytes_held();
   proxy.Release();
   ASSERT_TRUE(cut.ok()) << cut;
   auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(90));
@@ -183,7 +183,7 @@ TEST(ChaosZombieWriter, StoppedAcrossCutoverNothingStaleLands) {
   uint64_t held_bytes = 0;
   for (int i = 0; i < 250 && held_bytes == 0; ++i) {
     absl::SleepFor(absl::Milliseconds(20));
-    if (proxy.peer_connections_held() > 0) held_bytes = proxy.bytes_buffered();
+    held_bytes = proxy.peer_bytes_held();
   }
   ASSERT_GT(held_bytes, 0u) << "worker A had no write in flight to r0";
   ASSERT_TRUE(f.worker(0)->Stop().ok());  // SIGSTOP: the zombie
@@ -202,7 +202,7 @@ TEST(ChaosZombieWriter, StoppedAcrossCutoverNothingStaleLands) {
   ASSERT_TRUE(o.Run().ok());
   // Across the cutover and the cleanup.
   auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(120));
-  held_bytes = proxy.bytes_buffered();
+  held_bytes = proxy.peer_bytes_held();
   // The held (stale) store writes reach r0 now, while A is still stopped; then A
   // resumes.
   proxy.Release();

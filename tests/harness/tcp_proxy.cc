@@ -249,9 +249,14 @@ void TcpProxy::Loop() {
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
     absl::Time next_due = now + absl::Milliseconds(20);
-    uint64_t peer_held = 0;
-    for (Conn& c : conns) peer_held += held_by_peer(c, hold_pid) ? 1 : 0;
+    uint64_t peer_held = 0, peer_held_bytes = 0;
+    for (Conn& c : conns) {
+      if (!held_by_peer(c, hold_pid)) continue;
+      ++peer_held;
+      peer_held_bytes += c.up.bytes + c.down.bytes;
+    }
     peer_held_.store(peer_held);
+    peer_held_bytes_.store(peer_held_bytes);
     bool conn_held = false;  // the connection being polled is held by HoldPeer
     auto want_write = [&](const Conn::Direction& d) {
       if (mode == Mode::kHold || conn_held || d.pending.empty()) return false;

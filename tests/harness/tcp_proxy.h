@@ -60,6 +60,8 @@ class TcpProxy {
   void HoldPeer(pid_t pid);
   // Connections currently held by HoldPeer (0 when none or not holding).
   uint64_t peer_connections_held() const { return peer_held_.load(); }
+  // Bytes buffered (not forwarded) on the connections HoldPeer holds.
+  uint64_t peer_bytes_held() const { return peer_held_bytes_.load(); }
 
   // Counters for assertions (monotonic).
   uint64_t connections_accepted() const { return accepted_.load(); }
@@ -82,6 +84,7 @@ class TcpProxy {
   std::atomic<uint64_t> forwarded_{0};
   std::atomic<uint64_t> buffered_{0};
   std::atomic<uint64_t> peer_held_{0};
+  std::atomic<uint64_t> peer_held_bytes_{0};
   mutable absl::Mutex mu_;
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kPass;
   absl::Duration delay_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
