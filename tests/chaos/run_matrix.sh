@@ -50,6 +50,24 @@ cmd="$cmd ${seeds[*]}"
   sort -t$'\t' -k1,1 -k2,2 -k3,3n "$results" | awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1,$2,$3,$4,$5,$6,$7,$8,$9}'
   echo
   echo "ctest exit status over all seeds: $status"
+  echo
+  cat <<'NOTES'
+Rows whose configuration says "plan PLAN_FAILED" are product findings, not test
+failures: scenarios 15, 18 and 22 assert the data promise (lost, resurrected,
+mismatched = 0, every node read) whatever the plan's outcome and the whole check
+only when it is DONE (docs/testing.md). Behind them: tasks retry with no backoff
+(the default `task_retries: 5` is spent in milliseconds while a node is down; these
+scenarios run with 100000); a retryable task failure that reaches the coordinator
+between `ReleaseTasks` and `StepPlans` of one tick fails the move whatever the
+budget; a FAILED plan cannot be aborted, so the joining node keeps its partial
+copy; redis' `-LOADING` reply during AOF replay is treated as non-retryable
+(scenario 22 keeps the restarted node's proxy cut until it answers PONG).
+
+Not built: 23 and 27 (reshard swap under a coordinator SIGKILL, reshard rollback
+with a node of the old generation down): resharding is not on main's plan API yet.
+Scenarios 4 and 8 (gates, no data rows) are asserted by `ChaosUnsafeConfig` and
+`ChaosUnsafeRestart`; 6, 7, 10 are the `long` volumes (`--long`).
+NOTES
 } > docs/chaos_testing_report.md
 echo "wrote docs/chaos_testing_report.md ($(wc -l < "$results") rows)"
 exit $status
