@@ -64,7 +64,8 @@ copy; redis' `-LOADING` reply during AOF replay is treated as non-retryable
 (scenario 22 keeps the restarted node's proxy cut until it answers PONG).
 
 Not built: 23 and 27 (reshard swap under a coordinator SIGKILL, reshard rollback
-with a node of the old generation down): resharding is not on main's plan API yet.
+with a node of the old generation down): resharding landed on main after this
+suite was written (tests/integration/reshard_test.cc covers it without faults).
 Scenarios 4 and 8 (gates, no data rows) are asserted by `ChaosUnsafeConfig` and
 `ChaosUnsafeRestart`; 6, 7, 10 are the `long` volumes (`--long`).
 NOTES
