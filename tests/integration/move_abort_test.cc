@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/move_scenario.h"
+#include "harness/tcp_proxy.h"
 
 namespace miroir::testing {
 namespace {
@@ -22,17 +23,43 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
   so.keys = 1500;
   // A catch-up that must copy little before pausing, and a long stall budget.
   so.fleet.coordinator_config["migration"]["catch_up_threshold"] = 5;
+  so.fleet.coordinator_config["migration"]["max_write_stall"] = "20s";
+  so.fleet.coordinator_config["migration"]["drain_timeout"] = "2s";
+  if (GetParam() == pb::MOVE_DUAL_WRITE) so.fleet.proxied_nodes = {"r0"};
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
-  auto addr = f.AddNodeProcess("r9", "g0");
+  // r9 sits behind a proxy: delaying its traffic makes the short states last.
+  auto addr = f.AddNodeProcess("r9", "g0", /*proxied=*/true);
   ASSERT_TRUE(addr.ok());
+  TcpProxy& proxy = *f.node("r9").proxy;
   pb::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
   if (GetParam() <= pb::MOVE_COPYING) req.set_throttle_docs_per_s(50);  // copying lasts seconds
+  // prepare fences and wipes r9, the copies and catch-up passes write to it:
+  // with its traffic delayed they last seconds.
+  if (GetParam() == pb::MOVE_PREPARE) proxy.Delay(absl::Milliseconds(1500));
+  if (GetParam() == pb::MOVE_DUAL_WRITE) proxy.Delay(absl::Milliseconds(500));
+  if (GetParam() == pb::MOVE_CATCHING_UP) proxy.Delay(absl::Milliseconds(700));
   auto plan = (*sc)->Plan(req);
   ASSERT_TRUE(plan.ok()) << plan.status();
-
+  if (GetParam() == pb::MOVE_DUAL_WRITE) {
+    // dual_write ends when every worker acked its epoch, which a worker does once
+    // no write of an older epoch is in flight: writes to r0 (an old owner) held
+    // in its proxy keep the ack back.
+    auto prep = f.WaitForMoveState(plan->id(), pb::MOVE_PREPARE, absl::Seconds(40));
+    ASSERT_TRUE(prep.ok()) << prep.status();
+    f.node("r0").proxy->Delay(absl::Milliseconds(1500));
+  }
+  if (GetParam() == pb::MOVE_FINAL_DELTA) {
+    // The final delta copies into r9: delayed once writes pause, it lasts seconds
+    // (inside the stall budget raised above).
+    auto caught = f.WaitForMoveState(plan->id(), pb::MOVE_PAUSED, absl::Seconds(40));
+    ASSERT_TRUE(caught.ok()) << caught.status();
+    proxy.Delay(absl::Milliseconds(1500));
+  }
   auto at = f.WaitForMoveState(plan->id(), GetParam(), absl::Seconds(40));
+  proxy.Pass();
+  if (GetParam() == pb::MOVE_DUAL_WRITE) f.node("r0").proxy->Pass();
   if (!at.ok()) {
     auto now = f.GetPlan(plan->id());
     GTEST_SKIP() << "state " << pb::MoveState_Name(GetParam()) << " not observed: " << at.status()
