@@ -42,8 +42,7 @@ void AntiEntropyRunner::Tick() {
     for (const auto& [id, t] : s.tasks) {
       if (!IsAePass(t)) continue;
       const bool ok = t.status == TaskRecord::Status::kDone;
-      const bool gave_up = t.status == TaskRecord::Status::kFailed &&
-                           (!t.retryable || t.failures > cfg.migration.task_retries);
+      const bool gave_up = t.FailedForGood(cfg.migration.task_retries);
       if (!ok && !gave_up) {
         ++inflight;
         ++inflight_by_run[t.task.ae_run_id()];

@@ -6,6 +6,7 @@
 #ifndef MIROIR_COORDINATOR_CLUSTER_STATE_H_
 #define MIROIR_COORDINATOR_CLUSTER_STATE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,6 +38,17 @@ struct TaskRecord {
   std::string error;
   bool retryable = false;
   uint32_t failures = 0;
+  int64_t retry_at_ms = 0;  // a retryable failure is leased again from then (backoff)
+
+  // Failed and will not be leased again: not retryable, or out of retries.
+  bool FailedForGood(uint64_t task_retries) const {
+    return status == Status::kFailed && (!retryable || failures > task_retries);
+  }
+  // Backoff after the n-th retryable failure: 100 ms doubling, at most 5 s.
+  static int64_t RetryDelayMs(uint32_t failures) {
+    const uint32_t n = failures == 0 ? 0 : std::min<uint32_t>(failures - 1, 6);
+    return std::min<int64_t>(int64_t{100} << n, 5000);
+  }
 };
 
 struct ClusterState {

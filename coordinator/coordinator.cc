@@ -753,6 +753,7 @@ void Coordinator::TaskFailed(const std::string& worker, const v1::TaskFailed& f)
     it->second.error = f.error();
     it->second.retryable = f.retryable();
     ++it->second.failures;
+    it->second.retry_at_ms = clock_->NowMs() + TaskRecord::RetryDelayMs(it->second.failures);
     spdlog::warn("task {} ({}) failed on {}: {}{}", f.task_id(),
                  v1::TaskKind_Name(it->second.task.kind()), worker, f.error(),
                  f.retryable() ? " (retryable)" : "");

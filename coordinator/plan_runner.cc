@@ -175,7 +175,9 @@ class Stepper {
 
   // Handles a task that failed for good. Returns true if handled.
   bool HandleFailedTask(v1::Move* m, const TaskRecord* t) {
-    if (!t || t->status != TaskRecord::Status::kFailed) return false;
+    // A retryable failure within the retry budget is leased again after its
+    // backoff; the move waits for it.
+    if (!t || !t->FailedForGood(cfg_.migration.task_retries)) return false;
     FailMove(m, absl::StrCat(v1::TaskKind_Name(t->task.kind()), " failed: ", t->error));
     return true;
   }
@@ -398,7 +400,7 @@ class Stepper {
         return;
       }
       case v1::MOVE_ABORTING: {
-        if (t && t->status == TaskRecord::Status::kFailed) {
+        if (t && t->FailedForGood(cfg_.migration.task_retries)) {
           FailMove(
               m, absl::StrCat("abort: ", v1::TaskKind_Name(t->task.kind()), " failed: ", t->error));
           return;
@@ -579,7 +581,7 @@ class Stepper {
       if (t.task.move_id() != 0 || t.task.kind() != v1::TASK_RECONCILE) continue;
       if (t.status == TaskRecord::Status::kDone) {
         c_->deleted_tasks.insert(id);
-      } else if (t.status == TaskRecord::Status::kFailed) {
+      } else if (t.FailedForGood(cfg_.migration.task_retries)) {
         spdlog::error("recovery pass {} of {} shard {} on {} failed: {}", id, t.task.index(),
                       t.task.shard(), absl::StrJoin(t.task.targets(), ","), t.error);
         c_->deleted_tasks.insert(id);
@@ -618,7 +620,8 @@ void PlanRunner::ReleaseTasks() {
       t.status = TaskRecord::Status::kPending;
       t.worker.clear();
     } else if (t.status == TaskRecord::Status::kFailed && t.retryable &&
-               t.failures <= c_->config_.migration.task_retries) {
+               t.failures <= c_->config_.migration.task_retries &&
+               c_->clock_->NowMs() >= t.retry_at_ms) {
       t.status = TaskRecord::Status::kPending;
       t.worker.clear();
     }

@@ -187,8 +187,9 @@ class ReshardStepper {
     return it == s_.tasks.end() ? nullptr : &it->second;
   }
   static bool Done(const TaskRecord* t) { return t && t->status == TaskRecord::Status::kDone; }
-  static bool FailedTask(const TaskRecord* t) {
-    return t && t->status == TaskRecord::Status::kFailed;
+  // Failed for good (a retryable failure within the budget is leased again).
+  bool FailedTask(const TaskRecord* t) const {
+    return t && t->FailedForGood(cfg_.migration.task_retries);
   }
   void Consume(uint64_t* id) {
     if (*id != 0) c_->deleted_tasks.insert(*id);

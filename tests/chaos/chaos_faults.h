@@ -199,8 +199,9 @@ inline std::string PlanOutcome(const miroir::v1::Plan& end) {
 }
 
 // For scenarios where the product may fail the move on a transient node fault
-// (finding: a retryable task failure that lands between the coordinator's
-// ReleaseTasks and StepPlans fails the move whatever task_retries says, and a
+// (finding: a retryable task failure that landed between the coordinator's
+// ReleaseTasks and StepPlans failed the move whatever task_retries said — fixed
+// since: only a failure that is not retryable or out of retries is final — and a
 // FAILED plan cannot be aborted, so a joining node keeps its partial copy):
 // the data promise (nothing lost, resurrected, mismatched; every node read) is
 // asserted either way; the whole check, wrong owners included, when DONE.

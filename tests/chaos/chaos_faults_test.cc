@@ -382,13 +382,13 @@ TEST_P(ChaosStoreNodeKill, KilledDuringDualWriteRestartedRecovered) {
   // copy its rf - q + 1 = 2 sources.
   ScenarioOptions so = Small(3, 600, 200);
   so.fleet.coordinator_config["anti_entropy"]["enabled"] = ae;
-  // Finding: tasks retry with no backoff, so the default task_retries (5) is
-  // spent in ~25 ms and the move FAILS while r0 is down, although the quorum and
-  // rf - q + 1 sources remain. Enough retries to outlast the 1.5 s outage.
+  // Finding (fixed since: retries now back off 100 ms doubling up to 5 s, so the
+  // default 5 cover ~3 s): without backoff the default task_retries was spent in
+  // ~25 ms and the move FAILED while r0 was down. Kept high to outlast any outage.
   so.fleet.coordinator_config["migration"]["task_retries"] = 100000;
   // r0 sits behind a proxy that stays cut while it is down and until it answers
-  // PONG after replaying its AOF: the store adapter treats redis' "-LOADING"
-  // reply as non-retryable (finding), which otherwise fails the move too.
+  // PONG after replaying its AOF (redis' "-LOADING" reply was non-retryable when
+  // this was written; the adapter now maps it to UNAVAILABLE).
   so.fleet.proxied_nodes = {"r0"};
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();

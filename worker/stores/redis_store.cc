@@ -59,7 +59,16 @@ int64_t I64(const redisReply* r) {
 }
 
 absl::Status ErrorReply(const std::string& address, const redisReply* r) {
-  return absl::InternalError(absl::StrCat("redis ", address, ": ", Str(r)));
+  const std::string text = Str(r);
+  // Redis answers -LOADING while it replays its AOF after a restart, -BUSY while a
+  // script runs long, -MASTERDOWN/-TRYAGAIN in transient cluster states: the node
+  // will answer soon, so the caller may retry.
+  for (const char* transient : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"}) {
+    if (text.rfind(transient, 0) == 0) {
+      return absl::UnavailableError(absl::StrCat("redis ", address, ": ", text));
+    }
+  }
+  return absl::InternalError(absl::StrCat("redis ", address, ": ", text));
 }
 
 absl::Status FencedError(uint64_t epoch, uint64_t fence) {
