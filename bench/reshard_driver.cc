@@ -268,6 +268,11 @@ int Run(const Options& o) {
   const double before_rate =
       static_cast<double>(b1.acked - b0.acked) * 1000.0 / static_cast<double>(b1.t_ms - b0.t_ms);
   const uint64_t mem_before = Sum(b1.mem);
+  {
+    const auto st = writer.stats();
+    Log(absl::StrFormat("writer: puts %d deletes %d rejected %d unknown %d degraded %d",
+                        st.acked_puts, st.acked_deletes, st.rejected, st.unknown, st.degraded));
+  }
   Log(absl::StrFormat("before: %.3f node writes/client write at %.1f w/s; used_memory %s",
                       before_ratio, before_rate, MB(mem_before)));
 
@@ -372,8 +377,10 @@ int Run(const Options& o) {
   const Sample a1 = sampler.Take();
   const uint64_t mem_after = Sum(a1.mem);
   sampler.Stop();
+  Log("stopping the writer");
   writer.Stop();
   writer.Wait();
+  Log("writer stopped; checking the promise");
   const auto ws = writer.stats();
   const std::vector<Sample> samples = sampler.samples();
 
@@ -386,6 +393,19 @@ int Run(const Options& o) {
     return 1;
   }
   Log(report->Summary());
+
+  // Time series (stderr): per second, fleet node writes/s and client writes/s.
+  for (size_t i = 1; i < samples.size(); ++i) {
+    const double dt = static_cast<double>(samples[i].t_ms - samples[i - 1].t_ms) / 1000.0;
+    std::string per;
+    for (size_t n = 0; n < samples[i].hset.size(); ++n) {
+      absl::StrAppend(&per, " ", (samples[i].hset[n] - samples[i - 1].hset[n]));
+    }
+    Log(absl::StrFormat("t+%6lld ms node writes/s %7.0f client %5.0f |%s",
+                        static_cast<long long>(samples[i].t_ms - start_ms),
+                        (Sum(samples[i].hset) - Sum(samples[i - 1].hset)) / dt,
+                        (samples[i].acked - samples[i - 1].acked) / dt, per.c_str()));
+  }
 
   // ---- derived measurements ----
   const int64_t t_bf = entered.count("backfill") ? entered["backfill"] : 0;

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks/resharding-load.md (issue 6 item 8): builds
-# bench/reshard_load_model in build/ and writes its model tables with the machine
+# bench/reshard_load_model and bench/reshard_driver in build/, writes part (a)
+# (the model tables) and runs part (b) (scenario 1 scaled down, measured on a
+# local fleet started by the test harness: a few minutes), with the machine
 # description. One command, from anywhere in the checkout:
 #
 #   bash bench/reshard_load.sh
 #
-# Environment: MIROIR_JOBS (default 2), BUILD_DIR (default build).
+# Environment: MIROIR_JOBS (default 2), BUILD_DIR (default build); part (b):
+# DOCS (default 200000), THROTTLE (backfill docs/s, default 5000), RATE (client
+# writes/s, default 100), DOC_BYTES (default 1000), WINDOW (seconds, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -14,23 +18,41 @@ export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-ninja -C "$BUILD" -j"${MIROIR_JOBS:-2}" reshard_load_model >/dev/null
+ninja -C "$BUILD" -j"${MIROIR_JOBS:-2}" reshard_load_model reshard_driver >/dev/null
+DOCS=${DOCS:-200000}
+THROTTLE=${THROTTLE:-5000}
+RATE=${RATE:-100}
+DOC_BYTES=${DOC_BYTES:-1000}
+WINDOW=${WINDOW:-20}
 
 OUT=docs/benchmarks/resharding-load.md
 model=$("$BUILD/bench/reshard_load_model")
+driver_cmd="reshard_driver --docs $DOCS --throttle $THROTTLE --rate $RATE --doc-bytes $DOC_BYTES --window $WINDOW"
+load_b=$(cut -d' ' -f1-3 /proc/loadavg)
+date_b=$(date -u '+%Y-%m-%d %H:%M UTC')
+t0=$(date +%s)
+measured=$("$BUILD/bench/reshard_driver" --docs "$DOCS" --throttle "$THROTTLE" --rate "$RATE" \
+  --doc-bytes "$DOC_BYTES" --window "$WINDOW" 2>"$BUILD/reshard_driver.log") || {
+  echo "reshard_driver failed (exit $?); log: $BUILD/reshard_driver.log" >&2
+  tail -20 "$BUILD/reshard_driver.log" >&2
+  exit 1
+}
+secs_b=$(( $(date +%s) - t0 ))
+load_b_end=$(cut -d' ' -f1-3 /proc/loadavg)
+redis_v=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
 ram=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 {
   cat <<EOF
 # Resharding load study (issue 6 item 8)
 
-Regenerate: \`bash bench/reshard_load.sh\` (builds \`bench/reshard_load_model\`, rewrites
-this file). Commit: \`$(git rev-parse --short HEAD)\`.
+Regenerate: \`bash bench/reshard_load.sh\` (builds \`bench/reshard_load_model\` and
+\`bench/reshard_driver\`, runs both, rewrites this file). Commit: \`$(git rev-parse --short HEAD)\`.
 
 Machine: $(nproc) cores (${cpu:-unknown CPU}), ${ram} RAM; load average
 $(cut -d' ' -f1-3 /proc/loadavg) when generated; $(date -u '+%Y-%m-%d %H:%M UTC').
 Part (a) is a deterministic computation (no clock, no randomness): the load average
-does not affect its numbers.
+does not affect its numbers. Part (b) is a measurement on this machine: it does.
 
 ## (a) Model, computed with the real routing code
 
@@ -86,40 +108,50 @@ ${model}
   200 s duration is throttle-bound only on paper; on real nodes the network and
   AOF bandwidth bound it. The dry run reports docs/s, so an operator must convert.
 
-## (b) Measured on a local fleet — pending: needs the reshard runner
+## (b) Measured on a local fleet: scenario 1 scaled down
 
-Not measured yet: the coordinator's reshard runner (driving the DESIGN §7 phases
-through the worker's RESHARD_BACKFILL / RESHARD_DELTA / RESHARD_VERIFY tasks) is
-not in the tree at this commit, so no reshard can run on a fleet end to end. A later engineer fills this section with scenario 1
-scaled down, measured beside the model computed for the same parameters (add the
-scaled scenario to \`kScenarios\` in bench/reshard_load_model.cc).
+Command: \`bash bench/reshard_load.sh\` ran \`$driver_cmd\` (bench/reshard_driver.cc)
+on ${date_b}: ${secs_b} s wall clock, load average ${load_b} before and ${load_b_end}
+after (the machine is shared: other builds and tests ran beside it, so the rates and
+durations below are this box's, not the code's ceiling). redis-server ${redis_v}.
 
-Setup to use: the local fleet (\`deploy/local/fleet.sh\`, RG 2, RF 1, 3 nodes per
-group, redis-server nodes), one index with S = 64, **≥ 200,000 documents of 1 KB**
-loaded through the public API, the test writer at **100 writes/s** (puts and
-deletes) throughout, \`reshard start --new-shards 128 --throttle 10000\` (and the
-same at a throttle the machine can actually sustain, stated), then \`complete\`.
+Method. The driver starts a fleet with the test harness (tests/harness/fleet.h: real
+redis-server nodes, miroir-coordinator, 2 miroir-workers), loads the documents through
+\`DataPlane.Write\` with the one TestWriter, starts a second TestWriter at the client
+rate, and drives \`miroir.v1.Reshard\` (Start with \`throttle_docs_per_s\`, Status,
+Complete). Every second it reads \`INFO commandstats\` and \`INFO memory\` of each node
+(hiredis).
 
-Quantities to measure, each beside the model's value:
+- *Node writes*: the apply script (worker/stores/redis_scripts.h, \`kApplySrc\`) issues
+  exactly one \`HSET\` per document write it applies (put or tombstone), none for a
+  retry of the same version or an older one, and nothing else in miroir issues
+  \`HSET\`; redis counts the commands a script runs in \`commandstats\`. So
+  Δ\`cmdstat_hset.calls\` on a node = documents written into it, whatever wrote them
+  (client write, backfill, catch-up, final delta). A document the backfill re-copies
+  after the dual-write already wrote it (same version) is not counted: it writes
+  nothing.
+- *Dual-write amplification*: Δ(node writes, all nodes) / Δ(acknowledged client writes)
+  in a window before \`Start\` and in one in \`retention\` (the old generation
+  RETAINED and still written — DESIGN §7 reverse dual-write — and no copy task running,
+  so the window holds client writes only). The \`dual_write\` state itself lasts
+  milliseconds before \`backfill\` starts, too short for a window.
+- *Peak node writes/s*: 1 s samples wholly inside the \`backfill\` state (from the
+  reshard's events); max per node and max of the fleet sum.
+- *Storage*: \`used_memory\` summed over the 6 nodes before \`Start\`, in
+  \`retention\` (both generations complete: the peak) and 2 s after \`done\`; also the
+  miroir shard stats (\`Stats\`: body bytes, documents) of every shard of both
+  generations, read in retention, for the per-shard CV.
+- *Durations*: the first event entering each state; *stall*: \`ReshardRecord.stall_ms\`
+  and the live writer's batch latencies sent around the swap.
+- The promise: \`CheckPromise\` over every acknowledged write of both writers (load and
+  live) after \`done\`, reading every node of the new LIVE generation.
 
-1. **Storage amplification**: sum over nodes of \`used_memory\` (INFO memory) and
-   of the miroir shard stats bytes (\`Stats\` of every shard of both generations),
-   at the peak (after backfill, before cleanup) / before \`reshard start\`.
-2. **Dual-write amplification**: node writes per client write during dual-write vs
-   before — from the redis \`INFO commandstats\` EVALSHA calls of the apply script
-   (or the worker's write metrics) per node, divided by acknowledged client writes,
-   in a window with the backfill not running (dual_write state) and in one before.
-3. **Peak node writes/s**: per node and summed, sampled every second during
-   backfill (apply-script calls/s per node); report the fleet peak against
-   \`EstimateReshard\` and the busiest node against the real-placement rows.
-4. **Backfill duration**: from \`miroir_reshard_phase\` = 2 entering to catch-up
-   converged, and \`miroir_reshard_documents_backfilled_total\` / s, against
-   documents / throttle.
-5. **Per-shard CV** of the real documents per shard of both generations (shard
-   \`Stats\` documents), against the sampled CV.
-6. Also: the write stall at the swap (p50/p99/max, as the moves cutover stall) and
-   acknowledged / lost / resurrected writes from the test writer's check (must be
-   0 lost, 0 resurrected).
+The model column is part (a)'s computation for this configuration (the loaded keys
+through \`ShardForKey\` / \`OwnerTable\`, \`EstimateReshard\` with the measured mean
+body size, the throttle and the client rate); "at the achieved rate" re-evaluates the
+same formula with the backfill rate actually reached instead of the throttle.
+
+${measured}
 EOF
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
