@@ -149,7 +149,9 @@ Complete). Every second it reads \`INFO commandstats\` and \`INFO memory\` of ea
 The model column is part (a)'s computation for this configuration (the loaded keys
 through \`ShardForKey\` / \`OwnerTable\`, \`EstimateReshard\` with the measured mean
 body size, the throttle and the client rate); "at the achieved rate" re-evaluates the
-same formula with the backfill rate actually reached instead of the throttle.
+same formula with the backfill rate actually reached instead of the throttle. The
+per-second series (node writes/s per node and client writes/s) is in
+\`build/reshard_driver.log\` after a run.
 
 ${measured}
 EOF
