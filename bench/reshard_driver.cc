@@ -101,7 +101,10 @@ class Sampler {
     for (auto& n : conns_) redisFree(n.c);
   }
   const std::vector<NodeConn>& nodes() const { return conns_; }
+  // The loop thread and the main thread both sample: one hiredis context per
+  // node is not thread-safe, so Take() is serialised.
   Sample Take() {
+    std::lock_guard<std::mutex> l(take_mu_);
     Sample s;
     s.t_ms = absl::ToUnixMillis(absl::Now());
     for (auto& n : conns_) {
@@ -138,6 +141,7 @@ class Sampler {
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::mutex mu_;
+  std::mutex take_mu_;
   std::vector<Sample> samples_;
 };
 
