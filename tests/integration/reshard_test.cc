@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "common/routing.h"
 #include "harness/fleet.h"
+#include "harness/reshard_ops.h"
 #include "harness/temp_dir.h"
 #include "harness/test_writer.h"
 #include "miroir/v1/reshard.grpc.pb.h"
@@ -49,8 +50,6 @@ class Reshard : public ::testing::Test {
     auto fleet = Fleet::Start(tmp_.path(), opts);
     ASSERT_TRUE(fleet.ok()) << fleet.status();
     fleet_ = std::move(*fleet);
-    stub_ = pb::Reshard::NewStub(
-        grpc::CreateChannel(fleet_->coordinator_address(), grpc::InsecureChannelCredentials()));
     if (!with_writer) return;
     WriterOptions wo = fleet_->WriterOptionsFor("products");
     wo.keys = setup.keys;
@@ -69,78 +68,31 @@ class Reshard : public ::testing::Test {
   }
 
   absl::StatusOr<pb::ReshardStartResponse> StartReshard(uint32_t new_shards,
-                                                        uint64_t throttle = 0,
-                                                        bool force = false,
-                                                        const std::string& window = "") {
-    pb::ReshardStartRequest req;
-    req.set_index("products");
-    req.set_new_shards(new_shards);
-    req.set_throttle_docs_per_s(throttle);
-    req.set_force(force);
-    req.set_schedule_window(window);
-    pb::ReshardStartResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status st = stub_->Start(&ctx, req, &resp);
-    if (!st.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
-    }
-    return resp;
+                                                        uint64_t throttle = 0) {
+    return miroir::testing::StartReshard(*fleet_, ReshardTo(new_shards, throttle));
   }
-
-  absl::StatusOr<pb::ReshardStatusResponse> Call(
-      grpc::Status (pb::Reshard::Stub::*verb)(grpc::ClientContext*, const pb::ReshardIndexRequest&,
-                                              pb::ReshardStatusResponse*)) {
-    pb::ReshardIndexRequest req;
-    req.set_index("products");
-    pb::ReshardStatusResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status st = ((*stub_).*verb)(&ctx, req, &resp);
-    if (!st.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
-    }
-    return resp;
+  absl::StatusOr<pb::ReshardStatusResponse> Call(const std::string& verb) {
+    return ReshardCall(*fleet_, verb);
   }
-  absl::StatusOr<pb::ReshardStatusResponse> Status() { return Call(&pb::Reshard::Stub::Status); }
+  absl::StatusOr<pb::ReshardStatusResponse> Status() { return Call("status"); }
 
-  // Polls until the reshard is in one of `states` (bounded); fails the test on a
-  // state in `bad` or a timeout.
+  // Waits for one of `states`; fails the test on a state in `bad` or a timeout.
   pb::ReshardRecord WaitFor(const std::set<std::string>& states,
                             absl::Duration timeout = absl::Seconds(120),
                             const std::set<std::string>& bad = {"failed", "aborted"}) {
-    const absl::Time deadline = absl::Now() + timeout;
-    pb::ReshardRecord last;
-    while (absl::Now() < deadline) {
+    auto r = WaitForReshardState(*fleet_, states, timeout, bad);
+    if (!r.ok()) {
+      ADD_FAILURE() << r.status();
       auto st = Status();
-      if (st.ok()) {
-        last = st->reshard();
-        if (states.count(last.state())) return last;
-        if (bad.count(last.state())) {
-          ADD_FAILURE() << "reshard " << last.state() << ": " << last.message();
-          return last;
-        }
-      }
-      absl::SleepFor(absl::Milliseconds(50));
+      return st.ok() ? st->reshard() : pb::ReshardRecord();
     }
-    ADD_FAILURE() << "reshard did not reach the state in time; last: " << last.state() << " "
-                  << last.step() << ": " << last.message();
-    return last;
+    return *r;
   }
 
-  // Entries (documents and tombstones) of generation `gen` left on every node.
-  uint64_t EntriesOfGeneration(uint64_t gen, uint32_t shards) {
-    uint64_t n = 0;
-    for (const auto& id : fleet_->node_ids()) {
-      auto store = RedisStore::Create(fleet_->redis(id).address(), StoreOptions{});
-      EXPECT_TRUE(store.ok());
-      for (uint32_t s = 0; s < shards; ++s) {
-        auto page = (*store)->Scan(ShardKey{"products", gen, s}, kAnyEpoch, "", 10000);
-        EXPECT_TRUE(page.ok()) << page.status();
-        if (page.ok()) n += page->size();
-      }
-    }
-    return n;
+  uint64_t EntriesOf(uint64_t gen, uint32_t shards) {
+    auto n = EntriesOfGeneration(*fleet_, "products", gen, shards);
+    EXPECT_TRUE(n.ok()) << n.status();
+    return n.ok() ? *n : ~uint64_t{0};
   }
 
   void StopAndCheck() {
@@ -168,11 +120,11 @@ class Reshard : public ::testing::Test {
     pb::ReshardRecord r = WaitFor({"retention"});
     EXPECT_EQ(r.state(), "retention");
     EXPECT_EQ(LiveShards(), new_shards);
-    auto c = Call(&pb::Reshard::Stub::Complete);
+    auto c = Call("complete");
     EXPECT_TRUE(c.ok()) << c.status();
     r = WaitFor({"done"});
     EXPECT_EQ(r.state(), "done");
-    EXPECT_EQ(EntriesOfGeneration(r.old_generation(), r.old_shards()), 0u)
+    EXPECT_EQ(EntriesOf(r.old_generation(), r.old_shards()), 0u)
         << "old generation " << r.old_generation() << " left keys behind";
     return r;
   }
@@ -180,7 +132,6 @@ class Reshard : public ::testing::Test {
   TempDir tmp_;
   ReshardSetup setup_;
   std::unique_ptr<Fleet> fleet_;
-  std::unique_ptr<pb::Reshard::Stub> stub_;
   std::unique_ptr<TestWriter> writer_;
 };
 
@@ -250,12 +201,12 @@ TEST_F(Reshard, RollbackAfterTheSwapLosesNoWriteEvenOneTheReverseDualWriteMissed
     ASSERT_EQ((*a)[0].outcome, ApplyOutcome::kApplied);
   }
   absl::SleepFor(absl::Seconds(1));  // more writes after the swap, through both generations
-  auto rb = Call(&pb::Reshard::Stub::Rollback);
+  auto rb = Call("rollback");
   ASSERT_TRUE(rb.ok()) << rb.status();
   r = WaitFor({"rolled_back"});
   ASSERT_EQ(r.state(), "rolled_back");
   EXPECT_EQ(LiveShards(), 8u);
-  EXPECT_EQ(EntriesOfGeneration(r.new_generation(), 16), 0u);
+  EXPECT_EQ(EntriesOf(r.new_generation(), 16), 0u);
   // The missed write is in the old generation on every owner of its old shard.
   idx = fleet_->Indexes();
   ASSERT_TRUE(idx.ok());
@@ -342,10 +293,10 @@ TEST_F(Reshard, VerifyCatchesADocumentAlteredOnOneNodeAndFailsThePlan) {
   ASSERT_TRUE(ctl.ok());
   EXPECT_NE(ctl->stdout_text.find(key), std::string::npos) << ctl->stdout_text;
   // Abort drops the shadow; the index keeps its data.
-  ASSERT_TRUE(Call(&pb::Reshard::Stub::Abort).ok());
+  ASSERT_TRUE(Call("abort").ok());
   r = WaitFor({"aborted"}, absl::Seconds(60), {});
   EXPECT_EQ(r.state(), "aborted");
-  EXPECT_EQ(EntriesOfGeneration(rec.new_generation(), 16), 0u);
+  EXPECT_EQ(EntriesOf(rec.new_generation(), 16), 0u);
   StopAndCheck();
 }
 
@@ -371,9 +322,9 @@ TEST_F(Reshard, CoordinatorAndWorkerKilledMidBackfillResume) {
     std::cout << e.time_ms() << " " << e.from() << " -> " << e.to() << ": " << e.reason() << "\n";
   }
   ASSERT_TRUE(fleet_->RestartWorker(0).ok());
-  ASSERT_TRUE(Call(&pb::Reshard::Stub::Complete).ok());
+  ASSERT_TRUE(Call("complete").ok());
   r = WaitFor({"done"});
-  EXPECT_EQ(EntriesOfGeneration(r.old_generation(), 8), 0u);
+  EXPECT_EQ(EntriesOf(r.old_generation(), 8), 0u);
   StopAndCheck();
 }
 
@@ -446,7 +397,7 @@ TEST_F(Reshard, WindowsAndTheEnableSwitchGateTheStart) {
   EXPECT_NE(st->reshard().warnings(0).find("forced: now"), std::string::npos)
       << st->reshard().warnings(0);
   EXPECT_TRUE(st->reshard().force());
-  ASSERT_TRUE(Call(&pb::Reshard::Stub::Abort).ok());
+  ASSERT_TRUE(Call("abort").ok());
   WaitFor({"aborted"}, absl::Seconds(60), {});
   // resharding.enabled: false refuses every reshard.
   YAML::Node cfg = fleet_->options().coordinator_config;
@@ -500,14 +451,14 @@ TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {
   auto p = fleet_->CreatePlan(plan);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition) << p.status();
   // Rollback before the swap and complete before retention are refused.
-  EXPECT_EQ(Call(&pb::Reshard::Stub::Rollback).status().code(),
+  EXPECT_EQ(Call("rollback").status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(Call(&pb::Reshard::Stub::Complete).status().code(),
+  EXPECT_EQ(Call("complete").status().code(),
             absl::StatusCode::kFailedPrecondition);
   auto st = Status();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->reshard().id(), first->reshard().id());
-  ASSERT_TRUE(Call(&pb::Reshard::Stub::Abort).ok());
+  ASSERT_TRUE(Call("abort").ok());
   WaitFor({"aborted"}, absl::Seconds(60), {});
   EXPECT_EQ(LiveShards(), 8u);
 }
