@@ -31,6 +31,15 @@ std::vector<GroupNodes> RoutingGroups(const ClusterState& s) {
   return out;
 }
 
+bool InWriteSet(const v1::ShardRoute& route, const std::string& node) {
+  for (const auto& ws : WriteSet(route)) {
+    for (const auto& n : ws.nodes()) {
+      if (n == node) return true;
+    }
+  }
+  return false;
+}
+
 bool PlanEnded(v1::PlanState s) {
   return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
 }
@@ -784,6 +793,9 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
           if (miss.shard() >= gen->second.shards() || !s.nodes.count(miss.node())) continue;
           if (!pending.insert({miss.node(), gen->first, miss.shard()}).second) continue;
           const v1::ShardRoute& route = gen->second.routes(static_cast<int>(miss.shard()));
+          // A node that left the shard's write set since (an aborted move's joining
+          // node, a drained owner) must not be given the shard back.
+          if (!InWriteSet(route, miss.node())) continue;
           v1::Task t;
           t.set_id(c->AllocId(s));
           t.set_kind(v1::TASK_RECONCILE);

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/route_sets.h"
 #include "common/schedule_window.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/gates.h"
@@ -575,11 +576,35 @@ class Stepper {
     }
   }
 
+  // Whether every target of a recovery pass is still in its shard's write set (as
+  // this tick leaves the routes).
+  bool TargetStillWritten(const v1::Task& task) const {
+    auto g = s_.generations.find(task.generation());
+    if (g == s_.generations.end() || task.shard() >= g->second.shards()) return false;
+    auto ch = c_->routes.find({task.generation(), task.shard()});
+    const v1::ShardRoute& route =
+        ch != c_->routes.end() ? ch->second : g->second.routes(static_cast<int>(task.shard()));
+    for (const auto& target : task.targets()) {
+      bool found = false;
+      for (const auto& ws : WriteSet(route)) {
+        for (const auto& n : ws.nodes()) found = found || n == target;
+      }
+      if (!found) return false;
+    }
+    return true;
+  }
+
   // Recovery passes (tasks without a move) that finished or failed for good.
   void SweepLooseTasks() {
     for (const auto& [id, t] : s_.tasks) {
       if (t.task.move_id() != 0 || t.task.kind() != v1::TASK_RECONCILE) continue;
       if (t.status == TaskRecord::Status::kDone) {
+        c_->deleted_tasks.insert(id);
+      } else if (t.status == TaskRecord::Status::kPending && !TargetStillWritten(t.task)) {
+        // Its node left the shard's write set since (e.g. the move that added it
+        // was aborted and its partial copy wiped): it must not get the shard back.
+        spdlog::info("recovery pass {} of {} shard {} on {} dropped: no longer in the write set",
+                     id, t.task.index(), t.task.shard(), absl::StrJoin(t.task.targets(), ","));
         c_->deleted_tasks.insert(id);
       } else if (t.FailedForGood(cfg_.migration.task_retries)) {
         spdlog::error("recovery pass {} of {} shard {} on {} failed: {}", id, t.task.index(),
