@@ -55,17 +55,15 @@ cmd="$cmd ${seeds[*]}"
 Rows whose configuration says "plan PLAN_FAILED" are product findings, not test
 failures: scenarios 15, 18 and 22 assert the data promise (lost, resurrected,
 mismatched = 0, every node read) whatever the plan's outcome and the whole check
-only when it is DONE (docs/testing.md). Behind them: tasks retry with no backoff
-(the default `task_retries: 5` is spent in milliseconds while a node is down; these
-scenarios run with 100000); a retryable task failure that reaches the coordinator
-between `ReleaseTasks` and `StepPlans` of one tick fails the move whatever the
-budget; a FAILED plan cannot be aborted, so the joining node keeps its partial
-copy; redis' `-LOADING` reply during AOF replay is treated as non-retryable
-(scenario 22 keeps the restarted node's proxy cut until it answers PONG).
+only when it is DONE (docs/testing.md). The findings behind them were fixed after
+this suite was written: retryable task failures now back off (100 ms doubling, at
+most 5 s) and are final only past `task_retries` (a failure landing mid-tick no
+longer fails the move); redis' `-LOADING`/`-BUSY` replies are retryable. Still
+open: a FAILED plan cannot be aborted, so the joining node keeps its partial copy.
+The scenarios keep `task_retries: 100000` and scenario 22 its proxy guard.
 
-Not built: 23 and 27 (reshard swap under a coordinator SIGKILL, reshard rollback
-with a node of the old generation down): resharding landed on main after this
-suite was written (tests/integration/reshard_test.cc covers it without faults).
+Scenarios 23 and 27 (resharding under faults) are `ChaosReshardSwapKill` and
+`ChaosReshardRollback` in tests/chaos/chaos_reshard_test.cc.
 Scenarios 4 and 8 (gates, no data rows) are asserted by `ChaosUnsafeConfig` and
 `ChaosUnsafeRestart`; 6, 7, 10 are the `long` volumes (`--long`).
 NOTES
