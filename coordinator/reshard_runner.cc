@@ -195,16 +195,27 @@ class ReshardStepper {
     if (*id != 0) c_->deleted_tasks.insert(*id);
     *id = 0;
   }
+  // Deletes the shard entry's task (its result has been used, or is not wanted).
+  void DropTask(v1::ReshardShard* sh) {
+    if (sh->task_id() != 0) c_->deleted_tasks.insert(sh->task_id());
+    sh->set_task_id(0);
+  }
+  // Records a finished copy task of a shard (documents copied, the pass done) and
+  // drops it.
+  void Account(v1::ReshardRecord* r, v1::ReshardShard* sh, const TaskRecord& t) {
+    sh->set_remaining(t.result.documents());
+    sh->set_documents(sh->documents() + t.result.documents());
+    r->set_documents_backfilled(r->documents_backfilled() + t.result.documents());
+    backfilled_->fetch_add(t.result.documents());
+    sh->set_passed(true);
+    DropTask(sh);
+  }
   void DropTasks(v1::ReshardRecord* r) {
     for (auto& sh : *r->mutable_shards()) {
-      uint64_t id = sh.task_id();
-      Consume(&id);
-      sh.set_task_id(0);
+      DropTask(&sh);
     }
     for (auto& sh : *r->mutable_dst_positions()) {
-      uint64_t id = sh.task_id();
-      Consume(&id);
-      sh.set_task_id(0);
+      DropTask(&sh);
     }
     uint64_t v = r->verify_task_id();
     Consume(&v);
@@ -312,9 +323,7 @@ class ReshardStepper {
         backfilled_->fetch_add(t->result.documents());
         sh.set_copied(true);
         sh.set_passed(false);
-        uint64_t id = sh.task_id();
-        Consume(&id);
-        sh.set_task_id(0);
+        DropTask(&sh);
         --inflight;
         continue;
       }
@@ -338,14 +347,7 @@ class ReshardStepper {
       all = false;
       const TaskRecord* t = TaskOf(sh.task_id());
       if (Done(t)) {
-        sh.set_remaining(t->result.documents());
-        sh.set_documents(sh.documents() + t->result.documents());
-        r->set_documents_backfilled(r->documents_backfilled() + t->result.documents());
-        backfilled_->fetch_add(t->result.documents());
-        sh.set_passed(true);
-        uint64_t id = sh.task_id();
-        Consume(&id);
-        sh.set_task_id(0);
+        Account(r, &sh, *t);
         continue;
       }
       if (FailedForGood(r, t, sh.shard())) return false;
@@ -385,21 +387,12 @@ class ReshardStepper {
       if (Done(t)) {
         sh.clear_watermarks();
         for (const auto& w : t->result.watermarks()) *sh.add_watermarks() = w;
-        sh.set_remaining(t->result.documents());
-        sh.set_documents(sh.documents() + t->result.documents());
-        r->set_documents_backfilled(r->documents_backfilled() + t->result.documents());
-        backfilled_->fetch_add(t->result.documents());
-        sh.set_passed(true);
-        uint64_t id = sh.task_id();
-        Consume(&id);
-        sh.set_task_id(0);
+        Account(r, &sh, *t);
       } else if (FailedTask(t) && t->error.rfind("incarnation changed:", 0) == 0) {
         // The source's sequence is gone: copy this shard again.
         spdlog::warn("reshard {} shard {}: {}; the shard is copied again", r->id(), sh.shard(),
                      t->error);
-        uint64_t id = sh.task_id();
-        Consume(&id);
-        sh.set_task_id(0);
+        DropTask(&sh);
         sh.set_copied(false);
         sh.set_passed(false);
         sh.clear_watermarks();
@@ -416,9 +409,7 @@ class ReshardStepper {
       r->set_catch_up_passes(r->catch_up_passes() + 1);
       if (remaining <= cfg_.migration.catch_up_threshold) {
         for (auto& sh : *r->mutable_shards()) {
-          uint64_t id = sh.task_id();
-          Consume(&id);
-          sh.set_task_id(0);
+          DropTask(&sh);
         }
         StartPass(r);
         return true;
@@ -563,18 +554,14 @@ class ReshardStepper {
           sh.add_sources(n);
         }
       }
-      uint64_t id = sh.task_id();
-      Consume(&id);
-      sh.set_task_id(0);
+      DropTask(&sh);
     }
     for (auto& p : *r->mutable_dst_positions()) {
       const TaskRecord* t = TaskOf(p.task_id());
       p.clear_watermarks();
       for (const auto& w : t->result.watermarks()) *p.add_watermarks() = w;
       for (const auto& n : t->result.unreachable()) p.add_sources(n);  // positions unknown
-      uint64_t id = p.task_id();
-      Consume(&id);
-      p.set_task_id(0);
+      DropTask(&p);
     }
     if (short_shards > 0) {
       SetPaused(r->src_generation(), 0);
@@ -640,9 +627,7 @@ class ReshardStepper {
       if (!Done(t)) return false;
     }
     for (auto& sh : *r->mutable_shards()) {
-      uint64_t id = sh.task_id();
-      Consume(&id);
-      sh.set_task_id(0);
+      DropTask(&sh);
     }
     v1::Index ix = IndexNow(r->index());
     for (auto& g : *ix.mutable_generations()) {
