@@ -48,11 +48,10 @@ TEST(ChaosReshardSwapKill, CoordinatorKilledBetweenFenceAndFlip) {
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
-  ASSERT_TRUE(StartReshard(f, ReshardTo(16)).ok());
-  ASSERT_TRUE(WaitForReshardState(f, {"catching_up", "swap_paused"}).ok());
-  // Every store round trip now takes ~200 ms more: the fence and the final delta
-  // of the swap last seconds.
+  // Every store round trip takes ~200 ms more from here on: the fence and the
+  // final delta of the swap last seconds.
   for (const char* n : {"r0", "r1", "r2", "r3"}) f.node(n).proxy->Delay(absl::Milliseconds(100));
+  ASSERT_TRUE(StartReshard(f, ReshardTo(16)).ok());
   auto in_swap = WaitForReshardState(f, {"swap_fenced", "swap_final_delta"}, absl::Seconds(150));
   ASSERT_TRUE(in_swap.ok()) << in_swap.status();
   ASSERT_TRUE(f.KillCoordinator().ok());
