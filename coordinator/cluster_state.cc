@@ -123,6 +123,18 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
   return s;
 }
 
+std::vector<miroir::GroupNodes> ClusterState::RoutingGroups() const {
+  std::vector<miroir::GroupNodes> out;
+  for (const auto& g : group_order) {
+    miroir::GroupNodes gn{g, {}};
+    for (const v1::Node* n : GroupNodes(g)) {
+      if (n->status() == v1::NODE_ACTIVE) gn.nodes.push_back(n->id());
+    }
+    out.push_back(std::move(gn));
+  }
+  return out;
+}
+
 std::vector<const v1::Node*> ClusterState::GroupNodes(const std::string& group) const {
   std::vector<const v1::Node*> out;
   for (const auto& [id, n] : nodes) {

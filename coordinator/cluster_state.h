@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/routing.h"
 #include "coordinator/state_store.h"
 #include "miroir/v1/anti_entropy.pb.h"
 #include "miroir/v1/reshard.pb.h"
@@ -76,6 +77,9 @@ struct ClusterState {
   // Rebuilds from what the store loaded.
   static absl::StatusOr<ClusterState> FromLoaded(const LoadedState& loaded);
 
+  // Active nodes of every group, in group order: what a new routing table places
+  // owners on (CreateIndex, a reshard's shadow).
+  std::vector<miroir::GroupNodes> RoutingGroups() const;
   // Nodes of a group (every status), in id order.
   std::vector<const v1::Node*> GroupNodes(const std::string& group) const;
   // The index an index name or alias names, or nullptr.

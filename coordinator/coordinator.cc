@@ -19,18 +19,6 @@
 namespace miroir::coordinator {
 namespace {
 
-std::vector<GroupNodes> RoutingGroups(const ClusterState& s) {
-  std::vector<GroupNodes> out;
-  for (const auto& g : s.group_order) {
-    GroupNodes gn{g, {}};
-    for (const v1::Node* n : s.GroupNodes(g)) {
-      if (n->status() == v1::NODE_ACTIVE) gn.nodes.push_back(n->id());
-    }
-    out.push_back(std::move(gn));
-  }
-  return out;
-}
-
 bool InWriteSet(const v1::ShardRoute& route, const std::string& node) {
   for (const auto& ws : WriteSet(route)) {
     for (const auto& n : ws.nodes()) {
@@ -270,7 +258,7 @@ absl::StatusOr<v1::CreateIndexResponse> Coordinator::CreateIndex(const std::stri
         if (s.indexes.count(name) || s.aliases.count(name)) {
           return absl::AlreadyExistsError(absl::StrCat("name: index '", name, "' already exists"));
         }
-        std::vector<GroupNodes> groups = RoutingGroups(s);
+        std::vector<GroupNodes> groups = s.RoutingGroups();
         for (const auto& g : groups) {
           if (g.nodes.size() < rf) {
             return absl::InvalidArgumentError(absl::StrCat("rf: ", rf, " is larger than group ",

@@ -471,17 +471,25 @@ class ReshardStepper {
       return false;
     }
     DropTasks(r);
-    SetPaused(r->src_generation(), 0);
-    r->set_paused_at_ms(0);
     r->set_stall_retries(r->stall_retries() + 1);
     if (r->stall_retries() > cfg_.migration.max_stall_retries) {
       Fail(r, absl::StrCat("write stall exceeded max_write_stall ", r->stall_retries(), " times"));
       return true;
     }
+    BackToCatchUp(r, back_to,
+                  absl::StrCat("swap exceeded max_write_stall ",
+                               absl::FormatDuration(cfg_.migration.max_write_stall),
+                               "; unpaused, retry ", r->stall_retries()));
+    return true;
+  }
+
+  // Unpauses the copy's source and resumes catching up: in `back_to` when that is
+  // another state (forward swap -> catching_up), else at the rollback's catch-up
+  // step. Publishes the unpause.
+  void BackToCatchUp(v1::ReshardRecord* r, R back_to, const std::string& why) {
+    SetPaused(r->src_generation(), 0);
+    r->set_paused_at_ms(0);
     StartPass(r);
-    const std::string why = absl::StrCat("swap exceeded max_write_stall ",
-                                         absl::FormatDuration(cfg_.migration.max_write_stall),
-                                         "; unpaused, retry ", r->stall_retries());
     if (back_to == StateOf(*r)) {
       r->set_step("catch_up");
       r->set_message(why);
@@ -489,7 +497,6 @@ class ReshardStepper {
     } else {
       Go(r, back_to, why, true);
     }
-    return true;
   }
 
   // The swap's fence step: FENCE every owner of every source shard at the fence
@@ -564,19 +571,10 @@ class ReshardStepper {
       DropTask(&p);
     }
     if (short_shards > 0) {
-      SetPaused(r->src_generation(), 0);
-      r->set_paused_at_ms(0);
-      StartPass(r);
-      const std::string why = absl::StrCat(short_shards,
-                                           " shards have fewer sources fenced with a current "
-                                           "watermark than they were copied from");
-      if (back_to == StateOf(*r)) {
-        r->set_step("catch_up");
-        r->set_message(why);
-        r->set_wait_epoch(new_epoch_);
-      } else {
-        Go(r, back_to, why, true);
-      }
+      BackToCatchUp(r, back_to,
+                    absl::StrCat(short_shards,
+                                 " shards have fewer sources fenced with a current watermark "
+                                 "than they were copied from"));
       return false;
     }
     StartPass(r);
@@ -701,16 +699,9 @@ class ReshardStepper {
     switch (StateOf(*r)) {
       case R::kShadow: {
         v1::Index ix = IndexNow(r->index());
-        std::vector<GroupNodes> groups;
-        for (const auto& g : s_.group_order) {
-          GroupNodes gn{g, {}};
-          for (const v1::Node* n : s_.GroupNodes(g)) {
-            if (n->status() == v1::NODE_ACTIVE) gn.nodes.push_back(n->id());
-          }
-          groups.push_back(std::move(gn));
-        }
-        v1::GenerationRoute route =
-            BuildInitialRoute(ix.name(), r->new_generation(), r->new_shards(), ix.rf(), groups);
+        v1::GenerationRoute route = BuildInitialRoute(ix.name(), r->new_generation(),
+                                                      r->new_shards(), ix.rf(),
+                                                      s_.RoutingGroups());
         route.set_role(v1::GENERATION_SHADOW);
         for (const auto& sr : route.routes()) c_->routes[{r->new_generation(), sr.shard()}] = sr;
         route.clear_routes();
@@ -892,25 +883,12 @@ class ReshardStepper {
                    r->index(), r->old_generation());
       return;
     }
-    if (step == "flipped" || step == "dropping") {
-      if (step == "flipped") r->set_step("to_drop");
-      if (DropGeneration(r, r->new_generation())) {
-        Go(r, R::kRolledBack,
-           absl::StrCat("rolled back: generation ", r->old_generation(), " is LIVE with ",
-                        r->old_shards(), " shards; generation ", r->new_generation(),
-                        " deleted"),
-           false);
-      }
-      return;
-    }
-    if (step == "to_drop") {
-      if (DropGeneration(r, r->new_generation())) {
-        Go(r, R::kRolledBack,
-           absl::StrCat("rolled back: generation ", r->old_generation(), " is LIVE with ",
-                        r->old_shards(), " shards; generation ", r->new_generation(),
-                        " deleted"),
-           false);
-      }
+    // "flipped", then "dropping": delete the new generation on its owners.
+    if (DropGeneration(r, r->new_generation())) {
+      Go(r, R::kRolledBack,
+         absl::StrCat("rolled back: generation ", r->old_generation(), " is LIVE with ",
+                      r->old_shards(), " shards; generation ", r->new_generation(), " deleted"),
+         false);
     }
   }
 

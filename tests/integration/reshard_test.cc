@@ -433,6 +433,16 @@ TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {
     EXPECT_NE(r->stderr_text.find(c.names), std::string::npos) << r->stderr_text;
   }
   EXPECT_EQ(Status().status().code(), absl::StatusCode::kNotFound);
+  // status/watch/abort of an unknown index, or of an index never resharded: exit 1.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"reshard", "status", "--index", "nope"},
+        std::vector<std::string>{"reshard", "watch", "--index", "products"},
+        std::vector<std::string>{"reshard", "abort", "--index", "products"}}) {
+    auto r = fleet_->Ctl(args);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 1) << args[1] << ": " << r->stderr_text;
+    EXPECT_NE(r->stderr_text.find("index"), std::string::npos) << r->stderr_text;
+  }
   auto first = StartReshard(16, /*throttle=*/50);
   ASSERT_TRUE(first.ok()) << first.status();
   // A second reshard while one runs; a topology plan during the reshard.
