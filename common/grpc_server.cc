@@ -49,6 +49,12 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &out.port);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
+  // Accept the keepalive pings MakeChannel's clients send every 10 s, also on an
+  // idle connection: by default the server tolerates one every 5 minutes without
+  // data and answers the third with GOAWAY "too_many_pings", failing the next call.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   for (auto* s : services) builder.RegisterService(s);
   out.server = builder.BuildAndStart();
   if (!out.server || out.port == 0) {

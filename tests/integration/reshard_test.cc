@@ -412,7 +412,11 @@ TEST_F(Reshard, WindowsAndTheEnableSwitchGateTheStart) {
 }
 
 TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {
-  Start({}, /*with_writer=*/false);
+  // Documents to copy, so the throttled backfill below lasts seconds (an empty
+  // index passes backfill, catch-up and verify within one poll).
+  ReshardSetup setup;
+  setup.rate = 50;
+  Start(setup);
   struct Case {
     std::vector<std::string> args;
     int exit_code;
@@ -471,6 +475,7 @@ TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {
   ASSERT_TRUE(Call("abort").ok());
   WaitFor({"aborted"}, absl::Seconds(60), {});
   EXPECT_EQ(LiveShards(), 8u);
+  StopAndCheck();  // the refused requests and the abort lost nothing
 }
 
 }  // namespace
