@@ -810,8 +810,7 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
 }
 
 void Coordinator::NodeReport(const v1::NodeReport& report) {
-  std::string previous;
-  v1::NodeStatus status = v1::NODE_STATUS_UNSPECIFIED;
+  bool changed = false;
   {
     absl::MutexLock l(&mu_);
     NodeHealth& h = health_[report.node()];
@@ -828,10 +827,22 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
       h.total_bytes += st.bytes();
     }
     auto it = state_.nodes.find(report.node());
-    if (it == state_.nodes.end() || report.incarnation().empty() ||
-        it->second.incarnation() == report.incarnation()) {
-      return;
-    }
+    changed = it != state_.nodes.end() && !report.incarnation().empty() &&
+              it->second.incarnation() != report.incarnation();
+  }
+  if (!changed) return;
+  // Every worker reports every node: two reports of one new incarnation arrive
+  // within milliseconds. One at a time, each re-reading the node as the previous
+  // one left it (its incarnation recorded, its status changed by the rejoin plan),
+  // so a change is handled once: a second "marked failed" would take the joining
+  // node out of its own rejoin's write sets.
+  absl::MutexLock serial(&rejoin_mu_);
+  std::string previous;
+  v1::NodeStatus status = v1::NODE_STATUS_UNSPECIFIED;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = state_.nodes.find(report.node());
+    if (it == state_.nodes.end() || it->second.incarnation() == report.incarnation()) return;
     previous = it->second.incarnation();
     status = it->second.status();
   }
@@ -856,8 +867,6 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
 
 bool Coordinator::HandleIncarnationChange(const std::string& node, const std::string& previous,
                                           const std::string& current, v1::NodeStatus status) {
-  // One report at a time: two workers report the same node within milliseconds.
-  absl::MutexLock serial(&rejoin_mu_);
   if (!config_.migration.auto_rejoin || status == v1::NODE_REMOVED) {
     spdlog::warn(
         "node {} changed incarnation {} -> {}: its data and fences are gone; mark it "

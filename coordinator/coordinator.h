@@ -129,7 +129,7 @@ class Coordinator {
   // when the new incarnation may be recorded, false to retry at the next report.
   bool HandleIncarnationChange(const std::string& node, const std::string& previous,
                                const std::string& current, v1::NodeStatus status)
-      ABSL_LOCKS_EXCLUDED(mu_, rejoin_mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rejoin_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   const CoordinatorConfig config_;
   const std::unique_ptr<StateStore> store_;

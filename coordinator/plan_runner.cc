@@ -481,6 +481,13 @@ class Stepper {
     }
   }
 
+  bool IsFailed(const std::string& id) const {
+    auto ch = c_->nodes.find(id);
+    if (ch != c_->nodes.end()) return ch->second.status() == v1::NODE_FAILED;
+    auto it = s_.nodes.find(id);
+    return it != s_.nodes.end() && it->second.status() == v1::NODE_FAILED;
+  }
+
   void SetNodeStatus(const std::string& id, v1::NodeStatus st) {
     auto it = s_.nodes.find(id);
     if (it == s_.nodes.end() || it->second.status() == st) return;
@@ -530,7 +537,13 @@ class Stepper {
       switch (plan.kind()) {
         case v1::PLAN_ADD_NODE:
         case v1::PLAN_REJOIN:
-          if (success || any_done) {
+          if ((success || any_done) && IsFailed(plan.node_id())) {
+            // Marked failed while it joined: its copies were skipped (failed nodes
+            // get no task and no write), so it must not count as an owner again.
+            spdlog::warn("plan {}: node {} was marked failed while it joined; it stays failed "
+                         "(rejoin or restore it)",
+                         pid, plan.node_id());
+          } else if (success || any_done) {
             SetNodeStatus(plan.node_id(), v1::NODE_ACTIVE);
           } else if (next == v1::PLAN_ABORTED) {
             SetNodeStatus(plan.node_id(),

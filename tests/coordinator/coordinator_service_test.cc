@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/route_sets.h"
 #include "tests/coordinator/fake_worker.h"
 #include "tests/coordinator/test_util.h"
@@ -594,6 +597,75 @@ TEST_F(ServiceTest, IncarnationChangeFailsTheNodeAndRejoinsItThroughAPlan) {
   v1::ListPlansResponse plans;
   ASSERT_TRUE(coord_->stub().ListPlans(&ctx, v1::ListPlansRequest(), &plans).ok());
   EXPECT_EQ(plans.plans_size(), 1);
+  worker.Stop();
+}
+
+// Every worker reports every node, so one new incarnation arrives twice within
+// milliseconds. It is handled once: the second report must not mark the node
+// failed again while its rejoin plan runs (a failed node gets no writes, so the
+// rejoined node would end up an owner outside its shards' write sets).
+TEST_F(ServiceTest, IncarnationChangeReportedTwiceAtOnceIsHandledOnce) {
+  StartCoordinator();
+  Init();
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Start();
+  auto report = [](const std::string& inc) {
+    v1::NodeReport r;
+    r.set_node("r1");
+    r.set_incarnation(inc);
+    r.set_reachable(true);
+    return r;
+  };
+  coord_->core().NodeReport(report("first"));
+  for (int round = 0; round < 3; ++round) {
+    const std::string next = absl::StrCat("inc-", round);
+    absl::Notification go;
+    std::vector<std::thread> reporters;
+    for (int i = 0; i < 2; ++i) {
+      reporters.emplace_back([&] {
+        go.WaitForNotification();
+        coord_->core().NodeReport(report(next));
+      });
+    }
+    go.Notify();
+    for (auto& t : reporters) t.join();
+    grpc::ClientContext ctx;
+    v1::ListPlansResponse plans;
+    ASSERT_TRUE(coord_->stub().ListPlans(&ctx, v1::ListPlansRequest(), &plans).ok());
+    uint64_t rejoin = 0;
+    int rejoins = 0;
+    for (const auto& p : plans.plans()) {
+      if (p.kind() != v1::PLAN_REJOIN) continue;
+      rejoin = std::max<uint64_t>(rejoin, p.id());
+      ++rejoins;
+    }
+    EXPECT_EQ(rejoins, round + 1);
+    ASSERT_NE(rejoin, 0u);
+    ASSERT_EQ(WaitPlanEnded(rejoin).plan().state(), v1::PLAN_DONE);
+    const v1::GetStatusResponse status = Status();
+    for (const auto& n : status.nodes()) {
+      if (n.id() == "r1") {
+        EXPECT_EQ(n.status(), v1::NODE_ACTIVE) << "round " << round;
+        EXPECT_EQ(n.incarnation(), next);
+      }
+    }
+    // Every shard r1 owns writes to it again.
+    int owned = 0;
+    const v1::GetIndexResponse index = Index("products");
+    for (const auto& g : index.routes()) {
+      for (const auto& r : g.routes()) {
+        if (!Owners(r, "g0").count("r1")) continue;
+        ++owned;
+        bool written = false;
+        for (const auto& ws : WriteSet(r)) {
+          for (const auto& n : ws.nodes()) written = written || n == "r1";
+        }
+        EXPECT_TRUE(written) << "round " << round << ": shard " << r.shard()
+                             << " owned by r1 but not written to it";
+      }
+    }
+    EXPECT_GT(owned, 0);
+  }
   worker.Stop();
 }
 
