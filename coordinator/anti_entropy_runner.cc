@@ -193,7 +193,8 @@ absl::StatusOr<v1::AntiEntropyRun> AntiEntropyRunner::Start(const v1::AntiEntrop
           }
           r.set_id(ch->AllocId(s));
           r.set_scheduled(false);
-          r.set_repair(!req.report_only());
+          // `auto_repair: false` makes every pass report-only, the operator's too.
+          r.set_repair(!req.report_only() && c_->config_.anti_entropy.auto_repair);
           r.set_has_shards(req.has_shards());
           r.set_shard_from(req.shard_from());
           r.set_shard_to(req.shard_to());

@@ -4,14 +4,14 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/anti_entropy_runner.h"
-#include "coordinator/reshard_runner.h"
 #include "common/route_sets.h"
 #include "common/schedule_window.h"
+#include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/plan_runner.h"
 #include "coordinator/planner.h"
+#include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
 #include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -525,12 +525,26 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {
         auto it = s.plans.find(id);
         if (it == s.plans.end()) return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
         const v1::PlanState ps = it->second.state();
-        if (PlanEnded(ps) || ps == v1::PLAN_ABORTING) {
+        // A failed plan can still be aborted: its moves that failed before their
+        // cutover hold partial copies on the joining nodes and keep their shards
+        // mid-move (no other plan may touch them) until they are rolled back.
+        bool abortable = false;
+        for (const v1::Move* m : s.PlanMoves(id)) {
+          abortable = abortable || (m->state() == v1::MOVE_FAILED && MoveMachine::CanAbort(*m));
+        }
+        if (ps == v1::PLAN_FAILED && !abortable) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "plan ", id,
+              " is failed; nothing to abort: no move failed before its cutover (undo a move "
+              "past active with a new plan)"));
+        }
+        if ((PlanEnded(ps) && ps != v1::PLAN_FAILED) || ps == v1::PLAN_ABORTING) {
           return absl::FailedPreconditionError(
               absl::StrCat("plan ", id, " is ", PlanStateName(ps), "; nothing to abort"));
         }
         v1::Plan p = it->second;
         p.set_state(v1::PLAN_ABORTING);
+        p.set_ended_ms(0);
         c->plans[id] = p;
         v1::Event pe;
         pe.set_time_ms(now);

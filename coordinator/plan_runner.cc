@@ -540,9 +540,10 @@ class Stepper {
           if ((success || any_done) && IsFailed(plan.node_id())) {
             // Marked failed while it joined: its copies were skipped (failed nodes
             // get no task and no write), so it must not count as an owner again.
-            spdlog::warn("plan {}: node {} was marked failed while it joined; it stays failed "
-                         "(rejoin or restore it)",
-                         pid, plan.node_id());
+            spdlog::warn(
+                "plan {}: node {} was marked failed while it joined; it stays failed "
+                "(rejoin or restore it)",
+                pid, plan.node_id());
           } else if (success || any_done) {
             SetNodeStatus(plan.node_id(), v1::NODE_ACTIVE);
           } else if (next == v1::PLAN_ABORTED) {

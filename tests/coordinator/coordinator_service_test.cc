@@ -423,6 +423,72 @@ TEST_F(ServiceTest, AbortDuringCopyRoutesBackAndWipesTheJoiningNode) {
   worker.Stop();
 }
 
+// A plan whose moves failed before their cutover keeps those shards mid-move
+// (partial copies on the joining node): abort rolls them back like a running
+// plan's, and frees the shards for the next plan.
+TEST_F(ServiceTest, AFailedPlanIsAbortedAndItsShardsFreed) {
+  StartCoordinator();
+  Init();
+  const auto before = Index("products");
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Fail(v1::TASK_BACKFILL);
+  worker.Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  auto failed = WaitPlanEnded(plan.id());
+  ASSERT_EQ(failed.plan().state(), v1::PLAN_FAILED) << failed.DebugString();
+  // Its failed moves still hold their shards.
+  v1::CreatePlanRequest other = req;
+  other.set_node_id("r4");
+  other.set_address("127.0.0.1:7004");
+  grpc::Status conflict = CreatePlan(other);
+  EXPECT_EQ(conflict.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(conflict.error_message().find("mid-move"), std::string::npos)
+      << conflict.error_message();
+
+  auto abort = [&](uint64_t id) {
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest r;
+    r.set_id(id);
+    v1::GetPlanResponse resp;
+    return coord_->stub().AbortPlan(&ctx, r, &resp);
+  };
+  ASSERT_TRUE(abort(plan.id()).ok());
+  auto done = WaitPlanEnded(plan.id());
+  ASSERT_EQ(done.plan().state(), v1::PLAN_ABORTED) << done.DebugString();
+  for (const auto& m : done.plan().moves()) EXPECT_EQ(m.state(), v1::MOVE_ABORTED);
+  auto kinds = worker.kinds();
+  EXPECT_NE(std::find(kinds.begin(), kinds.end(), v1::TASK_CLEANUP), kinds.end())
+      << "the joining node's partial copies were not wiped";
+  const auto after = Index("products");
+  for (int s = 0; s < 16; ++s) {
+    const auto& a = after.routes(0).routes(s);
+    EXPECT_EQ(Owners(a, "g0"), Owners(before.routes(0).routes(s), "g0"));
+    EXPECT_EQ(a.state(), v1::SHARD_STABLE);
+  }
+  const v1::GetStatusResponse st = Status();
+  for (const auto& n : st.nodes()) {
+    if (n.id() == "r3") {
+      EXPECT_EQ(n.status(), v1::NODE_REMOVED);
+    }
+  }
+  // Ended for good now: a second abort is refused and changes nothing.
+  grpc::Status again = abort(plan.id());
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(GetPlan(plan.id()).plan().state(), v1::PLAN_ABORTED);
+  // The shards are free again.
+  worker.StopFailing(v1::TASK_BACKFILL);
+  v1::Plan next;
+  ASSERT_TRUE(CreatePlan(other, &next).ok());
+  EXPECT_EQ(WaitPlanEnded(next.id()).plan().state(), v1::PLAN_DONE);
+  worker.Stop();
+}
+
 TEST_F(ServiceTest, AConflictingPlanIsRefusedNamingTheShard) {
   StartCoordinator();
   Init();

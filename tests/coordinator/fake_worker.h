@@ -39,6 +39,15 @@ class FakeWorker {
     absl::MutexLock l(&mu_);
     held_.erase(kind);
   }
+  // Task kinds it answers with a non-retryable TaskFailed.
+  void Fail(v1::TaskKind kind) {
+    absl::MutexLock l(&mu_);
+    failing_.insert(kind);
+  }
+  void StopFailing(v1::TaskKind kind) {
+    absl::MutexLock l(&mu_);
+    failing_.erase(kind);
+  }
   // Stop acking views (simulates a worker with writes in flight).
   void SetAcking(bool on) { acking_ = on; }
   // Send a progress with a wrong lease generation first, record the answer.
@@ -135,6 +144,15 @@ class FakeWorker {
         held_tasks_.push_back(t);
         return;
       }
+      if (failing_.count(t.kind())) {
+        v1::WorkerMessage f;
+        f.mutable_failed()->set_task_id(t.id());
+        f.mutable_failed()->set_lease_generation(t.lease_generation());
+        f.mutable_failed()->set_error("injected failure");
+        f.mutable_failed()->set_retryable(false);
+        Write(f);
+        return;
+      }
     }
     if (probe_stale_.exchange(false)) {
       v1::WorkerMessage p;
@@ -202,6 +220,7 @@ class FakeWorker {
   std::atomic<int> accepted_{0};
   absl::Mutex mu_;
   std::set<v1::TaskKind> held_ ABSL_GUARDED_BY(mu_);
+  std::set<v1::TaskKind> failing_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::TaskKind> kinds_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Task> held_tasks_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> views_ ABSL_GUARDED_BY(mu_);

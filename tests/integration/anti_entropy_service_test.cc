@@ -126,6 +126,22 @@ TEST_F(AntiEntropyService, ReportOnlyFindsAndExitsOneThenARepairingRunConverges)
       << status->stdout_text;
 }
 
+// `anti_entropy.auto_repair: false` makes every pass report-only: an operator's
+// run without --report-only finds the divergence, exits 1 and writes nothing.
+TEST_F(AntiEntropyService, AutoRepairOffMakesOperatorRunsReportOnly) {
+  YAML::Node cfg = fleet_->options().coordinator_config;
+  cfg["anti_entropy"]["auto_repair"] = false;
+  ASSERT_TRUE(fleet_->WriteCoordinatorConfig(cfg).ok());
+  ASSERT_TRUE(fleet_->RestartCoordinator().ok());
+  MakeR0Stale();
+  const std::string stale = BodyOn("r0");
+  auto run = fleet_->Ctl({"anti-entropy", "run", "--index", "products"});
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 1) << run->stdout_text << run->stderr_text;
+  EXPECT_NE(run->stderr_text.find("1 mismatch"), std::string::npos) << run->stderr_text;
+  EXPECT_EQ(BodyOn("r0"), stale) << "a run with auto_repair off wrote";
+}
+
 TEST_F(AntiEntropyService, BadInputIsRefusedAndSchedulesNothing) {
   const int before = Runs();
   struct Case {

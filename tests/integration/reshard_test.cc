@@ -5,8 +5,8 @@
 // verify catches a replica altered behind miroir's back, rollback after the swap
 // loses no write (not even one the reverse dual-write missed), coordinator and
 // worker SIGKILL mid-backfill, the window and enable gates, and bad requests.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <ctime>
 
@@ -60,8 +60,7 @@ class Reshard : public ::testing::Test {
     writer_ = std::make_unique<TestWriter>(wo);
     ASSERT_TRUE(writer_->Start().ok());
     // Wait (bounded) until the load is acknowledged.
-    for (int i = 0; i < 300 && writer_->stats().acked() < static_cast<uint64_t>(setup.keys);
-         ++i) {
+    for (int i = 0; i < 300 && writer_->stats().acked() < static_cast<uint64_t>(setup.keys); ++i) {
       absl::SleepFor(absl::Milliseconds(100));
     }
     ASSERT_GE(writer_->stats().acked(), static_cast<uint64_t>(setup.keys));
@@ -102,8 +101,7 @@ class Reshard : public ::testing::Test {
     ASSERT_TRUE(report.ok()) << report.status();
     EXPECT_TRUE(report->ok()) << report->Summary();
     EXPECT_GT(report->acknowledged_writes, static_cast<uint64_t>(setup_.keys));
-    std::cout << "acknowledged " << writer_->stats().acked() << ": " << report->Summary()
-              << "\n";
+    std::cout << "acknowledged " << writer_->stats().acked() << ": " << report->Summary() << "\n";
   }
 
   uint32_t LiveShards() {
@@ -120,6 +118,14 @@ class Reshard : public ::testing::Test {
     pb::ReshardRecord r = WaitFor({"retention"});
     EXPECT_EQ(r.state(), "retention");
     EXPECT_EQ(LiveShards(), new_shards);
+    // No topology plan while the old generation is retained (DESIGN §6 gates).
+    pb::CreatePlanRequest drain;
+    drain.set_kind(pb::PLAN_REMOVE_NODE);
+    drain.set_node_id(fleet_->node_ids().front());
+    auto refused = fleet_->CreatePlan(drain);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+    EXPECT_NE(refused.status().message().find("in retention"), std::string::npos)
+        << refused.status();
     auto c = Call("complete");
     EXPECT_TRUE(c.ok()) << c.status();
     r = WaitFor({"done"});
@@ -246,8 +252,7 @@ TEST_F(Reshard, VerifyCatchesADocumentAlteredOnOneNodeAndFailsThePlan) {
   TestWriter one(wo);
   ASSERT_TRUE(one.Run().ok());
   ASSERT_EQ(one.stats().acked(), 1u) << "issued " << one.stats().issued << " unknown "
-                                     << one.stats().unknown << " rejected "
-                                     << one.stats().rejected;
+                                     << one.stats().unknown << " rejected " << one.stats().rejected;
   const std::string key = "alter:0";
   auto started = StartReshard(16, /*throttle=*/400);  // ~4 s of backfill
   ASSERT_TRUE(started.ok()) << started.status();
@@ -377,8 +382,8 @@ TEST_F(Reshard, WindowsAndTheEnableSwitchGateTheStart) {
   EXPECT_EQ(wrap->exit_code, 0) << wrap->stderr_text;
   // Outside (also a wrapping one): exit 1 naming the time and the windows.
   for (const std::string& w : {Window(60, 120), Window(60, -60)}) {
-    auto out = fleet_->Ctl({"reshard", "start", "--index", "products", "--new-shards", "16",
-                            "--schedule-window", w});
+    auto out = fleet_->Ctl(
+        {"reshard", "start", "--index", "products", "--new-shards", "16", "--schedule-window", w});
     ASSERT_TRUE(out.ok());
     EXPECT_EQ(out->exit_code, 1) << out->stderr_text;
     EXPECT_NE(out->stderr_text.find("UTC) is outside"), std::string::npos) << out->stderr_text;
@@ -465,10 +470,8 @@ TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {
   auto p = fleet_->CreatePlan(plan);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition) << p.status();
   // Rollback before the swap and complete before retention are refused.
-  EXPECT_EQ(Call("rollback").status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(Call("complete").status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Call("rollback").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Call("complete").status().code(), absl::StatusCode::kFailedPrecondition);
   auto st = Status();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->reshard().id(), first->reshard().id());
