@@ -58,8 +58,8 @@ mismatched = 0, every node read) whatever the plan's outcome and the whole check
 only when it is DONE (docs/testing.md). The findings behind them were fixed after
 this suite was written: retryable task failures now back off (100 ms doubling, at
 most 5 s) and are final only past `task_retries` (a failure landing mid-tick no
-longer fails the move); redis' `-LOADING`/`-BUSY` replies are retryable. Still
-open: a FAILED plan cannot be aborted, so the joining node keeps its partial copy.
+longer fails the move); redis' `-LOADING`/`-BUSY` replies are retryable; a
+FAILED plan can be aborted (its partial copies wiped, its shards freed).
 The scenarios keep `task_retries: 100000` and scenario 22 its proxy guard.
 
 Scenarios 23 and 27 (resharding under faults) are `ChaosReshardSwapKill` and
