@@ -7,8 +7,10 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/route_sets.h"
 #include "tests/coordinator/fake_worker.h"
 #include "tests/coordinator/test_util.h"
@@ -227,6 +229,64 @@ TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
   EXPECT_EQ(after.plans_size(), 0);
   EXPECT_EQ(after.nodes_size(), 5);
   EXPECT_EQ(after.indexes_size(), 1);
+}
+
+// Schedule windows (DESIGN §6 gates): a start outside the plan's window is
+// refused naming the time and the window, and saves nothing; with force it starts
+// and the plan records the bypass; inside the window it starts plainly.
+TEST_F(ServiceTest, AStartOutsideTheWindowIsRefusedUnlessForced) {
+  StartCoordinator();
+  Init();
+  const uint64_t epoch = Status().epoch();
+  // "HH:MM-HH:MM" UTC ranges relative to now: [now+2h, now+3h) excludes now,
+  // [now-1h, now+1h) includes it (either may wrap midnight).
+  auto hhmm = [](absl::Duration from_now) {
+    return absl::FormatTime("%H:%M", absl::Now() + from_now, absl::UTCTimeZone());
+  };
+  const std::string outside = hhmm(absl::Hours(2)) + "-" + hhmm(absl::Hours(3));
+  const std::string inside = hhmm(-absl::Hours(1)) + "-" + hhmm(absl::Hours(1));
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  req.set_schedule_window(outside);
+  grpc::Status refused = CreatePlan(req);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("outside the schedule window"), std::string::npos)
+      << refused.error_message();
+  EXPECT_NE(refused.error_message().find(outside), std::string::npos) << refused.error_message();
+  EXPECT_EQ(Status().plans_size(), 0);
+  EXPECT_EQ(Status().epoch(), epoch);
+
+  req.set_force(true);
+  v1::Plan forced;
+  ASSERT_TRUE(CreatePlan(req, &forced).ok());
+  EXPECT_TRUE(forced.force());
+  bool recorded = false;
+  for (const auto& w : forced.warnings()) recorded = recorded || absl::StrContains(w, "forced");
+  EXPECT_TRUE(recorded) << forced.DebugString();
+
+  {
+    // The forced plan holds its shards (no worker runs it): abort it first.
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest id;
+    id.set_id(forced.id());
+    v1::GetPlanResponse resp;
+    ASSERT_TRUE(coord_->stub().AbortPlan(&ctx, id, &resp).ok());
+    ASSERT_EQ(WaitPlanEnded(forced.id()).plan().state(), v1::PLAN_ABORTED);
+  }
+  v1::CreatePlanRequest plain = req;
+  plain.set_force(false);
+  plain.set_group("g1");
+  plain.set_node_id("s9");
+  plain.set_address("127.0.0.1:7009");
+  plain.set_schedule_window(inside);
+  v1::Plan started;
+  grpc::Status ok = CreatePlan(plain, &started);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_FALSE(started.force());
+  EXPECT_TRUE(started.warnings().empty() || !absl::StrContains(started.warnings(0), "forced"));
 }
 
 TEST_F(ServiceTest, DeltaSkipRefusedWithAntiEntropyOffEvenWhenForced) {
