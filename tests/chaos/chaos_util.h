@@ -25,8 +25,8 @@ inline uint64_t ChaosSeed() {
 }
 
 // scenario, configuration, seed, acknowledged, lost, resurrected, mismatched,
-// unknown keys, longest write stall (ms). "Repaired by AE" is not recorded:
-// the coordinator does not report a per-plan repair count yet.
+// unknown keys, longest write stall (ms), repaired by AE (the repair writes of
+// the anti-entropy runs the coordinator lists at the check; "-" if unknown).
 inline void RecordChaosResult(const std::string& scenario, const std::string& config,
                               const CheckReport& report, const WriterStats& stats) {
   const char* path = std::getenv("MIROIR_CHAOS_RESULTS");
@@ -34,7 +34,8 @@ inline void RecordChaosResult(const std::string& scenario, const std::string& co
   std::ofstream out(path, std::ios::app);
   out << scenario << '\t' << config << '\t' << ChaosSeed() << '\t' << report.acknowledged_writes
       << '\t' << report.lost << '\t' << report.resurrected << '\t' << report.mismatched << '\t'
-      << report.keys_unknown << '\t' << absl::ToInt64Milliseconds(stats.max_batch_latency) << '\n';
+      << report.keys_unknown << '\t' << absl::ToInt64Milliseconds(stats.max_batch_latency) << '\t'
+      << (report.ae_repaired < 0 ? std::string("-") : absl::StrCat(report.ae_repaired)) << '\n';
 }
 
 }  // namespace miroir::testing

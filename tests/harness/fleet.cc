@@ -420,6 +420,7 @@ absl::Status Fleet::WaitQuiescent(absl::Duration timeout) {
 CheckOptions Fleet::CheckOptionsFor(const std::string& index) {
   CheckOptions c;
   c.coordinator = coord_stub_.get();
+  c.coordinator_address = coordinator_address();
   c.index = index;
   for (const auto& [id, n] : nodes_) c.address_override[id] = n.redis->address();
   return c;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "common/grpc_server.h"
 #include "common/routing.h"
+#include "miroir/v1/anti_entropy.grpc.pb.h"
 
 namespace miroir::testing {
 namespace {
@@ -422,6 +423,17 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
       return s;
     }
   }
+  int64_t ae_repaired = -1;
+  if (!options.coordinator_address.empty()) {
+    auto ae = pb::AntiEntropy::NewStub(MakeChannel(options.coordinator_address));
+    pb::AntiEntropyStatusResponse runs;
+    if (WithDeadline([&](grpc::ClientContext* c) {
+          return ae->Status(c, pb::AntiEntropyStatusRequest(), &runs);
+        }).ok()) {
+      ae_repaired = 0;
+      for (const auto& r : runs.runs()) ae_repaired += static_cast<int64_t>(r.repaired());
+    }
+  }
   pb::GetIndexRequest ireq;
   ireq.set_name(options.index);
   pb::GetIndexResponse index;
@@ -496,7 +508,9 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
       }
     }
   }
-  return EvaluatePromise(records, routing, contents, unreadable);
+  CheckReport report = EvaluatePromise(records, routing, contents, unreadable);
+  report.ae_repaired = ae_repaired;
+  return report;
 }
 
 }  // namespace miroir::testing

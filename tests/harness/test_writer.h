@@ -41,15 +41,15 @@ struct WriterOptions {
   std::string index = "products";
   std::string key_prefix = "doc:";  // keys are key_prefix + 0..keys-1
   int keys = 400;
-  double delete_fraction = 0.2;     // share of operations that are deletes
-  int streams = 2;                  // concurrent Write streams; keys split between them
-  int batch_size = 16;              // distinct keys per batch
-  int64_t max_ops = 0;              // stop after this many issued operations (0: no bound)
+  double delete_fraction = 0.2;  // share of operations that are deletes
+  int streams = 2;               // concurrent Write streams; keys split between them
+  int batch_size = 16;           // distinct keys per batch
+  int64_t max_ops = 0;           // stop after this many issued operations (0: no bound)
   absl::Duration max_duration = absl::Seconds(10);
-  double ops_per_second = 0;        // total target rate (0: as fast as acks come)
+  double ops_per_second = 0;                         // total target rate (0: as fast as acks come)
   absl::Duration batch_timeout = absl::Seconds(10);  // then the batch's outcome is unknown
-  int body_padding = 0;             // extra bytes per body
-  uint64_t seed = 0;                // 0: random
+  int body_padding = 0;                              // extra bytes per body
+  uint64_t seed = 0;                                 // 0: random
   // Put every key once (in key order) before the random mix starts: the
   // "load documents" phase of the demo and of the move tests.
   bool load_first = false;
@@ -61,23 +61,23 @@ struct WriterOptions {
 
 // What the writer knows about one key.
 struct KeyRecord {
-  bool acked = false;          // some operation was acknowledged
-  bool deleted = false;        // the last acknowledged one was a delete
-  std::string body;            // its body (puts)
-  uint64_t version = 0;        // its version and writer
+  bool acked = false;    // some operation was acknowledged
+  bool deleted = false;  // the last acknowledged one was a delete
+  std::string body;      // its body (puts)
+  uint64_t version = 0;  // its version and writer
   uint64_t writer = 0;
-  uint64_t acked_ops = 0;      // acknowledged operations on the key
-  bool unknown = false;        // an operation's outcome is unknown: key retired
+  uint64_t acked_ops = 0;  // acknowledged operations on the key
+  bool unknown = false;    // an operation's outcome is unknown: key retired
 };
 
 struct WriterStats {
-  uint64_t issued = 0;          // operations sent
+  uint64_t issued = 0;  // operations sent
   uint64_t acked_puts = 0;
   uint64_t acked_deletes = 0;
-  uint64_t degraded = 0;        // acked with degraded groups
-  uint64_t unknown = 0;         // outcome unknown (key retired)
-  uint64_t rejected = 0;        // definite per-item errors (INVALID_ARGUMENT, NOT_FOUND)
-  uint64_t stream_failures = 0; // streams that broke or timed out
+  uint64_t degraded = 0;             // acked with degraded groups
+  uint64_t unknown = 0;              // outcome unknown (key retired)
+  uint64_t rejected = 0;             // definite per-item errors (INVALID_ARGUMENT, NOT_FOUND)
+  uint64_t stream_failures = 0;      // streams that broke or timed out
   absl::Duration max_batch_latency;  // longest send->ack of one batch (the write stall seen)
   std::vector<int64_t> batch_latencies_us;  // every acked batch (for percentiles)
   std::vector<int64_t> batch_sent_ms;       // unix ms each of those batches was sent
@@ -135,31 +135,35 @@ struct LiveRouting {
 };
 
 struct CheckReport {
-  uint64_t acknowledged_writes = 0;   // acknowledged operations (puts + deletes)
-  uint64_t keys_checked = 0;          // keys with an ack and a known final outcome
-  uint64_t keys_unknown = 0;          // retired after an unknown outcome (not judged)
-  uint64_t lost = 0;                  // (key, owner) missing the last acked put
-  uint64_t resurrected = 0;           // (key, owner) holding a live doc after an acked delete
-  uint64_t mismatched = 0;            // (key, owner) holding another version/body
-  uint64_t wrong_owner = 0;           // (node, shard) held by a non-owner, or key in wrong shard
-  uint64_t unreachable = 0;           // nodes that could not be read
+  uint64_t acknowledged_writes = 0;  // acknowledged operations (puts + deletes)
+  uint64_t keys_checked = 0;         // keys with an ack and a known final outcome
+  uint64_t keys_unknown = 0;         // retired after an unknown outcome (not judged)
+  uint64_t lost = 0;                 // (key, owner) missing the last acked put
+  uint64_t resurrected = 0;          // (key, owner) holding a live doc after an acked delete
+  uint64_t mismatched = 0;           // (key, owner) holding another version/body
+  uint64_t wrong_owner = 0;          // (node, shard) held by a non-owner, or key in wrong shard
+  uint64_t unreachable = 0;          // nodes that could not be read
+  // Repair writes of the anti-entropy runs the coordinator lists (it keeps the
+  // last 50), read before the nodes; -1 when not asked or not answered.
+  int64_t ae_repaired = -1;
   std::vector<std::string> failures;  // first failures, one line each (bounded)
   bool ok() const {
-    return lost == 0 && resurrected == 0 && mismatched == 0 && wrong_owner == 0 &&
-           unreachable == 0;
+    return lost == 0 && resurrected == 0 && mismatched == 0 && wrong_owner == 0 && unreachable == 0;
   }
   std::string Summary() const;
 };
 
 // Pure evaluation of the promise (no I/O). `contents` maps node -> shard ->
 // contents for every node read; nodes in `unreadable` could not be read.
-CheckReport EvaluatePromise(const std::map<std::string, KeyRecord>& records,
-                            const LiveRouting& routing,
-                            const std::map<std::string, std::map<uint32_t, ShardContents>>& contents,
-                            const std::set<std::string>& unreadable);
+CheckReport EvaluatePromise(
+    const std::map<std::string, KeyRecord>& records, const LiveRouting& routing,
+    const std::map<std::string, std::map<uint32_t, ShardContents>>& contents,
+    const std::set<std::string>& unreadable);
 
 struct CheckOptions {
   miroir::v1::Coordinator::Stub* coordinator = nullptr;  // REQUIRED
+  // The coordinator's address, to read its anti-entropy runs (empty: not read).
+  std::string coordinator_address;
   std::string index = "products";
   // Wait until no plan runs and no recovery pass is pending (then read).
   bool wait_quiescent = true;
