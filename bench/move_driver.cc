@@ -163,6 +163,7 @@ struct CopyResult {
   uint64_t backfill_docs = 0;
   double raw_script_dps = 0;
   double raw_set_dps = 0;
+  double raw_getset_dps = 0;
   uint64_t raw_docs = 0;
 };
 
@@ -190,6 +191,46 @@ double PipelinedSet(const std::string& address, const std::vector<miroir::Stored
   }
   double secs = absl::ToDoubleSeconds(absl::Now() - t0);
   redisFree(c);
+  return secs;
+}
+
+// Plain copy of the `plain:` keys PipelinedSet wrote on `from` into `to`:
+// pipelined GETs from `from` (pages of 500), each page SET into `to`, pipelined.
+// No versions, fences or change sequences: what a copy costs without them.
+double PipelinedGetSet(const std::string& from, const std::string& to,
+                       const std::vector<miroir::StoredDoc>& docs) {
+  auto connect = [](const std::string& address) {
+    return redisConnect("127.0.0.1", std::stoi(address.substr(address.find(':') + 1)));
+  };
+  redisContext* src = connect(from);
+  redisContext* dst = connect(to);
+  absl::Time t0 = absl::Now();
+  for (size_t at = 0; at < docs.size(); at += 500) {
+    const size_t end = std::min(docs.size(), at + 500);
+    for (size_t i = at; i < end; ++i) {
+      redisAppendCommand(src, "GET plain:%b", docs[i].pk.data(), docs[i].pk.size());
+    }
+    for (size_t i = at; i < end; ++i) {
+      void* r = nullptr;
+      redisGetReply(src, &r);
+      auto* reply = static_cast<redisReply*>(r);
+      if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
+        redisAppendCommand(dst, "SET plain:%b %b", docs[i].pk.data(), docs[i].pk.size(),
+                           reply->str, reply->len);
+      } else {
+        redisAppendCommand(dst, "PING");
+      }
+      freeReplyObject(r);
+    }
+    for (size_t i = at; i < end; ++i) {
+      void* r = nullptr;
+      redisGetReply(dst, &r);
+      freeReplyObject(r);
+    }
+  }
+  double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  redisFree(src);
+  redisFree(dst);
   return secs;
 }
 
@@ -266,6 +307,9 @@ absl::StatusOr<CopyResult> MeasureCopy(int keys) {
   if (script_secs > 0) out.raw_script_dps = all.size() / script_secs;
   double set_secs = PipelinedSet(f.redis("raw").address(), all);
   if (set_secs > 0) out.raw_set_dps = all.size() / set_secs;
+  // The plain GET/SET copy: from the `plain:` keys just written on raw into r0.
+  double getset_secs = PipelinedGetSet(f.redis("raw").address(), f.redis("r0").address(), all);
+  if (getset_secs > 0) out.raw_getset_dps = all.size() / getset_secs;
   return out;
 }
 
@@ -312,6 +356,9 @@ int main(int argc, char** argv) {
               copy->raw_script_dps > 0 ? copy->backfill_dps / copy->raw_script_dps : 0);
   std::printf("| raw: Scan + conditional-write script, pipelined, 1 thread | %.0f | 1.00 |\n",
               copy->raw_script_dps);
+  std::printf("| plain copy: pipelined GET from one node, SET into another | %.0f | %.2f |\n",
+              copy->raw_getset_dps,
+              copy->raw_script_dps > 0 ? copy->raw_getset_dps / copy->raw_script_dps : 0);
   std::printf("| plain pipelined SET of the same bodies (store floor) | %.0f | %.2f |\n",
               copy->raw_set_dps,
               copy->raw_script_dps > 0 ? copy->raw_set_dps / copy->raw_script_dps : 0);
