@@ -4,7 +4,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <regex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "chaos/chaos_faults.h"
 #include "harness/fleet.h"
+#include "harness/move_scenario.h"
 #include "harness/temp_dir.h"
 
 namespace miroir::testing {
@@ -45,6 +52,72 @@ TEST(FleetStart, InitialisesAndRegistersWorkers) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_TRUE(after->initialized());
   EXPECT_GE(after->epoch(), st->epoch());
+}
+
+// The coordinator's Prometheus metrics (issue 3): plans, moves by state, the
+// routing epoch and the live workers, read over HTTP from the real binary while
+// a plan runs and after it ended.
+TEST(FleetStart, CoordinatorMetricsFollowAPlan) {
+  TempDir tmp("fleet-metrics");
+  FleetOptions opts;
+  opts.group_sizes = {2};
+  opts.workers = 2;
+  opts.coordinator_flags = {"--metrics-listen", "127.0.0.1:0"};
+  auto fleet = Fleet::Start(tmp.path(), opts);
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  Fleet& f = **fleet;
+  std::smatch m;
+  const std::string log = f.coordinator()->ReadLog();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("metrics port ([0-9]+)"))) << log;
+  const int port = std::stoi(m[1].str());
+  ASSERT_GT(port, 0);
+
+  // The gauges are refreshed once a second: poll (bounded) for the expected
+  // scrape, then report the last one seen.
+  auto eventually = [port](const std::function<bool(const std::string&)>& want) {
+    std::string scrape;
+    for (int i = 0; i < 50; ++i) {
+      scrape = ScrapeMetrics(port);
+      if (want(scrape)) return std::make_pair(true, scrape);
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return std::make_pair(false, scrape);
+  };
+  auto st = f.Status();
+  ASSERT_TRUE(st.ok());
+  auto idle = eventually([&](const std::string& m) {
+    return MetricValue(m, "miroir_workers_live") == 2 &&
+           MetricValue(m, "miroir_routing_epoch") == static_cast<double>(st->epoch()) &&
+           MetricValue(m, "miroir_plans_active") == 0;
+  });
+  EXPECT_TRUE(idle.first) << idle.second;
+
+  // A plan held in copying (its backfill throttled to 5 documents/s).
+  auto addr = f.AddNodeProcess("r9", "g0");
+  ASSERT_TRUE(addr.ok());
+  miroir::v1::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
+  req.set_throttle_docs_per_s(5);
+  auto plan = f.CreatePlan(req);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto copying = f.WaitForMoveState(plan->id(), miroir::v1::MOVE_COPYING, absl::Seconds(30));
+  ASSERT_TRUE(copying.ok()) << copying.status();
+  auto busy = eventually([&](const std::string& m) {
+    return MetricValue(m, "miroir_plans_active") == 1 &&
+           m.find("miroir_moves{state=\"copying\"}") != std::string::npos &&
+           MetricValue(m, "miroir_routing_epoch") > static_cast<double>(st->epoch());
+  });
+  EXPECT_TRUE(busy.first) << busy.second;
+
+  grpc::ClientContext ctx;
+  miroir::v1::PlanIdRequest id;
+  id.set_id(plan->id());
+  miroir::v1::GetPlanResponse resp;
+  ASSERT_TRUE(f.coord().AbortPlan(&ctx, id, &resp).ok());
+  auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(60));
+  ASSERT_TRUE(end.ok()) << end.status();
+  auto after =
+      eventually([](const std::string& m) { return MetricValue(m, "miroir_plans_active") == 0; });
+  EXPECT_TRUE(after.first) << after.second;
 }
 
 TEST(FleetStart, SpareNodeIsNotInTheFleetFile) {
