@@ -583,7 +583,15 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
     absl::ReaderMutexLock l(&mu_);
     resp.set_epoch(state_.epoch);
     resp.set_initialized(state_.initialized);
-    for (const auto& [id, n] : state_.nodes) *resp.add_nodes() = WithReportedMemory(n);
+    for (const auto& [id, n] : state_.nodes) {
+      *resp.add_nodes() = WithReportedMemory(n);
+      auto h = health_.find(id);
+      if (h != health_.end()) {
+        v1::NodeReachability* nh = resp.add_health();
+        nh->set_node(id);
+        nh->set_reachable(h->second.reachable);
+      }
+    }
     for (const auto& [id, p] : state_.plans) {
       if (!PlanEnded(p.state())) *resp.add_plans() = state_.PlanWithMoves(id);
     }

@@ -1,5 +1,7 @@
-// `miroir-ctl status`: leader, epoch, nodes, plans, pending recovery passes, workers.
+// `miroir-ctl status`: leader, epoch, nodes (with their health), plans, pending
+// recovery passes, workers.
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -27,13 +29,26 @@ int RunStatus(const CtlContext& ctx) {
             << "initialized: " << (resp.initialized() ? "yes" : "no") << "\n"
             << "epoch: " << resp.epoch() << "\n"
             << "anti-entropy: " << (resp.anti_entropy_enabled() ? "enabled" : "disabled") << "\n"
-            << "indexes: "
-            << (resp.indexes().empty() ? "-" : absl::StrJoin(resp.indexes(), ", ")) << "\n"
+            << "indexes: " << (resp.indexes().empty() ? "-" : absl::StrJoin(resp.indexes(), ", "))
+            << "\n"
             << "pending recovery passes: " << resp.pending_recovery_passes() << "\n";
   std::cout << "\nnodes:\n";
-  Table nodes({"ID", "GROUP", "ADDRESS", "STORE", "STATUS"});
+  // HEALTH: reachability by the last worker report; MEMORY: used / limit as the
+  // store reported it ("-" unknown, e.g. no report yet or no maxmemory).
+  Table nodes({"ID", "GROUP", "ADDRESS", "STORE", "STATUS", "HEALTH", "MEMORY"});
+  auto mib = [](uint64_t b) { return absl::StrCat(b / (1024 * 1024), "MiB"); };
+  std::map<std::string, bool> reachable;
+  for (const auto& h : resp.health()) reachable[h.node()] = h.reachable();
   for (const auto& n : resp.nodes()) {
-    nodes.AddRow({n.id(), n.group(), n.address(), n.store(), NodeStatusName(n.status())});
+    auto r = reachable.find(n.id());
+    std::string memory = "-";
+    if (n.capacity_bytes() > 0) {
+      memory = absl::StrCat(mib(n.used_bytes()), "/", mib(n.capacity_bytes()));
+    } else if (n.used_bytes() > 0) {
+      memory = absl::StrCat(mib(n.used_bytes()), "/-");
+    }
+    nodes.AddRow({n.id(), n.group(), n.address(), n.store(), NodeStatusName(n.status()),
+                  r == reachable.end() ? "-" : (r->second ? "reachable" : "unreachable"), memory});
   }
   nodes.Print(std::cout);
   std::cout << "\nworkers:\n";

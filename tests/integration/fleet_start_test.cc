@@ -171,7 +171,33 @@ TEST(FleetStart, ProxiedNodeCutDegradesThenRecovers) {
   EXPECT_GT(st.acked(), 0u);
   EXPECT_GT(st.degraded, 0u) << "writes to r0's shards should be acked degraded";
 
+  // Status shows the cut node's health from the workers' reports (bounded wait:
+  // a worker reports every few seconds).
+  auto health_of = [&f](const std::string& id) -> std::string {
+    auto st = f.Status();
+    if (!st.ok()) return "";
+    for (const auto& h : st->health()) {
+      if (h.node() == id) return h.reachable() ? "reachable" : "unreachable";
+    }
+    return "";
+  };
+  std::string cut;
+  for (int i = 0; i < 100 && (cut = health_of("r0")) != "unreachable"; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(cut, "unreachable");
+  EXPECT_EQ(health_of("r1"), "reachable");
+  auto table = f.Ctl({"status"});
+  ASSERT_TRUE(table.ok());
+  EXPECT_THAT(table->stdout_text, HasSubstr("HEALTH"));
+  EXPECT_THAT(table->stdout_text, HasSubstr("unreachable"));
+
   f.node("r0").proxy->Pass();
+  std::string healed;
+  for (int i = 0; i < 100 && (healed = health_of("r0")) != "reachable"; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(healed, "reachable");
   CheckOptions co = f.CheckOptionsFor("products");
   co.quiesce_timeout = absl::Seconds(60);
   auto report = CheckPromise(writer.records(), co);
