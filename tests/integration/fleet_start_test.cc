@@ -13,6 +13,7 @@
 #include "harness/fleet.h"
 #include "harness/move_scenario.h"
 #include "harness/temp_dir.h"
+#include "harness/test_writer.h"
 
 namespace miroir::testing {
 namespace {
@@ -92,7 +93,16 @@ TEST(FleetStart, CoordinatorMetricsFollowAPlan) {
   });
   EXPECT_TRUE(idle.first) << idle.second;
 
-  // A plan held in copying (its backfill throttled to 5 documents/s).
+  // A plan held in copying: documents to copy, its backfill throttled to 5/s
+  // (an empty index would pass copying within one poll).
+  WriterOptions wo = f.WriterOptionsFor("products");
+  wo.keys = 200;
+  wo.max_ops = 200;
+  wo.load_first = true;
+  wo.max_duration = absl::Seconds(30);
+  TestWriter load(wo);
+  ASSERT_TRUE(load.Run().ok());
+  ASSERT_GT(load.stats().acked(), 100u);
   auto addr = f.AddNodeProcess("r9", "g0");
   ASSERT_TRUE(addr.ok());
   miroir::v1::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
