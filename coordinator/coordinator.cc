@@ -528,19 +528,16 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {
         // A failed plan can still be aborted: its moves that failed before their
         // cutover hold partial copies on the joining nodes and keep their shards
         // mid-move (no other plan may touch them) until they are rolled back.
-        bool abortable = false;
+        bool rollback_left = ps != v1::PLAN_FAILED;
         for (const v1::Move* m : s.PlanMoves(id)) {
-          abortable = abortable || (m->state() == v1::MOVE_FAILED && MoveMachine::CanAbort(*m));
+          rollback_left |= m->state() == v1::MOVE_FAILED && MoveMachine::CanAbort(*m);
         }
-        if (ps == v1::PLAN_FAILED && !abortable) {
+        if ((PlanEnded(ps) && ps != v1::PLAN_FAILED) || ps == v1::PLAN_ABORTING || !rollback_left) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "plan ", id,
-              " is failed; nothing to abort: no move failed before its cutover (undo a move "
-              "past active with a new plan)"));
-        }
-        if ((PlanEnded(ps) && ps != v1::PLAN_FAILED) || ps == v1::PLAN_ABORTING) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("plan ", id, " is ", PlanStateName(ps), "; nothing to abort"));
+              "plan ", id, " is ", PlanStateName(ps), "; nothing to abort",
+              rollback_left ? ""
+                            : " (no move failed before its cutover; undo one past active "
+                              "with a new plan)"));
         }
         v1::Plan p = it->second;
         p.set_state(v1::PLAN_ABORTING);

@@ -481,13 +481,6 @@ class Stepper {
     }
   }
 
-  bool IsFailed(const std::string& id) const {
-    auto ch = c_->nodes.find(id);
-    if (ch != c_->nodes.end()) return ch->second.status() == v1::NODE_FAILED;
-    auto it = s_.nodes.find(id);
-    return it != s_.nodes.end() && it->second.status() == v1::NODE_FAILED;
-  }
-
   void SetNodeStatus(const std::string& id, v1::NodeStatus st) {
     auto it = s_.nodes.find(id);
     if (it == s_.nodes.end() || it->second.status() == st) return;
@@ -537,7 +530,7 @@ class Stepper {
       switch (plan.kind()) {
         case v1::PLAN_ADD_NODE:
         case v1::PLAN_REJOIN:
-          if ((success || any_done) && IsFailed(plan.node_id())) {
+          if ((success || any_done) && failed_.count(plan.node_id())) {
             // Marked failed while it joined: its copies were skipped (failed nodes
             // get no task and no write), so it must not count as an owner again.
             spdlog::warn(

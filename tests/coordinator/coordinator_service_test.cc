@@ -60,6 +60,13 @@ class ServiceTest : public ::testing::Test {
     EXPECT_TRUE(coord_->stub().GetPlan(&ctx, req, &resp).ok());
     return resp;
   }
+  grpc::Status AbortPlan(uint64_t id) {
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest req;
+    req.set_id(id);
+    v1::GetPlanResponse resp;
+    return coord_->stub().AbortPlan(&ctx, req, &resp);
+  }
   // Waits (bounded) until the plan leaves running/aborting.
   v1::GetPlanResponse WaitPlanEnded(uint64_t id) {
     v1::GetPlanResponse resp;
@@ -267,15 +274,9 @@ TEST_F(ServiceTest, AStartOutsideTheWindowIsRefusedUnlessForced) {
   for (const auto& w : forced.warnings()) recorded = recorded || absl::StrContains(w, "forced");
   EXPECT_TRUE(recorded) << forced.DebugString();
 
-  {
-    // The forced plan holds its shards (no worker runs it): abort it first.
-    grpc::ClientContext ctx;
-    v1::PlanIdRequest id;
-    id.set_id(forced.id());
-    v1::GetPlanResponse resp;
-    ASSERT_TRUE(coord_->stub().AbortPlan(&ctx, id, &resp).ok());
-    ASSERT_EQ(WaitPlanEnded(forced.id()).plan().state(), v1::PLAN_ABORTED);
-  }
+  // The forced plan holds its shards (no worker runs it): abort it first.
+  ASSERT_TRUE(AbortPlan(forced.id()).ok());
+  ASSERT_EQ(WaitPlanEnded(forced.id()).plan().state(), v1::PLAN_ABORTED);
   v1::CreatePlanRequest plain = req;
   plain.set_force(false);
   plain.set_group("g1");
@@ -453,13 +454,7 @@ TEST_F(ServiceTest, AbortDuringCopyRoutesBackAndWipesTheJoiningNode) {
     saw_dual = saw_dual || r.state() == v1::SHARD_DUAL_WRITE;
   }
   EXPECT_TRUE(saw_dual);
-  {
-    grpc::ClientContext ctx;
-    v1::PlanIdRequest id;
-    id.set_id(plan.id());
-    v1::GetPlanResponse resp;
-    ASSERT_TRUE(coord_->stub().AbortPlan(&ctx, id, &resp).ok());
-  }
+  ASSERT_TRUE(AbortPlan(plan.id()).ok());
   auto done = WaitPlanEnded(plan.id());
   ASSERT_EQ(done.plan().state(), v1::PLAN_ABORTED) << done.DebugString();
   for (const auto& m : done.plan().moves()) EXPECT_EQ(m.state(), v1::MOVE_ABORTED);
@@ -511,14 +506,7 @@ TEST_F(ServiceTest, AFailedPlanIsAbortedAndItsShardsFreed) {
   EXPECT_NE(conflict.error_message().find("mid-move"), std::string::npos)
       << conflict.error_message();
 
-  auto abort = [&](uint64_t id) {
-    grpc::ClientContext ctx;
-    v1::PlanIdRequest r;
-    r.set_id(id);
-    v1::GetPlanResponse resp;
-    return coord_->stub().AbortPlan(&ctx, r, &resp);
-  };
-  ASSERT_TRUE(abort(plan.id()).ok());
+  ASSERT_TRUE(AbortPlan(plan.id()).ok());
   auto done = WaitPlanEnded(plan.id());
   ASSERT_EQ(done.plan().state(), v1::PLAN_ABORTED) << done.DebugString();
   for (const auto& m : done.plan().moves()) EXPECT_EQ(m.state(), v1::MOVE_ABORTED);
@@ -538,7 +526,7 @@ TEST_F(ServiceTest, AFailedPlanIsAbortedAndItsShardsFreed) {
     }
   }
   // Ended for good now: a second abort is refused and changes nothing.
-  grpc::Status again = abort(plan.id());
+  grpc::Status again = AbortPlan(plan.id());
   EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(GetPlan(plan.id()).plan().state(), v1::PLAN_ABORTED);
   // The shards are free again.
