@@ -61,9 +61,12 @@ struct StallResult {
   uint64_t lost = 0, resurrected = 0;
 };
 
-absl::StatusOr<StallResult> MeasureStall(double rate, int keys, uint32_t shards) {
+absl::StatusOr<StallResult> MeasureStall(double rate, int keys, uint32_t shards,
+                                         uint64_t backfill_batch, int rounds) {
   miroir::testing::TempDir tmp("bench-stall");
   FleetOptions fo;
+  if (backfill_batch > 0)
+    fo.coordinator_config["migration"]["backfill_batch_size"] = backfill_batch;
   fo.group_sizes = {2, 2};
   fo.indexes = {{"products", shards, 1}};
   auto fleet = Fleet::Start(tmp.path(), fo);
@@ -94,38 +97,42 @@ absl::StatusOr<StallResult> MeasureStall(double rate, int keys, uint32_t shards)
   absl::SleepFor(absl::Seconds(3));  // steady state
   size_t before = writer.stats().batch_latencies_us.size();
   absl::Time t0 = absl::Now();
-  auto addr = f.AddNodeProcess("r9", "g0");
-  if (!addr.ok()) return addr.status();
   StallResult out;
-  for (const auto& req : {miroir::testing::AddNodeRequest("r9", "g0", *addr),
-                          miroir::testing::RemoveNodeRequest("r9")}) {
-    auto plan = f.CreatePlan(req);
-    if (!plan.ok()) return plan.status();
-    auto end = f.WaitForPlanEnd(plan->id(), absl::Minutes(5));
-    if (!end.ok()) return end.status();
-    if (end->state() != pb::PLAN_DONE) {
-      return absl::InternalError(miroir::testing::DescribePlan(*end));
-    }
-    for (const auto& m : end->moves()) out.move_stalls_ms.push_back(m.stall_ms());
-    // Where the stall goes: the time each move spent in each cutover state.
-    auto history = f.GetPlan(plan->id());
-    if (!history.ok()) return history.status();
-    std::map<uint64_t, std::map<std::string, int64_t>> entered;
-    for (const auto& e : history->history()) {
-      out.trace.push_back(absl::StrCat("event ", e.time_ms(), " move ", e.move_id(), " ", e.from(),
-                                       " -> ", e.to(), " (", e.reason(), ")"));
-      if (e.move_id() == 0) continue;
-      entered[e.move_id()][e.to()] = e.time_ms();
-    }
-    for (auto& [id, at] : entered) {
-      if (at.count("paused") && at.count("final_delta")) {
-        out.paused_ms.push_back(static_cast<double>(at["final_delta"] - at["paused"]));
+  for (int round = 0; round < rounds; ++round) {
+    // Each round adds a new node to g0, then removes it again.
+    const std::string node = absl::StrCat("r", 9 + round);
+    auto addr = f.AddNodeProcess(node, "g0");
+    if (!addr.ok()) return addr.status();
+    for (const auto& req : {miroir::testing::AddNodeRequest(node, "g0", *addr),
+                            miroir::testing::RemoveNodeRequest(node)}) {
+      auto plan = f.CreatePlan(req);
+      if (!plan.ok()) return plan.status();
+      auto end = f.WaitForPlanEnd(plan->id(), absl::Minutes(5));
+      if (!end.ok()) return end.status();
+      if (end->state() != pb::PLAN_DONE) {
+        return absl::InternalError(miroir::testing::DescribePlan(*end));
       }
-      if (at.count("final_delta") && at.count("active")) {
-        out.final_delta_ms.push_back(static_cast<double>(at["active"] - at["final_delta"]));
+      for (const auto& m : end->moves()) out.move_stalls_ms.push_back(m.stall_ms());
+      // Where the stall goes: the time each move spent in each cutover state.
+      auto history = f.GetPlan(plan->id());
+      if (!history.ok()) return history.status();
+      std::map<uint64_t, std::map<std::string, int64_t>> entered;
+      for (const auto& e : history->history()) {
+        out.trace.push_back(absl::StrCat("event ", e.time_ms(), " move ", e.move_id(), " ",
+                                         e.from(), " -> ", e.to(), " (", e.reason(), ")"));
+        if (e.move_id() == 0) continue;
+        entered[e.move_id()][e.to()] = e.time_ms();
       }
+      for (auto& [id, at] : entered) {
+        if (at.count("paused") && at.count("final_delta")) {
+          out.paused_ms.push_back(static_cast<double>(at["final_delta"] - at["paused"]));
+        }
+        if (at.count("final_delta") && at.count("active")) {
+          out.final_delta_ms.push_back(static_cast<double>(at["active"] - at["final_delta"]));
+        }
+      }
+      out.moves += end->moves_size();
     }
-    out.moves += end->moves_size();
   }
   absl::Duration span = absl::Now() - t0;
   writer.Stop();
@@ -215,8 +222,8 @@ double PipelinedGetSet(const std::string& from, const std::string& to,
       redisGetReply(src, &r);
       auto* reply = static_cast<redisReply*>(r);
       if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
-        redisAppendCommand(dst, "SET plain:%b %b", docs[i].pk.data(), docs[i].pk.size(),
-                           reply->str, reply->len);
+        redisAppendCommand(dst, "SET plain:%b %b", docs[i].pk.data(), docs[i].pk.size(), reply->str,
+                           reply->len);
       } else {
         redisAppendCommand(dst, "PING");
       }
@@ -325,11 +332,21 @@ int main(int argc, char** argv) {
   app.add_option("--keys", keys, "documents loaded before the stall run");
   app.add_option("--copy-keys", copy_keys, "documents loaded before the backfill run");
   app.add_option("--shards", shards, "S of the index in the stall run");
+  uint64_t backfill_batch = 0;
+  int rounds = 1;
+  app.add_option("--rounds", rounds,
+                 "add-node + remove-node rounds in the stall run (5 moves each)")
+      ->check(CLI::Range(1, 50));
+  app.add_option("--backfill-batch", backfill_batch,
+                 "migration.backfill_batch_size in the stall run (0: the default, 500)");
+  bool stall_only = false;
+  app.add_flag("--stall-only", stall_only, "skip the backfill-rate run");
   CLI11_PARSE(app, argc, argv);
 
-  auto stall = MeasureStall(rate, keys, shards);
+  auto stall = MeasureStall(rate, keys, shards, backfill_batch, rounds);
   if (!stall.ok()) return Fail(stall.status(), "stall run");
-  auto copy = MeasureCopy(copy_keys);
+  absl::StatusOr<CopyResult> copy = CopyResult{};
+  if (!stall_only) copy = MeasureCopy(copy_keys);
   if (!copy.ok()) return Fail(copy.status(), "copy run");
 
   std::printf("## Write stall at cutover (%.0f writes/s target, %.0f achieved)\n\n", rate,
@@ -348,6 +365,7 @@ int main(int argc, char** argv) {
               Row3(stall->final_delta_ms).c_str());
   std::printf("| client batch latency during the plans (8 writes/batch) | %s |\n\n",
               Row3(stall->client_batch_ms).c_str());
+  if (stall_only) return 0;
   std::printf("## Backfill rate vs. raw copy (%llu documents moved, ~250-byte bodies)\n\n",
               static_cast<unsigned long long>(copy->backfill_docs));
   std::printf("| copy | documents/s | ratio to raw script copy |\n|---|---|---|\n");

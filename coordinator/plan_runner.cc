@@ -14,6 +14,7 @@
 #include "coordinator/move_machine.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/task_leasing.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
@@ -671,6 +672,37 @@ void PlanRunner::StepPlans() {
   if (!st.ok()) spdlog::error("plan runner: {}", std::string(st.status().message()));
 }
 
+namespace {
+
+// Whether writes to the task's shard are held until it is done: the cutover of a
+// move (paused, final_delta) or a reshard's swap.
+bool HoldsWrites(const ClusterState& s, const v1::Task& t) {
+  if (auto m = s.moves.find(t.move_id()); m != s.moves.end()) {
+    return m->second.state() == v1::MOVE_PAUSED || m->second.state() == v1::MOVE_FINAL_DELTA;
+  }
+  for (const auto& [id, r] : s.reshards) {
+    if (r.index() == t.index() && r.paused_at_ms() > 0 &&
+        (t.generation() == r.src_generation() || t.generation() == r.dst_generation())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Nodes of the moves whose writes are held right now (O ∪ N and the sources).
+std::set<std::string> CutoverNodes(const ClusterState& s) {
+  std::set<std::string> out;
+  for (const auto& [id, m] : s.moves) {
+    if (m.state() != v1::MOVE_PAUSED && m.state() != v1::MOVE_FINAL_DELTA) continue;
+    out.insert(m.old_owners().begin(), m.old_owners().end());
+    out.insert(m.new_owners().begin(), m.new_owners().end());
+    out.insert(m.sources().begin(), m.sources().end());
+  }
+  return out;
+}
+
+}  // namespace
+
 void PlanRunner::LeaseTasks() {
   struct Lease {
     uint64_t task = 0;
@@ -685,8 +717,9 @@ void PlanRunner::LeaseTasks() {
     }
     absl::ReaderMutexLock l(&c_->mu_);
     for (const auto& [id, t] : c_->state_.tasks) {
-      if (t.status == TaskRecord::Status::kLeased) free[t.worker]--;
+      if (t.status == TaskRecord::Status::kLeased && free.count(t.worker)) free[t.worker]--;
     }
+    std::vector<PendingTask> pending;
     for (const auto& [id, t] : c_->state_.tasks) {
       if (t.status != TaskRecord::Status::kPending) continue;
       auto m = c_->state_.moves.find(t.task.move_id());
@@ -694,17 +727,12 @@ void PlanRunner::LeaseTasks() {
         auto p = c_->state_.plans.find(m->second.plan_id());
         if (p != c_->state_.plans.end() && p->second.state() == v1::PLAN_PAUSED) continue;
       }
-      std::string best;
-      int64_t best_free = 0;
-      for (const auto& [w, f] : free) {
-        if (f > best_free) {
-          best = w;
-          best_free = f;
-        }
-      }
-      if (best.empty()) break;
-      free[best]--;
-      leases.push_back({id, best});
+      PendingTask p{id, HoldsWrites(c_->state_, t.task), Vec(t.task.sources())};
+      p.nodes.insert(p.nodes.end(), t.task.targets().begin(), t.task.targets().end());
+      pending.push_back(std::move(p));
+    }
+    for (const LeaseChoice& c : ChooseLeases(pending, std::move(free), CutoverNodes(c_->state_))) {
+      leases.push_back({c.task, c.worker});
     }
   }
   if (leases.empty()) return;

@@ -1,11 +1,13 @@
 #include "worker/coordinator_session.h"
 
 #include <algorithm>
+#include <iterator>
 #include <vector>
 
 #include "common/grpc_server.h"
 #include "common/route_sets.h"
 #include "spdlog/spdlog.h"
+#include "worker/view_change.h"
 
 namespace miroir {
 
@@ -161,10 +163,49 @@ void CoordinatorSession::RunOneStream() {
 }
 
 void CoordinatorSession::OnView(const v1::ClusterView& view) {
-  const bool applied = router_->Apply(view);
-  if (applied) spdlog::info("applied routing epoch {}", view.epoch());
+  const std::shared_ptr<const RoutingSnapshot> before = router_->Current();
+  if (router_->Apply(view)) {
+    spdlog::info("applied routing epoch {}", view.epoch());
+    // Against the view this worker routed with before (an older one if another
+    // thread applied in between: a superset of the change, so still safe).
+    ViewChange change = DiffViews(before->view(), view);
+    absl::MutexLock l(&mu_);
+    auto at = pending_acks_.end();
+    while (at != pending_acks_.begin() && std::prev(at)->epoch > view.epoch()) --at;
+    pending_acks_.insert(
+        at, PendingAck{view.epoch(), std::move(change), std::chrono::steady_clock::now()});
+  }
+  // Ack at once when nothing it waits for is in flight: a cutover waits for every
+  // worker's ack of its pausing epoch, so the ticker's next round is too late.
+  MaybeAck();
+}
+
+bool CoordinatorSession::MaybeAck() {
+  uint64_t ack_epoch = 0;
+  {
+    absl::MutexLock l(&mu_);
+    // Epoch E is drained once no write routed at an older epoch to a shard whose
+    // route E changed is in flight (every write, when more than routes changed).
+    const SteadyTime now = std::chrono::steady_clock::now();
+    while (!pending_acks_.empty()) {
+      const PendingAck& p = pending_acks_.front();
+      if (now < p.applied + absl::ToChronoMilliseconds(options_.test_ack_delay)) break;
+      const bool drained = p.change.everything
+                               ? inflight_->NoneBelow(p.epoch)
+                               : inflight_->NoneBelowTouching(p.epoch, p.change.shards);
+      if (!drained) break;
+      drained_epoch_ = std::max(drained_epoch_, p.epoch);
+      pending_acks_.pop_front();
+    }
+    if (!registered_ || drained_epoch_ <= acked_epoch_) return !pending_acks_.empty();
+    ack_epoch = drained_epoch_;
+  }
+  v1::WorkerMessage ack;
+  ack.mutable_routing_ack()->set_epoch(ack_epoch);
+  const bool sent = Send(ack);
   absl::MutexLock l(&mu_);
-  want_ack_epoch_ = std::max(want_ack_epoch_, router_->epoch());
+  if (sent) acked_epoch_ = std::max(acked_epoch_, ack_epoch);
+  return !pending_acks_.empty() || drained_epoch_ > acked_epoch_;
 }
 
 void CoordinatorSession::RefreshView(uint64_t min_epoch) {
@@ -189,10 +230,11 @@ void CoordinatorSession::ReportMiss(const std::string& node, const std::string& 
 
 void CoordinatorSession::TickerLoop() {
   SteadyTime next_miss_flush = std::chrono::steady_clock::now();
-  while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
+  bool ack_pending = false;
+  // While an ack waits for in-flight writes to settle, look every millisecond.
+  while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(ack_pending ? 1 : 5))) {
     const SteadyTime now = std::chrono::steady_clock::now();
     bool heartbeat = false;
-    uint64_t ack_epoch = 0;
     v1::WorkerMessage misses;
     {
       absl::MutexLock l(&mu_);
@@ -202,7 +244,6 @@ void CoordinatorSession::TickerLoop() {
         heartbeat_sends_.push_back(now);
         next_heartbeat_ = now + std::chrono::milliseconds(std::max<uint64_t>(lease_ttl_ms_ / 3, 1));
       }
-      if (want_ack_epoch_ > acked_epoch_) ack_epoch = want_ack_epoch_;
       if (now >= next_miss_flush && !misses_.empty()) {
         next_miss_flush = now + std::chrono::seconds(1);
         auto* rep = misses.mutable_misses();
@@ -224,14 +265,7 @@ void CoordinatorSession::TickerLoop() {
       hb.mutable_heartbeat()->set_acked_epoch(router_->epoch());
       Send(hb);
     }
-    if (ack_epoch > 0 && inflight_->NoneBelow(ack_epoch)) {
-      v1::WorkerMessage ack;
-      ack.mutable_routing_ack()->set_epoch(ack_epoch);
-      if (Send(ack)) {
-        absl::MutexLock l(&mu_);
-        acked_epoch_ = std::max(acked_epoch_, ack_epoch);
-      }
-    }
+    ack_pending = MaybeAck();
     if (misses.has_misses() && !Send(misses)) {
       // Not connected: keep the counts for the next stream.
       absl::MutexLock l(&mu_);

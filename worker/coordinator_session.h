@@ -29,6 +29,7 @@
 #include "worker/inflight_tracker.h"
 #include "worker/node_stores.h"
 #include "worker/router.h"
+#include "worker/view_change.h"
 
 namespace miroir {
 
@@ -50,6 +51,9 @@ struct SessionOptions {
   uint32_t max_tasks = 2;
   absl::Duration node_report_interval = absl::Seconds(3);
   absl::Duration max_backoff = absl::Seconds(2);
+  // TEST ONLY (--test-ack-delay-ms): a routing ack waits this long after its
+  // epoch is applied, so tests can catch the states that wait for acks.
+  absl::Duration test_ack_delay = absl::ZeroDuration();
 };
 
 class CoordinatorSession : public CoordinatorLink {
@@ -81,6 +85,9 @@ class CoordinatorSession : public CoordinatorLink {
   void TickerLoop();
   void NodeReportLoop();
   void OnView(const v1::ClusterView& view);
+  // Sends the routing ack of the newest drained epoch. Returns true while an ack
+  // is still pending.
+  bool MaybeAck();
   void SendNodeReports();
 
   SessionOptions options_;  // written only before Start
@@ -101,7 +108,14 @@ class CoordinatorSession : public CoordinatorLink {
   SteadyTime lease_until_ ABSL_GUARDED_BY(mu_);
   SteadyTime next_heartbeat_ ABSL_GUARDED_BY(mu_);
   std::deque<SteadyTime> heartbeat_sends_ ABSL_GUARDED_BY(mu_);
-  uint64_t want_ack_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // Applied epochs not yet drained, in epoch order, with what each changed.
+  struct PendingAck {
+    uint64_t epoch = 0;
+    ViewChange change;
+    SteadyTime applied;
+  };
+  std::deque<PendingAck> pending_acks_ ABSL_GUARDED_BY(mu_);
+  uint64_t drained_epoch_ ABSL_GUARDED_BY(mu_) = 0;  // highest epoch drained
   uint64_t acked_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::tuple<std::string, std::string, uint64_t, uint32_t>, uint64_t> misses_
       ABSL_GUARDED_BY(mu_);

@@ -1,7 +1,6 @@
 // miroir-worker: the stateless data plane (DESIGN §1, §4). Serves DataPlane,
 // keeps a WorkerControl session with the coordinator, runs leased tasks.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -37,6 +36,7 @@ int main(int argc, char** argv) {
   CLI::App app{"miroir-worker: data plane of miroir (client writes, routing, tasks)"};
   std::string config_path, listen, coordinator, metrics_listen, log_format, port_file, worker_id;
   int64_t clock_offset_ms = 0;
+  int64_t ack_delay_ms = 0;
   app.add_option("--config", config_path, "YAML config file (docs/worker.md)");
   app.add_option("--listen", listen, "DataPlane HOST:PORT (default 127.0.0.1:7500; port 0 = any)");
   app.add_option("--coordinator", coordinator, "coordinator HOST:PORT (default 127.0.0.1:7400)");
@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
   app.add_option("--worker-id", worker_id, "worker id (default random per start)");
   app.add_option("--clock-offset-ms", clock_offset_ms,
                  "TEST ONLY: skew the hybrid clock's physical time by N ms");
+  app.add_option("--test-ack-delay-ms", ack_delay_ms,
+                 "TEST ONLY: hold each routing ack N ms after its epoch is applied")
+      ->check(CLI::Range(int64_t{0}, int64_t{60000}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,6 +88,10 @@ int main(int argc, char** argv) {
   sopts.coordinator = cfg.coordinator;
   sopts.worker_id = worker_id;
   sopts.max_tasks = cfg.max_tasks;
+  if (ack_delay_ms > 0) {
+    spdlog::warn("TEST ONLY: routing acks held {} ms after each epoch is applied", ack_delay_ms);
+    sopts.test_ack_delay = absl::Milliseconds(ack_delay_ms);
+  }
   // The DataPlane address is known once bound (port 0 = OS-assigned); the session
   // registers it when started, after the bind.
   auto session = std::make_unique<miroir::CoordinatorSession>(sopts, &router, &inflight, &stores);

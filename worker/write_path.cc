@@ -9,6 +9,7 @@
 #include "common/route_sets.h"
 #include "worker/fan_out.h"
 #include "worker/quorum.h"
+#include "worker/view_change.h"
 #include "worker/write_validation.h"
 
 namespace miroir {
@@ -116,7 +117,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
     Mutation m{it->pk, it->version, it->tombstone, it->body, it->expires_at_ms};
     for (int t = 0; t < static_cast<int>(routes[i].targets.size()); ++t) {
       const GenerationTarget& g = routes[i].targets[t];
-      const std::string shard_key = absl::StrCat(g.index, "\x1f", g.generation, "\x1f", g.shard);
+      const std::string shard_key = ShardKeyName(g.index, g.generation, g.shard);
       absl::flat_hash_set<std::string> seen;
       for (const auto& grp : WriteSet(*g.route)) {
         for (const auto& node : grp.nodes()) {
@@ -155,7 +156,11 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
   for (bool s : sent) sent_count += s ? 1 : 0;
   std::vector<NodeResult> results;
   if (!requests.empty()) {
-    InflightScope scope(inflight_, snap.epoch(), sent_count);
+    absl::flat_hash_set<std::string> touched;
+    for (const NodeWork* nw : order) {
+      for (const auto& [key, b] : nw->batch_of_shard) touched.insert(key);
+    }
+    InflightScope scope(inflight_, snap.epoch(), sent_count, {touched.begin(), touched.end()});
     results = FanOut(pool_, snap.epoch(), std::move(requests), deadline);
   }
   for (size_t n = 0; n < order.size(); ++n) {

@@ -148,6 +148,10 @@ TEST_P(ChaosCoordinatorKill, KilledAndRestartedThePlanFinishesAndThePromiseHolds
   so.fleet.coordinator_config["migration"]["max_write_stall"] = "20s";
   so.fleet.coordinator_config["migration"]["drain_timeout"] = "2s";
   if (at == pb::MOVE_CLEANUP) so.fleet.coordinator_config["migration"]["retain_moved_shard"] = "4s";
+  // `active` ends when every worker acked E3, and nothing is in flight to drain
+  // then (writes to the shard were held): the workers' test-only ack delay
+  // stretches it.
+  if (at == pb::MOVE_ACTIVE) so.fleet.worker_flags = {"--test-ack-delay-ms=1500"};
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
@@ -170,9 +174,9 @@ TEST_P(ChaosCoordinatorKill, KilledAndRestartedThePlanFinishesAndThePromiseHolds
     auto seen = f.WaitForMoveState(plan->id(), state, absl::Seconds(60));
     ASSERT_TRUE(seen.ok()) << seen.status();
   };
-  // States that end when every worker acked an epoch (dual_write, paused, active)
-  // or that fence r0 (paused): a worker acks once no write of an older epoch is
-  // in flight, so writes slowed on their way to r0 keep the ack back.
+  // States that end when every worker acked an epoch (dual_write, paused) or that
+  // fence r0 (paused): a worker acks once no write of an older epoch to the moved
+  // shard is in flight, so writes slowed on their way to r0 keep the ack back.
   if (at == pb::MOVE_DUAL_WRITE) {
     wait_for(pb::MOVE_PREPARE);
     old_owner.Delay(absl::Milliseconds(600));

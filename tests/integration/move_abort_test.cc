@@ -26,6 +26,9 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
   so.fleet.coordinator_config["migration"]["max_write_stall"] = "20s";
   so.fleet.coordinator_config["migration"]["drain_timeout"] = "2s";
   if (GetParam() == pb::MOVE_DUAL_WRITE) so.fleet.proxied_nodes = {"r0"};
+  // `paused` ends once every worker acked E2 (the drain) and the fences are set;
+  // a cutover takes milliseconds, so the workers' test-only ack delay stretches it.
+  if (GetParam() == pb::MOVE_PAUSED) so.fleet.worker_flags = {"--test-ack-delay-ms=1500"};
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
@@ -86,16 +89,17 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
   if (aborted_moves == 0 && done_moves == end->moves_size()) {
     // The state was seen, but every move passed `active` before the abort reached
     // the runner (abort leaves such moves alone): nothing of the abort path ran.
-    GTEST_SKIP() << "abort landed after every move had passed "
-                 << pb::MoveState_Name(GetParam()) << "\n" << DescribePlan(*end);
+    GTEST_SKIP() << "abort landed after every move had passed " << pb::MoveState_Name(GetParam())
+                 << "\n"
+                 << DescribePlan(*end);
   }
   EXPECT_GT(aborted_moves, 0) << DescribePlan(*end);
 }
 
 INSTANTIATE_TEST_SUITE_P(States, AbortAt,
-                         ::testing::Values(pb::MOVE_PREPARE, pb::MOVE_DUAL_WRITE,
-                                           pb::MOVE_COPYING, pb::MOVE_CATCHING_UP,
-                                           pb::MOVE_PAUSED, pb::MOVE_FINAL_DELTA),
+                         ::testing::Values(pb::MOVE_PREPARE, pb::MOVE_DUAL_WRITE, pb::MOVE_COPYING,
+                                           pb::MOVE_CATCHING_UP, pb::MOVE_PAUSED,
+                                           pb::MOVE_FINAL_DELTA),
                          [](const auto& info) { return pb::MoveState_Name(info.param); });
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_server.h"
 #include "tests/worker/view_builder.h"
+#include "worker/view_change.h"
 
 namespace miroir {
 namespace {
@@ -17,9 +18,9 @@ namespace {
 // The coordinator side: records what the worker sends, sends what the test queues.
 class ScriptedCoordinator final : public v1::WorkerControl::Service {
  public:
-  grpc::Status Session(grpc::ServerContext* ctx,
-                       grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream)
-      override {
+  grpc::Status Session(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) override {
     {
       absl::MutexLock l(&mu_);
       ++sessions_;
@@ -194,16 +195,36 @@ TEST_F(SessionTest, LeaseLapsesWhenHeartbeatsAreNotAcknowledged) {
   EXPECT_TRUE(renewed);
 }
 
-TEST_F(SessionTest, RoutingAckWaitsForOlderInflightWrites) {
+TEST_F(SessionTest, RoutingAckWaitsForOlderInflightWritesToTheShardsItChanges) {
   coord_.Push(View(1));
   session_->Start();
   ASSERT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 1); }));
-  inflight_.Begin(1, 1);  // a write routed at epoch 1 is still out
-  coord_.Push(View(2));
+  // Writes routed at epoch 1 are still out: one to shard 0, one to shard 1.
+  const uint64_t to_shard0 = inflight_.Begin(1, 1, {ShardKeyName("products", 1, 0)});
+  const uint64_t to_shard1 = inflight_.Begin(1, 1, {ShardKeyName("products", 1, 1)});
+  // Epoch 2 pauses shard 1 only: its ack waits for the write to shard 1, not for
+  // the one to shard 0.
+  v1::ClusterView v2 = View(2);
+  v2.mutable_generations(0)->mutable_routes(1)->set_state(v1::SHARD_PAUSED);
+  coord_.Push(v2);
   ASSERT_TRUE(coord_.WaitFor([this](const auto&) { return router_.epoch() == 2; }));
-  EXPECT_FALSE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 2); }, absl::Milliseconds(300)));
-  inflight_.End(1, 1);
+  EXPECT_FALSE(
+      coord_.WaitFor([](const auto& ms) { return HasAck(ms, 2); }, absl::Milliseconds(300)));
+  inflight_.End(to_shard1);
   EXPECT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 2); }));
+  // Epoch 3 adds a node (more than routes change): its ack waits for every older write.
+  v1::ClusterView v3 = v2;
+  v3.set_epoch(3);
+  auto* n = v3.add_nodes();
+  n->set_id("r1");
+  n->set_address("127.0.0.1:2");
+  n->set_store("redis");
+  coord_.Push(v3);
+  ASSERT_TRUE(coord_.WaitFor([this](const auto&) { return router_.epoch() == 3; }));
+  EXPECT_FALSE(
+      coord_.WaitFor([](const auto& ms) { return HasAck(ms, 3); }, absl::Milliseconds(300)));
+  inflight_.End(to_shard0);
+  EXPECT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 3); }));
 }
 
 TEST_F(SessionTest, OlderViewIsIgnoredAndMissesAreBatched) {

@@ -160,7 +160,7 @@ class StoreAdapter {
 struct StoreOptions {
   int connect_timeout_ms = 1000;
   int op_timeout_ms = 2000;
-  int pool_size = 4;
+  int pool_size = 16;
 };
 
 // Creates the adapter for `store` ("redis") at `address` (HOST:PORT).
