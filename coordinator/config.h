@@ -17,7 +17,7 @@ namespace miroir::coordinator {
 
 struct MigrationConfig {
   bool skip_delta_pass = false;
-  absl::Duration drain_timeout = absl::Milliseconds(500);
+  absl::Duration drain_timeout = absl::Milliseconds(20);
   uint64_t catch_up_threshold = 1000;
   absl::Duration catch_up_max = absl::Hours(1);
   absl::Duration max_write_stall = absl::Seconds(2);

@@ -79,7 +79,7 @@ write_configs() {
   cat > "$STATE/coordinator.yaml" <<YAML
 worker_lease_ttl: $LEASE_TTL
 migration:
-  drain_timeout: 500ms
+  drain_timeout: 20ms
   max_write_stall: 2s
   catch_up_threshold: 200
   catch_up_max: 5m

@@ -109,7 +109,7 @@ TEST(ChaosDrainTimeout, StuckWriteFencedAndRetriedAtTheNewEpoch) {
     held_bytes = proxy.peer_bytes_held();
   }
   ASSERT_GT(held_bytes, 0u) << "worker A had no write in flight to r0";
-  // The cutover runs with A's write stuck: pause, drain_timeout (500 ms), fence.
+  // The cutover runs with A's write stuck: pause, drain_timeout (the default), fence.
   absl::Status cut = WaitAllCutOver(f, plan->id(), absl::Seconds(90));
   held_bytes = proxy.peer_bytes_held();
   proxy.Release();
@@ -129,7 +129,7 @@ TEST(ChaosDrainTimeout, StuckWriteFencedAndRetriedAtTheNewEpoch) {
   WriterStats st = (*w)->stats();
   RecordChaosResult("16",
                     absl::StrCat("worker A's r0 traffic held across the cutover (", held_bytes,
-                                 " B at release), drain_timeout 500ms; A fenced retries ",
+                                 " B at release), default drain_timeout; A fenced retries ",
                                  fenced),
                     *report, st);
   EXPECT_GT(st.max_batch_latency, absl::Milliseconds(500)) << "no write outlasted drain_timeout";

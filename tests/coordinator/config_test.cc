@@ -9,7 +9,7 @@ TEST(CoordinatorConfig, DefaultsMatchTheDesign) {
   auto c = ParseCoordinatorConfig("", "c.yaml");
   ASSERT_TRUE(c.ok());
   EXPECT_FALSE(c->migration.skip_delta_pass);
-  EXPECT_EQ(c->migration.drain_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(c->migration.drain_timeout, absl::Milliseconds(20));
   EXPECT_EQ(c->migration.catch_up_threshold, 1000u);
   EXPECT_EQ(c->migration.catch_up_max, absl::Hours(1));
   EXPECT_EQ(c->migration.max_write_stall, absl::Seconds(2));
