@@ -74,9 +74,15 @@ class Stepper {
 
   void Run() {
     for (const auto& [pid, plan] : s_.plans) {
-      if (plan.state() != v1::PLAN_RUNNING && plan.state() != v1::PLAN_ABORTING) continue;
+      const bool paused = plan.state() == v1::PLAN_PAUSED;
+      if (plan.state() != v1::PLAN_RUNNING && plan.state() != v1::PLAN_ABORTING && !paused) {
+        continue;
+      }
       for (const v1::Move* m : s_.PlanMoves(pid)) {
         if (MoveMachine::IsTerminal(m->state())) continue;
+        // A paused plan holds its moves where they are, except a cutover under
+        // way: it holds writes, so it finishes (to `active`) and stops there.
+        if (paused && !IsPausedState(m->state())) continue;
         v1::Move copy = *m;
         // A transition that publishes nothing (e.g. paused -> final_delta) runs the new
         // state's entry action in the same tick: a cutover holding writes does not wait
@@ -689,7 +695,8 @@ bool HoldsWrites(const ClusterState& s, const v1::Task& t) {
   return false;
 }
 
-// Nodes of the moves whose writes are held right now (O ∪ N and the sources).
+// Nodes of the moves being cut over right now (O ∪ N and the sources); a cutover
+// finishes even in a paused plan.
 std::set<std::string> CutoverNodes(const ClusterState& s) {
   std::set<std::string> out;
   for (const auto& [id, m] : s.moves) {
@@ -722,12 +729,13 @@ void PlanRunner::LeaseTasks() {
     std::vector<PendingTask> pending;
     for (const auto& [id, t] : c_->state_.tasks) {
       if (t.status != TaskRecord::Status::kPending) continue;
+      const bool holds_writes = HoldsWrites(c_->state_, t.task);
       auto m = c_->state_.moves.find(t.task.move_id());
-      if (m != c_->state_.moves.end()) {
+      if (m != c_->state_.moves.end() && !holds_writes) {
         auto p = c_->state_.plans.find(m->second.plan_id());
         if (p != c_->state_.plans.end() && p->second.state() == v1::PLAN_PAUSED) continue;
       }
-      PendingTask p{id, HoldsWrites(c_->state_, t.task), Vec(t.task.sources())};
+      PendingTask p{id, holds_writes, Vec(t.task.sources())};
       p.nodes.insert(p.nodes.end(), t.task.targets().begin(), t.task.targets().end());
       pending.push_back(std::move(p));
     }

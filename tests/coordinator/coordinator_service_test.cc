@@ -849,6 +849,67 @@ TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
   w.Stop();
 }
 
+// Pausing a plan holds its moves where they are, except a cutover under way: it
+// holds writes, so it finishes to `active` and stops there until resumed.
+TEST_F(ServiceTest, PausingAPlanMidCutoverLetsTheCutoverFinish) {
+  StartCoordinator();
+  Init();
+  auto w = std::make_unique<FakeWorker>(coord_->address(), "w-1");
+  w->Hold(v1::TASK_FENCE);
+  w->Start();
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_ADD_NODE);
+  req.set_node_id("r3");
+  req.set_group("g0");
+  req.set_address("127.0.0.1:7003");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  auto count = [](const v1::GetPlanResponse& p, v1::MoveState state) {
+    int n = 0;
+    for (const auto& m : p.plan().moves()) n += m.state() == state ? 1 : 0;
+    return n;
+  };
+  for (int i = 0; i < 500 && count(GetPlan(plan.id()), v1::MOVE_PAUSED) == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GT(count(GetPlan(plan.id()), v1::MOVE_PAUSED), 0);
+  {
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest preq;
+    preq.set_id(plan.id());
+    v1::GetPlanResponse resp;
+    ASSERT_TRUE(coord_->stub().PausePlan(&ctx, preq, &resp).ok());
+  }
+  // The held FENCE is released when w-1's lease runs out; w-2 answers it.
+  w->Stop();
+  w.reset();
+  FakeWorker w2(coord_->address(), "w-2");
+  w2.Start();
+  v1::GetPlanResponse now;
+  for (int i = 0; i < 500; ++i) {
+    now = GetPlan(plan.id());
+    if (count(now, v1::MOVE_PAUSED) + count(now, v1::MOVE_FINAL_DELTA) == 0) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(count(now, v1::MOVE_PAUSED) + count(now, v1::MOVE_FINAL_DELTA), 0) << now.DebugString();
+  EXPECT_GT(count(now, v1::MOVE_ACTIVE), 0) << now.DebugString();
+  EXPECT_EQ(count(now, v1::MOVE_DONE), 0) << now.DebugString();  // stopped at active
+  EXPECT_EQ(now.plan().state(), v1::PLAN_PAUSED);
+  const v1::GetIndexResponse index = Index("products");
+  for (const auto& r : index.routes(0).routes()) {
+    EXPECT_NE(r.state(), v1::SHARD_PAUSED) << "shard " << r.shard() << " still holds writes";
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest preq;
+    preq.set_id(plan.id());
+    v1::GetPlanResponse resp;
+    ASSERT_TRUE(coord_->stub().ResumePlan(&ctx, preq, &resp).ok());
+  }
+  EXPECT_EQ(WaitPlanEnded(plan.id()).plan().state(), v1::PLAN_DONE);
+  w2.Stop();
+}
+
 // Restart the coordinator (same SQLite file) while every move waits in a state
 // whose task the worker holds; the plan must resume and finish.
 class RestartInState
