@@ -27,8 +27,11 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
   so.fleet.coordinator_config["migration"]["drain_timeout"] = "2s";
   if (GetParam() == pb::MOVE_DUAL_WRITE) so.fleet.proxied_nodes = {"r0"};
   // `paused` ends once every worker acked E2 (the drain) and the fences are set;
-  // a cutover takes milliseconds, so the workers' test-only ack delay stretches it.
-  if (GetParam() == pb::MOVE_PAUSED) so.fleet.worker_flags = {"--test-ack-delay-ms=1500"};
+  // a cutover takes milliseconds, so the workers' test-only ack delay stretches it
+  // (for final_delta too: the test first waits for `paused`, then slows r9).
+  if (GetParam() == pb::MOVE_PAUSED || GetParam() == pb::MOVE_FINAL_DELTA) {
+    so.fleet.worker_flags = {"--test-ack-delay-ms=1500"};
+  }
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
@@ -58,7 +61,9 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
     // (inside the stall budget raised above).
     auto caught = f.WaitForMoveState(plan->id(), pb::MOVE_PAUSED, absl::Seconds(40));
     ASSERT_TRUE(caught.ok()) << caught.status();
-    proxy.Delay(absl::Milliseconds(1500));
+    // 2 x 900 ms per round trip stays under the workers' 2 s store timeout: the
+    // other moves' catch-up passes into r9 slow down but do not fail.
+    proxy.Delay(absl::Milliseconds(900));
   }
   auto at = f.WaitForMoveState(plan->id(), GetParam(), absl::Seconds(40));
   proxy.Pass();
