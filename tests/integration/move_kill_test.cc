@@ -80,7 +80,11 @@ class CoordinatorKilled : public ::testing::TestWithParam<pb::MoveState> {};
 
 TEST_P(CoordinatorKilled, PlanResumesAfterRestart) {
   TempDir tmp("kill");
-  auto sc = MoveScenario::Start(tmp.path(), Options());
+  ScenarioOptions so = Options();
+  // A cutover takes milliseconds: the workers' test-only ack delay keeps a move
+  // in `paused` long enough to be seen there.
+  if (GetParam() == pb::MOVE_PAUSED) so.fleet.worker_flags = {"--test-ack-delay-ms=1500"};
+  auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
   auto addr = f.AddNodeProcess("r9", "g0");
