@@ -684,7 +684,7 @@ namespace {
 // move (paused, final_delta) or a reshard's swap.
 bool HoldsWrites(const ClusterState& s, const v1::Task& t) {
   if (auto m = s.moves.find(t.move_id()); m != s.moves.end()) {
-    return m->second.state() == v1::MOVE_PAUSED || m->second.state() == v1::MOVE_FINAL_DELTA;
+    return IsPausedState(m->second.state());
   }
   for (const auto& [id, r] : s.reshards) {
     if (r.index() == t.index() && r.paused_at_ms() > 0 &&
@@ -700,7 +700,7 @@ bool HoldsWrites(const ClusterState& s, const v1::Task& t) {
 std::set<std::string> CutoverNodes(const ClusterState& s) {
   std::set<std::string> out;
   for (const auto& [id, m] : s.moves) {
-    if (m.state() != v1::MOVE_PAUSED && m.state() != v1::MOVE_FINAL_DELTA) continue;
+    if (!IsPausedState(m.state())) continue;
     out.insert(m.old_owners().begin(), m.old_owners().end());
     out.insert(m.new_owners().begin(), m.new_owners().end());
     out.insert(m.sources().begin(), m.sources().end());

@@ -40,7 +40,7 @@ struct LeaseChoice {
 // each connected live worker to max_tasks minus the tasks it holds (may be ≤ 0);
 // `cutover_nodes` are the nodes of shards whose writes are held right now: a
 // task that does not hold writes and touches one waits for the next round.
-// Each task goes to the worker with the most free slots (ties: the first id).
+// Each task goes to the worker with the most free slots (ties: the lowest worker id).
 std::vector<LeaseChoice> ChooseLeases(const std::vector<PendingTask>& pending,
                                       std::map<std::string, int64_t> free,
                                       const std::set<std::string>& cutover_nodes = {},

@@ -4,7 +4,8 @@
 
 namespace miroir {
 
-uint64_t InflightTracker::Begin(uint64_t epoch, uint64_t writes, std::vector<std::string> shards) {
+uint64_t InflightTracker::Begin(uint64_t epoch, uint64_t writes,
+                                absl::flat_hash_set<std::string> shards) {
   absl::MutexLock l(&mu_);
   const uint64_t token = next_token_++;
   batches_[token] = Batch{epoch, writes, std::move(shards)};

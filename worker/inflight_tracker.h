@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -21,7 +20,7 @@ class InflightTracker {
  public:
   // Registers `writes` writes routed at `epoch` to `shards` (ShardKeyName form).
   // Returns the token End takes.
-  uint64_t Begin(uint64_t epoch, uint64_t writes, std::vector<std::string> shards);
+  uint64_t Begin(uint64_t epoch, uint64_t writes, absl::flat_hash_set<std::string> shards);
   void End(uint64_t token);
   // True when no write routed at an epoch below `epoch` is in flight.
   bool NoneBelow(uint64_t epoch) const;
@@ -33,7 +32,7 @@ class InflightTracker {
   struct Batch {
     uint64_t epoch = 0;
     uint64_t writes = 0;
-    std::vector<std::string> shards;
+    absl::flat_hash_set<std::string> shards;
   };
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, Batch> batches_ ABSL_GUARDED_BY(mu_);
@@ -45,7 +44,7 @@ class InflightTracker {
 class InflightScope {
  public:
   InflightScope(InflightTracker* t, uint64_t epoch, uint64_t writes,
-                std::vector<std::string> shards)
+                absl::flat_hash_set<std::string> shards)
       : t_(t), token_(t->Begin(epoch, writes, std::move(shards))) {}
   ~InflightScope() { t_->End(token_); }
   InflightScope(const InflightScope&) = delete;

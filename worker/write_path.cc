@@ -160,7 +160,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
     for (const NodeWork* nw : order) {
       for (const auto& [key, b] : nw->batch_of_shard) touched.insert(key);
     }
-    InflightScope scope(inflight_, snap.epoch(), sent_count, {touched.begin(), touched.end()});
+    InflightScope scope(inflight_, snap.epoch(), sent_count, std::move(touched));
     results = FanOut(pool_, snap.epoch(), std::move(requests), deadline);
   }
   for (size_t n = 0; n < order.size(); ++n) {

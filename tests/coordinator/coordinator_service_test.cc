@@ -60,12 +60,18 @@ class ServiceTest : public ::testing::Test {
     EXPECT_TRUE(coord_->stub().GetPlan(&ctx, req, &resp).ok());
     return resp;
   }
-  grpc::Status AbortPlan(uint64_t id) {
-    grpc::ClientContext ctx;
-    v1::PlanIdRequest req;
-    req.set_id(id);
-    v1::GetPlanResponse resp;
-    return coord_->stub().AbortPlan(&ctx, req, &resp);
+  // Abort, pause or resume plan `id`.
+  grpc::Status AbortPlan(uint64_t id) { return PlanCall(&v1::Coordinator::Stub::AbortPlan, id); }
+  grpc::Status PausePlan(uint64_t id) { return PlanCall(&v1::Coordinator::Stub::PausePlan, id); }
+  grpc::Status ResumePlan(uint64_t id) { return PlanCall(&v1::Coordinator::Stub::ResumePlan, id); }
+  // The plan most tests run: add node r3 to g0.
+  static v1::CreatePlanRequest AddR3() {
+    v1::CreatePlanRequest req;
+    req.set_kind(v1::PLAN_ADD_NODE);
+    req.set_node_id("r3");
+    req.set_group("g0");
+    req.set_address("127.0.0.1:7003");
+    return req;
   }
   // Waits (bounded) until the plan leaves running/aborting.
   v1::GetPlanResponse WaitPlanEnded(uint64_t id) {
@@ -94,6 +100,18 @@ class ServiceTest : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<RunningCoordinator> coord_;
+
+ private:
+  using PlanMethod = grpc::Status (v1::Coordinator::Stub::*)(grpc::ClientContext*,
+                                                             const v1::PlanIdRequest&,
+                                                             v1::GetPlanResponse*);
+  grpc::Status PlanCall(PlanMethod method, uint64_t id) {
+    grpc::ClientContext ctx;
+    v1::PlanIdRequest req;
+    req.set_id(id);
+    v1::GetPlanResponse resp;
+    return (coord_->stub().*method)(&ctx, req, &resp);
+  }
 };
 
 TEST_F(ServiceTest, InitTwiceIsAlreadyExistsAndChangesNothing) {
@@ -252,11 +270,7 @@ TEST_F(ServiceTest, AStartOutsideTheWindowIsRefusedUnlessForced) {
   };
   const std::string outside = hhmm(absl::Hours(2)) + "-" + hhmm(absl::Hours(3));
   const std::string inside = hhmm(-absl::Hours(1)) + "-" + hhmm(absl::Hours(1));
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   req.set_schedule_window(outside);
   grpc::Status refused = CreatePlan(req);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -295,11 +309,7 @@ TEST_F(ServiceTest, DeltaSkipRefusedWithAntiEntropyOffEvenWhenForced) {
   cfg.anti_entropy.enabled = false;
   StartCoordinator(cfg);
   Init();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   req.set_skip_delta_pass(true);
   req.set_force(true);
   grpc::Status st = CreatePlan(req);
@@ -313,11 +323,7 @@ TEST_F(ServiceTest, DeltaSkipRefusedWithAntiEntropyOffEvenWhenForced) {
 TEST_F(ServiceTest, DryRunSavesNothingAndListsMinimalMoves) {
   StartCoordinator();
   Init();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   req.set_dry_run(true);
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
@@ -340,11 +346,7 @@ TEST_F(ServiceTest, AddNodeRunsEveryStateWithAWorker) {
   FakeWorker worker(coord_->address(), "w1");
   worker.ProbeStaleGeneration();
   worker.Start();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   ASSERT_GT(plan.moves_size(), 0);
@@ -436,11 +438,7 @@ TEST_F(ServiceTest, AbortDuringCopyRoutesBackAndWipesTheJoiningNode) {
   FakeWorker worker(coord_->address(), "w1");
   worker.Hold(v1::TASK_BACKFILL);
   worker.Start();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   // Wait (bounded) until a backfill is leased: the moves are copying, dual-written.
@@ -488,11 +486,7 @@ TEST_F(ServiceTest, AFailedPlanIsAbortedAndItsShardsFreed) {
   FakeWorker worker(coord_->address(), "w1");
   worker.Fail(v1::TASK_BACKFILL);
   worker.Start();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   auto failed = WaitPlanEnded(plan.id());
@@ -540,11 +534,7 @@ TEST_F(ServiceTest, AFailedPlanIsAbortedAndItsShardsFreed) {
 TEST_F(ServiceTest, AConflictingPlanIsRefusedNamingTheShard) {
   StartCoordinator();
   Init();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   ASSERT_TRUE(CreatePlan(req).ok());  // no worker: it stays mid-move
   v1::CreatePlanRequest remove;
   remove.set_kind(v1::PLAN_REMOVE_NODE);
@@ -606,11 +596,7 @@ TEST_F(ServiceTest, VerifyAggregatesWorkerDigests) {
 TEST_F(ServiceTest, StateSurvivesARestartOnTheSameFile) {
   StartCoordinator();
   Init();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   for (int i = 0; i < 200; ++i) {  // let the runner start the moves (no worker: they wait)
@@ -637,11 +623,7 @@ TEST_F(ServiceTest, ExpiredWorkerLeaseReassignsTheTaskAndRefusesItsCheckpoints) 
   auto a = std::make_unique<FakeWorker>(coord_->address(), "w-a");
   a->Hold(v1::TASK_BACKFILL);
   a->Start();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   for (int i = 0; i < 500 && a->held_tasks().empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
@@ -812,11 +794,7 @@ TEST_F(ServiceTest, WatchPlanStreamsEveryChangeUntilTheEnd) {
   StartCoordinator();
   Init();
   FakeWorker w(coord_->address(), "w-1");
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   grpc::ClientContext ctx;
@@ -857,11 +835,7 @@ TEST_F(ServiceTest, PausingAPlanMidCutoverLetsTheCutoverFinish) {
   auto w = std::make_unique<FakeWorker>(coord_->address(), "w-1");
   w->Hold(v1::TASK_FENCE);
   w->Start();
-  v1::CreatePlanRequest req;
-  req.set_kind(v1::PLAN_ADD_NODE);
-  req.set_node_id("r3");
-  req.set_group("g0");
-  req.set_address("127.0.0.1:7003");
+  v1::CreatePlanRequest req = AddR3();
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   auto count = [](const v1::GetPlanResponse& p, v1::MoveState state) {
@@ -873,13 +847,7 @@ TEST_F(ServiceTest, PausingAPlanMidCutoverLetsTheCutoverFinish) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_GT(count(GetPlan(plan.id()), v1::MOVE_PAUSED), 0);
-  {
-    grpc::ClientContext ctx;
-    v1::PlanIdRequest preq;
-    preq.set_id(plan.id());
-    v1::GetPlanResponse resp;
-    ASSERT_TRUE(coord_->stub().PausePlan(&ctx, preq, &resp).ok());
-  }
+  ASSERT_TRUE(PausePlan(plan.id()).ok());
   // The held FENCE is released when w-1's lease runs out; w-2 answers it.
   w->Stop();
   w.reset();
@@ -899,13 +867,7 @@ TEST_F(ServiceTest, PausingAPlanMidCutoverLetsTheCutoverFinish) {
   for (const auto& r : index.routes(0).routes()) {
     EXPECT_NE(r.state(), v1::SHARD_PAUSED) << "shard " << r.shard() << " still holds writes";
   }
-  {
-    grpc::ClientContext ctx;
-    v1::PlanIdRequest preq;
-    preq.set_id(plan.id());
-    v1::GetPlanResponse resp;
-    ASSERT_TRUE(coord_->stub().ResumePlan(&ctx, preq, &resp).ok());
-  }
+  ASSERT_TRUE(ResumePlan(plan.id()).ok());
   EXPECT_EQ(WaitPlanEnded(plan.id()).plan().state(), v1::PLAN_DONE);
   w2.Stop();
 }

@@ -12,6 +12,7 @@
 #include "chaos/chaos_faults.h"
 #include "harness/fleet.h"
 #include "harness/move_scenario.h"
+#include "harness/process.h"
 #include "harness/temp_dir.h"
 #include "harness/test_writer.h"
 
@@ -19,6 +20,20 @@ namespace miroir::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+// The worker's test-only flags refuse a bad value before starting anything:
+// exit 2, one line naming the flag.
+TEST(FleetStart, WorkerRefusesABadTestAckDelay) {
+  TempDir tmp("worker_flags");
+  for (const std::string bad : {"-5", "abc", "60001"}) {
+    auto run = RunToCompletion(MIROIR_WORKER_BIN, {"--test-ack-delay-ms=" + bad}, tmp.path(),
+                               absl::Seconds(20));
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_FALSE(run->timed_out) << bad;
+    EXPECT_EQ(run->exit_code, 2) << bad;
+    EXPECT_THAT(run->stderr_text, HasSubstr("--test-ack-delay-ms: Value " + bad)) << bad;
+  }
+}
 
 TEST(FleetStart, InitialisesAndRegistersWorkers) {
   TempDir tmp("fleet");

@@ -149,6 +149,18 @@ class SessionTest : public ::testing::Test {
     return testing::MakeView(epoch, {{"r0", "127.0.0.1:1"}}, "products", 4, 1, {{"g0", {"r0"}}});
   }
 
+  // Pushes `view`: once applied, its ack is not sent while the in-flight batch
+  // `token` is out, and is sent once it ends.
+  void ExpectAckHeldUntil(const v1::ClusterView& view, uint64_t token) {
+    const uint64_t e = view.epoch();
+    coord_.Push(view);
+    ASSERT_TRUE(coord_.WaitFor([this, e](const auto&) { return router_.epoch() == e; }));
+    EXPECT_FALSE(
+        coord_.WaitFor([e](const auto& ms) { return HasAck(ms, e); }, absl::Milliseconds(300)));
+    inflight_.End(token);
+    EXPECT_TRUE(coord_.WaitFor([e](const auto& ms) { return HasAck(ms, e); }));
+  }
+
   ScriptedCoordinator coord_;
   RunningServer server_;
   Router router_;
@@ -206,12 +218,7 @@ TEST_F(SessionTest, RoutingAckWaitsForOlderInflightWritesToTheShardsItChanges) {
   // the one to shard 0.
   v1::ClusterView v2 = View(2);
   v2.mutable_generations(0)->mutable_routes(1)->set_state(v1::SHARD_PAUSED);
-  coord_.Push(v2);
-  ASSERT_TRUE(coord_.WaitFor([this](const auto&) { return router_.epoch() == 2; }));
-  EXPECT_FALSE(
-      coord_.WaitFor([](const auto& ms) { return HasAck(ms, 2); }, absl::Milliseconds(300)));
-  inflight_.End(to_shard1);
-  EXPECT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 2); }));
+  ExpectAckHeldUntil(v2, to_shard1);
   // Epoch 3 adds a node (more than routes change): its ack waits for every older write.
   v1::ClusterView v3 = v2;
   v3.set_epoch(3);
@@ -219,12 +226,7 @@ TEST_F(SessionTest, RoutingAckWaitsForOlderInflightWritesToTheShardsItChanges) {
   n->set_id("r1");
   n->set_address("127.0.0.1:2");
   n->set_store("redis");
-  coord_.Push(v3);
-  ASSERT_TRUE(coord_.WaitFor([this](const auto&) { return router_.epoch() == 3; }));
-  EXPECT_FALSE(
-      coord_.WaitFor([](const auto& ms) { return HasAck(ms, 3); }, absl::Milliseconds(300)));
-  inflight_.End(to_shard0);
-  EXPECT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 3); }));
+  ExpectAckHeldUntil(v3, to_shard0);
 }
 
 TEST_F(SessionTest, OlderViewIsIgnoredAndMissesAreBatched) {
