@@ -14,11 +14,12 @@
 //    8 (rest) a coordinator restarted mid-plan with the unsafe config (AE off
 //      under a plan that skips the delta, created with force): refused before
 //      the cutover
+#include "chaos/chaos_faults.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "chaos/chaos_faults.h"
 #include "chaos/chaos_util.h"
 #include "harness/move_scenario.h"
 
@@ -161,10 +162,9 @@ TEST(ChaosDeletesRacingBackfill, NothingResurrected) {
   EXPECT_EQ(end->state(), pb::PLAN_DONE) << DescribePlan(*end);
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
-  RecordChaosResult("24",
-                    absl::StrCat("AE off, 60% deletes, ", deletes_during,
-                                 " deletes acked during the copy"),
-                    *report, (*sc)->writer().stats());
+  RecordChaosResult(
+      "24", absl::StrCat("AE off, 60% deletes, ", deletes_during, " deletes acked during the copy"),
+      *report, (*sc)->writer().stats());
   EXPECT_EQ(report->resurrected, 0u) << report->Summary();
   EXPECT_TRUE(report->ok()) << "seed " << ChaosSeed() << "\n" << report->Summary();
 }
@@ -316,6 +316,11 @@ TEST(ChaosBursts, BurstAtEveryStateBoundary) {
 TEST(ChaosCutoverInstant, TightLoopWritesAcrossTheCutover) {
   TempDir tmp("chaos_cutover");
   ScenarioOptions so = Small(2, 300, 300);
+  // A cutover lasts a few ms since the per-shard drain; held acks (test-only)
+  // with a drain timeout above them keep each pause ~300 ms, so writes are sure
+  // to be sent inside it even on a loaded machine.
+  so.fleet.coordinator_config["migration"]["drain_timeout"] = "1s";
+  so.fleet.worker_flags = {"--test-ack-delay-ms=300"};
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
@@ -348,7 +353,8 @@ TEST(ChaosCutoverInstant, TightLoopWritesAcrossTheCutover) {
   for (const auto& [to, t] : StateChanges(f, plan->id())) {
     if (to == "paused" || to == "MOVE_PAUSED") open = t;
     if ((to == "active" || to == "MOVE_ACTIVE" || to == "catching_up" ||
-         to == "MOVE_CATCHING_UP") && open >= 0) {
+         to == "MOVE_CATCHING_UP") &&
+        open >= 0) {
       windows.emplace_back(open, t);
       open = -1;
     }
