@@ -288,9 +288,14 @@ TEST_F(ServiceTest, AStartOutsideTheWindowIsRefusedUnlessForced) {
   for (const auto& w : forced.warnings()) recorded = recorded || absl::StrContains(w, "forced");
   EXPECT_TRUE(recorded) << forced.DebugString();
 
-  // The forced plan holds its shards (no worker runs it): abort it first.
+  // The forced plan holds its shards (no worker runs it): abort it first. A move
+  // the runner already took to `prepare` is undone by a CLEANUP task on r3, so a
+  // worker joins once the abort is in (it can only help the abort along).
   ASSERT_TRUE(AbortPlan(forced.id()).ok());
+  FakeWorker cleaner(coord_->address(), "w-abort");
+  cleaner.Start();
   ASSERT_EQ(WaitPlanEnded(forced.id()).plan().state(), v1::PLAN_ABORTED);
+  cleaner.Stop();
   v1::CreatePlanRequest plain = req;
   plain.set_force(false);
   plain.set_group("g1");
