@@ -90,8 +90,31 @@ void Coordinator::Stop() {
   if (runner_thread_.joinable()) runner_thread_.join();
 }
 
+int64_t Coordinator::NextCutoverDeadlineMs() {
+  const int64_t now = clock_->NowMs();
+  const MigrationConfig& cfg = config_.migration;
+  int64_t next = 0;
+  auto consider = [&next](int64_t at) {
+    if (at > 0 && (next == 0 || at < next)) next = at;
+  };
+  absl::ReaderMutexLock l(&mu_);
+  for (const auto& [id, m] : state_.moves) {
+    if (!IsPausedState(m.state())) continue;
+    consider(MoveMachine::NextCutoverDeadlineMs(m.paused_at_ms(), m.state() == v1::MOVE_PAUSED,
+                                                now, cfg));
+  }
+  for (const auto& [id, r] : state_.reshards) {
+    consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == "pausing", now, cfg));
+  }
+  return next;
+}
+
 void Coordinator::RunLoop(absl::Duration tick) {
   while (true) {
+    absl::Duration wait = tick;
+    if (const int64_t next = NextCutoverDeadlineMs(); next > 0) {
+      wait = std::min(wait, absl::Milliseconds(std::max<int64_t>(0, next - clock_->NowMs())));
+    }
     {
       absl::MutexLock l(&run_mu_);
       run_mu_.AwaitWithTimeout(absl::Condition(
@@ -99,7 +122,7 @@ void Coordinator::RunLoop(absl::Duration tick) {
                                      return c->stopping_ || c->wake_;
                                    },
                                    this),
-                               tick);
+                               wait);
       if (stopping_) return;
       wake_ = false;
     }

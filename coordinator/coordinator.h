@@ -123,6 +123,9 @@ class Coordinator {
                                                       v1::PlanState to, const std::string& reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunLoop(absl::Duration tick);
+  // The earliest MoveMachine::NextCutoverDeadlineMs of every move and reshard (0:
+  // none): the run loop wakes then.
+  int64_t NextCutoverDeadlineMs() ABSL_LOCKS_EXCLUDED(mu_);
   // `n` with the memory its last node report gave (capacity gate inputs).
   v1::Node WithReportedMemory(const v1::Node& n) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Fails and rejoins a node whose incarnation changed (NodeReport). Returns true

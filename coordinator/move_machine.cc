@@ -132,6 +132,19 @@ bool MoveMachine::DrainTimedOut(const v1::Move& move, int64_t now_ms,
          absl::Milliseconds(now_ms - move.paused_at_ms()) >= config.drain_timeout;
 }
 
+int64_t MoveMachine::NextCutoverDeadlineMs(int64_t paused_at_ms, bool draining, int64_t now_ms,
+                                           const MigrationConfig& config) {
+  if (paused_at_ms <= 0) return 0;
+  int64_t next = 0;
+  auto consider = [&](int64_t at) {
+    if (at > now_ms && (next == 0 || at < next)) next = at;
+  };
+  if (draining) consider(paused_at_ms + absl::ToInt64Milliseconds(config.drain_timeout));
+  // StallExceeded is strict (>): the first whole ms past the limit.
+  consider(paused_at_ms + absl::ToInt64Milliseconds(config.max_write_stall) + 1);
+  return next;
+}
+
 bool MoveMachine::CleanupDue(const v1::Move& move, int64_t now_ms, const MigrationConfig& config,
                              absl::Duration lease_ttl) {
   // The move enters cleanup once every live worker acked the active epoch, so

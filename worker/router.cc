@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/route_sets.h"
 #include "common/routing.h"
 
 namespace miroir {
@@ -10,6 +11,14 @@ namespace miroir {
 RoutingSnapshot::RoutingSnapshot(v1::ClusterView view) : view_(std::move(view)) {
   for (const auto& g : view_.generations()) by_index_[g.index()].push_back(&g);
   for (const auto& n : view_.nodes()) nodes_[n.id()] = &n;
+  for (const auto& g : view_.generations()) {
+    for (const auto& r : g.routes()) {
+      if (r.state() != v1::SHARD_PAUSED) continue;
+      for (const GroupSets* sets : {&r.owners(), &WriteSet(r), &AckingSet(r)}) {
+        for (const auto& group : *sets) cutover_nodes_.insert(group.nodes().begin(), group.nodes().end());
+      }
+    }
+  }
 }
 
 absl::StatusOr<std::string> RoutingSnapshot::ResolveIndex(const std::string& name) const {

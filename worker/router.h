@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -59,9 +60,13 @@ class RoutingSnapshot {
   const v1::GenerationRoute* Generation(const std::string& index, uint64_t generation) const;
   // The node, or nullptr.
   const v1::Node* Node(const std::string& id) const;
+  // Every node holding a copy of a shard whose writes are held (SHARD_PAUSED) at
+  // this epoch, in any group: the nodes a cutover is running on.
+  const absl::flat_hash_set<std::string>& CutoverNodes() const { return cutover_nodes_; }
 
  private:
   v1::ClusterView view_;
+  absl::flat_hash_set<std::string> cutover_nodes_;
   absl::flat_hash_map<std::string, std::vector<const v1::GenerationRoute*>> by_index_;
   absl::flat_hash_map<std::string, const v1::Node*> nodes_;
 };

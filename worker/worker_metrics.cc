@@ -45,6 +45,14 @@ void WorkerMetrics::Sample() {
   if (tasks_ != nullptr) {
     add(reg.GetCounter("miroir_worker_task_documents_copied_total", "Documents copied by tasks."),
         "copied", tasks_->documents_copied());
+    Counter& yielded = reg.GetCounter("miroir_worker_task_cutover_yield_seconds_total",
+                                      "Time bulk task pages waited for cutovers on their nodes.");
+    const auto yield_us = static_cast<uint64_t>(absl::ToInt64Microseconds(tasks_->cutover_yield()));
+    uint64_t& last_yield_us = last_["cutover_yield_us"];
+    if (yield_us > last_yield_us) {
+      yielded.Inc(static_cast<double>(yield_us - last_yield_us) / 1e6);
+      last_yield_us = yield_us;
+    }
     reg.GetGauge("miroir_worker_running_tasks", "Tasks running.")
         .Set(static_cast<double>(tasks_->running()));
   }

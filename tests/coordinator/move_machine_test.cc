@@ -157,6 +157,29 @@ TEST(MoveMachine, StallAndDrainTimers) {
   EXPECT_FALSE(MoveMachine::MayRetryAfterStall(m, cfg));
 }
 
+// The runner wakes at the instant each timer fires: at it, DrainTimedOut and
+// StallExceeded turn true, and a moment before they are still false.
+TEST(MoveMachine, NextCutoverDeadlineIsWhenATimerFires) {
+  MigrationConfig cfg;
+  cfg.drain_timeout = absl::Milliseconds(20);
+  cfg.max_write_stall = absl::Seconds(2);
+  const int64_t paused = 5'000'000;
+  v1::Move m;
+  m.set_paused_at_ms(paused);
+  int64_t next = MoveMachine::NextCutoverDeadlineMs(paused, /*draining=*/true, paused + 3, cfg);
+  EXPECT_EQ(next, paused + 20);
+  EXPECT_FALSE(MoveMachine::DrainTimedOut(m, next - 1, cfg));
+  EXPECT_TRUE(MoveMachine::DrainTimedOut(m, next, cfg));
+  // Past the drain (or once fenced), the stall limit is next.
+  next = MoveMachine::NextCutoverDeadlineMs(paused, /*draining=*/true, paused + 20, cfg);
+  EXPECT_EQ(next, MoveMachine::NextCutoverDeadlineMs(paused, /*draining=*/false, paused + 3, cfg));
+  EXPECT_FALSE(MoveMachine::StallExceeded(m, next - 1, cfg));
+  EXPECT_TRUE(MoveMachine::StallExceeded(m, next, cfg));
+  // Nothing ahead: past both, or not paused.
+  EXPECT_EQ(MoveMachine::NextCutoverDeadlineMs(paused, true, next, cfg), 0);
+  EXPECT_EQ(MoveMachine::NextCutoverDeadlineMs(0, true, paused, cfg), 0);
+}
+
 TEST(MoveMachine, CleanupWaitsForRetentionAndOneLeaseTtl) {
   ManualClock clock(1'000'000);
   MigrationConfig cfg;

@@ -191,6 +191,27 @@ TEST_F(RedisStoreTest, IncarnationIsStableAndChangesWhenNodeIsWiped) {
   EXPECT_NE(*b, *a);
 }
 
+// The fence and the seq carry the incarnation they were read under, in the same
+// round trip; on a wiped node whichever call comes first creates it.
+TEST_F(RedisStoreTest, FenceAndCurrentSeqCarryTheNodesIncarnation) {
+  ASSERT_TRUE(node_->WipeRestart().ok());
+  absl::StatusOr<SeqPosition> fenced = store_->SetFence(shard_, 5);
+  for (int i = 0; i < 3 && !fenced.ok(); ++i) fenced = store_->SetFence(shard_, 5);
+  ASSERT_TRUE(fenced.ok()) << fenced.status();
+  EXPECT_FALSE(fenced->incarnation.empty());
+  EXPECT_EQ(*store_->Incarnation(), fenced->incarnation);
+  EXPECT_EQ(store_->CurrentSeq(shard_)->incarnation, fenced->incarnation);
+
+  ASSERT_TRUE(node_->WipeRestart().ok());
+  absl::StatusOr<SeqPosition> seq = store_->CurrentSeq(shard_);
+  for (int i = 0; i < 3 && !seq.ok(); ++i) seq = store_->CurrentSeq(shard_);
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_NE(seq->incarnation, fenced->incarnation);
+  EXPECT_EQ(seq->seq, 0u);
+  EXPECT_EQ(store_->SetFence(shard_, 6)->incarnation, seq->incarnation);
+  EXPECT_EQ(*store_->Incarnation(), seq->incarnation);
+}
+
 TEST_F(RedisStoreTest, StatsCountDocumentsBytesTombstones) {
   Put("a", 1, R"({"x":1})");
   Put("b", 1, R"({"y":22})");

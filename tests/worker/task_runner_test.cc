@@ -96,6 +96,46 @@ TEST_F(TaskRunnerTest, CompletesWithProgressAndLeaseGeneration) {
   EXPECT_EQ(runner_.documents_copied(), 50u);
 }
 
+// While a cutover holds writes on one of its nodes, a backfill stops between pages
+// (the fence of that cutover does not wait); the next view lets it finish.
+TEST_F(TaskRunnerTest, BulkPagesWaitWhileACutoverHoldsWritesOnTheirNodes) {
+  v1::ClusterView paused = testing::MakeView(2, addresses_, "products", 4, 1, {{"g0", {"a"}}});
+  v1::ShardRoute* r = paused.mutable_generations(0)->mutable_routes(3);
+  r->set_state(v1::SHARD_PAUSED);  // shard 3 moves a -> t
+  testing::FillGroups({{"g0", {"a", "t"}}}, r->mutable_write_set());
+  ASSERT_TRUE(router_.Apply(paused));
+  runner_.OnTask(Backfill(1));
+  v1::Task fence;
+  fence.set_id(12);
+  fence.set_kind(v1::TASK_FENCE);
+  fence.set_lease_generation(1);
+  fence.set_epoch(2);
+  fence.set_index("products");
+  fence.set_generation(1);
+  fence.set_shards(4);
+  fence.set_shard(3);
+  fence.add_targets("a");
+  fence.add_targets("t");
+  runner_.OnTask(fence);
+  auto completed = [&](uint64_t id) {
+    for (const auto& m : Sent()) {
+      if (m.has_complete() && m.complete().task_id() == id) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitFor([&] { return completed(12); }));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(completed(11));
+  // One page of 5, then a wait (of at most kMaxCutoverYield per page); unyielding,
+  // all 10 pages take a few ms.
+  EXPECT_LT(runner_.documents_copied(), 50u);
+
+  ASSERT_TRUE(router_.Apply(testing::MakeView(3, addresses_, "products", 4, 1, {{"g0", {"a"}}})));
+  ASSERT_TRUE(WaitFor([&] { return completed(11); }));
+  EXPECT_EQ(runner_.documents_copied(), 50u);
+  EXPECT_GE(runner_.cutover_yield(), absl::Milliseconds(300));
+}
+
 TEST_F(TaskRunnerTest, RefusedCheckpointStopsTheTaskSilently) {
   v1::Task t = Backfill(1);
   t.set_throttle_docs_per_s(20);  // slow enough to be stopped mid-way

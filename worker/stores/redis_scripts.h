@@ -114,13 +114,17 @@ local pks = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'c', '(' .. ARGV[3], upto, 'L
 return emit(ARGV[1], pks, {'OK'})
 )lua";
 
-// ARGV: prefix, epoch. Raises the fence (never lowers it); returns {seq, fence}.
+// ARGV: prefix, epoch, incarnation key, a fresh incarnation. Raises the fence (never
+// lowers it); returns {seq, fence, incarnation} (the fresh one is stored if the node
+// had none), so a fence and the incarnation it was set under are one round trip.
 inline constexpr const char* kFenceSrc = R"lua(
 local p = ARGV[1]
 local e = tonumber(ARGV[2])
+redis.call('SET', ARGV[3], ARGV[4], 'NX')
+local inc = redis.call('GET', ARGV[3])
 local f = tonumber(redis.call('GET', p .. 'f') or '0')
 if e > f then redis.call('SET', p .. 'f', ARGV[2]); f = e end
-return {tonumber(redis.call('GET', p .. 'q') or '0'), f}
+return {tonumber(redis.call('GET', p .. 'q') or '0'), f, inc}
 )lua";
 
 // ARGV: prefix, epoch, chunk. Deletes up to `chunk` entries; returns {'F', fence} or

@@ -28,6 +28,12 @@ std::vector<LuaScript> AllScripts() {
   return s;
 }
 
+// A node's incarnation when it has none yet (SET NX keeps an existing one).
+std::string FreshIncarnation() {
+  std::random_device rd;
+  return absl::StrFormat("%08x%08x", rd(), rd());
+}
+
 std::string EpochArg(uint64_t epoch) {
   return epoch == kAnyEpoch ? std::string("any") : absl::StrCat(epoch);
 }
@@ -108,9 +114,8 @@ std::string RedisStore::ShardPrefix(const ShardKey& shard) {
 }
 
 absl::StatusOr<std::string> RedisStore::Incarnation() {
-  std::random_device rd;
-  const std::string fresh = absl::StrFormat("%08x%08x", rd(), rd());
-  auto r = pool_->Pipeline({{"SET", kIncarnationKey, fresh, "NX"}, {"GET", kIncarnationKey}});
+  auto r = pool_->Pipeline(
+      {{"SET", kIncarnationKey, FreshIncarnation(), "NX"}, {"GET", kIncarnationKey}});
   if (!r.ok()) return r.status();
   const redisReply* got = (*r)[1].get();
   if (got->type != REDIS_REPLY_STRING) return ErrorReply(address_, got);
@@ -242,24 +247,30 @@ absl::StatusOr<std::vector<StoredDoc>> RedisStore::ChangedSince(const ShardKey& 
 }
 
 absl::StatusOr<SeqPosition> RedisStore::CurrentSeq(const ShardKey& shard) {
-  auto inc = Incarnation();
-  if (!inc.ok()) return inc.status();
-  auto r = pool_->Pipeline({{"GET", ShardPrefix(shard) + "q"}});
+  // One round trip: the incarnation (created if the node has none) and the seq.
+  auto r = pool_->Pipeline({{"SET", kIncarnationKey, FreshIncarnation(), "NX"},
+                            {"GET", kIncarnationKey},
+                            {"GET", ShardPrefix(shard) + "q"}});
   if (!r.ok()) return r.status();
-  return SeqPosition{*inc, U64((*r)[0].get())};
+  const redisReply* inc = (*r)[1].get();
+  if (inc->type != REDIS_REPLY_STRING) return ErrorReply(address_, inc);
+  return SeqPosition{Str(inc), U64((*r)[2].get())};
 }
 
 absl::StatusOr<SeqPosition> RedisStore::SetFence(const ShardKey& shard, uint64_t epoch) {
   if (epoch == kAnyEpoch || epoch >= (uint64_t{1} << 53)) {
     return absl::InvalidArgumentError("epoch: a fence must be below 2^53");
   }
-  auto inc = Incarnation();
-  if (!inc.ok()) return inc.status();
-  auto replies = pool_->EvalMany(redis_scripts::kFence, {{ShardPrefix(shard), EpochArg(epoch)}});
+  auto replies = pool_->EvalMany(
+      redis_scripts::kFence,
+      {{ShardPrefix(shard), EpochArg(epoch), kIncarnationKey, FreshIncarnation()}});
   if (!replies.ok()) return replies.status();
   const redisReply* r = (*replies)[0].get();
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) return ErrorReply(address_, r);
-  return SeqPosition{*inc, U64(r->element[0])};
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+      r->element[2]->type != REDIS_REPLY_STRING) {
+    return ErrorReply(address_, r);
+  }
+  return SeqPosition{Str(r->element[2]), U64(r->element[0])};
 }
 
 absl::StatusOr<uint64_t> RedisStore::GetFence(const ShardKey& shard) {

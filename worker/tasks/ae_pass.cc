@@ -31,7 +31,7 @@ struct ReplicaScan {
 
 void ScanReplica(const Replica& r, const ShardKey& shard, uint64_t epoch, uint32_t page,
                  uint32_t buckets, int64_t now_ms, const std::function<bool()>& cancelled,
-                 ReplicaScan* out) {
+                 const std::function<void()>& yield, ReplicaScan* out) {
   out->buckets.emplace(buckets);
   std::string after;
   while (true) {
@@ -51,6 +51,7 @@ void ScanReplica(const Replica& r, const ShardKey& shard, uint64_t epoch, uint32
     // An empty page ends the scan (a short page may only mean an entry vanished).
     if (docs->empty()) return;
     after = docs->back().pk;
+    if (yield) yield();
   }
 }
 
@@ -101,7 +102,8 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
     std::vector<std::thread> readers;
     for (size_t i = 0; i < replicas.size(); ++i) {
       readers.emplace_back(ScanReplica, std::cref(replicas[i]), std::cref(shard), t.epoch(), page,
-                           nbuckets, start_ms, std::cref(ctx.cancelled), &scans[i]);
+                           nbuckets, start_ms, std::cref(ctx.cancelled), std::cref(ctx.yield),
+                           &scans[i]);
     }
     for (auto& th : readers) th.join();
   }
@@ -129,6 +131,7 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
     MergedScan scan(replicas, shard, t.epoch(), "", page);
     while (true) {
       if (ctx.cancelled && ctx.cancelled()) return absl::CancelledError("task stopped");
+      if (ctx.yield) ctx.yield();
       auto entries = scan.Next();
       if (!entries.ok()) return entries.status();
       if (entries->empty()) break;

@@ -298,7 +298,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
   }
   const uint32_t buckets = t.ae_buckets() == 0 ? kDefaultAeBuckets : t.ae_buckets();
   const uint32_t target_shards = target.shards();
-  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled);
+  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled, ctx.yield);
   v1::TaskResult res;
   uint64_t replicas_read = 0;
 

@@ -142,7 +142,7 @@ absl::StatusOr<v1::TaskResult> CopyShard(const TaskContext& ctx, const SinkFacto
     if (!ctx.checkpoint(cp)) return Cancelled();
   }
   MergedScan scan(*sources, KeyOf(t), t.epoch(), cp.cursor(), t.batch_size());
-  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled);
+  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled, ctx.yield);
   while (true) {
     if (ctx.cancelled()) return Cancelled();
     auto page = scan.Next();
@@ -173,7 +173,7 @@ absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_de
   if (cp.watermarks().empty()) {
     return absl::InvalidArgumentError("checkpoint.watermarks: a delta pass needs W per source");
   }
-  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled);
+  Throttle throttle(t.throttle_docs_per_s(), ctx.cancelled, ctx.yield);
   uint64_t copied = 0;
   const uint32_t batch = t.batch_size() == 0 ? 1000 : t.batch_size();
   for (auto& w : *cp.mutable_watermarks()) {
@@ -253,7 +253,7 @@ absl::StatusOr<v1::TaskResult> Reconcile(const ShardKey& shard, const std::vecto
   for (const auto& r : targets) add(r, true);
   std::vector<ShardDigest> digests(replicas.size());
   MergedScan scan(replicas, shard, options.epoch, "", options.batch_size);
-  Throttle throttle(options.throttle_docs_per_s, options.cancelled);
+  Throttle throttle(options.throttle_docs_per_s, options.cancelled, options.yield);
   v1::TaskResult res;
   while (true) {
     if (options.cancelled && options.cancelled()) return Cancelled();
@@ -298,10 +298,15 @@ absl::StatusOr<v1::TaskResult> Reconcile(const ShardKey& shard, const std::vecto
   return res;
 }
 
-Throttle::Throttle(uint64_t docs_per_s, std::function<bool()> cancelled)
-    : rate_(docs_per_s), cancelled_(std::move(cancelled)), start_(absl::Now()) {}
+Throttle::Throttle(uint64_t docs_per_s, std::function<bool()> cancelled,
+                   std::function<void()> yield)
+    : rate_(docs_per_s),
+      cancelled_(std::move(cancelled)),
+      yield_(std::move(yield)),
+      start_(absl::Now()) {}
 
 void Throttle::Account(uint64_t docs) {
+  if (yield_) yield_();
   if (rate_ == 0) return;
   done_ += docs;
   const absl::Time due = start_ + absl::Seconds(static_cast<double>(done_) / rate_);
@@ -346,6 +351,7 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
       o.batch_size = t.batch_size() == 0 ? 1000 : t.batch_size();
       o.throttle_docs_per_s = t.throttle_docs_per_s();
       o.cancelled = ctx.cancelled;
+      o.yield = ctx.yield;
       o.repair = t.kind() != v1::TASK_VERIFY && t.repair();
       // VERIFY and a target-less pass compare every listed replica with the others.
       const std::vector<Replica>& cmp =

@@ -32,6 +32,10 @@ struct TaskContext {
   std::function<bool()> cancelled;
   // Called with the number of documents copied, for metrics.
   std::function<void(uint64_t)> on_copied;
+  // Called between the pages of a bulk task; returns when it may go on (it waits
+  // while a cutover holds writes on the task's nodes: cutover_yield.h). Unset:
+  // never waits (the cutover's own tasks).
+  std::function<void()> yield;
 };
 
 // Runs the task. Errors: UNAVAILABLE (a node unreachable: retryable),
@@ -61,17 +65,20 @@ absl::StatusOr<v1::TaskResult> CopyShard(const TaskContext& ctx, const SinkFacto
 absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_delta,
                                            const SinkFactory& open_sink);
 
-// Keeps a copy loop at or below `docs_per_s` (0 = unthrottled); wakes early when
-// `cancelled` turns true. One thread.
+// Paces a copy loop: at or below `docs_per_s` (0 = unthrottled), waking early
+// when `cancelled` turns true, and stepping aside for cutovers through `yield`
+// (may be unset). One thread.
 class Throttle {
  public:
-  Throttle(uint64_t docs_per_s, std::function<bool()> cancelled);
-  // Accounts `docs` more and sleeps until the rate allows them.
+  Throttle(uint64_t docs_per_s, std::function<bool()> cancelled,
+           std::function<void()> yield = nullptr);
+  // Accounts `docs` more, yields, and sleeps until the rate allows them.
   void Account(uint64_t docs);
 
  private:
   uint64_t rate_;
   std::function<bool()> cancelled_;
+  std::function<void()> yield_;
   absl::Time start_;
   uint64_t done_ = 0;
 };
@@ -82,6 +89,7 @@ struct ReconcileOptions {
   bool repair = true;
   uint64_t throttle_docs_per_s = 0;
   std::function<bool()> cancelled;
+  std::function<void()> yield;  // as TaskContext::yield
 };
 
 // Reconcile(sources, targets) for one shard: a merged keyset scan of every

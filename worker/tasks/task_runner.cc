@@ -1,7 +1,10 @@
 #include "worker/tasks/task_runner.h"
 
+#include <algorithm>
+
 #include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
+#include "worker/tasks/cutover_yield.h"
 #include "worker/tasks/task_executors.h"
 
 namespace miroir {
@@ -102,6 +105,24 @@ void TaskRunner::SendFinal(const Running& r, const v1::WorkerMessage& msg) {
   }
 }
 
+void TaskRunner::YieldToCutovers(const Running& r) {
+  const absl::Time start = absl::Now();
+  const absl::Time give_up = start + kMaxCutoverYield;
+  bool waited = false;
+  while (!r.cancelled.load() && !stopping_.load()) {
+    std::shared_ptr<const RoutingSnapshot> view = router_->Current();
+    if (!TouchesCutover(r.task, view->CutoverNodes())) break;
+    const absl::Time now = absl::Now();
+    if (now >= give_up) break;
+    waited = true;
+    // Short waits, so a cancel or a stop is seen soon.
+    router_->WaitForNewer(view->epoch(), std::min(give_up, now + absl::Milliseconds(20)));
+  }
+  if (waited) {
+    yield_us_.fetch_add(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - start)));
+  }
+}
+
 void TaskRunner::Run(std::shared_ptr<Running> r) {
   const v1::Task& t = r->task;
   TaskContext ctx;
@@ -119,6 +140,7 @@ void TaskRunner::Run(std::shared_ptr<Running> r) {
     return !r->cancelled.load();
   };
   ctx.on_copied = [this](uint64_t n) { copied_.fetch_add(n); };
+  if (YieldsToCutovers(t)) ctx.yield = [r, this] { YieldToCutovers(*r); };
   absl::StatusOr<v1::TaskResult> res = RunTask(ctx);
   if (!r->cancelled.load() && !stopping_.load()) {
     v1::WorkerMessage m;

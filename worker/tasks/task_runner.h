@@ -38,6 +38,8 @@ class TaskRunner : public TaskSink {
 
   size_t running() const;
   uint64_t documents_copied() const { return copied_.load(); }
+  // Time bulk tasks spent waiting for cutovers on their nodes (cutover_yield.h).
+  absl::Duration cutover_yield() const { return absl::Microseconds(yield_us_.load()); }
 
  private:
   struct Running {
@@ -47,6 +49,9 @@ class TaskRunner : public TaskSink {
     std::thread thread;
   };
   void Run(std::shared_ptr<Running> r);
+  // Returns once no cutover holds writes on `r`'s nodes, after kMaxCutoverYield,
+  // or when `r` is cancelled; wakes on each new view.
+  void YieldToCutovers(const Running& r);
   // Sends, retrying while disconnected, until sent, cancelled or stopped.
   void SendFinal(const Running& r, const v1::WorkerMessage& msg);
   void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -56,6 +61,7 @@ class TaskRunner : public TaskSink {
   SendFn send_;
   const uint32_t max_tasks_;
   std::atomic<uint64_t> copied_{0};
+  std::atomic<uint64_t> yield_us_{0};
   std::atomic<bool> stopping_{false};
   mutable absl::Mutex mu_;
   std::map<uint64_t, std::shared_ptr<Running>> tasks_ ABSL_GUARDED_BY(mu_);
