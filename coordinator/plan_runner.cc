@@ -671,11 +671,17 @@ void PlanRunner::StepPlans() {
   const int64_t now = c_->clock_->NowMs();
   const bool acks_ready = absl::Milliseconds(now - c_->started_ms_) >=
                           c_->config_.worker_lease_ttl + c_->config_.max_clock_drift;
+  std::vector<Lease> leases;
   auto st = c_->Mutate([&](const ClusterState& s, Change* change) {
     Stepper(s, change, c_->config_, now, acks_ready, c_->registry_).Run();
+    leases = LeaseNewCutoverTasks(s, change);
     return absl::OkStatus();
   });
-  if (!st.ok()) spdlog::error("plan runner: {}", std::string(st.status().message()));
+  if (!st.ok()) {
+    spdlog::error("plan runner: {}", std::string(st.status().message()));
+    return;
+  }
+  SendLeases(leases);
 }
 
 namespace {
@@ -710,22 +716,50 @@ std::set<std::string> CutoverNodes(const ClusterState& s) {
 
 }  // namespace
 
+std::map<std::string, int64_t> PlanRunner::FreeSlots(const ClusterState& s) {
+  std::map<std::string, int64_t> free;
+  for (const auto& w : c_->registry_.Live()) {
+    if (w.connected) free[w.id] = w.max_tasks;
+  }
+  for (const auto& [id, t] : s.tasks) {
+    if (t.status == TaskRecord::Status::kLeased && free.count(t.worker)) free[t.worker]--;
+  }
+  return free;
+}
+
+std::vector<PlanRunner::Lease> PlanRunner::LeaseNewCutoverTasks(const ClusterState& s,
+                                                                Change* change) {
+  std::vector<PendingTask> pending;
+  for (const auto& [id, t] : change->tasks) {
+    if (s.tasks.count(id) || (t.kind() != v1::TASK_FENCE && t.kind() != v1::TASK_FINAL_DELTA)) {
+      continue;
+    }
+    auto m = change->moves.find(t.move_id());
+    const v1::Move* move = m != change->moves.end() ? &m->second : nullptr;
+    if (move == nullptr) {
+      auto sm = s.moves.find(t.move_id());
+      if (sm != s.moves.end()) move = &sm->second;
+    }
+    if (move == nullptr || !IsPausedState(move->state())) continue;
+    PendingTask p{id, /*holds_writes=*/true, Vec(t.sources())};
+    p.nodes.insert(p.nodes.end(), t.targets().begin(), t.targets().end());
+    pending.push_back(std::move(p));
+  }
+  if (pending.empty()) return {};
+  std::vector<Lease> leases;
+  for (const LeaseChoice& c : ChooseLeases(pending, FreeSlots(s))) {
+    v1::Task& t = change->tasks[c.task];
+    t.set_lease_generation(t.lease_generation() + 1);
+    leases.push_back({c.task, c.worker});
+  }
+  return leases;
+}
+
 void PlanRunner::LeaseTasks() {
-  struct Lease {
-    uint64_t task = 0;
-    std::string worker;
-  };
   std::vector<Lease> leases;
   {
-    std::vector<WorkerSnapshot> live = c_->registry_.Live();
-    std::map<std::string, int64_t> free;
-    for (const auto& w : live) {
-      if (w.connected) free[w.id] = w.max_tasks;
-    }
     absl::ReaderMutexLock l(&c_->mu_);
-    for (const auto& [id, t] : c_->state_.tasks) {
-      if (t.status == TaskRecord::Status::kLeased && free.count(t.worker)) free[t.worker]--;
-    }
+    std::map<std::string, int64_t> free = FreeSlots(c_->state_);
     std::vector<PendingTask> pending;
     for (const auto& [id, t] : c_->state_.tasks) {
       if (t.status != TaskRecord::Status::kPending) continue;
@@ -744,7 +778,6 @@ void PlanRunner::LeaseTasks() {
     }
   }
   if (leases.empty()) return;
-  std::vector<v1::Task> sent;
   auto st = c_->Mutate([&](const ClusterState& s, Change* change) {
     for (const Lease& lease : leases) {
       auto it = s.tasks.find(lease.task);
@@ -763,6 +796,10 @@ void PlanRunner::LeaseTasks() {
     spdlog::error("leasing tasks: {}", std::string(st.status().message()));
     return;
   }
+  SendLeases(leases);
+}
+
+void PlanRunner::SendLeases(const std::vector<Lease>& leases) {
   for (const Lease& lease : leases) {
     v1::CoordinatorMessage msg;
     {

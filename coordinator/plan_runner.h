@@ -11,6 +11,11 @@
 #define MIROIR_COORDINATOR_PLAN_RUNNER_H_
 
 #include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "coordinator/cluster_state.h"
 
 namespace miroir::coordinator {
 
@@ -23,9 +28,22 @@ class PlanRunner {
   void Tick();
 
  private:
+  struct Lease {
+    uint64_t task = 0;
+    std::string worker;
+  };
   void ReleaseTasks();
   void StepPlans();
   void LeaseTasks();
+  // Connected live workers' max_tasks minus the tasks `s` leases to them.
+  std::map<std::string, int64_t> FreeSlots(const ClusterState& s);
+  // Leases, inside the commit that creates them, the cutover tasks (FENCE and
+  // FINAL_DELTA of a move whose writes are held) new in `change`: their lease
+  // generation is raised in `change`; SendLeases sends them once it committed.
+  // One commit less on the write stall's critical path per cutover task.
+  std::vector<Lease> LeaseNewCutoverTasks(const ClusterState& s, Change* change);
+  // Marks committed leases leased and sends them (back to pending if a send fails).
+  void SendLeases(const std::vector<Lease>& leases);
   Coordinator* const c_;
 };
 

@@ -877,6 +877,44 @@ TEST_F(ServiceTest, PausingAPlanMidCutoverLetsTheCutoverFinish) {
   w2.Stop();
 }
 
+// A cutover task is leased in the commit that creates it: the first durable copy
+// of every FENCE and FINAL_DELTA already carries lease generation 1 (one commit
+// less on the write stall's path than creating it, then leasing it).
+TEST_F(ServiceTest, ACutoverTaskIsLeasedInTheCommitThatCreatesIt) {
+  absl::Mutex mu;
+  std::map<uint64_t, v1::Task> first_written;  // task id -> its first committed copy
+  coord_ = std::make_unique<RunningCoordinator>(
+      dir_.path(), FastConfig(), /*start_runner=*/true, [&](const coordinator::StateWrite& w) {
+        absl::MutexLock l(&mu);
+        for (const auto& put : w.puts) {
+          if (put.kind != coordinator::kKindTask || !put.value) continue;
+          v1::Task t;
+          ASSERT_TRUE(t.ParseFromString(*put.value));
+          first_written.emplace(t.id(), t);
+        }
+      });
+  Init();
+  FakeWorker w(coord_->address(), "w-1");
+  w.Start();
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(AddR3(), &plan).ok());
+  ASSERT_EQ(WaitPlanEnded(plan.id()).plan().state(), v1::PLAN_DONE);
+  w.Stop();
+  absl::MutexLock l(&mu);
+  int cutover_tasks = 0, backfills = 0;
+  for (const auto& [id, t] : first_written) {
+    if (t.kind() == v1::TASK_FENCE || t.kind() == v1::TASK_FINAL_DELTA) {
+      ++cutover_tasks;
+      EXPECT_EQ(t.lease_generation(), 1u) << v1::TaskKind_Name(t.kind()) << " task " << id;
+    } else if (t.kind() == v1::TASK_BACKFILL) {
+      ++backfills;
+      EXPECT_EQ(t.lease_generation(), 0u) << "a backfill is leased by the next commit";
+    }
+  }
+  EXPECT_GT(cutover_tasks, 0);
+  EXPECT_GT(backfills, 0);
+}
+
 // Restart the coordinator (same SQLite file) while every move waits in a state
 // whose task the worker holds; the plan must resume and finish.
 class RestartInState

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -65,14 +66,40 @@ inline coordinator::CoordinatorConfig FastConfig() {
   return c;
 }
 
+// The real store, with every committed StateWrite handed to `on_commit` after it
+// committed: what the coordinator made durable, write by write.
+class ObservedStateStore : public coordinator::StateStore {
+ public:
+  using Observer = std::function<void(const coordinator::StateWrite&)>;
+  ObservedStateStore(std::unique_ptr<coordinator::StateStore> inner, Observer on_commit)
+      : inner_(std::move(inner)), on_commit_(std::move(on_commit)) {}
+  absl::StatusOr<coordinator::LoadedState> Load() override { return inner_->Load(); }
+  absl::Status Commit(const coordinator::StateWrite& write) override {
+    absl::Status s = inner_->Commit(write);
+    if (s.ok()) on_commit_(write);
+    return s;
+  }
+  absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override {
+    return inner_->PlanEvents(plan_id);
+  }
+
+ private:
+  std::unique_ptr<coordinator::StateStore> inner_;
+  Observer on_commit_;
+};
+
 // A coordinator with its gRPC services on an OS-assigned loopback port.
 class RunningCoordinator {
  public:
   RunningCoordinator(const std::string& dir, coordinator::CoordinatorConfig config,
-                     bool start_runner = true) {
-    auto store = coordinator::SqliteStateStore::Open(dir + "/coordinator.db");
-    EXPECT_TRUE(store.ok()) << store.status();
-    auto core = coordinator::Coordinator::Create(config, std::move(*store), SystemClock::Default());
+                     bool start_runner = true, ObservedStateStore::Observer on_commit = nullptr) {
+    auto sqlite = coordinator::SqliteStateStore::Open(dir + "/coordinator.db");
+    EXPECT_TRUE(sqlite.ok()) << sqlite.status();
+    std::unique_ptr<coordinator::StateStore> store = std::move(*sqlite);
+    if (on_commit) {
+      store = std::make_unique<ObservedStateStore>(std::move(store), std::move(on_commit));
+    }
+    auto core = coordinator::Coordinator::Create(config, std::move(store), SystemClock::Default());
     EXPECT_TRUE(core.ok()) << core.status();
     core_ = std::move(*core);
     op_ = std::make_unique<coordinator::CoordinatorService>(core_.get(), "test");
