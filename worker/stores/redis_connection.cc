@@ -51,9 +51,19 @@ RedisConnectionPool::~RedisConnectionPool() {
 }
 
 absl::Status RedisConnectionPool::LoadScripts(redisContext* c) {
+  // Pipelined: one round trip for every script.
+  for (const auto& s : scripts_) {
+    if (redisAppendCommand(c, "SCRIPT LOAD %s", s.source) != REDIS_OK) {
+      return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", c->errstr));
+    }
+  }
   std::vector<std::string> shas;
   for (const auto& s : scripts_) {
-    ReplyPtr r(static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", s.source)));
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK) {
+      return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", c->errstr));
+    }
+    ReplyPtr r(static_cast<redisReply*>(raw));
     if (!r) return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", c->errstr));
     if (r->type != REDIS_REPLY_STRING) {
       return absl::InternalError(absl::StrCat("redis SCRIPT LOAD ", s.name, " failed: ",
@@ -91,7 +101,14 @@ absl::StatusOr<redisContext*> RedisConnectionPool::Acquire() {
   } else {
     redisSetTimeout(c, ToTimeval(op_timeout_ms_));
     redisEnableKeepAlive(c);
-    st = LoadScripts(c);
+    // Scripts live in the server, not the connection: only the first connection
+    // loads them (EvalMany reloads them on NOSCRIPT, after a restart or a flush).
+    bool loaded;
+    {
+      absl::MutexLock l(&mu_);
+      loaded = !shas_.empty() && !shas_[0].empty();
+    }
+    if (!loaded) st = LoadScripts(c);
   }
   if (!st.ok()) {
     if (c) redisFree(c);
