@@ -43,6 +43,7 @@ grpc::Status WorkerControlService::Session(
       case v1::WorkerMessage::kProgress: {
         v1::CoordinatorMessage ack;
         ack.mutable_checkpoint_ack()->set_task_id(msg.progress().task_id());
+        ack.mutable_checkpoint_ack()->set_lease_generation(msg.progress().lease_generation());
         ack.mutable_checkpoint_ack()->set_accepted(core_->TaskProgress(worker, msg.progress()));
         box->Push(ack);
         continue;

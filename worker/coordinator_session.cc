@@ -137,7 +137,9 @@ void CoordinatorSession::RunOneStream() {
           if (in.has_task()) sink->OnTask(in.task());
           if (in.has_cancel()) sink->OnCancel(in.cancel().task_id());
           if (in.has_checkpoint_ack()) {
-            sink->OnCheckpointAck(in.checkpoint_ack().task_id(), in.checkpoint_ack().accepted());
+            sink->OnCheckpointAck(in.checkpoint_ack().task_id(),
+                                  in.checkpoint_ack().lease_generation(),
+                                  in.checkpoint_ack().accepted());
           }
           break;
         }

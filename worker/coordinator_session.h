@@ -39,7 +39,8 @@ class TaskSink {
   virtual ~TaskSink() = default;
   virtual void OnTask(const v1::Task& task) = 0;
   virtual void OnCancel(uint64_t task_id) = 0;
-  virtual void OnCheckpointAck(uint64_t task_id, bool accepted) = 0;
+  // `accepted` false: the progress of run `lease_generation` of the task was stale.
+  virtual void OnCheckpointAck(uint64_t task_id, uint64_t lease_generation, bool accepted) = 0;
   // The session stream ended: running tasks keep going; their next progress
   // goes to the next stream.
 };

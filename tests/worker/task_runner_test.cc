@@ -141,12 +141,32 @@ TEST_F(TaskRunnerTest, RefusedCheckpointStopsTheTaskSilently) {
   t.set_throttle_docs_per_s(20);  // slow enough to be stopped mid-way
   runner_.OnTask(t);
   ASSERT_TRUE(WaitFor([&] { return Sent().size() >= 2; }));
-  runner_.OnCheckpointAck(11, /*accepted=*/false);
+  runner_.OnCheckpointAck(11, /*lease_generation=*/1, /*accepted=*/false);
   ASSERT_TRUE(WaitFor([&] { return runner_.running() == 0; }));
   for (const auto& m : Sent()) {
     EXPECT_FALSE(m.has_complete());
     EXPECT_FALSE(m.has_failed());
   }
+}
+
+// A coordinator restart re-leases a running task (generation 2) while run 1's
+// last checkpoint is still answered: that refusal names run 1 and must not stop
+// run 2 (it did, and the move waited forever for a task no one ran).
+TEST_F(TaskRunnerTest, ARefusalOfAnOlderRunDoesNotStopTheNewerLease) {
+  v1::Task t = Backfill(1);
+  t.set_throttle_docs_per_s(20);
+  runner_.OnTask(t);
+  ASSERT_TRUE(WaitFor([&] { return Sent().size() >= 2; }));
+  v1::Task again = Backfill(2);
+  again.set_throttle_docs_per_s(100);  // runs ~0.5 s: the refusal lands while it runs
+  runner_.OnTask(again);
+  runner_.OnCheckpointAck(11, /*lease_generation=*/1, /*accepted=*/false);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& m : Sent()) {
+      if (m.has_complete() && m.complete().lease_generation() == 2) return true;
+    }
+    return false;
+  })) << "run 2 was stopped by run 1's refusal";
 }
 
 TEST_F(TaskRunnerTest, FailureIsReportedRetryableWhenANodeIsDown) {

@@ -64,11 +64,14 @@ void TaskRunner::OnCancel(uint64_t task_id) {
   if (it != tasks_.end()) it->second->cancelled.store(true);
 }
 
-void TaskRunner::OnCheckpointAck(uint64_t task_id, bool accepted) {
+void TaskRunner::OnCheckpointAck(uint64_t task_id, uint64_t lease_generation, bool accepted) {
   if (accepted) return;
   absl::MutexLock l(&mu_);
   auto it = tasks_.find(task_id);
-  if (it != tasks_.end()) {
+  // A refusal answers one run: a newer lease of the same task that replaced it
+  // meanwhile keeps running.
+  if (it != tasks_.end() &&
+      (lease_generation == 0 || it->second->task.lease_generation() == lease_generation)) {
     spdlog::info("task {}: checkpoint refused (stale lease); stopping", task_id);
     it->second->cancelled.store(true);
   }

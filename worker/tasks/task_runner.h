@@ -32,7 +32,7 @@ class TaskRunner : public TaskSink {
 
   void OnTask(const v1::Task& task) override;
   void OnCancel(uint64_t task_id) override;
-  void OnCheckpointAck(uint64_t task_id, bool accepted) override;
+  void OnCheckpointAck(uint64_t task_id, uint64_t lease_generation, bool accepted) override;
   // Cancels every task and joins their threads.
   void Stop();
 
