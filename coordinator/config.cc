@@ -18,7 +18,8 @@ absl::Status ParseMigration(YamlReader& r, const YAML::Node& m, MigrationConfig*
       r.OnlyKeys(m, p,
                  {"skip_delta_pass", "drain_timeout", "catch_up_threshold", "catch_up_max",
                   "max_write_stall", "retain_moved_shard", "allowed_windows", "backfill_batch_size",
-                  "throttle_docs_per_s", "max_stall_retries", "task_retries", "auto_rejoin"}));
+                  "throttle_docs_per_s", "max_stall_retries", "task_retries", "auto_rejoin",
+                  "max_cutovers_per_node"}));
   MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "skip_delta_pass", &out->skip_delta_pass));
   MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "drain_timeout", &out->drain_timeout));
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "catch_up_threshold", &out->catch_up_threshold));
@@ -31,6 +32,7 @@ absl::Status ParseMigration(YamlReader& r, const YAML::Node& m, MigrationConfig*
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "max_stall_retries", &out->max_stall_retries));
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "task_retries", &out->task_retries));
   MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "auto_rejoin", &out->auto_rejoin));
+  MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "max_cutovers_per_node", &out->max_cutovers_per_node));
   if (m["backfill_batch_size"] && out->backfill_batch_size == 0) {
     return YamlError(r.source(), m["backfill_batch_size"], "migration.backfill_batch_size",
                      "must be at least 1");

@@ -27,6 +27,9 @@ struct MigrationConfig {
   uint64_t throttle_docs_per_s = 0;          // default backfill throttle, 0 = none
   uint64_t max_stall_retries = 3;            // cutovers unpaused before the move fails
   uint64_t task_retries = 5;                 // retryable task failures before the move fails
+  // Cutovers (moves holding writes: paused, final_delta) at once on one node; a
+  // move whose node is at the limit keeps catching up. 0 = no limit.
+  uint64_t max_cutovers_per_node = 1;
   bool auto_rejoin = true;  // a node whose incarnation changed is failed and rejoined by a plan
 };
 

@@ -132,6 +132,23 @@ bool MoveMachine::DrainTimedOut(const v1::Move& move, int64_t now_ms,
          absl::Milliseconds(now_ms - move.paused_at_ms()) >= config.drain_timeout;
 }
 
+std::set<std::string> MoveMachine::CutoverNodes(const v1::Move& move) {
+  std::set<std::string> out(move.old_owners().begin(), move.old_owners().end());
+  out.insert(move.new_owners().begin(), move.new_owners().end());
+  out.insert(move.sources().begin(), move.sources().end());
+  return out;
+}
+
+bool MoveMachine::MayStartCutover(const v1::Move& move,
+                                  const std::map<std::string, uint64_t>& busy, uint64_t limit) {
+  if (limit == 0) return true;
+  for (const auto& n : CutoverNodes(move)) {
+    auto it = busy.find(n);
+    if (it != busy.end() && it->second >= limit) return false;
+  }
+  return true;
+}
+
 int64_t MoveMachine::NextCutoverDeadlineMs(int64_t paused_at_ms, bool draining, int64_t now_ms,
                                            const MigrationConfig& config) {
   if (paused_at_ms <= 0) return 0;

@@ -9,6 +9,8 @@
 #define MIROIR_COORDINATOR_MOVE_MACHINE_H_
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -60,6 +62,14 @@ class MoveMachine {
   // paused writes at `paused_at_ms` on: its drain_timeout while `draining`, its
   // max_write_stall. 0 when none is ahead (or nothing is paused). The runner wakes
   // then rather than at its next tick: a late wake is write stall.
+  // The nodes a move's cutover works on: its old and new owners and its sources.
+  static std::set<std::string> CutoverNodes(const v1::Move& move);
+  // Whether `move` may start its cutover (pause writes) while `busy` counts the
+  // cutovers under way per node: none of its nodes is at `limit` (0: no limit).
+  // Concurrent cutovers on one node make each other's fences and final deltas
+  // queue in the same store: one at a time per node keeps each stall short.
+  static bool MayStartCutover(const v1::Move& move, const std::map<std::string, uint64_t>& busy,
+                              uint64_t limit);
   static int64_t NextCutoverDeadlineMs(int64_t paused_at_ms, bool draining, int64_t now_ms,
                                        const MigrationConfig& config);
   // Whether cleanup may delete the shard on the leaving nodes: in state cleanup

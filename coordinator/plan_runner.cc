@@ -70,7 +70,11 @@ class Stepper {
         acks_ready_(acks_ready),
         reg_(reg),
         new_epoch_(s.epoch + 1),
-        failed_(s.FailedNodes()) {}
+        failed_(s.FailedNodes()) {
+    for (const auto& [id, m] : s_.moves) {
+      if (IsPausedState(m.state())) CountCutover(m);
+    }
+  }
 
   void Run() {
     for (const auto& [pid, plan] : s_.plans) {
@@ -105,6 +109,26 @@ class Stepper {
   }
 
  private:
+  void CountCutover(const v1::Move& m) {
+    for (const auto& n : MoveMachine::CutoverNodes(m)) ++cutovers_[n];
+  }
+
+  // Starts the cutover of `m` (publish E2 holding its writes) unless a node of it
+  // already carries max_cutovers_per_node cutovers; then says why it waits.
+  bool StartCutover(v1::Move* m, const std::string& reason) {
+    if (!MoveMachine::MayStartCutover(*m, cutovers_, cfg_.migration.max_cutovers_per_node)) {
+      m->set_message(absl::StrCat("waiting to pause: another cutover holds writes on its nodes "
+                                  "(max_cutovers_per_node ",
+                                  cfg_.migration.max_cutovers_per_node, ")"));
+      return false;
+    }
+    m->set_paused_at_ms(now_);
+    m->set_fence_epoch(new_epoch_);
+    Go(m, v1::MOVE_PAUSED, reason, true);
+    CountCutover(*m);
+    return true;
+  }
+
   const TaskRecord* TaskOf(const v1::Move& m) const {
     if (m.task_id() == 0) return nullptr;
     auto it = s_.tasks.find(m.task_id());
@@ -261,9 +285,7 @@ class Stepper {
       case v1::MOVE_CATCHING_UP: {
         if (J.empty()) {
           if (WindowOpen(plan)) {
-            m->set_paused_at_ms(now_);
-            m->set_fence_epoch(new_epoch_);
-            Go(m, v1::MOVE_PAUSED, "nothing to catch up", true);
+            StartCutover(m, "nothing to catch up");
           } else {
             m->set_message("waiting for a schedule window before pausing writes");
           }
@@ -292,10 +314,12 @@ class Stepper {
           auto d = MoveMachine::AfterCatchUpPass(*m, t->result.remaining(), now_, cfg_.migration,
                                                  WindowOpen(plan));
           if (d.next == MoveMachine::CatchUpNext::kPause) {
-            m->set_paused_at_ms(now_);
-            m->set_fence_epoch(new_epoch_);
-            Go(m, v1::MOVE_PAUSED,
-               absl::StrCat("catch-up converged (", t->result.remaining(), " left)"), true);
+            // Waiting for another cutover on its nodes runs another pass meanwhile:
+            // the delta stays small.
+            if (!StartCutover(
+                    m, absl::StrCat("catch-up converged (", t->result.remaining(), " left)"))) {
+              Consume(m);
+            }
           } else {
             m->set_message(d.message);
             Consume(m);
@@ -637,6 +661,7 @@ class Stepper {
   const uint64_t new_epoch_;
   const std::set<std::string> failed_;
   std::set<std::pair<uint64_t, uint32_t>> touched_;
+  std::map<std::string, uint64_t> cutovers_;  // node -> cutovers under way (this tick included)
 };
 
 }  // namespace
@@ -707,9 +732,7 @@ std::set<std::string> CutoverNodes(const ClusterState& s) {
   std::set<std::string> out;
   for (const auto& [id, m] : s.moves) {
     if (!IsPausedState(m.state())) continue;
-    out.insert(m.old_owners().begin(), m.old_owners().end());
-    out.insert(m.new_owners().begin(), m.new_owners().end());
-    out.insert(m.sources().begin(), m.sources().end());
+    out.merge(MoveMachine::CutoverNodes(m));
   }
   return out;
 }

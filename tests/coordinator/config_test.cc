@@ -14,6 +14,7 @@ TEST(CoordinatorConfig, DefaultsMatchTheDesign) {
   EXPECT_EQ(c->migration.catch_up_max, absl::Hours(1));
   EXPECT_EQ(c->migration.max_write_stall, absl::Seconds(2));
   EXPECT_EQ(c->migration.retain_moved_shard, absl::Hours(1));
+  EXPECT_EQ(c->migration.max_cutovers_per_node, 1u);
   EXPECT_EQ(c->worker_lease_ttl, absl::Seconds(10));
   EXPECT_EQ(c->max_clock_drift, absl::Milliseconds(500));
   EXPECT_TRUE(c->anti_entropy.enabled);
@@ -35,6 +36,7 @@ migration:
   max_write_stall: 1s
   retain_moved_shard: 0s
   allowed_windows: [off-peak]
+  max_cutovers_per_node: 2
 worker_lease_ttl: 3s
 anti_entropy:
   enabled: true
@@ -50,6 +52,7 @@ resharding:
   EXPECT_EQ(c->migration.drain_timeout, absl::Milliseconds(250));
   EXPECT_EQ(c->migration.catch_up_threshold, 50u);
   EXPECT_EQ(c->migration.allowed_windows, std::vector<std::string>{"off-peak"});
+  EXPECT_EQ(c->migration.max_cutovers_per_node, 2u);
   EXPECT_EQ(c->worker_lease_ttl, absl::Seconds(3));
   EXPECT_EQ(c->anti_entropy.schedule, absl::Hours(2));
   EXPECT_FALSE(c->resharding.enabled);
@@ -68,6 +71,7 @@ TEST(CoordinatorConfig, ParseErrorsNameTheKey) {
       {"migration:\n  drain_timeout: soon\n", "drain_timeout"},
       {"worker_lease_ttl: -3s\n", "worker_lease_ttl"},
       {"migration:\n  catch_up_threshold: many\n", "catch_up_threshold"},
+      {"migration:\n  max_cutovers_per_node: -1\n", "max_cutovers_per_node"},
       {"schedule_windows:\n  night: \"25:00-02:00\"\n", "schedule_windows.night"},
       {"anti_entropy:\n  enabled: maybe\n", "enabled"},
   };

@@ -877,6 +877,33 @@ TEST_F(ServiceTest, PausingAPlanMidCutoverLetsTheCutoverFinish) {
   w2.Stop();
 }
 
+// Every move of "add r3" writes to r3: with max_cutovers_per_node 1 (the default)
+// their cutovers (paused .. active) never overlap, in the order the plan's events
+// were committed.
+TEST_F(ServiceTest, OneCutoverAtATimePerNode) {
+  StartCoordinator();
+  Init();
+  FakeWorker w(coord_->address(), "w-1");
+  w.Start();
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(AddR3(), &plan).ok());
+  const v1::GetPlanResponse end = WaitPlanEnded(plan.id());
+  ASSERT_EQ(end.plan().state(), v1::PLAN_DONE);
+  w.Stop();
+  std::set<uint64_t> cutting;
+  size_t most = 0, cutovers = 0;
+  for (const auto& e : end.history()) {
+    if (e.move_id() == 0) continue;
+    const bool in = e.to() == "paused" || e.to() == "final_delta";
+    if (in && cutting.insert(e.move_id()).second) ++cutovers;
+    if (!in) cutting.erase(e.move_id());
+    most = std::max(most, cutting.size());
+  }
+  EXPECT_EQ(cutovers, static_cast<size_t>(end.plan().moves_size()));
+  EXPECT_GT(cutovers, 1u);
+  EXPECT_EQ(most, 1u) << "cutovers overlapped on r3";
+}
+
 // A cutover task is leased in the commit that creates it: the first durable copy
 // of every FENCE and FINAL_DELTA already carries lease generation 1 (one commit
 // less on the write stall's path than creating it, then leasing it).
@@ -924,7 +951,10 @@ class RestartInState
 
 TEST_P(RestartInState, ResumesAndFinishes) {
   const auto [kind, held, state] = GetParam();
-  StartCoordinator();
+  // Every move waits in `state` at once, cutovers included: no per-node limit.
+  coordinator::CoordinatorConfig cfg = FastConfig();
+  cfg.migration.max_cutovers_per_node = 0;
+  StartCoordinator(cfg);
   Init();
   auto w = std::make_unique<FakeWorker>(coord_->address(), "w-1");
   w->Hold(held);
@@ -950,7 +980,7 @@ TEST_P(RestartInState, ResumesAndFinishes) {
   ASSERT_TRUE(reached);
   w->Stop();
   coord_.reset();
-  StartCoordinator();
+  StartCoordinator(cfg);
   const v1::GetPlanResponse resumed = GetPlan(plan.id());
   for (const auto& m : resumed.plan().moves()) EXPECT_EQ(m.state(), state);
   FakeWorker w2(coord_->address(), "w-2");

@@ -180,6 +180,23 @@ TEST(MoveMachine, NextCutoverDeadlineIsWhenATimerFires) {
   EXPECT_EQ(MoveMachine::NextCutoverDeadlineMs(0, true, paused, cfg), 0);
 }
 
+TEST(MoveMachine, ACutoverStartsOnlyWhileItsNodesHaveRoom) {
+  v1::Move m;
+  m.add_old_owners("r0");
+  m.add_new_owners("r9");
+  m.add_sources("s1");  // another group's owner (add-group, restore)
+  EXPECT_EQ(MoveMachine::CutoverNodes(m), (std::set<std::string>{"r0", "r9", "s1"}));
+  std::map<std::string, uint64_t> busy{{"r5", 3}};
+  EXPECT_TRUE(MoveMachine::MayStartCutover(m, busy, 1));
+  for (const char* n : {"r0", "r9", "s1"}) {
+    std::map<std::string, uint64_t> one = busy;
+    one[n] = 1;
+    EXPECT_FALSE(MoveMachine::MayStartCutover(m, one, 1)) << n;
+    EXPECT_TRUE(MoveMachine::MayStartCutover(m, one, 2)) << n;
+    EXPECT_TRUE(MoveMachine::MayStartCutover(m, one, 0)) << n << ": 0 is no limit";
+  }
+}
+
 TEST(MoveMachine, CleanupWaitsForRetentionAndOneLeaseTtl) {
   ManualClock clock(1'000'000);
   MigrationConfig cfg;
