@@ -28,6 +28,7 @@ migration:
   max_write_stall: 5s
   retain_moved_shard: 0s
   catch_up_threshold: 10
+  max_cutovers_per_node: 0  # the kill comes once every move waits in the held state
 anti_entropy:
   enabled: true
 )";
