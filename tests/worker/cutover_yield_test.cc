@@ -16,9 +16,9 @@ v1::Task Kind(v1::TaskKind kind) {
 }
 
 TEST(CutoverYield, BulkKindsYieldAndTheCutoversOwnTasksDoNot) {
-  for (auto k : {v1::TASK_BACKFILL, v1::TASK_CATCH_UP, v1::TASK_RECONCILE, v1::TASK_VERIFY,
-                 v1::TASK_AE_PASS, v1::TASK_RESHARD_BACKFILL, v1::TASK_RESHARD_VERIFY,
-                 v1::TASK_RESHARD_DELTA}) {
+  for (auto k :
+       {v1::TASK_BACKFILL, v1::TASK_CATCH_UP, v1::TASK_RECONCILE, v1::TASK_VERIFY, v1::TASK_AE_PASS,
+        v1::TASK_RESHARD_BACKFILL, v1::TASK_RESHARD_VERIFY, v1::TASK_RESHARD_DELTA}) {
     EXPECT_TRUE(YieldsToCutovers(Kind(k))) << v1::TaskKind_Name(k);
   }
   for (auto k : {v1::TASK_FENCE, v1::TASK_FINAL_DELTA, v1::TASK_PREPARE, v1::TASK_CLEANUP}) {
