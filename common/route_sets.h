@@ -20,6 +20,17 @@ inline const GroupSets& AckingSet(const v1::ShardRoute& r) {
   return r.sets_are_owners() ? r.owners() : r.acking_set();
 }
 
+// Calls `fn(node)` for every node the route names — owners, write set and acking
+// set, in every group (a node may come more than once).
+template <typename Fn>
+void ForEachRouteNode(const v1::ShardRoute& r, Fn&& fn) {
+  for (const GroupSets* sets : {&r.owners(), &WriteSet(r), &AckingSet(r)}) {
+    for (const auto& group : *sets) {
+      for (const auto& n : group.nodes()) fn(n);
+    }
+  }
+}
+
 }  // namespace miroir
 
 #endif  // MIROIR_COMMON_ROUTE_SETS_H_

@@ -726,6 +726,13 @@ bool HoldsWrites(const ClusterState& s, const v1::Task& t) {
   return false;
 }
 
+// The leasing input of task `t`: its nodes are its sources and targets.
+PendingTask PendingOf(const v1::Task& t, bool holds_writes) {
+  PendingTask p{t.id(), holds_writes, Vec(t.sources())};
+  p.nodes.insert(p.nodes.end(), t.targets().begin(), t.targets().end());
+  return p;
+}
+
 // Nodes of the moves being cut over right now (O ∪ N and the sources); a cutover
 // finishes even in a paused plan.
 std::set<std::string> CutoverNodes(const ClusterState& s) {
@@ -764,9 +771,7 @@ std::vector<PlanRunner::Lease> PlanRunner::LeaseNewCutoverTasks(const ClusterSta
       if (sm != s.moves.end()) move = &sm->second;
     }
     if (move == nullptr || !IsPausedState(move->state())) continue;
-    PendingTask p{id, /*holds_writes=*/true, Vec(t.sources())};
-    p.nodes.insert(p.nodes.end(), t.targets().begin(), t.targets().end());
-    pending.push_back(std::move(p));
+    pending.push_back(PendingOf(t, /*holds_writes=*/true));
   }
   if (pending.empty()) return {};
   std::vector<Lease> leases;
@@ -792,9 +797,7 @@ void PlanRunner::LeaseTasks() {
         auto p = c_->state_.plans.find(m->second.plan_id());
         if (p != c_->state_.plans.end() && p->second.state() == v1::PLAN_PAUSED) continue;
       }
-      PendingTask p{id, holds_writes, Vec(t.task.sources())};
-      p.nodes.insert(p.nodes.end(), t.task.targets().begin(), t.task.targets().end());
-      pending.push_back(std::move(p));
+      pending.push_back(PendingOf(t.task, holds_writes));
     }
     for (const LeaseChoice& c : ChooseLeases(pending, std::move(free), CutoverNodes(c_->state_))) {
       leases.push_back({c.task, c.worker});

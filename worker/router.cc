@@ -14,9 +14,7 @@ RoutingSnapshot::RoutingSnapshot(v1::ClusterView view) : view_(std::move(view)) 
   for (const auto& g : view_.generations()) {
     for (const auto& r : g.routes()) {
       if (r.state() != v1::SHARD_PAUSED) continue;
-      for (const GroupSets* sets : {&r.owners(), &WriteSet(r), &AckingSet(r)}) {
-        for (const auto& group : *sets) cutover_nodes_.insert(group.nodes().begin(), group.nodes().end());
-      }
+      ForEachRouteNode(r, [this](const std::string& n) { cutover_nodes_.insert(n); });
     }
   }
 }

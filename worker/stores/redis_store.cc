@@ -34,6 +34,13 @@ std::string FreshIncarnation() {
   return absl::StrFormat("%08x%08x", rd(), rd());
 }
 
+// Creates the node's incarnation if it has none, then reads it (2 commands, to
+// pipeline in front of others).
+std::vector<RedisCommand> IncarnationCommands() {
+  return {{"SET", RedisStore::kIncarnationKey, FreshIncarnation(), "NX"},
+          {"GET", RedisStore::kIncarnationKey}};
+}
+
 std::string EpochArg(uint64_t epoch) {
   return epoch == kAnyEpoch ? std::string("any") : absl::StrCat(epoch);
 }
@@ -114,8 +121,7 @@ std::string RedisStore::ShardPrefix(const ShardKey& shard) {
 }
 
 absl::StatusOr<std::string> RedisStore::Incarnation() {
-  auto r = pool_->Pipeline(
-      {{"SET", kIncarnationKey, FreshIncarnation(), "NX"}, {"GET", kIncarnationKey}});
+  auto r = pool_->Pipeline(IncarnationCommands());
   if (!r.ok()) return r.status();
   const redisReply* got = (*r)[1].get();
   if (got->type != REDIS_REPLY_STRING) return ErrorReply(address_, got);
@@ -248,9 +254,9 @@ absl::StatusOr<std::vector<StoredDoc>> RedisStore::ChangedSince(const ShardKey& 
 
 absl::StatusOr<SeqPosition> RedisStore::CurrentSeq(const ShardKey& shard) {
   // One round trip: the incarnation (created if the node has none) and the seq.
-  auto r = pool_->Pipeline({{"SET", kIncarnationKey, FreshIncarnation(), "NX"},
-                            {"GET", kIncarnationKey},
-                            {"GET", ShardPrefix(shard) + "q"}});
+  std::vector<RedisCommand> cmds = IncarnationCommands();
+  cmds.push_back({"GET", ShardPrefix(shard) + "q"});
+  auto r = pool_->Pipeline(cmds);
   if (!r.ok()) return r.status();
   const redisReply* inc = (*r)[1].get();
   if (inc->type != REDIS_REPLY_STRING) return ErrorReply(address_, inc);

@@ -24,14 +24,10 @@ bool YieldsToCutovers(const v1::Task& t) {
 namespace {
 
 bool RouteTouches(const v1::GenerationRoute& g, const absl::flat_hash_set<std::string>& nodes) {
+  bool touches = false;
   for (const auto& r : g.routes()) {
-    for (const GroupSets* sets : {&r.owners(), &WriteSet(r), &AckingSet(r)}) {
-      for (const auto& group : *sets) {
-        for (const auto& n : group.nodes()) {
-          if (nodes.contains(n)) return true;
-        }
-      }
-    }
+    ForEachRouteNode(r, [&](const std::string& n) { touches = touches || nodes.contains(n); });
+    if (touches) return true;
   }
   return false;
 }
