@@ -244,9 +244,11 @@ double PipelinedGetSet(const std::string& from, const std::string& to,
   return secs;
 }
 
-absl::StatusOr<CopyResult> MeasureCopy(int keys) {
+absl::StatusOr<CopyResult> MeasureCopy(int keys, uint64_t backfill_batch) {
   miroir::testing::TempDir tmp("bench-copy");
   FleetOptions fo;
+  if (backfill_batch > 0)
+    fo.coordinator_config["migration"]["backfill_batch_size"] = backfill_batch;
   fo.group_sizes = {1};
   fo.workers = 1;
   fo.indexes = {{"products", 4, 1}};
@@ -323,6 +325,27 @@ absl::StatusOr<CopyResult> MeasureCopy(int keys) {
   return out;
 }
 
+void PrintStall(const StallResult& r, double rate, uint32_t shards) {
+  const StallResult* stall = &r;
+  std::printf("## Write stall at cutover (%.0f writes/s target, %.0f achieved)\n\n", rate,
+              stall->achieved_rate);
+  std::printf(
+      "%llu moves (add-node then remove-node, S=%u, RG=2, RF=1, 2 workers, product defaults "
+      "for drain_timeout and pool_size), %llu acknowledged writes, lost %llu, resurrected "
+      "%llu.\n\n",
+      static_cast<unsigned long long>(stall->moves), shards,
+      static_cast<unsigned long long>(stall->acked), static_cast<unsigned long long>(stall->lost),
+      static_cast<unsigned long long>(stall->resurrected));
+  std::printf("| measure (ms) | p50 | p99 | max |\n|---|---|---|---|\n");
+  std::printf("| cutover stall E2->E3 per move (coordinator) | %s |\n",
+              Row3(stall->move_stalls_ms).c_str());
+  std::printf("| of which in `paused` (drain + fence) | %s |\n", Row3(stall->paused_ms).c_str());
+  std::printf("| of which in `final_delta` (copy (W, F], publish E3) | %s |\n",
+              Row3(stall->final_delta_ms).c_str());
+  std::printf("| client batch latency during the plans (8 writes/batch) | %s |\n\n",
+              Row3(stall->client_batch_ms).c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -341,34 +364,21 @@ int main(int argc, char** argv) {
                  "add-node + remove-node rounds in the stall run (5 moves each)")
       ->check(CLI::Range(1, 50));
   app.add_option("--backfill-batch", backfill_batch,
-                 "migration.backfill_batch_size in the stall run (0: the default, 500)");
+                 "migration.backfill_batch_size in both runs (0: the product default)");
   bool stall_only = false;
   app.add_flag("--stall-only", stall_only, "skip the backfill-rate run");
+  bool copy_only = false;
+  app.add_flag("--copy-only", copy_only, "skip the stall run")->excludes("--stall-only");
   CLI11_PARSE(app, argc, argv);
 
-  auto stall = MeasureStall(rate, keys, shards, backfill_batch, rounds);
+  absl::StatusOr<StallResult> stall = StallResult{};
+  if (!copy_only) stall = MeasureStall(rate, keys, shards, backfill_batch, rounds);
   if (!stall.ok()) return Fail(stall.status(), "stall run");
   absl::StatusOr<CopyResult> copy = CopyResult{};
-  if (!stall_only) copy = MeasureCopy(copy_keys);
+  if (!stall_only) copy = MeasureCopy(copy_keys, backfill_batch);
   if (!copy.ok()) return Fail(copy.status(), "copy run");
+  if (!copy_only) PrintStall(*stall, rate, shards);
 
-  std::printf("## Write stall at cutover (%.0f writes/s target, %.0f achieved)\n\n", rate,
-              stall->achieved_rate);
-  std::printf(
-      "%llu moves (add-node then remove-node, S=%u, RG=2, RF=1, 2 workers, product defaults "
-      "for drain_timeout and pool_size), %llu acknowledged writes, lost %llu, resurrected "
-      "%llu.\n\n",
-      static_cast<unsigned long long>(stall->moves), shards,
-      static_cast<unsigned long long>(stall->acked), static_cast<unsigned long long>(stall->lost),
-      static_cast<unsigned long long>(stall->resurrected));
-  std::printf("| measure (ms) | p50 | p99 | max |\n|---|---|---|---|\n");
-  std::printf("| cutover stall E2->E3 per move (coordinator) | %s |\n",
-              Row3(stall->move_stalls_ms).c_str());
-  std::printf("| of which in `paused` (drain + fence) | %s |\n", Row3(stall->paused_ms).c_str());
-  std::printf("| of which in `final_delta` (copy (W, F], publish E3) | %s |\n",
-              Row3(stall->final_delta_ms).c_str());
-  std::printf("| client batch latency during the plans (8 writes/batch) | %s |\n\n",
-              Row3(stall->client_batch_ms).c_str());
   if (stall_only) return 0;
   std::printf("## Backfill rate vs. raw copy (%llu documents moved, ~250-byte bodies)\n\n",
               static_cast<unsigned long long>(copy->backfill_docs));

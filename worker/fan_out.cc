@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "worker/view_change.h"
 
 namespace miroir {
 namespace {
@@ -16,9 +17,20 @@ struct FanOutState {
 }  // namespace
 
 std::vector<NodeResult> FanOut(ThreadPool* pool, uint64_t epoch, std::vector<NodeRequest> requests,
-                               absl::Time deadline) {
+                               absl::Time deadline, InflightTracker* inflight) {
   auto state = std::make_shared<FanOutState>();
   const size_t n = requests.size();
+  // Registered before any request is sent, so a drain never misses one.
+  std::vector<uint64_t> tokens(n, 0);
+  if (inflight != nullptr) {
+    for (size_t i = 0; i < n; ++i) {
+      absl::flat_hash_set<std::string> shards;
+      for (const auto& b : requests[i].batches) {
+        shards.insert(ShardKeyName(b.shard.index, b.shard.generation, b.shard.shard));
+      }
+      tokens[i] = inflight->Begin(epoch, 0, std::move(shards));
+    }
+  }
   {
     absl::MutexLock l(&state->mu);
     state->pending = n;
@@ -26,9 +38,10 @@ std::vector<NodeResult> FanOut(ThreadPool* pool, uint64_t epoch, std::vector<Nod
     state->done.assign(n, false);
   }
   auto shared_requests = std::make_shared<std::vector<NodeRequest>>(std::move(requests));
-  auto run = [state, shared_requests, epoch](size_t i) {
+  auto run = [state, shared_requests, epoch, inflight, tokens](size_t i) {
     const NodeRequest& req = (*shared_requests)[i];
     NodeResult r = req.store->ApplyMany(epoch, req.batches);
+    if (inflight != nullptr) inflight->End(tokens[i]);
     absl::MutexLock l(&state->mu);
     state->results[i] = std::move(r);
     state->done[i] = true;

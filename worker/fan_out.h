@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "worker/inflight_tracker.h"
 #include "worker/stores/store_adapter.h"
 #include "worker/thread_pool.h"
 
@@ -25,9 +26,12 @@ struct NodeRequest {
 
 using NodeResult = absl::StatusOr<std::vector<std::vector<ApplyResult>>>;
 
-// One result per request, same order.
+// One result per request, same order. With `inflight`, each request is in flight
+// there (at `epoch`, touching its batches' shards) from before it is sent until
+// its node answers, even past the deadline: a cutover's drain waits only for the
+// nodes that hold its shard, not for the slowest node of the round.
 std::vector<NodeResult> FanOut(ThreadPool* pool, uint64_t epoch, std::vector<NodeRequest> requests,
-                               absl::Time deadline);
+                               absl::Time deadline, InflightTracker* inflight = nullptr);
 
 }  // namespace miroir
 

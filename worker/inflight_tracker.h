@@ -1,7 +1,9 @@
 // InflightTracker: the writes a worker has fanned out and not yet heard back,
-// each batch with the routing epoch it was routed at and the shards it touches,
+// each entry with the routing epoch it was routed at and the shards it touches,
 // so the session acks epoch E only once no write routed at an older epoch to a
 // shard that E changed is still in flight (docs/task-protocol.md, routing_ack).
+// The write path enters each client batch once (its write count, no shards) and
+// FanOut each node request (its shards, no count) until that node answers.
 // Thread-safe.
 #ifndef MIROIR_WORKER_INFLIGHT_TRACKER_H_
 #define MIROIR_WORKER_INFLIGHT_TRACKER_H_

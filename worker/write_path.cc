@@ -156,12 +156,10 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
   for (bool s : sent) sent_count += s ? 1 : 0;
   std::vector<NodeResult> results;
   if (!requests.empty()) {
-    absl::flat_hash_set<std::string> touched;
-    for (const NodeWork* nw : order) {
-      for (const auto& [key, b] : nw->batch_of_shard) touched.insert(key);
-    }
-    InflightScope scope(inflight_, snap.epoch(), sent_count, std::move(touched));
-    results = FanOut(pool_, snap.epoch(), std::move(requests), deadline);
+    // The round counts its writes; each node's request carries its own shards, so a
+    // shard's drain ends when the nodes holding it have answered (FanOut).
+    InflightScope scope(inflight_, snap.epoch(), sent_count, {});
+    results = FanOut(pool_, snap.epoch(), std::move(requests), deadline, inflight_);
   }
   for (size_t n = 0; n < order.size(); ++n) {
     NodeWork& nw = *order[n];

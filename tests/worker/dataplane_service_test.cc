@@ -53,8 +53,8 @@ class DataPlaneTest : public ::testing::Test {
   NodeStores stores_{StoreOptions{}};
   ManualClock clock_;
   HybridClock hlc_{&clock_, 9};
+  InflightTracker inflight_;  // outlives the pool
   ThreadPool pool_{2};
-  InflightTracker inflight_;
   AlwaysLeased link_;
   WritePath path_{&router_, &stores_, &hlc_, &pool_, &inflight_, &link_, WritePathOptions{}};
   DataPlaneService service_{&path_, &router_, &stores_, &link_, /*max_batches_in_flight=*/2};

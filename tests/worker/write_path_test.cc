@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -15,7 +16,9 @@
 #include "harness/redis_node.h"
 #include "harness/temp_dir.h"
 #include "tests/worker/view_builder.h"
+#include "common/route_sets.h"
 #include "worker/stores/redis_store.h"
+#include "worker/view_change.h"
 
 namespace miroir {
 namespace {
@@ -99,8 +102,8 @@ class WritePathTest : public ::testing::Test {
   Router router_;
   ManualClock clock_{1'700'000'000'000};
   HybridClock hlc_{&clock_, 42};
+  InflightTracker inflight_;  // outlives the pool: a late request still ends its entry
   ThreadPool pool_{4};
-  InflightTracker inflight_;
   TestLink link_{&router_};
   std::unique_ptr<NodeStores> stores_;
   std::unique_ptr<WritePath> path_;
@@ -315,6 +318,65 @@ TEST_F(WritePathTest, DualWriteSendsToNewOwnersButAcksOnOldOnly) {
   acks = Write({Put("k2", "{}")});
   EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE))
       << "the joining node alone does not make a quorum";
+}
+
+TEST_F(WritePathTest, AShardsDrainWaitsOnlyForTheNodesThatHoldIt) {
+  Init({{"g0", {"r0"}}}, 1);
+  // Even shards on r0, odd shards on r1.
+  v1::ClusterView split = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
+  for (auto& r : *split.mutable_generations(0)->mutable_routes()) {
+    if (r.shard() % 2 == 0) continue;
+    r.clear_owners();
+    r.clear_write_set();
+    r.clear_acking_set();
+    testing::FillGroups({{"g0", {"r1"}}}, r.mutable_owners());
+    testing::FillGroups({{"g0", {"r1"}}}, r.mutable_write_set());
+    testing::FillGroups({{"g0", {"r1"}}}, r.mutable_acking_set());
+  }
+  router_.Apply(split);
+  // One key whose shard lives on r0 and one whose shard lives on r1.
+  auto snap = router_.Current();
+  std::map<std::string, std::pair<std::string, std::string>> on;  // node -> (pk, shard name)
+  for (int i = 0; i < 1000 && on.size() < 2; ++i) {
+    const std::string pk = "k" + std::to_string(i);
+    auto r = snap->Route("products", pk);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const GenerationTarget& g = r->targets[r->live];
+    const std::string node = WriteSet(*g.route)[0].nodes(0);
+    on.emplace(node, std::make_pair(pk, ShardKeyName(g.index, g.generation, g.shard)));
+  }
+  ASSERT_EQ(on.size(), 2u);
+  const auto& [pk0, shard0] = on["r0"];
+  const auto& [pk1, shard1] = on["r1"];
+  ASSERT_NE(shard0, shard1);
+
+  // r1 answers nothing until it is continued; r0 answers at once.
+  ASSERT_TRUE(nodes_[1]->Stop().ok());
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] { acks = Write({Put(pk0, "{}"), Put(pk1, "{}")}); });
+  bool r1_in_flight = false;
+  for (int i = 0; i < 400 && !r1_in_flight; ++i) {
+    r1_in_flight = !inflight_.NoneBelowTouching(3, {shard1});
+    if (!r1_in_flight) absl::SleepFor(absl::Milliseconds(1));
+  }
+  // The epoch-3 drain of r0's shard ends when r0 has answered, while the same
+  // round still waits for r1: a cutover on r0 does not pay for the slow node.
+  bool r0_drained = false;
+  for (int i = 0; i < 400 && r1_in_flight && !r0_drained; ++i) {
+    r0_drained = inflight_.NoneBelowTouching(3, {shard0});
+    if (!r0_drained) absl::SleepFor(absl::Milliseconds(1));
+  }
+  const bool r1_still_in_flight = !inflight_.NoneBelowTouching(3, {shard1});
+  ASSERT_TRUE(nodes_[1]->Cont().ok());
+  writer.join();
+  EXPECT_TRUE(r1_in_flight);
+  EXPECT_TRUE(r0_drained);
+  EXPECT_TRUE(r1_still_in_flight) << "r1 was stopped: its request cannot have answered";
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(Read("r0", pk0).ok());
+  // Every write has settled once the round is over.
+  EXPECT_TRUE(inflight_.NoneBelow(3));
 }
 
 }  // namespace
