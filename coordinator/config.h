@@ -27,7 +27,7 @@ struct MigrationConfig {
   // reconcile). A page is one script per node: a fence queued behind it waits for
   // it, so smaller pages shorten cutover stalls (docs/benchmarks/moves.md, session 7).
   uint64_t backfill_batch_size = 200;
-  uint64_t throttle_docs_per_s = 0;  // default backfill throttle, 0 = none
+  uint64_t throttle_docs_per_s = 0;          // default backfill throttle, 0 = none
   uint64_t max_stall_retries = 3;            // cutovers unpaused before the move fails
   uint64_t task_retries = 5;                 // retryable task failures before the move fails
   // Cutovers (moves holding writes: paused, final_delta) at once on one node; a

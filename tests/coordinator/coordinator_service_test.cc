@@ -957,7 +957,11 @@ TEST_P(RestartInState, ResumesAndFinishes) {
   StartCoordinator(cfg);
   Init();
   auto w = std::make_unique<FakeWorker>(coord_->address(), "w-1");
-  w->Hold(held);
+  // A cutover holds its nodes: no other task is leased onto them until it ends.
+  // For every move to wait in a cutover state at once, they must all leave
+  // catching_up together: hold each move's catch-up, then answer them in a burst.
+  const bool cutover = state == v1::MOVE_PAUSED || state == v1::MOVE_FINAL_DELTA;
+  w->Hold(cutover ? v1::TASK_CATCH_UP : held);
   w->Start();
   v1::CreatePlanRequest req;
   req.set_kind(kind);
@@ -970,6 +974,17 @@ TEST_P(RestartInState, ResumesAndFinishes) {
   }
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  if (cutover) {
+    bool all_held = false;
+    for (int i = 0; i < 500 && !all_held; ++i) {
+      auto p = GetPlan(plan.id());
+      all_held = w->held_tasks().size() == static_cast<size_t>(p.plan().moves_size());
+      if (!all_held) absl::SleepFor(absl::Milliseconds(20));
+    }
+    ASSERT_TRUE(all_held) << "not every move's catch-up was leased";
+    w->Hold(held);
+    w->ReleaseHeld(v1::TASK_CATCH_UP);
+  }
   bool reached = false;
   for (int i = 0; i < 500 && !reached; ++i) {
     auto p = GetPlan(plan.id());

@@ -39,6 +39,18 @@ class FakeWorker {
     absl::MutexLock l(&mu_);
     held_.erase(kind);
   }
+  // Stops holding `kind` and answers every task of it held so far, in one burst.
+  void ReleaseHeld(v1::TaskKind kind) {
+    std::vector<v1::Task> answer;
+    {
+      absl::MutexLock l(&mu_);
+      held_.erase(kind);
+      std::vector<v1::Task> keep;
+      for (auto& t : held_tasks_) (t.kind() == kind ? answer : keep).push_back(std::move(t));
+      held_tasks_ = std::move(keep);
+    }
+    for (const auto& t : answer) Answer(t);
+  }
   // Task kinds it answers with a non-retryable TaskFailed.
   void Fail(v1::TaskKind kind) {
     absl::MutexLock l(&mu_);
@@ -154,6 +166,11 @@ class FakeWorker {
         return;
       }
     }
+    Answer(t);
+  }
+
+  // Progress, then a completion with plausible results.
+  void Answer(const v1::Task& t) {
     if (probe_stale_.exchange(false)) {
       v1::WorkerMessage p;
       p.mutable_progress()->set_task_id(t.id());

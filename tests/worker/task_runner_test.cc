@@ -69,7 +69,7 @@ class TaskRunnerTest : public ::testing::Test {
                        sent_.push_back(m);
                        return true;
                      },
-                     2};
+                     2, absl::ZeroDuration()};  // every checkpoint is sent
 };
 
 TEST_F(TaskRunnerTest, CompletesWithProgressAndLeaseGeneration) {
@@ -94,6 +94,41 @@ TEST_F(TaskRunnerTest, CompletesWithProgressAndLeaseGeneration) {
   }
   EXPECT_GE(progress, 11);  // W, then one per page of 5
   EXPECT_EQ(runner_.documents_copied(), 50u);
+}
+
+// Checkpoints after the first (which carries W) are sent at most once per
+// interval: each one is a commit at the coordinator.
+TEST_F(TaskRunnerTest, CheckpointsAfterTheFirstAreSentAtMostOncePerInterval) {
+  std::vector<v1::WorkerMessage> sent;
+  absl::Mutex mu;
+  TaskRunner runner(&router_, &stores_,
+                    [&](const v1::WorkerMessage& m) {
+                      absl::MutexLock l(&mu);
+                      sent.push_back(m);
+                      return true;
+                    },
+                    2, absl::Hours(1));
+  runner.OnTask(Backfill(3));
+  ASSERT_TRUE(WaitFor([&] {
+    absl::MutexLock l(&mu);
+    for (const auto& m : sent) {
+      if (m.has_complete()) return true;
+    }
+    return false;
+  }));
+  runner.Stop();
+  absl::MutexLock l(&mu);
+  std::vector<v1::Checkpoint> checkpoints;
+  for (const auto& m : sent) {
+    if (m.has_progress()) checkpoints.push_back(m.progress().checkpoint());
+    if (m.has_complete()) {
+      EXPECT_EQ(m.complete().result().documents(), 50u);
+    }
+  }
+  // Ten pages of 5, one checkpoint: the first, with W and no cursor yet.
+  ASSERT_EQ(checkpoints.size(), 1u);
+  EXPECT_FALSE(checkpoints[0].watermarks().empty());
+  EXPECT_EQ(checkpoints[0].cursor(), "");
 }
 
 // While a cutover holds writes on one of its nodes, a backfill stops between pages

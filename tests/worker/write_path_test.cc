@@ -12,11 +12,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/route_sets.h"
 #include "common/routing.h"
 #include "harness/redis_node.h"
 #include "harness/temp_dir.h"
 #include "tests/worker/view_builder.h"
-#include "common/route_sets.h"
 #include "worker/stores/redis_store.h"
 #include "worker/view_change.h"
 

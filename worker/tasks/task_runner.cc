@@ -9,8 +9,13 @@
 
 namespace miroir {
 
-TaskRunner::TaskRunner(Router* router, NodeStores* stores, SendFn send, uint32_t max_tasks)
-    : router_(router), stores_(stores), send_(std::move(send)), max_tasks_(max_tasks) {}
+TaskRunner::TaskRunner(Router* router, NodeStores* stores, SendFn send, uint32_t max_tasks,
+                       absl::Duration checkpoint_interval)
+    : router_(router),
+      stores_(stores),
+      send_(std::move(send)),
+      max_tasks_(max_tasks),
+      checkpoint_interval_(checkpoint_interval) {}
 
 TaskRunner::TaskRunner(Router* router, NodeStores* stores, CoordinatorSession* session,
                        uint32_t max_tasks)
@@ -134,6 +139,9 @@ void TaskRunner::Run(std::shared_ptr<Running> r) {
   ctx.cancelled = [r, this] { return r->cancelled.load() || stopping_.load(); };
   ctx.checkpoint = [r, this](const v1::Checkpoint& cp) {
     if (r->cancelled.load() || stopping_.load()) return false;
+    const absl::Time now = absl::Now();
+    if (now - r->last_checkpoint < checkpoint_interval_) return true;
+    r->last_checkpoint = now;
     v1::WorkerMessage m;
     auto* p = m.mutable_progress();
     p->set_task_id(r->task.id());

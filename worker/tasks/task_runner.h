@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "miroir/v1/worker_control.pb.h"
 #include "worker/coordinator_session.h"
 #include "worker/node_stores.h"
@@ -22,10 +23,17 @@
 
 namespace miroir {
 
+// A task's first checkpoint (its W) is sent at once; later ones at most this
+// often. Each one the coordinator takes is a state commit, and a cutover's own
+// commits queue behind them; a resume from an older cursor re-copies a few pages
+// (copies are idempotent).
+inline constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(250);
+
 class TaskRunner : public TaskSink {
  public:
   using SendFn = std::function<bool(const v1::WorkerMessage&)>;
-  TaskRunner(Router* router, NodeStores* stores, SendFn send, uint32_t max_tasks);
+  TaskRunner(Router* router, NodeStores* stores, SendFn send, uint32_t max_tasks,
+             absl::Duration checkpoint_interval = kCheckpointInterval);
   // Convenience: sends on `session`.
   TaskRunner(Router* router, NodeStores* stores, CoordinatorSession* session, uint32_t max_tasks);
   ~TaskRunner() override;
@@ -47,6 +55,7 @@ class TaskRunner : public TaskSink {
     std::atomic<bool> cancelled{false};
     std::atomic<bool> finished{false};
     std::thread thread;
+    absl::Time last_checkpoint = absl::InfinitePast();  // only the task's thread
   };
   void Run(std::shared_ptr<Running> r);
   // Returns once no cutover holds writes on `r`'s nodes, after kMaxCutoverYield,
@@ -60,6 +69,7 @@ class TaskRunner : public TaskSink {
   NodeStores* stores_;
   SendFn send_;
   const uint32_t max_tasks_;
+  const absl::Duration checkpoint_interval_;
   std::atomic<uint64_t> copied_{0};
   std::atomic<uint64_t> yield_us_{0};
   std::atomic<bool> stopping_{false};
