@@ -325,25 +325,24 @@ absl::StatusOr<CopyResult> MeasureCopy(int keys, uint64_t backfill_batch) {
   return out;
 }
 
-void PrintStall(const StallResult& r, double rate, uint32_t shards) {
-  const StallResult* stall = &r;
+void PrintStall(const StallResult& stall, double rate, uint32_t shards) {
   std::printf("## Write stall at cutover (%.0f writes/s target, %.0f achieved)\n\n", rate,
-              stall->achieved_rate);
+              stall.achieved_rate);
   std::printf(
       "%llu moves (add-node then remove-node, S=%u, RG=2, RF=1, 2 workers, product defaults "
       "for drain_timeout and pool_size), %llu acknowledged writes, lost %llu, resurrected "
       "%llu.\n\n",
-      static_cast<unsigned long long>(stall->moves), shards,
-      static_cast<unsigned long long>(stall->acked), static_cast<unsigned long long>(stall->lost),
-      static_cast<unsigned long long>(stall->resurrected));
+      static_cast<unsigned long long>(stall.moves), shards,
+      static_cast<unsigned long long>(stall.acked), static_cast<unsigned long long>(stall.lost),
+      static_cast<unsigned long long>(stall.resurrected));
   std::printf("| measure (ms) | p50 | p99 | max |\n|---|---|---|---|\n");
   std::printf("| cutover stall E2->E3 per move (coordinator) | %s |\n",
-              Row3(stall->move_stalls_ms).c_str());
-  std::printf("| of which in `paused` (drain + fence) | %s |\n", Row3(stall->paused_ms).c_str());
+              Row3(stall.move_stalls_ms).c_str());
+  std::printf("| of which in `paused` (drain + fence) | %s |\n", Row3(stall.paused_ms).c_str());
   std::printf("| of which in `final_delta` (copy (W, F], publish E3) | %s |\n",
-              Row3(stall->final_delta_ms).c_str());
+              Row3(stall.final_delta_ms).c_str());
   std::printf("| client batch latency during the plans (8 writes/batch) | %s |\n\n",
-              Row3(stall->client_batch_ms).c_str());
+              Row3(stall.client_batch_ms).c_str());
 }
 
 }  // namespace

@@ -58,10 +58,6 @@ class MoveMachine {
   static bool MayRetryAfterStall(const v1::Move& move, const MigrationConfig& config);
   // Whether drain_timeout has passed since the pause was published.
   static bool DrainTimedOut(const v1::Move& move, int64_t now_ms, const MigrationConfig& config);
-  // The first instant after `now_ms` at which time alone moves a cutover that
-  // paused writes at `paused_at_ms` on: its drain_timeout while `draining`, its
-  // max_write_stall. 0 when none is ahead (or nothing is paused). The runner wakes
-  // then rather than at its next tick: a late wake is write stall.
   // The nodes a move's cutover works on: its old and new owners and its sources.
   static std::set<std::string> CutoverNodes(const v1::Move& move);
   // Whether `move` may start its cutover (pause writes) while `busy` counts the
@@ -70,6 +66,10 @@ class MoveMachine {
   // queue in the same store: one at a time per node keeps each stall short.
   static bool MayStartCutover(const v1::Move& move, const std::map<std::string, uint64_t>& busy,
                               uint64_t limit);
+  // The first instant after `now_ms` at which time alone moves a cutover that
+  // paused writes at `paused_at_ms` on: its drain_timeout while `draining`, its
+  // max_write_stall. 0 when none is ahead (or nothing is paused). The runner wakes
+  // then rather than at its next tick: a late wake is write stall.
   static int64_t NextCutoverDeadlineMs(int64_t paused_at_ms, bool draining, int64_t now_ms,
                                        const MigrationConfig& config);
   // Whether cleanup may delete the shard on the leaving nodes: in state cleanup

@@ -12,6 +12,7 @@ struct FanOutState {
   size_t pending ABSL_GUARDED_BY(mu) = 0;
   std::vector<NodeResult> results ABSL_GUARDED_BY(mu);
   std::vector<bool> done ABSL_GUARDED_BY(mu);
+  std::vector<uint64_t> tokens;  // InflightTracker entries; written before any request is sent
 };
 
 }  // namespace
@@ -21,14 +22,14 @@ std::vector<NodeResult> FanOut(ThreadPool* pool, uint64_t epoch, std::vector<Nod
   auto state = std::make_shared<FanOutState>();
   const size_t n = requests.size();
   // Registered before any request is sent, so a drain never misses one.
-  std::vector<uint64_t> tokens(n, 0);
   if (inflight != nullptr) {
-    for (size_t i = 0; i < n; ++i) {
+    state->tokens.reserve(n);
+    for (const NodeRequest& req : requests) {
       absl::flat_hash_set<std::string> shards;
-      for (const auto& b : requests[i].batches) {
+      for (const auto& b : req.batches) {
         shards.insert(ShardKeyName(b.shard.index, b.shard.generation, b.shard.shard));
       }
-      tokens[i] = inflight->Begin(epoch, 0, std::move(shards));
+      state->tokens.push_back(inflight->Begin(epoch, 0, std::move(shards)));
     }
   }
   {
@@ -38,10 +39,10 @@ std::vector<NodeResult> FanOut(ThreadPool* pool, uint64_t epoch, std::vector<Nod
     state->done.assign(n, false);
   }
   auto shared_requests = std::make_shared<std::vector<NodeRequest>>(std::move(requests));
-  auto run = [state, shared_requests, epoch, inflight, tokens](size_t i) {
+  auto run = [state, shared_requests, epoch, inflight](size_t i) {
     const NodeRequest& req = (*shared_requests)[i];
     NodeResult r = req.store->ApplyMany(epoch, req.batches);
-    if (inflight != nullptr) inflight->End(tokens[i]);
+    if (inflight != nullptr) inflight->End(state->tokens[i]);
     absl::MutexLock l(&state->mu);
     state->results[i] = std::move(r);
     state->done[i] = true;

@@ -975,10 +975,11 @@ TEST_P(RestartInState, ResumesAndFinishes) {
   v1::Plan plan;
   ASSERT_TRUE(CreatePlan(req, &plan).ok());
   if (cutover) {
+    const size_t moves = static_cast<size_t>(plan.moves_size());
+    ASSERT_GT(moves, 0u);
     bool all_held = false;
     for (int i = 0; i < 500 && !all_held; ++i) {
-      auto p = GetPlan(plan.id());
-      all_held = w->held_tasks().size() == static_cast<size_t>(p.plan().moves_size());
+      all_held = w->held_tasks().size() == moves;
       if (!all_held) absl::SleepFor(absl::Milliseconds(20));
     }
     ASSERT_TRUE(all_held) << "not every move's catch-up was leased";

@@ -61,15 +61,22 @@ class TaskRunnerTest : public ::testing::Test {
   std::map<std::string, std::string> addresses_;
   Router router_;
   NodeStores stores_{StoreOptions{}};
+  // A runner whose messages land in sent_.
+  std::unique_ptr<TaskRunner> MakeRunner(absl::Duration checkpoint_interval) {
+    return std::make_unique<TaskRunner>(
+        &router_, &stores_,
+        [this](const v1::WorkerMessage& m) {
+          absl::MutexLock l(&mu_);
+          sent_.push_back(m);
+          return true;
+        },
+        2, checkpoint_interval);
+  }
+
   absl::Mutex mu_;
   std::vector<v1::WorkerMessage> sent_;
-  TaskRunner runner_{&router_, &stores_,
-                     [this](const v1::WorkerMessage& m) {
-                       absl::MutexLock l(&mu_);
-                       sent_.push_back(m);
-                       return true;
-                     },
-                     2, absl::ZeroDuration()};  // every checkpoint is sent
+  std::unique_ptr<TaskRunner> runner_ptr_ = MakeRunner(absl::ZeroDuration());  // every checkpoint
+  TaskRunner& runner_ = *runner_ptr_;
 };
 
 TEST_F(TaskRunnerTest, CompletesWithProgressAndLeaseGeneration) {
@@ -99,27 +106,16 @@ TEST_F(TaskRunnerTest, CompletesWithProgressAndLeaseGeneration) {
 // Checkpoints after the first (which carries W) are sent at most once per
 // interval: each one is a commit at the coordinator.
 TEST_F(TaskRunnerTest, CheckpointsAfterTheFirstAreSentAtMostOncePerInterval) {
-  std::vector<v1::WorkerMessage> sent;
-  absl::Mutex mu;
-  TaskRunner runner(&router_, &stores_,
-                    [&](const v1::WorkerMessage& m) {
-                      absl::MutexLock l(&mu);
-                      sent.push_back(m);
-                      return true;
-                    },
-                    2, absl::Hours(1));
-  runner.OnTask(Backfill(3));
+  auto runner = MakeRunner(absl::Hours(1));
+  runner->OnTask(Backfill(3));
   ASSERT_TRUE(WaitFor([&] {
-    absl::MutexLock l(&mu);
-    for (const auto& m : sent) {
+    for (const auto& m : Sent()) {
       if (m.has_complete()) return true;
     }
     return false;
   }));
-  runner.Stop();
-  absl::MutexLock l(&mu);
   std::vector<v1::Checkpoint> checkpoints;
-  for (const auto& m : sent) {
+  for (const auto& m : Sent()) {
     if (m.has_progress()) checkpoints.push_back(m.progress().checkpoint());
     if (m.has_complete()) {
       EXPECT_EQ(m.complete().result().documents(), 50u);
