@@ -15,6 +15,7 @@ TEST(CoordinatorConfig, DefaultsMatchTheDesign) {
   EXPECT_EQ(c->migration.max_write_stall, absl::Seconds(2));
   EXPECT_EQ(c->migration.retain_moved_shard, absl::Hours(1));
   EXPECT_EQ(c->migration.max_cutovers_per_node, 1u);
+  EXPECT_EQ(c->migration.backfill_batch_size, 200u);
   EXPECT_EQ(c->worker_lease_ttl, absl::Seconds(10));
   EXPECT_EQ(c->max_clock_drift, absl::Milliseconds(500));
   EXPECT_TRUE(c->anti_entropy.enabled);
@@ -72,6 +73,7 @@ TEST(CoordinatorConfig, ParseErrorsNameTheKey) {
       {"worker_lease_ttl: -3s\n", "worker_lease_ttl"},
       {"migration:\n  catch_up_threshold: many\n", "catch_up_threshold"},
       {"migration:\n  max_cutovers_per_node: -1\n", "max_cutovers_per_node"},
+      {"migration:\n  backfill_batch_size: 0\n", "migration.backfill_batch_size"},
       {"schedule_windows:\n  night: \"25:00-02:00\"\n", "schedule_windows.night"},
       {"anti_entropy:\n  enabled: maybe\n", "enabled"},
   };
