@@ -16,6 +16,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/anti_entropy_service.h"
 #include "coordinator/coordinator_service.h"
+#include "coordinator/data_dir_lock.h"
 #include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
 #include "coordinator/worker_control_service.h"
@@ -75,6 +76,12 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return Fail(1, "--data-dir " + config.data_dir + ": " + ec.message());
+  // Held until exit: a second coordinator on this directory exits 2 naming us.
+  auto dir_lock = DataDirLock::Acquire(config.data_dir);
+  if (!dir_lock.ok()) {
+    const bool in_use = dir_lock.status().code() == absl::StatusCode::kFailedPrecondition;
+    return Fail(in_use ? 2 : 1, std::string(dir_lock.status().message()));
+  }
   auto store = SqliteStateStore::Open(config.data_dir + "/coordinator.db");
   if (!store.ok()) return Fail(1, std::string(store.status().message()));
   auto core = Coordinator::Create(config, std::move(*store), miroir::SystemClock::Default());

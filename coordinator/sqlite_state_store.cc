@@ -157,9 +157,11 @@ absl::Status SqliteStateStore::CommitLocked(const StateWrite& write) {
     Stmt get(db_, "SELECT value FROM meta WHERE key = 'epoch'");
     if (!get.ok() || sqlite3_step(get.get()) != SQLITE_ROW) return SqlError(db_, "read epoch");
     uint64_t stored = std::stoull(get.ColumnBytes(0));
-    if (*write.epoch < stored) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("epoch would go backwards: ", stored, " -> ", *write.epoch));
+    // A routing change publishes a new table under a new number: an equal epoch
+    // would be a second table under one number (a second writer on this file).
+    if (*write.epoch <= stored) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "epoch must be strictly newer than the stored one: ", stored, " -> ", *write.epoch));
     }
     Stmt set(db_, "UPDATE meta SET value = ? WHERE key = 'epoch'");
     set.BindText(1, std::to_string(*write.epoch));

@@ -49,7 +49,7 @@ struct StateWrite {
     std::string value;  // serialized v1::Event
   };
   std::vector<EventRecord> events;  // appended in order
-  std::optional<uint64_t> epoch;    // new epoch (must not go backwards)
+  std::optional<uint64_t> epoch;    // new epoch (strictly above the stored one)
 
   void Set(std::string kind, std::string id, std::string value) {
     puts.push_back({std::move(kind), std::move(id), std::move(value)});
@@ -74,7 +74,8 @@ class StateStore {
   // Reads the whole state.
   virtual absl::StatusOr<LoadedState> Load() = 0;
   // Applies `write` atomically and durably. On error nothing is applied.
-  // FAILED_PRECONDITION if write.epoch is lower than the stored epoch.
+  // FAILED_PRECONDITION if write.epoch is set and not strictly above the stored
+  // epoch (a routing change always publishes a new number).
   virtual absl::Status Commit(const StateWrite& write) = 0;
   // Events of one plan, oldest first (plan_id 0: every event).
   virtual absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) = 0;

@@ -425,7 +425,7 @@ TEST_P(ChaosStoreNodeKill, KilledDuringDualWriteRestartedRecovered) {
                                  acked_while_down, " acks while down; plan ", outcome),
                     *report, (*sc)->writer().stats());
   EXPECT_GT(acked_while_down, 0u) << "no write was acknowledged while r0 was down";
-  ExpectPromiseGivenOutcome(*end, *report);
+  ExpectPromiseAndOutcome(*end, *report, pb::PLAN_DONE);
 }
 
 // ---- 8: coordinator restarted mid-plan with the unsafe config ----
@@ -464,7 +464,7 @@ TEST(ChaosUnsafeRestart, AeTurnedOffAcrossARestartRefusedBeforeCutover) {
   }
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
-  ExpectPromiseGivenOutcome(*end, *report, /*failure_expected=*/true);
+  ExpectPromiseAndOutcome(*end, *report, pb::PLAN_FAILED);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ci, ChaosStoreNodeKill, ::testing::Bool(),

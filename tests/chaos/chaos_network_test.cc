@@ -344,7 +344,7 @@ TEST(ChaosPartitionedNewNode, PartitionedDuringCutoverThenHealed) {
                                  PlanOutcome(*end)),
                     *report, (*sc)->writer().stats());
   EXPECT_NE(at, "plan ended") << "the plan ended before the partition";
-  ExpectPromiseGivenOutcome(*end, *report);
+  ExpectPromiseAndOutcome(*end, *report, pb::PLAN_DONE);
 }
 
 // ---- 18: a different failure rate per node, hence per shard ----
@@ -408,7 +408,7 @@ TEST(ChaosPartialFailure, DifferentFailureRatesPerShard) {
                                  " slots); unknown keys by shard ", per_shard, "; plan ",
                                  PlanOutcome(*end)),
                     *report, (*sc)->writer().stats());
-  ExpectPromiseGivenOutcome(*end, *report);
+  ExpectPromiseAndOutcome(*end, *report, pb::PLAN_DONE);
 }
 
 // ---- 26: tombstone GC window ----
@@ -474,7 +474,7 @@ TEST(ChaosTombstoneGc, PausedPastTombstoneGraceNothingResurrected) {
   EXPECT_GT(deletes_missed, 0u) << "no delete missed the joining node";
   EXPECT_TRUE(ae_ran) << "no scheduled AE run during the pause";
   EXPECT_EQ(report->resurrected, 0u) << report->Summary();
-  ExpectPromiseGivenOutcome(*end, *report);
+  ExpectPromiseAndOutcome(*end, *report, pb::PLAN_DONE);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "coordinator/sqlite_state_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/coordinator/test_util.h"
@@ -59,6 +60,39 @@ TEST(SqliteStateStore, AFailedCommitAppliesNothing) {
   EXPECT_EQ(loaded->epoch, 10u);
   EXPECT_TRUE(loaded->objects[kKindNode].empty());
   EXPECT_EQ(loaded->event_count, 0u);
+}
+
+// A routing change publishes a new table under a new epoch number: a commit whose
+// epoch equals the stored one is a second table under one number (two
+// coordinators on one file, each at epoch+1 of its own view). Before the fix the
+// equal epoch was accepted and its objects written.
+TEST(SqliteStateStore, RefusesAnEpochThatIsNotStrictlyNewer) {
+  testing::TempDir dir;
+  auto store = SqliteStateStore::Open(dir.path() + "/c.db");
+  ASSERT_TRUE(store.ok());
+  StateWrite first;
+  first.Set(kKindNode, "r0", "table-a");
+  first.epoch = 5;
+  ASSERT_TRUE((*store)->Commit(first).ok());
+  StateWrite same;
+  same.Set(kKindNode, "r0", "table-b");
+  same.events.push_back({1, "e"});
+  same.epoch = 5;
+  auto st = (*store)->Commit(same);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("epoch"));
+  auto loaded = (*store)->Load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->epoch, 5u);
+  EXPECT_EQ(loaded->objects[kKindNode]["r0"], "table-a");
+  EXPECT_EQ(loaded->event_count, 0u);
+  // A commit without an epoch (no routing change) is not affected.
+  StateWrite plain;
+  plain.Set(kKindNode, "r1", "x");
+  EXPECT_TRUE((*store)->Commit(plain).ok());
+  StateWrite next;
+  next.epoch = 6;
+  EXPECT_TRUE((*store)->Commit(next).ok());
 }
 
 TEST(SqliteStateStore, ClusterStateSurvivesReload) {

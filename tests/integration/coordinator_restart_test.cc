@@ -2,6 +2,7 @@
 // same data dir (DESIGN §6 "Coordinator restart", issue 3 item 7): the plan
 // resumes and ends done, no move skips a state, and no epoch is published twice
 // with different tables. The worker is a FakeWorker speaking WorkerControl.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -189,6 +190,48 @@ TEST_F(CoordinatorRestart, SigkillMidPauseResumes) {
 
 TEST_F(CoordinatorRestart, SigkillMidCleanupResumes) {
   KillAndResume(v1::TASK_CLEANUP, v1::MOVE_CLEANUP);
+}
+
+// DESIGN §9: the data directory is held exclusively. Before the lock, a second
+// miroir-coordinator on a live data directory started and served (it ran until
+// the test's 10 s bound and answered GetStatus), so two processes committed
+// their own tables to one SQLite file.
+TEST_F(CoordinatorRestart, SecondCoordinatorOnALiveDataDirExits2NamingTheHolder) {
+  Launch();
+  auto second = RunToCompletion(
+      MIROIR_COORDINATOR_BIN,
+      {"--listen", "127.0.0.1:0", "--data-dir", dir_.File("data"), "--config",
+       dir_.File("c.yaml")},
+      dir_.path(), absl::Seconds(10));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(second->timed_out) << "the second coordinator kept running";
+  EXPECT_EQ(second->exit_code, 2) << second->stderr_text;
+  EXPECT_THAT(second->stderr_text,
+              ::testing::HasSubstr("pid " + std::to_string(proc_->pid())));
+  EXPECT_THAT(second->stderr_text, ::testing::HasSubstr("--data-dir"));
+  // The first one is untouched and still serves.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetStatusResponse status;
+  EXPECT_TRUE(stub_->GetStatus(&ctx, v1::GetStatusRequest(), &status).ok());
+
+  // A SIGSTOPped holder still holds the directory: a restart beside it is refused
+  // too, so it cannot commit behind the new one's back when it is continued.
+  ASSERT_TRUE(proc_->Stop().ok());
+  auto beside_stopped = RunToCompletion(
+      MIROIR_COORDINATOR_BIN,
+      {"--listen", "127.0.0.1:0", "--data-dir", dir_.File("data"), "--config",
+       dir_.File("c.yaml")},
+      dir_.path(), absl::Seconds(10));
+  ASSERT_TRUE(beside_stopped.ok());
+  EXPECT_EQ(beside_stopped->exit_code, 2) << beside_stopped->stderr_text;
+  ASSERT_TRUE(proc_->Cont().ok());
+
+  // A SIGKILLed holder leaves no stale lock: the restart takes the directory.
+  ASSERT_TRUE(proc_->Kill().ok());
+  Launch();
+  EXPECT_TRUE(proc_->Running()) << proc_->LogTail();
+  proc_->Terminate();
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ TEST_P(CoordinatorKilled, PlanResumesAfterRestart) {
   ScenarioOptions so = Options();
   // A cutover takes milliseconds: the workers' test-only ack delay keeps a move
   // in `paused` long enough to be seen there.
-  if (GetParam() == pb::MOVE_PAUSED) so.fleet.worker_flags = {"--test-ack-delay-ms=1500"};
+  if (GetParam() == pb::MOVE_PAUSED) so.fleet.worker_flags = {"--test-ack-delay-ms=3000"};
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
@@ -93,8 +93,12 @@ TEST_P(CoordinatorKilled, PlanResumesAfterRestart) {
   if (GetParam() == pb::MOVE_COPYING) req.set_throttle_docs_per_s(100);
   auto plan = (*sc)->Plan(req);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto at = f.WaitForMoveState(plan->id(), GetParam(), absl::Seconds(30));
-  if (!at.ok()) GTEST_SKIP() << "state not observed: " << at.status();
+  // The state is forced and must be reached (before: a state not observed was a
+  // GTEST_SKIP, i.e. a pass): copying is throttled to seconds, paused is held by
+  // the workers' ack delay.
+  auto at = f.WaitForMoveState(plan->id(), GetParam(), absl::Seconds(60));
+  ASSERT_TRUE(at.ok()) << "state " << pb::MoveState_Name(GetParam())
+                       << " not reached: " << at.status();
   ASSERT_TRUE(f.KillCoordinator().ok());
   absl::SleepFor(absl::Milliseconds(300));
   ASSERT_TRUE(f.RestartCoordinator().ok());
