@@ -100,15 +100,17 @@ class CountingStore : public StoreAdapter {
     return inner_->SetFence(s, e);
   }
   absl::StatusOr<uint64_t> GetFence(const ShardKey& s) override { return inner_->GetFence(s); }
-  absl::Status DeleteShard(const ShardKey& s, uint64_t e) override {
-    return inner_->DeleteShard(s, e);
+  absl::Status DeleteShard(const ShardKey& s, uint64_t e,
+                           const std::function<bool()>& cancelled) override {
+    return inner_->DeleteShard(s, e, cancelled);
   }
   absl::StatusOr<miroir::ShardStatsResult> Stats(const ShardKey& s) override {
     return inner_->Stats(s);
   }
   absl::StatusOr<miroir::NodeCapacity> Capacity() override { return inner_->Capacity(); }
-  absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& s, uint64_t e, int64_t before) override {
-    return inner_->PurgeTombstones(s, e, before);
+  absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& s, uint64_t e, int64_t before,
+                                           const std::function<bool()>& cancelled) override {
+    return inner_->PurgeTombstones(s, e, before, cancelled);
   }
 
  private:

@@ -254,8 +254,11 @@ class Stepper {
         } else if (done) {
           Go(m, v1::MOVE_DUAL_WRITE, "joining nodes fenced and wiped", true);
         } else if (!HandleFailedTask(m, t) && !t) {
-          if (m->fence_epoch() == 0) m->set_fence_epoch(new_epoch_);
-          NewTask(m, v1::TASK_PREPARE, {}, J, m->fence_epoch());
+          // E0: the published epoch (leasing keeps it so), below the dual-write
+          // epoch E1 the backfill raises J's fence to before copying, so a stale
+          // holder of this task cannot wipe what is copied (DESIGN §6).
+          m->set_fence_epoch(s_.epoch);
+          NewTask(m, v1::TASK_PREPARE, {}, J, s_.epoch);
         }
         return;
       case v1::MOVE_DUAL_WRITE:
@@ -809,11 +812,13 @@ void PlanRunner::LeaseTasks() {
       auto it = s.tasks.find(lease.task);
       if (it == s.tasks.end() || it->second.status != TaskRecord::Status::kPending) continue;
       v1::Task t = it->second.task;
+      const LeaseEpoch e =
+          EpochForLease(t.epoch(), s.epoch,
+                        /*fixed=*/t.kind() == v1::TASK_FENCE || t.kind() == v1::TASK_FINAL_DELTA,
+                        IsDestructiveTask(t), /*leased_before=*/t.lease_generation() > 0);
+      if (e.publish_new) change->bump_epoch = true;  // committed and published before it is sent
       t.set_lease_generation(t.lease_generation() + 1);
-      if (t.kind() != v1::TASK_PREPARE && t.kind() != v1::TASK_FENCE &&
-          t.kind() != v1::TASK_FINAL_DELTA) {
-        t.set_epoch(std::max(t.epoch(), s.epoch));
-      }
+      t.set_epoch(e.epoch);
       change->tasks[t.id()] = t;
     }
     return absl::OkStatus();

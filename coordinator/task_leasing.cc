@@ -1,5 +1,7 @@
 #include "coordinator/task_leasing.h"
 
+#include <algorithm>
+
 namespace miroir::coordinator {
 namespace {
 
@@ -41,6 +43,26 @@ std::vector<LeaseChoice> ChooseLeases(const std::vector<PendingTask>& pending,
     }
   }
   return out;
+}
+
+bool IsDestructiveTask(const miroir::v1::Task& task) {
+  switch (task.kind()) {
+    case miroir::v1::TASK_PREPARE:
+    case miroir::v1::TASK_CLEANUP:
+      return true;
+    case miroir::v1::TASK_AE_PASS:
+      return task.repair() && task.purge_tombstones_before_ms() > 0;
+    default:
+      return false;
+  }
+}
+
+LeaseEpoch EpochForLease(uint64_t task_epoch, uint64_t published, bool fixed, bool destructive,
+                         bool leased_before) {
+  if (fixed) return {task_epoch, false};
+  if (!destructive) return {std::max(task_epoch, published), false};
+  if (leased_before && published <= task_epoch) return {published + 1, true};
+  return {published, false};
 }
 
 }  // namespace miroir::coordinator

@@ -1,5 +1,6 @@
-// Which live worker gets which pending task, in one leasing round. Pure: the
-// plan runner gathers the inputs from its state and applies the result.
+// Which live worker gets which pending task, in one leasing round, and the epoch
+// each lease carries. Pure: the plan runner gathers the inputs from its state and
+// applies the result.
 //
 // A worker takes `max_tasks` tasks at once. Tasks that run while writes to their
 // shard are held (a move's FENCE and FINAL_DELTA, a reshard's swap) are the
@@ -18,6 +19,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "miroir/v1/types.pb.h"
 
 namespace miroir::coordinator {
 
@@ -45,6 +48,31 @@ std::vector<LeaseChoice> ChooseLeases(const std::vector<PendingTask>& pending,
                                       std::map<std::string, int64_t> free,
                                       const std::set<std::string>& cutover_nodes = {},
                                       int64_t cutover_slots = kCutoverSlotsPerWorker);
+
+// Whether the task deletes on its nodes (DESIGN §6: a prepare's or cleanup's
+// wipe, an anti-entropy pass's tombstone purge): a stale holder of an earlier
+// lease must be fenced off before it is leased again.
+bool IsDestructiveTask(const miroir::v1::Task& task);
+
+// The epoch a task carries on its next lease, and whether the commit that leases
+// it must publish a new epoch for it.
+struct LeaseEpoch {
+  uint64_t epoch = 0;
+  bool publish_new = false;  // then `epoch` is published + 1, committed with the lease
+  bool operator==(const LeaseEpoch&) const = default;
+};
+
+// `published`: the current epoch. A cutover task (FENCE, FINAL_DELTA: `fixed`)
+// keeps the epoch of its state; any other non-destructive task carries at least
+// the published epoch. A destructive task carries the published epoch itself,
+// never more (it raises fences to it, and a fence above the published epoch
+// would refuse every current writer). Leased before (`leased_before`), it must
+// carry an epoch committed after that lease, so what the earlier holder still
+// sends is refused once the new holder raised its targets' fence: its previous
+// epoch was the one published then, so a published epoch above it will do;
+// otherwise the lease publishes published + 1.
+LeaseEpoch EpochForLease(uint64_t task_epoch, uint64_t published, bool fixed, bool destructive,
+                         bool leased_before);
 
 }  // namespace miroir::coordinator
 

@@ -648,6 +648,41 @@ TEST_F(ServiceTest, ExpiredWorkerLeaseReassignsTheTaskAndRefusesItsCheckpoints) 
   b.Stop();
 }
 
+// DESIGN §6: a destructive task leased again carries an epoch committed and
+// published after its previous lease (here none was committed meanwhile, so the
+// lease publishes one), never above the published epoch; the new holder got that
+// view before the task. Before the fix: the prepare carried epoch 3 with 2
+// published, and the re-lease carried the same 3.
+TEST_F(ServiceTest, AReLeasedPrepareCarriesAnEpochPublishedAfterItsPreviousLease) {
+  StartCoordinator();
+  Init();
+  auto a = std::make_unique<FakeWorker>(coord_->address(), "w-a");
+  a->Hold(v1::TASK_PREPARE);
+  a->Start();
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(AddR3(), &plan).ok());
+  for (int i = 0; i < 500 && a->held_tasks().empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(a->held_tasks().empty());
+  const v1::Task stale = a->held_tasks().front();
+  EXPECT_LE(stale.epoch(), coord_->core().View()->epoch());  // E0: published
+  a->Stop();                                                 // the lease runs out
+  FakeWorker b(coord_->address(), "w-b");
+  b.Hold(v1::TASK_PREPARE);
+  b.Start();
+  for (int i = 0; i < 500 && b.held_tasks().empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(b.held_tasks().empty());
+  const v1::Task again = b.held_tasks().front();
+  EXPECT_EQ(again.id(), stale.id());
+  EXPECT_GT(again.lease_generation(), stale.lease_generation());
+  EXPECT_GT(again.epoch(), stale.epoch());
+  EXPECT_LE(again.epoch(), coord_->core().View()->epoch());
+  EXPECT_TRUE(b.views().count(again.epoch())) << "the task's epoch was not published to it";
+  b.ReleaseHeld(v1::TASK_PREPARE);
+  auto done = WaitPlanEnded(plan.id());
+  EXPECT_EQ(done.plan().state(), v1::PLAN_DONE);
+  b.Stop();
+}
+
 // DESIGN §6: a node whose incarnation changed lost its data and fences; it must not
 // count as a replica until it rejoined through a move.
 TEST_F(ServiceTest, IncarnationChangeFailsTheNodeAndRejoinsItThroughAPlan) {

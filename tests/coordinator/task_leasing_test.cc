@@ -59,5 +59,49 @@ TEST(TaskLeasing, NoOtherTaskIsLeasedOntoANodeWhileOneOfItsShardsIsCutOver) {
   EXPECT_EQ(got.size(), 2u);
 }
 
+namespace v1 = ::miroir::v1;
+
+v1::Task TaskOf(v1::TaskKind kind) {
+  v1::Task t;
+  t.set_kind(kind);
+  return t;
+}
+
+TEST(TaskLeasing, WipesCleanupsAndPurgingPassesAreDestructive) {
+  EXPECT_TRUE(IsDestructiveTask(TaskOf(v1::TASK_PREPARE)));
+  EXPECT_TRUE(IsDestructiveTask(TaskOf(v1::TASK_CLEANUP)));
+  v1::Task ae = TaskOf(v1::TASK_AE_PASS);
+  ae.set_repair(true);
+  EXPECT_FALSE(IsDestructiveTask(ae));  // no tombstone GC
+  ae.set_purge_tombstones_before_ms(1000);
+  EXPECT_TRUE(IsDestructiveTask(ae));
+  ae.set_repair(false);  // report-only passes purge nothing
+  EXPECT_FALSE(IsDestructiveTask(ae));
+  for (v1::TaskKind k : {v1::TASK_BACKFILL, v1::TASK_CATCH_UP, v1::TASK_FENCE, v1::TASK_FINAL_DELTA,
+                         v1::TASK_RECONCILE}) {
+    EXPECT_FALSE(IsDestructiveTask(TaskOf(k))) << v1::TaskKind_Name(k);
+  }
+}
+
+TEST(TaskLeasing, ADestructiveTaskCarriesThePublishedEpochOnItsFirstLease) {
+  EXPECT_EQ(EpochForLease(/*task_epoch=*/5, /*published=*/7, false, true, false),
+            (LeaseEpoch{7, false}));
+  // Never above the published epoch, even when created with a higher one.
+  EXPECT_EQ(EpochForLease(9, 7, false, true, false), (LeaseEpoch{7, false}));
+}
+
+TEST(TaskLeasing, AReLeasedDestructiveTaskCarriesAnEpochCommittedAfterItsLastLease) {
+  // Nothing committed since the last lease (at 7): this lease publishes 8.
+  EXPECT_EQ(EpochForLease(7, 7, false, true, true), (LeaseEpoch{8, true}));
+  // An epoch was committed since: it will do, nothing new is published.
+  EXPECT_EQ(EpochForLease(7, 9, false, true, true), (LeaseEpoch{9, false}));
+}
+
+TEST(TaskLeasing, OtherTasksKeepAtLeastThePublishedEpochAndCutoverTasksTheirOwn) {
+  EXPECT_EQ(EpochForLease(7, 7, false, false, true), (LeaseEpoch{7, false}));
+  EXPECT_EQ(EpochForLease(5, 7, false, false, true), (LeaseEpoch{7, false}));
+  EXPECT_EQ(EpochForLease(8, 7, /*fixed=*/true, false, true), (LeaseEpoch{8, false}));
+}
+
 }  // namespace
 }  // namespace miroir::coordinator

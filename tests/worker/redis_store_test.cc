@@ -38,6 +38,18 @@ class RedisStoreTest : public ::testing::Test {
     return r.ok() ? (*r)[0] : ApplyResult{};
   }
 
+  // `n` entries k0..k{n-1} at version 10 in one call.
+  void Fill(int n, bool tombstones) {
+    std::vector<Mutation> muts;
+    for (int i = 0; i < n; ++i) {
+      muts.push_back(
+          Mutation{"k" + std::to_string(i), Version{10, 7}, tombstones, tombstones ? "" : "{}", 0});
+    }
+    ASSERT_TRUE(store_->Apply(shard_, 1, muts).ok());
+  }
+  // Entries (documents and tombstones) the shard still holds.
+  size_t Left() { return store_->Scan(shard_, kAnyEpoch, "", 100000)->size(); }
+
   TempDir dir_{"redis-store"};
   std::unique_ptr<RedisNode> node_;
   std::unique_ptr<RedisStore> store_;
@@ -166,8 +178,8 @@ TEST_F(RedisStoreTest, ChangedSinceIsOneRangeReadInSeqOrder) {
 TEST_F(RedisStoreTest, DeleteShardKeepsFenceAndSeqAndRefusesStaleEpoch) {
   for (int i = 0; i < 2500; ++i) Put("k" + std::to_string(i), 10, "{}");
   ASSERT_TRUE(store_->SetFence(shard_, 4).ok());
-  EXPECT_EQ(store_->DeleteShard(shard_, 3).code(), absl::StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(store_->DeleteShard(shard_, 4).ok());
+  EXPECT_EQ(store_->DeleteShard(shard_, 3, {}).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->DeleteShard(shard_, 4, {}).ok());
   EXPECT_TRUE(store_->Scan(shard_, kAnyEpoch, "", 10)->empty());
   EXPECT_EQ(*store_->GetFence(shard_), 4u);
   EXPECT_EQ(store_->CurrentSeq(shard_)->seq, 2500u);
@@ -175,8 +187,59 @@ TEST_F(RedisStoreTest, DeleteShardKeepsFenceAndSeqAndRefusesStaleEpoch) {
   // Other shards are untouched.
   ShardKey other{"products", 1, 4};
   ASSERT_TRUE(store_->Apply(other, 1, {Mutation{"x", Version{1, 1}, false, "{}", 0}}).ok());
-  ASSERT_TRUE(store_->DeleteShard(shard_, 4).ok());
+  ASSERT_TRUE(store_->DeleteShard(shard_, 4, {}).ok());
   EXPECT_EQ(store_->Scan(other, 1, "", 10)->size(), 1u);
+}
+
+// A stale holder's wipe already under way (DESIGN §6): once another holder
+// raised the fence, the node refuses its next chunk; what it deleted before stays
+// deleted, nothing after.
+TEST_F(RedisStoreTest, DeleteShardStopsAtAFenceRaisedBetweenChunks) {
+  Fill(2500, /*tombstones=*/false);
+  ASSERT_TRUE(store_->SetFence(shard_, 4).ok());
+  auto new_holder = RedisStore::Create(node_->address(), StoreOptions{});
+  ASSERT_TRUE(new_holder.ok());
+  int checks = 0;
+  absl::Status s = store_->DeleteShard(shard_, 4, [&] {
+    if (++checks == 2) {
+      EXPECT_TRUE((*new_holder)->SetFence(shard_, 5).ok());
+    }
+    return false;
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(Left(), 1500u);  // one chunk of 1000 deleted
+}
+
+TEST_F(RedisStoreTest, DeleteShardChecksCancellationBetweenChunks) {
+  Fill(2500, /*tombstones=*/false);
+  int checks = 0;
+  absl::Status s = store_->DeleteShard(shard_, 4, [&] { return ++checks == 2; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_EQ(Left(), 1500u);
+}
+
+TEST_F(RedisStoreTest, PurgeTombstonesIsRefusedOnceTheFenceIsAboveItsEpoch) {
+  Fill(2500, /*tombstones=*/true);
+  ASSERT_TRUE(store_->SetFence(shard_, 4).ok());
+  auto n = store_->PurgeTombstones(shard_, 3, int64_t{1} << 50, {});
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kFailedPrecondition) << n.status();
+  EXPECT_EQ(store_->Stats(shard_)->tombstones, 2500u);
+  // A purge under way stops at the page after another holder raised the fence.
+  auto new_holder = RedisStore::Create(node_->address(), StoreOptions{});
+  ASSERT_TRUE(new_holder.ok());
+  int checks = 0;
+  n = store_->PurgeTombstones(shard_, 4, int64_t{1} << 50, [&] {
+    if (++checks == 2) {
+      EXPECT_TRUE((*new_holder)->SetFence(shard_, 5).ok());
+    }
+    return false;
+  });
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kFailedPrecondition) << n.status();
+  EXPECT_EQ(store_->Stats(shard_)->tombstones, 1500u);  // one page of 1000 purged
+  checks = 0;
+  n = store_->PurgeTombstones(shard_, 5, int64_t{1} << 50, [&] { return ++checks == 2; });
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kCancelled) << n.status();
+  EXPECT_EQ(store_->Stats(shard_)->tombstones, 500u);
 }
 
 TEST_F(RedisStoreTest, IncarnationIsStableAndChangesWhenNodeIsWiped) {
@@ -228,10 +291,10 @@ TEST_F(RedisStoreTest, StatsCountDocumentsBytesTombstones) {
 TEST_F(RedisStoreTest, PurgeTombstonesAppliedBeforeBound) {
   Put("a", 1, "{}");
   Del("b", 3);
-  auto n = store_->PurgeTombstones(shard_, 1, /*applied_before_ms=*/0);
+  auto n = store_->PurgeTombstones(shard_, 1, /*applied_before_ms=*/0, {});
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 0u);
-  n = store_->PurgeTombstones(shard_, 1, int64_t{1} << 50);
+  n = store_->PurgeTombstones(shard_, 1, int64_t{1} << 50, {});
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 1u);
   EXPECT_EQ(store_->Get(shard_, 1, "b").status().code(), absl::StatusCode::kNotFound);

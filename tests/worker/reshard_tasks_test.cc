@@ -329,7 +329,7 @@ TEST_F(ReshardTasksTest, DeltaCopiesOnlyChangesAfterWAndReportsTheNewW) {
   // Wipe the copy so the target shows exactly what the delta wrote.
   for (auto& [id, store] : stores_) {
     for (uint32_t s = 0; s < 16; ++s)
-      ASSERT_TRUE(store->DeleteShard({kIndex, kTargetGen, s}, 2).ok());
+      ASSERT_TRUE(store->DeleteShard({kIndex, kTargetGen, s}, 2, {}).ok());
   }
   PutIn(source, keys[0], 20, R"({"changed":true})");
   PutIn(source, keys[1], 20, "", /*tomb=*/true);

@@ -207,6 +207,45 @@ TEST_F(TaskExecutorsTest, PrepareAndCleanupFenceThenWipe) {
   EXPECT_EQ(Run(stale).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// DESIGN §6: the backfill raises J's fence from the prepare epoch E0 to its own
+// (E1) before copying, so a stale holder of the prepare task, resuming after
+// the copy, is refused by the node instead of wiping what was copied.
+TEST_F(TaskExecutorsTest, BackfillFencesTargetsSoAStalePrepareCannotWipeTheCopy) {
+  v1::Task prepare = MakeTask(v1::TASK_PREPARE, {}, {"t"});
+  prepare.set_epoch(2);
+  ASSERT_TRUE(Run(prepare).ok());
+  for (int i = 0; i < 5; ++i) Put("a", "k" + std::to_string(i), 10, "{}");
+  v1::Task backfill = MakeTask(v1::TASK_BACKFILL, {"a"}, {"t"});
+  backfill.set_epoch(3);
+  ASSERT_TRUE(Run(backfill).ok());
+  EXPECT_EQ(*stores_["t"]->GetFence(shard_), 3u);
+  auto stale = Run(prepare);  // the earlier holder of the prepare, resumed
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition) << stale.status();
+  EXPECT_EQ(stores_["t"]->Stats(shard_)->documents, 5u);
+}
+
+// A purging anti-entropy pass leased again raises every replica's fence to its
+// (newer) epoch before anything else, so the earlier holder's purge is refused;
+// a first lease leaves the fences alone.
+TEST_F(TaskExecutorsTest, AReLeasedPurgingAePassFencesItsReplicasFirst) {
+  Put("a", "k1", 10, "", /*tomb=*/true);
+  Put("b", "k1", 10, "", /*tomb=*/true);
+  v1::Task pass = MakeTask(v1::TASK_AE_PASS, {"a", "b"}, {});
+  pass.set_repair(true);
+  pass.set_purge_tombstones_before_ms(int64_t{1} << 50);
+  pass.set_epoch(5);
+  ASSERT_TRUE(Run(pass).ok());
+  EXPECT_EQ(*stores_["a"]->GetFence(shard_), 0u);
+  pass.set_lease_generation(2);
+  pass.set_epoch(6);
+  ASSERT_TRUE(Run(pass).ok());
+  EXPECT_EQ(*stores_["a"]->GetFence(shard_), 6u);
+  EXPECT_EQ(*stores_["b"]->GetFence(shard_), 6u);
+  pass.set_lease_generation(1);
+  pass.set_epoch(5);  // the stale holder: refused by the fenced replicas
+  EXPECT_EQ(Run(pass).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(TaskExecutorsTest, ReconcileRepairsTargetsToTheNewestVersion) {
   Put("a", "k1", 20, R"({"v":"new"})");
   Put("b", "k1", 10, R"({"v":"old"})");

@@ -285,11 +285,15 @@ absl::StatusOr<uint64_t> RedisStore::GetFence(const ShardKey& shard) {
   return U64((*r)[0].get());
 }
 
-absl::Status RedisStore::DeleteShard(const ShardKey& shard, uint64_t epoch) {
+absl::Status RedisStore::DeleteShard(const ShardKey& shard, uint64_t epoch,
+                                     const std::function<bool()>& cancelled) {
   if (epoch == kAnyEpoch) return absl::InvalidArgumentError("epoch: kAnyEpoch is for reads only");
   // Bounded: each chunk deletes up to kDeleteChunk entries; concurrent writers at
-  // an epoch above the fence could keep adding, so stop after many rounds.
+  // an epoch above the fence could keep adding, so stop after many rounds. Each
+  // chunk's script checks the fence itself: a holder whose lease moved on is
+  // stopped by the next chunk once the new holder raised the fence.
   for (int round = 0; round < 1'000'000; ++round) {
+    if (cancelled && cancelled()) return absl::CancelledError("delete shard: cancelled");
     auto replies =
         pool_->EvalMany(redis_scripts::kDeleteChunk,
                         {{ShardPrefix(shard), EpochArg(epoch), absl::StrCat(kDeleteChunk)}});
@@ -334,11 +338,13 @@ absl::StatusOr<NodeCapacity> RedisStore::Capacity() {
 }
 
 absl::StatusOr<uint64_t> RedisStore::PurgeTombstones(const ShardKey& shard, uint64_t epoch,
-                                                     int64_t applied_before_ms) {
+                                                     int64_t applied_before_ms,
+                                                     const std::function<bool()>& cancelled) {
   if (epoch == kAnyEpoch) return absl::InvalidArgumentError("epoch: kAnyEpoch is for reads only");
   uint64_t purged = 0;
   std::string cursor;
   while (true) {
+    if (cancelled && cancelled()) return absl::CancelledError("purge tombstones: cancelled");
     auto replies = pool_->EvalMany(
         redis_scripts::kPurge,
         {{ShardPrefix(shard), EpochArg(epoch), cursor, "1000", absl::StrCat(applied_before_ms)}});

@@ -43,12 +43,14 @@ class RedisStore : public StoreAdapter {
   absl::StatusOr<SeqPosition> CurrentSeq(const ShardKey& shard) override;
   absl::StatusOr<SeqPosition> SetFence(const ShardKey& shard, uint64_t epoch) override;
   absl::StatusOr<uint64_t> GetFence(const ShardKey& shard) override;
-  absl::Status DeleteShard(const ShardKey& shard, uint64_t epoch) override;
+  absl::Status DeleteShard(const ShardKey& shard, uint64_t epoch,
+                           const std::function<bool()>& cancelled) override;
   absl::StatusOr<ShardStatsResult> Stats(const ShardKey& shard) override;
   // `maxmemory` (0 when unset: unknown) and `used_memory` from INFO memory.
   absl::StatusOr<NodeCapacity> Capacity() override;
   absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& shard, uint64_t epoch,
-                                           int64_t applied_before_ms) override;
+                                           int64_t applied_before_ms,
+                                           const std::function<bool()>& cancelled) override;
 
  private:
   explicit RedisStore(std::unique_ptr<RedisConnectionPool> pool, std::string address)

@@ -3,12 +3,19 @@
 // except the fence itself and stats, checks the shard's fence first: an op whose
 // epoch is below the fence is refused with kFenced.
 //
+// Destructive operations (DeleteShard, PurgeTombstones) are fenced like writes,
+// and the node itself checks the fence atomically with every chunk it deletes
+// (DESIGN §6, "Every destructive store operation is fenced against stale
+// holders"): once another holder raised the shard's fence above the op's epoch,
+// not one more entry is deleted, even by a call already under way.
+//
 // Implementations are thread-safe (they hold a connection pool); callers never
 // hold their own locks across a call.
 #ifndef MIROIR_WORKER_STORES_STORE_ADAPTER_H_
 #define MIROIR_WORKER_STORES_STORE_ADAPTER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -143,17 +150,25 @@ class StoreAdapter {
   virtual absl::StatusOr<SeqPosition> SetFence(const ShardKey& shard, uint64_t epoch) = 0;
   virtual absl::StatusOr<uint64_t> GetFence(const ShardKey& shard) = 0;
 
-  // Deletes every document and tombstone of the shard (fence and seq stay).
-  // FAILED_PRECONDITION when epoch < fence.
-  virtual absl::Status DeleteShard(const ShardKey& shard, uint64_t epoch) = 0;
+  // Deletes every document and tombstone of the shard (fence and seq stay), in
+  // chunks; each chunk re-checks the fence on the node. FAILED_PRECONDITION
+  // ("fenced") when epoch < fence, also when the fence rose between chunks (what
+  // was deleted before stays deleted); CANCELLED when `cancelled` (may be empty)
+  // says so between chunks.
+  virtual absl::Status DeleteShard(const ShardKey& shard, uint64_t epoch,
+                                   const std::function<bool()>& cancelled) = 0;
 
   virtual absl::StatusOr<ShardStatsResult> Stats(const ShardKey& shard) = 0;
   // The node's memory limit and use (UNAVAILABLE when unreachable).
   virtual absl::StatusOr<NodeCapacity> Capacity() = 0;
 
-  // Purges tombstones applied before `applied_before_ms` (node clock). Returns count.
+  // Purges tombstones applied before `applied_before_ms` (node clock), in keyset
+  // pages; each page re-checks the fence on the node. Returns the count.
+  // FAILED_PRECONDITION ("fenced") when epoch < fence, also when the fence rose
+  // between pages; CANCELLED when `cancelled` (may be empty) says so between pages.
   virtual absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& shard, uint64_t epoch,
-                                                   int64_t applied_before_ms) = 0;
+                                                   int64_t applied_before_ms,
+                                                   const std::function<bool()>& cancelled) = 0;
 };
 
 // Connection settings shared by adapters.

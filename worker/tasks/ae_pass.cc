@@ -95,6 +95,17 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
   const uint32_t page = t.batch_size() == 0 ? kDefaultPage : t.batch_size();
   const uint32_t nbuckets = t.ae_buckets() == 0 ? kDefaultAeBuckets : t.ae_buckets();
   const int64_t start_ms = clock->NowMs();
+  // A purge is destructive: a re-leased pass that purges carries an epoch
+  // committed after its previous lease and first raises the replicas' fence to
+  // it, so what a stale holder of the earlier lease still sends is refused
+  // (DESIGN §6).
+  if (t.repair() && t.purge_tombstones_before_ms() > 0 && t.lease_generation() > 1) {
+    for (const auto& r : replicas) {
+      if (auto f = r.store->SetFence(shard, t.epoch()); !f.ok()) {
+        return Prefixed(r.node, f.status());
+      }
+    }
+  }
 
   // Step 1: one scan per replica, in parallel.
   std::vector<ReplicaScan> scans(replicas.size());
@@ -163,8 +174,11 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
   if (t.repair() && t.purge_tombstones_before_ms() > 0) {
     const int64_t bound = std::min(t.purge_tombstones_before_ms(), start_ms);
     for (const auto& r : replicas) {
-      auto n = r.store->PurgeTombstones(shard, t.epoch(), bound);
-      if (!n.ok()) return Prefixed(r.node, n.status());
+      auto n = r.store->PurgeTombstones(shard, t.epoch(), bound, ctx.cancelled);
+      if (!n.ok()) {
+        return n.status().code() == absl::StatusCode::kCancelled ? n.status()
+                                                                 : Prefixed(r.node, n.status());
+      }
       res.set_purged_tombstones(res.purged_tombstones() + *n);
     }
   }

@@ -63,15 +63,32 @@ ShardKey KeyOf(const v1::Task& t) { return ShardKey{t.index(), t.generation(), t
 
 absl::Status Cancelled() { return absl::CancelledError("task stopped"); }
 
-absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx, bool wipe) {
+// Raises the fence of the task's shard on every target to the task's epoch
+// (never lowers it), so a stale holder of an earlier lease, whose epoch is
+// older, is refused by the nodes from then on (DESIGN §6).
+absl::Status FenceTargets(const TaskContext& ctx) {
   const v1::Task& t = ctx.task;
   auto targets = Resolve(ctx, t.targets());
   if (!targets.ok()) return targets.status();
   for (const auto& r : *targets) {
+    if (ctx.cancelled()) return Cancelled();
     auto f = r.store->SetFence(KeyOf(t), t.epoch());
     if (!f.ok()) return Prefixed(r.node, f.status());
-    if (wipe) {
-      if (auto s = r.store->DeleteShard(KeyOf(t), t.epoch()); !s.ok()) return Prefixed(r.node, s);
+  }
+  return absl::OkStatus();
+}
+
+// PREPARE and CLEANUP: fence every target first, then wipe the shard there at the
+// same epoch. A holder whose lease has moved on is refused by the node (the new
+// holder, or the backfill after it, raised the fence above its epoch).
+absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx) {
+  const v1::Task& t = ctx.task;
+  if (auto s = FenceTargets(ctx); !s.ok()) return s;
+  auto targets = Resolve(ctx, t.targets());
+  if (!targets.ok()) return targets.status();
+  for (const auto& r : *targets) {
+    if (auto s = r.store->DeleteShard(KeyOf(t), t.epoch(), ctx.cancelled); !s.ok()) {
+      return s.code() == absl::StatusCode::kCancelled ? s : Prefixed(r.node, s);
     }
   }
   return v1::TaskResult();
@@ -325,10 +342,14 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
   switch (t.kind()) {
     case v1::TASK_PREPARE:
     case v1::TASK_CLEANUP:
-      return FenceAndWipe(ctx, /*wipe=*/true);
+      return FenceAndWipe(ctx);
     case v1::TASK_FENCE:
       return Fence(ctx);
     case v1::TASK_BACKFILL:
+      // J's fence goes from the prepare epoch E0 up to the backfill's (E1 or a
+      // later published one) before anything is copied: a stale prepare holder's
+      // wipe can no longer reach what is copied or dual-written.
+      if (auto s = FenceTargets(ctx); !s.ok()) return s;
       return CopyShard(ctx, MoveSink(ctx));
     case v1::TASK_CATCH_UP:
       return CopyChanges(ctx, /*final_delta=*/false, MoveSink(ctx));

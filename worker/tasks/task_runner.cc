@@ -153,6 +153,12 @@ void TaskRunner::Run(std::shared_ptr<Running> r) {
   ctx.on_copied = [this](uint64_t n) { copied_.fetch_add(n); };
   if (YieldsToCutovers(t)) ctx.yield = [r, this] { YieldToCutovers(*r); };
   absl::StatusOr<v1::TaskResult> res = RunTask(ctx);
+  if (r->cancelled.load() || stopping_.load() ||
+      res.status().code() == absl::StatusCode::kCancelled) {
+    spdlog::info(
+        "task {} ({}) stopped: {}", t.id(), v1::TaskKind_Name(t.kind()),
+        res.ok() ? std::string("finished after it was cancelled") : res.status().ToString());
+  }
   if (!r->cancelled.load() && !stopping_.load()) {
     v1::WorkerMessage m;
     if (res.ok()) {
