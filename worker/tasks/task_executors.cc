@@ -63,18 +63,58 @@ ShardKey KeyOf(const v1::Task& t) { return ShardKey{t.index(), t.generation(), t
 
 absl::Status Cancelled() { return absl::CancelledError("task stopped"); }
 
+// Re-reads each of task.joining by a fence at the task's epoch into res->joining.
+// Returns whether every one still has the incarnation the task names.
+absl::StatusOr<bool> ReReadJoining(const TaskContext& ctx, v1::TaskResult* res) {
+  const v1::Task& t = ctx.task;
+  bool same = true;
+  for (const auto& want : t.joining()) {
+    auto store = ctx.store(want.node());
+    if (!store.ok()) return Prefixed(want.node(), store.status());
+    auto f = (*store)->SetFence(KeyOf(t), t.epoch());
+    if (!f.ok()) return Prefixed(want.node(), f.status());
+    auto* w = res->add_joining();
+    w->set_node(want.node());
+    w->set_incarnation(f->incarnation);
+    w->set_seq(f->seq);
+    same = same && f->incarnation == want.incarnation();
+  }
+  return same;
+}
+
+// PREPARE and CLEANUP: fence every target at the task's epoch (the fence reply,
+// with the target's incarnation, is the result's watermarks), then delete the
+// shard there. A CLEANUP naming joining nodes re-reads them first and deletes
+// nothing when one changed incarnation: the coordinator reconciles first.
 absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx, bool wipe) {
   const v1::Task& t = ctx.task;
   auto targets = Resolve(ctx, t.targets());
   if (!targets.ok()) return targets.status();
+  v1::TaskResult res;
+  auto same = ReReadJoining(ctx, &res);
+  if (!same.ok()) return same.status();
+  if (!*same) return res;
   for (const auto& r : *targets) {
     auto f = r.store->SetFence(KeyOf(t), t.epoch());
     if (!f.ok()) return Prefixed(r.node, f.status());
+    auto* w = res.add_watermarks();
+    w->set_node(r.node);
+    w->set_incarnation(f->incarnation);
+    w->set_seq(f->seq);
     if (wipe) {
       if (auto s = r.store->DeleteShard(KeyOf(t), t.epoch()); !s.ok()) return Prefixed(r.node, s);
     }
   }
-  return v1::TaskResult();
+  return res;
+}
+
+// A copy that may end the move's copying (FINAL_DELTA, a BACKFILL whose delta
+// pass is skipped): once copied, the joining nodes are re-read (DESIGN §6).
+absl::StatusOr<v1::TaskResult> ThenReReadJoining(const TaskContext& ctx,
+                                                 absl::StatusOr<v1::TaskResult> copied) {
+  if (!copied.ok() || ctx.task.joining().empty()) return copied;
+  if (auto same = ReReadJoining(ctx, &*copied); !same.ok()) return same.status();
+  return copied;
 }
 
 absl::StatusOr<v1::TaskResult> Fence(const TaskContext& ctx) {
@@ -329,11 +369,11 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
     case v1::TASK_FENCE:
       return Fence(ctx);
     case v1::TASK_BACKFILL:
-      return CopyShard(ctx, MoveSink(ctx));
+      return ThenReReadJoining(ctx, CopyShard(ctx, MoveSink(ctx)));
     case v1::TASK_CATCH_UP:
       return CopyChanges(ctx, /*final_delta=*/false, MoveSink(ctx));
     case v1::TASK_FINAL_DELTA:
-      return CopyChanges(ctx, /*final_delta=*/true, MoveSink(ctx));
+      return ThenReReadJoining(ctx, CopyChanges(ctx, /*final_delta=*/true, MoveSink(ctx)));
     case v1::TASK_RESHARD_BACKFILL:
       return RunReshardBackfill(ctx);
     case v1::TASK_RESHARD_DELTA:
