@@ -92,8 +92,9 @@ void ExpectDoneAndNothingLost(MoveScenario& sc, uint64_t plan, const std::string
 //
 // Before the fix (today's code, where only the sources' incarnations were
 // checked): the plan ended DONE with r9 the owner of shards it no longer held —
-// the check found 115 of the 600 keys lost on r9 (absent; 1272 writes acked),
-// and r9 was then marked failed for its changed incarnation.
+// the check found 50 of the 600 keys lost on r9 (1240 writes acked; 115 in a
+// run that waited for the writer first), r9 was then marked failed for its
+// changed incarnation, and no move went back to prepare.
 TEST(MoveJoiningWipe, WipedDuringCatchingUpCopiesAgainAndLosesNothing) {
   TempDir tmp("joinwipe");
   ScenarioOptions so = Options();
@@ -137,9 +138,10 @@ TEST(MoveJoiningWipe, WipedDuringCatchingUpCopiesAgainAndLosesNothing) {
 // key of the shard on r9 and hide what was lost.
 //
 // Before the fix (today's code): the plan ended DONE with r9 the owner of a
-// shard it no longer held — the check found 57 of 598 judged keys lost on r9
-// (3294 writes acked), and r9 was then marked failed. (With the writer running
-// on, later writes had rewritten every key and the check passed.)
+// shard it no longer held — the check found 63 of 598 judged keys lost on r9
+// (3294 writes acked; 57 in another run), and r9 was then marked failed. (With
+// the writer running on, later writes had rewritten every key and the check
+// passed.)
 TEST(MoveJoiningWipe, WipedDuringFinalDeltaCopiesAgainAndLosesNothing) {
   TempDir tmp("joinwipe");
   ScenarioOptions so = Options();
