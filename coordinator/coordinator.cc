@@ -100,8 +100,8 @@ int64_t Coordinator::NextCutoverDeadlineMs() {
   absl::ReaderMutexLock l(&mu_);
   for (const auto& [id, m] : state_.moves) {
     if (!IsPausedState(m.state())) continue;
-    consider(MoveMachine::NextCutoverDeadlineMs(m.paused_at_ms(), m.state() == v1::MOVE_PAUSED,
-                                                now, cfg));
+    consider(MoveMachine::NextCutoverDeadlineMs(m.paused_at_ms(), m.state() == v1::MOVE_PAUSED, now,
+                                                cfg));
   }
   for (const auto& [id, r] : state_.reshards) {
     consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == "pausing", now, cfg));
@@ -917,8 +917,11 @@ bool Coordinator::HandleIncarnationChange(const std::string& node, const std::st
     return true;
   }
   if (status == v1::NODE_JOINING || status == v1::NODE_LEAVING) {
-    // A plan is moving shards to or from it; that plan decides (its copy restarts
-    // on the incarnation change). The change is retried at the next report.
+    // A plan is moving shards to or from it; that plan decides. A leaving node's
+    // copy restarts on the incarnation change (its W is void); a joining node's
+    // moves re-read its incarnation by a fence before E3 and before cleanup's
+    // first delete (back to prepare, or reconcile L into N), and it becomes active
+    // with the incarnation they copied into (DESIGN §6). Retried at the next report.
     spdlog::warn("node {} changed incarnation {} -> {} while a plan moves it; not rejoining yet",
                  node, previous, current);
     return false;

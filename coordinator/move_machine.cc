@@ -17,19 +17,25 @@ const std::map<S, std::set<S>>& Table() {
       {v1::MOVE_PREPARE, {v1::MOVE_DUAL_WRITE, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
       {v1::MOVE_DUAL_WRITE, {v1::MOVE_COPYING, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
       // copying -> active only when the delta pass is skipped (gated).
+      // copying/paused/final_delta -> prepare: a joining node changed incarnation
+      // (its copy is gone) before active.
       {v1::MOVE_COPYING,
-       {v1::MOVE_CATCHING_UP, v1::MOVE_ACTIVE, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+       {v1::MOVE_CATCHING_UP, v1::MOVE_ACTIVE, v1::MOVE_PREPARE, v1::MOVE_FAILED,
+        v1::MOVE_ABORTING}},
       // catching_up -> copying when an old owner's incarnation changed (copy restarts).
       {v1::MOVE_CATCHING_UP,
        {v1::MOVE_PAUSED, v1::MOVE_COPYING, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
       // paused -> catching_up: too few fenced old owners, or the stall budget ran out.
       {v1::MOVE_PAUSED,
-       {v1::MOVE_FINAL_DELTA, v1::MOVE_CATCHING_UP, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+       {v1::MOVE_FINAL_DELTA, v1::MOVE_CATCHING_UP, v1::MOVE_PREPARE, v1::MOVE_FAILED,
+        v1::MOVE_ABORTING}},
       {v1::MOVE_FINAL_DELTA,
-       {v1::MOVE_ACTIVE, v1::MOVE_CATCHING_UP, v1::MOVE_FAILED, v1::MOVE_ABORTING}},
+       {v1::MOVE_ACTIVE, v1::MOVE_CATCHING_UP, v1::MOVE_PREPARE, v1::MOVE_FAILED,
+        v1::MOVE_ABORTING}},
       {v1::MOVE_ACTIVE, {v1::MOVE_RECONCILING, v1::MOVE_CLEANUP, v1::MOVE_FAILED}},
       {v1::MOVE_RECONCILING, {v1::MOVE_CLEANUP, v1::MOVE_FAILED}},
-      {v1::MOVE_CLEANUP, {v1::MOVE_DONE, v1::MOVE_FAILED}},
+      // cleanup -> reconciling: a joining node changed incarnation after active.
+      {v1::MOVE_CLEANUP, {v1::MOVE_DONE, v1::MOVE_RECONCILING, v1::MOVE_FAILED}},
       {v1::MOVE_FAILED, {v1::MOVE_ABORTING}},
       {v1::MOVE_ABORTING, {v1::MOVE_ABORTED, v1::MOVE_FAILED}},
       {v1::MOVE_DONE, {}},
@@ -61,14 +67,26 @@ absl::StatusOr<v1::Event> MoveMachine::Transition(v1::Move* move, S to, const st
                                                   int64_t now_ms, uint64_t epoch) {
   const S from = move->state();
   if (!IsLegal(from, to)) {
-    return absl::FailedPreconditionError(absl::StrCat("illegal move transition ",
-                                                      MoveStateName(from), " -> ",
-                                                      MoveStateName(to), " (move ", move->id(),
-                                                      ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("illegal move transition ", MoveStateName(from), " -> ", MoveStateName(to),
+                     " (move ", move->id(), ")"));
   }
   // aborted_from remembers where an abort or a failure started (for CanAbort).
   if (to == v1::MOVE_ABORTING || to == v1::MOVE_FAILED) {
     if (from != v1::MOVE_FAILED) move->set_aborted_from(from);
+  }
+  if (to == v1::MOVE_PREPARE && from != v1::MOVE_PENDING) {
+    // Back to prepare (a joining node lost its copy): the copy starts over, so
+    // every W, F, the recorded incarnations and the pause are void. The backfill
+    // cursor lived in the consumed task.
+    move->clear_watermarks();
+    move->clear_fences();
+    move->clear_joining();
+    move->set_paused_at_ms(0);
+    move->set_fence_epoch(0);
+    move->set_catch_up_since_ms(0);
+    move->set_remaining(0);
+    move->set_documents_copied(0);
   }
   move->set_state(to);
   move->set_state_since_ms(now_ms);
@@ -90,8 +108,8 @@ absl::StatusOr<v1::Event> MoveMachine::Transition(v1::Move* move, S to, const st
   return e;
 }
 
-MoveMachine::CatchUpDecision MoveMachine::AfterCatchUpPass(const v1::Move& move,
-                                                           uint64_t remaining, int64_t now_ms,
+MoveMachine::CatchUpDecision MoveMachine::AfterCatchUpPass(const v1::Move& move, uint64_t remaining,
+                                                           int64_t now_ms,
                                                            const MigrationConfig& config,
                                                            bool window_open) {
   CatchUpDecision d;
@@ -109,8 +127,8 @@ MoveMachine::CatchUpDecision MoveMachine::AfterCatchUpPass(const v1::Move& move,
   const int64_t since = move.catch_up_since_ms() ? move.catch_up_since_ms() : now_ms;
   if (absl::Milliseconds(now_ms - since) > config.catch_up_max) {
     d.message = absl::StrCat("not converging: ", remaining, " documents in the last pass after ",
-                             absl::FormatDuration(config.catch_up_max),
-                             " (catch_up_threshold ", config.catch_up_threshold,
+                             absl::FormatDuration(config.catch_up_max), " (catch_up_threshold ",
+                             config.catch_up_threshold,
                              "); operator decides: throttle writes, resume or abort");
   }
   return d;
@@ -139,8 +157,8 @@ std::set<std::string> MoveMachine::CutoverNodes(const v1::Move& move) {
   return out;
 }
 
-bool MoveMachine::MayStartCutover(const v1::Move& move,
-                                  const std::map<std::string, uint64_t>& busy, uint64_t limit) {
+bool MoveMachine::MayStartCutover(const v1::Move& move, const std::map<std::string, uint64_t>& busy,
+                                  uint64_t limit) {
   if (limit == 0) return true;
   for (const auto& n : CutoverNodes(move)) {
     auto it = busy.find(n);
@@ -160,6 +178,51 @@ int64_t MoveMachine::NextCutoverDeadlineMs(int64_t paused_at_ms, bool draining, 
   // StallExceeded is strict (>): the first whole ms past the limit.
   consider(paused_at_ms + absl::ToInt64Milliseconds(config.max_write_stall) + 1);
   return next;
+}
+
+MoveMachine::JoiningCheck MoveMachine::CheckJoining(
+    const v1::Move& move, const google::protobuf::RepeatedPtrField<v1::Watermark>& reread) {
+  JoiningCheck c;
+  for (const auto& recorded : move.joining()) {
+    v1::Watermark now = recorded;
+    for (const auto& r : reread) {
+      if (r.node() != recorded.node()) continue;
+      now.set_incarnation(r.incarnation());
+      if (r.incarnation() != recorded.incarnation()) {
+        c.changed.push_back(recorded.node());
+        absl::StrAppend(&c.reason, c.reason.empty() ? "" : "; ", "joining node ", r.node(),
+                        " changed incarnation ", recorded.incarnation(), " -> ", r.incarnation());
+      }
+    }
+    c.joining.push_back(now);
+  }
+  if (c.changed.empty()) return c;
+  if (move.state() < v1::MOVE_ACTIVE) {
+    c.next = v1::MOVE_PREPARE;
+    absl::StrAppend(&c.reason, ": its copy is gone; unpaused and back to prepare");
+  } else {
+    c.next = v1::MOVE_RECONCILING;
+    absl::StrAppend(&c.reason,
+                    ": its copy is gone; leaving owners reconciled into the new "
+                    "owners before any delete");
+  }
+  return c;
+}
+
+std::string MoveMachine::JoinedIncarnation(const std::vector<const v1::Move*>& moves,
+                                           const std::string& node) {
+  std::set<std::string> seen;
+  for (const v1::Move* m : moves) {
+    if (m->state() != v1::MOVE_DONE) continue;
+    for (const auto& j : m->joining()) {
+      if (j.node() == node && !j.incarnation().empty()) seen.insert(j.incarnation());
+    }
+  }
+  if (seen.empty()) return "";
+  if (seen.size() == 1) return *seen.begin();
+  std::string marker = "mixed:";
+  for (const auto& i : seen) absl::StrAppend(&marker, " ", i);
+  return marker;
 }
 
 bool MoveMachine::CleanupDue(const v1::Move& move, int64_t now_ms, const MigrationConfig& config,

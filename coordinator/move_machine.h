@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "coordinator/config.h"
@@ -47,9 +48,8 @@ class MoveMachine {
     CatchUpNext next = CatchUpNext::kAnotherPass;
     std::string message;  // human note for the move (e.g. "not converging: ...")
   };
-  static CatchUpDecision AfterCatchUpPass(const v1::Move& move, uint64_t remaining,
-                                          int64_t now_ms, const MigrationConfig& config,
-                                          bool window_open);
+  static CatchUpDecision AfterCatchUpPass(const v1::Move& move, uint64_t remaining, int64_t now_ms,
+                                          const MigrationConfig& config, bool window_open);
 
   // Whether the cutover that paused at move.paused_at_ms has held writes longer
   // than max_write_stall (steps 4–6 must then unpause and return to catching_up).
@@ -72,6 +72,29 @@ class MoveMachine {
   // then rather than at its next tick: a late wake is write stall.
   static int64_t NextCutoverDeadlineMs(int64_t paused_at_ms, bool draining, int64_t now_ms,
                                        const MigrationConfig& config);
+  // What a re-read of the joining nodes' incarnations means for the move (DESIGN
+  // §6, "A joining node's incarnation"): `changed` lists every node of
+  // move.joining whose incarnation in `reread` (a fence's reply) differs from the
+  // one recorded at prepare; nodes absent from `reread` are not judged. When one
+  // changed, its copy is gone: before active the move goes back to `next` =
+  // prepare (unpaused, its copy restarted); from active on it goes to `next` =
+  // reconciling (L into N) before any delete, and `joining` is what to record then.
+  struct JoiningCheck {
+    std::vector<std::string> changed;
+    v1::MoveState next = v1::MOVE_STATE_UNSPECIFIED;
+    std::string reason;
+    std::vector<v1::Watermark> joining;  // move.joining updated with the re-read
+  };
+  static JoiningCheck CheckJoining(const v1::Move& move,
+                                   const google::protobuf::RepeatedPtrField<v1::Watermark>& reread);
+
+  // The incarnation of `node` that the done moves in `moves` copied into it (their
+  // recorded joining incarnation): "" when none recorded one; when they disagree
+  // (it lost a copy after a move finished), a marker no node ever reports, so the
+  // node's next report is an incarnation change (failed and rejoined).
+  static std::string JoinedIncarnation(const std::vector<const v1::Move*>& moves,
+                                       const std::string& node);
+
   // Whether cleanup may delete the shard on the leaving nodes: in state cleanup
   // (entered once every live worker acked the active epoch) for retain_moved_shard
   // and for one lease TTL.

@@ -117,9 +117,10 @@ class Stepper {
   // already carries max_cutovers_per_node cutovers; then says why it waits.
   bool StartCutover(v1::Move* m, const std::string& reason) {
     if (!MoveMachine::MayStartCutover(*m, cutovers_, cfg_.migration.max_cutovers_per_node)) {
-      m->set_message(absl::StrCat("waiting to pause: another cutover holds writes on its nodes "
-                                  "(max_cutovers_per_node ",
-                                  cfg_.migration.max_cutovers_per_node, ")"));
+      m->set_message(
+          absl::StrCat("waiting to pause: another cutover holds writes on its nodes "
+                       "(max_cutovers_per_node ",
+                       cfg_.migration.max_cutovers_per_node, ")"));
       return false;
     }
     m->set_paused_at_ms(now_);
@@ -160,6 +161,14 @@ class Stepper {
       for (const auto& f : m->fences()) *t.add_upto() = f;
     }
     if (kind == v1::TASK_RECONCILE) t.set_repair(true);
+    // The copies that end the move's copying, and cleanup's delete, re-read the
+    // joining nodes' incarnations (DESIGN §6).
+    if (kind == v1::TASK_FINAL_DELTA || (kind == v1::TASK_BACKFILL && plan.skip_delta_pass()) ||
+        (kind == v1::TASK_CLEANUP && m->state() == v1::MOVE_CLEANUP)) {
+      for (const auto& j : m->joining()) {
+        if (!failed_.count(j.node())) *t.add_joining() = j;
+      }
+    }
     c_->tasks[t.id()] = t;
     m->set_task_id(t.id());
   }
@@ -214,6 +223,24 @@ class Stepper {
     return true;
   }
 
+  // Acts on a re-read of the joining nodes' incarnations: when one changed, sends
+  // `m` back to prepare (before active: publishing an epoch that unpauses its
+  // writes and takes J out of the write set; the new prepare fences at it) or to
+  // reconciling (after active). Returns whether it did.
+  bool JoiningChanged(v1::Move* m,
+                      const google::protobuf::RepeatedPtrField<v1::Watermark>& reread) {
+    MoveMachine::JoiningCheck c = MoveMachine::CheckJoining(*m, reread);
+    if (c.changed.empty()) return false;
+    if (c.next == v1::MOVE_PREPARE) {
+      if (Go(m, v1::MOVE_PREPARE, c.reason, true)) m->set_fence_epoch(new_epoch_);
+    } else {
+      m->clear_joining();
+      for (const auto& j : c.joining) *m->add_joining() = j;
+      Go(m, c.next, c.reason, false);
+    }
+    return true;
+  }
+
   void StallCheck(v1::Move* m) {
     if (!MoveMachine::StallExceeded(*m, now_, cfg_.migration)) return;
     if (MoveMachine::MayRetryAfterStall(*m, cfg_.migration)) {
@@ -252,6 +279,14 @@ class Stepper {
         if (J.empty()) {
           Go(m, v1::MOVE_DUAL_WRITE, "no joining node to prepare", true);
         } else if (done) {
+          // J's incarnations as the fence returned them: the copy belongs to these.
+          m->clear_joining();
+          for (const auto& f : t->result.watermarks()) {
+            if (std::find(J.begin(), J.end(), f.node()) == J.end()) continue;
+            v1::Watermark* j = m->add_joining();
+            j->set_node(f.node());
+            j->set_incarnation(f.incarnation());
+          }
           Go(m, v1::MOVE_DUAL_WRITE, "joining nodes fenced and wiped", true);
         } else if (!HandleFailedTask(m, t) && !t) {
           // E0: the published epoch (leasing keeps it so), below the dual-write
@@ -273,6 +308,7 @@ class Stepper {
           for (const auto& w : t->result.watermarks()) *m->add_watermarks() = w;
           m->set_documents_copied(t->result.documents());
           if (plan.skip_delta_pass()) {
+            if (JoiningChanged(m, t->result.joining())) return;
             if (auto gate = CheckDeltaSkipGate(true, cfg_); !gate.ok()) {
               FailMove(m, std::string(gate.message()));
             } else {
@@ -337,6 +373,7 @@ class Stepper {
         if (m->state() != v1::MOVE_PAUSED) return;
         if (HandleFailedTask(m, t)) return;
         if (done) {
+          if (JoiningChanged(m, t->result.watermarks())) return;
           m->clear_fences();
           std::map<std::string, std::string> fenced;
           for (const auto& f : t->result.watermarks()) {
@@ -374,6 +411,7 @@ class Stepper {
         StallCheck(m);
         if (m->state() != v1::MOVE_FINAL_DELTA) return;
         if (HandleFailedTask(m, t)) return;
+        if (done && JoiningChanged(m, t->result.joining())) return;
         if (J.empty() || done) {
           if (done) m->set_documents_copied(m->documents_copied() + t->result.documents());
           m->set_stall_ms(static_cast<uint64_t>(now_ - m->paused_at_ms()));
@@ -424,6 +462,7 @@ class Stepper {
       case v1::MOVE_CLEANUP: {
         const Strings leaving = WithoutFailed(L, failed_);
         if (HandleFailedTask(m, t)) return;
+        if (done && JoiningChanged(m, t->result.joining())) return;
         if (leaving.empty() || done) {
           Go(m, v1::MOVE_DONE,
              leaving.empty() ? "no leaving node" : "shard deleted on leaving nodes", false);
@@ -524,13 +563,28 @@ class Stepper {
     c_->bump_epoch = true;
   }
 
+  // A joining node becomes active with the incarnation its plan's moves copied
+  // into (its reports are not recorded while it joins): a node that lost a copy
+  // after its move finished is then seen changed, failed and rejoined.
+  void ActivateJoined(const std::string& id, const std::vector<const v1::Move*>& moves) {
+    SetNodeStatus(id, v1::NODE_ACTIVE);
+    const std::string inc = MoveMachine::JoinedIncarnation(moves, id);
+    auto it = s_.nodes.find(id);
+    if (inc.empty() || it == s_.nodes.end() || it->second.incarnation() == inc) return;
+    v1::Node n = c_->nodes.count(id) ? c_->nodes[id] : it->second;
+    n.set_incarnation(inc);
+    c_->nodes[id] = n;
+  }
+
   void FinishPlans() {
     for (const auto& [pid, plan] : s_.plans) {
       if (plan.state() != v1::PLAN_RUNNING && plan.state() != v1::PLAN_ABORTING) continue;
       size_t total = 0, done = 0, failed = 0, aborted = 0;
+      std::vector<const v1::Move*> moves;
       for (const v1::Move* m0 : s_.PlanMoves(pid)) {
         auto ch = c_->moves.find(m0->id());
         const v1::Move& m = ch != c_->moves.end() ? ch->second : *m0;
+        moves.push_back(&m);
         ++total;
         done += m.state() == v1::MOVE_DONE;
         failed += m.state() == v1::MOVE_FAILED;
@@ -572,7 +626,7 @@ class Stepper {
                 "(rejoin or restore it)",
                 pid, plan.node_id());
           } else if (success || any_done) {
-            SetNodeStatus(plan.node_id(), v1::NODE_ACTIVE);
+            ActivateJoined(plan.node_id(), moves);
           } else if (next == v1::PLAN_ABORTED) {
             SetNodeStatus(plan.node_id(),
                           plan.kind() == v1::PLAN_REJOIN ? v1::NODE_FAILED : v1::NODE_REMOVED);
@@ -582,7 +636,7 @@ class Stepper {
           for (const v1::Node* n : s_.GroupNodes(plan.group())) {
             if (n->status() != v1::NODE_JOINING) continue;
             if (success || any_done) {
-              SetNodeStatus(n->id(), v1::NODE_ACTIVE);
+              ActivateJoined(n->id(), moves);
             } else if (next == v1::PLAN_ABORTED) {
               SetNodeStatus(n->id(), v1::NODE_REMOVED);
             }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/route_sets.h"
@@ -755,6 +756,7 @@ TEST_F(ServiceTest, IncarnationChangeReportedTwiceAtOnceIsHandledOnce) {
   coord_->core().NodeReport(report("first"));
   for (int round = 0; round < 3; ++round) {
     const std::string next = absl::StrCat("inc-", round);
+    worker.SetIncarnation("r1", next);  // what the rejoin's prepare fence finds
     absl::Notification go;
     std::vector<std::thread> reporters;
     for (int i = 0; i < 2; ++i) {
@@ -938,6 +940,88 @@ TEST_F(ServiceTest, OneCutoverAtATimePerNode) {
   EXPECT_GT(cutovers, 1u);
   EXPECT_EQ(most, 1u) << "cutovers overlapped on r3";
 }
+
+// DESIGN §6, "A joining node's incarnation": the store node r3 restarts empty
+// (its fences now report another incarnation) while a move's task of `held` is
+// in flight. Each move that recorded the old incarnation at prepare notices at its
+// next re-read: before active it goes back to prepare (unpaused, at a published
+// epoch), from active on it reconciles the leaving owners into r3 before deleting.
+// r3 ends active with the new incarnation, and its report of it changes nothing.
+class JoiningWiped : public ServiceTest,
+                     public ::testing::WithParamInterface<std::tuple<v1::TaskKind, bool>> {};
+
+TEST_P(JoiningWiped, TheMoveRedoesTheCopyOrReconcilesBeforeDeleting) {
+  const auto [held, skip_delta] = GetParam();
+  StartCoordinator();
+  Init();
+  FakeWorker w(coord_->address(), "w-1");
+  w.Hold(held);
+  w.Start();
+  w.ReportNode("r3", "inc-r3");
+  v1::CreatePlanRequest req = AddR3();
+  req.set_skip_delta_pass(skip_delta);
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  for (int i = 0; i < 500 && w.held_tasks().empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(w.held_tasks().empty()) << "no " << v1::TaskKind_Name(held) << " task held";
+  const uint64_t wiped_move = w.held_tasks().front().move_id();
+  w.SetIncarnation("r3", "inc-r3-new");
+  w.ReportNode("r3", "inc-r3-new");  // joining: the plan decides, nothing recorded yet
+  w.ReleaseHeld(held);
+  const v1::GetPlanResponse end = WaitPlanEnded(plan.id());
+  ASSERT_EQ(end.plan().state(), v1::PLAN_DONE) << end.DebugString();
+
+  const std::vector<std::string> states = MoveStates(end, wiped_move);
+  const std::string at = held == v1::TASK_CLEANUP    ? "cleanup"
+                         : held == v1::TASK_BACKFILL ? "copying"
+                                                     : "final_delta";
+  const std::string next = held == v1::TASK_CLEANUP ? "reconciling" : "prepare";
+  auto it = std::find(states.begin(), states.end(), at);
+  ASSERT_NE(it, states.end()) << absl::StrJoin(states, ",");
+  ASSERT_NE(it + 1, states.end()) << absl::StrJoin(states, ",");
+  EXPECT_EQ(*(it + 1), next) << absl::StrJoin(states, ",");
+  EXPECT_EQ(states.back(), "done");
+  bool said = false;
+  for (const auto& e : end.history()) {
+    if (e.move_id() != wiped_move || e.from() != at || e.to() != next) continue;
+    said = true;
+    EXPECT_NE(e.reason().find("joining node r3 changed incarnation inc-r3 -> inc-r3-new"),
+              std::string::npos)
+        << e.reason();
+    // Back to prepare publishes (writes unpaused, r3 out of the write set).
+    EXPECT_EQ(e.epoch() != 0, next == "prepare") << e.DebugString();
+  }
+  EXPECT_TRUE(said);
+  if (next == "reconciling") {
+    auto kinds = w.kinds();
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), v1::TASK_RECONCILE), kinds.end());
+  }
+  for (const auto& m : end.plan().moves()) {
+    ASSERT_EQ(m.joining_size(), 1) << m.DebugString();
+    EXPECT_EQ(m.joining(0).incarnation(), "inc-r3-new");
+  }
+  // r3 is active under the incarnation its moves copied into: its next report is
+  // no change (no failure, no rejoin plan).
+  w.ReportNode("r3", "inc-r3-new");
+  absl::SleepFor(absl::Milliseconds(300));
+  const v1::GetStatusResponse st = Status();
+  for (const auto& n : st.nodes()) {
+    if (n.id() != "r3") continue;
+    EXPECT_EQ(n.status(), v1::NODE_ACTIVE);
+    EXPECT_EQ(n.incarnation(), "inc-r3-new");
+  }
+  EXPECT_EQ(st.plans_size(), 0) << "a plan was created after the move: " << st.DebugString();
+  w.Stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Tasks, JoiningWiped,
+                         ::testing::Values(std::make_tuple(v1::TASK_FINAL_DELTA, false),
+                                           std::make_tuple(v1::TASK_CLEANUP, false),
+                                           std::make_tuple(v1::TASK_BACKFILL, true)),
+                         [](const auto& info) {
+                           return v1::TaskKind_Name(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_SkippedDelta" : "");
+                         });
 
 // A cutover task is leased in the commit that creates it: the first durable copy
 // of every FENCE and FINAL_DELTA already carries lease generation 1 (one commit

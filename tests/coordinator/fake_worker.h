@@ -60,6 +60,12 @@ class FakeWorker {
     absl::MutexLock l(&mu_);
     failing_.erase(kind);
   }
+  // The incarnation its fences report for `node` from now on (default "inc-NODE"):
+  // a store node restarted empty.
+  void SetIncarnation(const std::string& node, const std::string& inc) {
+    absl::MutexLock l(&mu_);
+    incarnations_[node] = inc;
+  }
   // Stop acking views (simulates a worker with writes in flight).
   void SetAcking(bool on) { acking_ = on; }
   // Send a progress with a wrong lease generation first, record the answer.
@@ -104,8 +110,10 @@ class FakeWorker {
     return views_;
   }
   uint64_t last_view_epoch() const { return acked_view_; }
-  // Reports `node` reachable with incarnation `inc` (as the real worker's probe does).
+  // Reports `node` reachable with incarnation `inc` (as the real worker's probe does);
+  // its fences report `inc` from now on too.
   void ReportNode(const std::string& node, const std::string& inc) {
+    SetIncarnation(node, inc);
     v1::WorkerMessage m;
     m.mutable_node_report()->set_node(node);
     m.mutable_node_report()->set_incarnation(inc);
@@ -187,15 +195,30 @@ class FakeWorker {
     c->set_task_id(t.id());
     c->set_lease_generation(t.lease_generation());
     auto* r = c->mutable_result();
+    auto incarnation = [this](const std::string& n) {
+      absl::MutexLock l(&mu_);
+      auto it = incarnations_.find(n);
+      return it == incarnations_.end() ? "inc-" + n : it->second;
+    };
     auto add_marks = [&](const google::protobuf::RepeatedPtrField<std::string>& nodes) {
       for (const auto& n : nodes) {
         auto* w = r->add_watermarks();
         w->set_node(n);
-        w->set_incarnation("inc-" + n);
+        w->set_incarnation(incarnation(n));
         w->set_seq(10);
       }
     };
+    // The re-read of the joining nodes a task names (fenced at its epoch).
+    for (const auto& j : t.joining()) {
+      auto* w = r->add_joining();
+      w->set_node(j.node());
+      w->set_incarnation(incarnation(j.node()));
+      w->set_seq(10);
+    }
     switch (t.kind()) {
+      case v1::TASK_PREPARE:
+        add_marks(t.targets());
+        break;
       case v1::TASK_BACKFILL:
         add_marks(t.sources());
         r->set_documents(3);
@@ -241,6 +264,7 @@ class FakeWorker {
   std::vector<v1::TaskKind> kinds_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Task> held_tasks_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> views_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> incarnations_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace miroir::testing

@@ -14,24 +14,28 @@ const std::vector<v1::MoveState> kAll = {
     v1::MOVE_RECONCILING, v1::MOVE_CLEANUP, v1::MOVE_DONE,        v1::MOVE_FAILED,
     v1::MOVE_ABORTING,    v1::MOVE_ABORTED};
 
+// The last four: a joining node changed incarnation — before active back to
+// prepare, after active a reconciliation before cleanup deletes.
 const std::set<std::pair<v1::MoveState, v1::MoveState>> kLegal = {
-    {v1::MOVE_PENDING, v1::MOVE_PREPARE},         {v1::MOVE_PENDING, v1::MOVE_ABORTED},
-    {v1::MOVE_PREPARE, v1::MOVE_DUAL_WRITE},      {v1::MOVE_PREPARE, v1::MOVE_FAILED},
-    {v1::MOVE_PREPARE, v1::MOVE_ABORTING},        {v1::MOVE_DUAL_WRITE, v1::MOVE_COPYING},
-    {v1::MOVE_DUAL_WRITE, v1::MOVE_FAILED},       {v1::MOVE_DUAL_WRITE, v1::MOVE_ABORTING},
-    {v1::MOVE_COPYING, v1::MOVE_CATCHING_UP},     {v1::MOVE_COPYING, v1::MOVE_ACTIVE},
-    {v1::MOVE_COPYING, v1::MOVE_FAILED},          {v1::MOVE_COPYING, v1::MOVE_ABORTING},
-    {v1::MOVE_CATCHING_UP, v1::MOVE_PAUSED},      {v1::MOVE_CATCHING_UP, v1::MOVE_COPYING},
-    {v1::MOVE_CATCHING_UP, v1::MOVE_FAILED},      {v1::MOVE_CATCHING_UP, v1::MOVE_ABORTING},
-    {v1::MOVE_PAUSED, v1::MOVE_FINAL_DELTA},      {v1::MOVE_PAUSED, v1::MOVE_CATCHING_UP},
-    {v1::MOVE_PAUSED, v1::MOVE_FAILED},           {v1::MOVE_PAUSED, v1::MOVE_ABORTING},
-    {v1::MOVE_FINAL_DELTA, v1::MOVE_ACTIVE},      {v1::MOVE_FINAL_DELTA, v1::MOVE_CATCHING_UP},
-    {v1::MOVE_FINAL_DELTA, v1::MOVE_FAILED},      {v1::MOVE_FINAL_DELTA, v1::MOVE_ABORTING},
-    {v1::MOVE_ACTIVE, v1::MOVE_RECONCILING},      {v1::MOVE_ACTIVE, v1::MOVE_CLEANUP},
-    {v1::MOVE_ACTIVE, v1::MOVE_FAILED},           {v1::MOVE_RECONCILING, v1::MOVE_CLEANUP},
-    {v1::MOVE_RECONCILING, v1::MOVE_FAILED},      {v1::MOVE_CLEANUP, v1::MOVE_DONE},
-    {v1::MOVE_CLEANUP, v1::MOVE_FAILED},          {v1::MOVE_FAILED, v1::MOVE_ABORTING},
-    {v1::MOVE_ABORTING, v1::MOVE_ABORTED},        {v1::MOVE_ABORTING, v1::MOVE_FAILED},
+    {v1::MOVE_PENDING, v1::MOVE_PREPARE},     {v1::MOVE_PENDING, v1::MOVE_ABORTED},
+    {v1::MOVE_PREPARE, v1::MOVE_DUAL_WRITE},  {v1::MOVE_PREPARE, v1::MOVE_FAILED},
+    {v1::MOVE_PREPARE, v1::MOVE_ABORTING},    {v1::MOVE_DUAL_WRITE, v1::MOVE_COPYING},
+    {v1::MOVE_DUAL_WRITE, v1::MOVE_FAILED},   {v1::MOVE_DUAL_WRITE, v1::MOVE_ABORTING},
+    {v1::MOVE_COPYING, v1::MOVE_CATCHING_UP}, {v1::MOVE_COPYING, v1::MOVE_ACTIVE},
+    {v1::MOVE_COPYING, v1::MOVE_FAILED},      {v1::MOVE_COPYING, v1::MOVE_ABORTING},
+    {v1::MOVE_CATCHING_UP, v1::MOVE_PAUSED},  {v1::MOVE_CATCHING_UP, v1::MOVE_COPYING},
+    {v1::MOVE_CATCHING_UP, v1::MOVE_FAILED},  {v1::MOVE_CATCHING_UP, v1::MOVE_ABORTING},
+    {v1::MOVE_PAUSED, v1::MOVE_FINAL_DELTA},  {v1::MOVE_PAUSED, v1::MOVE_CATCHING_UP},
+    {v1::MOVE_PAUSED, v1::MOVE_FAILED},       {v1::MOVE_PAUSED, v1::MOVE_ABORTING},
+    {v1::MOVE_FINAL_DELTA, v1::MOVE_ACTIVE},  {v1::MOVE_FINAL_DELTA, v1::MOVE_CATCHING_UP},
+    {v1::MOVE_FINAL_DELTA, v1::MOVE_FAILED},  {v1::MOVE_FINAL_DELTA, v1::MOVE_ABORTING},
+    {v1::MOVE_ACTIVE, v1::MOVE_RECONCILING},  {v1::MOVE_ACTIVE, v1::MOVE_CLEANUP},
+    {v1::MOVE_ACTIVE, v1::MOVE_FAILED},       {v1::MOVE_RECONCILING, v1::MOVE_CLEANUP},
+    {v1::MOVE_RECONCILING, v1::MOVE_FAILED},  {v1::MOVE_CLEANUP, v1::MOVE_DONE},
+    {v1::MOVE_CLEANUP, v1::MOVE_FAILED},      {v1::MOVE_FAILED, v1::MOVE_ABORTING},
+    {v1::MOVE_ABORTING, v1::MOVE_ABORTED},    {v1::MOVE_ABORTING, v1::MOVE_FAILED},
+    {v1::MOVE_COPYING, v1::MOVE_PREPARE},     {v1::MOVE_PAUSED, v1::MOVE_PREPARE},
+    {v1::MOVE_FINAL_DELTA, v1::MOVE_PREPARE}, {v1::MOVE_CLEANUP, v1::MOVE_RECONCILING},
 };
 
 TEST(MoveMachine, EveryPairIsLegalExactlyWhenInTheTable) {
@@ -210,6 +214,112 @@ TEST(MoveMachine, CleanupWaitsForRetentionAndOneLeaseTtl) {
   EXPECT_TRUE(MoveMachine::CleanupDue(m, clock.NowMs(), cfg, absl::Seconds(10)));
   cfg.retain_moved_shard = absl::ZeroDuration();
   EXPECT_FALSE(MoveMachine::CleanupDue(m, clock.NowMs(), cfg, absl::Seconds(60)));
+}
+
+v1::Watermark Mark(const std::string& node, const std::string& inc) {
+  v1::Watermark w;
+  w.set_node(node);
+  w.set_incarnation(inc);
+  return w;
+}
+
+google::protobuf::RepeatedPtrField<v1::Watermark> Marks(std::vector<v1::Watermark> marks) {
+  google::protobuf::RepeatedPtrField<v1::Watermark> out;
+  for (auto& m : marks) *out.Add() = std::move(m);
+  return out;
+}
+
+v1::Move JoiningMove(v1::MoveState state) {
+  v1::Move m;
+  m.set_id(3);
+  m.set_state(state);
+  *m.add_joining() = Mark("r3", "a");
+  *m.add_joining() = Mark("r4", "b");
+  return m;
+}
+
+TEST(MoveMachine, JoiningNodesWithTheirPrepareIncarnationAreNoChange) {
+  for (auto state : {v1::MOVE_COPYING, v1::MOVE_PAUSED, v1::MOVE_FINAL_DELTA, v1::MOVE_CLEANUP}) {
+    const v1::Move m = JoiningMove(state);
+    // A fence reply lists other nodes too (the old owners), and may miss one.
+    auto c = MoveMachine::CheckJoining(m, Marks({Mark("r0", "z"), Mark("r3", "a")}));
+    EXPECT_TRUE(c.changed.empty()) << c.reason;
+    EXPECT_EQ(c.next, v1::MOVE_STATE_UNSPECIFIED);
+  }
+  EXPECT_TRUE(MoveMachine::CheckJoining(JoiningMove(v1::MOVE_PAUSED), Marks({})).changed.empty());
+  // A move prepared before incarnations were recorded judges nothing.
+  v1::Move old;
+  old.set_state(v1::MOVE_FINAL_DELTA);
+  EXPECT_TRUE(MoveMachine::CheckJoining(old, Marks({Mark("r3", "x")})).changed.empty());
+}
+
+TEST(MoveMachine, AJoiningNodeWipedBeforeActiveSendsTheMoveBackToPrepare) {
+  for (auto state : {v1::MOVE_COPYING, v1::MOVE_PAUSED, v1::MOVE_FINAL_DELTA}) {
+    auto c =
+        MoveMachine::CheckJoining(JoiningMove(state), Marks({Mark("r3", "a"), Mark("r4", "c")}));
+    EXPECT_EQ(c.changed, std::vector<std::string>{"r4"});
+    EXPECT_EQ(c.next, v1::MOVE_PREPARE) << MoveStateName(state);
+    EXPECT_NE(c.reason.find("joining node r4 changed incarnation b -> c"), std::string::npos)
+        << c.reason;
+    EXPECT_TRUE(MoveMachine::IsLegal(state, c.next));
+  }
+}
+
+TEST(MoveMachine, AJoiningNodeWipedAfterActiveIsReconciledIntoBeforeAnyDelete) {
+  auto c = MoveMachine::CheckJoining(JoiningMove(v1::MOVE_CLEANUP),
+                                     Marks({Mark("r3", "new"), Mark("r4", "b")}));
+  EXPECT_EQ(c.changed, std::vector<std::string>{"r3"});
+  EXPECT_EQ(c.next, v1::MOVE_RECONCILING);
+  EXPECT_TRUE(MoveMachine::IsLegal(v1::MOVE_CLEANUP, c.next));
+  // What to record: the reconciliation fills the new incarnation.
+  ASSERT_EQ(c.joining.size(), 2u);
+  EXPECT_EQ(c.joining[0].node(), "r3");
+  EXPECT_EQ(c.joining[0].incarnation(), "new");
+  EXPECT_EQ(c.joining[1].incarnation(), "b");
+}
+
+TEST(MoveMachine, BackToPrepareVoidsTheCopyAndThePause) {
+  v1::Move m = JoiningMove(v1::MOVE_FINAL_DELTA);
+  *m.add_watermarks() = Mark("r0", "w");
+  *m.add_fences() = Mark("r0", "w");
+  m.set_paused_at_ms(100);
+  m.set_fence_epoch(9);
+  m.set_catch_up_since_ms(50);
+  m.set_remaining(4);
+  m.set_documents_copied(40);
+  m.set_task_id(12);
+  ASSERT_TRUE(MoveMachine::Transition(&m, v1::MOVE_PREPARE, "wiped", 200, 10).ok());
+  EXPECT_EQ(m.state(), v1::MOVE_PREPARE);
+  EXPECT_EQ(m.watermarks_size(), 0);
+  EXPECT_EQ(m.fences_size(), 0);
+  EXPECT_EQ(m.joining_size(), 0);
+  EXPECT_EQ(m.paused_at_ms(), 0);
+  EXPECT_EQ(m.fence_epoch(), 0u);
+  EXPECT_EQ(m.catch_up_since_ms(), 0);
+  EXPECT_EQ(m.remaining(), 0u);
+  EXPECT_EQ(m.documents_copied(), 0u);
+  EXPECT_EQ(m.task_id(), 0u);
+  // The first prepare (from pending) keeps what the plan set.
+  v1::Move fresh;
+  fresh.set_state(v1::MOVE_PENDING);
+  fresh.set_fence_epoch(4);
+  ASSERT_TRUE(MoveMachine::Transition(&fresh, v1::MOVE_PREPARE, "start", 1, 0).ok());
+  EXPECT_EQ(fresh.fence_epoch(), 4u);
+}
+
+TEST(MoveMachine, JoinedIncarnationIsTheOneEveryDoneMoveCopiedInto) {
+  v1::Move a = JoiningMove(v1::MOVE_DONE), b = JoiningMove(v1::MOVE_DONE);
+  v1::Move running = JoiningMove(v1::MOVE_PREPARE);
+  running.mutable_joining(0)->set_incarnation("other");
+  EXPECT_EQ(MoveMachine::JoinedIncarnation({&a, &b, &running}, "r3"), "a");
+  EXPECT_EQ(MoveMachine::JoinedIncarnation({&a}, "r9"), "");
+  // One done move copied into an incarnation the node no longer has: the marker
+  // matches no report, so the node is seen changed (failed and rejoined).
+  b.mutable_joining(0)->set_incarnation("a2");
+  const std::string mixed = MoveMachine::JoinedIncarnation({&a, &b}, "r3");
+  EXPECT_NE(mixed, "a");
+  EXPECT_NE(mixed, "a2");
+  EXPECT_FALSE(mixed.empty());
 }
 
 }  // namespace

@@ -149,7 +149,8 @@ TEST_F(TaskExecutorsTest, CatchUpFailsWhenTheSourceIncarnationChanged) {
   v1::Task cu = MakeTask(v1::TASK_CATCH_UP, {"a"}, {"t"});
   *cu.mutable_checkpoint()->mutable_watermarks() = bf->watermarks();
   absl::StatusOr<v1::TaskResult> res = Run(cu);
-  for (int i = 0; i < 3 && res.status().code() == absl::StatusCode::kUnavailable; ++i) res = Run(cu);
+  for (int i = 0; i < 3 && res.status().code() == absl::StatusCode::kUnavailable; ++i)
+    res = Run(cu);
   EXPECT_EQ(res.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(std::string(res.status().message()).rfind("incarnation changed:", 0), 0u)
       << res.status();
@@ -244,6 +245,70 @@ TEST_F(TaskExecutorsTest, AReLeasedPurgingAePassFencesItsReplicasFirst) {
   pass.set_lease_generation(1);
   pass.set_epoch(5);  // the stale holder: refused by the fenced replicas
   EXPECT_EQ(Run(pass).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// DESIGN §6, "A joining node's incarnation": prepare returns the fence reply
+// (with the incarnation) of each joining node; a cleanup that names the joining
+// nodes re-reads them by a fence first and deletes nothing on the leaving node
+// when one restarted empty since; a final delta re-reads them once copied.
+TEST_F(TaskExecutorsTest, PrepareReportsTheIncarnationAndCleanupChecksItBeforeDeleting) {
+  auto prep = Run(MakeTask(v1::TASK_PREPARE, {}, {"t"}));
+  ASSERT_TRUE(prep.ok()) << prep.status();
+  ASSERT_EQ(prep->watermarks_size(), 1);
+  EXPECT_EQ(prep->watermarks(0).node(), "t");
+  const std::string first = prep->watermarks(0).incarnation();
+  EXPECT_EQ(first, *stores_["t"]->Incarnation());
+
+  Put("a", "k1", 10, "{}");  // the leaving owner's copy
+  v1::Task cleanup = MakeTask(v1::TASK_CLEANUP, {}, {"a"});
+  auto* j = cleanup.add_joining();
+  j->set_node("t");
+  j->set_incarnation(first);
+  ASSERT_TRUE(nodes_["t"]->WipeRestart().ok());
+  absl::StatusOr<v1::TaskResult> res = Run(cleanup);
+  for (int i = 0; i < 3 && res.status().code() == absl::StatusCode::kUnavailable; ++i) {
+    res = Run(cleanup);
+  }
+  ASSERT_TRUE(res.ok()) << res.status();
+  ASSERT_EQ(res->joining_size(), 1);
+  EXPECT_EQ(res->joining(0).node(), "t");
+  EXPECT_NE(res->joining(0).incarnation(), first);
+  EXPECT_EQ(res->watermarks_size(), 0);            // no leaving node was touched
+  EXPECT_TRUE(Get("a", "k1").ok());                // nothing deleted
+  EXPECT_EQ(*stores_["t"]->GetFence(shard_), 2u);  // the re-read is a fence at the task's epoch
+
+  // With the incarnation it has now, the cleanup deletes.
+  j->set_incarnation(res->joining(0).incarnation());
+  res = Run(cleanup);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->joining(0).incarnation(), j->incarnation());
+  EXPECT_EQ(Get("a", "k1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TaskExecutorsTest, FinalDeltaReReadsTheJoiningNodesOnceCopied) {
+  Put("a", "k1", 10, "{}");
+  auto w = stores_["a"]->CurrentSeq(shard_);
+  Put("a", "k2", 10, "{}");
+  auto f = stores_["a"]->SetFence(shard_, 2);
+  ASSERT_TRUE(f.ok());
+  v1::Task fd = MakeTask(v1::TASK_FINAL_DELTA, {"a"}, {"t"});
+  auto* wm = fd.mutable_checkpoint()->add_watermarks();
+  wm->set_node("a");
+  wm->set_incarnation(w->incarnation);
+  wm->set_seq(w->seq);
+  auto* up = fd.add_upto();
+  up->set_node("a");
+  up->set_incarnation(f->incarnation);
+  up->set_seq(f->seq);
+  auto* j = fd.add_joining();
+  j->set_node("t");
+  j->set_incarnation("recorded-at-prepare");
+  auto res = Run(fd);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->documents(), 1u);
+  ASSERT_EQ(res->joining_size(), 1);
+  EXPECT_EQ(res->joining(0).incarnation(), *stores_["t"]->Incarnation());
+  EXPECT_EQ(*stores_["t"]->GetFence(shard_), 2u);
 }
 
 TEST_F(TaskExecutorsTest, ReconcileRepairsTargetsToTheNewestVersion) {

@@ -63,10 +63,30 @@ ShardKey KeyOf(const v1::Task& t) { return ShardKey{t.index(), t.generation(), t
 
 absl::Status Cancelled() { return absl::CancelledError("task stopped"); }
 
+// Re-reads each of task.joining by a fence at the task's epoch into res->joining.
+// Returns whether every one still has the incarnation the task names.
+absl::StatusOr<bool> ReReadJoining(const TaskContext& ctx, v1::TaskResult* res) {
+  const v1::Task& t = ctx.task;
+  bool same = true;
+  for (const auto& want : t.joining()) {
+    auto store = ctx.store(want.node());
+    if (!store.ok()) return Prefixed(want.node(), store.status());
+    auto f = (*store)->SetFence(KeyOf(t), t.epoch());
+    if (!f.ok()) return Prefixed(want.node(), f.status());
+    auto* w = res->add_joining();
+    w->set_node(want.node());
+    w->set_incarnation(f->incarnation);
+    w->set_seq(f->seq);
+    same = same && f->incarnation == want.incarnation();
+  }
+  return same;
+}
+
 // Raises the fence of the task's shard on every target to the task's epoch
 // (never lowers it), so a stale holder of an earlier lease, whose epoch is
-// older, is refused by the nodes from then on (DESIGN §6).
-absl::Status FenceTargets(const TaskContext& ctx) {
+// older, is refused by the nodes from then on (DESIGN §6). With `res`, each
+// fence reply (the target's incarnation and position) is added to its watermarks.
+absl::Status FenceTargets(const TaskContext& ctx, v1::TaskResult* res = nullptr) {
   const v1::Task& t = ctx.task;
   auto targets = Resolve(ctx, t.targets());
   if (!targets.ok()) return targets.status();
@@ -74,16 +94,29 @@ absl::Status FenceTargets(const TaskContext& ctx) {
     if (ctx.cancelled()) return Cancelled();
     auto f = r.store->SetFence(KeyOf(t), t.epoch());
     if (!f.ok()) return Prefixed(r.node, f.status());
+    if (res != nullptr) {
+      auto* w = res->add_watermarks();
+      w->set_node(r.node);
+      w->set_incarnation(f->incarnation);
+      w->set_seq(f->seq);
+    }
   }
   return absl::OkStatus();
 }
 
-// PREPARE and CLEANUP: fence every target first, then wipe the shard there at the
-// same epoch. A holder whose lease has moved on is refused by the node (the new
-// holder, or the backfill after it, raised the fence above its epoch).
+// PREPARE and CLEANUP: fence every target first (the fence replies, with the
+// targets' incarnations, are the result's watermarks), then wipe the shard there
+// at the same epoch. A holder whose lease has moved on is refused by the node
+// (the new holder, or the backfill after it, raised the fence above its epoch).
+// A CLEANUP naming joining nodes re-reads them first and deletes nothing when
+// one changed incarnation: the coordinator reconciles first.
 absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx) {
   const v1::Task& t = ctx.task;
-  if (auto s = FenceTargets(ctx); !s.ok()) return s;
+  v1::TaskResult res;
+  auto same = ReReadJoining(ctx, &res);
+  if (!same.ok()) return same.status();
+  if (!*same) return res;
+  if (auto s = FenceTargets(ctx, &res); !s.ok()) return s;
   auto targets = Resolve(ctx, t.targets());
   if (!targets.ok()) return targets.status();
   for (const auto& r : *targets) {
@@ -91,7 +124,16 @@ absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx) {
       return s.code() == absl::StatusCode::kCancelled ? s : Prefixed(r.node, s);
     }
   }
-  return v1::TaskResult();
+  return res;
+}
+
+// A copy that may end the move's copying (FINAL_DELTA, a BACKFILL whose delta
+// pass is skipped): once copied, the joining nodes are re-read (DESIGN §6).
+absl::StatusOr<v1::TaskResult> ThenReReadJoining(const TaskContext& ctx,
+                                                 absl::StatusOr<v1::TaskResult> copied) {
+  if (!copied.ok() || ctx.task.joining().empty()) return copied;
+  if (auto same = ReReadJoining(ctx, &*copied); !same.ok()) return same.status();
+  return copied;
 }
 
 absl::StatusOr<v1::TaskResult> Fence(const TaskContext& ctx) {
@@ -350,11 +392,11 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
       // later published one) before anything is copied: a stale prepare holder's
       // wipe can no longer reach what is copied or dual-written.
       if (auto s = FenceTargets(ctx); !s.ok()) return s;
-      return CopyShard(ctx, MoveSink(ctx));
+      return ThenReReadJoining(ctx, CopyShard(ctx, MoveSink(ctx)));
     case v1::TASK_CATCH_UP:
       return CopyChanges(ctx, /*final_delta=*/false, MoveSink(ctx));
     case v1::TASK_FINAL_DELTA:
-      return CopyChanges(ctx, /*final_delta=*/true, MoveSink(ctx));
+      return ThenReReadJoining(ctx, CopyChanges(ctx, /*final_delta=*/true, MoveSink(ctx)));
     case v1::TASK_RESHARD_BACKFILL:
       return RunReshardBackfill(ctx);
     case v1::TASK_RESHARD_DELTA:
