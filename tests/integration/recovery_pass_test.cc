@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/routing.h"
 #include "harness/fleet.h"
 #include "harness/temp_dir.h"
 #include "harness/test_writer.h"
@@ -183,7 +184,7 @@ bool Degraded(const absl::StatusOr<std::vector<pb::WriteAck>>& acks) {
 // first and last keys) starts pass P1; once r0 holds the new doc:0, P1 has
 // passed the first page; then doc:1 (first page too) is missed. Before the fix
 // that miss was folded into P1, which had passed doc:1: the check failed with
-// "mismatched 1" (r0 kept doc:1's previous version).
+// "acknowledged=3003 keys_checked=3000 lost=1" (r0 kept doc:1's previous version).
 TEST(RecoveryPass, NewMissIsNotFoldedIntoARunningPass) {
   TempDir tmp("recovery");
   FleetOptions fo;
@@ -233,7 +234,8 @@ TEST(RecoveryPass, NewMissIsNotFoldedIntoARunningPass) {
 
 // (b) A pass that fails more than task_retries (5) times while its target is
 // unreachable is retried until the node is back. Before the fix it was deleted
-// at its 6th failure and the check failed with r0 stale ("mismatched"/"lost").
+// at its 6th failure and the check failed with "acknowledged=200 keys_checked=40
+// lost=27" (27 keys absent on r0).
 TEST(RecoveryPass, PassFailingPastTaskRetriesIsRetriedUntilItSucceeds) {
   TempDir tmp("recovery");
   FleetOptions fo;
@@ -278,8 +280,8 @@ TEST(RecoveryPass, PassFailingPastTaskRetriesIsRetriedUntilItSucceeds) {
 // the last key; its pass P (source r2, slowed by r2's proxy) is still scanning
 // when a remove-node plan moves the shard from X to Y: the cutover fences X at
 // E2 and P fails "fenced". Y was copied from X, so Y lacks the write too. Before
-// the fix P failed as not retryable and was deleted: the check failed with Y
-// holding doc:999's previous version ("mismatched 1").
+// the fix P failed as not retryable ("r1: fenced: the shard's fence is 4") and was
+// deleted: the check failed with "lost=1", Y holding doc:999's previous version.
 TEST(RecoveryPass, PassFencedByACutoverIsReissuedOnTheCurrentOwners) {
   TempDir tmp("recovery");
   FleetOptions fo;
@@ -323,7 +325,7 @@ TEST(RecoveryPass, PassFencedByACutoverIsReissuedOnTheCurrentOwners) {
   ASSERT_EQ(done->state(), pb::PLAN_DONE);
   // The cutover did fence the running pass.
   const std::string log = f.coordinator()->ReadLog();
-  ASSERT_TRUE(std::regex_search(log, std::regex(R"(\(TASK_RECONCILE\) failed on .*fenced at)")))
+  ASSERT_TRUE(std::regex_search(log, std::regex(R"(\(TASK_RECONCILE\) failed on .*fenced)")))
       << "the pass was not fenced by the cutover\n"
       << f.coordinator()->LogTail(60);
 
@@ -338,7 +340,7 @@ TEST(RecoveryPass, PassFencedByACutoverIsReissuedOnTheCurrentOwners) {
 // DESIGN §9a) while r0 misses writes, then killed and restarted. Before the fix
 // the worker wrote its misses on the session stream, which took them into the
 // stopped coordinator's socket and dropped them from the worker: the check failed
-// with r0 stale ("mismatched"/"lost" > 0).
+// with "acknowledged=200 keys_checked=40 lost=33" (33 keys absent on r0).
 TEST(RecoveryPass, MissesWaitForACoordinatorAndAreReportedWhenOneAnswers) {
   TempDir tmp("recovery");
   FleetOptions fo;
@@ -376,10 +378,13 @@ TEST(RecoveryPass, MissesWaitForACoordinatorAndAreReportedWhenOneAnswers) {
 // `stopping` report, so when its lease runs out the coordinator schedules a
 // recovery pass of every written shard (DESIGN §4).
 //
-// Worker 0 writes while the coordinator is SIGSTOPped and r0 is cut (its lease
-// of 6 s covers it), and is SIGKILLed at once: its last misses never left it.
-// Worker 1 runs the passes. Before the fix nothing was scheduled for the misses
-// worker 0 had not sent yet: the check failed with r0 stale ("mismatched"/"lost").
+// With the coordinator SIGSTOPped and r0 cut (worker 0's 6 s lease covers it),
+// worker 0 writes one key of shard 0, then keys of shards 1-3 and is SIGKILLed at
+// once: those misses never left it. Worker 1 runs the passes. Before the fix only
+// shard 0's miss could be reported (the worker sent at most one report a second,
+// into the stopped coordinator's socket) and nothing covered shards 1-3: the check
+// failed with "acknowledged=74 keys_checked=40 lost=33" (r0 holding the previous
+// versions of shards 1-3's keys).
 TEST(RecoveryPass, WorkerDeathWithUnreportedMissesSchedulesShardPasses) {
   TempDir tmp("recovery");
   FleetOptions fo;
@@ -396,19 +401,25 @@ TEST(RecoveryPass, WorkerDeathWithUnreportedMissesSchedulesShardPasses) {
   auto fleet = Fleet::Start(tmp.path(), fo);
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
+  Records records = Load(f, 40);
+  std::string first;
+  std::vector<std::string> rest;
+  for (int i = 0; i < 40; ++i) {
+    const std::string pk = absl::StrCat("doc:", i);
+    if (ShardForKey(pk, 4) == 0) {
+      if (first.empty()) first = pk;
+    } else {
+      rest.push_back(pk);
+    }
+  }
+  ASSERT_FALSE(first.empty());
+  ASSERT_FALSE(rest.empty());
 
   ASSERT_TRUE(f.StopCoordinator().ok());
   f.node("r0").proxy->Cut();
-  WriterOptions wo = f.WriterOptionsFor("products");
-  wo.worker_addresses = {f.worker_address(0)};
-  wo.keys = 40;
-  wo.max_ops = 200;
-  wo.streams = 1;
-  wo.batch_size = 10;
-  wo.max_duration = absl::Seconds(30);
-  TestWriter writer(wo);
-  ASSERT_TRUE(writer.Run().ok());
-  ASSERT_GT(writer.stats().degraded, 0u) << "writes should go on, degraded, on the lease";
+  ASSERT_TRUE(Degraded(Put(f, 0, {first}, "before-death", &records)));
+  absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_TRUE(Degraded(Put(f, 0, rest, "before-death", &records)));
   ASSERT_TRUE(f.KillWorker(0).ok());
   f.node("r0").proxy->Pass();
   ASSERT_TRUE(f.ContCoordinator().ok());
@@ -420,7 +431,7 @@ TEST(RecoveryPass, WorkerDeathWithUnreportedMissesSchedulesShardPasses) {
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  ExpectConverged(f, writer.records());
+  ExpectConverged(f, records);
 }
 
 }  // namespace
