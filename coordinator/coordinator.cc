@@ -698,6 +698,13 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   if (reg.worker_id().empty()) {
     return absl::InvalidArgumentError("register.worker_id: must not be empty");
   }
+  // Recorded before it may write: if it dies with misses unreported, even across a
+  // restart of this process, its shards get recovery passes.
+  auto recorded = Mutate([&](const ClusterState& s, Change* c) {
+    if (!s.worker_sessions.count(reg.worker_id())) c->opened_sessions.insert(reg.worker_id());
+    return absl::OkStatus();
+  });
+  if (!recorded.ok()) return recorded.status();
   auto outbox = registry_.Register(reg.worker_id(), reg.address(), reg.max_tasks());
   v1::CoordinatorMessage ack;
   ack.mutable_register_ack()->set_lease_ttl_ms(absl::ToInt64Milliseconds(config_.worker_lease_ttl));
@@ -799,6 +806,9 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
   uint32_t scheduled = 0;
   auto st = Mutate([&](const ClusterState& s, Change* c) {
     scheduled = ScheduleMissPasses(s, report, batch, c);
+    if (report.stopping() && s.worker_sessions.count(report.worker_id())) {
+      c->closed_sessions.insert(report.worker_id());
+    }
     return absl::OkStatus();
   });
   MIROIR_RETURN_IF_ERROR(st.status());
@@ -817,6 +827,9 @@ void Coordinator::ScheduleSessionEndPasses(const std::vector<std::string>& worke
   uint32_t scheduled = 0;
   auto st = Mutate([&](const ClusterState& s, Change* c) {
     scheduled = ScheduleShardPasses(s, batch, c);
+    for (const auto& w : workers) {
+      if (s.worker_sessions.count(w)) c->closed_sessions.insert(w);
+    }
     return absl::OkStatus();
   });
   if (!st.ok()) {

@@ -88,7 +88,9 @@ class Coordinator {
   // clean (nothing left unreported).
   absl::StatusOr<uint32_t> ReportMisses(const v1::MissReport& report);
   // The sessions of `workers` ended without their final miss report (a crash, a
-  // lapsed lease): misses may be lost, so every written shard gets a shard pass.
+  // lapsed lease, a worker that did not come back after a restart of this
+  // process): misses may be lost, so every written shard gets a shard pass, and
+  // their sessions are forgotten.
   void ScheduleSessionEndPasses(const std::vector<std::string>& workers);
   // Records a node's health and stats. When its incarnation changed (its data and
   // fences are gone) and migration.auto_rejoin is on, marks it failed and creates a

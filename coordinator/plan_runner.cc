@@ -677,6 +677,21 @@ void PlanRunner::ReleaseTasks() {
     spdlog::warn("worker {} lease expired; its tasks will be reassigned", w.id);
     if (!w.ended_clean) unclean.push_back(w.id);
   }
+  // Sessions recorded before a restart whose worker did not come back within the
+  // grace every restart waits before acting on workers (one lease TTL plus the
+  // allowed drift) ended unclean too.
+  const int64_t now = c_->clock_->NowMs();
+  if (absl::Milliseconds(now - c_->started_ms_) >=
+      c_->config_.worker_lease_ttl + c_->config_.max_clock_drift) {
+    absl::ReaderMutexLock l(&c_->mu_);
+    for (const auto& id : c_->state_.worker_sessions) {
+      if (!c_->registry_.Known(id) &&
+          std::find(unclean.begin(), unclean.end(), id) == unclean.end()) {
+        spdlog::warn("worker {} did not come back after the restart", id);
+        unclean.push_back(id);
+      }
+    }
+  }
   if (!unclean.empty()) c_->ScheduleSessionEndPasses(unclean);
   absl::MutexLock l(&c_->mu_);
   for (auto& [id, t] : c_->state_.tasks) {

@@ -102,6 +102,11 @@ std::vector<WorkerSnapshot> WorkerRegistry::ExpireLeases() {
   return out;
 }
 
+bool WorkerRegistry::Known(const std::string& id) const {
+  absl::ReaderMutexLock l(&mu_);
+  return workers_.count(id) > 0;
+}
+
 bool WorkerRegistry::IsLive(const std::string& id) const {
   absl::ReaderMutexLock l(&mu_);
   auto it = workers_.find(id);

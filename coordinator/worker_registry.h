@@ -69,6 +69,8 @@ class WorkerRegistry {
   std::vector<WorkerSnapshot> ExpireLeases();
 
   bool IsLive(const std::string& id) const;
+  // Registered and not expired yet (live or not).
+  bool Known(const std::string& id) const;
   std::vector<WorkerSnapshot> Live() const;
   // Every live worker acked `epoch` or newer (vacuously true with none).
   bool AllLiveAcked(uint64_t epoch) const;

@@ -645,6 +645,38 @@ TEST_F(ServiceTest, SessionEndWithoutStoppingReportSchedulesShardPasses) {
   EXPECT_EQ(Status().pending_recovery_passes(), 16u);
 }
 
+// The sessions are durable: a worker the coordinator knew before a restart that
+// does not come back within the restart's grace (lease TTL + drift) ended unclean
+// for all anyone knows. One that had sent its `stopping` report did not.
+TEST_F(ServiceTest, WorkerGoneAcrossARestartGetsShardPassesUnlessItEndedClean) {
+  StartCoordinator();
+  Init();
+  auto workers_live = [&] { return Status().workers_size(); };
+  auto register_and_lose = [&](const std::string& id, bool clean) {
+    FakeWorker w(coord_->address(), id);
+    w.Start();
+    for (int i = 0; i < 250 && workers_live() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_EQ(workers_live(), 1);
+    if (clean) {
+      v1::MissReport last;
+      last.set_worker_id(id);
+      last.set_stopping(true);
+      ASSERT_TRUE(coord_->core().ReportMisses(last).ok());
+    }
+    coord_.reset();  // the coordinator goes first: it never sees the worker end
+    w.Stop();
+    StartCoordinator();
+  };
+  register_and_lose("w-clean", /*clean=*/true);
+  absl::SleepFor(absl::Milliseconds(1500));  // past the grace of 650 ms
+  EXPECT_EQ(Status().pending_recovery_passes(), 0u);
+  register_and_lose("w-gone", /*clean=*/false);
+  for (int i = 0; i < 250 && Status().pending_recovery_passes() < 16; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Status().pending_recovery_passes(), 16u);
+}
+
 TEST_F(ServiceTest, VerifyAggregatesWorkerDigests) {
   StartCoordinator();
   Init();
