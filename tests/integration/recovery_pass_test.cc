@@ -300,13 +300,13 @@ TEST(RecoveryPass, PassFencedByACutoverIsReissuedOnTheCurrentOwners) {
   const std::string x = routes->owners[0]["g0"][0];
   const std::string y = x == "r0" ? "r1" : "r0";
 
-  Records records = Load(f, 3000);
+  Records records = Load(f, 4000);
   f.node("r2").proxy->Delay(absl::Milliseconds(400));
   f.node(x).proxy->Cut();
   auto missed = Put(f, 0, {"doc:999"}, "missed-by-x", &records);
   ASSERT_TRUE(Degraded(missed)) << "X should miss the write";
   f.node(x).proxy->Pass();
-  // Wait until the pass is leased (it scans for ~12 s through r2's delay).
+  // Wait until the pass is leased (it scans for ~16 s through r2's delay).
   auto leased = [&f] {
     return f.coordinator()->ReadLog().find("(TASK_RECONCILE, products shard 0) leased to") !=
            std::string::npos;
