@@ -255,19 +255,17 @@ bool CoordinatorSession::FlushMisses(bool stopping) {
   grpc::Status st = stub_->ReportMisses(&ctx, report, &ack);
   if (!st.ok()) {
     misses_.Return(report);
-    if (!miss_report_failing_ || stopping) {
+    if (!miss_report_failing_.exchange(true) || stopping) {
       spdlog::warn("reporting {} misses failed: {}; {}", report.misses_size(), st.error_message(),
                    stopping ? "the coordinator will repair every shard when this worker's "
                               "lease runs out"
                             : "kept for the next attempt");
     }
-    miss_report_failing_ = true;
     return false;
   }
-  if (miss_report_failing_) {
+  if (miss_report_failing_.exchange(false)) {
     spdlog::info("misses reported again ({} recovery passes scheduled)", ack.scheduled());
   }
-  miss_report_failing_ = false;
   return true;
 }
 

@@ -118,7 +118,7 @@ class CoordinatorSession : public CoordinatorLink {
   MissQueue misses_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
-  bool miss_report_failing_ = false;  // miss thread (then Stop) only: log once per outage
+  std::atomic<bool> miss_report_failing_{false};  // log a failing report once per outage
 
   mutable absl::Mutex mu_;
   TaskSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
