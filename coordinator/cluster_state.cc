@@ -67,6 +67,7 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
     if (auto st = ParseInto(kKindAePass, id, value, &p); !st.ok()) return st;
     s.ae_passes[id] = p;
   }
+  for (const auto& [id, value] : kind(kKindWorkerSession)) s.worker_sessions.insert(id);
   for (const auto& [id, value] : kind(kKindReshard)) {
     v1::ReshardRecord r;
     if (auto st = ParseInto(kKindReshard, id, value, &r); !st.ok()) return st;
@@ -181,7 +182,8 @@ bool Change::empty() const {
          generations.empty() && routes.empty() && aliases.empty() && plans.empty() &&
          moves.empty() && tasks.empty() && deleted_tasks.empty() && events.empty() &&
          next_id == 0 && ae_passes.empty() && ae_runs.empty() && deleted_ae_runs.empty() &&
-         !ae_next_round_ms && !ae_rotation && reshards.empty();
+         !ae_next_round_ms && !ae_rotation && reshards.empty() && opened_sessions.empty() &&
+         closed_sessions.empty();
 }
 
 StateWrite Change::ToWrite(uint64_t new_epoch) const {
@@ -220,6 +222,8 @@ StateWrite Change::ToWrite(uint64_t new_epoch) const {
   for (const auto& [id, r] : ae_runs) w.Set(kKindAeRun, IdKey(id), r.SerializeAsString());
   for (uint64_t id : deleted_ae_runs) w.Delete(kKindAeRun, IdKey(id));
   for (const auto& [id, r] : reshards) w.Set(kKindReshard, IdKey(id), r.SerializeAsString());
+  for (const auto& id : opened_sessions) w.Set(kKindWorkerSession, id, "");
+  for (const auto& id : closed_sessions) w.Delete(kKindWorkerSession, id);
   if (ae_next_round_ms) w.Set(kKindMeta, "ae_next_round_ms", absl::StrCat(*ae_next_round_ms));
   if (ae_rotation) {
     w.Set(kKindMeta, "ae_rotation", absl::StrCat(ae_rotation->first, "/", ae_rotation->second));
@@ -273,6 +277,8 @@ void ApplyChange(const Change& c, uint64_t new_epoch, ClusterState* s) {
   for (const auto& [id, r] : c.ae_runs) s->ae_runs[id] = r;
   for (uint64_t id : c.deleted_ae_runs) s->ae_runs.erase(id);
   for (const auto& [id, r] : c.reshards) s->reshards[id] = r;
+  for (const auto& id : c.opened_sessions) s->worker_sessions.insert(id);
+  for (const auto& id : c.closed_sessions) s->worker_sessions.erase(id);
   if (c.ae_next_round_ms) s->ae_next_round_ms = *c.ae_next_round_ms;
   if (c.ae_rotation) {
     s->ae_rotation_index = c.ae_rotation->first;

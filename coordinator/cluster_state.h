@@ -73,6 +73,10 @@ struct ClusterState {
   uint32_t ae_rotation_shard = 0;
   // Reshards (DESIGN §7, docs/resharding.md) by id, every state.
   std::map<uint64_t, v1::ReshardRecord> reshards;
+  // Workers whose session has not ended clean (no `stopping` miss report yet):
+  // one that is gone, even across a restart, gets a recovery pass of every
+  // written shard (DESIGN §4).
+  std::set<std::string> worker_sessions;
 
   // Rebuilds from what the store loaded.
   static absl::StatusOr<ClusterState> FromLoaded(const LoadedState& loaded);
@@ -114,6 +118,8 @@ struct Change {
   std::optional<int64_t> ae_next_round_ms;
   std::optional<std::pair<std::string, uint32_t>> ae_rotation;
   std::map<uint64_t, v1::ReshardRecord> reshards;
+  std::set<std::string> opened_sessions;  // worker ids added to worker_sessions
+  std::set<std::string> closed_sessions;  // worker ids removed
 
   // Allocates a cluster-unique id (plans, moves, tasks, generations).
   uint64_t AllocId(const ClusterState& state) {

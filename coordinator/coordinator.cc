@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/route_sets.h"
 #include "common/schedule_window.h"
 #include "coordinator/anti_entropy_runner.h"
@@ -11,6 +12,7 @@
 #include "coordinator/move_machine.h"
 #include "coordinator/plan_runner.h"
 #include "coordinator/planner.h"
+#include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
 #include "coordinator/status_macros.h"
@@ -18,15 +20,6 @@
 
 namespace miroir::coordinator {
 namespace {
-
-bool InWriteSet(const v1::ShardRoute& route, const std::string& node) {
-  for (const auto& ws : WriteSet(route)) {
-    for (const auto& n : ws.nodes()) {
-      if (n == node) return true;
-    }
-  }
-  return false;
-}
 
 bool PlanEnded(v1::PlanState s) {
   return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
@@ -617,7 +610,7 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
     }
     uint64_t recovery = 0;
     for (const auto& [id, t] : state_.tasks) {
-      if (t.task.move_id() == 0 && t.task.kind() == v1::TASK_RECONCILE) ++recovery;
+      if (IsRecoveryPass(t.task)) ++recovery;
     }
     resp.set_pending_recovery_passes(recovery);
     for (const auto& [name, ix] : state_.indexes) resp.add_indexes(name);
@@ -705,6 +698,13 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   if (reg.worker_id().empty()) {
     return absl::InvalidArgumentError("register.worker_id: must not be empty");
   }
+  // Recorded before it may write: if it dies with misses unreported, even across a
+  // restart of this process, its shards get recovery passes.
+  auto recorded = Mutate([&](const ClusterState& s, Change* c) {
+    if (!s.worker_sessions.count(reg.worker_id())) c->opened_sessions.insert(reg.worker_id());
+    return absl::OkStatus();
+  });
+  if (!recorded.ok()) return recorded.status();
   auto outbox = registry_.Register(reg.worker_id(), reg.address(), reg.max_tasks());
   v1::CoordinatorMessage ack;
   ack.mutable_register_ack()->set_lease_ttl_ms(absl::ToInt64Milliseconds(config_.worker_lease_ttl));
@@ -802,53 +802,45 @@ void Coordinator::TaskFailed(const std::string& worker, const v1::TaskFailed& f)
 }
 
 absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report) {
+  const auto batch = static_cast<uint32_t>(config_.migration.backfill_batch_size);
   uint32_t scheduled = 0;
-  MIROIR_RETURN_IF_ERROR(
-      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
-        std::set<std::tuple<std::string, uint64_t, uint32_t>> pending;
-        for (const auto& [id, t] : s.tasks) {
-          if (t.task.move_id() == 0 && t.task.kind() == v1::TASK_RECONCILE &&
-              t.task.targets_size() == 1) {
-            pending.insert({t.task.targets(0), t.task.generation(), t.task.shard()});
-          }
-        }
-        for (const v1::Miss& miss : report.misses()) {
-          auto gen = s.generations.find(miss.generation());
-          if (gen == s.generations.end()) {
-            const v1::Index* ix = s.FindIndex(miss.index());
-            if (!ix) continue;
-            gen = s.generations.find(ix->live_generation());
-            if (gen == s.generations.end()) continue;
-          }
-          if (miss.shard() >= gen->second.shards() || !s.nodes.count(miss.node())) continue;
-          if (!pending.insert({miss.node(), gen->first, miss.shard()}).second) continue;
-          const v1::ShardRoute& route = gen->second.routes(static_cast<int>(miss.shard()));
-          // A node that left the shard's write set since (an aborted move's joining
-          // node, a drained owner) must not be given the shard back.
-          if (!InWriteSet(route, miss.node())) continue;
-          v1::Task t;
-          t.set_id(c->AllocId(s));
-          t.set_kind(v1::TASK_RECONCILE);
-          t.set_epoch(s.epoch);
-          t.set_index(gen->second.index());
-          t.set_generation(gen->first);
-          t.set_shards(gen->second.shards());
-          t.set_shard(miss.shard());
-          std::set<std::string> failed = s.FailedNodes();
-          for (const auto& ws : WriteSet(route)) {
-            for (const auto& n : ws.nodes()) {
-              if (n != miss.node() && !failed.count(n)) t.add_sources(n);
-            }
-          }
-          t.add_targets(miss.node());
-          t.set_repair(true);
-          t.set_batch_size(static_cast<uint32_t>(config_.migration.backfill_batch_size));
-          c->tasks[t.id()] = t;
-          ++scheduled;
-        }
-        return absl::OkStatus();
-      }).status());
+  auto st = Mutate([&](const ClusterState& s, Change* c) {
+    scheduled = ScheduleMissPasses(s, report, batch, c);
+    if (report.stopping() && s.worker_sessions.count(report.worker_id())) {
+      c->closed_sessions.insert(report.worker_id());
+    }
+    return absl::OkStatus();
+  });
+  MIROIR_RETURN_IF_ERROR(st.status());
+  if (scheduled > 0) {
+    spdlog::info("{} recovery passes scheduled for the misses {} reported", scheduled,
+                 report.worker_id());
+  }
+  // A worker that stops says so once its last misses are in: its session then ends
+  // clean, and its lease running out schedules nothing (ScheduleSessionEndPasses).
+  if (report.stopping() && !report.worker_id().empty()) registry_.EndedClean(report.worker_id());
   return scheduled;
+}
+
+void Coordinator::ScheduleSessionEndPasses(const std::vector<std::string>& workers) {
+  const auto batch = static_cast<uint32_t>(config_.migration.backfill_batch_size);
+  uint32_t scheduled = 0;
+  auto st = Mutate([&](const ClusterState& s, Change* c) {
+    scheduled = ScheduleShardPasses(s, batch, c);
+    for (const auto& w : workers) {
+      if (s.worker_sessions.count(w)) c->closed_sessions.insert(w);
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    spdlog::error("scheduling recovery passes after the session of {} ended: {}",
+                  absl::StrJoin(workers, ","), std::string(st.status().message()));
+    return;
+  }
+  spdlog::warn(
+      "worker session of {} ended without its stopping miss report (crash or lapsed lease): {} "
+      "recovery passes over every written shard scheduled",
+      absl::StrJoin(workers, ","), scheduled);
 }
 
 void Coordinator::NodeReport(const v1::NodeReport& report) {

@@ -83,8 +83,15 @@ class Coordinator {
   bool TaskProgress(const std::string& worker, const v1::TaskProgress& p);
   void TaskComplete(const std::string& worker, const v1::TaskComplete& c);
   void TaskFailed(const std::string& worker, const v1::TaskFailed& f);
-  // Schedules recovery passes; returns how many were new.
+  // Schedules a recovery pass per (node, shard) missed (coordinator/recovery_passes.h);
+  // returns how many were new. A `stopping` report marks the worker's session as ended
+  // clean (nothing left unreported).
   absl::StatusOr<uint32_t> ReportMisses(const v1::MissReport& report);
+  // The sessions of `workers` ended without their final miss report (a crash, a
+  // lapsed lease, a worker that did not come back after a restart of this
+  // process): misses may be lost, so every written shard gets a shard pass, and
+  // their sessions are forgotten.
+  void ScheduleSessionEndPasses(const std::vector<std::string>& workers);
   // Records a node's health and stats. When its incarnation changed (its data and
   // fences are gone) and migration.auto_rejoin is on, marks it failed and creates a
   // rejoin plan (DESIGN §6); if that is refused now, the next report retries.

@@ -12,6 +12,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/gates.h"
 #include "coordinator/move_machine.h"
+#include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
 #include "coordinator/task_leasing.h"
@@ -671,40 +672,37 @@ class Stepper {
     }
   }
 
-  // Whether every target of a recovery pass is still in its shard's write set (as
-  // this tick leaves the routes).
-  bool TargetStillWritten(const v1::Task& task) const {
-    auto g = s_.generations.find(task.generation());
-    if (g == s_.generations.end() || task.shard() >= g->second.shards()) return false;
-    auto ch = c_->routes.find({task.generation(), task.shard()});
-    const v1::ShardRoute& route =
-        ch != c_->routes.end() ? ch->second : g->second.routes(static_cast<int>(task.shard()));
-    for (const auto& target : task.targets()) {
-      bool found = false;
-      for (const auto& ws : WriteSet(route)) {
-        for (const auto& n : ws.nodes()) found = found || n == target;
-      }
-      if (!found) return false;
-    }
-    return true;
-  }
-
-  // Recovery passes (tasks without a move) that finished or failed for good.
+  // Recovery passes (coordinator/recovery_passes.h): a done one is dropped; a
+  // pending or failed one follows its shard's route as this tick leaves it.
   void SweepLooseTasks() {
+    RouteOf routes = [this](uint64_t gen, uint32_t shard) -> const v1::ShardRoute* {
+      auto ch = c_->routes.find({gen, shard});
+      if (ch != c_->routes.end()) return &ch->second;
+      auto g = s_.generations.find(gen);
+      if (g == s_.generations.end() || shard >= static_cast<uint32_t>(g->second.routes_size())) {
+        return nullptr;
+      }
+      return &g->second.routes(static_cast<int>(shard));
+    };
     for (const auto& [id, t] : s_.tasks) {
-      if (t.task.move_id() != 0 || t.task.kind() != v1::TASK_RECONCILE) continue;
-      if (t.status == TaskRecord::Status::kDone) {
-        c_->deleted_tasks.insert(id);
-      } else if (t.status == TaskRecord::Status::kPending && !TargetStillWritten(t.task)) {
-        // Its node left the shard's write set since (e.g. the move that added it
-        // was aborted and its partial copy wiped): it must not get the shard back.
-        spdlog::info("recovery pass {} of {} shard {} on {} dropped: no longer in the write set",
-                     id, t.task.index(), t.task.shard(), absl::StrJoin(t.task.targets(), ","));
-        c_->deleted_tasks.insert(id);
-      } else if (t.FailedForGood(cfg_.migration.task_retries)) {
-        spdlog::error("recovery pass {} of {} shard {} on {} failed: {}", id, t.task.index(),
-                      t.task.shard(), absl::StrJoin(t.task.targets(), ","), t.error);
-        c_->deleted_tasks.insert(id);
+      if (!IsRecoveryPass(t.task)) continue;
+      RecoveryPassStep step = StepRecoveryPass(s_, t, routes);
+      switch (step.action) {
+        case RecoveryPassStep::Action::kKeep:
+          break;
+        case RecoveryPassStep::Action::kUpdate:
+          spdlog::info("recovery pass {} of {} shard {}: now {} from {}", id, t.task.index(),
+                       t.task.shard(), absl::StrJoin(step.task.targets(), ","),
+                       absl::StrJoin(step.task.sources(), ","));
+          c_->tasks[id] = step.task;
+          break;
+        case RecoveryPassStep::Action::kDelete:
+          if (t.status != TaskRecord::Status::kDone) {
+            spdlog::info("recovery pass {} of {} shard {} on {} dropped: {}", id, t.task.index(),
+                         t.task.shard(), absl::StrJoin(t.task.targets(), ","), step.reason);
+          }
+          c_->deleted_tasks.insert(id);
+          break;
       }
     }
   }
@@ -731,18 +729,40 @@ void PlanRunner::Tick() {
 }
 
 void PlanRunner::ReleaseTasks() {
-  for (const auto& id : c_->registry_.ExpireLeases()) {
-    spdlog::warn("worker {} lease expired; its tasks will be reassigned", id);
+  std::vector<std::string> unclean;
+  for (const WorkerSnapshot& w : c_->registry_.ExpireLeases()) {
+    spdlog::warn("worker {} lease expired; its tasks will be reassigned", w.id);
+    if (!w.ended_clean) unclean.push_back(w.id);
   }
+  // Sessions recorded before a restart whose worker did not come back within the
+  // grace every restart waits before acting on workers (one lease TTL plus the
+  // allowed drift) ended unclean too.
+  const int64_t now = c_->clock_->NowMs();
+  if (absl::Milliseconds(now - c_->started_ms_) >=
+      c_->config_.worker_lease_ttl + c_->config_.max_clock_drift) {
+    absl::ReaderMutexLock l(&c_->mu_);
+    for (const auto& id : c_->state_.worker_sessions) {
+      if (!c_->registry_.Known(id) &&
+          std::find(unclean.begin(), unclean.end(), id) == unclean.end()) {
+        spdlog::warn("worker {} did not come back after the restart", id);
+        unclean.push_back(id);
+      }
+    }
+  }
+  if (!unclean.empty()) c_->ScheduleSessionEndPasses(unclean);
   absl::MutexLock l(&c_->mu_);
   for (auto& [id, t] : c_->state_.tasks) {
     if (t.status == TaskRecord::Status::kLeased && !c_->registry_.IsLive(t.worker)) {
       spdlog::info("task {} released from {} (lease expired)", id, t.worker);
       t.status = TaskRecord::Status::kPending;
       t.worker.clear();
-    } else if (t.status == TaskRecord::Status::kFailed && t.retryable &&
-               t.failures <= c_->config_.migration.task_retries &&
+    } else if (t.status == TaskRecord::Status::kFailed &&
+               ((t.retryable && t.failures <= c_->config_.migration.task_retries) ||
+                IsRecoveryPass(t.task)) &&
                c_->clock_->NowMs() >= t.retry_at_ms) {
+      // A recovery pass is retried whatever the failure (an unreachable node, a
+      // fence raised by a cutover) until it succeeds or is no longer needed: a
+      // replica that missed an acknowledged write must not wait for anti-entropy.
       t.status = TaskRecord::Status::kPending;
       t.worker.clear();
     }

@@ -37,6 +37,7 @@ std::shared_ptr<Outbox> WorkerRegistry::Register(const std::string& id, const st
     w.info.max_tasks = max_tasks == 0 ? 1 : max_tasks;
     w.info.last_heartbeat_ms = clock_->NowMs();
     w.info.connected = true;
+    w.info.ended_clean = false;
     w.outbox = outbox;
   }
   if (old) old->Close();
@@ -75,15 +76,21 @@ bool WorkerRegistry::LiveLocked(const Worker& w, int64_t now) const {
   return absl::Milliseconds(now - w.info.last_heartbeat_ms) < ttl_;
 }
 
-std::vector<std::string> WorkerRegistry::ExpireLeases() {
-  std::vector<std::string> out;
+void WorkerRegistry::EndedClean(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  auto it = workers_.find(id);
+  if (it != workers_.end()) it->second.info.ended_clean = true;
+}
+
+std::vector<WorkerSnapshot> WorkerRegistry::ExpireLeases() {
+  std::vector<WorkerSnapshot> out;
   std::vector<std::shared_ptr<Outbox>> closing;
   {
     absl::MutexLock l(&mu_);
     const int64_t now = clock_->NowMs();
     for (auto it = workers_.begin(); it != workers_.end();) {
       if (!LiveLocked(it->second, now)) {
-        out.push_back(it->first);
+        out.push_back(it->second.info);
         if (it->second.outbox) closing.push_back(it->second.outbox);
         it = workers_.erase(it);
       } else {
@@ -93,6 +100,11 @@ std::vector<std::string> WorkerRegistry::ExpireLeases() {
   }
   for (auto& o : closing) o->Close();
   return out;
+}
+
+bool WorkerRegistry::Known(const std::string& id) const {
+  absl::ReaderMutexLock l(&mu_);
+  return workers_.count(id) > 0;
 }
 
 bool WorkerRegistry::IsLive(const std::string& id) const {

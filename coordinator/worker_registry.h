@@ -46,6 +46,9 @@ struct WorkerSnapshot {
   uint64_t acked_epoch = 0;
   uint64_t inflight_writes = 0;
   bool connected = false;
+  // The worker said its last misses were reported and it stops (a final miss
+  // report): the end of its session loses nothing.
+  bool ended_clean = false;
 };
 
 class WorkerRegistry {
@@ -60,10 +63,14 @@ class WorkerRegistry {
   void Ack(const std::string& id, uint64_t epoch);
   // The session's stream ended; the lease runs out on its own.
   void Disconnect(const std::string& id, const std::shared_ptr<Outbox>& outbox);
-  // Removes workers whose lease expired; returns their ids.
-  std::vector<std::string> ExpireLeases();
+  // Marks the worker's session as ended clean (its final miss report arrived).
+  void EndedClean(const std::string& id);
+  // Removes workers whose lease expired; returns them as they were.
+  std::vector<WorkerSnapshot> ExpireLeases();
 
   bool IsLive(const std::string& id) const;
+  // Registered and not expired yet (live or not).
+  bool Known(const std::string& id) const;
   std::vector<WorkerSnapshot> Live() const;
   // Every live worker acked `epoch` or newer (vacuously true with none).
   bool AllLiveAcked(uint64_t epoch) const;

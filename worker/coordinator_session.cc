@@ -13,7 +13,11 @@ namespace miroir {
 
 CoordinatorSession::CoordinatorSession(SessionOptions options, Router* router,
                                        InflightTracker* inflight, NodeStores* stores)
-    : options_(std::move(options)), router_(router), inflight_(inflight), stores_(stores) {
+    : options_(std::move(options)),
+      router_(router),
+      inflight_(inflight),
+      stores_(stores),
+      misses_(options_.miss_queue_entries) {
   channel_ = MakeChannel(options_.coordinator);
   stub_ = v1::WorkerControl::NewStub(channel_);
 }
@@ -26,9 +30,11 @@ void CoordinatorSession::set_task_sink(TaskSink* sink) {
 }
 
 void CoordinatorSession::Start() {
+  started_.store(true);
   stream_thread_ = std::thread([this] { StreamLoop(); });
   ticker_thread_ = std::thread([this] { TickerLoop(); });
   report_thread_ = std::thread([this] { NodeReportLoop(); });
+  miss_thread_ = std::thread([this] { MissReportLoop(); });
 }
 
 void CoordinatorSession::Stop() {
@@ -40,6 +46,9 @@ void CoordinatorSession::Stop() {
   if (stream_thread_.joinable()) stream_thread_.join();
   if (ticker_thread_.joinable()) ticker_thread_.join();
   if (report_thread_.joinable()) report_thread_.join();
+  if (miss_thread_.joinable()) miss_thread_.join();
+  // Once: the last misses, and word that this session ends clean.
+  if (started_.load() && !stopped_.exchange(true)) FlushMisses(/*stopping=*/true);
 }
 
 bool CoordinatorSession::LeaseValid() const {
@@ -226,18 +235,46 @@ void CoordinatorSession::RefreshView(uint64_t min_epoch) {
 
 void CoordinatorSession::ReportMiss(const std::string& node, const std::string& index,
                                     uint64_t generation, uint32_t shard) {
-  absl::MutexLock l(&mu_);
-  ++misses_[{node, index, generation, shard}];
+  misses_.Add(node, index, generation, shard);
+}
+
+void CoordinatorSession::MissReportLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.miss_report_interval)) {
+    if (!misses_.empty()) FlushMisses(/*stopping=*/false);
+  }
+}
+
+bool CoordinatorSession::FlushMisses(bool stopping) {
+  v1::MissReport report = misses_.Take();
+  if (report.misses_size() == 0 && !stopping) return true;
+  report.set_worker_id(options_.worker_id);
+  report.set_stopping(stopping);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::MissReportAck ack;
+  grpc::Status st = stub_->ReportMisses(&ctx, report, &ack);
+  if (!st.ok()) {
+    misses_.Return(report);
+    if (!miss_report_failing_.exchange(true) || stopping) {
+      spdlog::warn("reporting {} misses failed: {}; {}", report.misses_size(), st.error_message(),
+                   stopping ? "the coordinator will repair every shard when this worker's "
+                              "lease runs out"
+                            : "kept for the next attempt");
+    }
+    return false;
+  }
+  if (miss_report_failing_.exchange(false)) {
+    spdlog::info("misses reported again ({} recovery passes scheduled)", ack.scheduled());
+  }
+  return true;
 }
 
 void CoordinatorSession::TickerLoop() {
-  SteadyTime next_miss_flush = std::chrono::steady_clock::now();
   bool ack_pending = false;
   // While an ack waits for in-flight writes to settle, look every millisecond.
   while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(ack_pending ? 1 : 5))) {
     const SteadyTime now = std::chrono::steady_clock::now();
     bool heartbeat = false;
-    v1::WorkerMessage misses;
     {
       absl::MutexLock l(&mu_);
       if (!registered_) continue;
@@ -245,20 +282,6 @@ void CoordinatorSession::TickerLoop() {
         heartbeat = true;
         heartbeat_sends_.push_back(now);
         next_heartbeat_ = now + std::chrono::milliseconds(std::max<uint64_t>(lease_ttl_ms_ / 3, 1));
-      }
-      if (now >= next_miss_flush && !misses_.empty()) {
-        next_miss_flush = now + std::chrono::seconds(1);
-        auto* rep = misses.mutable_misses();
-        rep->set_worker_id(options_.worker_id);
-        for (const auto& [k, count] : misses_) {
-          auto* m = rep->add_misses();
-          m->set_node(std::get<0>(k));
-          m->set_index(std::get<1>(k));
-          m->set_generation(std::get<2>(k));
-          m->set_shard(std::get<3>(k));
-          m->set_count(count);
-        }
-        misses_.clear();
       }
     }
     if (heartbeat) {
@@ -268,13 +291,6 @@ void CoordinatorSession::TickerLoop() {
       Send(hb);
     }
     ack_pending = MaybeAck();
-    if (misses.has_misses() && !Send(misses)) {
-      // Not connected: keep the counts for the next stream.
-      absl::MutexLock l(&mu_);
-      for (const auto& m : misses.misses().misses()) {
-        misses_[{m.node(), m.index(), m.generation(), m.shard()}] += m.count();
-      }
-    }
   }
 }
 

@@ -2,15 +2,19 @@
 // (docs/task-protocol.md). Registers, heartbeats every lease_ttl/3 and tracks
 // the lease on the monotonic clock, applies pushed views to the Router in epoch
 // order and acks each once no write routed at an older epoch is in flight,
-// refreshes the view with GetView after a fence, batches miss reports (at most
-// once a second), sends node reports every few seconds, hands tasks to a
-// TaskSink, and reconnects with backoff when the coordinator goes away.
+// refreshes the view with GetView after a fence, queues misses in a MissQueue
+// and reports them with the ReportMisses RPC (at most once a second; kept until
+// a coordinator answers OK, so they survive a control-plane outage), sends node
+// reports every few seconds, hands tasks to a TaskSink, and reconnects with
+// backoff when the coordinator goes away. Stop sends the queue's last misses as
+// the `stopping` report, so the coordinator knows the session ended clean.
 //
-// Thread-safe. Owns three threads (stream, ticker, node reports) between Start
-// and Stop.
+// Thread-safe. Owns four threads (stream, ticker, node reports, miss reports)
+// between Start and Stop.
 #ifndef MIROIR_WORKER_COORDINATOR_SESSION_H_
 #define MIROIR_WORKER_COORDINATOR_SESSION_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -27,6 +31,7 @@
 #include "miroir/v1/worker_control.grpc.pb.h"
 #include "worker/coordinator_link.h"
 #include "worker/inflight_tracker.h"
+#include "worker/miss_queue.h"
 #include "worker/node_stores.h"
 #include "worker/router.h"
 #include "worker/view_change.h"
@@ -52,6 +57,10 @@ struct SessionOptions {
   uint32_t max_tasks = 2;
   absl::Duration node_report_interval = absl::Seconds(3);
   absl::Duration max_backoff = absl::Seconds(2);
+  // Bound of the miss queue in (node, shard) entries (worker config
+  // `miss_queue_entries`); past it a node's misses degrade to a per-node flag.
+  size_t miss_queue_entries = MissQueue::kDefaultMaxEntries;
+  absl::Duration miss_report_interval = absl::Seconds(1);
   // TEST ONLY (--test-ack-delay-ms): a routing ack waits this long after its
   // epoch is applied, so tests can catch the states that wait for acks.
   absl::Duration test_ack_delay = absl::ZeroDuration();
@@ -67,6 +76,8 @@ class CoordinatorSession : public CoordinatorLink {
   // Our DataPlane address as registered. REQUIRES: called before Start.
   void set_address(const std::string& address) { options_.address = address; }
   void Start();
+  // Stops the threads, then reports the queued misses as the `stopping` report
+  // (one attempt, bounded). REQUIRES: no write is served any more.
   void Stop();
 
   // CoordinatorLink.
@@ -85,6 +96,10 @@ class CoordinatorSession : public CoordinatorLink {
   void RunOneStream();
   void TickerLoop();
   void NodeReportLoop();
+  void MissReportLoop();
+  // Reports what the miss queue holds (with `stopping`, even when empty); puts it
+  // back when the coordinator does not answer OK. True when reported.
+  bool FlushMisses(bool stopping);
   void OnView(const v1::ClusterView& view);
   // Sends the routing ack of the newest drained epoch. Returns true while an ack
   // is still pending.
@@ -99,7 +114,11 @@ class CoordinatorSession : public CoordinatorLink {
   std::unique_ptr<v1::WorkerControl::Stub> stub_;
 
   absl::Notification stop_;
-  std::thread stream_thread_, ticker_thread_, report_thread_;
+  std::thread stream_thread_, ticker_thread_, report_thread_, miss_thread_;
+  MissQueue misses_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> miss_report_failing_{false};  // log a failing report once per outage
 
   mutable absl::Mutex mu_;
   TaskSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -118,8 +137,6 @@ class CoordinatorSession : public CoordinatorLink {
   std::deque<PendingAck> pending_acks_ ABSL_GUARDED_BY(mu_);
   uint64_t drained_epoch_ ABSL_GUARDED_BY(mu_) = 0;  // highest epoch drained
   uint64_t acked_epoch_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::tuple<std::string, std::string, uint64_t, uint32_t>, uint64_t> misses_
-      ABSL_GUARDED_BY(mu_);
 
   // Serialises writes on the stream (gRPC allows one writer at a time).
   absl::Mutex send_mu_;

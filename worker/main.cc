@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   sopts.coordinator = cfg.coordinator;
   sopts.worker_id = worker_id;
   sopts.max_tasks = cfg.max_tasks;
+  sopts.miss_queue_entries = static_cast<size_t>(cfg.miss_queue_entries);
   if (ack_delay_ms > 0) {
     spdlog::warn("TEST ONLY: routing acks held {} ms after each epoch is applied", ack_delay_ms);
     sopts.test_ack_delay = absl::Milliseconds(ack_delay_ms);

@@ -9,14 +9,15 @@ namespace {
 absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (!root || root.IsNull()) return absl::OkStatus();
   if (!root.IsMap()) return YamlError(r.source(), root, "(root)", "must be a map");
-  if (auto s = r.OnlyKeys(root, "",
-                          {"listen", "coordinator", "metrics_listen", "log_format",
-                           "write_deadline", "max_restamps", "pause_queue_size",
-                           "max_batches_in_flight", "fanout_threads", "max_tasks", "store"});
+  if (auto s =
+          r.OnlyKeys(root, "",
+                     {"listen", "coordinator", "metrics_listen", "log_format", "write_deadline",
+                      "max_restamps", "pause_queue_size", "max_batches_in_flight", "fanout_threads",
+                      "max_tasks", "miss_queue_entries", "store"});
       !s.ok()) {
     return s;
   }
-#define MIROIR_TRY(expr)              \
+#define MIROIR_TRY(expr) \
   if (absl::Status _s = (expr); !_s.ok()) return _s
   MIROIR_TRY(r.String(root, "", "listen", &c->listen));
   MIROIR_TRY(r.String(root, "", "coordinator", &c->coordinator));
@@ -43,6 +44,11 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   v = c->max_tasks;
   MIROIR_TRY(r.Uint(root, "", "max_tasks", &v));
   c->max_tasks = static_cast<uint32_t>(v);
+  MIROIR_TRY(r.Uint(root, "", "miss_queue_entries", &c->miss_queue_entries));
+  if (c->miss_queue_entries == 0 || c->miss_queue_entries > 10'000'000) {
+    return YamlError(r.source(), root["miss_queue_entries"], "miss_queue_entries",
+                     "must be 1..10000000");
+  }
   if (root["store"]) {
     const YAML::Node s = root["store"];
     if (!s.IsMap()) return YamlError(r.source(), s, "store", "must be a map");
@@ -66,8 +72,7 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
 
 }  // namespace
 
-absl::StatusOr<WorkerConfig> ParseWorkerConfig(const std::string& text,
-                                               const std::string& source) {
+absl::StatusOr<WorkerConfig> ParseWorkerConfig(const std::string& text, const std::string& source) {
   auto root = ParseYaml(text, source);
   if (!root.ok()) return root.status();
   WorkerConfig c;

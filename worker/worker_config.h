@@ -17,11 +17,14 @@ struct WorkerConfig {
   std::string coordinator = "127.0.0.1:7400";
   std::string metrics_listen;  // "" = off
   std::string log_format = "text";
-  WritePathOptions write;      // write_deadline, max_restamps, pause_queue_size
+  WritePathOptions write;         // write_deadline, max_restamps, pause_queue_size
   int max_batches_in_flight = 4;  // per Write stream
   int fanout_threads = 16;        // parallel per-node store calls, worker-wide
   uint32_t max_tasks = 2;
-  StoreOptions store;             // store.connect_timeout, store.op_timeout, store.pool_size
+  // Misses kept per (node, shard) until a coordinator takes them; past it a node's
+  // misses degrade to one per-node flag (worker/miss_queue.h).
+  uint64_t miss_queue_entries = 10000;
+  StoreOptions store;  // store.connect_timeout, store.op_timeout, store.pool_size
 };
 
 // Parses YAML text (`source` names it in errors). Unknown keys are refused.

@@ -578,6 +578,106 @@ TEST_F(ServiceTest, MissReportsScheduleOneRecoveryPassPerNodeShard) {
   worker.Stop();
 }
 
+// A recovery pass that fails (here: not retryable, as a fenced one is) is not
+// given up: it is leased again after its backoff until it succeeds. Before the
+// fix it was deleted at its first non-retryable failure (1 RECONCILE seen).
+TEST_F(ServiceTest, FailedRecoveryPassIsRetriedUntilItSucceeds) {
+  StartCoordinator();
+  Init();
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Fail(v1::TASK_RECONCILE);
+  worker.Start();
+  v1::MissReport report;
+  report.set_worker_id("w1");
+  auto* m = report.add_misses();
+  m->set_node("s0");
+  m->set_index("products");
+  m->set_shard(2);
+  m->set_count(1);
+  ASSERT_TRUE(coord_->core().ReportMisses(report).ok());
+  auto reconciles = [&] {
+    auto k = worker.kinds();
+    return std::count(k.begin(), k.end(), v1::TASK_RECONCILE);
+  };
+  for (int i = 0; i < 500 && reconciles() < 3; ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_GE(reconciles(), 3) << "the failed pass was not leased again";
+  EXPECT_EQ(Status().pending_recovery_passes(), 1u);
+  worker.StopFailing(v1::TASK_RECONCILE);
+  for (int i = 0; i < 500 && Status().pending_recovery_passes() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Status().pending_recovery_passes(), 0u);
+  worker.Stop();
+}
+
+// DESIGN §4: a worker session that ends without its `stopping` miss report (a
+// crash, a lapsed lease) may have lost misses: every written shard gets a shard
+// pass. One that said it stops, with its last misses in, ends clean.
+TEST_F(ServiceTest, SessionEndWithoutStoppingReportSchedulesShardPasses) {
+  StartCoordinator();
+  Init();
+  auto workers_live = [&] { return Status().workers_size(); };
+  {
+    FakeWorker clean(coord_->address(), "w-clean");
+    clean.Start();
+    for (int i = 0; i < 250 && workers_live() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_EQ(workers_live(), 1);
+    v1::MissReport last;
+    last.set_worker_id("w-clean");
+    last.set_stopping(true);
+    ASSERT_TRUE(coord_->core().ReportMisses(last).ok());
+    clean.Stop();
+  }
+  for (int i = 0; i < 250 && workers_live() > 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(workers_live(), 0);
+  absl::SleepFor(absl::Milliseconds(100));  // a few runner ticks after the expiry
+  EXPECT_EQ(Status().pending_recovery_passes(), 0u);
+  {
+    FakeWorker crashed(coord_->address(), "w-crashed");
+    crashed.Start();
+    for (int i = 0; i < 250 && workers_live() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_EQ(workers_live(), 1);
+    crashed.Stop();  // no stopping report: as a crash
+  }
+  // 16 shards, each written to one node of g0 and one of g1.
+  for (int i = 0; i < 250 && Status().pending_recovery_passes() < 16; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Status().pending_recovery_passes(), 16u);
+}
+
+// The sessions are durable: a worker the coordinator knew before a restart that
+// does not come back within the restart's grace (lease TTL + drift) ended unclean
+// for all anyone knows. One that had sent its `stopping` report did not.
+TEST_F(ServiceTest, WorkerGoneAcrossARestartGetsShardPassesUnlessItEndedClean) {
+  StartCoordinator();
+  Init();
+  auto workers_live = [&] { return Status().workers_size(); };
+  auto register_and_lose = [&](const std::string& id, bool clean) {
+    FakeWorker w(coord_->address(), id);
+    w.Start();
+    for (int i = 0; i < 250 && workers_live() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_EQ(workers_live(), 1);
+    if (clean) {
+      v1::MissReport last;
+      last.set_worker_id(id);
+      last.set_stopping(true);
+      ASSERT_TRUE(coord_->core().ReportMisses(last).ok());
+    }
+    coord_.reset();  // the coordinator goes first: it never sees the worker end
+    w.Stop();
+    StartCoordinator();
+  };
+  register_and_lose("w-clean", /*clean=*/true);
+  absl::SleepFor(absl::Milliseconds(1500));  // past the grace of 650 ms
+  EXPECT_EQ(Status().pending_recovery_passes(), 0u);
+  register_and_lose("w-gone", /*clean=*/false);
+  for (int i = 0; i < 250 && Status().pending_recovery_passes() < 16; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Status().pending_recovery_passes(), 16u);
+}
+
 TEST_F(ServiceTest, VerifyAggregatesWorkerDigests) {
   StartCoordinator();
   Init();

@@ -77,6 +77,40 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ReportMisses(grpc::ServerContext*, const v1::MissReport* req,
+                            v1::MissReportAck* ack) override {
+    absl::MutexLock l(&mu_);
+    if (refuse_misses_) {
+      ++refused_reports_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no leader");
+    }
+    reports_.push_back(*req);
+    ack->set_scheduled(static_cast<uint32_t>(req->misses_size()));
+    return grpc::Status::OK;
+  }
+  void set_refuse_misses(bool b) {
+    absl::MutexLock l(&mu_);
+    refuse_misses_ = b;
+  }
+  int refused_reports() {
+    absl::MutexLock l(&mu_);
+    return refused_reports_;
+  }
+  std::vector<v1::MissReport> reports() {
+    absl::MutexLock l(&mu_);
+    return reports_;
+  }
+  // Waits (bounded) until `pred` holds over the miss reports answered OK.
+  bool WaitForReports(std::function<bool(const std::vector<v1::MissReport>&)> pred,
+                      absl::Duration timeout = absl::Seconds(10)) {
+    const absl::Time until = absl::Now() + timeout;
+    while (absl::Now() < until) {
+      if (pred(reports())) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
   void Push(const v1::ClusterView& v) {
     absl::MutexLock l(&mu_);
     view_ = v;
@@ -116,6 +150,9 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
   std::vector<v1::WorkerMessage> received_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::ClusterView> view_ ABSL_GUARDED_BY(mu_);
   bool answer_heartbeats_ ABSL_GUARDED_BY(mu_) = true;
+  bool refuse_misses_ ABSL_GUARDED_BY(mu_) = false;
+  int refused_reports_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<v1::MissReport> reports_ ABSL_GUARDED_BY(mu_);
   bool end_stream_ ABSL_GUARDED_BY(mu_) = false;
   int sessions_ ABSL_GUARDED_BY(mu_) = 0;
   const uint64_t ttl_ms_ = 600;
@@ -139,6 +176,7 @@ class SessionTest : public ::testing::Test {
     o.worker_id = "w-test";
     o.address = "127.0.0.1:9";
     o.node_report_interval = absl::Seconds(60);
+    o.miss_report_interval = absl::Milliseconds(100);
     session_ = std::make_unique<CoordinatorSession>(o, &router_, &inflight_, &stores_);
   }
   void TearDown() override {
@@ -237,15 +275,50 @@ TEST_F(SessionTest, OlderViewIsIgnoredAndMissesAreBatched) {
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(router_.epoch(), 5u);
   for (int i = 0; i < 3; ++i) session_->ReportMiss("r0", "products", 1, 2);
-  ASSERT_TRUE(coord_.WaitFor([](const auto& ms) {
-    for (const auto& m : ms) {
-      if (m.has_misses() && m.misses().misses_size() == 1 && m.misses().misses(0).count() == 3 &&
-          m.misses().misses(0).node() == "r0" && m.misses().misses(0).shard() == 2) {
+  ASSERT_TRUE(coord_.WaitForReports([](const auto& rs) {
+    for (const auto& r : rs) {
+      if (r.misses_size() == 1 && r.misses(0).count() == 3 && r.misses(0).node() == "r0" &&
+          r.misses(0).shard() == 2 && r.worker_id() == "w-test" && !r.stopping()) {
         return true;
       }
     }
     return false;
   }));
+}
+
+// DESIGN §9a: misses wait while no coordinator answers and are reported when one
+// does; Stop sends the last ones as the `stopping` report (a clean session end).
+TEST_F(SessionTest, MissesAreKeptUntilACoordinatorAnswersAndStopReportsTheLast) {
+  coord_.Push(View(1));
+  coord_.set_refuse_misses(true);
+  session_->Start();
+  session_->ReportMiss("r0", "products", 1, 2);
+  for (int i = 0; i < 500 && coord_.refused_reports() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GE(coord_.refused_reports(), 2);
+  session_->ReportMiss("r0", "products", 1, 2);
+  session_->ReportMiss("r1", "products", 1, 0);
+  coord_.set_refuse_misses(false);
+  ASSERT_TRUE(coord_.WaitForReports([](const auto& rs) {
+    uint64_t r0 = 0, r1 = 0;
+    for (const auto& r : rs) {
+      for (const auto& m : r.misses()) (m.node() == "r0" ? r0 : r1) += m.count();
+    }
+    return r0 == 2 && r1 == 1;
+  }));
+  session_->ReportMiss("r1", "products", 1, 3);
+  session_->Stop();
+  auto rs = coord_.reports();
+  ASSERT_FALSE(rs.empty());
+  EXPECT_TRUE(rs.back().stopping());
+  uint64_t r1_shard3 = 0;
+  for (const auto& r : rs) {
+    for (const auto& m : r.misses()) {
+      if (m.node() == "r1" && m.shard() == 3) r1_shard3 += m.count();
+    }
+  }
+  EXPECT_EQ(r1_shard3, 1u);
 }
 
 TEST_F(SessionTest, ReconnectsAndReRegistersWhenTheStreamEnds) {

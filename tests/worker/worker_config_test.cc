@@ -22,6 +22,18 @@ TEST(WorkerConfig, DefaultsAndOverrides) {
   EXPECT_EQ(c->store.pool_size, 2);
 }
 
+TEST(WorkerConfig, MissQueueEntriesDefaultAndBounds) {
+  auto c = ParseWorkerConfig("", "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->miss_queue_entries, 10000u);
+  c = ParseWorkerConfig("miss_queue_entries: 50\n", "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->miss_queue_entries, 50u);
+  c = ParseWorkerConfig("miss_queue_entries: 0\n", "w.yaml");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("miss_queue_entries"), absl::string_view::npos) << c.status();
+}
+
 TEST(WorkerConfig, ErrorsNameFileLineAndKey) {
   auto c = ParseWorkerConfig("listen: x\nbogus: 1\n", "w.yaml");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
