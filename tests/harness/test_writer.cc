@@ -186,7 +186,7 @@ void TestWriter::StreamLoop(int stream_index) {
         const std::string& key = live[i];
         pb::WriteItem* item = batch.add_items();
         item->set_after_version(after_version[key]);
-        bool del = !loading && is_delete(rng);
+        bool del = loading ? options_.load_deletes : is_delete(rng);
         deletes.push_back(del);
         if (del) {
           item->mutable_delete_()->set_index(options_.index);
