@@ -56,6 +56,9 @@ struct WriterOptions {
   // The load_first pass deletes every key instead of putting it (e.g. "delete
   // every document loaded before"); the random mix follows as usual.
   bool load_deletes = false;
+  // Each stream stops once its load_first pass is done (no random mix): every
+  // key is written exactly once.
+  bool load_only = false;
   // Send each batch through the next worker in worker_addresses (a new stream
   // per batch), so the operations on one key alternate between workers (e.g.
   // workers with skewed clocks). Default: a stream stays on its worker.
