@@ -11,6 +11,7 @@
 #include "coordinator/move_machine.h"
 #include "coordinator/plan_runner.h"
 #include "coordinator/planner.h"
+#include "coordinator/read_exclusions.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
 #include "coordinator/status_macros.h"
@@ -57,6 +58,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
     absl::MutexLock l(&c->mu_);
     c->state_ = std::move(state);
     c->view_ = BuildView(c->state_);
+    c->RefreshReadExclusions();
   }
   if (!stale.empty()) {
     auto st = c->Mutate([&](const ClusterState&, Change* ch) {
@@ -100,8 +102,8 @@ int64_t Coordinator::NextCutoverDeadlineMs() {
   absl::ReaderMutexLock l(&mu_);
   for (const auto& [id, m] : state_.moves) {
     if (!IsPausedState(m.state())) continue;
-    consider(MoveMachine::NextCutoverDeadlineMs(m.paused_at_ms(), m.state() == v1::MOVE_PAUSED,
-                                                now, cfg));
+    consider(MoveMachine::NextCutoverDeadlineMs(m.paused_at_ms(), m.state() == v1::MOVE_PAUSED, now,
+                                                cfg));
   }
   for (const auto& [id, r] : state_.reshards) {
     consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == "pausing", now, cfg));
@@ -154,6 +156,7 @@ absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
   const uint64_t new_epoch = change.bump_epoch ? epoch + 1 : epoch;
   MIROIR_RETURN_IF_ERROR(store_->Commit(change.ToWrite(new_epoch)));
   std::vector<std::pair<uint64_t, std::string>> cancels;
+  bool exclusions_changed = false;
   {
     absl::MutexLock l(&mu_);
     for (uint64_t id : change.deleted_tasks) {
@@ -164,8 +167,13 @@ absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
     }
     ApplyChange(change, new_epoch, &state_);
     if (change.bump_epoch) view_ = BuildView(state_);
+    if (!change.tasks.empty() || !change.deleted_tasks.empty()) {
+      exclusions_changed = RefreshReadExclusions();
+    }
   }
   if (change.bump_epoch) Publish();
+  // Still under write_mu_: lists go out in version order.
+  if (exclusions_changed) registry_.Broadcast(ReadExclusionsMessage(0));
   // A task dropped while a worker holds it (abort, state left) is cancelled there.
   for (const auto& [id, worker] : cancels) {
     v1::CoordinatorMessage msg;
@@ -187,6 +195,25 @@ void Coordinator::Publish() {
     *msg.mutable_view() = *view_;
   }
   registry_.Broadcast(msg);
+}
+
+bool Coordinator::RefreshReadExclusions() {
+  std::vector<v1::ReadExclusion> now = PendingReadExclusions(state_.tasks);
+  if (SameReadExclusions(read_exclusions_.exclusions(), now)) return false;
+  read_exclusions_.clear_exclusions();
+  for (auto& e : now) *read_exclusions_.add_exclusions() = std::move(e);
+  read_exclusions_.set_version(read_exclusions_.version() + 1);
+  return true;
+}
+
+v1::CoordinatorMessage Coordinator::ReadExclusionsMessage(uint64_t misses_through) {
+  v1::CoordinatorMessage msg;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    *msg.mutable_read_exclusions() = read_exclusions_;
+  }
+  msg.mutable_read_exclusions()->set_misses_through(misses_through);
+  return msg;
 }
 
 void Coordinator::NotifyChange() {
@@ -617,7 +644,7 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
     }
     uint64_t recovery = 0;
     for (const auto& [id, t] : state_.tasks) {
-      if (t.task.move_id() == 0 && t.task.kind() == v1::TASK_RECONCILE) ++recovery;
+      if (IsRecoveryPass(t.task)) ++recovery;
     }
     resp.set_pending_recovery_passes(recovery);
     for (const auto& [name, ix] : state_.indexes) resp.add_indexes(name);
@@ -713,6 +740,8 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   v1::CoordinatorMessage view;
   *view.mutable_view() = *View();
   outbox->Push(view);
+  // The session's first list applies whatever its version (a restart counts anew).
+  outbox->Push(ReadExclusionsMessage(0));
   spdlog::info("worker {} registered from {} (max_tasks {})", reg.worker_id(), reg.address(),
                reg.max_tasks());
   return outbox;
@@ -807,8 +836,7 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
       Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
         std::set<std::tuple<std::string, uint64_t, uint32_t>> pending;
         for (const auto& [id, t] : s.tasks) {
-          if (t.task.move_id() == 0 && t.task.kind() == v1::TASK_RECONCILE &&
-              t.task.targets_size() == 1) {
+          if (IsRecoveryPass(t.task)) {
             pending.insert({t.task.targets(0), t.task.generation(), t.task.shard()});
           }
         }

@@ -99,6 +99,12 @@ void CoordinatorSession::RunOneStream() {
           next_heartbeat_ = std::chrono::steady_clock::now();
           heartbeat_sends_.clear();
           acked_epoch_ = 0;
+          if (read_exclusions_ != nullptr) {
+            // Own misses an earlier coordinator never confirmed are reported again.
+            for (const auto& m : read_exclusions_->SessionStarted()) {
+              misses_.try_emplace({m.node, m.index, m.generation, m.shard}, 1);
+            }
+          }
           spdlog::info("registered with coordinator {} as {} (lease ttl {} ms)",
                        options_.coordinator, options_.worker_id, lease_ttl_ms_);
           break;
@@ -124,6 +130,9 @@ void CoordinatorSession::RunOneStream() {
         }
         case v1::CoordinatorMessage::kView:
           OnView(in.view());
+          break;
+        case v1::CoordinatorMessage::kReadExclusions:
+          if (read_exclusions_ != nullptr) read_exclusions_->Apply(in.read_exclusions());
           break;
         case v1::CoordinatorMessage::kTask:
         case v1::CoordinatorMessage::kCancel:
@@ -228,6 +237,8 @@ void CoordinatorSession::ReportMiss(const std::string& node, const std::string& 
                                     uint64_t generation, uint32_t shard) {
   absl::MutexLock l(&mu_);
   ++misses_[{node, index, generation, shard}];
+  // Reads skip it at once; under mu_ so the next report built carries it.
+  if (read_exclusions_ != nullptr) read_exclusions_->AddOwnMiss(node, index, generation, shard);
 }
 
 void CoordinatorSession::TickerLoop() {
@@ -250,6 +261,8 @@ void CoordinatorSession::TickerLoop() {
         next_miss_flush = now + std::chrono::seconds(1);
         auto* rep = misses.mutable_misses();
         rep->set_worker_id(options_.worker_id);
+        rep->set_seq(++report_seq_);
+        if (read_exclusions_ != nullptr) read_exclusions_->ReportSent(report_seq_);
         for (const auto& [k, count] : misses_) {
           auto* m = rep->add_misses();
           m->set_node(std::get<0>(k));

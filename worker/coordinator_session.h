@@ -3,7 +3,8 @@
 // the lease on the monotonic clock, applies pushed views to the Router in epoch
 // order and acks each once no write routed at an older epoch is in flight,
 // refreshes the view with GetView after a fence, batches miss reports (at most
-// once a second), sends node reports every few seconds, hands tasks to a
+// once a second, numbered) and keeps ReadExclusions in step with them and with
+// the coordinator's exclusion lists, sends node reports every few seconds, hands tasks to a
 // TaskSink, and reconnects with backoff when the coordinator goes away.
 //
 // Thread-safe. Owns three threads (stream, ticker, node reports) between Start
@@ -28,6 +29,7 @@
 #include "worker/coordinator_link.h"
 #include "worker/inflight_tracker.h"
 #include "worker/node_stores.h"
+#include "worker/read_exclusions.h"
 #include "worker/router.h"
 #include "worker/view_change.h"
 
@@ -64,6 +66,9 @@ class CoordinatorSession : public CoordinatorLink {
   ~CoordinatorSession() override;
 
   void set_task_sink(TaskSink* sink);
+  // Where the coordinator's read-exclusion lists and this worker's own reported
+  // misses go (null: nowhere). REQUIRES: called before Start.
+  void set_read_exclusions(ReadExclusions* exclusions) { read_exclusions_ = exclusions; }
   // Our DataPlane address as registered. REQUIRES: called before Start.
   void set_address(const std::string& address) { options_.address = address; }
   void Start();
@@ -95,6 +100,7 @@ class CoordinatorSession : public CoordinatorLink {
   Router* const router_;
   InflightTracker* const inflight_;
   NodeStores* const stores_;
+  ReadExclusions* read_exclusions_ = nullptr;  // written only before Start
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerControl::Stub> stub_;
 
@@ -120,6 +126,7 @@ class CoordinatorSession : public CoordinatorLink {
   uint64_t acked_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::tuple<std::string, std::string, uint64_t, uint32_t>, uint64_t> misses_
       ABSL_GUARDED_BY(mu_);
+  uint64_t report_seq_ ABSL_GUARDED_BY(mu_) = 0;  // seq of the last miss report built
 
   // Serialises writes on the stream (gRPC allows one writer at a time).
   absl::Mutex send_mu_;
