@@ -84,6 +84,10 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
     *m.mutable_view() = v;
     outbox_.push_back(m);
   }
+  void Send(const v1::CoordinatorMessage& m) {
+    absl::MutexLock l(&mu_);
+    outbox_.push_back(m);
+  }
   void EndStream() {
     absl::MutexLock l(&mu_);
     end_stream_ = true;
@@ -246,6 +250,70 @@ TEST_F(SessionTest, OlderViewIsIgnoredAndMissesAreBatched) {
     }
     return false;
   }));
+}
+
+// The highest miss-report seq received for (node, shard) on or after message
+// `from` (0: none).
+uint64_t ReportedIn(const std::vector<v1::WorkerMessage>& ms, const std::string& node,
+                    uint32_t shard, size_t from = 0) {
+  uint64_t seq = 0;
+  for (size_t i = from; i < ms.size(); ++i) {
+    if (!ms[i].has_misses()) continue;
+    for (const auto& m : ms[i].misses().misses()) {
+      if (m.node() == node && m.shard() == shard) seq = std::max(seq, ms[i].misses().seq());
+    }
+  }
+  return seq;
+}
+
+v1::CoordinatorMessage ExclusionList(uint64_t version, uint64_t through) {
+  v1::CoordinatorMessage m;
+  m.mutable_read_exclusions()->set_version(version);
+  m.mutable_read_exclusions()->set_misses_through(through);
+  return m;
+}
+
+TEST_F(SessionTest, AReportedMissIsExcludedFromReadsUntilTheCoordinatorConfirmsIt) {
+  ReadExclusions exclusions;
+  session_->set_read_exclusions(&exclusions);
+  coord_.Push(View(1));
+  session_->Start();
+  ASSERT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 1); }));
+  session_->ReportMiss("r0", "products", 1, 2);
+  EXPECT_TRUE(exclusions.Excluded("r0", 1, 2));  // at once, before any report
+  uint64_t seq = 0;
+  ASSERT_TRUE(coord_.WaitFor([&](const auto& ms) { return (seq = ReportedIn(ms, "r0", 2)) > 0; }));
+  coord_.Send(ExclusionList(1, seq - 1));  // an earlier report: still excluded
+  coord_.Send(ExclusionList(2, 0));
+  ASSERT_TRUE(coord_.WaitFor([&](const auto&) { return exclusions.version() == 2; }));
+  EXPECT_TRUE(exclusions.Excluded("r0", 1, 2));
+  coord_.Send(ExclusionList(3, seq));
+  ASSERT_TRUE(coord_.WaitFor([&](const auto&) { return exclusions.own() == 0; }));
+  EXPECT_FALSE(exclusions.Excluded("r0", 1, 2));
+}
+
+TEST_F(SessionTest, AnUnconfirmedMissIsReportedAgainOnTheNextSession) {
+  ReadExclusions exclusions;
+  session_->set_read_exclusions(&exclusions);
+  coord_.Push(View(1));
+  session_->Start();
+  ASSERT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 1); }));
+  session_->ReportMiss("r0", "products", 1, 3);
+  uint64_t first = 0;
+  size_t seen = 0;
+  ASSERT_TRUE(coord_.WaitFor([&](const auto& ms) {
+    seen = ms.size();
+    return (first = ReportedIn(ms, "r0", 3)) > 0;
+  }));
+  coord_.EndStream();  // never confirmed
+  for (int i = 0; i < 500 && coord_.sessions() < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_GE(coord_.sessions(), 2);
+  uint64_t again = 0;
+  ASSERT_TRUE(coord_.WaitFor(
+      [&](const auto& ms) { return (again = ReportedIn(ms, "r0", 3, seen)) > first; }));
+  EXPECT_TRUE(exclusions.Excluded("r0", 1, 3));
+  coord_.Send(ExclusionList(1, again));
+  ASSERT_TRUE(coord_.WaitFor([&](const auto&) { return exclusions.own() == 0; }));
 }
 
 TEST_F(SessionTest, ReconnectsAndReRegistersWhenTheStreamEnds) {
