@@ -92,6 +92,26 @@ bool StillJoining(const v1::Move& m) {
          s != v1::MOVE_DONE && s != v1::MOVE_ABORTED;
 }
 
+void SetReadSet(v1::ShardRoute* route, const std::vector<const v1::Move*>& moves,
+                const std::set<std::string>& failed, const std::vector<std::string>& group_order) {
+  // Reads skip failed nodes and nodes still joining the shard: a move's joining
+  // nodes (a rejoining node is an owner all along) until the move is active.
+  std::set<std::string> joining;
+  for (const v1::Move* m : moves) {
+    if (!StillJoining(*m)) continue;
+    for (const auto& n : m->new_owners()) {
+      if (!Contains({m->old_owners().begin(), m->old_owners().end()}, n)) joining.insert(n);
+    }
+  }
+  std::map<std::string, std::vector<std::string>> read;
+  for (const auto& o : route->owners()) {
+    for (const auto& n : o.nodes()) {
+      if (!failed.count(n) && !joining.count(n)) read[o.group()].push_back(n);
+    }
+  }
+  AddSorted(route->mutable_read_set(), read, group_order);
+}
+
 void RecomputeShardRoute(v1::ShardRoute* route, const std::vector<const v1::Move*>& moves,
                          const std::set<std::string>& failed,
                          const std::vector<std::string>& group_order, int64_t pause_deadline_ms) {
@@ -126,24 +146,9 @@ void RecomputeShardRoute(v1::ShardRoute* route, const std::vector<const v1::Move
     write[m->group()] = w;
     ack[m->group()] = a;
   }
-  // Reads skip failed nodes and nodes still joining the shard: a move's joining
-  // nodes (a rejoining node is an owner all along) until the move is active.
-  std::set<std::string> joining;
-  for (const v1::Move* m : moves) {
-    if (!StillJoining(*m)) continue;
-    for (const auto& n : m->new_owners()) {
-      if (!Contains({m->old_owners().begin(), m->old_owners().end()}, n)) joining.insert(n);
-    }
-  }
-  std::map<std::string, std::vector<std::string>> read;
-  for (const auto& o : route->owners()) {
-    for (const auto& n : o.nodes()) {
-      if (!failed.count(n) && !joining.count(n)) read[o.group()].push_back(n);
-    }
-  }
   AddSorted(route->mutable_write_set(), write, group_order);
   AddSorted(route->mutable_acking_set(), ack, group_order);
-  AddSorted(route->mutable_read_set(), read, group_order);
+  SetReadSet(route, moves, failed, group_order);
   // Store the sets once when all equal the owners (the common, stable case).
   const bool same = SameGroups(route->write_set(), route->owners()) &&
                     SameGroups(route->acking_set(), route->owners()) &&

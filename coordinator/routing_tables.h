@@ -50,6 +50,12 @@ void RecomputeShardRoute(v1::ShardRoute* route, const std::vector<const v1::Move
                          const std::set<std::string>& failed,
                          const std::vector<std::string>& group_order, int64_t pause_deadline_ms);
 
+// Sets the read set of `route` (explicitly, whatever sets_are_owners says) from
+// its stored owners: minus `failed` and minus the joining nodes of every move in
+// `moves` that is StillJoining.
+void SetReadSet(v1::ShardRoute* route, const std::vector<const v1::Move*>& moves,
+                const std::set<std::string>& failed, const std::vector<std::string>& group_order);
+
 // Quorum of a group of rf owners: floor(rf/2)+1.
 inline uint32_t WriteQuorum(uint32_t rf) { return rf / 2 + 1; }
 // Old owners a move must read from: rf - q + 1.
