@@ -102,8 +102,8 @@ int64_t Coordinator::NextCutoverDeadlineMs() {
   absl::ReaderMutexLock l(&mu_);
   for (const auto& [id, m] : state_.moves) {
     if (!IsPausedState(m.state())) continue;
-    consider(MoveMachine::NextCutoverDeadlineMs(m.paused_at_ms(), m.state() == v1::MOVE_PAUSED, now,
-                                                cfg));
+    consider(MoveMachine::NextCutoverDeadlineMs(m.paused_at_ms(), m.state() == v1::MOVE_PAUSED,
+                                                now, cfg));
   }
   for (const auto& [id, r] : state_.reshards) {
     consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == "pausing", now, cfg));
@@ -836,7 +836,8 @@ absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report)
       Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
         std::set<std::tuple<std::string, uint64_t, uint32_t>> pending;
         for (const auto& [id, t] : s.tasks) {
-          if (IsRecoveryPass(t.task)) {
+          if (t.task.move_id() == 0 && t.task.kind() == v1::TASK_RECONCILE &&
+              t.task.targets_size() == 1) {
             pending.insert({t.task.targets(0), t.task.generation(), t.task.shard()});
           }
         }

@@ -7,15 +7,16 @@
 namespace miroir::coordinator {
 
 bool IsRecoveryPass(const v1::Task& task) {
-  return task.move_id() == 0 && task.kind() == v1::TASK_RECONCILE && task.targets_size() == 1;
+  return task.move_id() == 0 && task.kind() == v1::TASK_RECONCILE;
 }
 
 std::vector<v1::ReadExclusion> PendingReadExclusions(const std::map<uint64_t, TaskRecord>& tasks) {
   std::map<std::tuple<std::string, uint64_t, uint32_t>, std::string> keys;  // -> index
   for (const auto& [id, t] : tasks) {
     if (!IsRecoveryPass(t.task)) continue;
-    keys.emplace(std::make_tuple(t.task.targets(0), t.task.generation(), t.task.shard()),
-                 t.task.index());
+    for (const auto& target : t.task.targets()) {
+      keys.emplace(std::make_tuple(target, t.task.generation(), t.task.shard()), t.task.index());
+    }
   }
   std::vector<v1::ReadExclusion> out;
   out.reserve(keys.size());

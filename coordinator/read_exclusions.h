@@ -14,10 +14,11 @@
 
 namespace miroir::coordinator {
 
-// A recovery pass: a reconcile that serves no move and repairs one target node.
+// A recovery pass: a reconcile that serves no move (it repairs its targets).
 bool IsRecoveryPass(const v1::Task& task);
 
-// One entry per (target, generation, shard) of every recovery pass in `tasks`
+// One entry per (target, generation, shard) of every recovery pass in `tasks`,
+// every target of each
 // (whatever its status: pending, leased, failed awaiting a retry), sorted by
 // (node, generation, shard), without duplicates.
 std::vector<v1::ReadExclusion> PendingReadExclusions(const std::map<uint64_t, TaskRecord>& tasks);

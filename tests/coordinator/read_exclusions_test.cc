@@ -1,5 +1,5 @@
 // The pending read exclusions are derived from the recovery passes in the task
-// set, whatever their status, and nothing else.
+// set (every target), whatever their status, and nothing else.
 #include "coordinator/read_exclusions.h"
 
 #include <gtest/gtest.h>
@@ -28,15 +28,17 @@ TEST(ReadExclusions, EveryRecoveryPassTargetAndNothingElse) {
   tasks[3] = Task(3, v1::TASK_RECONCILE, 0, {"r0"}, 1, TaskRecord::Status::kFailed);  // same key
   tasks[4] = Task(4, v1::TASK_RECONCILE, 9, {"r5"}, 1);        // serves a move
   tasks[5] = Task(5, v1::TASK_AE_PASS, 0, {"r6"}, 1);          // anti-entropy
-  tasks[6] = Task(6, v1::TASK_RECONCILE, 0, {"r7", "r8"}, 1);  // not one target
+  tasks[6] = Task(6, v1::TASK_RECONCILE, 0, {"r7", "r8"}, 1);  // every target
   auto list = PendingReadExclusions(tasks);
-  ASSERT_EQ(list.size(), 2u);
+  ASSERT_EQ(list.size(), 4u);
   EXPECT_EQ(list[0].node(), "r0");
   EXPECT_EQ(list[0].shard(), 1u);
   EXPECT_EQ(list[0].generation(), 7u);
   EXPECT_EQ(list[0].index(), "products");
   EXPECT_EQ(list[1].node(), "r2");
   EXPECT_EQ(list[1].shard(), 3u);
+  EXPECT_EQ(list[2].node(), "r7");
+  EXPECT_EQ(list[3].node(), "r8");
 
   v1::ReadExclusions held;
   for (const auto& e : list) *held.add_exclusions() = e;
