@@ -238,7 +238,8 @@ int Main(int argc, char** argv) {
       auto* r = g->add_routes();
       r->set_shard(s);
       r->set_state(v1::SHARD_STABLE);
-      for (auto* set : {r->mutable_owners(), r->mutable_write_set(), r->mutable_acking_set()}) {
+      for (auto* set : {r->mutable_owners(), r->mutable_write_set(), r->mutable_acking_set(),
+                        r->mutable_read_set()}) {
         auto* go = set->Add();
         go->set_group("g0");
         go->add_nodes("r0");
@@ -253,7 +254,7 @@ int Main(int argc, char** argv) {
     InflightTracker inflight;
     BenchLink link;
     WritePath path(&router, &stores, &hlc, &pool, &inflight, &link, WritePathOptions{});
-    DataPlaneService svc(&path, &router, &stores, &link, 4);
+    DataPlaneService svc(&path, &router, &stores, &link, /*exclusions=*/nullptr, 4);
     auto server = StartGrpcServer("127.0.0.1:0", {&svc});
     if (!server.ok()) return 1;
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server->port),

@@ -1,6 +1,6 @@
-// The write and acking sets of a shard route (DESIGN §2, §6). A route whose sets
-// equal its owners stores them once (`ShardRoute.sets_are_owners`), so every
-// reader goes through these two functions. Pure, no I/O, any thread.
+// The write, acking and read sets of a shard route (DESIGN §2, §4, §6). A route
+// whose sets equal its owners stores them once (`ShardRoute.sets_are_owners`),
+// so every reader goes through these functions. Pure, no I/O, any thread.
 #ifndef MIROIR_COMMON_ROUTE_SETS_H_
 #define MIROIR_COMMON_ROUTE_SETS_H_
 
@@ -18,6 +18,12 @@ inline const GroupSets& WriteSet(const v1::ShardRoute& r) {
 // Nodes whose applies count toward the write quorum, per group.
 inline const GroupSets& AckingSet(const v1::ShardRoute& r) {
   return r.sets_are_owners() ? r.owners() : r.acking_set();
+}
+
+// Nodes reads may use, per group: the owners minus failed nodes and nodes
+// joining the shard (the worker also leaves out pending exclusions).
+inline const GroupSets& ReadSet(const v1::ShardRoute& r) {
+  return r.sets_are_owners() ? r.owners() : r.read_set();
 }
 
 // Calls `fn(node)` for every node the route names — owners, write set and acking

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "coordinator/routing_tables.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -120,6 +121,22 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
     TaskRecord t;
     if (auto st = ParseInto(kKindTask, id, value, &t.task); !st.ok()) return st;
     s.tasks[t.task.id()] = t;
+  }
+  // A state written before routes carried a read set: derive it as a commit
+  // would have (the rest of the route is kept as stored).
+  const std::set<std::string> failed = s.FailedNodes();
+  for (auto& [gen_id, gen] : s.generations) {
+    for (v1::ShardRoute& r : *gen.mutable_routes()) {
+      if (r.sets_are_owners() || r.read_set_size() > 0 || r.owners_size() == 0) continue;
+      std::vector<const v1::Move*> moves;
+      for (const auto& [mid, m] : s.moves) {
+        if (m.generation() == gen_id && m.shard() == r.shard() && m.state() != v1::MOVE_DONE &&
+            m.state() != v1::MOVE_ABORTED) {
+          moves.push_back(&m);
+        }
+      }
+      SetReadSet(&r, moves, failed, s.group_order);
+    }
   }
   return s;
 }

@@ -1,6 +1,7 @@
 #include "coordinator/coordinator.h"
 
 #include <algorithm>
+#include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,7 @@
 #include "coordinator/move_machine.h"
 #include "coordinator/plan_runner.h"
 #include "coordinator/planner.h"
+#include "coordinator/read_exclusions.h"
 #include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
@@ -50,6 +52,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
     absl::MutexLock l(&c->mu_);
     c->state_ = std::move(state);
     c->view_ = BuildView(c->state_);
+    // Versions of the exclusion list count anew in every process: workers tell
+    // processes apart by this (never 0).
+    std::random_device rd;
+    c->read_exclusions_.set_run(((uint64_t{rd()} << 32) | rd()) | 1);
+    c->RefreshReadExclusions();
   }
   if (!stale.empty()) {
     auto st = c->Mutate([&](const ClusterState&, Change* ch) {
@@ -147,6 +154,7 @@ absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
   const uint64_t new_epoch = change.bump_epoch ? epoch + 1 : epoch;
   MIROIR_RETURN_IF_ERROR(store_->Commit(change.ToWrite(new_epoch)));
   std::vector<std::pair<uint64_t, std::string>> cancels;
+  bool exclusions_changed = false;
   {
     absl::MutexLock l(&mu_);
     for (uint64_t id : change.deleted_tasks) {
@@ -157,8 +165,13 @@ absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
     }
     ApplyChange(change, new_epoch, &state_);
     if (change.bump_epoch) view_ = BuildView(state_);
+    if (!change.tasks.empty() || !change.deleted_tasks.empty()) {
+      exclusions_changed = RefreshReadExclusions();
+    }
   }
   if (change.bump_epoch) Publish();
+  // Still under write_mu_: lists go out in version order.
+  if (exclusions_changed) registry_.Broadcast(ReadExclusionsMessage(0));
   // A task dropped while a worker holds it (abort, state left) is cancelled there.
   for (const auto& [id, worker] : cancels) {
     v1::CoordinatorMessage msg;
@@ -180,6 +193,25 @@ void Coordinator::Publish() {
     *msg.mutable_view() = *view_;
   }
   registry_.Broadcast(msg);
+}
+
+bool Coordinator::RefreshReadExclusions() {
+  std::vector<v1::ReadExclusion> now = PendingReadExclusions(state_.tasks);
+  if (SameReadExclusions(read_exclusions_.exclusions(), now)) return false;
+  read_exclusions_.clear_exclusions();
+  for (auto& e : now) *read_exclusions_.add_exclusions() = std::move(e);
+  read_exclusions_.set_version(read_exclusions_.version() + 1);
+  return true;
+}
+
+v1::CoordinatorMessage Coordinator::ReadExclusionsMessage(uint64_t misses_through) {
+  v1::CoordinatorMessage msg;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    *msg.mutable_read_exclusions() = read_exclusions_;
+  }
+  msg.mutable_read_exclusions()->set_misses_through(misses_through);
+  return msg;
 }
 
 void Coordinator::NotifyChange() {
@@ -713,6 +745,8 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   v1::CoordinatorMessage view;
   *view.mutable_view() = *View();
   outbox->Push(view);
+  // The session's first list applies whatever its version (a restart counts anew).
+  outbox->Push(ReadExclusionsMessage(0));
   spdlog::info("worker {} registered from {} (max_tasks {})", reg.worker_id(), reg.address(),
                reg.max_tasks());
   return outbox;

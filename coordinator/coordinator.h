@@ -97,6 +97,10 @@ class Coordinator {
   // rejoin plan (DESIGN §6); if that is refused now, the next report retries.
   void NodeReport(const v1::NodeReport& report);
   std::shared_ptr<const v1::ClusterView> View();
+  // The current read-exclusion list (DESIGN §4 "Reads"; pending recovery passes)
+  // with `misses_through` set: what a session sends in answer to miss report
+  // `misses_through` (0: none).
+  v1::CoordinatorMessage ReadExclusionsMessage(uint64_t misses_through);
 
   const CoordinatorConfig& config() const { return config_; }
   WorkerRegistry& workers() { return registry_; }
@@ -122,6 +126,9 @@ class Coordinator {
   // new view when the epoch moved. Returns the epoch after it.
   absl::StatusOr<uint64_t> Mutate(const MutateFn& fn) ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   void Publish() ABSL_LOCKS_EXCLUDED(mu_);
+  // Re-derives read_exclusions_ from the tasks; true when its entries changed
+  // (the version was raised).
+  bool RefreshReadExclusions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyChange();
   absl::StatusOr<v1::GetPlanResponse> PlanResponse(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   // Moves plan `id` from state `from` to `to` with an event; a plan already in `to`
@@ -157,6 +164,9 @@ class Coordinator {
   mutable absl::Mutex mu_;
   ClusterState state_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::ClusterView> view_ ABSL_GUARDED_BY(mu_);
+  // Derived from state_.tasks after every change of them; its version increases
+  // with every change of its entries (read_exclusions.h).
+  v1::ReadExclusions read_exclusions_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, NodeHealth> health_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex change_mu_;

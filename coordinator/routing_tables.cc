@@ -85,6 +85,32 @@ bool IsDualWriteState(v1::MoveState s) {
          IsPausedState(s);
 }
 bool IsPausedState(v1::MoveState s) { return s == v1::MOVE_PAUSED || s == v1::MOVE_FINAL_DELTA; }
+bool StillJoining(const v1::Move& m) {
+  // A failed move counts from where it failed (aborted_from).
+  const v1::MoveState s = m.state() == v1::MOVE_FAILED ? m.aborted_from() : m.state();
+  return s != v1::MOVE_ACTIVE && s != v1::MOVE_RECONCILING && s != v1::MOVE_CLEANUP &&
+         s != v1::MOVE_DONE && s != v1::MOVE_ABORTED;
+}
+
+void SetReadSet(v1::ShardRoute* route, const std::vector<const v1::Move*>& moves,
+                const std::set<std::string>& failed, const std::vector<std::string>& group_order) {
+  // Reads skip failed nodes and nodes still joining the shard: a move's joining
+  // nodes (a rejoining node is an owner all along) until the move is active.
+  std::set<std::string> joining;
+  for (const v1::Move* m : moves) {
+    if (!StillJoining(*m)) continue;
+    for (const auto& n : m->new_owners()) {
+      if (!Contains({m->old_owners().begin(), m->old_owners().end()}, n)) joining.insert(n);
+    }
+  }
+  std::map<std::string, std::vector<std::string>> read;
+  for (const auto& o : route->owners()) {
+    for (const auto& n : o.nodes()) {
+      if (!failed.count(n) && !joining.count(n)) read[o.group()].push_back(n);
+    }
+  }
+  AddSorted(route->mutable_read_set(), read, group_order);
+}
 
 void RecomputeShardRoute(v1::ShardRoute* route, const std::vector<const v1::Move*>& moves,
                          const std::set<std::string>& failed,
@@ -122,13 +148,16 @@ void RecomputeShardRoute(v1::ShardRoute* route, const std::vector<const v1::Move
   }
   AddSorted(route->mutable_write_set(), write, group_order);
   AddSorted(route->mutable_acking_set(), ack, group_order);
-  // Store the sets once when both equal the owners (the common, stable case).
+  SetReadSet(route, moves, failed, group_order);
+  // Store the sets once when all equal the owners (the common, stable case).
   const bool same = SameGroups(route->write_set(), route->owners()) &&
-                    SameGroups(route->acking_set(), route->owners());
+                    SameGroups(route->acking_set(), route->owners()) &&
+                    SameGroups(route->read_set(), route->owners());
   route->set_sets_are_owners(same);
   if (same) {
     route->clear_write_set();
     route->clear_acking_set();
+    route->clear_read_set();
   }
   route->set_state(paused ? v1::SHARD_PAUSED : dual ? v1::SHARD_DUAL_WRITE : v1::SHARD_STABLE);
   route->set_pause_deadline_ms(paused ? static_cast<uint64_t>(pause_deadline_ms) : 0);

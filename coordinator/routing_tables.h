@@ -33,16 +33,28 @@ void SetStoredOwners(v1::ShardRoute* route, const std::string& group,
 // Whether a move in `state` makes its shard dual-written / paused.
 bool IsDualWriteState(v1::MoveState state);
 bool IsPausedState(v1::MoveState state);
+// Whether the move's joining nodes may still lack the shard's data (the move has
+// not reached `active`, or failed or aborts before it): they are not read from
+// (DESIGN §4 "Reads").
+bool StillJoining(const v1::Move& move);
 
 // Recomputes write_set, acking_set, state and pause deadline of `route` from its
 // stored owners and `moves` (the moves on this shard not yet ended; each at its
-// current state). Failed nodes leave the write and acking sets (they stay owners
-// until a restore replaces them); in a move whose old owners include a failed
-// node, the joining nodes count toward acks in its place.
+// current state). Failed nodes leave the write, acking and read sets (they stay
+// owners until a restore replaces them); in a move whose old owners include a
+// failed node, the joining nodes count toward acks in its place. The read set is
+// the owners minus failed nodes and minus the joining nodes of every move still
+// copying into them (StillJoining): a rejoining node, an owner all along.
 // `pause_deadline_ms` is used when a move pauses the shard.
 void RecomputeShardRoute(v1::ShardRoute* route, const std::vector<const v1::Move*>& moves,
                          const std::set<std::string>& failed,
                          const std::vector<std::string>& group_order, int64_t pause_deadline_ms);
+
+// Sets the read set of `route` (explicitly, whatever sets_are_owners says) from
+// its stored owners: minus `failed` and minus the joining nodes of every move in
+// `moves` that is StillJoining.
+void SetReadSet(v1::ShardRoute* route, const std::vector<const v1::Move*>& moves,
+                const std::set<std::string>& failed, const std::vector<std::string>& group_order);
 
 // Quorum of a group of rf owners: floor(rf/2)+1.
 inline uint32_t WriteQuorum(uint32_t rf) { return rf / 2 + 1; }

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
 
 namespace miroir::coordinator {
@@ -54,9 +55,20 @@ grpc::Status WorkerControlService::Session(
       case v1::WorkerMessage::kFailed:
         core_->TaskFailed(worker, msg.failed());
         continue;
-      case v1::WorkerMessage::kMisses:
-        core_->ReportMisses(msg.misses()).IgnoreError();
+      case v1::WorkerMessage::kMisses: {
+        if (absl::Status s = core_->ReportMisses(msg.misses()).status(); !s.ok()) {
+          // Not recorded: end the session, so the worker reports its unconfirmed
+          // misses again on the next one (and keeps excluding them meanwhile).
+          result = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                absl::StrCat("misses: not recorded (", s.message(),
+                                             "); register again and report them again"));
+          break;
+        }
+        // The list now reflects this report: the worker may stop excluding its
+        // misses on its own.
+        if (msg.misses().seq() > 0) box->Push(core_->ReadExclusionsMessage(msg.misses().seq()));
         continue;
+      }
       case v1::WorkerMessage::kNodeReport:
         core_->NodeReport(msg.node_report());
         continue;
@@ -86,6 +98,9 @@ grpc::Status WorkerControlService::ReportMisses(grpc::ServerContext*, const v1::
   auto n = core_->ReportMisses(*req);
   if (!n.ok()) return ToGrpc(n.status());
   resp->set_scheduled(*n);
+  // The list now reflects this report: the worker may stop excluding its misses
+  // on its own.
+  *resp->mutable_read_exclusions() = core_->ReadExclusionsMessage(req->seq()).read_exclusions();
   return grpc::Status::OK;
 }
 

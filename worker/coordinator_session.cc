@@ -108,6 +108,13 @@ void CoordinatorSession::RunOneStream() {
           next_heartbeat_ = std::chrono::steady_clock::now();
           heartbeat_sends_.clear();
           acked_epoch_ = 0;
+          if (read_exclusions_ != nullptr) {
+            // Own misses an earlier coordinator never confirmed are reported again.
+            absl::MutexLock ml(&miss_mu_);
+            for (const auto& m : read_exclusions_->SessionStarted()) {
+              misses_.Add(m.node, m.index, m.generation, m.shard);
+            }
+          }
           spdlog::info("registered with coordinator {} as {} (lease ttl {} ms)",
                        options_.coordinator, options_.worker_id, lease_ttl_ms_);
           break;
@@ -133,6 +140,9 @@ void CoordinatorSession::RunOneStream() {
         }
         case v1::CoordinatorMessage::kView:
           OnView(in.view());
+          break;
+        case v1::CoordinatorMessage::kReadExclusions:
+          if (read_exclusions_ != nullptr) read_exclusions_->Apply(in.read_exclusions());
           break;
         case v1::CoordinatorMessage::kTask:
         case v1::CoordinatorMessage::kCancel:
@@ -235,7 +245,10 @@ void CoordinatorSession::RefreshView(uint64_t min_epoch) {
 
 void CoordinatorSession::ReportMiss(const std::string& node, const std::string& index,
                                     uint64_t generation, uint32_t shard) {
+  absl::MutexLock l(&miss_mu_);
   misses_.Add(node, index, generation, shard);
+  // Reads skip it at once; under miss_mu_ so the next report taken carries it.
+  if (read_exclusions_ != nullptr) read_exclusions_->AddOwnMiss(node, index, generation, shard);
 }
 
 void CoordinatorSession::MissReportLoop() {
@@ -245,8 +258,15 @@ void CoordinatorSession::MissReportLoop() {
 }
 
 bool CoordinatorSession::FlushMisses(bool stopping) {
-  v1::MissReport report = misses_.Take();
-  if (report.misses_size() == 0 && !stopping) return true;
+  v1::MissReport report;
+  {
+    // The report and the own misses it confirms are taken together (ReadExclusions).
+    absl::MutexLock l(&miss_mu_);
+    report = misses_.Take();
+    if (report.misses_size() == 0 && !stopping) return true;
+    report.set_seq(++report_seq_);
+    if (read_exclusions_ != nullptr) read_exclusions_->ReportSent(report_seq_);
+  }
   report.set_worker_id(options_.worker_id);
   report.set_stopping(stopping);
   grpc::ClientContext ctx;
@@ -263,6 +283,9 @@ bool CoordinatorSession::FlushMisses(bool stopping) {
     }
     return false;
   }
+  // The list the coordinator answers with reflects this report: its misses are
+  // no longer excluded on this worker's own account.
+  if (read_exclusions_ != nullptr) read_exclusions_->Apply(ack.read_exclusions());
   if (miss_report_failing_.exchange(false)) {
     spdlog::info("misses reported again ({} recovery passes scheduled)", ack.scheduled());
   }

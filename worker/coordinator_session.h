@@ -3,11 +3,13 @@
 // the lease on the monotonic clock, applies pushed views to the Router in epoch
 // order and acks each once no write routed at an older epoch is in flight,
 // refreshes the view with GetView after a fence, queues misses in a MissQueue
-// and reports them with the ReportMisses RPC (at most once a second; kept until
-// a coordinator answers OK, so they survive a control-plane outage), sends node
-// reports every few seconds, hands tasks to a TaskSink, and reconnects with
-// backoff when the coordinator goes away. Stop sends the queue's last misses as
-// the `stopping` report, so the coordinator knows the session ended clean.
+// and reports them with the ReportMisses RPC (at most once a second, numbered;
+// kept until a coordinator answers OK, so they survive a control-plane outage),
+// keeps ReadExclusions in step with those reports and with the coordinator's
+// exclusion lists, sends node reports every few seconds, hands tasks to a
+// TaskSink, and reconnects with backoff when the coordinator goes away. Stop
+// sends the queue's last misses as the `stopping` report, so the coordinator
+// knows the session ended clean.
 //
 // Thread-safe. Owns four threads (stream, ticker, node reports, miss reports)
 // between Start and Stop.
@@ -33,6 +35,7 @@
 #include "worker/inflight_tracker.h"
 #include "worker/miss_queue.h"
 #include "worker/node_stores.h"
+#include "worker/read_exclusions.h"
 #include "worker/router.h"
 #include "worker/view_change.h"
 
@@ -73,6 +76,9 @@ class CoordinatorSession : public CoordinatorLink {
   ~CoordinatorSession() override;
 
   void set_task_sink(TaskSink* sink);
+  // Where the coordinator's read-exclusion lists and this worker's own reported
+  // misses go (null: nowhere). REQUIRES: called before Start.
+  void set_read_exclusions(ReadExclusions* exclusions) { read_exclusions_ = exclusions; }
   // Our DataPlane address as registered. REQUIRES: called before Start.
   void set_address(const std::string& address) { options_.address = address; }
   void Start();
@@ -110,12 +116,17 @@ class CoordinatorSession : public CoordinatorLink {
   Router* const router_;
   InflightTracker* const inflight_;
   NodeStores* const stores_;
+  ReadExclusions* read_exclusions_ = nullptr;  // written only before Start
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerControl::Stub> stub_;
 
   absl::Notification stop_;
   std::thread stream_thread_, ticker_thread_, report_thread_, miss_thread_;
   MissQueue misses_;
+  // Serialises adding a miss (queue + own exclusion) with taking a report and
+  // numbering it, so a report confirms exactly the own misses it carries.
+  absl::Mutex miss_mu_;  // taken after mu_ when both are held
+  uint64_t report_seq_ ABSL_GUARDED_BY(miss_mu_) = 0;  // seq of the last report taken
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> miss_report_failing_{false};  // log a failing report once per outage

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_server.h"
+#include "worker/read_set.h"
 #include "worker/write_validation.h"
 
 namespace miroir {
@@ -19,9 +20,7 @@ class BatchQueue {
   // Blocks while full. False once closed.
   bool Push(v1::WriteBatch b) {
     absl::MutexLock l(&mu_);
-    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return closed_ || q_.size() < cap_;
-    };
+    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || q_.size() < cap_; };
     mu_.Await(absl::Condition(&room));
     if (closed_) return false;
     q_.push_back(std::move(b));
@@ -98,8 +97,10 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "index: must not be empty");
   }
   if (absl::Status s = ValidatePk(req->pk()); !s.ok()) return ToGrpc(s);
-  bool stale = false;
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  constexpr int kAttempts = 3;
+  ReadOutcome read;
+  bool whole_shard = false;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
     auto snap = router_->Current();
     if (snap->epoch() == 0) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker has no routing table yet; retry");
@@ -108,57 +109,68 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
     if (!route.ok()) return ToGrpc(route.status());
     const GenerationTarget& live = route->targets[route->live];
     const ShardKey key{live.index, live.generation, live.shard};
-    bool fenced = false;
-    stale = false;
-    for (const auto& grp : live.route->owners()) {
-      for (const auto& node : grp.nodes()) {
-        auto store = stores_->Get(*snap, node);
-        if (!store.ok()) continue;
-        auto doc = (*store)->Get(key, snap->epoch(), req->pk());
-        if (doc.ok()) {
-          if (doc->version.hlc < req->after_version()) {
-            stale = true;
-            continue;
-          }
-          const bool expired =
-              doc->expires_at_ms != 0 && doc->expires_at_ms <= absl::ToUnixMillis(absl::Now());
-          resp->set_found(!doc->tombstone && !expired);
-          ToProto(*doc, resp->mutable_document());
-          resp->set_node(node);
-          return grpc::Status::OK;
-        }
-        switch (doc.status().code()) {
-          case absl::StatusCode::kNotFound:
-            if (req->after_version() > 0) {
-              stale = true;
-              continue;
-            }
-            resp->set_found(false);
-            resp->set_node(node);
-            return grpc::Status::OK;
-          case absl::StatusCode::kFailedPrecondition:
-            fenced = true;
-            continue;
-          default:
-            continue;
-        }
-      }
+    auto failed = [&](const std::string& n) {
+      const v1::Node* node = snap->Node(n);
+      return node != nullptr && node->status() == v1::NODE_FAILED;
+    };
+    std::vector<GroupReadSet> groups =
+        ReadSetOf(*live.route, failed, [&](const std::string& n) {
+          return exclusions_ != nullptr && exclusions_->Excluded(n, key.generation, key.shard);
+        });
+    uint32_t rf = live.rf;
+    whole_shard = groups.empty();
+    if (whole_shard) {
+      // Every read-set node has a pending pass (a shard pass): all of them, as one.
+      groups = {WholeShardReadSet(*live.route, failed)};
+      rf = static_cast<uint32_t>(2 * groups[0].nodes.size());
+      if (groups[0].nodes.empty()) groups.clear();
     }
-    if (!fenced) break;
+    read = QuorumRead(groups, rf, req->after_version(),
+                      [&](const std::string& n) -> absl::StatusOr<std::optional<StoredDoc>> {
+                        auto store = stores_->Get(*snap, n);
+                        if (!store.ok()) return store.status();
+                        auto doc = (*store)->Get(key, snap->epoch(), req->pk());
+                        if (doc.ok()) return std::optional<StoredDoc>(std::move(*doc));
+                        if (doc.status().code() == absl::StatusCode::kNotFound) {
+                          return std::optional<StoredDoc>();
+                        }
+                        return doc.status();
+                      });
+    // A fenced node: the epoch moved on; refresh and read again (a group's quorum
+    // at this epoch still answers, as it would have an instant earlier).
+    if (read.kind == ReadOutcome::Kind::kQuorum || !read.fenced || attempt + 1 == kAttempts) {
+      break;
+    }
     link_->RefreshView(snap->epoch() + 1);
     router_->WaitForNewer(snap->epoch(), absl::Now() + absl::Milliseconds(100));
   }
-  if (stale) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat("after_version: no read owner of pk '", req->pk(),
-                                     "' holds version ", req->after_version(), " or newer yet"));
+  // Across the whole shard only every node's answer is one (WholeShardReadSet).
+  if (whole_shard && read.kind == ReadOutcome::Kind::kPartial) read.kind = ReadOutcome::Kind::kNone;
+  switch (read.kind) {
+    case ReadOutcome::Kind::kQuorum:
+    case ReadOutcome::Kind::kPartial: {
+      const std::optional<StoredDoc>& doc = read.answer.doc;
+      resp->set_found(doc && IsLiveDoc(*doc, absl::ToUnixMillis(absl::Now())));
+      if (doc) {
+        ToProto(*doc, resp->mutable_document());
+      } else {
+        resp->mutable_document()->set_pk(req->pk());
+      }
+      resp->set_node(read.answer.node);
+      return grpc::Status::OK;
+    }
+    case ReadOutcome::Kind::kStale:
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("after_version: no read set of pk '", req->pk(),
+                                       "' holds version ", req->after_version(), " or newer yet"));
+    case ReadOutcome::Kind::kNone:
+      break;
   }
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                      absl::StrCat("no read owner of pk '", req->pk(), "' answered; retry"));
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, absl::StrCat("no node of the read set of pk '",
+                                                                  req->pk(), "' answered; retry"));
 }
 
-grpc::Status DataPlaneService::ReadShard(grpc::ServerContext* ctx,
-                                         const v1::ReadShardRequest* req,
+grpc::Status DataPlaneService::ReadShard(grpc::ServerContext* ctx, const v1::ReadShardRequest* req,
                                          v1::ReadShardResponse* resp) {
   auto snap = router_->Current();
   if (req->node().empty()) {

@@ -1,8 +1,10 @@
 // DataPlaneService: the thin gRPC service of the client data path (DESIGN §4).
 // Write reads batches on a reader thread into a bounded queue (so a fast client
 // meets HTTP/2 flow control and memory stays bounded) and answers each batch in
-// order through WritePath; Get reads from a read owner at the worker's epoch;
-// ReadShard pages one node's shard for checks.
+// order through WritePath; Get reads the shard's read set at the worker's epoch
+// and answers the highest version among a group's quorum (worker/read_set.h);
+// ReadShard pages one named node's shard for checks (operators, tests): it is
+// not a client read and ignores the read set.
 //
 // Thread-safe: gRPC calls the handlers from its own threads.
 #ifndef MIROIR_WORKER_DATAPLANE_SERVICE_H_
@@ -11,6 +13,7 @@
 #include "miroir/v1/dataplane.grpc.pb.h"
 #include "worker/coordinator_link.h"
 #include "worker/node_stores.h"
+#include "worker/read_exclusions.h"
 #include "worker/router.h"
 #include "worker/write_path.h"
 
@@ -18,12 +21,14 @@ namespace miroir {
 
 class DataPlaneService final : public v1::DataPlane::Service {
  public:
+  // `exclusions` (may be null: none) names the nodes reads skip per shard.
   DataPlaneService(WritePath* writes, Router* router, NodeStores* stores, CoordinatorLink* link,
-                   int max_batches_in_flight)
+                   const ReadExclusions* exclusions, int max_batches_in_flight)
       : writes_(writes),
         router_(router),
         stores_(stores),
         link_(link),
+        exclusions_(exclusions),
         max_batches_in_flight_(max_batches_in_flight < 1 ? 1 : max_batches_in_flight) {}
 
   grpc::Status Write(grpc::ServerContext* ctx,
@@ -38,6 +43,7 @@ class DataPlaneService final : public v1::DataPlane::Service {
   Router* router_;
   NodeStores* stores_;
   CoordinatorLink* link_;
+  const ReadExclusions* exclusions_;
   const int max_batches_in_flight_;
 };
 

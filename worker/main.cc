@@ -16,6 +16,7 @@
 #include "worker/dataplane_service.h"
 #include "worker/inflight_tracker.h"
 #include "worker/node_stores.h"
+#include "worker/read_exclusions.h"
 #include "worker/router.h"
 #include "worker/tasks/task_runner.h"
 #include "worker/thread_pool.h"
@@ -95,9 +96,11 @@ int main(int argc, char** argv) {
   }
   // The DataPlane address is known once bound (port 0 = OS-assigned); the session
   // registers it when started, after the bind.
+  miroir::ReadExclusions read_exclusions;  // outlives the session that feeds it
   auto session = std::make_unique<miroir::CoordinatorSession>(sopts, &router, &inflight, &stores);
+  session->set_read_exclusions(&read_exclusions);
   miroir::WritePath writes(&router, &stores, &hlc, &fanout, &inflight, session.get(), cfg.write);
-  miroir::DataPlaneService dataplane(&writes, &router, &stores, session.get(),
+  miroir::DataPlaneService dataplane(&writes, &router, &stores, session.get(), &read_exclusions,
                                      cfg.max_batches_in_flight);
   auto server = miroir::StartGrpcServer(cfg.listen, {&dataplane});
   if (!server.ok()) {

@@ -678,6 +678,58 @@ TEST_F(ServiceTest, WorkerGoneAcrossARestartGetsShardPassesUnlessItEndedClean) {
   EXPECT_EQ(Status().pending_recovery_passes(), 16u);
 }
 
+// DESIGN §4 "Reads": the pending recovery passes reach every worker as a
+// versioned list outside the epoch — on register, on each change, and in answer
+// to the session's miss report (misses_through) — and leave it once done.
+TEST_F(ServiceTest, PendingRecoveryPassesReachWorkersAsAVersionedReadExclusionList) {
+  StartCoordinator();
+  Init();
+  const uint64_t epoch = Status().epoch();
+  FakeWorker reporter(coord_->address(), "w1");
+  FakeWorker other(coord_->address(), "w2");
+  reporter.Hold(v1::TASK_RECONCILE);
+  other.Hold(v1::TASK_RECONCILE);
+  reporter.Start();
+  other.Start();
+  auto wait_for = [](auto cond) {
+    for (int i = 0; i < 500 && !cond(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    return cond();
+  };
+  ASSERT_TRUE(wait_for([&] { return other.read_exclusion_lists() > 0; }));
+  const uint64_t v0 = other.last_read_exclusions().version();
+  EXPECT_EQ(other.last_read_exclusions().exclusions_size(), 0);
+
+  v1::MissReport report;
+  report.set_worker_id("w1");
+  report.set_seq(7);
+  auto* m = report.add_misses();
+  m->set_node("s0");
+  m->set_index("products");
+  m->set_shard(2);
+  m->set_count(1);
+  reporter.SendMisses(report);
+  ASSERT_TRUE(wait_for([&] { return reporter.last_read_exclusions().misses_through() == 7; }));
+  v1::ReadExclusions answer = reporter.last_read_exclusions();
+  ASSERT_EQ(answer.exclusions_size(), 1);
+  EXPECT_EQ(answer.exclusions(0).node(), "s0");
+  EXPECT_EQ(answer.exclusions(0).shard(), 2u);
+  EXPECT_GT(answer.version(), v0);
+  ASSERT_TRUE(wait_for([&] { return other.last_read_exclusions().exclusions_size() == 1; }));
+  EXPECT_EQ(other.last_read_exclusions().misses_through(), 0u);  // not its report
+  EXPECT_EQ(Status().epoch(), epoch) << "a miss cost an epoch";
+
+  // The pass completes: the list is emptied at a newer version.
+  ASSERT_TRUE(
+      wait_for([&] { return reporter.held_tasks().size() + other.held_tasks().size() == 1; }));
+  reporter.ReleaseHeld(v1::TASK_RECONCILE);
+  other.ReleaseHeld(v1::TASK_RECONCILE);
+  ASSERT_TRUE(wait_for([&] { return other.last_read_exclusions().exclusions_size() == 0; }));
+  EXPECT_GT(other.last_read_exclusions().version(), answer.version());
+  EXPECT_EQ(Status().pending_recovery_passes(), 0u);
+  reporter.Stop();
+  other.Stop();
+}
+
 TEST_F(ServiceTest, VerifyAggregatesWorkerDigests) {
   StartCoordinator();
   Init();

@@ -120,6 +120,21 @@ class FakeWorker {
     m.mutable_node_report()->set_reachable(true);
     Write(m);
   }
+  // Sends a miss report on the session stream.
+  void SendMisses(const v1::MissReport& report) {
+    v1::WorkerMessage m;
+    *m.mutable_misses() = report;
+    Write(m);
+  }
+  // The last read-exclusion list received, and how many were received.
+  v1::ReadExclusions last_read_exclusions() {
+    absl::MutexLock l(&mu_);
+    return last_exclusions_;
+  }
+  int read_exclusion_lists() {
+    absl::MutexLock l(&mu_);
+    return exclusion_lists_;
+  }
   int stale_refused() const { return stale_refused_; }
   int accepted() const { return accepted_; }
 
@@ -144,6 +159,10 @@ class FakeWorker {
           ack.mutable_routing_ack()->set_epoch(m.view().epoch());
           Write(ack);
         }
+      } else if (m.has_read_exclusions()) {
+        absl::MutexLock l(&mu_);
+        last_exclusions_ = m.read_exclusions();
+        ++exclusion_lists_;
       } else if (m.has_task()) {
         HandleTask(m.task());
       } else if (m.has_checkpoint_ack()) {
@@ -265,6 +284,8 @@ class FakeWorker {
   std::vector<v1::Task> held_tasks_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> views_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> incarnations_ ABSL_GUARDED_BY(mu_);
+  v1::ReadExclusions last_exclusions_ ABSL_GUARDED_BY(mu_);
+  int exclusion_lists_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace miroir::testing

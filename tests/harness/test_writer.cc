@@ -131,7 +131,8 @@ void TestWriter::StreamLoop(int stream_index) {
   uint64_t batch_id = 0;
 
   bool rotate = false;  // rotate_workers: this stream's batch is done, next worker
-  while (!stop_.load() && absl::Now() < end) {
+  bool loaded = false;  // load_only: this stream's load pass is done
+  while (!loaded && !stop_.load() && absl::Now() < end) {
     // One stream (one worker) until it breaks; then the next worker.
     auto channel = MakeChannel(options_.worker_addresses[worker]);
     auto stub = pb::DataPlane::NewStub(channel);
@@ -160,6 +161,10 @@ void TestWriter::StreamLoop(int stream_index) {
       }
       while (!to_load.empty() && retired.count(to_load.front())) to_load.pop_front();
       bool loading = !to_load.empty();
+      if (!loading && options_.load_only) {
+        loaded = true;
+        break;
+      }
       if (loading) {
         live.assign(to_load.begin(),
                     to_load.begin() + std::min<size_t>(options_.batch_size, to_load.size()));
@@ -186,7 +191,7 @@ void TestWriter::StreamLoop(int stream_index) {
         const std::string& key = live[i];
         pb::WriteItem* item = batch.add_items();
         item->set_after_version(after_version[key]);
-        bool del = !loading && is_delete(rng);
+        bool del = loading ? options_.load_deletes : is_delete(rng);
         deletes.push_back(del);
         if (del) {
           item->mutable_delete_()->set_index(options_.index);

@@ -53,6 +53,12 @@ struct WriterOptions {
   // Put every key once (in key order) before the random mix starts: the
   // "load documents" phase of the demo and of the move tests.
   bool load_first = false;
+  // The load_first pass deletes every key instead of putting it (e.g. "delete
+  // every document loaded before"); the random mix follows as usual.
+  bool load_deletes = false;
+  // Each stream stops once its load_first pass is done (no random mix): every
+  // key is written exactly once.
+  bool load_only = false;
   // Send each batch through the next worker in worker_addresses (a new stream
   // per batch), so the operations on one key alternate between workers (e.g.
   // workers with skewed clocks). Default: a stream stays on its worker.

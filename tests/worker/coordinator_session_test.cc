@@ -86,6 +86,9 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
     }
     reports_.push_back(*req);
     ack->set_scheduled(static_cast<uint32_t>(req->misses_size()));
+    // As the coordinator does: the current list, confirming this report.
+    *ack->mutable_read_exclusions() = exclusions_;
+    ack->mutable_read_exclusions()->set_misses_through(req->seq());
     return grpc::Status::OK;
   }
   void set_refuse_misses(bool b) {
@@ -116,6 +119,10 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
     view_ = v;
     v1::CoordinatorMessage m;
     *m.mutable_view() = v;
+    outbox_.push_back(m);
+  }
+  void Send(const v1::CoordinatorMessage& m) {
+    absl::MutexLock l(&mu_);
     outbox_.push_back(m);
   }
   void EndStream() {
@@ -151,6 +158,7 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
   std::optional<v1::ClusterView> view_ ABSL_GUARDED_BY(mu_);
   bool answer_heartbeats_ ABSL_GUARDED_BY(mu_) = true;
   bool refuse_misses_ ABSL_GUARDED_BY(mu_) = false;
+  v1::ReadExclusions exclusions_ ABSL_GUARDED_BY(mu_);  // answered to miss reports
   int refused_reports_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::MissReport> reports_ ABSL_GUARDED_BY(mu_);
   bool end_stream_ ABSL_GUARDED_BY(mu_) = false;
@@ -319,6 +327,50 @@ TEST_F(SessionTest, MissesAreKeptUntilACoordinatorAnswersAndStopReportsTheLast) 
     }
   }
   EXPECT_EQ(r1_shard3, 1u);
+}
+
+v1::CoordinatorMessage ExclusionList(uint64_t version, uint64_t through) {
+  v1::CoordinatorMessage m;
+  m.mutable_read_exclusions()->set_version(version);
+  m.mutable_read_exclusions()->set_misses_through(through);
+  return m;
+}
+
+// DESIGN §4 "Reads": a reported miss is excluded from reads at once, stays
+// excluded while its report is refused (a list on the stream that confirms no
+// report changes nothing), and ends once the ReportMisses answer confirms the
+// report that carried it; a refused report goes out again under a later seq.
+TEST_F(SessionTest, AReportedMissIsExcludedFromReadsUntilTheCoordinatorConfirmsIt) {
+  ReadExclusions exclusions;
+  session_->set_read_exclusions(&exclusions);
+  coord_.Push(View(1));
+  coord_.set_refuse_misses(true);
+  session_->Start();
+  ASSERT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 1); }));
+  session_->ReportMiss("r0", "products", 1, 2);
+  EXPECT_TRUE(exclusions.Excluded("r0", 1, 2));  // at once, before any report
+  for (int i = 0; i < 500 && coord_.refused_reports() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GE(coord_.refused_reports(), 2);
+  coord_.Send(ExclusionList(2, 0));
+  ASSERT_TRUE(coord_.WaitFor([&](const auto&) { return exclusions.version() == 2; }));
+  EXPECT_TRUE(exclusions.Excluded("r0", 1, 2));
+  EXPECT_EQ(exclusions.own(), 1u);
+  coord_.set_refuse_misses(false);
+  uint64_t seq = 0;
+  ASSERT_TRUE(coord_.WaitForReports([&](const auto& rs) {
+    for (const auto& r : rs) {
+      for (const auto& m : r.misses()) {
+        if (m.node() == "r0" && m.shard() == 2) seq = r.seq();
+      }
+    }
+    return seq > 0;
+  }));
+  EXPECT_GT(seq, 2u);  // the refused reports took seqs 1 and 2
+  ASSERT_TRUE(coord_.WaitFor([&](const auto&) { return exclusions.own() == 0; }));
+  EXPECT_FALSE(exclusions.Excluded("r0", 1, 2));
+  session_->Stop();  // before `exclusions` goes
 }
 
 TEST_F(SessionTest, ReconnectsAndReRegistersWhenTheStreamEnds) {

@@ -29,8 +29,8 @@ class DataPlaneTest : public ::testing::Test {
     auto n = testing::RedisNode::Start(dir_.Subdir("r0"));
     ASSERT_TRUE(n.ok()) << n.status();
     node_ = std::move(*n);
-    router_.Apply(testing::MakeView(1, {{"r0", node_->address()}}, "products", kShards, 1,
-                                    {{"g0", {"r0"}}}));
+    router_.Apply(
+        testing::MakeView(1, {{"r0", node_->address()}}, "products", kShards, 1, {{"g0", {"r0"}}}));
     v1::ClusterView v = router_.Current()->view();
     v.set_epoch(2);
     (*v.mutable_aliases())["shop"] = "products";
@@ -38,9 +38,8 @@ class DataPlaneTest : public ::testing::Test {
     auto s = StartGrpcServer("127.0.0.1:0", {&service_});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
-    stub_ = v1::DataPlane::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_.port),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = v1::DataPlane::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(server_.port),
+                                                       grpc::InsecureChannelCredentials()));
   }
   void TearDown() override {
     server_.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -57,7 +56,12 @@ class DataPlaneTest : public ::testing::Test {
   ThreadPool pool_{2};
   AlwaysLeased link_;
   WritePath path_{&router_, &stores_, &hlc_, &pool_, &inflight_, &link_, WritePathOptions{}};
-  DataPlaneService service_{&path_, &router_, &stores_, &link_, /*max_batches_in_flight=*/2};
+  DataPlaneService service_{&path_,
+                            &router_,
+                            &stores_,
+                            &link_,
+                            /*exclusions=*/nullptr,
+                            /*max_batches_in_flight=*/2};
   RunningServer server_;
   std::unique_ptr<v1::DataPlane::Stub> stub_;
 };

@@ -49,6 +49,7 @@ inline v1::ClusterView MakeView(uint64_t epoch, const std::map<std::string, std:
     FillGroups(owners, r->mutable_owners());
     FillGroups(owners, r->mutable_write_set());
     FillGroups(owners, r->mutable_acking_set());
+    FillGroups(owners, r->mutable_read_set());
   }
   return v;
 }
