@@ -37,6 +37,26 @@ TEST(ReadExclusions, OnlyANewerListReplacesTheOneHeld) {
   EXPECT_EQ(ex.version(), 4u);
 }
 
+// A miss report's answer may come from a restarted coordinator before its
+// session's first list: versions count anew there, so a list of another process
+// (`run`) replaces the held one whatever its version, and only then does its
+// confirmation end the own exclusion.
+TEST(ReadExclusions, AListOfAnotherCoordinatorProcessReplacesTheHeldOne) {
+  ReadExclusions ex;
+  v1::ReadExclusions old_run = List(50, {{"a", 1, 2}});
+  old_run.set_run(7);
+  ASSERT_TRUE(ex.Apply(old_run));
+  ex.AddOwnMiss("b", "products", 1, 3);
+  ex.ReportSent(1);
+  v1::ReadExclusions new_run = List(2, {{"b", 1, 3}}, /*through=*/1);
+  new_run.set_run(9);
+  EXPECT_TRUE(ex.Apply(new_run));
+  EXPECT_EQ(ex.version(), 2u);
+  EXPECT_FALSE(ex.Excluded("a", 1, 2));
+  EXPECT_EQ(ex.own(), 0u);
+  EXPECT_TRUE(ex.Excluded("b", 1, 3));  // now on the coordinator's account
+}
+
 TEST(ReadExclusions, ANewSessionsFirstListAppliesWhateverItsVersion) {
   ReadExclusions ex;
   ASSERT_TRUE(ex.Apply(List(9, {{"a", 1, 2}})));
