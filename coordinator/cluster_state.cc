@@ -248,6 +248,24 @@ StateWrite Change::ToWrite(uint64_t new_epoch) const {
   return w;
 }
 
+v1::Task NewShardTask(const ClusterState& state, Change* change, v1::TaskKind kind,
+                      const v1::GenerationRoute& gen, uint32_t shard, uint64_t epoch,
+                      const std::vector<std::string>& sources,
+                      const std::vector<std::string>& targets, uint32_t batch_size) {
+  v1::Task t;
+  t.set_id(change->AllocId(state));
+  t.set_kind(kind);
+  t.set_epoch(epoch);
+  t.set_index(gen.index());
+  t.set_generation(gen.generation());
+  t.set_shards(gen.shards());
+  t.set_shard(shard);
+  for (const auto& n : sources) t.add_sources(n);
+  for (const auto& n : targets) t.add_targets(n);
+  t.set_batch_size(batch_size);
+  return t;
+}
+
 void ApplyChange(const Change& c, uint64_t new_epoch, ClusterState* s) {
   s->epoch = new_epoch;
   if (c.initialized) s->initialized = *c.initialized;

@@ -131,6 +131,15 @@ struct Change {
   StateWrite ToWrite(uint64_t new_epoch) const;
 };
 
+// A new task on shard `shard` of generation `gen` with its id allocated in
+// `change`: kind, epoch, index, generation, shard count, sources, targets and
+// page size set; the caller adds what its kind needs and stores it. The one
+// factory for shard tasks (moves, reshards, verify, recovery passes).
+v1::Task NewShardTask(const ClusterState& state, Change* change, v1::TaskKind kind,
+                      const v1::GenerationRoute& gen, uint32_t shard, uint64_t epoch,
+                      const std::vector<std::string>& sources,
+                      const std::vector<std::string>& targets, uint32_t batch_size);
+
 // Applies a committed change. `new_epoch` is the epoch after it.
 void ApplyChange(const Change& change, uint64_t new_epoch, ClusterState* state);
 

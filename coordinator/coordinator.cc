@@ -745,7 +745,8 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   v1::CoordinatorMessage view;
   *view.mutable_view() = *View();
   outbox->Push(view);
-  // The session's first list applies whatever its version (a restart counts anew).
+  // Every session starts with the list (a restarted process's `run` differs, so
+  // it replaces the worker's held list whatever its version).
   outbox->Push(ReadExclusionsMessage(0));
   spdlog::info("worker {} registered from {} (max_tasks {})", reg.worker_id(), reg.address(),
                reg.max_tasks());

@@ -140,18 +140,9 @@ class Stepper {
   // Creates the task serving the move's current state.
   void NewTask(v1::Move* m, v1::TaskKind kind, const Strings& sources, const Strings& targets,
                uint64_t epoch) {
-    const v1::GenerationRoute& gen = s_.generations.at(m->generation());
-    v1::Task t;
-    t.set_id(c_->AllocId(s_));
-    t.set_kind(kind);
-    t.set_epoch(epoch);
-    t.set_index(m->index());
-    t.set_generation(m->generation());
-    t.set_shards(gen.shards());
-    t.set_shard(m->shard());
-    for (const auto& n : sources) t.add_sources(n);
-    for (const auto& n : targets) t.add_targets(n);
-    t.set_batch_size(static_cast<uint32_t>(cfg_.migration.backfill_batch_size));
+    v1::Task t = NewShardTask(s_, c_, kind, s_.generations.at(m->generation()), m->shard(), epoch,
+                              sources, targets,
+                              static_cast<uint32_t>(cfg_.migration.backfill_batch_size));
     const v1::Plan& plan = s_.plans.at(m->plan_id());
     t.set_throttle_docs_per_s(plan.throttle_docs_per_s());
     t.set_move_id(m->id());

@@ -44,18 +44,9 @@ bool IsShardPass(const v1::Task& t) {
 v1::Task NewPass(const ClusterState& s, Change* change, const v1::GenerationRoute& gen,
                  uint32_t shard, const Strings& sources, const Strings& targets,
                  uint32_t batch_size) {
-  v1::Task t;
-  t.set_id(change->AllocId(s));
-  t.set_kind(v1::TASK_RECONCILE);
-  t.set_epoch(s.epoch);
-  t.set_index(gen.index());
-  t.set_generation(gen.generation());
-  t.set_shards(gen.shards());
-  t.set_shard(shard);
-  for (const auto& n : sources) t.add_sources(n);
-  for (const auto& n : targets) t.add_targets(n);
+  v1::Task t = NewShardTask(s, change, v1::TASK_RECONCILE, gen, shard, s.epoch, sources, targets,
+                            batch_size);
   t.set_repair(true);
-  t.set_batch_size(batch_size);
   return t;
 }
 

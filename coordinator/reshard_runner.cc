@@ -224,18 +224,8 @@ class ReshardStepper {
 
   uint64_t NewTask(const v1::ReshardRecord& r, v1::TaskKind kind, uint64_t gen, uint32_t shard,
                    const Strings& sources, const Strings& targets, uint64_t epoch) {
-    const v1::GenerationRoute& g = Gen(gen);
-    v1::Task t;
-    t.set_id(c_->AllocId(s_));
-    t.set_kind(kind);
-    t.set_epoch(epoch);
-    t.set_index(r.index());
-    t.set_generation(gen);
-    t.set_shards(g.shards());
-    t.set_shard(shard);
-    for (const auto& n : sources) t.add_sources(n);
-    for (const auto& n : targets) t.add_targets(n);
-    t.set_batch_size(static_cast<uint32_t>(cfg_.resharding.backfill_batch_size));
+    v1::Task t = NewShardTask(s_, c_, kind, Gen(gen), shard, epoch, sources, targets,
+                              static_cast<uint32_t>(cfg_.resharding.backfill_batch_size));
     const uint64_t conc = std::max<uint64_t>(1, cfg_.resharding.backfill_concurrency);
     // The throttle paces the backfill (the bulk of the copy); catch-up passes and
     // the verify are bounded by the client write rate and the index size.

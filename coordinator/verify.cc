@@ -27,20 +27,14 @@ absl::StatusOr<v1::VerifyResponse> Coordinator::Verify(const std::string& index,
         const v1::GenerationRoute& gen = s.generations.at(ix->live_generation());
         std::set<std::string> failed = s.FailedNodes();
         for (const auto& route : gen.routes()) {
-          v1::Task t;
-          t.set_id(c->AllocId(s));
-          t.set_kind(v1::TASK_VERIFY);
-          t.set_epoch(s.epoch);
-          t.set_index(gen.index());
-          t.set_generation(gen.generation());
-          t.set_shards(gen.shards());
-          t.set_shard(route.shard());
+          std::vector<std::string> sources;
           for (const auto& o : route.owners()) {
             for (const auto& n : o.nodes()) {
-              if (!failed.count(n)) t.add_sources(n);
+              if (!failed.count(n)) sources.push_back(n);
             }
           }
-          t.set_batch_size(static_cast<uint32_t>(config_.migration.backfill_batch_size));
+          v1::Task t = NewShardTask(s, c, v1::TASK_VERIFY, gen, route.shard(), s.epoch, sources, {},
+                                    static_cast<uint32_t>(config_.migration.backfill_batch_size));
           c->tasks[t.id()] = t;
           ids.push_back(t.id());
         }

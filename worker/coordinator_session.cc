@@ -108,13 +108,6 @@ void CoordinatorSession::RunOneStream() {
           next_heartbeat_ = std::chrono::steady_clock::now();
           heartbeat_sends_.clear();
           acked_epoch_ = 0;
-          if (read_exclusions_ != nullptr) {
-            // Own misses an earlier coordinator never confirmed are reported again.
-            absl::MutexLock ml(&miss_mu_);
-            for (const auto& m : read_exclusions_->SessionStarted()) {
-              misses_.Add(m.node, m.index, m.generation, m.shard);
-            }
-          }
           spdlog::info("registered with coordinator {} as {} (lease ttl {} ms)",
                        options_.coordinator, options_.worker_id, lease_ttl_ms_);
           break;
@@ -248,7 +241,7 @@ void CoordinatorSession::ReportMiss(const std::string& node, const std::string& 
   absl::MutexLock l(&miss_mu_);
   misses_.Add(node, index, generation, shard);
   // Reads skip it at once; under miss_mu_ so the next report taken carries it.
-  if (read_exclusions_ != nullptr) read_exclusions_->AddOwnMiss(node, index, generation, shard);
+  if (read_exclusions_ != nullptr) read_exclusions_->AddOwnMiss(node, generation, shard);
 }
 
 void CoordinatorSession::MissReportLoop() {

@@ -5,17 +5,16 @@ namespace miroir {
 bool ReadExclusions::Apply(const v1::ReadExclusions& list) {
   absl::MutexLock l(&mu_);
   bool applied = false;
-  if (session_fresh_ || list.run() != run_ || list.version() > version_) {
+  if (list.run() != run_ || list.version() > version_) {
     listed_.clear();
     for (const auto& e : list.exclusions()) listed_.insert({e.node(), e.generation(), e.shard()});
     version_ = list.version();
     run_ = list.run();
-    session_fresh_ = false;
     applied = true;
   }
   if (list.misses_through() > 0) {
     for (auto it = own_.begin(); it != own_.end();) {
-      const uint64_t in = it->second.reported_in;
+      const uint64_t in = it->second;
       if (in != 0 && in <= list.misses_through()) {
         own_.erase(it++);
       } else {
@@ -26,30 +25,17 @@ bool ReadExclusions::Apply(const v1::ReadExclusions& list) {
   return applied;
 }
 
-std::vector<ReadExclusions::OwnMiss> ReadExclusions::SessionStarted() {
-  absl::MutexLock l(&mu_);
-  session_fresh_ = true;
-  std::vector<OwnMiss> again;
-  for (auto& [k, own] : own_) {
-    if (own.reported_in == 0) continue;
-    own.reported_in = 0;
-    again.push_back({std::get<0>(k), own.index, std::get<1>(k), std::get<2>(k)});
-  }
-  return again;
-}
-
-void ReadExclusions::AddOwnMiss(const std::string& node, const std::string& index,
-                                uint64_t generation, uint32_t shard) {
+void ReadExclusions::AddOwnMiss(const std::string& node, uint64_t generation, uint32_t shard) {
   absl::MutexLock l(&mu_);
   // A new miss after a report that carried the key must be reported (and
   // confirmed) again before the exclusion may end.
-  own_[{node, generation, shard}] = Own{index, 0};
+  own_[{node, generation, shard}] = 0;
 }
 
 void ReadExclusions::ReportSent(uint64_t seq) {
   absl::MutexLock l(&mu_);
-  for (auto& [k, own] : own_) {
-    if (own.reported_in == 0) own.reported_in = seq;
+  for (auto& [k, reported_in] : own_) {
+    if (reported_in == 0) reported_in = seq;
   }
 }
 

@@ -1,9 +1,9 @@
 // ReadExclusions: the (node, shard)s this worker's reads skip because a recovery
 // pass for them is pending (DESIGN §4 "Reads"). Two sources:
 //  - the coordinator's list (WorkerControl `ReadExclusions`), versioned outside
-//    the routing epoch so a miss never costs an epoch; within a session only a
-//    newer version replaces it, and a new session's first list always does
-//    (a restarted coordinator counts versions from the start);
+//    the routing epoch so a miss never costs an epoch; only a newer version of
+//    the same coordinator process replaces it, or any list of another process
+//    (`run`: a restarted coordinator counts versions from the start);
 //  - the misses this worker reported itself, excluded at once (before the write
 //    is acknowledged) and kept until the coordinator confirms it processed the
 //    report that carried them (`misses_through`): the list it sends with that
@@ -27,29 +27,18 @@ namespace miroir {
 
 class ReadExclusions {
  public:
-  // An own miss to report again (see SessionStarted).
-  struct OwnMiss {
-    std::string node;
-    std::string index;
-    uint64_t generation = 0;
-    uint32_t shard = 0;
-  };
-
-  // Applies `list` when its version is newer than the one held, it comes from
-  // another coordinator process (`run`: versions count anew in each; only one
-  // runs at a time), or it is the first of the session; then forgets the own
+  // Applies `list` when its version is newer than the one held or it comes from
+  // another coordinator process (`run`: versions count anew in each, so a
+  // restarted coordinator's first list replaces the held one whatever its
+  // version; only one runs on a data directory at a time); then forgets the own
   // misses of every report up to `list.misses_through()` (the held list is then
   // this one or a later one of the same process, which reflects those reports).
   // Returns whether the entries were replaced.
   bool Apply(const v1::ReadExclusions& list);
-  // A session with a coordinator started: its first list applies whatever its
-  // version. Returns the own misses sent on an earlier session and never
-  // confirmed (that coordinator may not have processed them): they count as
-  // not reported yet and must go into the next report.
-  std::vector<OwnMiss> SessionStarted();
-  // A miss this worker is about to report: excluded from now on.
-  void AddOwnMiss(const std::string& node, const std::string& index, uint64_t generation,
-                  uint32_t shard);
+  // A miss this worker is about to report: excluded from now on. A report that
+  // fails goes out again under a later seq (the session's miss queue), and that
+  // report's confirmation ends it.
+  void AddOwnMiss(const std::string& node, uint64_t generation, uint32_t shard);
   // Every own miss not yet in a report goes out in report `seq` (> 0, increasing).
   // REQUIRES: the caller serialises this with AddOwnMiss and builds the report
   // from the same misses (CoordinatorSession holds its lock across both).
@@ -64,16 +53,12 @@ class ReadExclusions {
 
  private:
   using Key = std::tuple<std::string, uint64_t, uint32_t>;  // node, generation, shard
-  struct Own {
-    std::string index;
-    uint64_t reported_in = 0;  // report seq that carried it (0: not sent yet)
-  };
   mutable absl::Mutex mu_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t run_ ABSL_GUARDED_BY(mu_) = 0;  // coordinator process of the held list
-  bool session_fresh_ ABSL_GUARDED_BY(mu_) = true;
   absl::flat_hash_set<Key> listed_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<Key, Own> own_ ABSL_GUARDED_BY(mu_);
+  // -> seq of the report that carried it (0: not sent yet)
+  absl::flat_hash_map<Key, uint64_t> own_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace miroir

@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -175,15 +174,6 @@ inline std::vector<std::pair<std::string, int64_t>> StateChanges(Fleet& f, uint6
     if (e.move_id() != 0) out.emplace_back(e.to(), e.time_ms());
   }
   return out;
-}
-
-// Writes a worker config YAML under `dir` and returns its path.
-inline std::string WriteWorkerConfig(const std::string& dir, const std::string& name,
-                                     const std::string& yaml) {
-  std::string path = absl::StrCat(dir, "/", name);
-  std::ofstream out(path);
-  out << yaml;
-  return path;
 }
 
 // "PLAN_DONE", or "PLAN_FAILED (first failed move's message)".

@@ -32,16 +32,15 @@ namespace pb = ::miroir::v1;
 // Worker 0 ("A") is the one whose traffic to r0 the proxy holds; worker 1 ("B")
 // takes every task (max_tasks 8 vs 1: the coordinator leases to the worker with
 // the most free slots), so fences and copies never wait behind the hold.
-FleetOptions HeldWorkerFleet(const std::string& dir, const std::string& a_extra_yaml) {
+FleetOptions HeldWorkerFleet(const std::string& a_extra_yaml) {
   FleetOptions fo;
   fo.group_sizes = {2};
   fo.workers = 2;
   fo.indexes = {{"products", 4, 2}};
   fo.proxied_nodes = {"r0"};
-  std::string a = WriteWorkerConfig(dir, "worker_a.yaml", "max_tasks: 1\n" + a_extra_yaml);
-  std::string b = WriteWorkerConfig(dir, "worker_b.yaml", "max_tasks: 8\n");
-  fo.per_worker_flags[0] = {"--config", a, "--metrics-listen", "127.0.0.1:0"};
-  fo.per_worker_flags[1] = {"--config", b};
+  fo.per_worker_config[0] = "max_tasks: 1\n" + a_extra_yaml;
+  fo.per_worker_config[1] = "max_tasks: 8\n";
+  fo.per_worker_flags[0] = {"--metrics-listen", "127.0.0.1:0"};
   return fo;
 }
 
@@ -78,9 +77,8 @@ TEST(ChaosDrainTimeout, StuckWriteFencedAndRetriedAtTheNewEpoch) {
   TempDir tmp("chaos_drain");
   // A's write deadline and store op timeout outlast the hold, so its stuck write
   // stays in flight (not timed out) until the proxy lets it through.
-  auto fleet = Fleet::Start(tmp.path(), HeldWorkerFleet(tmp.path(),
-                                                        "write_deadline: 40s\nstore:\n"
-                                                        "  op_timeout: 35s\n"));
+  auto fleet = Fleet::Start(
+      tmp.path(), HeldWorkerFleet("write_deadline: 40s\nstore:\n  op_timeout: 35s\n"));
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
   WriterOptions wo = f.WriterOptionsFor();
@@ -142,7 +140,7 @@ TEST(ChaosDrainTimeout, StuckWriteFencedAndRetriedAtTheNewEpoch) {
 
 TEST(ChaosZombieWriter, StoppedAcrossCutoverNothingStaleLands) {
   TempDir tmp("chaos_zombie");
-  auto fleet = Fleet::Start(tmp.path(), HeldWorkerFleet(tmp.path(), ""));
+  auto fleet = Fleet::Start(tmp.path(), HeldWorkerFleet(""));
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
   // Z: the zombie's client (worker A only), keys z:*. M: background load on B.

@@ -230,6 +230,12 @@ absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
     opts.args.push_back(absl::StrCat(w.clock_offset_ms));
   }
   for (const auto& f : options_.worker_flags) opts.args.push_back(f);
+  if (auto pc = options_.per_worker_config.find(index); pc != options_.per_worker_config.end()) {
+    std::string path = absl::StrCat(dir_, "/worker", index, ".yaml");
+    if (!WriteFile(path, pc->second)) return absl::InternalError("cannot write " + path);
+    opts.args.push_back("--config");
+    opts.args.push_back(std::move(path));
+  }
   if (auto pw = options_.per_worker_flags.find(index); pw != options_.per_worker_flags.end()) {
     for (const auto& f : pw->second) opts.args.push_back(f);
   }

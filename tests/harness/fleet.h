@@ -63,6 +63,9 @@ struct FleetOptions {
   // Extra flags for one worker only (by index), after worker_flags; e.g. a
   // --config with its own max_tasks, or --metrics-listen.
   std::map<int, std::vector<std::string>> per_worker_flags;
+  // A worker config file (YAML text) for one worker only (by index): written to
+  // DIR/worker<i>.yaml and passed as its --config, e.g. "max_tasks: 0\n".
+  std::map<int, std::string> per_worker_config;
   // Run InitCluster and wait for every worker to register.
   bool init = true;
   absl::Duration start_timeout = absl::Seconds(30);

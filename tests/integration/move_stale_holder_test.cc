@@ -20,7 +20,6 @@
 // key of the moved shard not written again after the wipe.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <iostream>
 #include <regex>
 
@@ -79,9 +78,7 @@ TEST(MoveStaleHolder, StalePrepareHolderCannotWipeTheCopy) {
   fo.workers = 3;
   fo.coordinator_config["migration"]["catch_up_threshold"] = 20;
   // C (worker 2) only serves the writer: it takes no task.
-  const std::string c_config = tmp.path() + "/worker_c.yaml";
-  std::ofstream(c_config) << "max_tasks: 0\n";
-  fo.per_worker_flags[2] = {"--config", c_config};
+  fo.per_worker_config[2] = "max_tasks: 0\n";
   auto fleet = Fleet::Start(tmp.path(), fo);
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;

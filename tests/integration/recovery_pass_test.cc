@@ -15,7 +15,6 @@
 //       when one does.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <regex>
 #include <string>
@@ -34,14 +33,6 @@ namespace {
 namespace pb = ::miroir::v1;
 
 using Records = std::map<std::string, KeyRecord>;
-
-std::string WriteConfigFile(const std::string& dir, const std::string& name,
-                            const std::string& yaml) {
-  std::string path = absl::StrCat(dir, "/", name);
-  std::ofstream out(path);
-  out << yaml;
-  return path;
-}
 
 // The harness defaults with anti-entropy off: only recovery passes repair.
 YAML::Node NoAntiEntropy() {
@@ -193,10 +184,8 @@ TEST(RecoveryPass, NewMissIsNotFoldedIntoARunningPass) {
   fo.workers = 2;
   fo.proxied_nodes = {"r0", "r1"};
   fo.coordinator_config = NoAntiEntropy();
-  fo.per_worker_flags[0] = {"--config",
-                            WriteConfigFile(tmp.path(), "writer.yaml", "max_tasks: 1\n")};
-  fo.per_worker_flags[1] = {"--config",
-                            WriteConfigFile(tmp.path(), "tasks.yaml", "max_tasks: 8\n")};
+  fo.per_worker_config[0] = "max_tasks: 1\n";
+  fo.per_worker_config[1] = "max_tasks: 8\n";
   auto fleet = Fleet::Start(tmp.path(), fo);
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
@@ -394,10 +383,8 @@ TEST(RecoveryPass, WorkerDeathWithUnreportedMissesSchedulesShardPasses) {
   fo.proxied_nodes = {"r0"};
   fo.coordinator_config = NoAntiEntropy();
   fo.coordinator_config["worker_lease_ttl"] = "6s";
-  fo.per_worker_flags[0] = {"--config",
-                            WriteConfigFile(tmp.path(), "writer.yaml", "max_tasks: 1\n")};
-  fo.per_worker_flags[1] = {"--config",
-                            WriteConfigFile(tmp.path(), "tasks.yaml", "max_tasks: 8\n")};
+  fo.per_worker_config[0] = "max_tasks: 1\n";
+  fo.per_worker_config[1] = "max_tasks: 8\n";
   auto fleet = Fleet::Start(tmp.path(), fo);
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;

@@ -46,7 +46,7 @@ TEST(ReadExclusions, AListOfAnotherCoordinatorProcessReplacesTheHeldOne) {
   v1::ReadExclusions old_run = List(50, {{"a", 1, 2}});
   old_run.set_run(7);
   ASSERT_TRUE(ex.Apply(old_run));
-  ex.AddOwnMiss("b", "products", 1, 3);
+  ex.AddOwnMiss("b", 1, 3);
   ex.ReportSent(1);
   v1::ReadExclusions new_run = List(2, {{"b", 1, 3}}, /*through=*/1);
   new_run.set_run(9);
@@ -57,20 +57,10 @@ TEST(ReadExclusions, AListOfAnotherCoordinatorProcessReplacesTheHeldOne) {
   EXPECT_TRUE(ex.Excluded("b", 1, 3));  // now on the coordinator's account
 }
 
-TEST(ReadExclusions, ANewSessionsFirstListAppliesWhateverItsVersion) {
-  ReadExclusions ex;
-  ASSERT_TRUE(ex.Apply(List(9, {{"a", 1, 2}})));
-  ex.SessionStarted();  // a restarted coordinator counts from 1
-  EXPECT_TRUE(ex.Apply(List(1, {{"b", 1, 0}})));
-  EXPECT_FALSE(ex.Excluded("a", 1, 2));
-  EXPECT_TRUE(ex.Excluded("b", 1, 0));
-  EXPECT_FALSE(ex.Apply(List(1, {})));
-}
-
 TEST(ReadExclusions, AnOwnMissIsExcludedUntilTheReportCarryingItIsConfirmed) {
   ReadExclusions ex;
   ex.Apply(List(1, {}));
-  ex.AddOwnMiss("a", "products", 1, 2);
+  ex.AddOwnMiss("a", 1, 2);
   EXPECT_TRUE(ex.Excluded("a", 1, 2));
   // A list that does not answer a report changes nothing for it.
   ex.Apply(List(2, {}));
@@ -87,9 +77,9 @@ TEST(ReadExclusions, AnOwnMissIsExcludedUntilTheReportCarryingItIsConfirmed) {
 
 TEST(ReadExclusions, AMissAfterTheReportNeedsTheNextReportConfirmed) {
   ReadExclusions ex;
-  ex.AddOwnMiss("a", "products", 1, 2);
+  ex.AddOwnMiss("a", 1, 2);
   ex.ReportSent(1);
-  ex.AddOwnMiss("a", "products", 1, 2);  // missed again before report 1 was answered
+  ex.AddOwnMiss("a", 1, 2);  // missed again before report 1 was answered
   ex.Apply(List(1, {}, /*through=*/1));
   EXPECT_TRUE(ex.Excluded("a", 1, 2));
   ex.ReportSent(2);
@@ -97,19 +87,14 @@ TEST(ReadExclusions, AMissAfterTheReportNeedsTheNextReportConfirmed) {
   EXPECT_FALSE(ex.Excluded("a", 1, 2));
 }
 
-TEST(ReadExclusions, UnconfirmedMissesAreReportedAgainOnTheNextSession) {
+// A report that failed (its misses back in the session's queue) is confirmed by
+// the later report that carries them again.
+TEST(ReadExclusions, AMissWhoseReportFailedIsConfirmedByALaterReport) {
   ReadExclusions ex;
-  ex.AddOwnMiss("a", "products", 1, 2);
-  ex.AddOwnMiss("b", "products", 1, 3);
-  ex.ReportSent(1);
-  ex.AddOwnMiss("c", "products", 1, 4);  // not sent yet: goes out anyway
-  auto again = ex.SessionStarted();
-  ASSERT_EQ(again.size(), 2u);
-  EXPECT_TRUE(ex.Excluded("a", 1, 2));
-  // The new session's confirmation of an earlier seq number does not drop them.
-  ex.Apply(List(1, {}, /*through=*/1));
-  EXPECT_EQ(ex.own(), 3u);
-  ex.ReportSent(2);
+  ex.AddOwnMiss("a", 1, 2);
+  ex.ReportSent(1);                     // refused: no answer, nothing confirmed
+  ex.AddOwnMiss("c", 1, 4);             // added since
+  ex.ReportSent(2);                     // carries a (again) and c
   ex.Apply(List(1, {}, /*through=*/2));
   EXPECT_EQ(ex.own(), 0u);
 }
