@@ -56,6 +56,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
     // processes apart by this (never 0).
     std::random_device rd;
     c->read_exclusions_.set_run(((uint64_t{rd()} << 32) | rd()) | 1);
+    c->sessions_before_start_ = c->state_.worker_sessions;
     c->RefreshReadExclusions();
   }
   if (!stale.empty()) {

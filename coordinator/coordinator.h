@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,6 +153,10 @@ class Coordinator {
   const std::unique_ptr<StateStore> store_;
   const Clock* const clock_;
   const int64_t started_ms_;
+  // Worker sessions recorded before this process started: once the restart's
+  // grace has passed, those whose worker did not register again ended unclean.
+  // Checked once, then cleared (runner thread only after Create).
+  std::set<std::string> sessions_before_start_;
   WorkerRegistry registry_;
   std::unique_ptr<PlanRunner> runner_;
   std::unique_ptr<AntiEntropyRunner> ae_;

@@ -728,17 +728,20 @@ void PlanRunner::ReleaseTasks() {
   // Sessions recorded before a restart whose worker did not come back within the
   // grace every restart waits before acting on workers (one lease TTL plus the
   // allowed drift) ended unclean too.
+  // (Only those: a session this process records is opened just before its worker
+  // registers, and ends through its lease like any other.)
   const int64_t now = c_->clock_->NowMs();
-  if (absl::Milliseconds(now - c_->started_ms_) >=
-      c_->config_.worker_lease_ttl + c_->config_.max_clock_drift) {
-    absl::ReaderMutexLock l(&c_->mu_);
-    for (const auto& id : c_->state_.worker_sessions) {
+  if (!c_->sessions_before_start_.empty() &&
+      absl::Milliseconds(now - c_->started_ms_) >=
+          c_->config_.worker_lease_ttl + c_->config_.max_clock_drift) {
+    for (const auto& id : c_->sessions_before_start_) {
       if (!c_->registry_.Known(id) &&
           std::find(unclean.begin(), unclean.end(), id) == unclean.end()) {
         spdlog::warn("worker {} did not come back after the restart", id);
         unclean.push_back(id);
       }
     }
+    c_->sessions_before_start_.clear();
   }
   if (!unclean.empty()) c_->ScheduleSessionEndPasses(unclean);
   absl::MutexLock l(&c_->mu_);
