@@ -26,16 +26,26 @@ inline uint64_t ChaosSeed() {
 
 // scenario, configuration, seed, acknowledged, lost, resurrected, mismatched,
 // unknown keys, longest write stall (ms), repaired by AE (the repair writes of
-// the anti-entropy runs the coordinator lists at the check; "-" if unknown).
+// the anti-entropy runs the coordinator lists at the check; "-" if unknown),
+// stale reads (acknowledged deletes or older versions read back through
+// DataPlane.Get by a scenario that reads; "-" for one that does not).
+// Integration tests that are data-safety scenarios (issue 16's) record too, so
+// tests/chaos/run_matrix.sh runs them with every seed.
 inline void RecordChaosResult(const std::string& scenario, const std::string& config,
-                              const CheckReport& report, const WriterStats& stats) {
+                              const CheckReport& report, const WriterStats& stats,
+                              int64_t stale_reads = -1) {
   const char* path = std::getenv("MIROIR_CHAOS_RESULTS");
   if (path == nullptr || *path == '\0') return;
   std::ofstream out(path, std::ios::app);
   out << scenario << '\t' << config << '\t' << ChaosSeed() << '\t' << report.acknowledged_writes
       << '\t' << report.lost << '\t' << report.resurrected << '\t' << report.mismatched << '\t'
-      << report.keys_unknown << '\t' << absl::ToInt64Milliseconds(stats.max_batch_latency) << '\t'
-      << (report.ae_repaired < 0 ? std::string("-") : absl::StrCat(report.ae_repaired)) << '\n';
+      << report.keys_unknown << '\t'
+      << (stats.batch_latencies_us.empty() && stats.max_batch_latency == absl::ZeroDuration()
+              ? std::string("-")
+              : absl::StrCat(absl::ToInt64Milliseconds(stats.max_batch_latency)))
+      << '\t'
+      << (report.ae_repaired < 0 ? std::string("-") : absl::StrCat(report.ae_repaired)) << '\t'
+      << (stale_reads < 0 ? std::string("-") : absl::StrCat(stale_reads)) << '\n';
 }
 
 }  // namespace miroir::testing

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "chaos/chaos_util.h"
 #include "harness/move_scenario.h"
 
 namespace miroir::testing {
@@ -28,6 +30,7 @@ ScenarioOptions Options() {
   so.keys = 600;
   so.write_rate = 300;
   so.max_duration = absl::Seconds(90);
+  so.seed = ChaosSeed();
   // A cutover holds writes until every worker acked its pause (delayed by the
   // workers' test-only ack delay), well inside the stall budget.
   so.fleet.coordinator_config["migration"]["drain_timeout"] = "10s";
@@ -63,7 +66,8 @@ std::string Incarnation(Fleet& f, const std::string& id) {
 
 // After the plan: r9 is an active owner under its new incarnation (not failed
 // and rejoined for it), and every owner holds the last acknowledged operation.
-void ExpectDoneAndNothingLost(MoveScenario& sc, uint64_t plan, const std::string& first) {
+void ExpectDoneAndNothingLost(MoveScenario& sc, uint64_t plan, const std::string& first,
+                              const std::string& when) {
   Fleet& f = sc.fleet();
   auto end = f.WaitForPlanEnd(plan, absl::Seconds(120));
   ASSERT_TRUE(end.ok()) << end.status();
@@ -72,6 +76,9 @@ void ExpectDoneAndNothingLost(MoveScenario& sc, uint64_t plan, const std::string
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok()) << report->Summary();
   EXPECT_GT(report->keys_checked, 0u);
+  RecordChaosResult("16.4", absl::StrCat("joining r9 restarted empty during ", when, "; plan ",
+                                         pb::PlanState_Name(end->state())),
+                    *report, sc.writer().stats());
   auto st = f.Status();
   ASSERT_TRUE(st.ok()) << st.status();
   for (const auto& n : st->nodes()) {
@@ -125,7 +132,7 @@ TEST(MoveJoiningWipe, WipedDuringCatchingUpCopiesAgainAndLosesNothing) {
 
   ASSERT_TRUE(f.redis("r9").WipeRestart().ok());
 
-  ExpectDoneAndNothingLost(**sc, plan->id(), first);
+  ExpectDoneAndNothingLost(**sc, plan->id(), first, "catching_up");
   // The cutover's fence re-read r9 and sent the move back to prepare.
   EXPECT_TRUE(Went(f, plan->id(), "paused", "prepare"));
 }
@@ -165,7 +172,7 @@ TEST(MoveJoiningWipe, WipedDuringFinalDeltaCopiesAgainAndLosesNothing) {
 
   ASSERT_TRUE(f.redis("r9").WipeRestart().ok());
 
-  ExpectDoneAndNothingLost(**sc, plan->id(), first);
+  ExpectDoneAndNothingLost(**sc, plan->id(), first, "final_delta");
   // The final delta's re-read of r9 sent the move back to prepare.
   EXPECT_TRUE(Went(f, plan->id(), "final_delta", "prepare"));
 }

@@ -6,6 +6,9 @@
 // real workers, and compares with what the writer was acknowledged.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "chaos/chaos_util.h"
 #include "harness/fleet.h"
 #include "harness/move_scenario.h"
 #include "harness/read_back.h"
@@ -19,8 +22,10 @@ namespace pb = ::miroir::v1;
 
 // Writes every key of doc:0..doc:keys-1 once (puts, or deletes) through
 // `workers`, and returns what was acknowledged. Fails unless every write was.
+// `stats` (if given) sums the acknowledged writes and keeps the longest batch.
 absl::StatusOr<std::map<std::string, KeyRecord>> WriteEveryKey(
-    Fleet& f, int keys, bool deletes, const std::vector<std::string>& workers) {
+    Fleet& f, int keys, bool deletes, const std::vector<std::string>& workers,
+    WriterStats* stats = nullptr) {
   WriterOptions w = f.WriterOptionsFor();
   w.worker_addresses = workers;
   w.keys = keys;
@@ -29,10 +34,16 @@ absl::StatusOr<std::map<std::string, KeyRecord>> WriteEveryKey(
   w.load_only = true;
   w.batch_size = 50;
   w.max_duration = absl::Seconds(120);
+  w.seed = ChaosSeed();
   TestWriter writer(w);
   if (absl::Status s = writer.Run(); !s.ok()) return s;
   const WriterStats st = writer.stats();
   const uint64_t acked = deletes ? st.acked_deletes : st.acked_puts;
+  if (stats != nullptr) {
+    stats->acked_puts += st.acked_puts;
+    stats->acked_deletes += st.acked_deletes;
+    stats->max_batch_latency = std::max(stats->max_batch_latency, st.max_batch_latency);
+  }
   if (acked != static_cast<uint64_t>(keys)) {
     return absl::InternalError(absl::StrCat(acked, " of ", keys, " writes acknowledged; unknown ",
                                             st.unknown, ", rejected ", st.rejected));
@@ -95,11 +106,12 @@ TEST_P(FailedNodeReads, DeletesAcknowledgedWhileANodeIsFailedAreNotFound) {
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
 
-  auto loaded = WriteEveryKey(f, kKeys, /*deletes=*/false, f.worker_addresses());
+  WriterStats written;
+  auto loaded = WriteEveryKey(f, kKeys, /*deletes=*/false, f.worker_addresses(), &written);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_TRUE(MarkNodeFailed(f, "r1").ok());
   ASSERT_TRUE(f.WaitForWorkers(f.worker_count()).ok());
-  auto deleted = WriteEveryKey(f, kKeys, /*deletes=*/true, f.worker_addresses());
+  auto deleted = WriteEveryKey(f, kKeys, /*deletes=*/true, f.worker_addresses(), &written);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   // r1 still runs and still holds what was deleted while it was failed: the
   // reads below could find those documents.
@@ -112,6 +124,15 @@ TEST_P(FailedNodeReads, DeletesAcknowledgedWhileANodeIsFailedAreNotFound) {
   EXPECT_EQ(r.found_deleted, 0u) << r.Summary();
   EXPECT_TRUE(r.ok()) << r.Summary();
   EXPECT_EQ(r.answered_by["r1"], 0u) << "a failed node answered a read";
+  // The live owners hold every acknowledged delete (r1, failed, is not judged).
+  CheckOptions co = f.CheckOptionsFor();
+  co.skip_nodes = {"r1"};
+  auto check = CheckPromise(*deleted, co);
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_TRUE(check->ok()) << check->Summary();
+  RecordChaosResult("16.3", absl::StrCat("nodes fail r1 (still running), ", kKeys,
+                                         " deletes acked, read back; ", GetParam().name),
+                    *check, written, static_cast<int64_t>(r.found_deleted + r.stale + r.missing));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, FailedNodeReads,
@@ -136,11 +157,12 @@ TEST(RejoinReads, ReadsDuringARejoinsCopyReturnTheAcknowledgedVersion) {
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
 
-  auto loaded = WriteEveryKey(f, kKeys, /*deletes=*/false, f.worker_addresses());
+  WriterStats written;
+  auto loaded = WriteEveryKey(f, kKeys, /*deletes=*/false, f.worker_addresses(), &written);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_TRUE(MarkNodeFailed(f, "r1").ok());
   ASSERT_TRUE(f.WaitForWorkers(f.worker_count()).ok());
-  auto deleted = WriteEveryKey(f, kDeleted, /*deletes=*/true, f.worker_addresses());
+  auto deleted = WriteEveryKey(f, kDeleted, /*deletes=*/true, f.worker_addresses(), &written);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   const std::map<std::string, KeyRecord> expected = Merge(*loaded, *deleted);
 
@@ -174,6 +196,11 @@ TEST(RejoinReads, ReadsDuringARejoinsCopyReturnTheAcknowledgedVersion) {
   auto check = CheckPromise(expected, f.CheckOptionsFor());
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_TRUE(check->ok()) << check->Summary();
+  RecordChaosResult("16.3", absl::StrCat("rejoin of r1 (", kDeleted,
+                                         " deletes acked while failed), read during its copy"),
+                    *check, written,
+                    static_cast<int64_t>(during.found_deleted + during.stale + during.missing +
+                                         end.found_deleted + end.stale + end.missing));
 }
 
 // A node that missed acknowledged deletes (its proxy cut while they were
@@ -195,10 +222,11 @@ TEST(PendingRecoveryReads, ANodeWithAPendingRecoveryPassIsNotReadFrom) {
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
 
-  auto loaded = WriteEveryKey(f, kKeys, /*deletes=*/false, f.worker_addresses());
+  WriterStats written;
+  auto loaded = WriteEveryKey(f, kKeys, /*deletes=*/false, f.worker_addresses(), &written);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   f.node("r0").proxy->Cut();
-  auto deleted = WriteEveryKey(f, kKeys, /*deletes=*/true, {f.worker_address(0)});
+  auto deleted = WriteEveryKey(f, kKeys, /*deletes=*/true, {f.worker_address(0)}, &written);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   // The passes that would repair r0 read r2 too: cut it before r0 answers again.
   f.node("r2").proxy->Cut();
@@ -213,10 +241,12 @@ TEST(PendingRecoveryReads, ANodeWithAPendingRecoveryPassIsNotReadFrom) {
   ASSERT_GT(pending, 0u) << "no recovery pass was scheduled for r0";
   ASSERT_GT(LiveDocsOn(f, "r0", kShards), 0u) << "r0 does not hold the deleted documents";
 
+  int64_t stale_reads = 0;
   for (int w = 0; w < f.worker_count(); ++w) {
     ReadBackOptions ro;
     ro.worker_addresses = {f.worker_address(w)};
     ReadBackReport r = ReadBack(*deleted, ro);
+    stale_reads += static_cast<int64_t>(r.found_deleted + r.stale + r.missing);
     EXPECT_EQ(r.keys_read, static_cast<uint64_t>(kKeys));
     EXPECT_TRUE(r.ok()) << "worker " << w << ": " << r.Summary();
     EXPECT_EQ(r.answered_by["r0"], 0u) << "worker " << w << " read from r0";
@@ -234,6 +264,10 @@ TEST(PendingRecoveryReads, ANodeWithAPendingRecoveryPassIsNotReadFrom) {
   ro.worker_addresses = f.worker_addresses();
   ReadBackReport end = ReadBack(*deleted, ro);
   EXPECT_TRUE(end.ok()) << end.Summary();
+  stale_reads += static_cast<int64_t>(end.found_deleted + end.stale + end.missing);
+  RecordChaosResult("16.3", absl::StrCat("r0 cut while ", kKeys,
+                                         " deletes acked, read with its recovery passes pending"),
+                    *check, written, stale_reads);
 }
 
 }  // namespace

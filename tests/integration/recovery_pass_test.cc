@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "chaos/chaos_util.h"
 #include "common/routing.h"
 #include "harness/fleet.h"
 #include "harness/temp_dir.h"
@@ -131,13 +132,17 @@ std::map<uint64_t, int> ReconcileFailures(Fleet& f) {
   return out;
 }
 
-void ExpectConverged(Fleet& f, const Records& records) {
+// Checks the promise on the nodes and records the scenario's row for the chaos
+// report (`stats`: the TestWriter's, or empty for the exact-pk Put writes).
+void ExpectConverged(Fleet& f, const Records& records, const std::string& scenario,
+                     const std::string& config, const WriterStats& stats = WriterStats()) {
   CheckOptions co = f.CheckOptionsFor("products");
   co.quiesce_timeout = absl::Seconds(90);
   auto report = CheckPromise(records, co);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok()) << report->Summary();
   EXPECT_GT(report->keys_checked, 0u);
+  RecordChaosResult(scenario, config, *report, stats);
 }
 
 // Loads `keys` keys ("doc:0".."doc:<keys-1>", each once) through worker 0.
@@ -150,6 +155,7 @@ Records Load(Fleet& f, int keys) {
   wo.delete_fraction = 0;
   wo.batch_size = 100;
   wo.max_duration = absl::Seconds(60);
+  wo.seed = ChaosSeed();
   TestWriter writer(wo);
   EXPECT_TRUE(writer.Run().ok());
   EXPECT_EQ(writer.stats().acked(), static_cast<uint64_t>(keys));
@@ -218,7 +224,7 @@ TEST(RecoveryPass, NewMissIsNotFoldedIntoARunningPass) {
 
   f.node("r1").proxy->Pass();
   // r0 keeps holding worker 0's traffic: its missed writes never land late.
-  ExpectConverged(f, records);
+  ExpectConverged(f, records, "16.2a", "AE off; r0 misses a key a running recovery pass has passed");
 }
 
 // (b) A pass that fails more than task_retries (5) times while its target is
@@ -244,6 +250,7 @@ TEST(RecoveryPass, PassFailingPastTaskRetriesIsRetriedUntilItSucceeds) {
   wo.streams = 1;
   wo.batch_size = 10;
   wo.max_duration = absl::Seconds(30);
+  wo.seed = ChaosSeed();
   TestWriter writer(wo);
   ASSERT_TRUE(writer.Run().ok());
   ASSERT_GT(writer.stats().degraded, 0u);
@@ -259,7 +266,7 @@ TEST(RecoveryPass, PassFailingPastTaskRetriesIsRetriedUntilItSucceeds) {
   ASSERT_GE(most_failures(), 6) << f.coordinator()->LogTail(40);
 
   f.node("r0").proxy->Pass();
-  ExpectConverged(f, writer.records());
+  ExpectConverged(f, writer.records(), "16.2b", "AE off; recovery pass failing past task_retries (source cut), then healed", writer.stats());
 }
 
 // (c) A pass fenced by a cutover runs again at the new epoch on the shard's
@@ -319,7 +326,7 @@ TEST(RecoveryPass, PassFencedByACutoverIsReissuedOnTheCurrentOwners) {
       << f.coordinator()->LogTail(60);
 
   f.node("r2").proxy->Pass();
-  ExpectConverged(f, records);
+  ExpectConverged(f, records, "16.2c", "AE off; recovery pass fenced by a cutover, reissued on the new owners");
   EXPECT_EQ(StoredVersion(f, y, routes->generation, 0, "doc:999"), records["doc:999"].version);
 }
 
@@ -351,6 +358,7 @@ TEST(RecoveryPass, MissesWaitForACoordinatorAndAreReportedWhenOneAnswers) {
   wo.streams = 1;
   wo.batch_size = 10;
   wo.max_duration = absl::Seconds(30);
+  wo.seed = ChaosSeed();
   TestWriter writer(wo);
   ASSERT_TRUE(writer.Run().ok());
   ASSERT_GT(writer.stats().degraded, 0u) << "writes should go on, degraded, on the lease";
@@ -360,7 +368,7 @@ TEST(RecoveryPass, MissesWaitForACoordinatorAndAreReportedWhenOneAnswers) {
   f.node("r0").proxy->Pass();
   ASSERT_TRUE(f.RestartCoordinator().ok());
   ASSERT_TRUE(f.WaitForWorkers(1).ok());
-  ExpectConverged(f, writer.records());
+  ExpectConverged(f, writer.records(), "16.2d", "AE off; misses queued while no coordinator answers", writer.stats());
 }
 
 // (e) A worker that dies with misses unreported: its session ends without the
@@ -418,7 +426,7 @@ TEST(RecoveryPass, WorkerDeathWithUnreportedMissesSchedulesShardPasses) {
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  ExpectConverged(f, records);
+  ExpectConverged(f, records, "16.2e", "AE off; worker SIGKILLed with unreported misses");
 }
 
 }  // namespace
