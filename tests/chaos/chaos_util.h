@@ -40,12 +40,11 @@ inline void RecordChaosResult(const std::string& scenario, const std::string& co
   out << scenario << '\t' << config << '\t' << ChaosSeed() << '\t' << report.acknowledged_writes
       << '\t' << report.lost << '\t' << report.resurrected << '\t' << report.mismatched << '\t'
       << report.keys_unknown << '\t'
-      << (stats.batch_latencies_us.empty() && stats.max_batch_latency == absl::ZeroDuration()
+      << (stats.max_batch_latency == absl::ZeroDuration()  // no batch measured
               ? std::string("-")
               : absl::StrCat(absl::ToInt64Milliseconds(stats.max_batch_latency)))
-      << '\t'
-      << (report.ae_repaired < 0 ? std::string("-") : absl::StrCat(report.ae_repaired)) << '\t'
-      << (stale_reads < 0 ? std::string("-") : absl::StrCat(stale_reads)) << '\n';
+      << '\t' << (report.ae_repaired < 0 ? std::string("-") : absl::StrCat(report.ae_repaired))
+      << '\t' << (stale_reads < 0 ? std::string("-") : absl::StrCat(stale_reads)) << '\n';
 }
 
 }  // namespace miroir::testing

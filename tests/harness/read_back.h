@@ -32,7 +32,9 @@ struct ReadBackReport {
   uint64_t errors = 0;         // Get did not answer OK
   std::map<std::string, uint64_t> answered_by;  // node named in each OK answer -> count
   std::vector<std::string> failures;            // first failures, one line each (bounded)
-  bool ok() const { return found_deleted == 0 && missing == 0 && stale == 0 && errors == 0; }
+  // Reads that answered something other than the acknowledged outcome.
+  uint64_t wrong() const { return found_deleted + missing + stale; }
+  bool ok() const { return wrong() == 0 && errors == 0; }
   std::string Summary() const;
 };
 

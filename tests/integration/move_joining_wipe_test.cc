@@ -76,8 +76,9 @@ void ExpectDoneAndNothingLost(MoveScenario& sc, uint64_t plan, const std::string
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok()) << report->Summary();
   EXPECT_GT(report->keys_checked, 0u);
-  RecordChaosResult("16.4", absl::StrCat("joining r9 restarted empty during ", when, "; plan ",
-                                         pb::PlanState_Name(end->state())),
+  RecordChaosResult("16.4",
+                    absl::StrCat("joining r9 restarted empty during ", when, "; plan ",
+                                 pb::PlanState_Name(end->state())),
                     *report, sc.writer().stats());
   auto st = f.Status();
   ASSERT_TRUE(st.ok()) << st.status();

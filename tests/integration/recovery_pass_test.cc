@@ -224,7 +224,8 @@ TEST(RecoveryPass, NewMissIsNotFoldedIntoARunningPass) {
 
   f.node("r1").proxy->Pass();
   // r0 keeps holding worker 0's traffic: its missed writes never land late.
-  ExpectConverged(f, records, "16.2a", "AE off; r0 misses a key a running recovery pass has passed");
+  ExpectConverged(f, records, "16.2a",
+                  "AE off; r0 misses a key a running recovery pass has passed");
 }
 
 // (b) A pass that fails more than task_retries (5) times while its target is
@@ -266,7 +267,9 @@ TEST(RecoveryPass, PassFailingPastTaskRetriesIsRetriedUntilItSucceeds) {
   ASSERT_GE(most_failures(), 6) << f.coordinator()->LogTail(40);
 
   f.node("r0").proxy->Pass();
-  ExpectConverged(f, writer.records(), "16.2b", "AE off; recovery pass failing past task_retries (source cut), then healed", writer.stats());
+  ExpectConverged(f, writer.records(), "16.2b",
+                  "AE off; recovery pass failing past task_retries (source cut), then healed",
+                  writer.stats());
 }
 
 // (c) A pass fenced by a cutover runs again at the new epoch on the shard's
@@ -326,7 +329,8 @@ TEST(RecoveryPass, PassFencedByACutoverIsReissuedOnTheCurrentOwners) {
       << f.coordinator()->LogTail(60);
 
   f.node("r2").proxy->Pass();
-  ExpectConverged(f, records, "16.2c", "AE off; recovery pass fenced by a cutover, reissued on the new owners");
+  ExpectConverged(f, records, "16.2c",
+                  "AE off; recovery pass fenced by a cutover, reissued on the new owners");
   EXPECT_EQ(StoredVersion(f, y, routes->generation, 0, "doc:999"), records["doc:999"].version);
 }
 
@@ -368,7 +372,8 @@ TEST(RecoveryPass, MissesWaitForACoordinatorAndAreReportedWhenOneAnswers) {
   f.node("r0").proxy->Pass();
   ASSERT_TRUE(f.RestartCoordinator().ok());
   ASSERT_TRUE(f.WaitForWorkers(1).ok());
-  ExpectConverged(f, writer.records(), "16.2d", "AE off; misses queued while no coordinator answers", writer.stats());
+  ExpectConverged(f, writer.records(), "16.2d",
+                  "AE off; misses queued while no coordinator answers", writer.stats());
 }
 
 // (e) A worker that dies with misses unreported: its session ends without the
