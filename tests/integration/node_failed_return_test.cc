@@ -14,9 +14,12 @@
 // deleted before the failure stay deleted).
 //
 // Before the fix (prepare wiped r0 without copying what changed there after its
-// sync point): the check found every write of the window lost — "lost=N" with N
-// the number of window keys (e.g. 400 of 400 on the first run), all on r0 and r1.
+// sync point) every write of the window was lost: "window: 400 puts acked (400
+// degraded, 0 unknown); check: acknowledged=800 keys_checked=800 lost=800
+// resurrected=0" — each of the 400 window keys absent on both owners, r0 and r1.
 #include <gtest/gtest.h>
+
+#include <iostream>
 
 #include "harness/fleet.h"
 #include "harness/move_scenario.h"
@@ -115,6 +118,8 @@ TEST(NodeFailedReturn, WritesOnlyTheFailedNodeAcknowledgedSurviveItsRejoin) {
 
   auto report = CheckPromise(expected, f.CheckOptionsFor());
   ASSERT_TRUE(report.ok()) << report.status();
+  std::cout << "window: " << ws.acked_puts << " puts acked (" << ws.degraded << " degraded, "
+            << ws.unknown << " unknown); check: " << report->Summary() << "\n";
   EXPECT_EQ(report->lost, 0u) << report->Summary();
   EXPECT_EQ(report->resurrected, 0u) << report->Summary();
   EXPECT_TRUE(report->ok()) << report->Summary();
