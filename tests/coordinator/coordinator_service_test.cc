@@ -872,7 +872,8 @@ TEST_F(ServiceTest, MarkingANodeFailedFencesItsShardsAndItsRejoinRescuesFromIt) 
   worker.Start();
   worker.ReportNode("r1", "first");
   auto node = [&](const std::string& id) {
-    for (const auto& n : Status().nodes()) {
+    const v1::GetStatusResponse status = Status();
+    for (const auto& n : status.nodes()) {
       if (n.id() == id) return n;
     }
     return v1::Node();
@@ -885,9 +886,13 @@ TEST_F(ServiceTest, MarkingANodeFailedFencesItsShardsAndItsRejoinRescuesFromIt) 
   ASSERT_TRUE(failed.ok()) << failed.status();
   EXPECT_EQ(failed->node().failed_incarnation(), "first");
   size_t owned = 0;
-  for (const auto& r : coord_->core().GetIndex("products")->routes()) {
-    for (const auto& o : r.owners()) {
-      for (const auto& n : o.nodes()) owned += n == "r1" ? 1 : 0;
+  auto index = coord_->core().GetIndex("products");
+  ASSERT_TRUE(index.ok()) << index.status();
+  for (const auto& g : index->routes()) {
+    for (const auto& r : g.routes()) {
+      for (const auto& o : r.owners()) {
+        for (const auto& n : o.nodes()) owned += n == "r1" ? 1 : 0;
+      }
     }
   }
   ASSERT_GT(owned, 0u);
