@@ -8,7 +8,8 @@
 //     to r0 and is acknowledged by r0 alone (degraded: g1 missed);
 //   - worker 0 (the only one the coordinator can lease the fence to) is cut from
 //     r0: the fence of `nodes fail r0` cannot reach it.
-// After healing, `plan rejoin r0` (J = {r0}) wipes r0's leftovers in its prepare
+// A repairing anti-entropy run before the failure gives every node its sync
+// points. After healing, `plan rejoin r0` (J = {r0}) wipes r0's leftovers in its prepare
 // and copies r0's shards back from r1. The writes only r0 acknowledged must be on
 // the owners afterwards, and nothing older than the window may come back (keys
 // deleted before the failure stay deleted).
@@ -74,6 +75,20 @@ TEST(NodeFailedReturn, WritesOnlyTheFailedNodeAcknowledgedSurviveItsRejoin) {
   ASSERT_EQ(deleter.stats().acked_deletes, 200u);
   std::map<std::string, KeyRecord> expected = loader.records();
   for (const auto& [k, rec] : deleter.records()) expected[k] = rec;
+
+  // A repairing anti-entropy run over every shard: each node's sync points. The
+  // rejoin below then copies from r0 only what changed after them.
+  auto ae = f.Ctl({"anti-entropy", "run", "--index", "products"});
+  ASSERT_TRUE(ae.ok()) << ae.status();
+  ASSERT_EQ(ae->exit_code, 0) << ae->stdout_text << ae->stderr_text;
+  {
+    grpc::ClientContext ctx;
+    pb::ListNodesResponse nodes;
+    ASSERT_TRUE(f.coord().ListNodes(&ctx, pb::ListNodesRequest(), &nodes).ok());
+    for (const auto& n : nodes.nodes()) {
+      EXPECT_EQ(n.sync_points_size(), static_cast<int>(kShards)) << n.id();
+    }
+  }
 
   // The asymmetric partition, then the failure.
   const pid_t stale_pid = f.worker(*stale)->pid();
