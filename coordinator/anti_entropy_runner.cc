@@ -7,6 +7,7 @@
 #include "common/duration.h"
 #include "coordinator/anti_entropy_scheduler.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/node_rejoin.h"
 #include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -54,6 +55,7 @@ void AntiEntropyRunner::Tick() {
       ch->ae_passes[AePassKey(p.index(), p.generation(), p.shard())] = p;
       ch->deleted_tasks.insert(id);
       if (ok) {
+        RecordSyncPoints(s, t.task, t.result, ch);
         ++scanned;
         mismatches += p.mismatches();
         repaired += p.repaired();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/move_machine.h"
+#include "coordinator/node_rejoin.h"
 
 namespace miroir::coordinator {
 
@@ -95,7 +96,10 @@ std::vector<std::string> PassReplicas(const ClusterState& s, const AeShard& shar
   for (const auto& grp : g->second.routes(static_cast<int>(shard.shard)).owners()) {
     for (const auto& n : grp.nodes()) {
       if (failed.count(n)) {
-        *all_reached = false;
+        // Failed: not read. It still counts as a replica for the purge rule until
+        // it rejoins or is forgotten (DESIGN §6, Node rejoin).
+        auto node = s.nodes.find(n);
+        if (node == s.nodes.end() || HoldsBackPurges(node->second)) *all_reached = false;
       } else if (std::find(out.begin(), out.end(), n) == out.end()) {
         out.push_back(n);
       }

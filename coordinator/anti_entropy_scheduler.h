@@ -43,7 +43,8 @@ std::vector<AeShard> NextShards(const ClusterState& s, v1::AntiEntropyRun* run, 
 std::string BusyReason(const ClusterState& s, const AeShard& shard);
 
 // The replicas a pass reads: every owner of the shard in every group that is not
-// marked failed. `all_reached` is false when some owner is failed.
+// marked failed. `all_reached` is false when some owner is failed and not
+// forgotten (it holds back tombstone purges, node_rejoin.h).
 std::vector<std::string> PassReplicas(const ClusterState& s, const AeShard& shard,
                                       bool* all_reached);
 

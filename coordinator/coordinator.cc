@@ -10,6 +10,7 @@
 #include "common/schedule_window.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
+#include "coordinator/node_rejoin.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/plan_runner.h"
 #include "coordinator/planner.h"
@@ -384,8 +385,7 @@ absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std
         if (it->second.status() == v1::NODE_REMOVED) {
           return absl::FailedPreconditionError(absl::StrCat("id: node '", id, "' was removed"));
         }
-        node = it->second;
-        node.set_status(v1::NODE_FAILED);
+        node = AsFailed(it->second);
         c->nodes[id] = node;
         std::set<std::string> failed = s.FailedNodes();
         failed.insert(id);
@@ -396,6 +396,12 @@ absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std
               for (const auto& n : ws.nodes()) touches = touches || n == id;
             }
             if (!touches) continue;
+            // Fence the node's shards at the new epoch where it still answers, so a
+            // worker that has not seen this epoch can no longer write there (§9a;
+            // best effort: the worker lease bounds a writer no fence reaches).
+            v1::Task fence = NewShardTask(s, c, v1::TASK_FENCE, gen, route.shard(), s.epoch + 1,
+                                          {}, {id}, 0);
+            c->tasks[fence.id()] = fence;
             v1::ShardRoute r = route;
             std::vector<const v1::Move*> moves;
             for (const auto& [mid, m] : s.moves) {
@@ -415,6 +421,19 @@ absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std
   v1::MarkNodeFailedResponse resp;
   *resp.mutable_node() = node;
   resp.set_epoch(epoch);
+  return resp;
+}
+
+absl::StatusOr<v1::ForgetNodeResponse> Coordinator::ForgetNode(const std::string& id) {
+  MIROIR_RETURN_IF_ERROR(ValidateId("id", id));
+  v1::ForgetNodeResponse resp;
+  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+                           MIROIR_ASSIGN_OR_RETURN(resp, coordinator::ForgetNode(s, id));
+                           c->nodes[id] = resp.node();
+                           return absl::OkStatus();
+                         }).status());
+  spdlog::warn("node {} forgotten: its tombstones no longer hold back purges; possible loss: {}",
+               id, resp.possible_loss());
   return resp;
 }
 

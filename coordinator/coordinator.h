@@ -55,7 +55,11 @@ class Coordinator {
   absl::StatusOr<v1::CreateIndexResponse> CreateIndex(const std::string& name, uint32_t shards,
                                                       uint32_t rf);
   absl::StatusOr<uint64_t> SetAlias(const std::string& alias, const std::string& index);
+  // Marks a node failed at a new epoch, and fences its shards there where it still
+  // answers (FENCE tasks; DESIGN §9a).
   absl::StatusOr<v1::MarkNodeFailedResponse> MarkNodeFailed(const std::string& id);
+  // Forgets a failed node (node_rejoin.h ForgetNode).
+  absl::StatusOr<v1::ForgetNodeResponse> ForgetNode(const std::string& id);
   absl::StatusOr<v1::Plan> CreatePlan(const v1::CreatePlanRequest& req);
   absl::StatusOr<v1::GetPlanResponse> GetPlan(uint64_t id);
   std::vector<v1::Plan> ListPlans();

@@ -34,6 +34,14 @@ grpc::Status CoordinatorService::MarkNodeFailed(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorService::ForgetNode(grpc::ServerContext*, const v1::ForgetNodeRequest* req,
+                                            v1::ForgetNodeResponse* resp) {
+  auto r = core_->ForgetNode(req->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorService::CreateIndex(grpc::ServerContext*,
                                              const v1::CreateIndexRequest* req,
                                              v1::CreateIndexResponse* resp) {

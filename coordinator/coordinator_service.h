@@ -26,6 +26,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
                          v1::ListNodesResponse*) override;
   grpc::Status MarkNodeFailed(grpc::ServerContext*, const v1::MarkNodeFailedRequest*,
                               v1::MarkNodeFailedResponse*) override;
+  grpc::Status ForgetNode(grpc::ServerContext*, const v1::ForgetNodeRequest*,
+                          v1::ForgetNodeResponse*) override;
   grpc::Status CreateIndex(grpc::ServerContext*, const v1::CreateIndexRequest*,
                            v1::CreateIndexResponse*) override;
   grpc::Status ListIndexes(grpc::ServerContext*, const v1::ListIndexesRequest*,

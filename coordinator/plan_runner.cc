@@ -12,6 +12,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/gates.h"
 #include "coordinator/move_machine.h"
+#include "coordinator/node_rejoin.h"
 #include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
@@ -165,6 +166,28 @@ class Stepper {
     m->set_task_id(t.id());
   }
 
+  // A rejoin's prepare first copies what only the rejoining node may hold (what
+  // changed there after its sync point) into the shard's current owners, before
+  // the wipe (DESIGN §6, Node rejoin).
+  void AddRescue(const std::string& node, v1::Move* m) {
+    auto n = s_.nodes.find(node);
+    auto g = s_.generations.find(m->generation());
+    if (n == s_.nodes.end() || g == s_.generations.end() ||
+        m->shard() >= static_cast<uint32_t>(g->second.routes_size())) {
+      return;
+    }
+    v1::Watermark from = RescueFrom(n->second, m->generation(), m->shard());
+    if (from.node().empty()) return;
+    v1::Task& t = c_->tasks[m->task_id()];
+    for (const auto& grp : g->second.routes(static_cast<int>(m->shard())).owners()) {
+      for (const auto& o : grp.nodes()) {
+        if (o != node && !failed_.count(o)) t.add_rescue_into(o);
+      }
+    }
+    if (t.rescue_into().empty()) return;
+    *t.mutable_rescue_from() = from;
+  }
+
   // Drops the move's finished task (its result has been used).
   void Consume(v1::Move* m) {
     if (m->task_id() != 0) c_->deleted_tasks.insert(m->task_id());
@@ -286,6 +309,7 @@ class Stepper {
           // holder of this task cannot wipe what is copied (DESIGN §6).
           m->set_fence_epoch(s_.epoch);
           NewTask(m, v1::TASK_PREPARE, {}, J, s_.epoch);
+          if (plan.kind() == v1::PLAN_REJOIN) AddRescue(plan.node_id(), m);
         }
         return;
       case v1::MOVE_DUAL_WRITE:
@@ -562,10 +586,10 @@ class Stepper {
     SetNodeStatus(id, v1::NODE_ACTIVE);
     const std::string inc = MoveMachine::JoinedIncarnation(moves, id);
     auto it = s_.nodes.find(id);
-    if (inc.empty() || it == s_.nodes.end() || it->second.incarnation() == inc) return;
-    v1::Node n = c_->nodes.count(id) ? c_->nodes[id] : it->second;
-    n.set_incarnation(inc);
-    c_->nodes[id] = n;
+    if (it == s_.nodes.end()) return;
+    v1::Node n = AsRejoined(c_->nodes.count(id) ? c_->nodes[id] : it->second);
+    if (!inc.empty()) n.set_incarnation(inc);
+    if (n.SerializeAsString() != it->second.SerializeAsString()) c_->nodes[id] = n;
   }
 
   void FinishPlans() {
@@ -676,6 +700,12 @@ class Stepper {
       return &g->second.routes(static_cast<int>(shard));
     };
     for (const auto& [id, t] : s_.tasks) {
+      // A failed node's fence (MarkNodeFailed): best effort, dropped once run.
+      if (t.task.kind() == v1::TASK_FENCE && t.task.move_id() == 0 &&
+          (t.status == TaskRecord::Status::kDone || t.FailedForGood(cfg_.migration.task_retries))) {
+        c_->deleted_tasks.insert(id);
+        continue;
+      }
       if (!IsRecoveryPass(t.task)) continue;
       RecoveryPassStep step = StepRecoveryPass(s_, t, routes);
       switch (step.action) {

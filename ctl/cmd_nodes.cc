@@ -1,4 +1,4 @@
-// `miroir-ctl nodes list|fail`.
+// `miroir-ctl nodes list|fail|forget`.
 #include <iostream>
 #include <memory>
 
@@ -48,6 +48,23 @@ int RunFail(const std::string& id, const CtlContext& ctx) {
   return kExitOk;
 }
 
+int RunForget(const std::string& id, const CtlContext& ctx) {
+  miroir::v1::ForgetNodeRequest req;
+  req.set_id(id);
+  miroir::v1::ForgetNodeResponse resp;
+  if (auto s = CallCoordinator(ctx, &Coordinator::Stub::ForgetNode, req, &resp); !s.ok()) {
+    return Fail(s);
+  }
+  if (ctx.output == OutputFormat::kJson) {
+    PrintJson(ProtoToJson(resp));
+  } else {
+    std::cout << "node " << resp.node().id() << " forgotten (" << resp.shards()
+              << " shards, " << resp.shards_with_sync_point()
+              << " with a sync point); possible loss: " << resp.possible_loss() << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddNodesCommands(CLI::App* app, Action* action) {
@@ -60,6 +77,12 @@ void AddNodesCommands(CLI::App* app, Action* action) {
   fail->add_option("--id", *id, "Node id")->required();
   fail->callback([id, action] {
     *action = [id](const CtlContext& ctx) { return RunFail(*id, ctx); };
+  });
+  CLI::App* forget = nodes->add_subcommand(
+      "forget", "Forget a failed node: release the tombstone purges it holds back");
+  forget->add_option("--id", *id, "Node id")->required();
+  forget->callback([id, action] {
+    *action = [id](const CtlContext& ctx) { return RunForget(*id, ctx); };
   });
 }
 

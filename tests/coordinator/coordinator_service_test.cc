@@ -186,6 +186,29 @@ TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
               grpc::StatusCode::NOT_FOUND);
   }
   {
+    // ForgetNode: unknown -> NOT_FOUND, not failed -> FAILED_PRECONDITION, nothing changed.
+    auto forget = [&](const std::string& id) {
+      grpc::ClientContext ctx;
+      v1::ForgetNodeRequest req;
+      req.set_id(id);
+      v1::ForgetNodeResponse resp;
+      return coord_->stub().ForgetNode(&ctx, req, &resp);
+    };
+    const auto before = coord_->core().ListNodes();
+    grpc::Status unknown = forget("zz");
+    EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_NE(unknown.error_message().find("id"), std::string::npos);
+    grpc::Status active = forget("r0");
+    EXPECT_EQ(active.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(active.error_message().find("not marked failed"), std::string::npos);
+    EXPECT_EQ(forget("").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    const auto after = coord_->core().ListNodes();
+    ASSERT_EQ(before.size(), after.size());
+    for (size_t i = 0; i < before.size(); ++i) {
+      EXPECT_EQ(before[i].SerializeAsString(), after[i].SerializeAsString());
+    }
+  }
+  {
     v1::CreatePlanRequest req;
     req.set_kind(v1::PLAN_ADD_NODE);
     req.set_node_id("r9");
@@ -834,6 +857,89 @@ TEST_F(ServiceTest, AReLeasedPrepareCarriesAnEpochPublishedAfterItsPreviousLease
   auto done = WaitPlanEnded(plan.id());
   EXPECT_EQ(done.plan().state(), v1::PLAN_DONE);
   b.Stop();
+}
+
+// DESIGN §9a, §6 "Node rejoin": `nodes fail` fences the node's shards at the epoch
+// that fails it (FENCE tasks naming only it), and a rejoin's prepare carries what
+// to copy from it before the wipe: its incarnation at the failure, from sequence 0
+// (no sync point), into the shard's current owners.
+TEST_F(ServiceTest, MarkingANodeFailedFencesItsShardsAndItsRejoinRescuesFromIt) {
+  StartCoordinator();
+  Init();
+  FakeWorker worker(coord_->address(), "w1");
+  worker.Hold(v1::TASK_FENCE);
+  worker.Hold(v1::TASK_PREPARE);
+  worker.Start();
+  worker.ReportNode("r1", "first");
+  auto node = [&](const std::string& id) {
+    const v1::GetStatusResponse status = Status();
+    for (const auto& n : status.nodes()) {
+      if (n.id() == id) return n;
+    }
+    return v1::Node();
+  };
+  for (int i = 0; i < 250 && node("r1").incarnation() != "first"; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(node("r1").incarnation(), "first");
+  auto failed = coord_->core().MarkNodeFailed("r1");
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->node().failed_incarnation(), "first");
+  size_t owned = 0;
+  auto index = coord_->core().GetIndex("products");
+  ASSERT_TRUE(index.ok()) << index.status();
+  for (const auto& g : index->routes()) {
+    for (const auto& r : g.routes()) {
+      for (const auto& o : r.owners()) {
+        for (const auto& n : o.nodes()) owned += n == "r1" ? 1 : 0;
+      }
+    }
+  }
+  ASSERT_GT(owned, 0u);
+  auto fences = [&] {
+    std::vector<v1::Task> out;
+    for (const auto& t : worker.held_tasks()) {
+      if (t.kind() == v1::TASK_FENCE) out.push_back(t);
+    }
+    return out;
+  };
+  for (int i = 0; i < 250 && fences().size() < owned; ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(fences().size(), owned);
+  for (const auto& t : fences()) {
+    EXPECT_EQ(std::vector<std::string>(t.targets().begin(), t.targets().end()),
+              std::vector<std::string>{"r1"});
+    EXPECT_GE(t.epoch(), failed->epoch());
+    EXPECT_EQ(t.move_id(), 0u);
+  }
+  worker.ReleaseHeld(v1::TASK_FENCE);
+
+  v1::CreatePlanRequest req;
+  req.set_kind(v1::PLAN_REJOIN);
+  req.set_node_id("r1");
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(req, &plan).ok());
+  auto prepares = [&] {
+    std::vector<v1::Task> out;
+    for (const auto& t : worker.held_tasks()) {
+      if (t.kind() == v1::TASK_PREPARE) out.push_back(t);
+    }
+    return out;
+  };
+  for (int i = 0; i < 250 && prepares().empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(prepares().empty());
+  for (const auto& t : prepares()) {
+    EXPECT_EQ(t.rescue_from().node(), "r1");
+    EXPECT_EQ(t.rescue_from().incarnation(), "first");
+    EXPECT_EQ(t.rescue_from().seq(), 0u);
+    ASSERT_FALSE(t.rescue_into().empty());
+    for (const auto& n : t.rescue_into()) EXPECT_NE(n, "r1");
+  }
+  worker.ReleaseHeld(v1::TASK_PREPARE);
+  auto done = WaitPlanEnded(plan.id());
+  ASSERT_EQ(done.plan().state(), v1::PLAN_DONE) << done.DebugString();
+  EXPECT_EQ(node("r1").status(), v1::NODE_ACTIVE);
+  EXPECT_TRUE(node("r1").failed_incarnation().empty());
+  worker.Stop();
 }
 
 // DESIGN §6: a node whose incarnation changed lost its data and fences; it must not

@@ -18,6 +18,7 @@ TEST(CtlHelp, EveryCommandHasHelp) {
       {"nodes"},
       {"nodes", "list"},
       {"nodes", "fail"},
+      {"nodes", "forget"},
       {"index"},
       {"index", "create"},
       {"index", "list"},
@@ -65,7 +66,7 @@ TEST(CtlHelp, PlanCreatingVerbsShareTheCommonFlags) {
 TEST(CtlUsage, MissingOrUnknownCommandsExitTwoWithOneLine) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {}, {"bogus"}, {"plan"}, {"plan", "bogus"}, {"index", "create", "--name", "x"},
-           {"plan", "show"}, {"plan", "show", "notanumber"}, {"nodes", "fail"},
+           {"plan", "show"}, {"plan", "show", "notanumber"}, {"nodes", "fail"}, {"nodes", "forget"},
            {"plan", "add-node", "--id", "r9", "--group", "g0"}, {"--timeout", "soon", "status"},
            {"--timeout", "0s", "status"}, {"verify"}, {"cluster", "init"}}) {
     auto r = RunCtl(args);

@@ -224,7 +224,7 @@ absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
   opts.log_path = absl::StrCat(dir_, "/worker", index, ".log");
   opts.args = {"--listen", LoopbackAddress(w.port),
                "--port-file", port_file,
-               "--coordinator", coordinator_address()};
+               "--coordinator", w.coordinator.empty() ? coordinator_address() : w.coordinator};
   if (w.clock_offset_ms != 0) {
     opts.args.push_back("--clock-offset-ms");
     opts.args.push_back(absl::StrCat(w.clock_offset_ms));
@@ -272,9 +272,10 @@ absl::Status Fleet::RestartWorker(int i) {
   return LaunchWorker(workers_[i], i);
 }
 
-absl::StatusOr<int> Fleet::AddWorker(int64_t clock_offset_ms) {
+absl::StatusOr<int> Fleet::AddWorker(int64_t clock_offset_ms, const std::string& coordinator) {
   workers_.emplace_back();
   workers_.back().clock_offset_ms = clock_offset_ms;
+  workers_.back().coordinator = coordinator;
   int i = static_cast<int>(workers_.size()) - 1;
   if (absl::Status s = LaunchWorker(workers_.back(), i); !s.ok()) return s;
   return i;

@@ -124,8 +124,10 @@ class Fleet {
   miroir::v1::DataPlane::Stub& dataplane(int i) { return *workers_[i].stub; }
   absl::Status KillWorker(int i);
   absl::Status RestartWorker(int i);  // same port, same clock offset
-  // Starts one more worker; returns its index.
-  absl::StatusOr<int> AddWorker(int64_t clock_offset_ms = 0);
+  // Starts one more worker; returns its index. `coordinator` ("" = the fleet's)
+  // is the address it is given, e.g. a TcpProxy in front of the coordinator so a
+  // test can cut that one worker from it.
+  absl::StatusOr<int> AddWorker(int64_t clock_offset_ms = 0, const std::string& coordinator = "");
 
   // --- cluster operations ---
   absl::Status InitCluster();
@@ -161,6 +163,7 @@ class Fleet {
   struct WorkerProc {
     int port = 0;
     int64_t clock_offset_ms = 0;
+    std::string coordinator;  // "" = coordinator_address()
     std::unique_ptr<Process> process;
     std::unique_ptr<miroir::v1::DataPlane::Stub> stub;
     int starts = 0;

@@ -170,12 +170,21 @@ void TcpProxy::SetMode(Mode m) {
   absl::MutexLock l(&mu_);
   mode_ = m;
   hold_pid_ = 0;
+  peer_cut_ = false;
 }
 
 void TcpProxy::HoldPeer(pid_t pid) {
   absl::MutexLock l(&mu_);
   mode_ = Mode::kPass;
   hold_pid_ = pid;
+  peer_cut_ = false;
+}
+
+void TcpProxy::CutPeer(pid_t pid) {
+  absl::MutexLock l(&mu_);
+  mode_ = Mode::kPass;
+  hold_pid_ = pid;
+  peer_cut_ = true;
 }
 
 void TcpProxy::Delay(absl::Duration each_direction) {
@@ -193,6 +202,7 @@ TcpProxy::Mode TcpProxy::mode() const {
 void TcpProxy::Loop() {
   std::list<Conn> conns;
   std::vector<char> buf(kReadChunk);
+  bool peer_cut = false;
   auto close_conn = [&](Conn& c) {
     if (c.client >= 0) close(c.client);
     if (c.server >= 0) close(c.server);
@@ -227,6 +237,7 @@ void TcpProxy::Loop() {
       mode = mode_;
       delay = delay_;
       hold_pid = hold_pid_;
+      peer_cut = peer_cut_;
     }
     absl::Time now = absl::Now();
 
@@ -249,6 +260,12 @@ void TcpProxy::Loop() {
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
     absl::Time next_due = now + absl::Milliseconds(20);
+    if (peer_cut) {
+      for (Conn& c : conns) {
+        if (held_by_peer(c, hold_pid)) close_conn(c);
+      }
+      conns.remove_if([](const Conn& c) { return c.dead; });
+    }
     uint64_t peer_held = 0, peer_held_bytes = 0;
     for (Conn& c : conns) {
       if (!held_by_peer(c, hold_pid)) continue;
@@ -287,6 +304,7 @@ void TcpProxy::Loop() {
       mode = mode_;
       delay = delay_;
       hold_pid = hold_pid_;
+      peer_cut = peer_cut_;
     }
     if (mode == Mode::kCut) continue;
 

@@ -13,6 +13,9 @@
 // socket of process `pid` (found through /proc/net/tcp and /proc/PID/fd), so a
 // test can stall ONE worker's traffic to a node while the others pass. Any mode
 // change (Release() included) ends it and lets the held bytes through in order.
+// CutPeer(pid) cuts (as `cut`) only that process's connections: they are closed,
+// what they buffered is dropped, and new ones are closed once classified (an
+// asymmetric partition); any mode change ends it.
 //
 // One event-loop thread serves every connection; the destructor stops it and
 // closes everything (bounded). Every method is thread-safe.
@@ -58,6 +61,8 @@ class TcpProxy {
   Mode mode() const;
   // Holds only the connections owned by `pid` (existing and new); the rest pass.
   void HoldPeer(pid_t pid);
+  // Closes the connections owned by `pid` (existing and new); the rest pass.
+  void CutPeer(pid_t pid);
   // Connections currently held by HoldPeer (0 when none or not holding).
   uint64_t peer_connections_held() const { return peer_held_.load(); }
   // Bytes buffered (not forwarded) on the connections HoldPeer holds.
@@ -88,7 +93,8 @@ class TcpProxy {
   mutable absl::Mutex mu_;
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kPass;
   absl::Duration delay_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
-  pid_t hold_pid_ ABSL_GUARDED_BY(mu_) = 0;  // HoldPeer: 0 = off
+  pid_t hold_pid_ ABSL_GUARDED_BY(mu_) = 0;  // HoldPeer/CutPeer: 0 = off
+  bool peer_cut_ ABSL_GUARDED_BY(mu_) = false;  // CutPeer: close instead of hold
   std::thread thread_;
 };
 

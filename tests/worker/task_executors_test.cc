@@ -208,6 +208,54 @@ TEST_F(TaskExecutorsTest, PrepareAndCleanupFenceThenWipe) {
   EXPECT_EQ(Run(stale).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// DESIGN §6 "Node rejoin": a rejoin's prepare fences the rejoining node, copies
+// what changed there after its sync point by version into the current owners
+// (tombstones included; an older entry loses to the owners' newer one), then
+// wipes it. Entries at or before the sync point are not copied.
+TEST_F(TaskExecutorsTest, RescueCopiesWhatChangedAfterTheSyncPointBeforeTheWipe) {
+  Put("t", "synced", 10, R"({"v":"synced"})");       // seq 1 = the sync point
+  auto sync = stores_["t"]->CurrentSeq(shard_);
+  ASSERT_TRUE(sync.ok()) << sync.status();
+  Put("t", "only-t", 20, R"({"v":"only-t"})");       // acked by t alone
+  Put("t", "deleted-on-t", 21, "", /*tomb=*/true);   // a delete only t saw
+  Put("a", "deleted-on-t", 15, R"({"v":"old"})");
+  Put("t", "older-on-t", 11, R"({"v":"old"})");      // the owners have it newer
+  Put("a", "older-on-t", 30, R"({"v":"new"})");
+  v1::Task prep = MakeTask(v1::TASK_PREPARE, {}, {"t"});
+  prep.mutable_rescue_from()->set_node("t");
+  prep.mutable_rescue_from()->set_incarnation(sync->incarnation);
+  prep.mutable_rescue_from()->set_seq(sync->seq);
+  prep.add_rescue_into("a");
+  prep.add_rescue_into("b");
+  auto res = Run(prep);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->documents(), 3u);
+  for (const char* owner : {"a", "b"}) {
+    auto only = Get(owner, "only-t");
+    ASSERT_TRUE(only.ok()) << owner << ": " << only.status();
+    EXPECT_EQ(only->body, R"({"v":"only-t"})");
+    auto del = Get(owner, "deleted-on-t");
+    ASSERT_TRUE(del.ok()) << owner << ": " << del.status();
+    EXPECT_TRUE(del->tombstone) << owner;
+    EXPECT_EQ(Get(owner, "synced").status().code(), absl::StatusCode::kNotFound) << owner;
+  }
+  EXPECT_EQ(Get("a", "older-on-t")->body, R"({"v":"new"})");
+  EXPECT_EQ(Get("t", "only-t").status().code(), absl::StatusCode::kNotFound);  // wiped after
+}
+
+TEST_F(TaskExecutorsTest, RescueCopiesNothingUnderAnotherIncarnation) {
+  Put("t", "k", 20, "{}");
+  v1::Task prep = MakeTask(v1::TASK_PREPARE, {}, {"t"});
+  prep.mutable_rescue_from()->set_node("t");
+  prep.mutable_rescue_from()->set_incarnation("an-earlier-incarnation");
+  prep.add_rescue_into("a");
+  auto res = Run(prep);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->documents(), 0u);
+  EXPECT_EQ(Get("a", "k").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Get("t", "k").status().code(), absl::StatusCode::kNotFound);
+}
+
 // DESIGN §6: the backfill raises J's fence from the prepare epoch E0 to its own
 // (E1) before copying, so a stale holder of the prepare task, resuming after
 // the copy, is refused by the node instead of wiping what was copied.
@@ -235,8 +283,14 @@ TEST_F(TaskExecutorsTest, AReLeasedPurgingAePassFencesItsReplicasFirst) {
   pass.set_repair(true);
   pass.set_purge_tombstones_before_ms(int64_t{1} << 50);
   pass.set_epoch(5);
-  ASSERT_TRUE(Run(pass).ok());
+  auto first = Run(pass);
+  ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(*stores_["a"]->GetFence(shard_), 0u);
+  // Each replica's position at the pass start: the coordinator's sync points.
+  ASSERT_EQ(first->watermarks_size(), 2);
+  EXPECT_EQ(first->watermarks(0).node(), "a");
+  EXPECT_EQ(first->watermarks(0).seq(), 1u);
+  EXPECT_EQ(first->watermarks(0).incarnation(), *stores_["a"]->Incarnation());
   pass.set_lease_generation(2);
   pass.set_epoch(6);
   ASSERT_TRUE(Run(pass).ok());

@@ -107,6 +107,19 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
     }
   }
 
+  // Each replica's position at the start: a repairing pass that completes makes
+  // it that node's sync point for the shard (DESIGN §6, Node rejoin).
+  std::vector<v1::Watermark> starts;
+  for (const auto& r : replicas) {
+    auto pos = r.store->CurrentSeq(shard);
+    if (!pos.ok()) return Prefixed(r.node, pos.status());
+    v1::Watermark w;
+    w.set_node(r.node);
+    w.set_incarnation(pos->incarnation);
+    w.set_seq(pos->seq);
+    starts.push_back(std::move(w));
+  }
+
   // Step 1: one scan per replica, in parallel.
   std::vector<ReplicaScan> scans(replicas.size());
   {
@@ -125,6 +138,7 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
     digests.push_back(*std::move(s.buckets));
   }
   res.set_replicas_reached(replicas.size());
+  for (auto& w : starts) *res.add_watermarks() = std::move(w);
   for (size_t i = 0; i < replicas.size(); ++i) {
     auto* d = res.add_digests();
     d->set_node(replicas[i].node);

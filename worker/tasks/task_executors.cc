@@ -104,6 +104,40 @@ absl::Status FenceTargets(const TaskContext& ctx, v1::TaskResult* res = nullptr)
   return absl::OkStatus();
 }
 
+SinkFactory MoveSink(const TaskContext& ctx);
+
+// A rejoin's PREPARE, once the rejoining node is fenced (`res` holds its fence
+// reply F): copies what changed there in (sync point, F] by version into the
+// shard's current owners — the final-delta copy, from that one source — before
+// the wipe (DESIGN §6, Node rejoin). Under another incarnation there is nothing.
+absl::Status Rescue(const TaskContext& ctx, v1::TaskResult* res) {
+  const v1::Task& t = ctx.task;
+  if (t.kind() != v1::TASK_PREPARE || t.rescue_from().node().empty() || t.rescue_into().empty()) {
+    return absl::OkStatus();
+  }
+  const v1::Watermark* f = nullptr;
+  for (const auto& w : res->watermarks()) {
+    if (w.node() == t.rescue_from().node()) f = &w;
+  }
+  if (f == nullptr || f->incarnation() != t.rescue_from().incarnation()) return absl::OkStatus();
+  TaskContext sub = ctx;
+  sub.task.clear_sources();
+  sub.task.add_sources(f->node());
+  sub.task.clear_targets();
+  for (const auto& n : t.rescue_into()) sub.task.add_targets(n);
+  sub.task.clear_upto();
+  *sub.task.add_upto() = *f;
+  sub.task.mutable_checkpoint()->Clear();
+  *sub.task.mutable_checkpoint()->add_watermarks() = t.rescue_from();
+  if (sub.task.batch_size() == 0) sub.task.set_batch_size(1000);
+  // A re-leased prepare copies again from the sync point (the copy is idempotent).
+  sub.checkpoint = [&ctx](const v1::Checkpoint&) { return !ctx.cancelled(); };
+  auto copied = CopyChanges(sub, /*final_delta=*/true, MoveSink(sub));
+  if (!copied.ok()) return copied.status();
+  res->set_documents(copied->documents());
+  return absl::OkStatus();
+}
+
 // PREPARE and CLEANUP: fence every target first (the fence replies, with the
 // targets' incarnations, are the result's watermarks), then wipe the shard there
 // at the same epoch. A holder whose lease has moved on is refused by the node
@@ -117,6 +151,7 @@ absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx) {
   if (!same.ok()) return same.status();
   if (!*same) return res;
   if (auto s = FenceTargets(ctx, &res); !s.ok()) return s;
+  if (auto s = Rescue(ctx, &res); !s.ok()) return s;
   auto targets = Resolve(ctx, t.targets());
   if (!targets.ok()) return targets.status();
   for (const auto& r : *targets) {
