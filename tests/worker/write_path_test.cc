@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -377,6 +378,72 @@ TEST_F(WritePathTest, AShardsDrainWaitsOnlyForTheNodesThatHoldIt) {
   EXPECT_TRUE(Read("r0", pk0).ok());
   // Every write has settled once the round is over.
   EXPECT_TRUE(inflight_.NoneBelow(3));
+}
+
+// DESIGN §4, slow nodes: a stopped target is suspected after a run of timeouts
+// and not waited for (its misses are reported), gets at most max_inflight
+// outstanding sends, and is cleared by a probe once it answers again.
+TEST_F(WritePathTest, StoppedNodeIsSuspectedNotWaitedForAndClearedByAProbe) {
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(30);
+  o.slow.suspect_timeout = absl::Milliseconds(100);
+  o.slow.suspect_after = 2;
+  o.slow.max_inflight = 1;
+  o.slow.probe_interval = absl::Milliseconds(50);
+  Init({{"g0", {"r0", "r1"}}, {"g1", {"r2", "r3"}}}, 2, o);
+  ASSERT_TRUE(nodes_[1]->Stop().ok());
+  auto acks = Write({Put("a", "{}"), Put("b", "{}")});
+  // Acknowledged by g1 while r1 is still stopped (the store op timeout is 500 ms:
+  // the round ended on the suspicion, not on r1's error).
+  const bool suspected_at_ack = path_->health()->Suspected("r1");
+  for (const auto& a : acks) {
+    ASSERT_EQ(a.code(), 0u) << a.error();
+    EXPECT_EQ(std::vector<std::string>(a.degraded_groups().begin(), a.degraded_groups().end()),
+              std::vector<std::string>{"g0"});
+  }
+  EXPECT_TRUE(suspected_at_ack);
+  EXPECT_GE(path_->health()->counters().straggler_sends.load(), 1u);
+  {
+    absl::MutexLock l(&link_.mu);
+    EXPECT_NE(std::find(link_.misses.begin(), link_.misses.end(), "r1"), link_.misses.end());
+  }
+  // While the first send is outstanding, further sends to r1 are not made.
+  for (int i = 0; i < 5; ++i) {
+    auto more = Write({Put("c" + std::to_string(i), "{}")});
+    ASSERT_EQ(more[0].code(), 0u) << more[0].error();
+  }
+  EXPECT_GE(path_->health()->counters().skipped_sends.load(), 1u);
+  ASSERT_TRUE(nodes_[1]->Cont().ok());
+  // Writes keep coming; a probe that answers in time clears the suspicion.
+  bool cleared = false;
+  for (int i = 0; i < 200 && !cleared; ++i) {
+    Write({Put("d", "{}")});
+    cleared = !path_->health()->Suspected("r1");
+    if (!cleared) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(cleared);
+  EXPECT_EQ(path_->health()->counters().clears.load(), 1u);
+  acks = Write({Put("e", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(acks[0].degraded_groups().empty());
+  auto d = Read("r1", "e");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->version.hlc, acks[0].version());
+}
+
+// Every error ack carries the highest version sent for the item, so a client's
+// next attempt (after_version) is stamped above one that may still land.
+TEST_F(WritePathTest, ErrorAckCarriesTheHighestVersionSent) {
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(2);
+  Init({{"g0", {"r0"}}}, 1, o);
+  ASSERT_TRUE(nodes_[0]->Kill().ok());
+  v1::WriteItem bad = Put("", "{}");
+  auto acks = Write({Put("a", "{}", /*after=*/5'000'000'000'000), bad});
+  ASSERT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_GT(acks[0].version(), 5'000'000'000'000u) << "the stamped version that was sent";
+  ASSERT_EQ(acks[1].code(), static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(acks[1].version(), 0u) << "nothing was sent";
 }
 
 }  // namespace
