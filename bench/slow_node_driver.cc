@@ -64,6 +64,7 @@ struct GetSample {
   int64_t at_ms;
   int64_t latency_us;
   bool ok;
+  std::string error;
 };
 
 }  // namespace
@@ -123,7 +124,8 @@ int main(int argc, char** argv) {
       const absl::Time start = absl::Now();
       grpc::Status s = f.dataplane(0).Get(&ctx, req, &resp);
       gets.push_back(GetSample{absl::ToUnixMillis(start) - t0,
-                               absl::ToInt64Microseconds(absl::Now() - start), s.ok()});
+                               absl::ToInt64Microseconds(absl::Now() - start), s.ok(),
+                               s.ok() ? "" : s.error_message()});
     }
   });
 
@@ -169,11 +171,13 @@ int main(int argc, char** argv) {
   const double stopped_rate = stopped_n > 0 ? stopped_sum / stopped_n : 0;
   std::vector<int64_t> get_healthy, get_stopped;
   int get_errors_stopped = 0;
+  std::map<std::string, int> get_errors;
   for (const GetSample& g : gets) {
     if (g.at_ms >= 1000 && g.at_ms < stop_ms) get_healthy.push_back(g.latency_us);
     if (g.at_ms >= stop_ms + 1000 && g.at_ms < cont_ms) {
       get_stopped.push_back(g.latency_us);
       if (!g.ok) ++get_errors_stopped;
+      if (!g.ok) get_errors[g.error.substr(0, 80)] += 1;
     }
   }
 
@@ -236,5 +240,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(st.acked()),
               static_cast<unsigned long long>(st.degraded),
               static_cast<unsigned long long>(st.unknown), check_s, report->Summary().c_str());
+  for (const auto& [e, c] : get_errors) std::printf("\nGet error while stopped (%d): %s\n", c, e.c_str());
+  for (const auto& [code, c] : st.error_codes) {
+    std::printf("\nwrite item errors: code %d x %llu\n", code, static_cast<unsigned long long>(c));
+  }
   return report->ok() ? 0 : 3;
 }

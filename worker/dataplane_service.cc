@@ -67,7 +67,7 @@ NodeRead ReadWithin(ThreadPool* pool, const std::shared_ptr<NodeHealth>& health,
   };
   auto state = std::make_shared<State>();
   const absl::Time start = absl::Now();
-  pool->Submit([state, store, key, epoch, pk] {
+  pool->Submit([state, store, key, epoch, pk, health, node, start] {
     NodeRead r;
     auto doc = store->Get(key, epoch, pk);
     if (doc.ok()) {
@@ -76,6 +76,12 @@ NodeRead ReadWithin(ThreadPool* pool, const std::shared_ptr<NodeHealth>& health,
       r = std::optional<StoredDoc>();
     } else {
       r = doc.status();
+    }
+    // Unanswered for suspect_timeout (a stopped node answers at the store's op
+    // timeout): one timeout of the node. Counted here, not at read_node_timeout,
+    // so a read passing over a busy node does not make it suspected.
+    if (absl::Now() - start >= health->options().suspect_timeout) {
+      health->RecordTimeout(node, absl::Now());
     }
     absl::MutexLock l(&state->mu);
     state->result = std::move(r);
@@ -92,8 +98,6 @@ NodeRead ReadWithin(ThreadPool* pool, const std::shared_ptr<NodeHealth>& health,
     return *std::move(state->result);
   }
   health->counters().read_timeouts.fetch_add(1);
-  // A read unanswered within read_node_timeout is one timeout of the node.
-  health->RecordTimeout(node, absl::Now());
   return absl::DeadlineExceededError(
       absl::StrCat("node ", node, " did not answer the read within read_node_timeout"));
 }

@@ -80,6 +80,7 @@ struct TolerantState {
   uint64_t answered ABSL_GUARDED_BY(mu) = 0;
   std::vector<NodeResult> results ABSL_GUARDED_BY(mu);
   std::vector<bool> done ABSL_GUARDED_BY(mu);
+  std::vector<bool> ok ABSL_GUARDED_BY(mu);         // answered with an OK status
   std::vector<bool> abandoned ABSL_GUARDED_BY(mu);  // the caller stopped waiting
   std::vector<uint64_t> tokens;                      // written before any request is sent
 };
@@ -99,7 +100,7 @@ void MaybeProbe(ThreadPool* pool, const std::shared_ptr<NodeHealth>& health,
 std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
                                        std::vector<NodeRequest> requests, absl::Time deadline,
                                        InflightTracker* inflight, std::shared_ptr<NodeHealth> health,
-                                       LateAnswer on_late) {
+                                       LateAnswer on_late, EnoughAnswers enough) {
   auto state = std::make_shared<TolerantState>();
   const size_t n = requests.size();
   const SlowNodeOptions& opt = health->options();
@@ -126,6 +127,7 @@ std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
     absl::MutexLock l(&state->mu);
     state->results.assign(n, absl::DeadlineExceededError("not answered"));
     state->done.assign(n, false);
+    state->ok.assign(n, false);
     state->abandoned.assign(n, false);
     for (size_t i = 0; i < n; ++i) {
       if (send[i]) continue;
@@ -150,7 +152,10 @@ std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
       {
         absl::MutexLock l(&state->mu);
         late = state->abandoned[i];
-        if (!late) state->results[i] = r;
+        if (!late) {
+          state->ok[i] = r.ok();
+          state->results[i] = r;
+        }
         state->done[i] = true;
         ++state->answered;
       }
@@ -164,6 +169,7 @@ std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
     const absl::Time now = absl::Now();
     absl::Time next = deadline;
     bool waiting = false;
+    int enough_now = -1;  // -1: not asked yet this pass
     for (size_t i = 0; i < n; ++i) {
       if (state->done[i] || state->abandoned[i]) continue;
       const std::string& node = (*shared_requests)[i].node;
@@ -171,8 +177,13 @@ std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
         if (health->Suspected(node)) {
           const absl::Time give_up = start + opt.straggler_bound;
           if (now >= give_up) {
-            state->abandoned[i] = true;
-            health->counters().straggler_sends.fetch_add(1);
+            if (enough_now < 0) enough_now = (!enough || enough(state->ok)) ? 1 : 0;
+            if (enough_now == 1) {
+              state->abandoned[i] = true;
+              health->counters().straggler_sends.fetch_add(1);
+            } else {
+              waiting = true;  // no quorum without it: wait for it (or the deadline)
+            }
           } else {
             next = std::min(next, give_up);
             waiting = true;

@@ -46,12 +46,19 @@ std::vector<NodeResult> FanOut(ThreadPool* pool, uint64_t epoch, std::vector<Nod
 // called on the pool thread that got it. Must not block.
 using LateAnswer = std::function<void(const NodeRequest&, const NodeResult&)>;
 
+// Whether the answers so far (per request: answered with an OK status) are
+// enough to stop waiting for suspected nodes (e.g. every item has some group's
+// quorum among them). Called under FanOutTolerant's lock; must not block.
+using EnoughAnswers = std::function<bool(const std::vector<bool>& answered_ok)>;
+
 // FanOut with slow-node tolerance: `health` (shared: probes and late answers may
 // outlive the call) decides who is waited for; every request runs on the pool.
+// A suspected node past straggler_bound is given up on only when `enough` (null:
+// always) says the others' answers suffice; else it is waited for like any other.
 std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
                                        std::vector<NodeRequest> requests, absl::Time deadline,
                                        InflightTracker* inflight, std::shared_ptr<NodeHealth> health,
-                                       LateAnswer on_late);
+                                       LateAnswer on_late, EnoughAnswers enough = nullptr);
 
 // Starts a probe of `node` on the pool when one is due (NodeHealth::ProbeDue):
 // a read-only round trip (Capacity) that clears the suspicion when it answers

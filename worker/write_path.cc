@@ -212,11 +212,51 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
     // The round counts its writes; each node's request carries its own shards, so a
     // shard's drain ends when the nodes holding it have answered (FanOut).
     InflightScope scope(inflight_, snap.epoch(), sent_count, {});
+    // A suspected node is given up on only once every item has some group's
+    // acking quorum among the nodes that answered: per item, per acking group,
+    // the requests of its members.
+    absl::flat_hash_map<std::string, int> request_of;
+    for (size_t n = 0; n < order.size(); ++n) request_of[order[n]->req.node] = static_cast<int>(n);
+    struct NeedQuorum {
+      uint32_t need = 1;
+      std::vector<std::vector<int>> groups;
+    };
+    std::vector<NeedQuorum> needs;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!sent[i]) continue;
+      const GenerationTarget& live = routes[i].targets[routes[i].live];
+      NeedQuorum nq;
+      nq.need = GroupQuorum(live.rf);
+      for (const auto& g : AckingSet(*live.route)) {
+        if (g.nodes().empty()) continue;
+        std::vector<int>& members = nq.groups.emplace_back();
+        for (const auto& node : g.nodes()) {
+          auto it = request_of.find(node);
+          if (it != request_of.end()) members.push_back(it->second);
+        }
+      }
+      needs.push_back(std::move(nq));
+    }
+    auto enough = [needs = std::move(needs)](const std::vector<bool>& ok) {
+      for (const NeedQuorum& nq : needs) {
+        bool some = false;
+        for (const auto& members : nq.groups) {
+          uint32_t got = 0;
+          for (int r : members) got += ok[static_cast<size_t>(r)] ? 1 : 0;
+          if (got >= nq.need) {
+            some = true;
+            break;
+          }
+        }
+        if (!some) return false;
+      }
+      return true;
+    };
     std::shared_ptr<LateSink> late = late_;
-    results = FanOutTolerant(pool_, snap.epoch(), std::move(requests), deadline, inflight_, health_,
-                             [late](const NodeRequest& req, const NodeResult& r) {
-                               late->Answer(req, r);
-                             });
+    results = FanOutTolerant(
+        pool_, snap.epoch(), std::move(requests), deadline, inflight_, health_,
+        [late](const NodeRequest& req, const NodeResult& r) { late->Answer(req, r); },
+        std::move(enough));
   }
   for (size_t n = 0; n < order.size(); ++n) {
     NodeWork& nw = *order[n];

@@ -7,14 +7,15 @@
 //       at least a fixed share of the healthy rate measured in the same run
 //       (before the stop) — Gets keep answering, and after SIGCONT every owner
 //       holds every acknowledged write (the promise, checked on the nodes).
-//       On the code before this change it failed with every stopped window at
-//       0-8 acknowledged batches against ~200 healthy ones (each batch waited
-//       the full write deadline, 2 s, for the stopped node).
+//       On the code before this change (worker binary of ba20af5) it failed with
+//       the stopped windows at 4, 0, 4, 0 acknowledged batches against 307/s
+//       healthy (each batch waited the full write deadline, 2 s, for the stopped
+//       node) and no suspicion metric.
 //   (b) a node that answers slowly (its proxy delays every chunk) is suspected
 //       (worker metric miroir_worker_suspected_nodes 1, stragglers counted), and
 //       cleared by a probe once it answers in time again; the promise holds.
 //       On the code before this change it failed at the first wait: the metric
-//       did not exist (no suspicion), and the writes crawled at the proxy delay.
+//       did not exist (no suspicion; "suspected" stayed false for 15 s).
 #include <gtest/gtest.h>
 #include <signal.h>
 

@@ -431,6 +431,33 @@ TEST_F(WritePathTest, StoppedNodeIsSuspectedNotWaitedForAndClearedByAProbe) {
   EXPECT_EQ(d->version.hlc, acks[0].version());
 }
 
+// A suspected target is given up on only when some group's quorum can be made
+// without it: here (one group, RF 2) the quorum needs r1, so the write waits for
+// it past straggler_bound and is acknowledged, not degraded, once r1 answers.
+TEST_F(WritePathTest, ASuspectedTargetTheQuorumNeedsIsWaitedFor) {
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(30);
+  o.slow.suspect_timeout = absl::Milliseconds(100);
+  o.slow.suspect_after = 2;
+  Init({{"g0", {"r0", "r1"}}}, 2, o);
+  ASSERT_TRUE(nodes_[1]->Stop().ok());
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] { acks = Write({Put("a", "{}")}); });
+  // Continued once it is suspected (before the store's 500 ms op timeout).
+  bool suspected = false;
+  for (int i = 0; i < 2000 && !suspected; ++i) {
+    suspected = path_->health()->Suspected("r1");
+    if (!suspected) absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_TRUE(nodes_[1]->Cont().ok());
+  writer.join();
+  ASSERT_TRUE(suspected);
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(acks[0].degraded_groups().empty());
+  EXPECT_EQ(path_->health()->counters().straggler_sends.load(), 0u);
+}
+
 // Every error ack carries the highest version sent for the item, so a client's
 // next attempt (after_version) is stamped above one that may still land.
 TEST_F(WritePathTest, ErrorAckCarriesTheHighestVersionSent) {
