@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
   app.add_option("--shards", shards, "shards of the index");
   app.add_option("--node", node, "store node to stop (r0..r3)");
   app.add_option("--write-deadline", write_deadline, "worker write_deadline");
+  bool reads_only = false;
+  app.add_flag("--reads-only", reads_only,
+               "load every key once first, then only the Get client runs through the phases");
   CLI11_PARSE(app, argc, argv);
 
   TempDir tmp("slow-node-bench");
@@ -106,9 +109,18 @@ int main(int argc, char** argv) {
   wo.delete_fraction = 0.1;
   wo.max_duration = absl::Seconds(healthy_s + stop_s + after_s + 60);
   wo.batch_timeout = absl::Seconds(30);
+  if (reads_only) {
+    wo.load_first = true;
+    wo.load_only = true;
+  }
   TestWriter writer(wo);
+  if (reads_only) {
+    if (auto s = writer.Run(); !s.ok()) return Fail(s, "load");
+  }
   const int64_t t0 = absl::ToUnixMillis(absl::Now());
-  if (auto s = writer.Start(); !s.ok()) return Fail(s, "writer");
+  if (!reads_only) {
+    if (auto s = writer.Start(); !s.ok()) return Fail(s, "writer");
+  }
 
   // One Get client on worker 0, throughout.
   std::atomic<bool> stop_gets{false};
@@ -151,6 +163,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> lat_healthy, lat_stopped, lat_after;
   for (size_t i = 0; i < st.batch_sent_ms.size(); ++i) {
     const int64_t sent = st.batch_sent_ms[i] - t0;
+    if (sent < 0) continue;  // the --reads-only load
     const int64_t acked = sent + st.batch_latencies_us[i] / 1000;
     per_window[acked / 1000] += st.batch_acked_items[i];
     if (sent >= 1000 && acked < stop_ms) lat_healthy.push_back(st.batch_latencies_us[i]);
@@ -191,8 +204,11 @@ int main(int argc, char** argv) {
   std::printf("- machine: %s\n", Machine().c_str());
   std::printf("- fleet: 4 redis-server nodes, groups g0={r0,r1} g1={r2,r3}, RF 2, S %d, 2 workers"
               " (write_deadline %s, slow-node keys at their defaults), %d client streams of %d-item"
-              " batches (TestWriter), 1 Get client on worker 0\n",
-              shards, write_deadline.c_str(), streams, batch);
+              " batches (TestWriter)%s, 1 Get client on worker 0\n",
+              shards, write_deadline.c_str(), streams, batch,
+              reads_only ? " loading every key once before the phases (--reads-only: no writes"
+                           " during them)"
+                         : "");
   std::printf("- phases: healthy 0..%.1f s, %s SIGSTOPped %.1f..%.1f s, SIGCONT, load until %.1f s\n\n",
               stop_ms / 1e3, node.c_str(), stop_ms / 1e3, cont_ms / 1e3, end_ms / 1e3);
   std::printf("## Acknowledged writes per 1 s window\n\n| window (s) | phase | acked writes |\n|---|---|---|\n");

@@ -105,12 +105,25 @@ std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
   const size_t n = requests.size();
   const SlowNodeOptions& opt = health->options();
   const absl::Time start = absl::Now();
-  std::vector<bool> send(n, false);
+  // A suspected node with max_inflight sends outstanding is not sent to, unless
+  // the others cannot make the quorum even if they all answer.
+  std::vector<bool> send(n, true);
+  bool capped = false;
   for (size_t i = 0; i < n; ++i) {
-    if (health->Suspected(requests[i].node)) {
-      MaybeProbe(pool, health, requests[i].node, requests[i].store);
+    if (!health->Suspected(requests[i].node)) continue;
+    MaybeProbe(pool, health, requests[i].node, requests[i].store);
+    if (health->AtCap(requests[i].node)) {
+      send[i] = false;
+      capped = true;
     }
-    send[i] = health->TryBeginSend(requests[i].node);
+  }
+  if (capped && enough && !enough(send)) send.assign(n, true);
+  for (size_t i = 0; i < n; ++i) {
+    if (send[i]) {
+      health->BeginSend(requests[i].node);
+    } else {
+      health->counters().skipped_sends.fetch_add(1);
+    }
   }
   if (inflight != nullptr) {
     state->tokens.assign(n, 0);

@@ -55,6 +55,8 @@ using EnoughAnswers = std::function<bool(const std::vector<bool>& answered_ok)>;
 // outlive the call) decides who is waited for; every request runs on the pool.
 // A suspected node past straggler_bound is given up on only when `enough` (null:
 // always) says the others' answers suffice; else it is waited for like any other.
+// Likewise a suspected node at max_inflight is not sent to only when `enough`
+// holds with every other request answered.
 std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
                                        std::vector<NodeRequest> requests, absl::Time deadline,
                                        InflightTracker* inflight, std::shared_ptr<NodeHealth> health,

@@ -33,6 +33,18 @@ bool NodeHealth::TryBeginSend(const std::string& node) {
   return true;
 }
 
+bool NodeHealth::AtCap(const std::string& node) const {
+  absl::MutexLock l(&mu_);
+  auto it = nodes_.find(node);
+  return it != nodes_.end() && it->second.suspected &&
+         it->second.outstanding >= std::max(0, options_.max_inflight);
+}
+
+void NodeHealth::BeginSend(const std::string& node) {
+  absl::MutexLock l(&mu_);
+  ++nodes_[node].outstanding;
+}
+
 void NodeHealth::EndSend(const std::string& node) {
   absl::MutexLock l(&mu_);
   State& s = nodes_[node];

@@ -66,6 +66,11 @@ class NodeHealth {
   // not sent, counted as skipped). Every true is matched by one EndSend.
   bool TryBeginSend(const std::string& node);
   void EndSend(const std::string& node);
+  // The parts of TryBeginSend, for a caller that decides in between (a send the
+  // quorum needs goes out even at the cap): whether `node` is suspected with
+  // max_inflight sends outstanding, and counting one more outstanding send.
+  bool AtCap(const std::string& node) const;
+  void BeginSend(const std::string& node);
 
   // One more suspect_timeout passed with a send to `node` unanswered. True when
   // this made the node suspected.

@@ -439,6 +439,8 @@ TEST_F(WritePathTest, ASuspectedTargetTheQuorumNeedsIsWaitedFor) {
   o.write_deadline = absl::Seconds(30);
   o.slow.suspect_timeout = absl::Milliseconds(100);
   o.slow.suspect_after = 2;
+  o.slow.max_inflight = 0;                  // nothing to a suspected node, unless needed
+  o.slow.probe_interval = absl::Minutes(5);  // r1 stays suspected for the test
   Init({{"g0", {"r0", "r1"}}}, 2, o);
   ASSERT_TRUE(nodes_[1]->Stop().ok());
   std::vector<v1::WriteAck> acks;
@@ -456,6 +458,13 @@ TEST_F(WritePathTest, ASuspectedTargetTheQuorumNeedsIsWaitedFor) {
   ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
   EXPECT_TRUE(acks[0].degraded_groups().empty());
   EXPECT_EQ(path_->health()->counters().straggler_sends.load(), 0u);
+  // Still suspected and at its cap of outstanding sends, r1 is sent to anyway:
+  // the quorum cannot be made without it.
+  ASSERT_TRUE(path_->health()->Suspected("r1"));
+  acks = Write({Put("b", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(acks[0].degraded_groups().empty());
+  EXPECT_EQ(path_->health()->counters().skipped_sends.load(), 0u);
 }
 
 // Every error ack carries the highest version sent for the item, so a client's
