@@ -4,8 +4,8 @@
 //
 //   (a) one store node SIGSTOPped under load: writes keep being acknowledged —
 //       every 1 s window from 1 s after the stop until the SIGCONT acknowledges
-//       at least a fixed share of the healthy rate measured in the same run
-//       (before the stop) — Gets keep answering, and after SIGCONT every owner
+//       at least 0.1x, and those windows together 0.5x, the healthy rate
+//       measured in the same run (before the stop) — Gets keep answering, and after SIGCONT every owner
 //       holds every acknowledged write (the promise, checked on the nodes).
 //       On the code before this change (worker binary of ba20af5) it failed with
 //       the stopped windows at 4, 0, 4, 0 acknowledged batches against 307/s
@@ -113,15 +113,21 @@ TEST(SlowNode, StoppedStoreNodeDoesNotStallWritesAndThePromiseHoldsAfterCont) {
   ASSERT_GT(healthy_rate, 0) << "no baseline";
   std::string windows;
   int checked = 0;
+  int stopped_total = 0;
   for (int64_t w = (stop_ms / 1000 + 2) * 1000; w + 1000 <= cont_ms; w += 1000) {
     absl::StrAppend(&windows, " ", per_second[w]);
-    // A fixed share of the healthy rate, generous for a shared 2-core machine;
-    // the benchmark (bench/slow_node_driver) measures the real ratio.
-    EXPECT_GE(per_second[w], 0.4 * healthy_rate)
+    // Shares of the healthy rate generous for a shared 2-core machine (the
+    // benchmark, bench/slow_node_driver, measures the real ratio): every window
+    // acknowledges writes at all, and the stopped phase as a whole at half the
+    // healthy rate. Before the change both were ~0.01.
+    EXPECT_GE(per_second[w], 0.1 * healthy_rate)
         << "window at " << w << " ms; healthy " << healthy_rate << "/s; stopped windows:" << windows;
+    stopped_total += per_second[w];
     ++checked;
   }
-  EXPECT_GE(checked, 3) << "stop " << stop_ms << " cont " << cont_ms;
+  ASSERT_GE(checked, 3) << "stop " << stop_ms << " cont " << cont_ms;
+  EXPECT_GE(stopped_total / static_cast<double>(checked), 0.5 * healthy_rate)
+      << "healthy " << healthy_rate << "/s; stopped windows:" << windows;
   // Reads answered from the other owners while r1 was stopped.
   EXPECT_GT(gets_while_stopped, 0);
   EXPECT_EQ(gets_failed.load(), 0);
