@@ -202,16 +202,20 @@ int main(int argc, char** argv) {
 
   std::printf("## Run\n\n");
   std::printf("- machine: %s\n", Machine().c_str());
-  std::printf("- fleet: 4 redis-server nodes, groups g0={r0,r1} g1={r2,r3}, RF 2, S %d, 2 workers"
-              " (write_deadline %s, slow-node keys at their defaults), %d client streams of %d-item"
-              " batches (TestWriter)%s, 1 Get client on worker 0\n",
-              shards, write_deadline.c_str(), streams, batch,
-              reads_only ? " loading every key once before the phases (--reads-only: no writes"
-                           " during them)"
-                         : "");
-  std::printf("- phases: healthy 0..%.1f s, %s SIGSTOPped %.1f..%.1f s, SIGCONT, load until %.1f s\n\n",
-              stop_ms / 1e3, node.c_str(), stop_ms / 1e3, cont_ms / 1e3, end_ms / 1e3);
-  std::printf("## Acknowledged writes per 1 s window\n\n| window (s) | phase | acked writes |\n|---|---|---|\n");
+  std::printf(
+      "- fleet: 4 redis-server nodes, groups g0={r0,r1} g1={r2,r3}, RF 2, S %d, 2 workers"
+      " (write_deadline %s, slow-node keys at their defaults), %d client streams of %d-item"
+      " batches (TestWriter)%s, 1 Get client on worker 0\n",
+      shards, write_deadline.c_str(), streams, batch,
+      reads_only ? " loading every key once before the phases (--reads-only: no writes"
+                   " during them)"
+                 : "");
+  std::printf(
+      "- phases: healthy 0..%.1f s, %s SIGSTOPped %.1f..%.1f s, SIGCONT, load until %.1f s\n\n",
+      stop_ms / 1e3, node.c_str(), stop_ms / 1e3, cont_ms / 1e3, end_ms / 1e3);
+  std::printf(
+      "## Acknowledged writes per 1 s window\n\n| window (s) | phase | acked writes "
+      "|\n|---|---|---|\n");
   for (int64_t w = 0; (w + 1) * 1000 <= end_ms; ++w) {
     const char* phase = (w + 1) * 1000 <= stop_ms ? "healthy"
                         : w * 1000 >= cont_ms     ? "after SIGCONT"
@@ -220,8 +224,10 @@ int main(int argc, char** argv) {
     std::printf("| %lld | %s | %lld |\n", static_cast<long long>(w), phase,
                 static_cast<long long>(per_window[w]));
   }
-  std::printf("\n## Summary\n\n| measure | healthy | %s stopped (from 1 s after) | ratio | target |\n|---|---|---|---|---|\n",
-              node.c_str());
+  std::printf(
+      "\n## Summary\n\n| measure | healthy | %s stopped (from 1 s after) | ratio | target "
+      "|\n|---|---|---|---|---|\n",
+      node.c_str());
   std::printf("| acked writes/s (mean of windows) | %.0f | %.0f | %.2f | ≥ 0.80 |\n", healthy_rate,
               stopped_rate, healthy_rate > 0 ? stopped_rate / healthy_rate : 0);
   std::printf("| acked writes/s (worst window) | | %.0f | %.2f | |\n", stopped_min,
@@ -236,12 +242,16 @@ int main(int argc, char** argv) {
   std::printf("| Get p50 (ms) | %.3f | %.3f | %.2f | |\n", Pct(get_healthy, 0.5) / 1e3,
               Pct(get_stopped, 0.5) / 1e3,
               Pct(get_healthy, 0.5) > 0 ? Pct(get_stopped, 0.5) / Pct(get_healthy, 0.5) : 0);
-  std::printf("| Get p99 (ms) | %.3f | %.3f | %.2f | ≤ 3 |\n", g99h, g99s, g99h > 0 ? g99s / g99h : 0);
+  std::printf("| Get p99 (ms) | %.3f | %.3f | %.2f | ≤ 3 |\n", g99h, g99s,
+              g99h > 0 ? g99s / g99h : 0);
   std::printf("| Gets (count; errors while stopped) | %zu | %zu; %d | | |\n", get_healthy.size(),
               get_stopped.size(), get_errors_stopped);
-  std::printf("| batch latency p99 after SIGCONT (ms) | | %.2f | | |\n\n", Pct(lat_after, 0.99) / 1e3);
+  std::printf("| batch latency p99 after SIGCONT (ms) | | %.2f | | |\n\n",
+              Pct(lat_after, 0.99) / 1e3);
 
-  std::printf("## Misses reported (worker metrics at the end of the stop)\n\n| metric | worker 0 | worker 1 |\n|---|---|---|\n");
+  std::printf(
+      "## Misses reported (worker metrics at the end of the stop)\n\n| metric | worker 0 | worker "
+      "1 |\n|---|---|---|\n");
   for (const char* m :
        {"miroir_worker_suspected_nodes", "miroir_worker_node_suspicions_total",
         "miroir_worker_straggler_sends_total", "miroir_worker_straggler_skipped_total",
@@ -250,13 +260,14 @@ int main(int argc, char** argv) {
     std::printf("| `%s` | %.0f | %.0f |\n", m, MetricValue(stopped_metrics[0], m),
                 MetricValue(stopped_metrics[1], m));
   }
-  std::printf("\n## Repaired\n\nwriter: %llu acknowledged (%llu degraded), %llu unknown outcome;"
-              " check after SIGCONT (recovery passes to quiescence, then every node read) took"
-              " %.1f s: %s\n",
-              static_cast<unsigned long long>(st.acked()),
-              static_cast<unsigned long long>(st.degraded),
-              static_cast<unsigned long long>(st.unknown), check_s, report->Summary().c_str());
-  for (const auto& [e, c] : get_errors) std::printf("\nGet error while stopped (%d): %s\n", c, e.c_str());
+  std::printf(
+      "\n## Repaired\n\nwriter: %llu acknowledged (%llu degraded), %llu unknown outcome;"
+      " check after SIGCONT (recovery passes to quiescence, then every node read) took"
+      " %.1f s: %s\n",
+      static_cast<unsigned long long>(st.acked()), static_cast<unsigned long long>(st.degraded),
+      static_cast<unsigned long long>(st.unknown), check_s, report->Summary().c_str());
+  for (const auto& [e, c] : get_errors)
+    std::printf("\nGet error while stopped (%d): %s\n", c, e.c_str());
   for (const auto& [code, c] : st.error_codes) {
     std::printf("\nwrite item errors: code %d x %llu\n", code, static_cast<unsigned long long>(c));
   }

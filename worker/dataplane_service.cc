@@ -89,9 +89,8 @@ NodeRead ReadWithin(ThreadPool* pool, const std::shared_ptr<NodeHealth>& health,
   });
   const SlowNodeOptions& opt = health->options();
   absl::MutexLock l(&state->mu);
-  auto done = [&state]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
-    return state->result.has_value();
-  };
+  auto done = [&state]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) { return state->result.has_value(); };
   if (state->mu.AwaitWithDeadline(absl::Condition(&done), start + opt.read_node_timeout)) {
     if (state->result->ok() && absl::Now() - start < opt.suspect_timeout) {
       health->RecordAnswer(node);

@@ -82,7 +82,7 @@ struct TolerantState {
   std::vector<bool> done ABSL_GUARDED_BY(mu);
   std::vector<bool> ok ABSL_GUARDED_BY(mu);         // answered with an OK status
   std::vector<bool> abandoned ABSL_GUARDED_BY(mu);  // the caller stopped waiting
-  std::vector<uint64_t> tokens;                      // written before any request is sent
+  std::vector<uint64_t> tokens;                     // written before any request is sent
 };
 
 }  // namespace
@@ -99,8 +99,9 @@ void MaybeProbe(ThreadPool* pool, const std::shared_ptr<NodeHealth>& health,
 
 std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
                                        std::vector<NodeRequest> requests, absl::Time deadline,
-                                       InflightTracker* inflight, std::shared_ptr<NodeHealth> health,
-                                       LateAnswer on_late, EnoughAnswers enough) {
+                                       InflightTracker* inflight,
+                                       std::shared_ptr<NodeHealth> health, LateAnswer on_late,
+                                       EnoughAnswers enough) {
   auto state = std::make_shared<TolerantState>();
   const size_t n = requests.size();
   const SlowNodeOptions& opt = health->options();
@@ -144,9 +145,9 @@ std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
     state->abandoned.assign(n, false);
     for (size_t i = 0; i < n; ++i) {
       if (send[i]) continue;
-      state->results[i] = absl::UnavailableError(absl::StrCat(
-          "node ", requests[i].node, " is suspected slow and has ", opt.max_inflight,
-          " sends outstanding; not sent (reported as a miss)"));
+      state->results[i] = absl::UnavailableError(
+          absl::StrCat("node ", requests[i].node, " is suspected slow and has ", opt.max_inflight,
+                       " sends outstanding; not sent (reported as a miss)"));
       state->done[i] = true;
     }
   }
@@ -215,9 +216,8 @@ std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
     }
     if (!waiting || now >= deadline) break;
     const uint64_t seen = state->answered;
-    auto changed = [&state, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
-      return state->answered != seen;
-    };
+    auto changed = [&state, seen]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) { return state->answered != seen; };
     state->mu.AwaitWithDeadline(absl::Condition(&changed), next);
   }
   std::vector<NodeResult> out;

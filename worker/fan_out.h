@@ -59,8 +59,9 @@ using EnoughAnswers = std::function<bool(const std::vector<bool>& answered_ok)>;
 // holds with every other request answered.
 std::vector<NodeResult> FanOutTolerant(ThreadPool* pool, uint64_t epoch,
                                        std::vector<NodeRequest> requests, absl::Time deadline,
-                                       InflightTracker* inflight, std::shared_ptr<NodeHealth> health,
-                                       LateAnswer on_late, EnoughAnswers enough = nullptr);
+                                       InflightTracker* inflight,
+                                       std::shared_ptr<NodeHealth> health, LateAnswer on_late,
+                                       EnoughAnswers enough = nullptr);
 
 // Starts a probe of `node` on the pool when one is due (NodeHealth::ProbeDue):
 // a read-only round trip (Capacity) that clears the suspicion when it answers

@@ -42,12 +42,13 @@ struct SlowNodeOptions {
 
 // Counters the metrics read (monotonic).
 struct NodeHealthCounters {
-  std::atomic<uint64_t> suspicions{0};        // nodes that became suspected
-  std::atomic<uint64_t> clears{0};            // suspicions a probe cleared
-  std::atomic<uint64_t> straggler_sends{0};   // sends to suspected nodes not waited for past the bound
-  std::atomic<uint64_t> skipped_sends{0};     // sends not made: max_inflight outstanding
-  std::atomic<uint64_t> late_newer{0};        // late "stored is newer" answers from stragglers
-  std::atomic<uint64_t> read_timeouts{0};     // reads that moved on past a slow node
+  std::atomic<uint64_t> suspicions{0};  // nodes that became suspected
+  std::atomic<uint64_t> clears{0};      // suspicions a probe cleared
+  std::atomic<uint64_t> straggler_sends{
+      0};                                  // sends to suspected nodes not waited for past the bound
+  std::atomic<uint64_t> skipped_sends{0};  // sends not made: max_inflight outstanding
+  std::atomic<uint64_t> late_newer{0};     // late "stored is newer" answers from stragglers
+  std::atomic<uint64_t> read_timeouts{0};  // reads that moved on past a slow node
 };
 
 class NodeHealth {

@@ -9,13 +9,12 @@ namespace {
 absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (!root || root.IsNull()) return absl::OkStatus();
   if (!root.IsMap()) return YamlError(r.source(), root, "(root)", "must be a map");
-  if (auto s =
-          r.OnlyKeys(root, "",
-                     {"listen", "coordinator", "metrics_listen", "log_format", "write_deadline",
-                      "max_restamps", "pause_queue_size", "max_batches_in_flight", "fanout_threads",
-                      "max_tasks", "miss_queue_entries", "store", "suspect_timeout",
-                      "suspect_after", "straggler_bound", "max_inflight", "probe_interval",
-                      "read_node_timeout"});
+  if (auto s = r.OnlyKeys(
+          root, "",
+          {"listen", "coordinator", "metrics_listen", "log_format", "write_deadline",
+           "max_restamps", "pause_queue_size", "max_batches_in_flight", "fanout_threads",
+           "max_tasks", "miss_queue_entries", "store", "suspect_timeout", "suspect_after",
+           "straggler_bound", "max_inflight", "probe_interval", "read_node_timeout"});
       !s.ok()) {
     return s;
   }
@@ -52,10 +51,11 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
                      "must be 1..10000000");
   }
   SlowNodeOptions& slow = c->write.slow;
-  for (auto [key, d] : {std::pair<const char*, absl::Duration*>{"suspect_timeout", &slow.suspect_timeout},
-                        {"straggler_bound", &slow.straggler_bound},
-                        {"probe_interval", &slow.probe_interval},
-                        {"read_node_timeout", &slow.read_node_timeout}}) {
+  for (auto [key, d] :
+       {std::pair<const char*, absl::Duration*>{"suspect_timeout", &slow.suspect_timeout},
+        {"straggler_bound", &slow.straggler_bound},
+        {"probe_interval", &slow.probe_interval},
+        {"read_node_timeout", &slow.read_node_timeout}}) {
     MIROIR_TRY(r.Duration(root, "", key, d));
     if (*d <= absl::ZeroDuration()) return YamlError(r.source(), root[key], key, "must be > 0");
   }

@@ -237,7 +237,8 @@ void TestWriter::StreamLoop(int stream_index) {
       stats_.batch_latencies_us.push_back(absl::ToInt64Microseconds(latency));
       stats_.batch_sent_ms.push_back(absl::ToUnixMillis(sent));
       int acked_items = 0;
-      for (size_t i = 0; i < n; ++i) acked_items += acks.acks(static_cast<int>(i)).code() == 0 ? 1 : 0;
+      for (size_t i = 0; i < n; ++i)
+        acked_items += acks.acks(static_cast<int>(i)).code() == 0 ? 1 : 0;
       stats_.batch_acked_items.push_back(acked_items);
       for (size_t i = 0; i < n; ++i) {
         const pb::WriteAck& ack = acks.acks(static_cast<int>(i));

@@ -5,12 +5,11 @@
 //   (a) one store node SIGSTOPped under load: writes keep being acknowledged —
 //       every 1 s window from 1 s after the stop until the SIGCONT acknowledges
 //       at least 0.1x, and those windows together 0.5x, the healthy rate
-//       measured in the same run (before the stop) — Gets keep answering, and after SIGCONT every owner
-//       holds every acknowledged write (the promise, checked on the nodes).
-//       On the code before this change (worker binary of ba20af5) it failed with
-//       the stopped windows at 4, 0, 4, 0 acknowledged batches against 307/s
-//       healthy (each batch waited the full write deadline, 2 s, for the stopped
-//       node) and no suspicion metric.
+//       measured in the same run (before the stop) — Gets keep answering, and after SIGCONT every
+//       owner holds every acknowledged write (the promise, checked on the nodes). On the code
+//       before this change (worker binary of ba20af5) it failed with the stopped windows at 4, 0,
+//       4, 0 acknowledged batches against 307/s healthy (each batch waited the full write deadline,
+//       2 s, for the stopped node) and no suspicion metric.
 //   (b) a node that answers slowly (its proxy delays every chunk) is suspected
 //       (worker metric miroir_worker_suspected_nodes 1, stragglers counted), and
 //       cleared by a probe once it answers in time again; the promise holds.
@@ -121,7 +120,8 @@ TEST(SlowNode, StoppedStoreNodeDoesNotStallWritesAndThePromiseHoldsAfterCont) {
     // acknowledges writes at all, and the stopped phase as a whole at half the
     // healthy rate. Before the change both were ~0.01.
     EXPECT_GE(per_second[w], 0.1 * healthy_rate)
-        << "window at " << w << " ms; healthy " << healthy_rate << "/s; stopped windows:" << windows;
+        << "window at " << w << " ms; healthy " << healthy_rate
+        << "/s; stopped windows:" << windows;
     stopped_total += per_second[w];
     ++checked;
   }

@@ -439,7 +439,7 @@ TEST_F(WritePathTest, ASuspectedTargetTheQuorumNeedsIsWaitedFor) {
   o.write_deadline = absl::Seconds(30);
   o.slow.suspect_timeout = absl::Milliseconds(100);
   o.slow.suspect_after = 2;
-  o.slow.max_inflight = 0;                  // nothing to a suspected node, unless needed
+  o.slow.max_inflight = 0;                   // nothing to a suspected node, unless needed
   o.slow.probe_interval = absl::Minutes(5);  // r1 stays suspected for the test
   Init({{"g0", {"r0", "r1"}}}, 2, o);
   ASSERT_TRUE(nodes_[1]->Stop().ok());
