@@ -16,6 +16,7 @@
 #include "common/route_sets.h"
 #include "common/routing.h"
 #include "harness/redis_node.h"
+#include "harness/tcp_proxy.h"
 #include "harness/temp_dir.h"
 #include "tests/worker/view_builder.h"
 #include "worker/stores/redis_store.h"
@@ -465,6 +466,49 @@ TEST_F(WritePathTest, ASuspectedTargetTheQuorumNeedsIsWaitedFor) {
   ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
   EXPECT_TRUE(acks[0].degraded_groups().empty());
   EXPECT_EQ(path_->health()->counters().skipped_sends.load(), 0u);
+}
+
+// A straggler's late "stored is newer" advances the HLC and is reported as a
+// miss: r1 (behind a holding proxy) is suspected and the write acknowledged by
+// g0; meanwhile r1 gets a newer version of the key; released, r1 answers
+// "newer" late, and the next version this worker stamps is above it.
+TEST_F(WritePathTest, AStragglersLateNewerAdvancesTheClockAndIsReported) {
+  auto proxy = testing::TcpProxy::Start(nodes_[1]->port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  addresses_["r1"] = (*proxy)->address();
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(30);
+  o.slow.suspect_timeout = absl::Milliseconds(100);
+  o.slow.probe_interval = absl::Minutes(5);
+  Init({{"g0", {"r0"}}, {"g1", {"r1"}}}, 1, o);
+  (*proxy)->Hold();
+  auto acks = Write({Put("k", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  ASSERT_TRUE(path_->health()->Suspected("r1"));
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.misses.clear();
+  }
+  // A newer version of the key lands on r1 directly (another writer's).
+  const Version newer{acks[0].version() + 1'000'000, 7};
+  auto direct = *RedisStore::Create(nodes_[1]->address(), StoreOptions{});  // past the proxy
+  auto applied = direct->Apply(ShardKey{"products", 1, ShardForKey("k", kShards)}, 1,
+                               {Mutation{"k", newer, false, "{}", 0}});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  (*proxy)->Release();
+  bool late = false;
+  for (int i = 0; i < 500 && !late; ++i) {
+    late = path_->health()->counters().late_newer.load() >= 1;
+    if (!late) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(late);
+  {
+    absl::MutexLock l(&link_.mu);
+    EXPECT_NE(std::find(link_.misses.begin(), link_.misses.end(), "r1"), link_.misses.end());
+  }
+  acks = Write({Put("other", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_GT(acks[0].version(), newer.hlc);
 }
 
 // Every error ack carries the highest version sent for the item, so a client's
