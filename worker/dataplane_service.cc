@@ -1,5 +1,6 @@
 #include "worker/dataplane_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <thread>
@@ -7,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_server.h"
+#include "worker/fan_out.h"
 #include "worker/read_set.h"
 #include "worker/write_validation.h"
 
@@ -47,6 +49,58 @@ class BatchQueue {
   std::deque<v1::WriteBatch> q_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+using NodeRead = absl::StatusOr<std::optional<StoredDoc>>;
+
+// One node's point read, on the pool, waited for at most the read timeout; a
+// suspected node is not asked (another read-set member answers) and a node that
+// does not answer in time counts a timeout (NodeHealth) and is passed over.
+NodeRead ReadWithin(ThreadPool* pool, const std::shared_ptr<NodeHealth>& health,
+                    const std::string& node, std::shared_ptr<StoreAdapter> store,
+                    const ShardKey& key, uint64_t epoch, const std::string& pk) {
+  if (health->Suspected(node)) {
+    MaybeProbe(pool, health, node, store);
+    return absl::UnavailableError(absl::StrCat("node ", node, " is suspected slow"));
+  }
+  struct State {
+    absl::Mutex mu;
+    std::optional<NodeRead> result ABSL_GUARDED_BY(mu);
+  };
+  auto state = std::make_shared<State>();
+  const absl::Time start = absl::Now();
+  pool->Submit([state, store, key, epoch, pk, health, node, start] {
+    NodeRead r;
+    auto doc = store->Get(key, epoch, pk);
+    if (doc.ok()) {
+      r = std::optional<StoredDoc>(std::move(*doc));
+    } else if (doc.status().code() == absl::StatusCode::kNotFound) {
+      r = std::optional<StoredDoc>();
+    } else {
+      r = doc.status();
+    }
+    // Unanswered for suspect_timeout (a stopped node answers at the store's op
+    // timeout): one timeout of the node. Counted here, not at read_node_timeout,
+    // so a read passing over a busy node does not make it suspected.
+    if (absl::Now() - start >= health->options().suspect_timeout) {
+      health->RecordTimeout(node, absl::Now());
+    }
+    absl::MutexLock l(&state->mu);
+    state->result = std::move(r);
+  });
+  const SlowNodeOptions& opt = health->options();
+  absl::MutexLock l(&state->mu);
+  auto done = [&state]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) { return state->result.has_value(); };
+  if (state->mu.AwaitWithDeadline(absl::Condition(&done), start + opt.read_node_timeout)) {
+    if (state->result->ok() && absl::Now() - start < opt.suspect_timeout) {
+      health->RecordAnswer(node);
+    }
+    return *std::move(state->result);
+  }
+  health->counters().read_timeouts.fetch_add(1);
+  return absl::DeadlineExceededError(
+      absl::StrCat("node ", node, " did not answer the read within read_node_timeout"));
+}
 
 }  // namespace
 
@@ -117,6 +171,12 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
         ReadSetOf(*live.route, failed, [&](const std::string& n) {
           return exclusions_ != nullptr && exclusions_->Excluded(n, key.generation, key.shard);
         });
+    // Groups with a suspected (slow or stopped) member are asked last: a group
+    // without one makes its quorum without a detour.
+    std::stable_partition(groups.begin(), groups.end(), [&](const GroupReadSet& g) {
+      return std::none_of(g.nodes.begin(), g.nodes.end(),
+                          [&](const std::string& n) { return writes_->health()->Suspected(n); });
+    });
     uint32_t rf = live.rf;
     whole_shard = groups.empty();
     if (whole_shard) {
@@ -126,15 +186,11 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
       if (groups[0].nodes.empty()) groups.clear();
     }
     read = QuorumRead(groups, rf, req->after_version(),
-                      [&](const std::string& n) -> absl::StatusOr<std::optional<StoredDoc>> {
+                      [&](const std::string& n) -> NodeRead {
                         auto store = stores_->Get(*snap, n);
                         if (!store.ok()) return store.status();
-                        auto doc = (*store)->Get(key, snap->epoch(), req->pk());
-                        if (doc.ok()) return std::optional<StoredDoc>(std::move(*doc));
-                        if (doc.status().code() == absl::StatusCode::kNotFound) {
-                          return std::optional<StoredDoc>();
-                        }
-                        return doc.status();
+                        return ReadWithin(writes_->pool(), writes_->health(), n, *store, key,
+                                          snap->epoch(), req->pk());
                       });
     // A fenced node: the epoch moved on; refresh and read again (a group's quorum
     // at this epoch still answers, as it would have an instant earlier).

@@ -9,11 +9,12 @@ namespace {
 absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (!root || root.IsNull()) return absl::OkStatus();
   if (!root.IsMap()) return YamlError(r.source(), root, "(root)", "must be a map");
-  if (auto s =
-          r.OnlyKeys(root, "",
-                     {"listen", "coordinator", "metrics_listen", "log_format", "write_deadline",
-                      "max_restamps", "pause_queue_size", "max_batches_in_flight", "fanout_threads",
-                      "max_tasks", "miss_queue_entries", "store"});
+  if (auto s = r.OnlyKeys(
+          root, "",
+          {"listen", "coordinator", "metrics_listen", "log_format", "write_deadline",
+           "max_restamps", "pause_queue_size", "max_batches_in_flight", "fanout_threads",
+           "max_tasks", "miss_queue_entries", "store", "suspect_timeout", "suspect_after",
+           "straggler_bound", "max_inflight", "probe_interval", "read_node_timeout"});
       !s.ok()) {
     return s;
   }
@@ -49,6 +50,27 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
     return YamlError(r.source(), root["miss_queue_entries"], "miss_queue_entries",
                      "must be 1..10000000");
   }
+  SlowNodeOptions& slow = c->write.slow;
+  for (auto [key, d] :
+       {std::pair<const char*, absl::Duration*>{"suspect_timeout", &slow.suspect_timeout},
+        {"straggler_bound", &slow.straggler_bound},
+        {"probe_interval", &slow.probe_interval},
+        {"read_node_timeout", &slow.read_node_timeout}}) {
+    MIROIR_TRY(r.Duration(root, "", key, d));
+    if (*d <= absl::ZeroDuration()) return YamlError(r.source(), root[key], key, "must be > 0");
+  }
+  v = static_cast<uint64_t>(slow.suspect_after);
+  MIROIR_TRY(r.Uint(root, "", "suspect_after", &v));
+  if (v == 0 || v > 1000) {
+    return YamlError(r.source(), root["suspect_after"], "suspect_after", "must be 1..1000");
+  }
+  slow.suspect_after = static_cast<int>(v);
+  v = static_cast<uint64_t>(slow.max_inflight);
+  MIROIR_TRY(r.Uint(root, "", "max_inflight", &v));
+  if (v > 1024) {
+    return YamlError(r.source(), root["max_inflight"], "max_inflight", "must be 0..1024");
+  }
+  slow.max_inflight = static_cast<int>(v);
   if (root["store"]) {
     const YAML::Node s = root["store"];
     if (!s.IsMap()) return YamlError(r.source(), s, "store", "must be a map");

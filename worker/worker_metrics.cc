@@ -42,6 +42,27 @@ void WorkerMetrics::Sample() {
       .Set(static_cast<double>(inflight_->Total()));
   reg.GetGauge("miroir_worker_held_writes", "Writes held for paused shards.")
       .Set(static_cast<double>(c.held.load()));
+  const NodeHealthCounters& h = writes_->health()->counters();
+  reg.GetGauge("miroir_worker_suspected_nodes",
+               "Store nodes suspected slow or stopped (not waited for past straggler_bound).")
+      .Set(static_cast<double>(writes_->health()->SuspectedNodes().size()));
+  add(reg.GetCounter("miroir_worker_node_suspicions_total", "Store nodes that became suspected."),
+      "suspicions", h.suspicions.load());
+  add(reg.GetCounter("miroir_worker_node_suspicions_cleared_total",
+                     "Suspicions a probe cleared (the node answered in time again)."),
+      "clears", h.clears.load());
+  add(reg.GetCounter("miroir_worker_straggler_sends_total",
+                     "Sends to suspected nodes not waited for past straggler_bound (misses)."),
+      "stragglers", h.straggler_sends.load());
+  add(reg.GetCounter("miroir_worker_straggler_skipped_total",
+                     "Sends not made to suspected nodes with max_inflight outstanding (misses)."),
+      "skipped", h.skipped_sends.load());
+  add(reg.GetCounter("miroir_worker_straggler_late_newer_total",
+                     "Late 'stored is newer' answers of stragglers (HLC advanced, miss reported)."),
+      "late_newer", h.late_newer.load());
+  add(reg.GetCounter("miroir_worker_read_node_timeouts_total",
+                     "Reads that moved on to the next read-set node past read_node_timeout."),
+      "read_timeouts", h.read_timeouts.load());
   if (tasks_ != nullptr) {
     add(reg.GetCounter("miroir_worker_task_documents_copied_total", "Documents copied by tasks."),
         "copied", tasks_->documents_copied());

@@ -23,6 +23,7 @@ struct WritePath::Item {
   int64_t expires_at_ms = 0;
   uint64_t after_version = 0;
   Version version;
+  uint64_t sent_version = 0;  // highest version sent (error acks carry it)
   bool stamped = false;
   int restamps = 0;
   bool holding = false;
@@ -49,6 +50,55 @@ struct Slot {
 
 }  // namespace
 
+// Where late answers of stragglers go: the HLC and the miss reports, while the
+// WritePath lives (a pool thread may answer after it is gone).
+struct WritePath::LateSink {
+  absl::Mutex mu;
+  bool alive ABSL_GUARDED_BY(mu) = true;
+  HybridClock* hlc;
+  CoordinatorLink* link;
+  NodeHealth* health;
+
+  void Answer(const NodeRequest& req, const NodeResult& r) {
+    if (!r.ok()) return;  // already reported as a miss when it was not waited for
+    absl::MutexLock l(&mu);
+    if (!alive) return;
+    for (size_t b = 0; b < r->size() && b < req.batches.size(); ++b) {
+      const ShardKey& k = req.batches[b].shard;
+      bool newer = false;
+      for (const ApplyResult& a : (*r)[b]) {
+        if (a.outcome != ApplyOutcome::kStoredIsNewer) continue;
+        hlc->Observe(a.stored.hlc);
+        health->counters().late_newer.fetch_add(1);
+        newer = true;
+      }
+      // (Queued for the coordinator; no RPC under the lock.)
+      if (newer) link->ReportMiss(req.node, k.index, k.generation, k.shard);
+    }
+  }
+};
+
+WritePath::WritePath(Router* router, NodeStores* stores, HybridClock* hlc, ThreadPool* pool,
+                     InflightTracker* inflight, CoordinatorLink* link, WritePathOptions options)
+    : router_(router),
+      stores_(stores),
+      hlc_(hlc),
+      pool_(pool),
+      inflight_(inflight),
+      link_(link),
+      options_(options),
+      health_(std::make_shared<NodeHealth>(options.slow)),
+      late_(std::make_shared<LateSink>()) {
+  late_->hlc = hlc;
+  late_->link = link;
+  late_->health = health_.get();
+}
+
+WritePath::~WritePath() {
+  absl::MutexLock l(&late_->mu);
+  late_->alive = false;
+}
+
 void WritePath::Finish(Item* item, absl::Status status) {
   if (item->holding) {
     item->holding = false;
@@ -56,6 +106,8 @@ void WritePath::Finish(Item* item, absl::Status status) {
   }
   item->ack->set_code(static_cast<uint32_t>(status.code()));
   item->ack->set_error(std::string(status.message()));
+  // The highest version sent for the item: a retry elsewhere stamps above it.
+  item->ack->set_version(item->sent_version);
   counters_.acks_error.fetch_add(1);
 }
 
@@ -114,6 +166,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
     }
     routes[i] = *std::move(route);
     sent[i] = true;
+    it->sent_version = std::max(it->sent_version, it->version.hlc);
     Mutation m{it->pk, it->version, it->tombstone, it->body, it->expires_at_ms};
     for (int t = 0; t < static_cast<int>(routes[i].targets.size()); ++t) {
       const GenerationTarget& g = routes[i].targets[t];
@@ -159,7 +212,51 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
     // The round counts its writes; each node's request carries its own shards, so a
     // shard's drain ends when the nodes holding it have answered (FanOut).
     InflightScope scope(inflight_, snap.epoch(), sent_count, {});
-    results = FanOut(pool_, snap.epoch(), std::move(requests), deadline, inflight_);
+    // A suspected node is given up on only once every item has some group's
+    // acking quorum among the nodes that answered: per item, per acking group,
+    // the requests of its members.
+    absl::flat_hash_map<std::string, int> request_of;
+    for (size_t n = 0; n < order.size(); ++n) request_of[order[n]->req.node] = static_cast<int>(n);
+    struct NeedQuorum {
+      uint32_t need = 1;
+      std::vector<std::vector<int>> groups;
+    };
+    std::vector<NeedQuorum> needs;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!sent[i]) continue;
+      const GenerationTarget& live = routes[i].targets[routes[i].live];
+      NeedQuorum nq;
+      nq.need = GroupQuorum(live.rf);
+      for (const auto& g : AckingSet(*live.route)) {
+        if (g.nodes().empty()) continue;
+        std::vector<int>& members = nq.groups.emplace_back();
+        for (const auto& node : g.nodes()) {
+          auto it = request_of.find(node);
+          if (it != request_of.end()) members.push_back(it->second);
+        }
+      }
+      needs.push_back(std::move(nq));
+    }
+    auto enough = [needs = std::move(needs)](const std::vector<bool>& ok) {
+      for (const NeedQuorum& nq : needs) {
+        bool some = false;
+        for (const auto& members : nq.groups) {
+          uint32_t got = 0;
+          for (int r : members) got += ok[static_cast<size_t>(r)] ? 1 : 0;
+          if (got >= nq.need) {
+            some = true;
+            break;
+          }
+        }
+        if (!some) return false;
+      }
+      return true;
+    };
+    std::shared_ptr<LateSink> late = late_;
+    results = FanOutTolerant(
+        pool_, snap.epoch(), std::move(requests), deadline, inflight_, health_,
+        [late](const NodeRequest& req, const NodeResult& r) { late->Answer(req, r); },
+        std::move(enough));
   }
   for (size_t n = 0; n < order.size(); ++n) {
     NodeWork& nw = *order[n];

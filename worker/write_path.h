@@ -7,6 +7,15 @@
 // rule over the LIVE generation's acking set. Never acks while a target that
 // answered says its stored version is newer; never re-stamps after acking.
 //
+// Slow nodes (DESIGN §4): a target that keeps timing out is suspected (NodeHealth;
+// a probe clears it). An item is acknowledged once some group's acking quorum
+// applied it, every target not suspected answered and none answered newer or
+// fenced; a suspected target is waited for at most straggler_bound and gets at
+// most max_inflight outstanding sends, the rest are reported misses (the miss
+// queue, so a recovery pass repairs the replica). A late "newer" advances the HLC
+// and is reported as a miss. Every error ack carries in `version` the highest
+// version sent for the item (0: none), for the client's after_version.
+//
 // Thread-safe: many streams call Write concurrently; items of one call are
 // processed together and answered in order.
 #ifndef MIROIR_WORKER_WRITE_PATH_H_
@@ -14,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -21,6 +31,7 @@
 #include "miroir/v1/dataplane.pb.h"
 #include "worker/coordinator_link.h"
 #include "worker/inflight_tracker.h"
+#include "worker/node_health.h"
 #include "worker/node_stores.h"
 #include "worker/router.h"
 #include "worker/thread_pool.h"
@@ -31,6 +42,7 @@ struct WritePathOptions {
   absl::Duration write_deadline = absl::Seconds(5);  // per batch, from its arrival
   int max_restamps = 8;                              // re-stamps of one item
   uint64_t pause_queue_size = 10000;                 // items held for paused shards, worker-wide
+  SlowNodeOptions slow;  // suspect_timeout, suspect_after, straggler_bound, max_inflight, ...
 };
 
 // Counters the metrics and heartbeats read.
@@ -47,20 +59,18 @@ struct WritePathCounters {
 class WritePath {
  public:
   WritePath(Router* router, NodeStores* stores, HybridClock* hlc, ThreadPool* pool,
-            InflightTracker* inflight, CoordinatorLink* link, WritePathOptions options)
-      : router_(router),
-        stores_(stores),
-        hlc_(hlc),
-        pool_(pool),
-        inflight_(inflight),
-        link_(link),
-        options_(options) {}
+            InflightTracker* inflight, CoordinatorLink* link, WritePathOptions options);
+  // Late answers still arriving on the pool after this are dropped.
+  ~WritePath();
 
   // One ack per item, same order. Never blocks past the write deadline (plus one
   // store op timeout at most for a node already being waited on).
   std::vector<v1::WriteAck> Write(const std::vector<const v1::WriteItem*>& items);
 
   const WritePathCounters& counters() const { return counters_; }
+  // Which nodes are suspected slow; shared with reads (DataPlaneService::Get).
+  const std::shared_ptr<NodeHealth>& health() const { return health_; }
+  ThreadPool* pool() const { return pool_; }
 
  private:
   struct Item;
@@ -68,6 +78,7 @@ class WritePath {
   void Round(const RoutingSnapshot& snap, std::vector<Item*>* pending, std::vector<Item*>* held,
              uint64_t* refresh_epoch, absl::Time deadline);
   void Finish(Item* item, absl::Status status);
+  struct LateSink;
 
   Router* router_;
   NodeStores* stores_;
@@ -77,6 +88,8 @@ class WritePath {
   CoordinatorLink* link_;
   const WritePathOptions options_;
   WritePathCounters counters_;
+  std::shared_ptr<NodeHealth> health_;
+  std::shared_ptr<LateSink> late_;
 };
 
 }  // namespace miroir

@@ -236,6 +236,10 @@ void TestWriter::StreamLoop(int stream_index) {
       stats_.max_batch_latency = std::max(stats_.max_batch_latency, latency);
       stats_.batch_latencies_us.push_back(absl::ToInt64Microseconds(latency));
       stats_.batch_sent_ms.push_back(absl::ToUnixMillis(sent));
+      int acked_items = 0;
+      for (size_t i = 0; i < n; ++i)
+        acked_items += acks.acks(static_cast<int>(i)).code() == 0 ? 1 : 0;
+      stats_.batch_acked_items.push_back(acked_items);
       for (size_t i = 0; i < n; ++i) {
         const pb::WriteAck& ack = acks.acks(static_cast<int>(i));
         const std::string& key = live[i];
@@ -251,11 +255,15 @@ void TestWriter::StreamLoop(int stream_index) {
           (deletes[i] ? stats_.acked_deletes : stats_.acked_puts) += 1;
           if (ack.degraded_groups_size() > 0) stats_.degraded += 1;
         } else if (DefiniteRefusal(static_cast<int>(ack.code()))) {
+          // An error ack carries the highest version sent for the item (DESIGN §4):
+          // the next operation on the key is stamped above an attempt that may land.
+          after_version[key] = std::max(after_version[key], ack.version());
           stats_.rejected += 1;
           stats_.error_codes[static_cast<int>(ack.code())] += 1;
         } else {
           rec.unknown = true;
           retired.insert(key);
+          after_version[key] = std::max(after_version[key], ack.version());
           stats_.unknown += 1;
           stats_.error_codes[static_cast<int>(ack.code())] += 1;
         }

@@ -87,6 +87,7 @@ struct WriterStats {
   absl::Duration max_batch_latency;  // longest send->ack of one batch (the write stall seen)
   std::vector<int64_t> batch_latencies_us;  // every acked batch (for percentiles)
   std::vector<int64_t> batch_sent_ms;       // unix ms each of those batches was sent
+  std::vector<int> batch_acked_items;       // items acknowledged OK in each of those batches
   std::map<int, uint64_t> error_codes;      // per-item non-OK codes
   uint64_t acked() const { return acked_puts + acked_deletes; }
 };

@@ -34,6 +34,34 @@ TEST(WorkerConfig, MissQueueEntriesDefaultAndBounds) {
   EXPECT_NE(c.status().message().find("miss_queue_entries"), absl::string_view::npos) << c.status();
 }
 
+TEST(WorkerConfig, SlowNodeKeysDefaultsAndBounds) {
+  auto c = ParseWorkerConfig("", "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->write.slow.suspect_timeout, absl::Milliseconds(200));
+  EXPECT_EQ(c->write.slow.suspect_after, 2);
+  EXPECT_EQ(c->write.slow.straggler_bound, absl::Milliseconds(10));
+  EXPECT_EQ(c->write.slow.max_inflight, 2);
+  EXPECT_EQ(c->write.slow.probe_interval, absl::Milliseconds(200));
+  EXPECT_EQ(c->write.slow.read_node_timeout, absl::Milliseconds(100));
+  c = ParseWorkerConfig(
+      "suspect_timeout: 50ms\nsuspect_after: 3\nstraggler_bound: 5ms\nmax_inflight: 0\n"
+      "probe_interval: 1s\nread_node_timeout: 30ms\n",
+      "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->write.slow.suspect_timeout, absl::Milliseconds(50));
+  EXPECT_EQ(c->write.slow.suspect_after, 3);
+  EXPECT_EQ(c->write.slow.straggler_bound, absl::Milliseconds(5));
+  EXPECT_EQ(c->write.slow.max_inflight, 0);
+  EXPECT_EQ(c->write.slow.probe_interval, absl::Seconds(1));
+  EXPECT_EQ(c->write.slow.read_node_timeout, absl::Milliseconds(30));
+  for (const char* bad : {"suspect_after: 0\n", "straggler_bound: 0s\n", "max_inflight: 5000\n"}) {
+    c = ParseWorkerConfig(bad, "w.yaml");
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    const std::string key = std::string(bad).substr(0, std::string(bad).find(':'));
+    EXPECT_NE(c.status().message().find(key), absl::string_view::npos) << c.status();
+  }
+}
+
 TEST(WorkerConfig, ErrorsNameFileLineAndKey) {
   auto c = ParseWorkerConfig("listen: x\nbogus: 1\n", "w.yaml");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);

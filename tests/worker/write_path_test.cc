@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "common/route_sets.h"
 #include "common/routing.h"
 #include "harness/redis_node.h"
+#include "harness/tcp_proxy.h"
 #include "harness/temp_dir.h"
 #include "tests/worker/view_builder.h"
 #include "worker/stores/redis_store.h"
@@ -377,6 +379,151 @@ TEST_F(WritePathTest, AShardsDrainWaitsOnlyForTheNodesThatHoldIt) {
   EXPECT_TRUE(Read("r0", pk0).ok());
   // Every write has settled once the round is over.
   EXPECT_TRUE(inflight_.NoneBelow(3));
+}
+
+// DESIGN §4, slow nodes: a stopped target is suspected after a run of timeouts
+// and not waited for (its misses are reported), gets at most max_inflight
+// outstanding sends, and is cleared by a probe once it answers again.
+TEST_F(WritePathTest, StoppedNodeIsSuspectedNotWaitedForAndClearedByAProbe) {
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(30);
+  o.slow.suspect_timeout = absl::Milliseconds(100);
+  o.slow.suspect_after = 2;
+  o.slow.max_inflight = 1;
+  o.slow.probe_interval = absl::Milliseconds(50);
+  Init({{"g0", {"r0", "r1"}}, {"g1", {"r2", "r3"}}}, 2, o);
+  ASSERT_TRUE(nodes_[1]->Stop().ok());
+  auto acks = Write({Put("a", "{}"), Put("b", "{}")});
+  // Acknowledged by g1 while r1 is still stopped (the store op timeout is 500 ms:
+  // the round ended on the suspicion, not on r1's error).
+  const bool suspected_at_ack = path_->health()->Suspected("r1");
+  for (const auto& a : acks) {
+    ASSERT_EQ(a.code(), 0u) << a.error();
+    EXPECT_EQ(std::vector<std::string>(a.degraded_groups().begin(), a.degraded_groups().end()),
+              std::vector<std::string>{"g0"});
+  }
+  EXPECT_TRUE(suspected_at_ack);
+  EXPECT_GE(path_->health()->counters().straggler_sends.load(), 1u);
+  {
+    absl::MutexLock l(&link_.mu);
+    EXPECT_NE(std::find(link_.misses.begin(), link_.misses.end(), "r1"), link_.misses.end());
+  }
+  // While the first send is outstanding, further sends to r1 are not made.
+  for (int i = 0; i < 5; ++i) {
+    auto more = Write({Put("c" + std::to_string(i), "{}")});
+    ASSERT_EQ(more[0].code(), 0u) << more[0].error();
+  }
+  EXPECT_GE(path_->health()->counters().skipped_sends.load(), 1u);
+  ASSERT_TRUE(nodes_[1]->Cont().ok());
+  // Writes keep coming; a probe that answers in time clears the suspicion.
+  bool cleared = false;
+  for (int i = 0; i < 200 && !cleared; ++i) {
+    Write({Put("d", "{}")});
+    cleared = !path_->health()->Suspected("r1");
+    if (!cleared) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(cleared);
+  EXPECT_EQ(path_->health()->counters().clears.load(), 1u);
+  acks = Write({Put("e", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(acks[0].degraded_groups().empty());
+  auto d = Read("r1", "e");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->version.hlc, acks[0].version());
+}
+
+// A suspected target is given up on only when some group's quorum can be made
+// without it: here (one group, RF 2) the quorum needs r1, so the write waits for
+// it past straggler_bound and is acknowledged, not degraded, once r1 answers.
+TEST_F(WritePathTest, ASuspectedTargetTheQuorumNeedsIsWaitedFor) {
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(30);
+  o.slow.suspect_timeout = absl::Milliseconds(100);
+  o.slow.suspect_after = 2;
+  o.slow.max_inflight = 0;                   // nothing to a suspected node, unless needed
+  o.slow.probe_interval = absl::Minutes(5);  // r1 stays suspected for the test
+  Init({{"g0", {"r0", "r1"}}}, 2, o);
+  ASSERT_TRUE(nodes_[1]->Stop().ok());
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] { acks = Write({Put("a", "{}")}); });
+  // Continued once it is suspected (before the store's 500 ms op timeout).
+  bool suspected = false;
+  for (int i = 0; i < 2000 && !suspected; ++i) {
+    suspected = path_->health()->Suspected("r1");
+    if (!suspected) absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_TRUE(nodes_[1]->Cont().ok());
+  writer.join();
+  ASSERT_TRUE(suspected);
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(acks[0].degraded_groups().empty());
+  EXPECT_EQ(path_->health()->counters().straggler_sends.load(), 0u);
+  // Still suspected and at its cap of outstanding sends, r1 is sent to anyway:
+  // the quorum cannot be made without it.
+  ASSERT_TRUE(path_->health()->Suspected("r1"));
+  acks = Write({Put("b", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_TRUE(acks[0].degraded_groups().empty());
+  EXPECT_EQ(path_->health()->counters().skipped_sends.load(), 0u);
+}
+
+// A straggler's late "stored is newer" advances the HLC and is reported as a
+// miss: r1 (behind a holding proxy) is suspected and the write acknowledged by
+// g0; meanwhile r1 gets a newer version of the key; released, r1 answers
+// "newer" late, and the next version this worker stamps is above it.
+TEST_F(WritePathTest, AStragglersLateNewerAdvancesTheClockAndIsReported) {
+  auto proxy = testing::TcpProxy::Start(nodes_[1]->port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  addresses_["r1"] = (*proxy)->address();
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(30);
+  o.slow.suspect_timeout = absl::Milliseconds(100);
+  o.slow.probe_interval = absl::Minutes(5);
+  Init({{"g0", {"r0"}}, {"g1", {"r1"}}}, 1, o);
+  (*proxy)->Hold();
+  auto acks = Write({Put("k", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  ASSERT_TRUE(path_->health()->Suspected("r1"));
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.misses.clear();
+  }
+  // A newer version of the key lands on r1 directly (another writer's).
+  const Version newer{acks[0].version() + 1'000'000, 7};
+  auto direct = *RedisStore::Create(nodes_[1]->address(), StoreOptions{});  // past the proxy
+  auto applied = direct->Apply(ShardKey{"products", 1, ShardForKey("k", kShards)}, 1,
+                               {Mutation{"k", newer, false, "{}", 0}});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  (*proxy)->Release();
+  bool late = false;
+  for (int i = 0; i < 500 && !late; ++i) {
+    late = path_->health()->counters().late_newer.load() >= 1;
+    if (!late) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(late);
+  {
+    absl::MutexLock l(&link_.mu);
+    EXPECT_NE(std::find(link_.misses.begin(), link_.misses.end(), "r1"), link_.misses.end());
+  }
+  acks = Write({Put("other", "{}")});
+  ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
+  EXPECT_GT(acks[0].version(), newer.hlc);
+}
+
+// Every error ack carries the highest version sent for the item, so a client's
+// next attempt (after_version) is stamped above one that may still land.
+TEST_F(WritePathTest, ErrorAckCarriesTheHighestVersionSent) {
+  WritePathOptions o;
+  o.write_deadline = absl::Seconds(2);
+  Init({{"g0", {"r0"}}}, 1, o);
+  ASSERT_TRUE(nodes_[0]->Kill().ok());
+  v1::WriteItem bad = Put("", "{}");
+  auto acks = Write({Put("a", "{}", /*after=*/5'000'000'000'000), bad});
+  ASSERT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_GT(acks[0].version(), 5'000'000'000'000u) << "the stamped version that was sent";
+  ASSERT_EQ(acks[1].code(), static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(acks[1].version(), 0u) << "nothing was sent";
 }
 
 }  // namespace
