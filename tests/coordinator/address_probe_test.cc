@@ -23,7 +23,9 @@ struct BoundSocket {
     socklen_t len = sizeof(addr);
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-    if (listening) EXPECT_EQ(listen(fd, 4), 0);
+    if (listening) {
+      EXPECT_EQ(listen(fd, 4), 0);
+    }
   }
   ~BoundSocket() { close(fd); }
   int fd = -1;

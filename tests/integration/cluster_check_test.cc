@@ -9,10 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "harness/fleet.h"
+#include "harness/temp_dir.h"
 
 namespace miroir::testing {
 namespace {
