@@ -362,7 +362,9 @@ TEST_F(ServiceTest, ADryRunRefusesWhatTheRealRunWouldRefuse) {
   second.set_dry_run(true);
   grpc::Status preview = CreatePlan(second);
   EXPECT_EQ(preview.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(preview.error_message(), real.error_message());
+  // The same refusal (the move's state at the end of the message may have moved on).
+  auto head = [](const std::string& m) { return m.substr(0, m.find(" (move ")); };
+  EXPECT_EQ(head(preview.error_message()), head(real.error_message()));
   EXPECT_EQ(Status().plans_size(), 1);
 }
 
