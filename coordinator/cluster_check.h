@@ -35,6 +35,7 @@ struct ClusterCheckInput {
   std::vector<v1::ReshardRecord> reshards;   // every reshard
   std::vector<v1::GenerationRoute> generations;  // index, generation, role (routes unused)
   std::map<std::string, uint64_t> pending_passes;  // node -> pending recovery passes
+  uint64_t recovery_passes = 0;                    // pending recovery passes (tasks)
 };
 
 // Every finding, errors first; healthy when none is an error. Checks: workers

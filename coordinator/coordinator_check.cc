@@ -34,6 +34,7 @@ ClusterCheckInput Coordinator::FleetSnapshot() {
     }
     for (const auto& [id, t] : state_.tasks) {
       if (!IsRecoveryPass(t.task)) continue;
+      ++in.recovery_passes;
       for (const auto& node : t.task.targets()) ++in.pending_passes[node];
     }
   }

@@ -143,10 +143,8 @@ void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
       .GetGauge("miroir_workers_behind_epoch",
                 "Live workers that have not acked the current routing epoch.")
       .Set(static_cast<double>(behind));
-  uint64_t pending = 0;
-  for (const auto& [node, n] : in.pending_passes) pending += n;
-  registry.GetGauge("miroir_pending_recovery_passes", "Recovery passes not yet done (per target).")
-      .Set(static_cast<double>(pending));
+  registry.GetGauge("miroir_pending_recovery_passes", "Recovery passes not yet done.")
+      .Set(static_cast<double>(in.recovery_passes));
   RefreshPlanMetrics(in, registry);
   RefreshNodeMetrics(in, registry);
   const v1::CheckClusterResponse check = JudgeCluster(in);
