@@ -2,9 +2,9 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <chrono>
 #include <cstdlib>
 #include <set>
 #include <thread>

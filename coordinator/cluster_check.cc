@@ -106,11 +106,11 @@ void CheckNodes(const ClusterCheckInput& in, v1::CheckClusterResponse* resp, Fin
                             " pending recovery pass(es): it missed writes not yet repaired"));
     }
     if (n.status() == v1::NODE_FAILED) {
-      out->Add(kError, "node_failed", n.id(),
-               absl::StrCat("node ", n.id(), " (", n.address(),
-                            ") is marked failed: restore RF with `miroir-ctl plan restore --id ",
-                            n.id(), "` or bring it back with `miroir-ctl plan rejoin --id ", n.id(),
-                            "`"));
+      out->Add(
+          kError, "node_failed", n.id(),
+          absl::StrCat("node ", n.id(), " (", n.address(),
+                       ") is marked failed: restore RF with `miroir-ctl plan restore --id ", n.id(),
+                       "` or bring it back with `miroir-ctl plan rejoin --id ", n.id(), "`"));
       continue;  // its store is not part of any write set: not judged
     }
     if ((n.status() == v1::NODE_JOINING || n.status() == v1::NODE_LEAVING) &&
@@ -120,9 +120,9 @@ void CheckNodes(const ClusterCheckInput& in, v1::CheckClusterResponse* resp, Fin
                             " but no unfinished plan moves it (left behind by an ended plan)"));
     }
     if (h == in.health.end()) {
-      out->Add(kError, "node_report", n.id(),
-               absl::StrCat("node ", n.id(), " (", n.address(),
-                            "): no worker has reported on it yet"));
+      out->Add(
+          kError, "node_report", n.id(),
+          absl::StrCat("node ", n.id(), " (", n.address(), "): no worker has reported on it yet"));
       continue;
     }
     const NodeHealth& health = h->second;
@@ -181,9 +181,9 @@ void CheckPlans(const ClusterCheckInput& in, Findings* out) {
       for (const auto& m : p.moves()) {
         if (!MoveOver(m.state())) {
           out->Add(kError, "leftover_move", id,
-                   absl::StrCat("plan ", p.id(), " ended ", PlanStateName(p.state()),
-                                " but move ", m.id(), " (", m.index(), "/", m.shard(),
-                                ") is still ", MoveStateName(m.state())));
+                   absl::StrCat("plan ", p.id(), " ended ", PlanStateName(p.state()), " but move ",
+                                m.id(), " (", m.index(), "/", m.shard(), ") is still ",
+                                MoveStateName(m.state())));
         }
       }
     }

@@ -29,11 +29,11 @@ struct ClusterCheckInput {
   int64_t report_stale_ms = 15000;
   uint64_t epoch = 0;
   std::vector<v1::Node> nodes;
-  std::map<std::string, NodeHealth> health;  // by node id
-  std::vector<WorkerSnapshot> workers;       // live workers
-  std::vector<v1::Plan> plans;               // every plan, with its moves
-  std::vector<v1::ReshardRecord> reshards;   // every reshard
-  std::vector<v1::GenerationRoute> generations;  // index, generation, role (routes unused)
+  std::map<std::string, NodeHealth> health;        // by node id
+  std::vector<WorkerSnapshot> workers;             // live workers
+  std::vector<v1::Plan> plans;                     // every plan, with its moves
+  std::vector<v1::ReshardRecord> reshards;         // every reshard
+  std::vector<v1::GenerationRoute> generations;    // index, generation, role (routes unused)
   std::map<std::string, uint64_t> pending_passes;  // node -> pending recovery passes
   uint64_t recovery_passes = 0;                    // pending recovery passes (tasks)
 };

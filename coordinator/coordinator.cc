@@ -515,9 +515,9 @@ absl::Status Coordinator::ProbeNewNodes(const std::vector<v1::Node>& nodes) {
   for (const auto& n : nodes) {
     if (n.status() != v1::NODE_JOINING) continue;  // only the nodes this plan adds
     if (auto st = address_probe_(n.address()); !st.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("plan refused: node ", n.id(),
-                                                        ": address ", n.address(),
-                                                        " does not answer (", st.message(), ")"));
+      return absl::FailedPreconditionError(absl::StrCat("plan refused: node ", n.id(), ": address ",
+                                                        n.address(), " does not answer (",
+                                                        st.message(), ")"));
     }
   }
   return absl::OkStatus();

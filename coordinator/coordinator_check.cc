@@ -16,7 +16,8 @@ ClusterCheckInput Coordinator::FleetSnapshot() {
   // Workers report every node every few seconds (worker node_report_interval,
   // 3 s by default); a report older than three lease TTLs (at least 15 s) means
   // no worker reaches the coordinator about the node any more.
-  in.report_stale_ms = std::max<int64_t>(15000, 3 * absl::ToInt64Milliseconds(registry_.lease_ttl()));
+  in.report_stale_ms =
+      std::max<int64_t>(15000, 3 * absl::ToInt64Milliseconds(registry_.lease_ttl()));
   in.workers = registry_.Live();
   {
     absl::ReaderMutexLock l(&mu_);

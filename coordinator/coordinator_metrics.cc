@@ -70,7 +70,8 @@ void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
   registry.GetGauge("miroir_plans_active", "Plans running, paused or aborting.")
       .Set(static_cast<double>(active));
   for (const auto& [state, n] : plans) {
-    registry.GetGauge("miroir_plans", "Plans by state (every plan ever created).", {{"state", state}})
+    registry
+        .GetGauge("miroir_plans", "Plans by state (every plan ever created).", {{"state", state}})
         .Set(n);
   }
   for (const auto& [state, n] : moves) {
@@ -78,14 +79,15 @@ void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
         .Set(n);
   }
   std::map<std::string, double> reshards;
-  for (int s = static_cast<int>(ReshardState::kShadow); s <= static_cast<int>(ReshardState::kFailed);
-       ++s) {
+  for (int s = static_cast<int>(ReshardState::kShadow);
+       s <= static_cast<int>(ReshardState::kFailed); ++s) {
     reshards[std::string(ReshardStateName(static_cast<ReshardState>(s)))] = 0;
   }
   for (const auto& r : in.reshards) reshards[r.state()] += 1;
   for (const auto& [state, n] : reshards) {
-    registry.GetGauge("miroir_reshards", "Reshards by state (every reshard ever started).",
-                      {{"state", state}})
+    registry
+        .GetGauge("miroir_reshards", "Reshards by state (every reshard ever started).",
+                  {{"state", state}})
         .Set(n);
   }
 }
@@ -108,8 +110,8 @@ void RefreshNodeMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
                   "1 when the last worker probe of the node succeeded, 0 when it failed.", node)
         .Set(h->second.reachable ? 1 : 0);
     registry
-        .GetGauge("miroir_node_report_age_seconds", "Seconds since a worker last reported the node.",
-                  node)
+        .GetGauge("miroir_node_report_age_seconds",
+                  "Seconds since a worker last reported the node.", node)
         .Set(static_cast<double>(std::max<int64_t>(0, in.now_ms - h->second.reported_ms)) / 1000.0);
     if (!h->second.store_config.empty()) {
       bool durable = true;

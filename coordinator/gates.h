@@ -40,7 +40,7 @@ struct NodeHealth {
   uint64_t used_bytes = 0;      // memory the store reports using (0 unknown)
   // Durability settings the last reachable probe read (empty: not read).
   std::map<std::string, std::string> store_config;
-  int64_t reported_ms = 0;      // coordinator clock at the last report
+  int64_t reported_ms = 0;  // coordinator clock at the last report
 };
 
 // (c) Capacity: every target node with a known capacity must hold its current

@@ -52,7 +52,8 @@ int RunCtl(int argc, char** argv) {
     // The option may not be stored yet when parsing failed: look at argv.
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
-      if (a == "--output=json" || (a == "--output" && i + 1 < argc && std::string(argv[i + 1]) == "json")) {
+      if (a == "--output=json" ||
+          (a == "--output" && i + 1 < argc && std::string(argv[i + 1]) == "json")) {
         SetErrorFormat(OutputFormat::kJson);
       }
     }

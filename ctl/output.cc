@@ -6,8 +6,8 @@
 #include <cctype>
 #include <iostream>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace miroir::ctl {

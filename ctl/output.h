@@ -42,8 +42,7 @@ void SetErrorFormat(OutputFormat format);
 // Prints "error: MSG" on one line to stderr (newlines in MSG become spaces); under
 // --output json the line is {"error":{"code":"FAILED_PRECONDITION","message":MSG,
 // "exit_code":1}} instead (`status_code` "" leaves "code" out).
-void PrintError(absl::string_view message, absl::string_view status_code = "",
-                int exit_code = 1);
+void PrintError(absl::string_view message, absl::string_view status_code = "", int exit_code = 1);
 
 // INVALID_ARGUMENT (bad input, also from the server) -> 2; UNAVAILABLE and
 // DEADLINE_EXCEEDED (nothing answered in time) -> 3; anything else -> 1.

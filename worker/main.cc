@@ -6,10 +6,10 @@
 #include <random>
 
 #include "absl/strings/str_format.h"
+#include "common/build_info.h"
 #include "common/clock.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
-#include "common/build_info.h"
 #include "common/metrics.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"

@@ -65,7 +65,8 @@ TEST(AlertRules, EveryMetricARuleUsesIsExported) {
   const std::set<std::string> exported = RenderedFamilies(rendered);
   ASSERT_TRUE(exported.count("miroir_move_state_seconds")) << rendered;
 
-  YAML::Node rules = YAML::LoadFile(std::string(MIROIR_SOURCE_DIR) + "/deploy/prometheus/alerts.yaml");
+  YAML::Node rules =
+      YAML::LoadFile(std::string(MIROIR_SOURCE_DIR) + "/deploy/prometheus/alerts.yaml");
   std::set<std::string> alerts;
   int names_checked = 0;
   std::regex metric("miroir_[a-z0-9_]+");
@@ -76,8 +77,8 @@ TEST(AlertRules, EveryMetricARuleUsesIsExported) {
       alerts.insert(alert);
       int in_rule = 0;
       for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it) {
-        EXPECT_TRUE(exported.count(it->str())) << alert << " uses " << it->str()
-                                               << ", which the coordinator does not export";
+        EXPECT_TRUE(exported.count(it->str()))
+            << alert << " uses " << it->str() << ", which the coordinator does not export";
         ++in_rule;
       }
       EXPECT_GT(in_rule, 0) << alert << " names no miroir metric";

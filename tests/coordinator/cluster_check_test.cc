@@ -70,12 +70,12 @@ TEST(ClusterCheck, EachNonDurableSettingIsAnErrorNamingIt) {
   in.health["r0"].store_config.erase("appendonly");
   auto r = JudgeCluster(in);
   EXPECT_FALSE(r.healthy());
-  EXPECT_EQ(Errors(r), (std::vector<std::string>{"store_config/r0", "store_config/r1",
-                                                 "store_config/r1"}));
+  EXPECT_EQ(Errors(r),
+            (std::vector<std::string>{"store_config/r0", "store_config/r1", "store_config/r1"}));
   bool named = false;
   for (const auto& f : r.findings()) {
-    named = named || f.message().find("appendfsync is 'everysec', must be 'always'") !=
-                         std::string::npos;
+    named = named ||
+            f.message().find("appendfsync is 'everysec', must be 'always'") != std::string::npos;
   }
   EXPECT_TRUE(named);
 }
@@ -86,8 +86,8 @@ TEST(ClusterCheck, UnreachableStaleAndUnreportedNodesAreErrors) {
   in.health["r0"].reachable = false;
   in.health["r1"].reported_ms = kNow - in.report_stale_ms - 1;
   auto r = JudgeCluster(in);
-  EXPECT_EQ(Errors(r), (std::vector<std::string>{"node_reachable/r0", "node_report/r1",
-                                                 "node_report/r22"}));
+  EXPECT_EQ(Errors(r),
+            (std::vector<std::string>{"node_reachable/r0", "node_report/r1", "node_report/r22"}));
   EXPECT_EQ(r.nodes(2).reachable(), "unknown");
   EXPECT_EQ(r.nodes(2).report_age_ms(), -1);
 }

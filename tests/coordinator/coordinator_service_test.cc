@@ -398,8 +398,8 @@ TEST_F(ServiceTest, AddingANodeWhoseAddressDoesNotAnswerIsRefusedAtCreation) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(st.error_message().find("node t0: address 127.0.0.1:7500"), std::string::npos)
       << st.error_message();
-  EXPECT_EQ(probed, (std::vector<std::string>{"127.0.0.1:7003", "127.0.0.1:7003",
-                                              "127.0.0.1:7500"}));
+  EXPECT_EQ(probed,
+            (std::vector<std::string>{"127.0.0.1:7003", "127.0.0.1:7003", "127.0.0.1:7500"}));
   // Nothing changed: no plan, no node, same epoch.
   EXPECT_EQ(Status().plans_size(), 0);
   EXPECT_EQ(Status().nodes_size(), 5);

@@ -277,7 +277,8 @@ TEST_F(CtlOnline, RefusedPlanExitsOneWithTheGateOnOneLine) {
 }
 
 TEST_F(CtlOnline, ErrorsAreOneJsonLineOnStderrUnderOutputJson) {
-  auto refused = Ctl({"plan", "remove-node", "--id", "r1", "--skip-delta-pass", "--output", "json"});
+  auto refused =
+      Ctl({"plan", "remove-node", "--id", "r1", "--skip-delta-pass", "--output", "json"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_EQ(refused.out, "");
   EXPECT_EQ(refused.err,

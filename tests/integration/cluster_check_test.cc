@@ -116,8 +116,8 @@ TEST(ClusterCheck, ReportsAHealthyFleetThenEachInjectedFault) {
                                    0),
             0u)
       << add->stderr_text;
-  auto dry = f.Ctl({"plan", "add-node", "--id", "r9", "--group", "g0", "--address", dead,
-                    "--dry-run"});
+  auto dry =
+      f.Ctl({"plan", "add-node", "--id", "r9", "--group", "g0", "--address", dead, "--dry-run"});
   ASSERT_TRUE(dry.ok());
   EXPECT_EQ(dry->exit_code, 1) << dry->stdout_text;
   auto after = f.Status();

@@ -2,10 +2,9 @@
 // same data dir (DESIGN §6 "Coordinator restart", issue 3 item 7): the plan
 // resumes and ends done, no move skips a state, and no epoch is published twice
 // with different tables. The worker is a FakeWorker speaking WorkerControl.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>

@@ -347,7 +347,8 @@ absl::StatusOr<std::map<std::string, std::string>> RedisStore::DurabilityConfig(
   for (const auto& reply : *r) {
     const redisReply* x = reply.get();
     if (x->type != REDIS_REPLY_ARRAY) return ErrorReply(address_, x);
-    for (size_t i = 0; i + 1 < x->elements; i += 2) out[Str(x->element[i])] = Str(x->element[i + 1]);
+    for (size_t i = 0; i + 1 < x->elements; i += 2)
+      out[Str(x->element[i])] = Str(x->element[i + 1]);
   }
   return out;
 }
