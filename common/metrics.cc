@@ -2,10 +2,11 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <chrono>
 #include <cstdlib>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -179,6 +180,23 @@ Gauge& MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
     f.labels[key] = labels;
   }
   return *slot;
+}
+
+void MetricsRegistry::RetainGauges(std::string_view name, const std::vector<MetricLabels>& keep) {
+  std::set<std::string> kept;
+  for (const auto& labels : keep) kept.insert(RenderLabels(labels));
+  absl::MutexLock l(&mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return;
+  Family& f = it->second;
+  for (auto g = f.gauges.begin(); g != f.gauges.end();) {
+    if (kept.count(g->first)) {
+      ++g;
+      continue;
+    }
+    f.labels.erase(g->first);
+    g = f.gauges.erase(g);
+  }
 }
 
 Histogram& MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,

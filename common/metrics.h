@@ -100,6 +100,11 @@ class MetricsRegistry {
                           const std::vector<double>& bounds = DefaultLatencyBuckets(),
                           const MetricLabels& labels = {});
 
+  // Drops every gauge series of family `name` whose label set is not in `keep`
+  // (series of things that ended, e.g. the moves of a finished plan). REQUIRES:
+  // nobody holds a reference to a dropped series (look such gauges up each time).
+  void RetainGauges(std::string_view name, const std::vector<MetricLabels>& keep);
+
   // Text exposition format 0.0.4: families sorted by name, series by labels.
   std::string Render() const;
 

@@ -469,22 +469,33 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
     plan.add_warnings(
         absl::StrCat("forced outside the schedule window (now ", UtcHourMinute(now), " UTC)"));
   }
+  // Pre-flight: every new node's address must answer now, not in prepare.
+  MIROIR_RETURN_IF_ERROR(ProbeNewNodes(draft.nodes));
+  std::vector<v1::Move> moves(plan.moves().begin(), plan.moves().end());
+  // The gates that read the state; a dry run evaluates them too, so a clean
+  // preview is not refused when run for real.
+  auto state_gates = [&](const ClusterState& s) -> absl::Status {
+    MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
+    return CheckTargetHealthGate(moves, s, health,
+                                 plan.kind() == v1::PLAN_REJOIN ? plan.node_id() : "");
+  };
   if (req.dry_run()) {
-    // A dry run reports the gates as warnings and saves nothing.
+    // The window gate is reported as a warning (a preview may be made outside
+    // the window); every other gate refuses as the real run would. Saves nothing.
     if (auto st = CheckWindowGate(windows, now, req.force()); !st.ok()) {
       plan.add_warnings(std::string(st.message()));
     }
+    MIROIR_RETURN_IF_ERROR(CheckCapacityGate(moves, health));
+    absl::ReaderMutexLock l(&mu_);
+    MIROIR_RETURN_IF_ERROR(state_gates(state_));
     return plan;
   }
   MIROIR_RETURN_IF_ERROR(CheckWindowGate(windows, now, req.force()));
-  std::vector<v1::Move> moves(plan.moves().begin(), plan.moves().end());
   MIROIR_RETURN_IF_ERROR(CheckCapacityGate(moves, health));
   v1::Plan saved;
   MIROIR_RETURN_IF_ERROR(
       Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
-        MIROIR_RETURN_IF_ERROR(CheckConflictGate(moves, plan.kind(), s));
-        MIROIR_RETURN_IF_ERROR(CheckTargetHealthGate(
-            moves, s, health, plan.kind() == v1::PLAN_REJOIN ? plan.node_id() : ""));
+        MIROIR_RETURN_IF_ERROR(state_gates(s));
         saved = plan;
         saved.set_id(c->AllocId(s));
         saved.clear_moves();
@@ -516,6 +527,19 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   spdlog::info("plan {} created: {} ({} moves)", saved.id(), saved.description(),
                saved.moves_size());
   return saved;
+}
+
+absl::Status Coordinator::ProbeNewNodes(const std::vector<v1::Node>& nodes) {
+  if (!address_probe_) return absl::OkStatus();
+  for (const auto& n : nodes) {
+    if (n.status() != v1::NODE_JOINING) continue;  // only the nodes this plan adds
+    if (auto st = address_probe_(n.address()); !st.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("plan refused: node ", n.id(), ": address ",
+                                                        n.address(), " does not answer (",
+                                                        st.message(), ")"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::GetPlanResponse> Coordinator::PlanResponse(uint64_t id) {
@@ -907,9 +931,12 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
     if (!report.incarnation().empty()) h.incarnation = report.incarnation();
     h.shards.clear();
     h.total_bytes = 0;
+    h.reported_ms = clock_->NowMs();
     if (report.reachable()) {
       h.capacity_bytes = report.capacity_bytes();
       h.used_bytes = report.used_bytes();
+      h.store_config.clear();
+      for (const auto& [key, value] : report.store_config()) h.store_config[key] = value;
     }
     for (const auto& st : report.shards()) {
       h.shards[{st.index(), st.generation(), st.shard()}] = {st.documents(), st.bytes()};

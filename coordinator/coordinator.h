@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "coordinator/cluster_check.h"
 #include "coordinator/cluster_state.h"
 #include "coordinator/config.h"
 #include "coordinator/gates.h"
@@ -74,6 +75,13 @@ class Coordinator {
   // Leases one VERIFY task per shard and waits for them (up to `timeout`).
   // UNAVAILABLE when no worker is live.
   absl::StatusOr<v1::VerifyResponse> Verify(const std::string& index, absl::Duration timeout);
+  // The fleet check of `miroir-ctl check` (coordinator/cluster_check.h), from the
+  // state and the workers' last node reports; never blocks on a worker or store.
+  v1::CheckClusterResponse CheckCluster();
+  // What CheckCluster judges (and the metrics export): every node, plan with
+  // moves, reshard, generation, live worker, node report and pending recovery
+  // pass per node, at one instant.
+  ClusterCheckInput FleetSnapshot();
   // Blocks until the plan-change counter passes `seen` or `timeout`; returns it.
   uint64_t WaitForChange(uint64_t seen, absl::Duration timeout);
   uint64_t ChangeCounter();
@@ -107,6 +115,12 @@ class Coordinator {
   // `misses_through` (0: none).
   v1::CoordinatorMessage ReadExclusionsMessage(uint64_t misses_through);
 
+  // Pre-flight of plans that add nodes: OK when `address` (HOST:PORT) answers.
+  using AddressProbe = std::function<absl::Status(const std::string& address)>;
+  // Installs the probe CreatePlan runs on every node a plan adds (none: no
+  // pre-flight). REQUIRES: called before the operator API serves.
+  void set_address_probe(AddressProbe probe) { address_probe_ = std::move(probe); }
+
   const CoordinatorConfig& config() const { return config_; }
   WorkerRegistry& workers() { return registry_; }
   const Clock* clock() const { return clock_; }
@@ -136,6 +150,9 @@ class Coordinator {
   bool RefreshReadExclusions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyChange();
   absl::StatusOr<v1::GetPlanResponse> PlanResponse(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // FAILED_PRECONDITION naming the node and address when a joining node of
+  // `nodes` does not answer address_probe_.
+  absl::Status ProbeNewNodes(const std::vector<v1::Node>& nodes);
   // Moves plan `id` from state `from` to `to` with an event; a plan already in `to`
   // is left as is; any other state is FAILED_PRECONDITION.
   absl::StatusOr<v1::GetPlanResponse> SwitchPlanState(uint64_t id, v1::PlanState from,
@@ -157,6 +174,7 @@ class Coordinator {
   const std::unique_ptr<StateStore> store_;
   const Clock* const clock_;
   const int64_t started_ms_;
+  AddressProbe address_probe_;  // set before serving, then read only
   // Worker sessions recorded before this process started: once the restart's
   // grace has passed, those whose worker did not register again ended unclean.
   // Checked once, then cleared (runner thread only after Create).

@@ -1,55 +1,160 @@
 #include "coordinator/coordinator_metrics.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/anti_entropy_runner.h"
+#include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_runner.h"
 
 namespace miroir::coordinator {
 
-void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
-  v1::GetStatusResponse st = core.Status("");
-  registry.GetGauge("miroir_routing_epoch", "Current cluster-wide routing epoch.")
-      .Set(static_cast<double>(st.epoch()));
-  registry.GetGauge("miroir_workers_live", "Workers holding a live lease.")
-      .Set(static_cast<double>(st.workers_size()));
-  registry.GetGauge("miroir_pending_recovery_passes", "Recovery passes not yet done.")
-      .Set(static_cast<double>(st.pending_recovery_passes()));
-  size_t active = 0;
-  std::map<std::string, double> by_state;
-  for (int s = v1::MOVE_PENDING; s <= v1::MOVE_ABORTED; ++s) {
-    by_state[MoveStateName(static_cast<v1::MoveState>(s))] = 0;
+namespace {
+
+std::string Lower(std::string name, std::string_view prefix) {
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+// Plans by state, moves, per-move series (dropped when their plan ends).
+void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) {
+  std::map<std::string, double> plans, moves;
+  for (int s = v1::PLAN_RUNNING; s <= v1::PLAN_ABORTED; ++s) {
+    plans[Lower(v1::PlanState_Name(static_cast<v1::PlanState>(s)), "PLAN_")] = 0;
   }
-  for (const auto& p : st.plans()) {
-    if (p.state() == v1::PLAN_RUNNING || p.state() == v1::PLAN_PAUSED ||
-        p.state() == v1::PLAN_ABORTING) {
-      ++active;
+  for (int s = v1::MOVE_PENDING; s <= v1::MOVE_ABORTED; ++s) {
+    moves[MoveStateName(static_cast<v1::MoveState>(s))] = 0;
+  }
+  size_t active = 0;
+  std::vector<MetricLabels> live_moves;
+  for (const auto& p : in.plans) {
+    plans[Lower(v1::PlanState_Name(p.state()), "PLAN_")] += 1;
+    if (p.state() == v1::PLAN_DONE || p.state() == v1::PLAN_FAILED ||
+        p.state() == v1::PLAN_ABORTED) {
+      continue;
     }
+    ++active;
     for (const auto& m : p.moves()) {
-      by_state[MoveStateName(m.state())] += 1;
-      const MetricLabels labels = {{"plan", absl::StrCat(p.id())},
-                                   {"index", m.index()},
-                                   {"shard", absl::StrCat(m.shard())},
-                                   {"group", m.group()}};
+      moves[MoveStateName(m.state())] += 1;
+      MetricLabels labels = {{"plan", absl::StrCat(p.id())},
+                             {"index", m.index()},
+                             {"shard", absl::StrCat(m.shard())},
+                             {"group", m.group()}};
       registry.GetGauge("miroir_move_state", "Current state of a move (MoveState number).", labels)
           .Set(static_cast<double>(m.state()));
+      registry
+          .GetGauge("miroir_move_state_seconds", "Seconds the move has been in its current state.",
+                    labels)
+          .Set(m.state_since_ms() > 0
+                   ? static_cast<double>(std::max<int64_t>(0, in.now_ms - m.state_since_ms())) /
+                         1000.0
+                   : 0.0);
       registry
           .GetGauge("miroir_move_documents_copied", "Documents copied by a move so far.", labels)
           .Set(static_cast<double>(m.documents_copied()));
       registry
           .GetGauge("miroir_move_write_stall_ms", "Write stall of the move's cutover (ms).", labels)
           .Set(static_cast<double>(m.stall_ms()));
+      live_moves.push_back(std::move(labels));
     }
+  }
+  for (const char* name : {"miroir_move_state", "miroir_move_state_seconds",
+                           "miroir_move_documents_copied", "miroir_move_write_stall_ms"}) {
+    registry.RetainGauges(name, live_moves);
   }
   registry.GetGauge("miroir_plans_active", "Plans running, paused or aborting.")
       .Set(static_cast<double>(active));
-  for (const auto& [state, n] : by_state) {
+  for (const auto& [state, n] : plans) {
+    registry
+        .GetGauge("miroir_plans", "Plans by state (every plan ever created).", {{"state", state}})
+        .Set(n);
+  }
+  for (const auto& [state, n] : moves) {
     registry.GetGauge("miroir_moves", "Moves of unfinished plans by state.", {{"state", state}})
         .Set(n);
   }
+  std::map<std::string, double> reshards;
+  for (int s = static_cast<int>(ReshardState::kShadow);
+       s <= static_cast<int>(ReshardState::kFailed); ++s) {
+    reshards[std::string(ReshardStateName(static_cast<ReshardState>(s)))] = 0;
+  }
+  for (const auto& r : in.reshards) reshards[r.state()] += 1;
+  for (const auto& [state, n] : reshards) {
+    registry
+        .GetGauge("miroir_reshards", "Reshards by state (every reshard ever started).",
+                  {{"state", state}})
+        .Set(n);
+  }
+}
+
+// Nodes by status, reachability and durability as the workers last reported.
+void RefreshNodeMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) {
+  for (const auto& n : in.nodes) {
+    for (int s = v1::NODE_ACTIVE; s <= v1::NODE_REMOVED; ++s) {
+      const auto status = static_cast<v1::NodeStatus>(s);
+      registry
+          .GetGauge("miroir_node_status", "1 for the node's current status, 0 for the others.",
+                    {{"node", n.id()}, {"status", Lower(v1::NodeStatus_Name(status), "NODE_")}})
+          .Set(n.status() == status ? 1 : 0);
+    }
+    auto h = in.health.find(n.id());
+    if (h == in.health.end() || n.status() == v1::NODE_REMOVED) continue;
+    const MetricLabels node = {{"node", n.id()}};
+    registry
+        .GetGauge("miroir_node_reachable",
+                  "1 when the last worker probe of the node succeeded, 0 when it failed.", node)
+        .Set(h->second.reachable ? 1 : 0);
+    registry
+        .GetGauge("miroir_node_report_age_seconds",
+                  "Seconds since a worker last reported the node.", node)
+        .Set(static_cast<double>(std::max<int64_t>(0, in.now_ms - h->second.reported_ms)) / 1000.0);
+    if (!h->second.store_config.empty()) {
+      bool durable = true;
+      for (const auto& [key, want] : RequiredDurabilityConfig()) {
+        auto got = h->second.store_config.find(key);
+        durable = durable && got != h->second.store_config.end() && got->second == want;
+      }
+      registry
+          .GetGauge("miroir_node_durable",
+                    "1 when the store runs with appendonly yes, appendfsync always, "
+                    "maxmemory-policy noeviction (as last read), else 0.",
+                    node)
+          .Set(durable ? 1 : 0);
+    }
+  }
+}
+
+}  // namespace
+
+void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
+  const ClusterCheckInput in = core.FleetSnapshot();
+  registry.GetGauge("miroir_coordinator_leader", "1 on the coordinator acting for the cluster.")
+      .Set(1);
+  registry.GetGauge("miroir_routing_epoch", "Current cluster-wide routing epoch.")
+      .Set(static_cast<double>(in.epoch));
+  registry.GetGauge("miroir_workers_live", "Workers holding a live lease.")
+      .Set(static_cast<double>(in.workers.size()));
+  size_t behind = 0;
+  for (const auto& w : in.workers) behind += w.acked_epoch < in.epoch ? 1 : 0;
+  registry
+      .GetGauge("miroir_workers_behind_epoch",
+                "Live workers that have not acked the current routing epoch.")
+      .Set(static_cast<double>(behind));
+  registry.GetGauge("miroir_pending_recovery_passes", "Recovery passes not yet done.")
+      .Set(static_cast<double>(in.recovery_passes));
+  RefreshPlanMetrics(in, registry);
+  RefreshNodeMetrics(in, registry);
+  const v1::CheckClusterResponse check = JudgeCluster(in);
+  size_t errors = 0;
+  for (const auto& f : check.findings()) errors += f.severity() == "error" ? 1 : 0;
+  registry
+      .GetGauge("miroir_check_errors", "Errors `miroir-ctl check` would report now (0: healthy).")
+      .Set(static_cast<double>(errors));
   // Anti-entropy (docs/anti-entropy.md). Totals are since this process started.
   const AeCounters& ae = core.anti_entropy().counters();
   auto total = [&](const char* name, const char* help, uint64_t value) {

@@ -1,6 +1,10 @@
-// Prometheus gauges of the coordinator (miroir_plans_active, miroir_moves{state},
-// miroir_routing_epoch, miroir_workers_live, miroir_move_state, documents copied,
-// cutover write stall). Refreshed from a Coordinator snapshot; thread-safe.
+// Prometheus gauges of the coordinator (docs/operations.md "Metrics"): plans,
+// moves and reshards by state, per-move series (dropped when their plan ends),
+// node status, reachability and durability, workers behind the epoch, pending
+// recovery passes, the leader flag, anti-entropy and reshard progress.
+// Refreshed from Coordinator::FleetSnapshot; thread-safe. The alert rules in
+// deploy/prometheus/alerts.yaml use only these and the workers' metrics (a test
+// checks it).
 #ifndef MIROIR_COORDINATOR_COORDINATOR_METRICS_H_
 #define MIROIR_COORDINATOR_COORDINATOR_METRICS_H_
 

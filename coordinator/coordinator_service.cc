@@ -180,4 +180,10 @@ grpc::Status CoordinatorService::Verify(grpc::ServerContext* ctx, const v1::Veri
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorService::CheckCluster(grpc::ServerContext*, const v1::CheckClusterRequest*,
+                                              v1::CheckClusterResponse* resp) {
+  *resp = core_->CheckCluster();
+  return grpc::Status::OK;
+}
+
 }  // namespace miroir::coordinator

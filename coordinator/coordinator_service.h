@@ -54,6 +54,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
                            v1::CheckWindowResponse*) override;
   grpc::Status Verify(grpc::ServerContext*, const v1::VerifyRequest*,
                       v1::VerifyResponse*) override;
+  grpc::Status CheckCluster(grpc::ServerContext*, const v1::CheckClusterRequest*,
+                            v1::CheckClusterResponse*) override;
 
  private:
   Coordinator* const core_;

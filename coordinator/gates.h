@@ -38,6 +38,9 @@ struct NodeHealth {
   uint64_t total_bytes = 0;     // body bytes of the shards it holds (shard stats)
   uint64_t capacity_bytes = 0;  // the store's memory limit; 0 unknown
   uint64_t used_bytes = 0;      // memory the store reports using (0 unknown)
+  // Durability settings the last reachable probe read (empty: not read).
+  std::map<std::string, std::string> store_config;
+  int64_t reported_ms = 0;  // coordinator clock at the last report
 };
 
 // (c) Capacity: every target node with a known capacity must hold its current

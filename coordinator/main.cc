@@ -7,14 +7,16 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/build_info.h"
 #include "common/clock.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "coordinator/address_probe.h"
+#include "coordinator/anti_entropy_service.h"
 #include "coordinator/config.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_metrics.h"
-#include "coordinator/anti_entropy_service.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir_lock.h"
 #include "coordinator/reshard_service.h"
@@ -86,6 +88,8 @@ int main(int argc, char** argv) {
   if (!store.ok()) return Fail(1, std::string(store.status().message()));
   auto core = Coordinator::Create(config, std::move(*store), miroir::SystemClock::Default());
   if (!core.ok()) return Fail(1, std::string(core.status().message()));
+  (*core)->set_address_probe(
+      [](const std::string& address) { return ProbeTcpAddress(address, absl::Seconds(2)); });
 
   CoordinatorService operator_api(core->get(), config.listen);
   WorkerControlService worker_api(core->get());
@@ -101,6 +105,7 @@ int main(int argc, char** argv) {
   }
   auto metrics_port = miroir::StartMetricsServer(config.metrics_listen);
   if (!metrics_port.ok()) return Fail(2, std::string(metrics_port.status().message()));
+  miroir::RegisterBuildInfo(miroir::MetricsRegistry::Default());
   (*core)->Start();
   spdlog::info("miroir-coordinator listening on {}:{} (data dir {}, metrics port {})", host,
                server->port, config.data_dir, *metrics_port);

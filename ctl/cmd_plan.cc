@@ -50,7 +50,7 @@ int RunCreate(const CreateOptions& o, const CtlContext& ctx) {
   req.set_skip_delta_pass(o.skip_delta_pass);
   miroir::v1::CreatePlanResponse resp;
   if (auto s = CallCoordinator(ctx, &Coordinator::Stub::CreatePlan, req, &resp); !s.ok()) {
-    return Fail(absl::Status(s.code(), absl::StrCat("plan refused: ", s.message())));
+    return Fail(absl::Status(s.code(), WithPrefix("plan refused: ", s.message())));
   }
   const Plan& plan = resp.plan();
   if (ctx.output == OutputFormat::kJson) {

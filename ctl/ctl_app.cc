@@ -1,5 +1,6 @@
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "common/duration.h"
 #include "ctl/commands.h"
@@ -14,7 +15,9 @@ int RunCtl(int argc, char** argv) {
   app.footer(
       "Global flags (before or after the command): --coordinator HOST:PORT, --output "
       "table|json, --timeout DURATION.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
-      "invalid input.");
+      "invalid input, 3 unreachable (coordinator, worker or node did not answer in time).\n"
+      "With --output json an error is one JSON line on stderr: "
+      "{\"error\":{\"code\":...,\"message\":...,\"exit_code\":N}}.");
 
   std::string coordinator = "127.0.0.1:7400";
   std::string output = "table";
@@ -40,11 +43,20 @@ int RunCtl(int argc, char** argv) {
   AddVerifyCommand(&app, &action);
   AddAntiEntropyCommands(&app, &action);
   AddReshardCommands(&app, &action);
+  AddCheckCommand(&app, &action);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // The option may not be stored yet when parsing failed: look at argv.
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--output=json" ||
+          (a == "--output" && i + 1 < argc && std::string(argv[i + 1]) == "json")) {
+        SetErrorFormat(OutputFormat::kJson);
+      }
+    }
     // An unknown command reads as "a subcommand is required"; name the word instead.
     std::string what = e.what();
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
@@ -58,13 +70,14 @@ int RunCtl(int argc, char** argv) {
         sub = chosen.empty() ? nullptr : chosen.front();
       }
     }
-    PrintError(what + " (see --help)");
+    PrintError(what + " (see --help)", "INVALID_ARGUMENT", kExitUsage);
     return kExitUsage;
   }
 
   CtlContext ctx;
   ctx.coordinator = coordinator;
   ctx.output = output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+  SetErrorFormat(ctx.output);
   auto d = ParseDuration(timeout);
   if (!d.ok()) return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
   if (*d <= absl::ZeroDuration()) {
@@ -73,7 +86,7 @@ int RunCtl(int argc, char** argv) {
   ctx.timeout = *d;
   ctx.timeout_set = timeout_opt->count() > 0;
   if (!action) {
-    PrintError("no command given (see --help)");
+    PrintError("no command given (see --help)", "INVALID_ARGUMENT", kExitUsage);
     return kExitUsage;
   }
   return action(ctx);

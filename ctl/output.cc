@@ -3,27 +3,62 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace miroir::ctl {
 
-void PrintError(absl::string_view message) {
+namespace {
+OutputFormat error_format = OutputFormat::kTable;  // main thread only
+}  // namespace
+
+void SetErrorFormat(OutputFormat format) { error_format = format; }
+
+void PrintError(absl::string_view message, absl::string_view status_code, int exit_code) {
   std::string line(message);
   std::replace(line.begin(), line.end(), '\n', ' ');
+  if (error_format == OutputFormat::kJson) {
+    nlohmann::ordered_json err;
+    if (!status_code.empty()) err["code"] = std::string(status_code);
+    err["message"] = line;
+    err["exit_code"] = exit_code;
+    std::cerr << nlohmann::ordered_json{{"error", err}}.dump() << std::endl;
+    return;
+  }
   std::cerr << "error: " << line << std::endl;
 }
 
 int ExitCodeFor(const absl::Status& status) {
-  if (status.ok()) return kExitOk;
-  return status.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+      return kExitUsage;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnreachable;
+    default:
+      return kExitFailed;
+  }
 }
 
 int Fail(const absl::Status& status) {
-  PrintError(status.message());
-  return ExitCodeFor(status);
+  const int code = ExitCodeFor(status);
+  std::string name = absl::StatusCodeToString(status.code());
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
+    return c == ' ' ? '_' : static_cast<char>(std::toupper(c));
+  });
+  PrintError(status.message(), name, code);
+  return code;
+}
+
+std::string WithPrefix(absl::string_view prefix, absl::string_view message) {
+  if (absl::StartsWith(message, prefix)) return std::string(message);
+  return absl::StrCat(prefix, message);
 }
 
 void Table::Print(std::ostream& out) const {

@@ -17,10 +17,14 @@
 
 namespace miroir::ctl {
 
-// Exit codes (CLI.md): done; failed or refused; usage or invalid input.
+// Exit codes (CLI.md, docs/cli.md "Exit codes"): done; failed or refused (a
+// gate, a conflict, a divergence, an unknown id, a check that found problems);
+// usage or invalid input; unreachable (the coordinator, or a worker or node it
+// needed, did not answer in time: retrying may succeed without any change).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;
 
 enum class OutputFormat { kTable, kJson };
 
@@ -32,14 +36,24 @@ struct CtlContext {
   bool timeout_set = false;  // --timeout given explicitly (bounds `plan watch` too)
 };
 
-// Prints "error: MSG" on one line to stderr (newlines in MSG become spaces).
-void PrintError(absl::string_view message);
+// How errors are printed: set once from --output after parsing (main thread).
+void SetErrorFormat(OutputFormat format);
 
-// INVALID_ARGUMENT (bad input, also from the server) -> 2; anything else -> 1.
+// Prints "error: MSG" on one line to stderr (newlines in MSG become spaces); under
+// --output json the line is {"error":{"code":"FAILED_PRECONDITION","message":MSG,
+// "exit_code":1}} instead (`status_code` "" leaves "code" out).
+void PrintError(absl::string_view message, absl::string_view status_code = "", int exit_code = 1);
+
+// INVALID_ARGUMENT (bad input, also from the server) -> 2; UNAVAILABLE and
+// DEADLINE_EXCEEDED (nothing answered in time) -> 3; anything else -> 1.
 int ExitCodeFor(const absl::Status& status);
 
-// PrintError(status.message()) and ExitCodeFor(status).
+// PrintError of the status and ExitCodeFor(status).
 int Fail(const absl::Status& status);
+
+// `message` with `prefix` in front unless it already starts with it (the server's
+// gates word their refusals "plan refused: ..." themselves).
+std::string WithPrefix(absl::string_view prefix, absl::string_view message);
 
 // A left-aligned text table with a header row; columns separated by two spaces.
 class Table {

@@ -340,6 +340,9 @@ void CoordinatorSession::SendNodeReports() {
         rep->set_capacity_bytes(cap->capacity_bytes);
         rep->set_used_bytes(cap->used_bytes);
       }
+      if (auto conf = (*store)->DurabilityConfig(); conf.ok()) {
+        rep->mutable_store_config()->insert(conf->begin(), conf->end());
+      }
       for (const auto& g : snap->view().generations()) {
         for (const auto& r : g.routes()) {
           bool holds = false;

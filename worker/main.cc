@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_format.h"
+#include "common/build_info.h"
 #include "common/clock.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     spdlog::info("metrics on {} (port {})", cfg.metrics_listen, *mport);
+    miroir::RegisterBuildInfo(miroir::MetricsRegistry::Default());
   }
   session->Start();
   if (auto s = miroir::WritePortFile(port_file, server->port); !s.ok()) {

@@ -126,3 +126,22 @@ TEST(MetricsServer, EmptyListenDisablesTheProcessServer) {
 
 }  // namespace
 }  // namespace miroir
+
+namespace miroir {
+namespace {
+
+TEST(MetricsRegistry, RetainGaugesDropsEverySeriesNotKept) {
+  MetricsRegistry r;
+  r.GetGauge("miroir_move_state", "State.", {{"plan", "1"}}).Set(3);
+  r.GetGauge("miroir_move_state", "State.", {{"plan", "2"}}).Set(4);
+  r.GetGauge("miroir_other", "Other.", {{"plan", "1"}}).Set(5);
+  r.RetainGauges("miroir_move_state", {{{"plan", "2"}}});
+  const std::string out = r.Render();
+  EXPECT_EQ(out.find("miroir_move_state{plan=\"1\"}"), std::string::npos) << out;
+  EXPECT_NE(out.find("miroir_move_state{plan=\"2\"} 4"), std::string::npos) << out;
+  EXPECT_NE(out.find("miroir_other{plan=\"1\"} 5"), std::string::npos) << out;
+  r.RetainGauges("miroir_unknown", {});  // no such family: nothing happens
+}
+
+}  // namespace
+}  // namespace miroir

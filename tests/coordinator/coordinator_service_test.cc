@@ -368,6 +368,70 @@ TEST_F(ServiceTest, DryRunSavesNothingAndListsMinimalMoves) {
   EXPECT_EQ(Status().epoch(), 1u);
 }
 
+TEST_F(ServiceTest, ADryRunRefusesWhatTheRealRunWouldRefuse) {
+  StartCoordinator();
+  Init();
+  v1::Plan first;
+  ASSERT_TRUE(CreatePlan(AddR3(), &first).ok());
+  // A second add to g0 touches shards the first plan's moves touch: the real run
+  // is refused by the conflict gate, and so is its preview.
+  v1::CreatePlanRequest second = AddR3();
+  second.set_node_id("r4");
+  second.set_address("127.0.0.1:7004");
+  grpc::Status real = CreatePlan(second);
+  ASSERT_EQ(real.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << real.error_message();
+  EXPECT_NE(real.error_message().find("plan refused: conflict"), std::string::npos)
+      << real.error_message();
+  second.set_dry_run(true);
+  grpc::Status preview = CreatePlan(second);
+  EXPECT_EQ(preview.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // The same refusal (the move's state at the end of the message may have moved on).
+  auto head = [](const std::string& m) { return m.substr(0, m.find(" (move ")); };
+  EXPECT_EQ(head(preview.error_message()), head(real.error_message()));
+  EXPECT_EQ(Status().plans_size(), 1);
+}
+
+TEST_F(ServiceTest, AddingANodeWhoseAddressDoesNotAnswerIsRefusedAtCreation) {
+  StartCoordinator();
+  Init();
+  std::vector<std::string> probed;
+  coord_->core().set_address_probe([&](const std::string& address) {
+    probed.push_back(address);
+    return absl::UnavailableError("connect: Connection refused");
+  });
+  for (bool dry_run : {false, true}) {
+    v1::CreatePlanRequest req = AddR3();
+    req.set_dry_run(dry_run);
+    grpc::Status st = CreatePlan(req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(st.error_message(),
+              "plan refused: node r3: address 127.0.0.1:7003 does not answer (connect: "
+              "Connection refused)");
+  }
+  v1::CreatePlanRequest group;
+  group.set_kind(v1::PLAN_ADD_GROUP);
+  group.set_group("g2");
+  for (const char* id : {"t0", "t1"}) {
+    v1::Node* n = group.add_nodes();
+    n->set_id(id);
+    n->set_address(std::string("127.0.0.1:75") + (id[1] == '0' ? "00" : "01"));
+    n->set_store("redis");
+  }
+  grpc::Status st = CreatePlan(group);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(st.error_message().find("node t0: address 127.0.0.1:7500"), std::string::npos)
+      << st.error_message();
+  EXPECT_EQ(probed,
+            (std::vector<std::string>{"127.0.0.1:7003", "127.0.0.1:7003", "127.0.0.1:7500"}));
+  // Nothing changed: no plan, no node, same epoch.
+  EXPECT_EQ(Status().plans_size(), 0);
+  EXPECT_EQ(Status().nodes_size(), 5);
+  EXPECT_EQ(Status().epoch(), 1u);
+  // A probe that answers lets the same plan through.
+  coord_->core().set_address_probe([](const std::string&) { return absl::OkStatus(); });
+  EXPECT_TRUE(CreatePlan(AddR3()).ok());
+}
+
 TEST_F(ServiceTest, AddNodeRunsEveryStateWithAWorker) {
   StartCoordinator();
   Init();

@@ -37,6 +37,7 @@ TEST(CtlHelp, EveryCommandHasHelp) {
       {"plan", "abort"},
       {"check-window"},
       {"verify"},
+      {"check"},
   };
   for (const auto& cmd : commands) {
     auto args = cmd;
@@ -46,7 +47,9 @@ TEST(CtlHelp, EveryCommandHasHelp) {
     for (const auto& c : cmd) usage += " " + c;
     EXPECT_EQ(r.exit_code, 0) << usage << r.err;
     EXPECT_NE(r.out.find(usage), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("Exit codes: 0 done, 1 failed or refused, 2 usage"), std::string::npos)
+    EXPECT_NE(r.out.find("Exit codes: 0 done, 1 failed or refused, 2 usage or invalid input, 3 "
+                         "unreachable"),
+              std::string::npos)
         << r.out;
     EXPECT_EQ(r.err, "");
   }

@@ -88,14 +88,37 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node_id: required");
     }
     if (req->skip_delta_pass()) {
+      // Worded as coordinator/gates.cc words it: the client must not prefix it again.
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          "delta pass is skipped and anti-entropy is disabled "
+                          "plan refused: delta pass is skipped and anti-entropy is disabled "
                           "(migration.skip_delta_pass=true, anti_entropy.enabled=false)");
     }
     if (req->node_id() == "taken") {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node_id: 'taken'\nalready used");
     }
     *resp->mutable_plan() = SamplePlan(req->dry_run() ? 0 : 5);
+    return grpc::Status::OK;
+  }
+  grpc::Status CheckCluster(grpc::ServerContext*, const pb::CheckClusterRequest*,
+                            pb::CheckClusterResponse* resp) override {
+    resp->set_epoch(9);
+    resp->set_workers(2);
+    auto* n = resp->add_nodes();
+    n->set_node("r0");
+    n->set_group("g0");
+    n->set_address("127.0.0.1:6380");
+    n->set_status("active");
+    n->set_reachable("yes");
+    (*n->mutable_store_config())["appendonly"] = "yes";
+    (*n->mutable_store_config())["appendfsync"] = "everysec";
+    (*n->mutable_store_config())["maxmemory-policy"] = "noeviction";
+    n->set_report_age_ms(2500);
+    auto* f = resp->add_findings();
+    f->set_check("store_config");
+    f->set_subject("r0");
+    f->set_severity("error");
+    f->set_message("node r0 (127.0.0.1:6380): appendfsync is 'everysec', must be 'always'");
+    resp->set_healthy(false);
     return grpc::Status::OK;
   }
   grpc::Status WatchPlan(grpc::ServerContext*, const pb::WatchPlanRequest* req,
@@ -253,6 +276,46 @@ TEST_F(CtlOnline, RefusedPlanExitsOneWithTheGateOnOneLine) {
   EXPECT_TRUE(service_.LastPlanRequest().force());
 }
 
+TEST_F(CtlOnline, ErrorsAreOneJsonLineOnStderrUnderOutputJson) {
+  auto refused =
+      Ctl({"plan", "remove-node", "--id", "r1", "--skip-delta-pass", "--output", "json"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.out, "");
+  EXPECT_EQ(refused.err,
+            "{\"error\":{\"code\":\"FAILED_PRECONDITION\",\"message\":\"plan refused: delta pass "
+            "is skipped and anti-entropy is disabled (migration.skip_delta_pass=true, "
+            "anti_entropy.enabled=false)\",\"exit_code\":1}}\n");
+  auto usage = Ctl({"--output", "json", "plan", "nonsense"});
+  EXPECT_EQ(usage.exit_code, 2);
+  auto parsed = nlohmann::json::parse(usage.err);
+  EXPECT_EQ(parsed["error"]["code"], "INVALID_ARGUMENT");
+  EXPECT_EQ(parsed["error"]["exit_code"], 2);
+}
+
+TEST_F(CtlOnline, CheckPrintsNodesAndFindingsAndExitsOneWhenUnhealthy) {
+  auto r = Ctl({"check"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out,
+            "epoch 9, 2 live worker(s)\n\n"
+            "nodes:\n"
+            "NODE  GROUP  ADDRESS         STATUS  REACHABLE  APPENDONLY  APPENDFSYNC  "
+            "MAXMEMORY-POLICY  REPORTED\n"
+            "r0    g0     127.0.0.1:6380  active  yes        yes         everysec     "
+            "noeviction        2s ago\n\n"
+            "findings:\n"
+            "SEVERITY  CHECK         SUBJECT  MESSAGE\n"
+            "error     store_config  r0       node r0 (127.0.0.1:6380): appendfsync is "
+            "'everysec', must be 'always'\n\n"
+            "unhealthy: 1 error(s), 0 warning(s)\n");
+  EXPECT_EQ(r.err, "error: check found 1 problem(s)\n");
+  auto j = Ctl({"check", "--output", "json"});
+  EXPECT_EQ(j.exit_code, 1);
+  auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_EQ(parsed["healthy"], false);
+  EXPECT_EQ(parsed["findings"][0]["check"], "store_config");
+  EXPECT_EQ(parsed["nodes"][0]["store_config"]["appendfsync"], "everysec");
+}
+
 TEST_F(CtlOnline, ServerInvalidArgumentExitsTwoOnOneLine) {
   auto r = Ctl({"plan", "add-node", "--id", "taken", "--group", "g0", "--address", "h:1"});
   EXPECT_EQ(r.exit_code, 2);
@@ -384,10 +447,16 @@ TEST(CtlOffline, UnreachableCoordinatorExitsOneNamingIt) {
     auto full = args;
     full.insert(full.end(), {"--coordinator", target, "--timeout", "5s"});
     auto r = RunCtl(full);
-    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.exit_code, 3) << r.err;
     EXPECT_EQ(r.ErrLines(), 1) << r.err;
     EXPECT_EQ(r.err.rfind("error: coordinator " + target + " unavailable", 0), 0u) << r.err;
   }
+  auto j = RunCtl({"check", "--coordinator", target, "--timeout", "5s", "--output", "json"});
+  EXPECT_EQ(j.exit_code, 3) << j.err;
+  EXPECT_EQ(j.out, "");
+  auto err = nlohmann::json::parse(j.err);
+  EXPECT_EQ(err["error"]["code"], "UNAVAILABLE");
+  EXPECT_EQ(err["error"]["exit_code"], 3);
 }
 
 }  // namespace

@@ -2,8 +2,12 @@
 // same data dir (DESIGN §6 "Coordinator restart", issue 3 item 7): the plan
 // resumes and ends done, no move skips a state, and no epoch is published twice
 // with different tables. The worker is a FakeWorker speaking WorkerControl.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <string>
@@ -21,6 +25,30 @@ namespace miroir::testing {
 namespace {
 
 namespace v1 = ::miroir::v1;
+
+// A loopback socket that accepts connections (nothing answers on them): the
+// address of the node the plan adds passes the coordinator's pre-flight while
+// the fake worker plays the node.
+class ListeningSocket {
+ public:
+  ListeningSocket() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    address_ = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  }
+  ~ListeningSocket() { close(fd_); }
+  const std::string& address() const { return address_; }
+
+ private:
+  int fd_ = -1;
+  std::string address_;
+};
 
 constexpr char kConfig[] = R"(worker_lease_ttl: 600ms
 max_clock_drift: 50ms
@@ -104,7 +132,7 @@ class CoordinatorRestart : public ::testing::Test {
       req.set_kind(v1::PLAN_ADD_NODE);
       req.set_node_id("r2");
       req.set_group("g0");
-      req.set_address("127.0.0.1:6382");
+      req.set_address(new_node_.address());
       v1::CreatePlanResponse resp;
       grpc::Status st = stub_->CreatePlan(&ctx, req, &resp);
       ASSERT_TRUE(st.ok()) << st.error_message();
@@ -176,6 +204,7 @@ class CoordinatorRestart : public ::testing::Test {
 
   TempDir dir_{"coord-restart"};
   std::unique_ptr<Process> proc_;
+  ListeningSocket new_node_;
   std::string address_;
   std::unique_ptr<v1::Coordinator::Stub> stub_;
 };

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 
 #include "harness/redis_node.h"
@@ -328,6 +329,22 @@ TEST_F(RedisStoreTest, CapacityIsMaxmemoryAndUsedMemory) {
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->capacity_bytes, 64u << 20);
   EXPECT_GT(set->used_bytes, 0u);
+}
+
+TEST_F(RedisStoreTest, DurabilityConfigIsWhatConfigGetSays) {
+  auto durable = store_->DurabilityConfig();
+  ASSERT_TRUE(durable.ok()) << durable.status();
+  EXPECT_EQ(*durable, (std::map<std::string, std::string>{{"appendonly", "yes"},
+                                                          {"appendfsync", "always"},
+                                                          {"maxmemory-policy", "noeviction"}}));
+  ASSERT_TRUE(node_->Command({"CONFIG", "SET", "appendfsync", "everysec"}).ok());
+  ASSERT_TRUE(node_->Command({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}).ok());
+  auto lax = store_->DurabilityConfig();
+  ASSERT_TRUE(lax.ok()) << lax.status();
+  EXPECT_EQ(lax->at("appendfsync"), "everysec");
+  EXPECT_EQ(lax->at("maxmemory-policy"), "allkeys-lru");
+  ASSERT_TRUE(node_->Kill().ok());
+  EXPECT_EQ(store_->DurabilityConfig().status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

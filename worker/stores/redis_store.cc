@@ -337,6 +337,22 @@ absl::StatusOr<NodeCapacity> RedisStore::Capacity() {
   return out;
 }
 
+absl::StatusOr<std::map<std::string, std::string>> RedisStore::DurabilityConfig() {
+  static const char* const kKeys[] = {"appendonly", "appendfsync", "maxmemory-policy"};
+  std::vector<RedisCommand> cmds;
+  for (const char* k : kKeys) cmds.push_back({"CONFIG", "GET", k});
+  auto r = pool_->Pipeline(cmds);
+  if (!r.ok()) return r.status();
+  std::map<std::string, std::string> out;
+  for (const auto& reply : *r) {
+    const redisReply* x = reply.get();
+    if (x->type != REDIS_REPLY_ARRAY) return ErrorReply(address_, x);
+    for (size_t i = 0; i + 1 < x->elements; i += 2)
+      out[Str(x->element[i])] = Str(x->element[i + 1]);
+  }
+  return out;
+}
+
 absl::StatusOr<uint64_t> RedisStore::PurgeTombstones(const ShardKey& shard, uint64_t epoch,
                                                      int64_t applied_before_ms,
                                                      const std::function<bool()>& cancelled) {

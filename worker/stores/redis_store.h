@@ -48,6 +48,8 @@ class RedisStore : public StoreAdapter {
   absl::StatusOr<ShardStatsResult> Stats(const ShardKey& shard) override;
   // `maxmemory` (0 when unset: unknown) and `used_memory` from INFO memory.
   absl::StatusOr<NodeCapacity> Capacity() override;
+  // CONFIG GET appendonly, appendfsync, maxmemory-policy (one round trip).
+  absl::StatusOr<std::map<std::string, std::string>> DurabilityConfig() override;
   absl::StatusOr<uint64_t> PurgeTombstones(const ShardKey& shard, uint64_t epoch,
                                            int64_t applied_before_ms,
                                            const std::function<bool()>& cancelled) override;

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -161,6 +162,13 @@ class StoreAdapter {
   virtual absl::StatusOr<ShardStatsResult> Stats(const ShardKey& shard) = 0;
   // The node's memory limit and use (UNAVAILABLE when unreachable).
   virtual absl::StatusOr<NodeCapacity> Capacity() = 0;
+
+  // The node's durability settings by name (redis: appendonly, appendfsync,
+  // maxmemory-policy, as CONFIG GET returns them), for `miroir-ctl check`.
+  // UNAVAILABLE when unreachable; UNIMPLEMENTED for a store without such settings.
+  virtual absl::StatusOr<std::map<std::string, std::string>> DurabilityConfig() {
+    return absl::UnimplementedError("store exposes no durability settings");
+  }
 
   // Purges tombstones applied before `applied_before_ms` (node clock), in keyset
   // pages; each page re-checks the fence on the node. Returns the count.
