@@ -63,7 +63,8 @@ struct ClientOptions {
   // Workers' DataPlane addresses (HOST:PORT), at least one. The session starts
   // on the first and moves to the next when a stream to it fails.
   std::vector<std::string> workers;
-  // Deadline of one Get attempt, and of one Write batch's round trip.
+  // Deadline of one Get attempt; a Write attempt's stream gets this much per
+  // batch it carries.
   absl::Duration call_timeout = absl::Seconds(10);
   // Attempts per item (first try included), >= 1.
   int max_attempts = 6;
