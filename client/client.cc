@@ -20,8 +20,7 @@ namespace miroir::client {
 
 namespace pb = ::miroir::v1;
 
-Mutation Mutation::Put(std::string index, std::string pk, std::string body,
-                       int64_t expires_at_ms) {
+Mutation Mutation::Put(std::string index, std::string pk, std::string body, int64_t expires_at_ms) {
   Mutation m;
   m.kind = Kind::kPut;
   m.index = std::move(index);
@@ -145,7 +144,8 @@ Client::~Client() = default;
 absl::StatusOr<std::shared_ptr<Client>> Client::Create(ClientOptions options) {
   if (auto s = ValidateOptions(options); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();
-  for (const auto& w : options.workers) impl->stubs.push_back(pb::DataPlane::NewStub(NewClientChannel(w)));
+  for (const auto& w : options.workers)
+    impl->stubs.push_back(pb::DataPlane::NewStub(NewClientChannel(w)));
   impl->options = std::move(options);
   return std::shared_ptr<Client>(new Client(std::move(impl)));
 }

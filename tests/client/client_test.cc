@@ -2,12 +2,13 @@
 // validation before any RPC. The "before any RPC" half runs a session against
 // a loopback port nothing listens on: a valid item is sent (one attempt, an
 // UNAVAILABLE outcome), a bad one never is (zero attempts, INVALID_ARGUMENT).
+#include "miroir/client.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "absl/strings/match.h"
-#include "miroir/client.h"
 
 namespace miroir::client {
 namespace {
@@ -108,11 +109,11 @@ TEST(Session, BadInputIsRejectedBeforeAnyRpc) {
   std::shared_ptr<Client> client;
   auto session = DeadSession(&client);
   auto results = session->Write({
-      Mutation::Put("products", "", "{}"),                          // empty pk
-      Mutation::Put("products", std::string(512, 'x'), "{}"),      // oversized pk
-      Mutation::Put("products", "a", "[]"),                        // body not an object
-      Mutation::Put("products", "ok", R"({"n":1})"),               // valid: sent
-      Mutation::Delete("products", "ok"),                          // same key twice in one call
+      Mutation::Put("products", "", "{}"),                     // empty pk
+      Mutation::Put("products", std::string(512, 'x'), "{}"),  // oversized pk
+      Mutation::Put("products", "a", "[]"),                    // body not an object
+      Mutation::Put("products", "ok", R"({"n":1})"),           // valid: sent
+      Mutation::Delete("products", "ok"),                      // same key twice in one call
   });
   ASSERT_EQ(results.size(), 5u);
   for (int i : {0, 1, 2, 4}) {
@@ -147,7 +148,8 @@ TEST(Session, AnUnknownOutcomeRaisesTheKeysAfterVersionNotItsReadToken) {
   // still land: at least the client's clock plus the skew allowance.
   const uint64_t after = session->AfterVersion("products", "k");
   EXPECT_GE(after >> 16, static_cast<uint64_t>(before_ms + 500));
-  EXPECT_EQ(session->AckedVersion("products", "k"), 0u);  // nothing acknowledged: reads need no token
+  EXPECT_EQ(session->AckedVersion("products", "k"),
+            0u);  // nothing acknowledged: reads need no token
   EXPECT_EQ(session->AfterVersion("products", "other"), 0u);
 }
 

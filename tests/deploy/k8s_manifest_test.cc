@@ -81,7 +81,8 @@ YAML::Node CheckWorkload(const YAML::Node& workload, const std::string& binary, 
   }
   EXPECT_EQ(Flags(c["args"])["--config"], config_path);
   std::map<std::string, int> ports;
-  for (const auto& p : c["ports"]) ports[p["name"].as<std::string>()] = p["containerPort"].as<int>();
+  for (const auto& p : c["ports"])
+    ports[p["name"].as<std::string>()] = p["containerPort"].as<int>();
   EXPECT_EQ(ports["grpc"], grpc_port);
   EXPECT_EQ(ports["metrics"], metrics_port);
   // gRPC health (grpc.health.v1, served by every program) on the gRPC port.
@@ -102,9 +103,9 @@ YAML::Node CheckWorkload(const YAML::Node& workload, const std::string& binary, 
 
 void CheckService(const YAML::Node& svc, const YAML::Node& workload, int grpc_port) {
   for (const auto& kv : svc["spec"]["selector"]) {
-    EXPECT_EQ(workload["spec"]["selector"]["matchLabels"][kv.first.as<std::string>()]
-                  .as<std::string>(),
-              kv.second.as<std::string>());
+    EXPECT_EQ(
+        workload["spec"]["selector"]["matchLabels"][kv.first.as<std::string>()].as<std::string>(),
+        kv.second.as<std::string>());
   }
   bool grpc = false;
   for (const auto& p : svc["spec"]["ports"]) {

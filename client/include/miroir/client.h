@@ -106,13 +106,13 @@ struct WriteResult {
 };
 
 struct ReadResult {
-  bool found = false;      // a live document at or above the session's token
-  std::string body;        // its body (found)
-  uint64_t version = 0;    // version of the document or tombstone read
+  bool found = false;    // a live document at or above the session's token
+  std::string body;      // its body (found)
+  uint64_t version = 0;  // version of the document or tombstone read
   uint64_t writer = 0;
   int64_t expires_at_ms = 0;
-  std::string node;        // node that answered
-  std::string worker;      // worker that served the read
+  std::string node;    // node that answered
+  std::string worker;  // worker that served the read
 };
 
 // What to do with a failure (pure; exposed for tests and callers' own loops).
