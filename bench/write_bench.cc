@@ -3,6 +3,8 @@
 //   (b) the conditional-write Lua script straight to redis-server, same batching,
 //   (c) the same documents through the worker's DataPlane.Write (gRPC over
 //       loopback -> validate -> stamp -> route -> fan-out -> script), RG=1, RF=1,
+//   (d) the same as (c) through the client library (client/, Session::Write:
+//       validation, per-key tokens, a stream per call),
 // all in one run against one redis-server (AOF appendfsync always), so the
 // ratios compare like with like. The worker runs in-process (its real
 // DataPlaneService, WritePath, Router and RedisStore; a lease that is always
@@ -35,6 +37,7 @@
 #include "common/grpc_server.h"
 #include "common/routing.h"
 #include "common/version.h"
+#include "miroir/client.h"
 #include "worker/dataplane_service.h"
 #include "worker/stores/redis_store.h"
 
@@ -288,6 +291,28 @@ int Main(int argc, char** argv) {
     for (auto& s : streams) {
       s->rw->WritesDone();
       s->rw->Finish();
+    }
+    // (d) the same documents through the client library (client/): validation
+    // before the RPC, per-key tokens, one Write stream per call.
+    {
+      client::ClientOptions co;
+      co.workers = {absl::StrCat("127.0.0.1:", server->port)};
+      co.max_batch_items = a.batch;
+      auto cl = client::Client::Create(co);
+      if (!cl.ok()) return 1;
+      std::vector<std::unique_ptr<client::Session>> sessions;
+      for (int c = 0; c < a.clients; ++c) sessions.push_back((*cl)->NewSession());
+      results.push_back(Measure("through the client (Session::Write)", a,
+                                [&](int c, int first, int cnt) {
+                                  std::vector<client::Mutation> ms;
+                                  ms.reserve(cnt);
+                                  for (int i = first; i < first + cnt; ++i) {
+                                    ms.push_back(client::Mutation::Put("bench", pk_of(i), body_of(i)));
+                                  }
+                                  for (const auto& r : sessions[c]->Write(ms)) {
+                                    errors += r.status.ok() ? 0 : 1;
+                                  }
+                                }));
     }
     if (errors.load() > 0) std::fprintf(stderr, "worker errors: %lu\n", errors.load());
     server->server->Shutdown();

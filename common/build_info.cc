@@ -1,21 +1,21 @@
 #include "common/build_info.h"
 
-#ifndef MIROIR_BUILD_VERSION
-#define MIROIR_BUILD_VERSION "unknown"
-#endif
-#ifndef MIROIR_BUILD_COMMIT
-#define MIROIR_BUILD_COMMIT "unknown"
-#endif
+#include "absl/strings/str_cat.h"
+#include "miroir_build_info_gen.h"
 
 namespace miroir {
 
-std::string_view BuildVersion() { return MIROIR_BUILD_VERSION; }
-std::string_view BuildCommit() { return MIROIR_BUILD_COMMIT; }
+const char* ProjectVersion() { return MIROIR_PROJECT_VERSION; }
+const char* GitCommit() { return MIROIR_GIT_COMMIT; }
+std::string BuildVersion() { return absl::StrCat(ProjectVersion(), "+", GitCommit()); }
+std::string VersionLine(const std::string& program) {
+  return absl::StrCat(program, " ", ProjectVersion(), " (commit ", GitCommit(), ")");
+}
 
 void RegisterBuildInfo(MetricsRegistry& registry) {
   registry
       .GetGauge("miroir_build_info", "Always 1; the labels say what this binary was built from.",
-                {{"version", std::string(BuildVersion())}, {"commit", std::string(BuildCommit())}})
+                {{"version", ProjectVersion()}, {"commit", GitCommit()}})
       .Set(1);
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/build_info.h"
 #include "common/route_sets.h"
 #include "common/schedule_window.h"
 #include "coordinator/anti_entropy_runner.h"
@@ -668,6 +669,7 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
   v1::GetStatusResponse resp;
   resp.set_leader(leader);
   resp.set_anti_entropy_enabled(config_.anti_entropy.enabled);
+  resp.set_coordinator_version(BuildVersion());
   {
     absl::ReaderMutexLock l(&mu_);
     resp.set_epoch(state_.epoch);
@@ -707,6 +709,7 @@ v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
     info->set_acked_epoch(w.acked_epoch);
     info->set_inflight_writes(w.inflight_writes);
     info->set_running_tasks(running[w.id]);
+    info->set_version(w.version);
   }
   return resp;
 }
@@ -781,7 +784,7 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
     return absl::OkStatus();
   });
   if (!recorded.ok()) return recorded.status();
-  auto outbox = registry_.Register(reg.worker_id(), reg.address(), reg.max_tasks());
+  auto outbox = registry_.Register(reg.worker_id(), reg.address(), reg.max_tasks(), reg.version());
   v1::CoordinatorMessage ack;
   ack.mutable_register_ack()->set_lease_ttl_ms(absl::ToInt64Milliseconds(config_.worker_lease_ttl));
   ack.mutable_register_ack()->set_coordinator_id(absl::StrCat("coordinator-", started_ms_));
@@ -792,8 +795,8 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   // Every session starts with the list (a restarted process's `run` differs, so
   // it replaces the worker's held list whatever its version).
   outbox->Push(ReadExclusionsMessage(0));
-  spdlog::info("worker {} registered from {} (max_tasks {})", reg.worker_id(), reg.address(),
-               reg.max_tasks());
+  spdlog::info("worker {} registered from {} (max_tasks {}, version {})", reg.worker_id(),
+               reg.address(), reg.max_tasks(), reg.version().empty() ? "unknown" : reg.version());
   return outbox;
 }
 

@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (default off)");
   app.add_option("--log-format", log_format, "text|json");
   app.add_option("--port-file", port_file, "Write the bound gRPC port to this file");
+  app.set_version_flag("--version", miroir::VersionLine("miroir-coordinator"),
+                       "Print the version and git commit, then exit");
   app.add_flag("--test-allow-unsafe-skip-delta", unsafe_skip,
                "TEST ONLY: allow skipping the delta pass with anti-entropy off");
   try {

@@ -25,7 +25,8 @@ void Outbox::Close() {
 }
 
 std::shared_ptr<Outbox> WorkerRegistry::Register(const std::string& id, const std::string& address,
-                                                 uint32_t max_tasks) {
+                                                 uint32_t max_tasks,
+                                                 const std::string& version) {
   auto outbox = std::make_shared<Outbox>();
   std::shared_ptr<Outbox> old;
   {
@@ -35,6 +36,7 @@ std::shared_ptr<Outbox> WorkerRegistry::Register(const std::string& id, const st
     w.info.id = id;
     w.info.address = address;
     w.info.max_tasks = max_tasks == 0 ? 1 : max_tasks;
+    w.info.version = version;
     w.info.last_heartbeat_ms = clock_->NowMs();
     w.info.connected = true;
     w.info.ended_clean = false;

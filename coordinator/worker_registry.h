@@ -42,6 +42,7 @@ struct WorkerSnapshot {
   std::string id;
   std::string address;
   uint32_t max_tasks = 1;
+  std::string version;  // build version it registered with ("" unknown)
   int64_t last_heartbeat_ms = 0;
   uint64_t acked_epoch = 0;
   uint64_t inflight_writes = 0;
@@ -57,7 +58,7 @@ class WorkerRegistry {
 
   // Registers (or re-registers) a worker with a fresh lease and outbox.
   std::shared_ptr<Outbox> Register(const std::string& id, const std::string& address,
-                                   uint32_t max_tasks);
+                                   uint32_t max_tasks, const std::string& version = "");
   // Renews the lease. False if the worker is unknown (expired): it must re-register.
   bool Heartbeat(const std::string& id, uint64_t inflight, uint64_t acked_epoch);
   void Ack(const std::string& id, uint64_t epoch);

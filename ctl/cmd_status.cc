@@ -1,5 +1,5 @@
 // `miroir-ctl status`: leader, epoch, nodes (with their health), plans, pending
-// recovery passes, workers.
+// recovery passes, workers, and the versions of the coordinator and workers.
 #include <iostream>
 #include <map>
 #include <memory>
@@ -26,6 +26,9 @@ int RunStatus(const CtlContext& ctx) {
     return kExitOk;
   }
   std::cout << "coordinator: " << ctx.coordinator << " (leader " << resp.leader() << ")\n"
+            << "coordinator version: "
+            << (resp.coordinator_version().empty() ? "unknown" : resp.coordinator_version())
+            << "\n"
             << "initialized: " << (resp.initialized() ? "yes" : "no") << "\n"
             << "epoch: " << resp.epoch() << "\n"
             << "anti-entropy: " << (resp.anti_entropy_enabled() ? "enabled" : "disabled") << "\n"
@@ -52,10 +55,11 @@ int RunStatus(const CtlContext& ctx) {
   }
   nodes.Print(std::cout);
   std::cout << "\nworkers:\n";
-  Table workers({"ID", "ADDRESS", "ACKED_EPOCH", "INFLIGHT", "TASKS"});
+  Table workers({"ID", "ADDRESS", "VERSION", "ACKED_EPOCH", "INFLIGHT", "TASKS"});
   for (const auto& w : resp.workers()) {
-    workers.AddRow({w.id(), w.address(), absl::StrCat(w.acked_epoch()),
-                    absl::StrCat(w.inflight_writes()), absl::StrCat(w.running_tasks())});
+    workers.AddRow({w.id(), w.address(), w.version().empty() ? "unknown" : w.version(),
+                    absl::StrCat(w.acked_epoch()), absl::StrCat(w.inflight_writes()),
+                    absl::StrCat(w.running_tasks())});
   }
   workers.Print(std::cout);
   std::cout << "\nplans:\n";

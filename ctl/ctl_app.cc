@@ -2,6 +2,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/build_info.h"
 #include "common/duration.h"
 #include "ctl/commands.h"
 
@@ -31,6 +32,9 @@ int RunCtl(int argc, char** argv) {
   auto* timeout_opt =
       app.add_option("--timeout", timeout, "Deadline of each call, e.g. 500ms, 10s, 1m")
           ->capture_default_str();
+
+  app.set_version_flag("--version", VersionLine("miroir-ctl"),
+                       "Print the version and git commit, then exit");
 
   Action action;
   AddRouteCommand(&app, &action);

@@ -34,7 +34,8 @@ if [ "${MIROIR_SKIP_ASAN:-0}" != "1" ]; then
     -DMIROIR_BUILD_BENCH=OFF
   # Only what the unit tests need: their executables (and miroir-ctl, which ctl_tests run).
   targets=()
-  for t in common_tests coordinator_tests worker_tests ctl_tests; do
+  for t in common_tests coordinator_tests worker_tests ctl_tests client_tests deploy_tests \
+           miroir_python; do
     if ninja -C build-asan -t query "$t" >/dev/null 2>&1; then targets+=("$t"); fi
   done
   ninja -C build-asan -j"$JOBS" "${targets[@]}"

@@ -12,6 +12,7 @@ PACKAGES=(
   libxxhash-dev libhiredis-dev libsqlite3-dev sqlite3
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   redis-server redis-tools
+  python3-grpcio python3-protobuf
 )
 
 missing=()

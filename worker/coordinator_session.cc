@@ -4,6 +4,7 @@
 #include <iterator>
 #include <vector>
 
+#include "common/build_info.h"
 #include "common/grpc_server.h"
 #include "common/route_sets.h"
 #include "spdlog/spdlog.h"
@@ -91,6 +92,7 @@ void CoordinatorSession::RunOneStream() {
   reg.mutable_register_()->set_worker_id(options_.worker_id);
   reg.mutable_register_()->set_address(options_.address);
   reg.mutable_register_()->set_max_tasks(options_.max_tasks);
+  reg.mutable_register_()->set_version(BuildVersion());
   const SteadyTime reg_sent = std::chrono::steady_clock::now();
   if (stream->Write(reg)) {
     {

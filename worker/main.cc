@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--test-ack-delay-ms", ack_delay_ms,
                  "TEST ONLY: hold each routing ack N ms after its epoch is applied")
       ->check(CLI::Range(int64_t{0}, int64_t{60000}));
+  app.set_version_flag("--version", miroir::VersionLine("miroir-worker"),
+                       "Print the version and git commit, then exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

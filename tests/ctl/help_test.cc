@@ -1,6 +1,8 @@
 // Every miroir-ctl command answers --help with exit 0 and its usage.
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "tests/ctl/ctl_runner.h"
 
 namespace miroir {
@@ -81,6 +83,16 @@ TEST(CtlUsage, MissingOrUnknownCommandsExitTwoWithOneLine) {
   }
   auto unknown = RunCtl({"stauts"});
   EXPECT_NE(unknown.err.find("unknown command 'stauts'"), std::string::npos) << unknown.err;
+}
+
+TEST(CtlVersion, PrintsTheProjectVersionAndCommit) {
+  auto r = RunCtl({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // "miroir-ctl 0.1.0 (commit 1a2b3c4d5e6f)", "-dirty" on a changed tree,
+  // "unknown" outside a git checkout.
+  EXPECT_TRUE(std::regex_match(
+      r.out, std::regex(R"(miroir-ctl [0-9]+\.[0-9]+\.[0-9]+ \(commit ([0-9a-f]{7,40}(-dirty)?|unknown)\)\n)")))
+      << r.out;
 }
 
 }  // namespace

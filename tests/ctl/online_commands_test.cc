@@ -78,6 +78,14 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
     *resp->add_plans() = SamplePlan(4);
     resp->add_indexes("products");
     resp->set_pending_recovery_passes(2);
+    resp->set_coordinator_version("0.1.0+c0ffee");
+    auto* w = resp->add_workers();
+    w->set_id("w-new");
+    w->set_address("127.0.0.1:7500");
+    w->set_version("0.1.0+beef");
+    auto* old = resp->add_workers();  // registered without a version (older build)
+    old->set_id("w-old");
+    old->set_address("127.0.0.1:7501");
     return grpc::Status::OK;
   }
   grpc::Status CreatePlan(grpc::ServerContext*, const pb::CreatePlanRequest* req,
@@ -341,6 +349,20 @@ TEST_F(CtlOnline, StatusTableAndJson) {
   auto parsed = nlohmann::json::parse(j.out);
   EXPECT_EQ(parsed["epoch"], "77");  // proto3 JSON: 64-bit integers are strings
   EXPECT_EQ(parsed["nodes"][0]["status"], "NODE_ACTIVE");
+}
+
+TEST_F(CtlOnline, StatusShowsTheVersionsOfTheCoordinatorAndTheWorkers) {
+  auto r = Ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("coordinator version: 0.1.0+c0ffee\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("VERSION"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("w-new  127.0.0.1:7500  0.1.0+beef"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("w-old  127.0.0.1:7501  unknown"), std::string::npos) << r.out;
+  auto j = Ctl({"status", "--output", "json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_EQ(parsed["coordinator_version"], "0.1.0+c0ffee");
+  EXPECT_EQ(parsed["workers"][0]["version"], "0.1.0+beef");
 }
 
 TEST_F(CtlOnline, CoordinatorFromTheEnvironment) {
