@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/cluster_state.h"
+#include "coordinator/cutover.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -136,8 +137,7 @@ MoveMachine::CatchUpDecision MoveMachine::AfterCatchUpPass(const v1::Move& move,
 
 bool MoveMachine::StallExceeded(const v1::Move& move, int64_t now_ms,
                                 const MigrationConfig& config) {
-  return move.paused_at_ms() > 0 &&
-         absl::Milliseconds(now_ms - move.paused_at_ms()) > config.max_write_stall;
+  return cutover::StallExceeded(move.paused_at_ms(), now_ms, config.max_write_stall);
 }
 
 bool MoveMachine::MayRetryAfterStall(const v1::Move& move, const MigrationConfig& config) {
@@ -175,8 +175,7 @@ int64_t MoveMachine::NextCutoverDeadlineMs(int64_t paused_at_ms, bool draining, 
     if (at > now_ms && (next == 0 || at < next)) next = at;
   };
   if (draining) consider(paused_at_ms + absl::ToInt64Milliseconds(config.drain_timeout));
-  // StallExceeded is strict (>): the first whole ms past the limit.
-  consider(paused_at_ms + absl::ToInt64Milliseconds(config.max_write_stall) + 1);
+  consider(cutover::StallDeadlineMs(paused_at_ms, config.max_write_stall));
   return next;
 }
 
