@@ -1,10 +1,11 @@
-// PlanRunner: drives every running move through its states (DESIGN §6). Each
-// tick it performs the entry action of each move's state (publish an epoch, lease
-// the state's task) and advances it when its exit condition holds (task
-// completed, every live worker acked, timers). All transitions of one tick are
-// one commit with at most one new epoch. Entry actions are idempotent, so after a
-// restart the runner re-runs the current state's action; it acts on worker acks
-// only once one lease TTL plus max_clock_drift has passed since the start.
+// PlanRunner: the driver of every running move (DESIGN §6). Each tick it releases
+// expired leases, runs MoveStepper::Step (coordinator/move_stepper.h: every
+// decision, pure) inside one commit with at most one new epoch, logs what the step
+// returned, and leases tasks to workers (the cutover's fence and final delta
+// leased in the commit that creates them). Entry actions are idempotent, so after
+// a restart the stepper re-runs the current state's action; acks are trusted
+// (StepInput::acks_ready) only once one lease TTL plus max_clock_drift has passed
+// since the start.
 //
 // Called from the coordinator's runner thread only (or a test, by hand).
 #ifndef MIROIR_COORDINATOR_PLAN_RUNNER_H_

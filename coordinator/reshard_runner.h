@@ -1,11 +1,9 @@
-// ReshardRunner: drives every reshard through the phases of DESIGN §7 against real
-// workers (docs/resharding.md). Each tick, in one commit with at most one new
-// epoch, it runs the entry action of each reshard's state (create the shadow and
-// publish dual-write, lease the per-shard RESHARD_BACKFILL / RESHARD_DELTA tasks,
-// the RESHARD_VERIFY task, pause and fence the index, flip the generations, drop
-// the retained or abandoned generation) and advances it when its exit condition
-// holds. Entry actions are idempotent: after a restart the current state's action
-// runs again from the persisted per-shard watermarks and task ids.
+// ReshardRunner: the driver of every reshard through the phases of DESIGN §7
+// (docs/resharding.md). Each tick it runs ReshardStepper::Step
+// (coordinator/reshard_stepper.h: every decision, pure) inside one commit with at
+// most one new epoch, logs what it returned and bumps the backfilled-documents
+// counter. Entry actions are idempotent: after a restart the current state's
+// action runs again from the persisted per-shard watermarks and task ids.
 //
 // Tick() runs on the coordinator's runner thread (between stepping plans and
 // leasing tasks, so a task it creates is leased in the same tick); the operator

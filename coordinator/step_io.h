@@ -1,0 +1,48 @@
+// What the pure steppers (move_stepper.h, reshard_stepper.h) take besides the
+// state, and what they hand back besides the Change: the time, whether workers'
+// acks may be trusted yet and who acked what, in; lines to log and counters to
+// bump, out. Their drivers (plan_runner.cc, reshard_runner.cc) read the clock and
+// the worker registry before a step and log and count after the commit, as raft's
+// Step leaves sending its messages to the caller.
+#ifndef MIROIR_COORDINATOR_STEP_IO_H_
+#define MIROIR_COORDINATOR_STEP_IO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "coordinator/cutover.h"
+
+namespace miroir::coordinator {
+
+struct StepInput {
+  int64_t now_ms = 0;
+  // One lease TTL plus max_clock_drift has passed since the coordinator started:
+  // every worker that acked an older view has expired or acked again.
+  bool acks_ready = false;
+  // Every live worker acked epoch E. REQUIRES: set (steppers call it).
+  cutover::AckLookup all_live_acked;
+};
+
+struct StepLogLine {
+  enum class Level { kInfo, kWarn, kError };
+  Level level = Level::kInfo;
+  std::string text;
+};
+
+struct StepOutput {
+  std::vector<StepLogLine> log;
+  // Documents copied into reshard shadows by the tasks this step consumed.
+  uint64_t documents_backfilled = 0;
+
+  void Info(std::string text) { log.push_back({StepLogLine::Level::kInfo, std::move(text)}); }
+  void Warn(std::string text) { log.push_back({StepLogLine::Level::kWarn, std::move(text)}); }
+  void Error(std::string text) { log.push_back({StepLogLine::Level::kError, std::move(text)}); }
+};
+
+// Writes `out.log` to the process log (the drivers call it after a step).
+void LogStepOutput(const StepOutput& out);
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_STEP_IO_H_
