@@ -93,6 +93,14 @@ void Coordinator::Stop() {
   if (runner_thread_.joinable()) runner_thread_.join();
 }
 
+StepInput Coordinator::StepInputNow() {
+  const int64_t now = clock_->NowMs();
+  return StepInput{
+      now,
+      absl::Milliseconds(now - started_ms_) >= config_.worker_lease_ttl + config_.max_clock_drift,
+      [this](uint64_t epoch) { return registry_.AllLiveAcked(epoch); }};
+}
+
 int64_t Coordinator::NextCutoverDeadlineMs() {
   const int64_t now = clock_->NowMs();
   const MigrationConfig& cfg = config_.migration;

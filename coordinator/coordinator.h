@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "coordinator/cluster_check.h"
 #include "coordinator/cluster_state.h"
+#include "coordinator/step_io.h"
 #include "coordinator/config.h"
 #include "coordinator/gates.h"
 #include "coordinator/state_store.h"
@@ -159,6 +160,11 @@ class Coordinator {
                                                       v1::PlanState to, const std::string& reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunLoop(absl::Duration tick);
+  // What the steppers take from the world now: the clock, whether acks may be
+  // trusted yet (one lease TTL plus max_clock_drift since the start: a worker
+  // that acked an older view before a restart has expired or acked again), and
+  // the registry's "every live worker acked epoch E".
+  StepInput StepInputNow();
   // The earliest MoveMachine::NextCutoverDeadlineMs of every move and reshard (0:
   // none): the run loop wakes then.
   int64_t NextCutoverDeadlineMs() ABSL_LOCKS_EXCLUDED(mu_);

@@ -55,18 +55,11 @@ bool IsReconcilingPlan(const v1::Plan& p) {
 }
 
 // One tick's worth of decisions over a state snapshot, written into a Change.
-class MoveTick {
+class MoveTick : StepContext {
  public:
   MoveTick(const ClusterState& s, Change* c, const CoordinatorConfig& cfg, const StepInput& in,
            StepOutput* out)
-      : s_(s),
-        c_(c),
-        cfg_(cfg),
-        now_(in.now_ms),
-        in_(in),
-        out_(out),
-        new_epoch_(s.epoch + 1),
-        failed_(s.FailedNodes()) {
+      : StepContext(s, c, cfg, in, out) {
     for (const auto& [id, m] : s_.moves) {
       if (IsPausedState(m.state())) CountCutover(m);
     }
@@ -714,14 +707,6 @@ class MoveTick {
     }
   }
 
-  const ClusterState& s_;
-  Change* c_;
-  const CoordinatorConfig& cfg_;
-  const int64_t now_;
-  const StepInput& in_;
-  StepOutput* out_;
-  const uint64_t new_epoch_;
-  const std::set<std::string> failed_;
   std::set<std::pair<uint64_t, uint32_t>> touched_;
   std::map<std::string, uint64_t> cutovers_;  // node -> cutovers under way (this tick included)
 };
@@ -730,9 +715,7 @@ class MoveTick {
 
 StepOutput MoveStepper::Step(const ClusterState& state, const StepInput& in,
                              Change* change) const {
-  StepOutput out;
-  MoveTick(state, change, config_, in, &out).Run();
-  return out;
+  return RunStep<MoveTick>(state, change, config_, in);
 }
 
 }  // namespace miroir::coordinator

@@ -33,10 +33,7 @@ void PlanRunner::ReleaseTasks() {
   // allowed drift) ended unclean too.
   // (Only those: a session this process records is opened just before its worker
   // registers, and ends through its lease like any other.)
-  const int64_t now = c_->clock_->NowMs();
-  if (!c_->sessions_before_start_.empty() &&
-      absl::Milliseconds(now - c_->started_ms_) >=
-          c_->config_.worker_lease_ttl + c_->config_.max_clock_drift) {
+  if (!c_->sessions_before_start_.empty() && c_->StepInputNow().acks_ready) {
     for (const auto& id : c_->sessions_before_start_) {
       if (!c_->registry_.Known(id) &&
           std::find(unclean.begin(), unclean.end(), id) == unclean.end()) {
@@ -67,11 +64,7 @@ void PlanRunner::ReleaseTasks() {
 }
 
 void PlanRunner::StepPlans() {
-  const int64_t now = c_->clock_->NowMs();
-  const bool acks_ready = absl::Milliseconds(now - c_->started_ms_) >=
-                          c_->config_.worker_lease_ttl + c_->config_.max_clock_drift;
-  const StepInput in{now, acks_ready,
-                     [this](uint64_t epoch) { return c_->registry_.AllLiveAcked(epoch); }};
+  const StepInput in = c_->StepInputNow();
   std::vector<Lease> leases;
   StepOutput out;
   auto st = c_->Mutate([&](const ClusterState& s, Change* change) {

@@ -65,11 +65,7 @@ std::pair<uint64_t, uint64_t> GenerationSize(const v1::GenerationRoute& g,
 }  // namespace
 
 void ReshardRunner::Tick() {
-  const int64_t now = c_->clock_->NowMs();
-  const bool acks_ready = absl::Milliseconds(now - c_->started_ms_) >=
-                          c_->config_.worker_lease_ttl + c_->config_.max_clock_drift;
-  const StepInput in{now, acks_ready,
-                     [this](uint64_t epoch) { return c_->registry_.AllLiveAcked(epoch); }};
+  const StepInput in = c_->StepInputNow();
   StepOutput out;
   auto st = c_->Mutate([&](const ClusterState& s, Change* ch) {
     out = ReshardStepper(c_->config_).Step(s, in, ch);

@@ -96,18 +96,11 @@ v1::GenerationRoute TaskRoute(const v1::GenerationRoute& g, const std::set<std::
 }
 
 
-class ReshardTick {
+class ReshardTick : StepContext {
  public:
   ReshardTick(const ClusterState& s, Change* c, const CoordinatorConfig& cfg, const StepInput& in,
               StepOutput* out)
-      : s_(s),
-        c_(c),
-        cfg_(cfg),
-        now_(in.now_ms),
-        in_(in),
-        out_(out),
-        new_epoch_(s.epoch + 1),
-        failed_(s.FailedNodes()) {}
+      : StepContext(s, c, cfg, in, out) {}
 
   void Run() {
     for (const auto& [id, rec] : s_.reshards) {
@@ -852,24 +845,13 @@ class ReshardTick {
          false);
     }
   }
-
-  const ClusterState& s_;
-  Change* c_;
-  const CoordinatorConfig& cfg_;
-  const int64_t now_;
-  const StepInput& in_;
-  StepOutput* out_;
-  const uint64_t new_epoch_;
-  const std::set<std::string> failed_;
 };
 
 }  // namespace
 
 StepOutput ReshardStepper::Step(const ClusterState& state, const StepInput& in,
                                 Change* change) const {
-  StepOutput out;
-  ReshardTick(state, change, config_, in, &out).Run();
-  return out;
+  return RunStep<ReshardTick>(state, change, config_, in);
 }
 
 }  // namespace miroir::coordinator

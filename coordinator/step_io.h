@@ -8,9 +8,12 @@
 #define MIROIR_COORDINATOR_STEP_IO_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "coordinator/cluster_state.h"
+#include "coordinator/config.h"
 #include "coordinator/cutover.h"
 
 namespace miroir::coordinator {
@@ -39,6 +42,42 @@ struct StepOutput {
   void Warn(std::string text) { log.push_back({StepLogLine::Level::kWarn, std::move(text)}); }
   void Error(std::string text) { log.push_back({StepLogLine::Level::kError, std::move(text)}); }
 };
+
+// What one step of a stepper reads and writes: the snapshot, the change it
+// builds, the config, the input and the output; the epoch a publishing
+// transition announces and the nodes marked failed. The per-tick classes of
+// move_stepper.cc and reshard_stepper.cc derive from it.
+class StepContext {
+ protected:
+  StepContext(const ClusterState& s, Change* c, const CoordinatorConfig& cfg, const StepInput& in,
+              StepOutput* out)
+      : s_(s),
+        c_(c),
+        cfg_(cfg),
+        now_(in.now_ms),
+        in_(in),
+        out_(out),
+        new_epoch_(s.epoch + 1),
+        failed_(s.FailedNodes()) {}
+
+  const ClusterState& s_;
+  Change* c_;
+  const CoordinatorConfig& cfg_;
+  const int64_t now_;
+  const StepInput& in_;
+  StepOutput* out_;
+  const uint64_t new_epoch_;
+  const std::set<std::string> failed_;
+};
+
+// Runs one `Tick` (a StepContext with Run()) and returns its output.
+template <typename Tick>
+StepOutput RunStep(const ClusterState& s, Change* c, const CoordinatorConfig& cfg,
+                   const StepInput& in) {
+  StepOutput out;
+  Tick(s, c, cfg, in, &out).Run();
+  return out;
+}
 
 // Writes `out.log` to the process log (the drivers call it after a step).
 void LogStepOutput(const StepOutput& out);
