@@ -677,9 +677,16 @@ class MoveTick : StepContext {
       }
       return &g->second.routes(static_cast<int>(shard));
     };
+    // A reshard's swap fences carry no move either: its stepper reads their
+    // results (the fence watermarks) and drops them itself.
+    std::set<uint64_t> reshard_tasks;
+    for (const auto& [rid, r] : s_.reshards) {
+      for (const auto& sh : r.shards()) reshard_tasks.insert(sh.task_id());
+      for (const auto& sh : r.dst_positions()) reshard_tasks.insert(sh.task_id());
+    }
     for (const auto& [id, t] : s_.tasks) {
       // A failed node's fence (MarkNodeFailed): best effort, dropped once run.
-      if (t.task.kind() == v1::TASK_FENCE && t.task.move_id() == 0 &&
+      if (t.task.kind() == v1::TASK_FENCE && t.task.move_id() == 0 && !reshard_tasks.count(id) &&
           (t.status == TaskRecord::Status::kDone || t.FailedForGood(cfg_.migration.task_retries))) {
         c_->deleted_tasks.insert(id);
         continue;

@@ -490,6 +490,28 @@ TEST_F(MoveStepperTest, PausedPlanStillFinishesACutoverUnderWay) {
   EXPECT_EQ(move().state(), v1::MOVE_CATCHING_UP);
 }
 
+TEST_F(MoveStepperTest, DropsAFailedNodesFenceOnceRunButNotAReshardsSwapFence) {
+  auto fence = [&](uint64_t id) {
+    TaskRecord& t = s_.tasks[id];
+    t.task.set_id(id);
+    t.task.set_kind(v1::TASK_FENCE);
+    t.status = TaskRecord::Status::kDone;
+  };
+  fence(500);  // MarkNodeFailed's
+  fence(501);  // a reshard's swap fence of an old shard
+  fence(502);  // and the position read of a new shard
+  v1::ReshardRecord r;
+  r.set_id(50);
+  r.set_state("swap_paused");
+  r.add_shards()->set_task_id(501);
+  r.add_dst_positions()->set_task_id(502);
+  s_.reshards[50] = r;
+  Step();
+  EXPECT_FALSE(s_.tasks.count(500));
+  EXPECT_TRUE(s_.tasks.count(501)) << "the reshard stepper reads its result";
+  EXPECT_TRUE(s_.tasks.count(502));
+}
+
 TEST_F(MoveStepperTest, TransitionsAreLoggedNotWrittenToAProcessLog) {
   StepOutput out = Step();
   ASSERT_FALSE(out.log.empty());
