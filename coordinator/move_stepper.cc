@@ -128,9 +128,9 @@ class MoveTick : StepContext {
   // Creates the task serving the move's current state.
   void NewTask(v1::Move* m, v1::TaskKind kind, const Strings& sources, const Strings& targets,
                uint64_t epoch) {
-    v1::Task t = NewShardTask(s_, c_, kind, s_.generations.at(m->generation()), m->shard(), epoch,
-                              sources, targets,
-                              static_cast<uint32_t>(cfg_.migration.backfill_batch_size));
+    v1::Task t =
+        NewShardTask(s_, c_, kind, s_.generations.at(m->generation()), m->shard(), epoch, sources,
+                     targets, static_cast<uint32_t>(cfg_.migration.backfill_batch_size));
     const v1::Plan& plan = s_.plans.at(m->plan_id());
     t.set_throttle_docs_per_s(plan.throttle_docs_per_s());
     t.set_move_id(m->id());
@@ -720,8 +720,7 @@ class MoveTick : StepContext {
 
 }  // namespace
 
-StepOutput MoveStepper::Step(const ClusterState& state, const StepInput& in,
-                             Change* change) const {
+StepOutput MoveStepper::Step(const ClusterState& state, const StepInput& in, Change* change) const {
   return RunStep<MoveTick>(state, change, config_, in);
 }
 

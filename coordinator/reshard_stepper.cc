@@ -59,7 +59,6 @@ constexpr int kMaxStepsPerTick = 4;
 constexpr uint32_t kMaxVerifyRounds = 5;
 constexpr uint32_t kVerifyBuckets = 256;
 
-
 using cutover::WithoutFailed;
 
 // Every owner of a shard, all groups, without failed nodes.
@@ -94,7 +93,6 @@ v1::GenerationRoute TaskRoute(const v1::GenerationRoute& g, const std::set<std::
   }
   return out;
 }
-
 
 class ReshardTick : StepContext {
  public:
@@ -467,7 +465,8 @@ class ReshardTick : StepContext {
   // done and enough sources are fenced; on too few, goes back to `back_to`.
   bool Fence(v1::ReshardRecord* r, R back_to) {
     if (r->step() == "pausing") {
-      if (!Acked(*r) && absl::Milliseconds(now_ - r->paused_at_ms()) < cfg_.migration.drain_timeout) {
+      if (!Acked(*r) &&
+          absl::Milliseconds(now_ - r->paused_at_ms()) < cfg_.migration.drain_timeout) {
         return false;
       }
       r->set_step("fencing");
@@ -510,8 +509,7 @@ class ReshardTick : StepContext {
         sh.clear_watermarks();
         sh.clear_sources();
         const v1::GenerationRoute& g = Gen(r->src_generation());
-        for (const auto& n :
-             CopySources(g.routes(static_cast<int>(sh.shard())), g.rf(), failed_)) {
+        for (const auto& n : CopySources(g.routes(static_cast<int>(sh.shard())), g.rf(), failed_)) {
           sh.add_sources(n);
         }
       }
@@ -595,8 +593,8 @@ class ReshardTick : StepContext {
   bool Verify(v1::ReshardRecord* r) {
     const TaskRecord* t = TaskOf(r->verify_task_id());
     if (t == nullptr) {
-      const uint64_t id = NewTask(*r, v1::TASK_RESHARD_VERIFY, r->src_generation(), 0, {}, {},
-                                  s_.epoch);
+      const uint64_t id =
+          NewTask(*r, v1::TASK_RESHARD_VERIFY, r->src_generation(), 0, {}, {}, s_.epoch);
       v1::Task& task = c_->tasks[id];
       *task.mutable_source_route() = TaskRoute(Gen(r->src_generation()), failed_);
       task.set_ae_buckets(kVerifyBuckets);
@@ -627,14 +625,14 @@ class ReshardTick : StepContext {
                                           : stayed) {
         r->add_divergent_keys(k);
       }
-      Fail(r, absl::StrCat("verify: ", r->divergent_keys_size(),
-                           " keys differ between the live and shadow generations after a "
-                           "catch-up pass: ",
-                           absl::StrJoin(r->divergent_keys().begin(),
-                                         r->divergent_keys().begin() +
-                                             std::min(5, r->divergent_keys_size()),
-                                         ", "),
-                           r->divergent_keys_size() > 5 ? ", ..." : ""));
+      Fail(r, absl::StrCat(
+                  "verify: ", r->divergent_keys_size(),
+                  " keys differ between the live and shadow generations after a "
+                  "catch-up pass: ",
+                  absl::StrJoin(r->divergent_keys().begin(),
+                                r->divergent_keys().begin() + std::min(5, r->divergent_keys_size()),
+                                ", "),
+                  r->divergent_keys_size() > 5 ? ", ..." : ""));
       return false;
     }
     r->clear_divergent_keys();
@@ -654,8 +652,7 @@ class ReshardTick : StepContext {
       case R::kShadow: {
         v1::Index ix = IndexNow(r->index());
         v1::GenerationRoute route = BuildInitialRoute(ix.name(), r->new_generation(),
-                                                      r->new_shards(), ix.rf(),
-                                                      s_.RoutingGroups());
+                                                      r->new_shards(), ix.rf(), s_.RoutingGroups());
         route.set_role(v1::GENERATION_SHADOW);
         for (const auto& sr : route.routes()) c_->routes[{r->new_generation(), sr.shard()}] = sr;
         route.clear_routes();
@@ -707,8 +704,7 @@ class ReshardTick : StepContext {
         if (!WindowOpen(*r)) {
           r->set_message("verified; waiting for a resharding window before the swap");
           StartPass(r);
-          Go(r, R::kCatchingUp, "verified; outside the resharding window: keep catching up",
-             false);
+          Go(r, R::kCatchingUp, "verified; outside the resharding window: keep catching up", false);
           return;
         }
         Pause(r, R::kSwapPaused, "verified: live and shadow agree");
@@ -725,8 +721,7 @@ class ReshardTick : StepContext {
         return;
       case R::kSwapFinalDelta:
         if (StallCheck(r, R::kCatchingUp)) return;
-        Flip(r, r->old_generation(), v1::GENERATION_RETAINED, r->new_generation(),
-             r->new_shards());
+        Flip(r, r->old_generation(), v1::GENERATION_RETAINED, r->new_generation(), r->new_shards());
         r->set_step("");
         Go(r, R::kRetention,
            absl::StrCat("flipped: generation ", r->new_generation(), " is LIVE with ",
@@ -736,16 +731,15 @@ class ReshardTick : StepContext {
         return;
       case R::kRetention:
         if (!r->complete_requested() &&
-            !ReshardMachine::RetentionExpired(ReshardPlanOf(*r), now_,
-                                              static_cast<double>(
-                                                  cfg_.resharding.retain_old_index_hours))) {
+            !ReshardMachine::RetentionExpired(
+                ReshardPlanOf(*r), now_,
+                static_cast<double>(cfg_.resharding.retain_old_index_hours))) {
           return;
         }
         SetRole(r->index(), r->old_generation(), v1::GENERATION_DROPPED);
         r->set_step("");
         Go(r, R::kCleanup,
-           r->complete_requested() ? "completed by the operator"
-                                   : "retain_old_index_hours passed",
+           r->complete_requested() ? "completed by the operator" : "retain_old_index_hours passed",
            true);
         return;
       case R::kCleanup:
@@ -768,8 +762,7 @@ class ReshardTick : StepContext {
           r->set_step("unrouted");
           return;
         }
-        if (!s_.generations.count(r->new_generation()) ||
-            DropGeneration(r, r->new_generation())) {
+        if (!s_.generations.count(r->new_generation()) || DropGeneration(r, r->new_generation())) {
           r->set_step("");
           Go(r, R::kAborted, "shadow dropped; the index never left its old generation", false);
         }
@@ -830,8 +823,7 @@ class ReshardTick : StepContext {
     if (step == "final_delta") {
       if (StallCheck(r, R::kRollingBack)) return;
       if (!RunFinalDelta(r)) return;
-      Flip(r, r->new_generation(), v1::GENERATION_DROPPED, r->old_generation(),
-           r->old_shards());
+      Flip(r, r->new_generation(), v1::GENERATION_DROPPED, r->old_generation(), r->old_shards());
       r->set_step("flipped");
       out_->Info(absl::StrCat("reshard ", r->id(), " (", r->index(), "): rolled back: generation ",
                               r->old_generation(), " is LIVE again"));

@@ -24,7 +24,9 @@ TEST(Cutover, StallFiresOnlyPastTheLimit) {
   EXPECT_FALSE(StallExceeded(1000, 1200, limit));
 }
 
-TEST(Cutover, NothingPausedNeverStalls) { EXPECT_FALSE(StallExceeded(0, 1 << 30, absl::Seconds(1))); }
+TEST(Cutover, NothingPausedNeverStalls) {
+  EXPECT_FALSE(StallExceeded(0, 1 << 30, absl::Seconds(1)));
+}
 
 TEST(Cutover, StallDeadlineIsTheFirstInstantTheStallFires) {
   const absl::Duration limit = absl::Milliseconds(750);

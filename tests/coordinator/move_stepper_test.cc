@@ -104,7 +104,8 @@ class MoveStepperTest : public ::testing::Test {
   }
 
   // Gives the move a task of `kind` that finished with `result`.
-  TaskRecord& GiveTask(v1::TaskKind kind, TaskRecord::Status st, const v1::TaskResult& result = {}) {
+  TaskRecord& GiveTask(v1::TaskKind kind, TaskRecord::Status st,
+                       const v1::TaskResult& result = {}) {
     const uint64_t id = s_.next_id++;
     TaskRecord& t = s_.tasks[id];
     t.task.set_id(id);
