@@ -9,10 +9,11 @@
 // back on the same data directory with `anti_entropy.enabled: false`.
 //
 // Without the re-check (the `CheckDeltaSkipGate(true, cfg_)` call in the
-// MOVE_COPYING branch commented out, tried while writing this test) the plan
-// ended DONE: every move went copying -> active ("backfill done; delta pass
-// skipped (anti-entropy on)") under a config with anti-entropy off, the
-// expectations on PLAN_FAILED, the gate's message and the old owners failed.
+// MOVE_COPYING branch replaced by OkStatus, tried while writing this test) the
+// plan ended DONE: its three moves went copying -> active ("backfill done;
+// delta pass skipped (anti-entropy on)") under a config with anti-entropy off,
+// with an empty message; shards 0, 5 and 6 were then owned, written and read
+// on r9.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "chaos/chaos_util.h"
 #include "common/route_sets.h"
 #include "coordinator/config.h"
 #include "harness/move_scenario.h"
@@ -67,6 +69,7 @@ TEST(DeltaGateRestart, AntiEntropyTurnedOffAcrossAKillFailsTheSkippedDeltaMoves)
   so.keys = 800;  // ~100 per shard
   so.write_rate = 100;
   so.max_duration = absl::Seconds(90);
+  so.seed = ChaosSeed();
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
@@ -137,6 +140,10 @@ TEST(DeltaGateRestart, AntiEntropyTurnedOffAcrossAKillFailsTheSkippedDeltaMoves)
   EXPECT_EQ(abort_end->state(), pb::PLAN_ABORTED) << DescribePlan(*abort_end);
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
+  RecordChaosResult("8",
+                    "gate re-check: skipped-delta add-node created with AE on, coordinator "
+                    "SIGKILLed mid-copy and restarted with AE off; plan FAILED, then aborted",
+                    *report, (*sc)->writer().stats());
   EXPECT_GT(report->acknowledged_writes, 0u);
   EXPECT_TRUE(report->ok()) << report->Summary();
 }
