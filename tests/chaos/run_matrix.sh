@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 [[ ${#seeds[@]} -gt 0 ]] || seeds=(1 2 3)
-safety='MoveStaleHolder|MoveJoiningWipe|RecoveryPass\.|FailedNodeReads|RejoinReads|PendingRecoveryReads'
+safety='MoveStaleHolder|MoveJoiningWipe|RecoveryPass\.|FailedNodeReads|RejoinReads|PendingRecoveryReads|DeltaGateRestart|RestartAckWait'
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 status=0
@@ -29,7 +29,8 @@ for seed in "${seeds[@]}"; do
   export MIROIR_CHAOS_SEED=$seed MIROIR_CHAOS_RESULTS=$results
   ctest --test-dir "$build" -L chaos -j1 --output-on-failure || status=1
   # Issue 16's data-safety scenarios live in the integration label; they record
-  # rows too (16.1 stale holder, 16.2 recovery passes, 16.3 reads, 16.4 joining wipe).
+  # rows too (16.1 stale holder, 16.2 recovery passes, 16.3 reads, 16.4 joining wipe,
+  # 8 the delta gate re-checked across a restart, 16.8 the restart's ack wait).
   ctest --test-dir "$build" -L integration -R "$safety" -j1 --output-on-failure || status=1
   if [[ $long == 1 ]]; then
     ctest --test-dir "$build" -L long -R ChaosVolume -j1 --output-on-failure || status=1
