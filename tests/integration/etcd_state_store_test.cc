@@ -255,10 +255,9 @@ TEST(EtcdStateStore, ACommitByADeposedLeaderIsRefusedAndWritesNothing) {
   EXPECT_GT(*t2, *t1);
   new_store.SetTerm(*t2);
   ASSERT_TRUE(new_store.Load().ok());
-  StateWrite nw;
-  nw.Set(kKindNode, "r0", "from-new");
-  ASSERT_TRUE(new_store.Commit(nw).ok());
 
+  // The new leader has written nothing yet: the old store's view of every
+  // bucket and of the epoch is still exact, so only the term stops it.
   ASSERT_EQ(old_store.term(), *t1);
   StateWrite stale;
   stale.Set(kKindNode, "r0", "stale");
@@ -270,6 +269,9 @@ TEST(EtcdStateStore, ACommitByADeposedLeaderIsRefusedAndWritesNothing) {
   EXPECT_THAT(std::string(st.message()), HasSubstr("new:2"));
   EXPECT_EQ(old_store.term(), 0);  // and it knows now
 
+  StateWrite nw;
+  nw.Set(kKindNode, "r0", "from-new");
+  ASSERT_TRUE(new_store.Commit(nw).ok());
   auto loaded = new_store.Load();
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded->objects[kKindNode]["r0"], "from-new");
