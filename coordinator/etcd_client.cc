@@ -43,8 +43,7 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   c->channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-  const auto deadline =
-      std::chrono::system_clock::now() + absl::ToChronoMilliseconds(dial_timeout);
+  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(dial_timeout);
   if (!c->channel_->WaitForConnected(deadline)) {
     return absl::UnavailableError(absl::StrCat("state.etcd.endpoints: no etcd answered at ",
                                                c->endpoints_text_, " within ",

@@ -119,13 +119,14 @@ absl::StatusOr<BucketObjects> DecodeBucket(const std::string& bytes) {
 
 absl::Status CheckTxnFits(int ops, int64_t bytes) {
   if (ops > kEtcdMaxTxnOps) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("commit needs ", ops, " operations in one etcd transaction, above etcd's --max-txn-ops (",
-                     kEtcdMaxTxnOps, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "commit needs ", ops, " operations in one etcd transaction, above etcd's --max-txn-ops (",
+        kEtcdMaxTxnOps, ")"));
   }
   if (bytes + kEtcdRequestOverheadBytes > kEtcdMaxRequestBytes) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "commit of ", bytes, " bytes does not fit one etcd transaction: etcd's --max-request-bytes is ",
+        "commit of ", bytes,
+        " bytes does not fit one etcd transaction: etcd's --max-request-bytes is ",
         kEtcdMaxRequestBytes, " (", kEtcdRequestOverheadBytes, " kept for keys and compares)"));
   }
   return absl::OkStatus();

@@ -10,8 +10,8 @@ namespace {
 
 using etcdserverpb::Compare;
 
-void AddCompare(etcdserverpb::TxnRequest* txn, const std::string& key, Compare::CompareTarget target,
-                int64_t revision) {
+void AddCompare(etcdserverpb::TxnRequest* txn, const std::string& key,
+                Compare::CompareTarget target, int64_t revision) {
   Compare* c = txn->add_compare();
   c->set_key(key);
   c->set_result(Compare::EQUAL);

@@ -22,9 +22,9 @@
 #include "coordinator/etcd_client.h"
 #include "coordinator/etcd_leadership.h"
 #include "coordinator/etcd_state_store.h"
-#include "coordinator/standby_server.h"
 #include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
+#include "coordinator/standby_server.h"
 #include "coordinator/worker_control_service.h"
 #include "spdlog/spdlog.h"
 

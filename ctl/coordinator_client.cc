@@ -1,8 +1,7 @@
 #include "ctl/coordinator_client.h"
 
-#include <chrono>
-
 #include <algorithm>
+#include <chrono>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,8 +15,7 @@ namespace {
 // With a comma-separated --coordinator list, the coordinator that leads: the
 // first that answers GetStatus; else the first listed.
 std::string ResolveLeader(const std::string& coordinators, absl::Duration timeout) {
-  std::vector<std::string> list =
-      absl::StrSplit(coordinators, ',', absl::SkipWhitespace());
+  std::vector<std::string> list = absl::StrSplit(coordinators, ',', absl::SkipWhitespace());
   if (list.size() <= 1) return coordinators;
   // Standbys answer every call UNAVAILABLE naming the leader: the one that
   // answers GetStatus is the leader.
@@ -37,8 +35,7 @@ std::string ResolveLeader(const std::string& coordinators, absl::Duration timeou
 }  // namespace
 
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx) {
-  return miroir::v1::Coordinator::NewStub(
-      MakeChannel(ResolveLeader(ctx.coordinator, ctx.timeout)));
+  return miroir::v1::Coordinator::NewStub(MakeChannel(ResolveLeader(ctx.coordinator, ctx.timeout)));
 }
 
 void PrepareCall(const CtlContext& ctx, grpc::ClientContext* call, bool unbounded) {
@@ -57,8 +54,8 @@ absl::Status CallStatus(const CtlContext& ctx, const grpc::Status& s) {
       return absl::DeadlineExceededError(absl::StrCat(
           "coordinator ", ctx.coordinator, " did not answer within --timeout: ", st.message()));
     case absl::StatusCode::kUnimplemented:
-      return absl::UnimplementedError(absl::StrCat("coordinator ", ctx.coordinator,
-                                                   " does not implement this call: ", st.message()));
+      return absl::UnimplementedError(absl::StrCat(
+          "coordinator ", ctx.coordinator, " does not implement this call: ", st.message()));
     default:
       return st;
   }

@@ -135,7 +135,8 @@ void CoordinatorSession::RunOneStream() {
           heartbeat_sends_.clear();
           acked_epoch_ = 0;
           spdlog::info("registered with coordinator {} as {} (lease ttl {} ms)",
-                       coordinators_[current_.load() % coordinators_.size()], options_.worker_id, lease_ttl_ms_);
+                       coordinators_[current_.load() % coordinators_.size()], options_.worker_id,
+                       lease_ttl_ms_);
           break;
         }
         case v1::CoordinatorMessage::kHeartbeatAck: {

@@ -17,10 +17,9 @@ using ::testing::HasSubstr;
 // buckets without this in mind fails here.
 TEST(EtcdLayout, AllBucketsOfEveryKindFitOneTransaction) {
   int total = 0;
-  for (const char* kind :
-       {kKindNode, kKindGroup, kKindIndex, kKindGeneration, kKindShardRoute, kKindAlias, kKindPlan,
-        kKindMove, kKindTask, kKindMeta, kKindAePass, kKindAeRun, kKindReshard,
-        kKindWorkerSession}) {
+  for (const char* kind : {kKindNode, kKindGroup, kKindIndex, kKindGeneration, kKindShardRoute,
+                           kKindAlias, kKindPlan, kKindMove, kKindTask, kKindMeta, kKindAePass,
+                           kKindAeRun, kKindReshard, kKindWorkerSession}) {
     total += EtcdLayout::BucketsOf(kind);
   }
   EXPECT_LE(total, kMaxBucketKeys);

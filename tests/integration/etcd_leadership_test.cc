@@ -35,7 +35,8 @@ class EtcdCoordinators : public ::testing::Test {
     WriteFile(dir_.File("coordinator.yaml"),
               absl::StrCat("worker_lease_ttl: 10s\nstate:\n  backend: etcd\n  etcd:\n"
                            "    endpoints: [",
-                           etcd_->endpoints_text(), "]\n    prefix: /itest\n    lease_ttl: 2s\n"
+                           etcd_->endpoints_text(),
+                           "]\n    prefix: /itest\n    lease_ttl: 2s\n"
                            "    dial_timeout: 2s\n    request_timeout: 2s\n"));
     for (int i = 0; i < 3; ++i) StartCoordinator(i);
   }
@@ -47,9 +48,10 @@ class EtcdCoordinators : public ::testing::Test {
     const std::string port_file = dir_.File(absl::StrCat("c", i, ".port"));
     std::remove(port_file.c_str());
     const int port = coords_[i].port;
-    o.args = {"--listen", absl::StrCat("127.0.0.1:", port), "--port-file", port_file,
-              "--data-dir", dir_.Subdir(absl::StrCat("c", i)), "--config",
-              dir_.File("coordinator.yaml")};
+    o.args = {"--listen",    absl::StrCat("127.0.0.1:", port),
+              "--port-file", port_file,
+              "--data-dir",  dir_.Subdir(absl::StrCat("c", i)),
+              "--config",    dir_.File("coordinator.yaml")};
     o.log_path = dir_.File(absl::StrCat("c", i, ".log"));
     auto p = Process::Start(o);
     ASSERT_TRUE(p.ok()) << p.status();
@@ -115,13 +117,13 @@ TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel)
   auto redis = RedisNode::Start(dir_.Subdir("r0"));
   ASSERT_TRUE(redis.ok()) << redis.status();
   WriteFile(dir_.File("fleet.yaml"),
-            absl::StrCat("groups:\n  - id: g0\n    nodes:\n      - {id: r0, address: ",
-                         (*redis)->address(),
-                         ", store: redis}\nindexes:\n  - {name: products, shards: 8, rf: 1}\n"));
-  auto init = RunToCompletion(MIROIR_CTL_BIN,
-                              {"--coordinator", CoordinatorList(), "cluster", "init", "--file",
-                               dir_.File("fleet.yaml")},
-                              dir_.path(), absl::Seconds(30));
+            absl::StrCat(
+                "groups:\n  - id: g0\n    nodes:\n      - {id: r0, address: ", (*redis)->address(),
+                ", store: redis}\nindexes:\n  - {name: products, shards: 8, rf: 1}\n"));
+  auto init = RunToCompletion(
+      MIROIR_CTL_BIN,
+      {"--coordinator", CoordinatorList(), "cluster", "init", "--file", dir_.File("fleet.yaml")},
+      dir_.path(), absl::Seconds(30));
   ASSERT_TRUE(init.ok());
   ASSERT_EQ(init->exit_code, 0) << init->stderr_text << init->stdout_text;
   v1::GetStatusResponse before;
@@ -135,10 +137,9 @@ TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel)
   v1::GetStatusResponse after;
   ASSERT_TRUE(GetStatus(next, &after).ok());
   EXPECT_EQ(after.epoch(), before.epoch());
-  auto list = RunToCompletion(MIROIR_CTL_BIN,
-                              {"--coordinator", CoordinatorList(), "--output", "json", "index",
-                               "list"},
-                              dir_.path(), absl::Seconds(30));
+  auto list = RunToCompletion(
+      MIROIR_CTL_BIN, {"--coordinator", CoordinatorList(), "--output", "json", "index", "list"},
+      dir_.path(), absl::Seconds(30));
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->exit_code, 0) << list->stderr_text;
   EXPECT_THAT(list->stdout_text, HasSubstr("products"));

@@ -81,8 +81,8 @@ class EtcdFactory : public StoreFactory {
   std::unique_ptr<StateStore> Open() override {
     EtcdClient* client = EtcdEnv::Get().client();
     auto store = std::make_unique<EtcdStateStore>(client, prefix_);
-    leaderships_.push_back(std::make_unique<EtcdLeadership>(client, store->layout(),
-                                                            "test-leader", absl::Seconds(2)));
+    leaderships_.push_back(
+        std::make_unique<EtcdLeadership>(client, store->layout(), "test-leader", absl::Seconds(2)));
     // The previous "process" resigns: the new one wins at once.
     if (leaderships_.size() > 1) leaderships_[leaderships_.size() - 2]->Shutdown();
     auto term = leaderships_.back()->Campaign();
