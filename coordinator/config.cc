@@ -90,6 +90,74 @@ absl::Status ParseResharding(YamlReader& r, const YAML::Node& m, ReshardingConfi
   return absl::OkStatus();
 }
 
+absl::Status ParseState(YamlReader& r, const YAML::Node& m, StateConfig* out) {
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(m, "state", {"backend", "etcd"}));
+  MIROIR_RETURN_IF_ERROR(r.String(m, "state", "backend", &out->backend));
+  if (out->backend != "sqlite" && out->backend != "etcd") {
+    return YamlError(r.source(), m["backend"], "state.backend",
+                     absl::StrCat("must be sqlite or etcd, not '", out->backend, "'"));
+  }
+  const YAML::Node e = m["etcd"];
+  if (!e || e.IsNull()) return absl::OkStatus();
+  if (!e.IsMap()) return YamlError(r.source(), e, "state.etcd", "must be a map");
+  const std::string p = "state.etcd";
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
+      e, p, {"endpoints", "prefix", "lease_ttl", "dial_timeout", "request_timeout"}));
+  MIROIR_RETURN_IF_ERROR(r.StringList(e, p, "endpoints", &out->etcd.endpoints));
+  MIROIR_RETURN_IF_ERROR(r.String(e, p, "prefix", &out->etcd.prefix));
+  MIROIR_RETURN_IF_ERROR(r.Duration(e, p, "lease_ttl", &out->etcd.lease_ttl));
+  MIROIR_RETURN_IF_ERROR(r.Duration(e, p, "dial_timeout", &out->etcd.dial_timeout));
+  MIROIR_RETURN_IF_ERROR(r.Duration(e, p, "request_timeout", &out->etcd.request_timeout));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateState(const CoordinatorConfig& c) {
+  const StateConfig& s = c.state;
+  if (s.backend != "sqlite" && s.backend != "etcd") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("state.backend: must be sqlite or etcd, not '", s.backend, "'"));
+  }
+  if (s.backend != "etcd") return absl::OkStatus();
+  const EtcdConfig& e = s.etcd;
+  if (e.endpoints.empty()) {
+    return absl::InvalidArgumentError("state.etcd.endpoints: at least one HOST:PORT is required");
+  }
+  for (const std::string& ep : e.endpoints) {
+    const size_t colon = ep.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == ep.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("state.etcd.endpoints: '", ep, "' is not HOST:PORT"));
+    }
+  }
+  if (e.prefix.empty() || e.prefix[0] != '/' || e.prefix.back() == '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state.etcd.prefix: must start with '/' and not end with one, not '", e.prefix, "'"));
+  }
+  // etcd grants leases in whole seconds.
+  if (e.lease_ttl < absl::Seconds(1) || e.lease_ttl % absl::Seconds(1) != absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state.etcd.lease_ttl: must be a whole number of seconds, at least 1s, not ",
+        miroir::FormatDuration(e.lease_ttl)));
+  }
+  for (const auto& [key, d] : {std::pair<const char*, absl::Duration>{"dial_timeout", e.dial_timeout},
+                               {"request_timeout", e.request_timeout}}) {
+    if (d <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat("state.etcd.", key, ": must be positive"));
+    }
+  }
+  // DESIGN §9a: a failover (the old leader's lease runs out, a standby wins and
+  // re-publishes) must fit inside the lease workers hold; workers heartbeat every
+  // worker_lease_ttl / 3.
+  const absl::Duration heartbeat = c.worker_lease_ttl / 3;
+  if (2 * e.lease_ttl + heartbeat >= c.worker_lease_ttl) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state.etcd.lease_ttl: 2 x ", miroir::FormatDuration(e.lease_ttl), " + one heartbeat (",
+        miroir::FormatDuration(heartbeat), ") must be shorter than worker_lease_ttl (",
+        miroir::FormatDuration(c.worker_lease_ttl), ") so a failover fits inside the worker lease"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckWindows(const CoordinatorConfig& c, const std::vector<std::string>& windows,
                           const std::string& key) {
   auto resolved = ResolveWindows(windows, c.schedule_windows);
@@ -113,7 +181,8 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text
   MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
       root, "",
       {"listen", "data_dir", "metrics_listen", "log_format", "log_level", "schedule_windows",
-       "migration", "worker_lease_ttl", "max_clock_drift", "anti_entropy", "resharding"}));
+       "migration", "worker_lease_ttl", "max_clock_drift", "anti_entropy", "resharding",
+       "state"}));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "listen", &c.listen));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "data_dir", &c.data_dir));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "metrics_listen", &c.metrics_listen));
@@ -149,6 +218,10 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text
   if (const YAML::Node m = root["resharding"]; m && !m.IsNull()) {
     if (!m.IsMap()) return YamlError(source, m, "resharding", "must be a map");
     MIROIR_RETURN_IF_ERROR(ParseResharding(r, m, &c.resharding));
+  }
+  if (const YAML::Node m = root["state"]; m && !m.IsNull()) {
+    if (!m.IsMap()) return YamlError(source, m, "state", "must be a map");
+    MIROIR_RETURN_IF_ERROR(ParseState(r, m, &c.state));
   }
   return c;
 }
@@ -189,6 +262,7 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
   MIROIR_RETURN_IF_ERROR(CheckWindows(c, c.migration.allowed_windows, "migration.allowed_windows"));
   MIROIR_RETURN_IF_ERROR(
       CheckWindows(c, c.resharding.allowed_windows, "resharding.allowed_windows"));
+  MIROIR_RETURN_IF_ERROR(ValidateState(c));
   if (c.log_format != "text" && c.log_format != "json") {
     return absl::InvalidArgumentError(
         absl::StrCat("log_format: must be text or json, not '", c.log_format, "'"));

@@ -57,6 +57,21 @@ struct ReshardingConfig {
   std::vector<std::string> allowed_windows;
 };
 
+// Where the coordinator's state lives (DESIGN §9): the embedded SQLite file, or
+// etcd with fenced leadership among several coordinators (docs/ha.md).
+struct EtcdConfig {
+  std::vector<std::string> endpoints;  // HOST:PORT of every member
+  std::string prefix = "/miroir";      // every key of this cluster lives under it
+  absl::Duration lease_ttl = absl::Seconds(3);
+  absl::Duration dial_timeout = absl::Seconds(5);
+  absl::Duration request_timeout = absl::Seconds(5);
+};
+
+struct StateConfig {
+  std::string backend = "sqlite";  // sqlite | etcd
+  EtcdConfig etcd;
+};
+
 struct CoordinatorConfig {
   // Process settings; flags override them.
   std::string listen = "127.0.0.1:7400";
@@ -71,6 +86,7 @@ struct CoordinatorConfig {
   absl::Duration max_clock_drift = absl::Milliseconds(500);
   AntiEntropyConfig anti_entropy;
   ReshardingConfig resharding;
+  StateConfig state;
 
   // Test only (flag --test-allow-unsafe-skip-delta): lets a move skip the delta
   // pass with anti-entropy off, to measure the loss in the chaos report.
@@ -87,7 +103,9 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
 
 // Cross-key checks, run after flags override the file: drain_timeout ≤
 // max_write_stall, every window name known and every range well formed,
-// positive lease TTL, and the delta-skip gate (skip_delta_pass=true with
+// positive lease TTL, the etcd backend's keys (endpoints given, failover inside the
+// worker lease: 2 × state.etcd.lease_ttl + one heartbeat < worker_lease_ttl), and
+// the delta-skip gate (skip_delta_pass=true with
 // anti_entropy.enabled=false is refused naming both settings).
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config);
 

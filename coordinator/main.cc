@@ -19,8 +19,12 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir_lock.h"
+#include "coordinator/etcd_client.h"
+#include "coordinator/etcd_leadership.h"
+#include "coordinator/etcd_state_store.h"
 #include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
+#include "coordinator/standby_server.h"
 #include "coordinator/worker_control_service.h"
 #include "spdlog/spdlog.h"
 
@@ -86,9 +90,50 @@ int main(int argc, char** argv) {
     const bool in_use = dir_lock.status().code() == absl::StatusCode::kFailedPrecondition;
     return Fail(in_use ? 2 : 1, std::string(dir_lock.status().message()));
   }
-  auto store = SqliteStateStore::Open(config.data_dir + "/coordinator.db");
-  if (!store.ok()) return Fail(1, std::string(store.status().message()));
-  auto core = Coordinator::Create(config, std::move(*store), miroir::SystemClock::Default());
+  std::unique_ptr<StateStore> store;
+  // etcd backend (docs/ha.md): campaign first; while a standby, every call is
+  // answered UNAVAILABLE naming the leader; the winner loads the model.
+  std::unique_ptr<EtcdClient> etcd;
+  std::unique_ptr<EtcdLeadership> leadership;
+  if (config.state.backend == "etcd") {
+    const EtcdConfig& ec = config.state.etcd;
+    auto client = EtcdClient::Connect(ec.endpoints, ec.dial_timeout, ec.request_timeout);
+    if (!client.ok()) return Fail(1, std::string(client.status().message()));
+    etcd = std::move(*client);
+    auto etcd_store = std::make_unique<EtcdStateStore>(etcd.get(), ec.prefix);
+    EtcdLeadership* lead = nullptr;
+    auto standby = StandbyServer::Start(config.listen, [&lead] {
+      return lead == nullptr ? std::string() : lead->last_seen_leader();
+    });
+    if (!standby.ok()) return Fail(1, std::string(standby.status().message()));
+    const std::string host = config.listen.substr(0, config.listen.rfind(':'));
+    config.listen = host + ":" + std::to_string((*standby)->port());
+    leadership = std::make_unique<EtcdLeadership>(etcd.get(), etcd_store->layout(), config.listen,
+                                                  ec.lease_ttl);
+    lead = leadership.get();
+    if (auto st = miroir::WritePortFile(port_file, (*standby)->port()); !st.ok()) {
+      return Fail(1, std::string(st.message()));
+    }
+    spdlog::info("miroir-coordinator {} campaigning on etcd {} (prefix {})", config.listen,
+                 etcd->endpoints_text(), ec.prefix);
+    auto term = leadership->Campaign();
+    if (!term.ok()) return Fail(1, std::string(term.status().message()));
+    // A leader whose lease is gone must not act another moment: its commits are
+    // refused by etcd already; exiting ends its grants, tasks and views too.
+    leadership->set_on_lost([] {
+      spdlog::critical("etcd leadership lost: exiting (a supervisor restarts this as a standby)");
+      spdlog::default_logger()->flush();
+      std::_Exit(3);
+    });
+    etcd_store->SetTerm(*term);
+    (*standby)->Shutdown();
+    store = std::move(etcd_store);
+  } else {
+    auto sqlite = SqliteStateStore::Open(config.data_dir + "/coordinator.db");
+    if (!sqlite.ok()) return Fail(1, std::string(sqlite.status().message()));
+    store = std::move(*sqlite);
+  }
+  auto core = Coordinator::Create(config, std::move(store), miroir::SystemClock::Default());
   if (!core.ok()) return Fail(1, std::string(core.status().message()));
   (*core)->set_address_probe(
       [](const std::string& address) { return ProbeTcpAddress(address, absl::Seconds(2)); });
@@ -129,5 +174,6 @@ int main(int argc, char** argv) {
   metrics_thread.join();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   (*core)->Stop();
+  if (leadership) leadership->Shutdown();  // resign: a standby takes over at once
   return 0;
 }

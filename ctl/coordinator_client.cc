@@ -1,14 +1,41 @@
 #include "ctl/coordinator_client.h"
 
+#include <algorithm>
 #include <chrono>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/grpc_server.h"
 
 namespace miroir::ctl {
 
+namespace {
+
+// With a comma-separated --coordinator list, the coordinator that leads: the
+// first that answers GetStatus; else the first listed.
+std::string ResolveLeader(const std::string& coordinators, absl::Duration timeout) {
+  std::vector<std::string> list = absl::StrSplit(coordinators, ',', absl::SkipWhitespace());
+  if (list.size() <= 1) return coordinators;
+  // Standbys answer every call UNAVAILABLE naming the leader: the one that
+  // answers GetStatus is the leader.
+  const absl::Duration probe = std::min(timeout, absl::Seconds(2));
+  for (const std::string& a : list) {
+    auto stub = miroir::v1::Coordinator::NewStub(MakeChannel(a));
+    grpc::ClientContext call;
+    call.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(absl::ToInt64Milliseconds(probe)));
+    miroir::v1::GetStatusRequest req;
+    miroir::v1::GetStatusResponse resp;
+    if (stub->GetStatus(&call, req, &resp).ok()) return a;
+  }
+  return list.front();
+}
+
+}  // namespace
+
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx) {
-  return miroir::v1::Coordinator::NewStub(MakeChannel(ctx.coordinator));
+  return miroir::v1::Coordinator::NewStub(MakeChannel(ResolveLeader(ctx.coordinator, ctx.timeout)));
 }
 
 void PrepareCall(const CtlContext& ctx, grpc::ClientContext* call, bool unbounded) {
@@ -27,8 +54,8 @@ absl::Status CallStatus(const CtlContext& ctx, const grpc::Status& s) {
       return absl::DeadlineExceededError(absl::StrCat(
           "coordinator ", ctx.coordinator, " did not answer within --timeout: ", st.message()));
     case absl::StatusCode::kUnimplemented:
-      return absl::UnimplementedError(absl::StrCat("coordinator ", ctx.coordinator,
-                                                   " does not implement this call: ", st.message()));
+      return absl::UnimplementedError(absl::StrCat(
+          "coordinator ", ctx.coordinator, " does not implement this call: ", st.message()));
     default:
       return st;
   }

@@ -12,6 +12,7 @@ PACKAGES=(
   libxxhash-dev libhiredis-dev libsqlite3-dev sqlite3
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   redis-server redis-tools
+  etcd-server etcd-client golang-etcd-server-dev
   python3-grpcio python3-protobuf
 )
 
@@ -35,3 +36,5 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 # redis-server's package starts a system instance on 6379; miroir never uses it.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# etcd-server's package starts a system member on 2379; miroir's tests start their own.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true; fi

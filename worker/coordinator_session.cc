@@ -4,6 +4,8 @@
 #include <iterator>
 #include <vector>
 
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/build_info.h"
 #include "common/grpc_server.h"
 #include "common/route_sets.h"
@@ -19,8 +21,11 @@ CoordinatorSession::CoordinatorSession(SessionOptions options, Router* router,
       inflight_(inflight),
       stores_(stores),
       misses_(options_.miss_queue_entries) {
-  channel_ = MakeChannel(options_.coordinator);
-  stub_ = v1::WorkerControl::NewStub(channel_);
+  for (absl::string_view a : absl::StrSplit(options_.coordinator, ',', absl::SkipWhitespace())) {
+    coordinators_.emplace_back(absl::StripAsciiWhitespace(a));
+  }
+  if (coordinators_.empty()) coordinators_.push_back(options_.coordinator);
+  for (const auto& a : coordinators_) stubs_.push_back(v1::WorkerControl::NewStub(MakeChannel(a)));
 }
 
 CoordinatorSession::~CoordinatorSession() { Stop(); }
@@ -70,13 +75,32 @@ bool CoordinatorSession::Send(const v1::WorkerMessage& msg) {
 
 void CoordinatorSession::StreamLoop() {
   absl::Duration backoff = absl::Milliseconds(50);
+  size_t tried_in_round = 0;
   while (!stop_.HasBeenNotified()) {
     const absl::Time started = absl::Now();
     RunOneStream();
     if (stop_.HasBeenNotified()) break;
     if (absl::Now() - started > absl::Seconds(5)) backoff = absl::Milliseconds(50);
+    if (absl::Now() - started > absl::Seconds(1)) tried_in_round = 0;  // it was serving
+    // With several coordinators, move on to the next one at once (a standby
+    // answers UNAVAILABLE naming the leader; a dead leader does not answer);
+    // back off only after every one was tried, and never longer than a
+    // heartbeat interval while a lease is held (DESIGN §9a).
+    if (coordinators_.size() > 1) {
+      current_.store((current_.load() + 1) % coordinators_.size());
+      if (++tried_in_round < coordinators_.size()) {
+        stop_.WaitForNotificationWithTimeout(absl::Milliseconds(20));
+        continue;
+      }
+      tried_in_round = 0;
+    }
+    absl::Duration cap = options_.max_backoff;
+    {
+      absl::MutexLock l(&mu_);
+      if (lease_ttl_ms_ > 0) cap = std::min(cap, absl::Milliseconds(lease_ttl_ms_ / 3));
+    }
     stop_.WaitForNotificationWithTimeout(backoff);
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    backoff = std::min(backoff * 2, cap);
   }
 }
 
@@ -87,7 +111,7 @@ void CoordinatorSession::RunOneStream() {
     if (stop_.HasBeenNotified()) return;
     ctx_ = &ctx;
   }
-  auto stream = stub_->Session(&ctx);
+  auto stream = stub()->Session(&ctx);
   v1::WorkerMessage reg;
   reg.mutable_register_()->set_worker_id(options_.worker_id);
   reg.mutable_register_()->set_address(options_.address);
@@ -111,7 +135,8 @@ void CoordinatorSession::RunOneStream() {
           heartbeat_sends_.clear();
           acked_epoch_ = 0;
           spdlog::info("registered with coordinator {} as {} (lease ttl {} ms)",
-                       options_.coordinator, options_.worker_id, lease_ttl_ms_);
+                       coordinators_[current_.load() % coordinators_.size()], options_.worker_id,
+                       lease_ttl_ms_);
           break;
         }
         case v1::CoordinatorMessage::kHeartbeatAck: {
@@ -230,7 +255,7 @@ void CoordinatorSession::RefreshView(uint64_t min_epoch) {
   v1::GetViewRequest req;
   req.set_min_epoch(min_epoch);
   v1::ClusterView view;
-  grpc::Status st = stub_->GetView(&ctx, req, &view);
+  grpc::Status st = stub()->GetView(&ctx, req, &view);
   if (!st.ok()) {
     spdlog::warn("GetView(min_epoch={}) failed: {}", min_epoch, st.error_message());
     return;
@@ -267,7 +292,7 @@ bool CoordinatorSession::FlushMisses(bool stopping) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   v1::MissReportAck ack;
-  grpc::Status st = stub_->ReportMisses(&ctx, report, &ack);
+  grpc::Status st = stub()->ReportMisses(&ctx, report, &ack);
   if (!st.ok()) {
     misses_.Return(report);
     if (!miss_report_failing_.exchange(true) || stopping) {

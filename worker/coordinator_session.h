@@ -54,6 +54,8 @@ class TaskSink {
 };
 
 struct SessionOptions {
+  // HOST:PORT, or a comma-separated list of coordinators (etcd backend, one
+  // leads): the session follows whichever answers (docs/ha.md).
   std::string coordinator = "127.0.0.1:7400";
   std::string worker_id;
   std::string address;  // our DataPlane address
@@ -117,8 +119,12 @@ class CoordinatorSession : public CoordinatorLink {
   InflightTracker* const inflight_;
   NodeStores* const stores_;
   ReadExclusions* read_exclusions_ = nullptr;  // written only before Start
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::WorkerControl::Stub> stub_;
+  // One stub per listed coordinator; `current_` is the one followed. Never
+  // resized after construction, so stub() is safe from any thread.
+  std::vector<std::string> coordinators_;
+  std::vector<std::unique_ptr<v1::WorkerControl::Stub>> stubs_;
+  std::atomic<size_t> current_{0};
+  v1::WorkerControl::Stub* stub() { return stubs_[current_.load() % stubs_.size()].get(); }
 
   absl::Notification stop_;
   std::thread stream_thread_, ticker_thread_, report_thread_, miss_thread_;

@@ -1,0 +1,121 @@
+#include "coordinator/etcd_client.h"
+
+#include <arpa/inet.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace miroir::coordinator {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s, const std::string& what, const std::string& eps) {
+  if (s.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(s.error_code());
+  return absl::Status(code, absl::StrCat("etcd ", what, " (", eps, "): ", s.error_message()));
+}
+
+bool IsIpv4Endpoint(const std::string& ep) {
+  const size_t colon = ep.rfind(':');
+  if (colon == std::string::npos) return false;
+  in_addr a;
+  return inet_pton(AF_INET, ep.substr(0, colon).c_str(), &a) == 1;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
+    const std::vector<std::string>& endpoints, absl::Duration dial_timeout,
+    absl::Duration request_timeout) {
+  if (endpoints.empty()) return absl::InvalidArgumentError("state.etcd.endpoints: empty");
+  std::unique_ptr<EtcdClient> c(new EtcdClient());
+  c->endpoints_text_ = absl::StrJoin(endpoints, ",");
+  c->request_timeout_ = request_timeout;
+  bool all_ipv4 = true;
+  for (const auto& ep : endpoints) all_ipv4 = all_ipv4 && IsIpv4Endpoint(ep);
+  // gRPC's ipv4: scheme takes every member; pick_first moves to the next one
+  // when the connected member goes away. A host name dials the first endpoint.
+  const std::string target = all_ipv4 ? absl::StrCat("ipv4:", c->endpoints_text_)
+                                      : absl::StrCat("dns:///", endpoints.front());
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  c->channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(dial_timeout);
+  if (!c->channel_->WaitForConnected(deadline)) {
+    return absl::UnavailableError(absl::StrCat("state.etcd.endpoints: no etcd answered at ",
+                                               c->endpoints_text_, " within ",
+                                               absl::FormatDuration(dial_timeout)));
+  }
+  c->kv_ = etcdserverpb::KV::NewStub(c->channel_);
+  c->lease_ = etcdserverpb::Lease::NewStub(c->channel_);
+  c->watch_ = etcdserverpb::Watch::NewStub(c->channel_);
+  return c;
+}
+
+std::unique_ptr<grpc::ClientContext> EtcdClient::Context() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(request_timeout_));
+  ctx->set_wait_for_ready(false);
+  return ctx;
+}
+
+absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(
+    const etcdserverpb::RangeRequest& req) {
+  etcdserverpb::RangeResponse resp;
+  auto ctx = Context();
+  auto s = FromGrpc(kv_->Range(ctx.get(), req, &resp), "range", endpoints_text_);
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(const etcdserverpb::TxnRequest& req) {
+  etcdserverpb::TxnResponse resp;
+  auto ctx = Context();
+  auto s = FromGrpc(kv_->Txn(ctx.get(), req, &resp), "txn", endpoints_text_);
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<etcdserverpb::PutResponse> EtcdClient::Put(const etcdserverpb::PutRequest& req) {
+  etcdserverpb::PutResponse resp;
+  auto ctx = Context();
+  auto s = FromGrpc(kv_->Put(ctx.get(), req, &resp), "put", endpoints_text_);
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<etcdserverpb::DeleteRangeResponse> EtcdClient::DeleteRange(
+    const etcdserverpb::DeleteRangeRequest& req) {
+  etcdserverpb::DeleteRangeResponse resp;
+  auto ctx = Context();
+  auto s = FromGrpc(kv_->DeleteRange(ctx.get(), req, &resp), "delete", endpoints_text_);
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<int64_t> EtcdClient::LeaseGrant(int64_t ttl_s) {
+  etcdserverpb::LeaseGrantRequest req;
+  req.set_ttl(ttl_s);
+  etcdserverpb::LeaseGrantResponse resp;
+  auto ctx = Context();
+  auto s = FromGrpc(lease_->LeaseGrant(ctx.get(), req, &resp), "lease grant", endpoints_text_);
+  if (!s.ok()) return s;
+  if (!resp.error().empty()) {
+    return absl::UnavailableError(absl::StrCat("etcd lease grant: ", resp.error()));
+  }
+  return resp.id();
+}
+
+absl::Status EtcdClient::LeaseRevoke(int64_t id) {
+  etcdserverpb::LeaseRevokeRequest req;
+  req.set_id(id);
+  etcdserverpb::LeaseRevokeResponse resp;
+  auto ctx = Context();
+  return FromGrpc(lease_->LeaseRevoke(ctx.get(), req, &resp), "lease revoke", endpoints_text_);
+}
+
+}  // namespace miroir::coordinator

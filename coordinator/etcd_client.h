@@ -1,0 +1,58 @@
+// EtcdClient: the coordinator's narrow door to etcd's v3 gRPC API (KV, Txn,
+// Lease, Watch). One channel over every endpoint (gRPC fails over between
+// them); every unary call has the request timeout as its deadline.
+//
+// Thread-safe: gRPC stubs are.
+#ifndef MIROIR_COORDINATOR_ETCD_CLIENT_H_
+#define MIROIR_COORDINATOR_ETCD_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace miroir::coordinator {
+
+class EtcdClient {
+ public:
+  // Connects to `endpoints` (HOST:PORT each) and waits up to `dial_timeout`
+  // for one to answer. UNAVAILABLE naming the endpoints when none does.
+  static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(
+      const std::vector<std::string>& endpoints, absl::Duration dial_timeout,
+      absl::Duration request_timeout);
+
+  const std::string& endpoints_text() const { return endpoints_text_; }
+  absl::Duration request_timeout() const { return request_timeout_; }
+
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& req);
+  absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& req);
+  absl::StatusOr<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& req);
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
+      const etcdserverpb::DeleteRangeRequest& req);
+  // Grants a lease of `ttl_s` seconds; returns its id.
+  absl::StatusOr<int64_t> LeaseGrant(int64_t ttl_s);
+  absl::Status LeaseRevoke(int64_t id);
+
+  // For streams (keep-alive, watch): the caller owns the context.
+  etcdserverpb::Lease::Stub* lease() { return lease_.get(); }
+  etcdserverpb::Watch::Stub* watch() { return watch_.get(); }
+
+ private:
+  EtcdClient() = default;
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  std::string endpoints_text_;
+  absl::Duration request_timeout_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<etcdserverpb::KV::Stub> kv_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
+  std::unique_ptr<etcdserverpb::Watch::Stub> watch_;
+};
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_ETCD_CLIENT_H_

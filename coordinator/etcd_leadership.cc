@@ -1,0 +1,215 @@
+#include "coordinator/etcd_leadership.h"
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace miroir::coordinator {
+
+EtcdLeadership::EtcdLeadership(EtcdClient* client, EtcdLayout layout, std::string address,
+                               absl::Duration ttl)
+    : client_(client), layout_(std::move(layout)), address_(std::move(address)), ttl_(ttl) {}
+
+EtcdLeadership::~EtcdLeadership() { Shutdown(); }
+
+void EtcdLeadership::set_on_lost(std::function<void()> fn) {
+  absl::MutexLock l(&mu_);
+  on_lost_ = std::move(fn);
+}
+
+bool EtcdLeadership::IsLeader() const {
+  absl::MutexLock l(&mu_);
+  return term_ != 0 && absl::Now() < lease_deadline_;
+}
+
+int64_t EtcdLeadership::term() const {
+  absl::MutexLock l(&mu_);
+  return term_;
+}
+
+std::string EtcdLeadership::last_seen_leader() const {
+  absl::MutexLock l(&mu_);
+  return term_ != 0 ? address_ : last_seen_leader_;
+}
+
+absl::StatusOr<std::string> EtcdLeadership::LeaderAddress() {
+  etcdserverpb::RangeRequest req;
+  req.set_key(layout_.LeaderKey());
+  MIROIR_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
+  return resp.kvs_size() == 1 ? resp.kvs(0).value() : std::string();
+}
+
+absl::Status EtcdLeadership::EnsureLease() {
+  {
+    absl::MutexLock l(&mu_);
+    if (lease_id_ != 0 && absl::Now() < lease_deadline_) return absl::OkStatus();
+  }
+  const absl::Time sent = absl::Now();
+  MIROIR_ASSIGN_OR_RETURN(int64_t id, client_->LeaseGrant(absl::ToInt64Seconds(ttl_)));
+  absl::MutexLock l(&mu_);
+  lease_id_ = id;
+  lease_deadline_ = sent + ttl_;
+  if (!keepalive_.joinable()) keepalive_ = std::thread([this] { KeepAliveLoop(); });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
+  const absl::Time give_up = absl::Now() + client_->request_timeout() + ttl_;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return absl::CancelledError("shutting down");
+    }
+    absl::Status st = EnsureLease();
+    int64_t lease = 0;
+    {
+      absl::MutexLock l(&mu_);
+      lease = lease_id_;
+    }
+    if (st.ok()) {
+      etcdserverpb::TxnRequest txn;
+      auto* cmp = txn.add_compare();
+      cmp->set_key(layout_.LeaderKey());
+      cmp->set_target(etcdserverpb::Compare::CREATE);
+      cmp->set_result(etcdserverpb::Compare::EQUAL);
+      cmp->set_create_revision(0);
+      auto* put = txn.add_success()->mutable_request_put();
+      put->set_key(layout_.LeaderKey());
+      put->set_value(address_);
+      put->set_lease(lease);
+      txn.add_failure()->mutable_request_range()->set_key(layout_.LeaderKey());
+      auto resp = client_->Txn(txn);
+      if (resp.ok() && resp->succeeded()) {
+        absl::MutexLock l(&mu_);
+        term_ = resp->header().revision();
+        spdlog::info("etcd leadership won: term {} (lease {:x})", term_, lease_id_);
+        return term_;
+      }
+      if (resp.ok()) {
+        const auto& rr = resp->responses(0).response_range();
+        if (rr.kvs_size() == 1) {
+          {
+            absl::MutexLock l(&mu_);
+            last_seen_leader_ = rr.kvs(0).value();
+          }
+          spdlog::info("standby: the leader is {} (term {})", rr.kvs(0).value(),
+                       rr.kvs(0).create_revision());
+          WaitForLeaderGone(resp->header().revision());
+          continue;
+        }
+        continue;  // the key went between compare and read: try again
+      }
+      st = resp.status();
+    }
+    if (absl::Now() > give_up) return st;
+    spdlog::warn("etcd campaign: {}; retrying", std::string(st.message()));
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+}
+
+void EtcdLeadership::WaitForLeaderGone(int64_t revision) {
+  grpc::ClientContext ctx;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return;
+    watch_ctx_ = &ctx;
+  }
+  auto stream = client_->watch()->Watch(&ctx);
+  etcdserverpb::WatchRequest req;
+  auto* create = req.mutable_create_request();
+  create->set_key(layout_.LeaderKey());
+  create->set_start_revision(revision + 1);
+  create->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+  bool gone = false;
+  if (stream->Write(req)) {
+    etcdserverpb::WatchResponse resp;
+    while (!gone && stream->Read(&resp)) {
+      if (resp.canceled() || resp.compact_revision() != 0) break;
+      for (const auto& ev : resp.events()) {
+        if (ev.type() == mvccpb::Event::DELETE) gone = true;
+      }
+    }
+  }
+  {
+    absl::MutexLock l(&mu_);
+    watch_ctx_ = nullptr;
+  }
+  ctx.TryCancel();
+  stream->Finish().IgnoreError();
+  if (gone) spdlog::info("standby: the leader key is gone; campaigning");
+}
+
+void EtcdLeadership::MarkLost(const std::string& why) {
+  std::function<void()> fn;
+  {
+    absl::MutexLock l(&mu_);
+    if (term_ == 0) {
+      lease_id_ = 0;  // a standby grants a new lease on its next campaign
+      return;
+    }
+    spdlog::error("etcd leadership lost (term {}): {}", term_, why);
+    term_ = 0;
+    lease_id_ = 0;
+    fn = std::move(on_lost_);
+  }
+  if (fn) fn();
+}
+
+void EtcdLeadership::KeepAliveLoop() {
+  const absl::Duration every = ttl_ / 3;
+  while (true) {
+    int64_t lease = 0;
+    bool expired = false;
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+      lease = lease_id_;
+      // A process that was stopped (or starved) past its deadline leads no more,
+      // whatever etcd answers next.
+      expired = lease != 0 && absl::Now() >= lease_deadline_;
+    }
+    if (expired) {
+      MarkLost("the lease's deadline passed before a keep-alive was acknowledged");
+      continue;
+    }
+    if (lease != 0) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(every));
+      auto stream = client_->lease()->LeaseKeepAlive(&ctx);
+      etcdserverpb::LeaseKeepAliveRequest req;
+      req.set_id(lease);
+      const absl::Time sent = absl::Now();
+      etcdserverpb::LeaseKeepAliveResponse resp;
+      if (stream->Write(req) && stream->Read(&resp)) {
+        if (resp.ttl() <= 0) {
+          MarkLost("etcd says the lease expired");
+        } else {
+          absl::MutexLock l(&mu_);
+          if (lease_id_ == lease) lease_deadline_ = sent + absl::Seconds(resp.ttl());
+        }
+      }
+      stream->WritesDone();
+      ctx.TryCancel();
+      stream->Finish().IgnoreError();
+    }
+    absl::MutexLock l(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), every);
+  }
+}
+
+void EtcdLeadership::Shutdown() {
+  int64_t lease = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_ && !keepalive_.joinable()) return;
+    stopping_ = true;
+    if (watch_ctx_ != nullptr) watch_ctx_->TryCancel();
+    lease = lease_id_;
+    lease_id_ = 0;
+    term_ = 0;
+  }
+  if (keepalive_.joinable()) keepalive_.join();
+  if (lease != 0) client_->LeaseRevoke(lease).IgnoreError();
+}
+
+}  // namespace miroir::coordinator

@@ -1,0 +1,98 @@
+// The state.* keys: backend selection and the etcd backend's settings.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "coordinator/config.h"
+
+namespace miroir::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(CoordinatorConfigState, SqliteIsTheDefault) {
+  auto c = ParseCoordinatorConfig("", "c.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state.backend, "sqlite");
+  EXPECT_EQ(c->state.etcd.lease_ttl, absl::Seconds(3));
+  EXPECT_EQ(c->state.etcd.prefix, "/miroir");
+}
+
+TEST(CoordinatorConfigState, ParsesTheEtcdBackend) {
+  auto c = ParseCoordinatorConfig(R"(state:
+  backend: etcd
+  etcd:
+    endpoints: [127.0.0.1:2379, 127.0.0.1:22379]
+    prefix: /prod
+    lease_ttl: 2s
+    dial_timeout: 1s
+    request_timeout: 3s
+)",
+                                  "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->state.backend, "etcd");
+  EXPECT_EQ(c->state.etcd.endpoints,
+            (std::vector<std::string>{"127.0.0.1:2379", "127.0.0.1:22379"}));
+  EXPECT_EQ(c->state.etcd.prefix, "/prod");
+  EXPECT_EQ(c->state.etcd.lease_ttl, absl::Seconds(2));
+  EXPECT_EQ(c->state.etcd.dial_timeout, absl::Seconds(1));
+  EXPECT_EQ(c->state.etcd.request_timeout, absl::Seconds(3));
+  EXPECT_TRUE(ValidateCoordinatorConfig(*c).ok());
+}
+
+TEST(CoordinatorConfigState, AnUnknownBackendIsRefusedNamingTheKey) {
+  auto c = ParseCoordinatorConfig("state:\n  backend: zookeeper\n", "c.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("state.backend"));
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("zookeeper"));
+}
+
+TEST(CoordinatorConfigState, BadEtcdValuesAreRefusedNamingTheKey) {
+  auto unknown = ParseCoordinatorConfig("state:\n  etcd:\n    endpoint: x\n", "c.yaml");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("endpoint"));
+
+  CoordinatorConfig c;
+  c.state.backend = "etcd";
+  auto none = ValidateCoordinatorConfig(c);
+  EXPECT_EQ(none.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(none.message()), HasSubstr("state.etcd.endpoints"));
+
+  c.state.etcd.endpoints = {"127.0.0.1"};
+  EXPECT_THAT(std::string(ValidateCoordinatorConfig(c).message()),
+              HasSubstr("state.etcd.endpoints"));
+  c.state.etcd.endpoints = {"127.0.0.1:2379"};
+  EXPECT_TRUE(ValidateCoordinatorConfig(c).ok());
+
+  c.state.etcd.prefix = "miroir/";
+  EXPECT_THAT(std::string(ValidateCoordinatorConfig(c).message()), HasSubstr("state.etcd.prefix"));
+  c.state.etcd.prefix = "/miroir";
+
+  c.state.etcd.lease_ttl = absl::Milliseconds(1500);
+  EXPECT_THAT(std::string(ValidateCoordinatorConfig(c).message()),
+              HasSubstr("state.etcd.lease_ttl"));
+  c.state.etcd.lease_ttl = absl::Seconds(3);
+
+  c.state.etcd.request_timeout = absl::ZeroDuration();
+  EXPECT_THAT(std::string(ValidateCoordinatorConfig(c).message()),
+              HasSubstr("state.etcd.request_timeout"));
+}
+
+// DESIGN §9a: 2 x lease_ttl + one heartbeat (worker_lease_ttl / 3) must be
+// below worker_lease_ttl, or a failover outlasts the workers' leases.
+TEST(CoordinatorConfigState, AFailoverLongerThanTheWorkerLeaseIsRefused) {
+  CoordinatorConfig c;
+  c.state.backend = "etcd";
+  c.state.etcd.endpoints = {"127.0.0.1:2379"};
+  c.worker_lease_ttl = absl::Seconds(10);
+  c.state.etcd.lease_ttl = absl::Seconds(3);  // 6 + 3.33 < 10
+  EXPECT_TRUE(ValidateCoordinatorConfig(c).ok());
+  c.state.etcd.lease_ttl = absl::Seconds(4);  // 8 + 3.33 >= 10
+  auto st = ValidateCoordinatorConfig(c);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("state.etcd.lease_ttl"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("worker_lease_ttl"));
+}
+
+}  // namespace
+}  // namespace miroir::coordinator

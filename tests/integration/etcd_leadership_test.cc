@@ -1,0 +1,168 @@
+// Three real miroir-coordinator processes on one real etcd (DESIGN §9): one
+// leads, the standbys answer UNAVAILABLE naming it; the leader SIGKILLed, a
+// standby takes over with the model the old one committed; a leader SIGSTOPped
+// past its lease resumes deposed and exits without committing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/grpc_server.h"
+#include "harness/etcd_cluster.h"
+#include "harness/ports.h"
+#include "harness/process.h"
+#include "harness/redis_node.h"
+#include "harness/temp_dir.h"
+#include "miroir/v1/coordinator.grpc.pb.h"
+
+namespace miroir::testing {
+namespace {
+
+namespace v1 = ::miroir::v1;
+using ::testing::HasSubstr;
+
+class EtcdCoordinators : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto etcd = EtcdCluster::Start(dir_.path(), 1);
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = std::move(*etcd);
+    // worker_lease_ttl 10s, etcd lease 2s: 2 x 2s + 3.3s < 10s.
+    WriteFile(dir_.File("coordinator.yaml"),
+              absl::StrCat("worker_lease_ttl: 10s\nstate:\n  backend: etcd\n  etcd:\n"
+                           "    endpoints: [",
+                           etcd_->endpoints_text(),
+                           "]\n    prefix: /itest\n    lease_ttl: 2s\n"
+                           "    dial_timeout: 2s\n    request_timeout: 2s\n"));
+    for (int i = 0; i < 3; ++i) StartCoordinator(i);
+  }
+
+  void StartCoordinator(int i) {
+    if (static_cast<int>(coords_.size()) <= i) coords_.resize(i + 1);
+    ProcessOptions o;
+    o.binary = MIROIR_COORDINATOR_BIN;
+    const std::string port_file = dir_.File(absl::StrCat("c", i, ".port"));
+    std::remove(port_file.c_str());
+    const int port = coords_[i].port;
+    o.args = {"--listen",    absl::StrCat("127.0.0.1:", port),
+              "--port-file", port_file,
+              "--data-dir",  dir_.Subdir(absl::StrCat("c", i)),
+              "--config",    dir_.File("coordinator.yaml")};
+    o.log_path = dir_.File(absl::StrCat("c", i, ".log"));
+    auto p = Process::Start(o);
+    ASSERT_TRUE(p.ok()) << p.status();
+    coords_[i].process = std::move(*p);
+    auto bound = WaitForPortFile(port_file, absl::Seconds(20), coords_[i].process.get());
+    ASSERT_TRUE(bound.ok()) << bound.status();
+    coords_[i].port = *bound;
+    coords_[i].stub = v1::Coordinator::NewStub(MakeChannel(LoopbackAddress(*bound)));
+  }
+
+  grpc::Status GetStatus(int i, v1::GetStatusResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    return coords_[i].stub->GetStatus(&ctx, v1::GetStatusRequest(), resp);
+  }
+
+  // The index of the one coordinator that answers GetStatus, once exactly one
+  // does among the running ones; -1 after `timeout`.
+  int WaitForOneLeader(absl::Duration timeout, int except = -1) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      std::vector<int> leading;
+      for (int i = 0; i < static_cast<int>(coords_.size()); ++i) {
+        if (i == except || !coords_[i].process->Running()) continue;
+        v1::GetStatusResponse resp;
+        if (GetStatus(i, &resp).ok()) leading.push_back(i);
+      }
+      if (leading.size() == 1) return leading[0];
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return -1;
+  }
+
+  std::string CoordinatorList() const {
+    std::vector<std::string> a;
+    for (const auto& c : coords_) a.push_back(LoopbackAddress(c.port));
+    return absl::StrJoin(a, ",");
+  }
+
+  struct Coord {
+    int port = 0;
+    std::unique_ptr<Process> process;
+    std::unique_ptr<v1::Coordinator::Stub> stub;
+  };
+  TempDir dir_{"etcd-coordinators"};
+  std::unique_ptr<EtcdCluster> etcd_;
+  std::vector<Coord> coords_;
+};
+
+TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel) {
+  const int leader = WaitForOneLeader(absl::Seconds(20));
+  ASSERT_GE(leader, 0);
+  for (int i = 0; i < 3; ++i) {
+    if (i == leader) continue;
+    v1::GetStatusResponse resp;
+    grpc::Status st = GetStatus(i, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(st.error_message(), HasSubstr(LoopbackAddress(coords_[leader].port)));
+  }
+
+  // miroir-ctl with the whole list finds the leader, and the model it commits
+  // is the one the next leader loads.
+  auto redis = RedisNode::Start(dir_.Subdir("r0"));
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  WriteFile(dir_.File("fleet.yaml"),
+            absl::StrCat(
+                "groups:\n  - id: g0\n    nodes:\n      - {id: r0, address: ", (*redis)->address(),
+                ", store: redis}\nindexes:\n  - {name: products, shards: 8, rf: 1}\n"));
+  auto init = RunToCompletion(
+      MIROIR_CTL_BIN,
+      {"--coordinator", CoordinatorList(), "cluster", "init", "--file", dir_.File("fleet.yaml")},
+      dir_.path(), absl::Seconds(30));
+  ASSERT_TRUE(init.ok());
+  ASSERT_EQ(init->exit_code, 0) << init->stderr_text << init->stdout_text;
+  v1::GetStatusResponse before;
+  ASSERT_TRUE(GetStatus(leader, &before).ok());
+  ASSERT_GT(before.epoch(), 0u);
+
+  ASSERT_TRUE(coords_[leader].process->Kill().ok());
+  const int next = WaitForOneLeader(absl::Seconds(20), leader);
+  ASSERT_GE(next, 0) << "no standby took over";
+  EXPECT_NE(next, leader);
+  v1::GetStatusResponse after;
+  ASSERT_TRUE(GetStatus(next, &after).ok());
+  EXPECT_EQ(after.epoch(), before.epoch());
+  auto list = RunToCompletion(
+      MIROIR_CTL_BIN, {"--coordinator", CoordinatorList(), "--output", "json", "index", "list"},
+      dir_.path(), absl::Seconds(30));
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->exit_code, 0) << list->stderr_text;
+  EXPECT_THAT(list->stdout_text, HasSubstr("products"));
+}
+
+// A leader frozen past its etcd lease is deposed: a standby wins, and the old
+// one, resumed, finds its lease's deadline passed and exits (code 3) instead of
+// acting as leader; the new leader keeps leading.
+TEST_F(EtcdCoordinators, ALeaderStoppedPastItsLeaseStepsDownWhenResumed) {
+  const int leader = WaitForOneLeader(absl::Seconds(20));
+  ASSERT_GE(leader, 0);
+  ASSERT_TRUE(coords_[leader].process->Stop().ok());
+  const int next = WaitForOneLeader(absl::Seconds(20), leader);
+  ASSERT_GE(next, 0) << "no standby took over from the stopped leader";
+  ASSERT_TRUE(coords_[leader].process->Cont().ok());
+  auto code = coords_[leader].process->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << "the deposed leader kept running: "
+                         << coords_[leader].process->LogTail();
+  EXPECT_EQ(*code, 3);
+  EXPECT_THAT(coords_[leader].process->ReadLog(), HasSubstr("etcd leadership lost"));
+  v1::GetStatusResponse resp;
+  EXPECT_TRUE(GetStatus(next, &resp).ok());
+}
+
+}  // namespace
+}  // namespace miroir::testing
