@@ -102,7 +102,7 @@ int RunCtl(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--timeout must be positive, got '" + timeout + "'"));
   }
   ctx.timeout = *d;
-  ClientSecurity security{tls, ""};
+  ClientSecurity security{tls, "", {}};
   if (!token_file.empty()) {
     auto token = ReadTokenFile("--token-file", token_file);
     if (!token.ok()) return Fail(token.status());

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", std::string(security.status().message()).c_str());
     return 2;
   }
-  miroir::ClientSecurity to_coordinator{cfg.tls, ""};
+  miroir::ClientSecurity to_coordinator{cfg.tls, "", {}};
   if (!cfg.coordinator_token_file.empty()) {
     auto token = miroir::ReadTokenFile("coordinator_token_file", cfg.coordinator_token_file);
     if (!token.ok()) {
