@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/auth.h"
+#include "common/client_channel.h"
 #include "common/grpc_server.h"
 #include "harness/fleet.h"
 #include "harness/temp_dir.h"
