@@ -18,21 +18,23 @@ constexpr absl::string_view kPackage = "/miroir.v1.";
 // those services is a mutation and needs admin.
 const std::set<absl::string_view>& ViewerMethods() {
   static const auto* m = new std::set<absl::string_view>{
-      "Coordinator/GetStatus",  "Coordinator/ListNodes",   "Coordinator/ListIndexes",
-      "Coordinator/GetIndex",   "Coordinator/GetPlan",     "Coordinator/ListPlans",
-      "Coordinator/WatchPlan",  "Coordinator/CheckWindow", "Coordinator/Verify",
-      "Coordinator/CheckCluster", "Reshard/Status",        "Reshard/Watch",
+      "Coordinator/GetStatus",    "Coordinator/ListNodes",   "Coordinator/ListIndexes",
+      "Coordinator/GetIndex",     "Coordinator/GetPlan",     "Coordinator/ListPlans",
+      "Coordinator/WatchPlan",    "Coordinator/CheckWindow", "Coordinator/Verify",
+      "Coordinator/CheckCluster", "Reshard/Status",          "Reshard/Watch",
       "AntiEntropy/Status"};
   return *m;
 }
 
 const std::set<absl::string_view>& AdminMethods() {
-  static const auto* m = new std::set<absl::string_view>{
-      "Coordinator/InitCluster", "Coordinator/MarkNodeFailed", "Coordinator/ForgetNode",
-      "Coordinator/CreateIndex", "Coordinator/SetAlias",       "Coordinator/CreatePlan",
-      "Coordinator/PausePlan",   "Coordinator/ResumePlan",     "Coordinator/AbortPlan",
-      "Reshard/Start",           "Reshard/Abort",              "Reshard/Rollback",
-      "Reshard/Complete",        "AntiEntropy/Run"};
+  static const auto* m =
+      new std::set<absl::string_view>{"Coordinator/InitCluster", "Coordinator/MarkNodeFailed",
+                                      "Coordinator/ForgetNode",  "Coordinator/CreateIndex",
+                                      "Coordinator/SetAlias",    "Coordinator/CreatePlan",
+                                      "Coordinator/PausePlan",   "Coordinator/ResumePlan",
+                                      "Coordinator/AbortPlan",   "Reshard/Start",
+                                      "Reshard/Abort",           "Reshard/Rollback",
+                                      "Reshard/Complete",        "AntiEntropy/Run"};
   return *m;
 }
 
@@ -129,8 +131,7 @@ absl::Status ReadEntries(YamlReader& r, const YAML::Node& root, const char* list
       if (auto s = r.String(e, at, "name", &name); !s.ok()) return s;
       if (name.empty()) return YamlError(r.source(), e, at + ".name", "required");
       key = absl::AsciiStrToLower(key);
-      if (key.size() != 64 ||
-          key.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      if (key.size() != 64 || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
         return YamlError(r.source(), e["sha256"], at + ".sha256",
                          "must be 64 hex digits (sha256sum of the token)");
       }
@@ -209,9 +210,9 @@ absl::StatusOr<Principal> Authorize(const AuthTable& table, absl::string_view me
         "no credentials: send 'authorization: Bearer TOKEN' or a client certificate");
   }
   if (!RoleGrants(who->role, *required)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        who->name, " (role ", RoleName(who->role), ") may not call ", method.substr(1),
-        ": it needs role ", RoleName(*required)));
+    return absl::PermissionDeniedError(absl::StrCat(who->name, " (role ", RoleName(who->role),
+                                                    ") may not call ", method.substr(1),
+                                                    ": it needs role ", RoleName(*required)));
   }
   return *who;
 }

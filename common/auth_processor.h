@@ -5,8 +5,8 @@
 #ifndef MIROIR_COMMON_AUTH_PROCESSOR_H_
 #define MIROIR_COMMON_AUTH_PROCESSOR_H_
 
-#include <grpcpp/grpcpp.h>
 #include <grpc/grpc_security_constants.h>
+#include <grpcpp/grpcpp.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 
 #include <memory>
@@ -31,7 +31,8 @@ class AuthProcessor : public grpc::AuthMetadataProcessor {
                        OutputMetadata* response_metadata) override;
 
  private:
-  AuthProcessor(std::string path, AuthTable table) : path_(std::move(path)), table_(std::move(table)) {}
+  AuthProcessor(std::string path, AuthTable table)
+      : path_(std::move(path)), table_(std::move(table)) {}
   const std::string path_;
   absl::Mutex mu_;
   AuthTable table_ ABSL_GUARDED_BY(mu_);

@@ -33,8 +33,7 @@ class BearerTokenInterceptor : public grpc::experimental::Interceptor {
 
 class BearerTokenInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  explicit BearerTokenInterceptorFactory(const std::string& token)
-      : header_("Bearer " + token) {}
+  explicit BearerTokenInterceptorFactory(const std::string& token) : header_("Bearer " + token) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo*) override {
     return new BearerTokenInterceptor(&header_);

@@ -56,9 +56,9 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
     creds = MakeServerCredentials(security.tls);
   } else if (security.auth != nullptr) {
     if (!IsLoopbackHost(HostOf(listen))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--listen ", listen,
-          ": auth.tokens_file over plaintext needs a loopback address or --tls-cert"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--listen ", listen,
+                       ": auth.tokens_file over plaintext needs a loopback address or --tls-cert"));
     }
     creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
   } else {
@@ -110,8 +110,8 @@ void OnReloadSignal(std::function<void()> fn) {
   sigaction(SIGHUP, &sa, nullptr);
 }
 
-absl::StatusOr<ServerSecurity> PrepareServerSecurity(const std::string& listen,
-                                                     const TlsFiles& tls, bool insecure,
+absl::StatusOr<ServerSecurity> PrepareServerSecurity(const std::string& listen, const TlsFiles& tls,
+                                                     bool insecure,
                                                      const std::string& tokens_file) {
   if (auto s = ValidateTlsFiles(tls, /*server=*/true); !s.ok()) return s;
   if (auto s = CheckListenSecurity("--listen", listen, tls, insecure); !s.ok()) return s;
@@ -123,7 +123,8 @@ absl::StatusOr<ServerSecurity> PrepareServerSecurity(const std::string& listen,
   out.auth = *processor;
   OnReloadSignal([p = *processor] {
     if (auto s = p->Reload(); !s.ok()) {
-      spdlog::error("SIGHUP: tokens file not reloaded, keeping the previous one: {}", std::string(s.message()));
+      spdlog::error("SIGHUP: tokens file not reloaded, keeping the previous one: {}",
+                    std::string(s.message()));
     } else {
       spdlog::info("SIGHUP: tokens file reloaded");
     }
@@ -205,8 +206,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
     if (g_client_security != nullptr) {
       creds = *g_client_creds;
       auto it = g_client_security->target_tokens.find(target);
-      token = it != g_client_security->target_tokens.end() ? it->second
-                                                           : g_client_security->token;
+      token = it != g_client_security->target_tokens.end() ? it->second : g_client_security->token;
     }
   }
   return NewClientChannel(target, creds, token);

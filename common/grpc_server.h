@@ -40,9 +40,8 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
 // readable, a plaintext listen address loopback unless `insecure`, the tokens
 // file (empty: none) loaded and re-read on SIGHUP. INVALID_ARGUMENT naming the
 // flag, file or field; the program exits 2.
-absl::StatusOr<ServerSecurity> PrepareServerSecurity(const std::string& listen,
-                                                     const TlsFiles& tls, bool insecure,
-                                                     const std::string& tokens_file);
+absl::StatusOr<ServerSecurity> PrepareServerSecurity(const std::string& listen, const TlsFiles& tls,
+                                                     bool insecure, const std::string& tokens_file);
 
 // Runs `fn` on a background thread each time SIGHUP arrives (re-reading the
 // tokens file). Call once, from main.

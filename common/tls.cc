@@ -30,16 +30,16 @@ void MergeTlsFiles(const TlsFiles& flags, TlsFiles* config) {
 
 absl::Status ValidateTlsFiles(const TlsFiles& tls, bool server) {
   if (tls.cert.empty() != tls.key.empty()) {
-    return absl::InvalidArgumentError(tls.cert.empty()
-                                          ? "--tls-cert: required with --tls-key"
-                                          : "--tls-key: required with --tls-cert");
+    return absl::InvalidArgumentError(tls.cert.empty() ? "--tls-cert: required with --tls-key"
+                                                       : "--tls-key: required with --tls-cert");
   }
   if (server && !tls.ca.empty() && tls.cert.empty()) {
     return absl::InvalidArgumentError("--tls-ca: a server needs --tls-cert and --tls-key too");
   }
-  for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--tls-cert", &tls.cert},
-                                   {"--tls-key", &tls.key},
-                                   {"--tls-ca", &tls.ca}}) {
+  for (const auto& [flag, path] :
+       {std::pair<const char*, const std::string*>{"--tls-cert", &tls.cert},
+        {"--tls-key", &tls.key},
+        {"--tls-ca", &tls.ca}}) {
     if (path->empty()) continue;
     auto text = ReadFile(flag, *path);
     if (!text.ok()) return text.status();

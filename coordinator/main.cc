@@ -78,8 +78,8 @@ int main(int argc, char** argv) {
   config.test_allow_unsafe_skip_delta = unsafe_skip;
   miroir::MergeTlsFiles(tls_flags, &config.tls);
   if (!tokens_file.empty()) config.auth_tokens_file = tokens_file;
-  auto security = miroir::PrepareServerSecurity(config.listen, config.tls, insecure,
-                                                config.auth_tokens_file);
+  auto security =
+      miroir::PrepareServerSecurity(config.listen, config.tls, insecure, config.auth_tokens_file);
   if (!security.ok()) return Fail(2, std::string(security.status().message()));
   if (auto st = ValidateCoordinatorConfig(config); !st.ok()) {
     return Fail(2, std::string(st.message()));

@@ -9,13 +9,28 @@ namespace {
 absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (!root || root.IsNull()) return absl::OkStatus();
   if (!root.IsMap()) return YamlError(r.source(), root, "(root)", "must be a map");
-  if (auto s = r.OnlyKeys(
-          root, "",
-          {"listen", "coordinator", "metrics_listen", "log_format", "write_deadline",
-           "max_restamps", "pause_queue_size", "max_batches_in_flight", "fanout_threads",
-           "max_tasks", "miss_queue_entries", "store", "suspect_timeout", "suspect_after",
-           "straggler_bound", "max_inflight", "probe_interval", "read_node_timeout", "tls", "auth",
-           "coordinator_token_file"});
+  if (auto s = r.OnlyKeys(root, "",
+                          {"listen",
+                           "coordinator",
+                           "metrics_listen",
+                           "log_format",
+                           "write_deadline",
+                           "max_restamps",
+                           "pause_queue_size",
+                           "max_batches_in_flight",
+                           "fanout_threads",
+                           "max_tasks",
+                           "miss_queue_entries",
+                           "store",
+                           "suspect_timeout",
+                           "suspect_after",
+                           "straggler_bound",
+                           "max_inflight",
+                           "probe_interval",
+                           "read_node_timeout",
+                           "tls",
+                           "auth",
+                           "coordinator_token_file"});
       !s.ok()) {
     return s;
   }

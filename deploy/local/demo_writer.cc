@@ -12,8 +12,8 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "absl/strings/str_split.h"
 #include "common/grpc_server.h"
@@ -65,11 +65,10 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   miroir::ClientSecurity security{tls, "", {}};
-  for (auto [flag, path, out] :
-       {std::tuple<const char*, const std::string*, std::string*>{"--token-file", &token_file,
-                                                                  &security.token},
-        {"--coordinator-token-file", &coordinator_token_file,
-         &security.target_tokens[coordinator]}}) {
+  for (auto [flag, path, out] : {std::tuple<const char*, const std::string*, std::string*>{
+                                     "--token-file", &token_file, &security.token},
+                                 {"--coordinator-token-file", &coordinator_token_file,
+                                  &security.target_tokens[coordinator]}}) {
     if (path->empty()) continue;
     auto token = miroir::ReadTokenFile(flag, *path);
     if (!token.ok()) {

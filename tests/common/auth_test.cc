@@ -18,12 +18,12 @@ const std::string kAdminToken = "admin-secret-1";
 const std::string kViewerToken = "viewer-secret-2";
 
 AuthTable Table() {
-  auto t = ParseAuthTable(absl::StrCat("tokens:\n  - {name: ops-alice, sha256: ",
-                                       Sha256Hex(kAdminToken), ", role: admin}\n",
-                                       "  - {name: dash, sha256: ", Sha256Hex(kViewerToken),
-                                       ", role: viewer}\n",
-                                       "subjects:\n  - {subject: \"CN=worker-1\", role: worker}\n"),
-                          "tokens.yaml");
+  auto t = ParseAuthTable(
+      absl::StrCat("tokens:\n  - {name: ops-alice, sha256: ", Sha256Hex(kAdminToken),
+                   ", role: admin}\n", "  - {name: dash, sha256: ", Sha256Hex(kViewerToken),
+                   ", role: viewer}\n",
+                   "subjects:\n  - {subject: \"CN=worker-1\", role: worker}\n"),
+      "tokens.yaml");
   EXPECT_TRUE(t.ok()) << t.status();
   return *t;
 }
@@ -44,7 +44,8 @@ std::vector<const google::protobuf::MethodDescriptor*> AllMethods() {
         v1::AntiEntropyRunRequest::descriptor()->file(), v1::GetRequest::descriptor()->file(),
         v1::WorkerMessage::descriptor()->file(), v1::Event::descriptor()->file()}) {
     for (int s = 0; s < f->service_count(); ++s) {
-      for (int m = 0; m < f->service(s)->method_count(); ++m) out.push_back(f->service(s)->method(m));
+      for (int m = 0; m < f->service(s)->method_count(); ++m)
+        out.push_back(f->service(s)->method(m));
     }
   }
   return out;
@@ -146,15 +147,13 @@ TEST(Auth, MalformedTokensFileNamesFileLineAndField) {
   ASSERT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.status().message(),
             "t.yaml:2: tokens[0].sha256: must be 64 hex digits (sha256sum of the token)");
-  r = ParseAuthTable(absl::StrCat("tokens:\n  - {name: a, sha256: ", Sha256Hex("x"),
-                                  ", role: root}\n"),
-                     "t.yaml");
+  r = ParseAuthTable(
+      absl::StrCat("tokens:\n  - {name: a, sha256: ", Sha256Hex("x"), ", role: root}\n"), "t.yaml");
   ASSERT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StartsWith(r.status().message(), "t.yaml:2: tokens[0].role: unknown role"))
       << r.status();
   r = ParseAuthTable("subjects:\n  - {subject: CN=x}\n", "t.yaml");
-  EXPECT_TRUE(absl::StartsWith(r.status().message(), "t.yaml:2: subjects[0].role"))
-      << r.status();
+  EXPECT_TRUE(absl::StartsWith(r.status().message(), "t.yaml:2: subjects[0].role")) << r.status();
   r = ParseAuthTable("tokenz: []\n", "t.yaml");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
 }

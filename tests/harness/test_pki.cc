@@ -23,10 +23,10 @@ absl::StatusOr<TestPki> TestPki::Create(const std::string& dir, const std::strin
   TestPki pki;
   pki.dir_ = dir;
   pki.ca_ = {absl::StrCat(dir, "/", ca_name, ".pem"), absl::StrCat(dir, "/", ca_name, ".key")};
-  if (auto s = Openssl(dir, {"req", "-x509", "-newkey", "ec", "-pkeyopt",
-                             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", pki.ca_.key,
-                             "-out", pki.ca_.cert, "-days", "2", "-subj",
-                             absl::StrCat("/CN=", ca_name)});
+  if (auto s =
+          Openssl(dir, {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", pki.ca_.key, "-out", pki.ca_.cert, "-days", "2",
+                        "-subj", absl::StrCat("/CN=", ca_name)});
       !s.ok()) {
     return s;
   }
@@ -42,9 +42,9 @@ absl::StatusOr<CertFiles> TestPki::Issue(const std::string& name) const {
     f << "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
          "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n";
   }
-  if (auto s = Openssl(dir_, {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                              "-nodes", "-keyout", out.key, "-out", csr, "-subj",
-                              absl::StrCat("/CN=", name)});
+  if (auto s = Openssl(
+          dir_, {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", out.key, "-out", csr, "-subj", absl::StrCat("/CN=", name)});
       !s.ok()) {
     return s;
   }

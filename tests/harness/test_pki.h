@@ -19,8 +19,7 @@ struct CertFiles {
 class TestPki {
  public:
   // Creates DIR/<ca_name>.pem and its key.
-  static absl::StatusOr<TestPki> Create(const std::string& dir,
-                                        const std::string& ca_name = "ca");
+  static absl::StatusOr<TestPki> Create(const std::string& dir, const std::string& ca_name = "ca");
   // Issues DIR/<name>.pem, DIR/<name>.key signed by this CA.
   absl::StatusOr<CertFiles> Issue(const std::string& name) const;
   const std::string& ca() const { return ca_.cert; }

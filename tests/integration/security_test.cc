@@ -25,7 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace pb = miroir::v1;
 
-constexpr char kTestToken[] = "tok-test-3f9a";     // admin on the coordinator, client on workers
+constexpr char kTestToken[] = "tok-test-3f9a";      // admin on the coordinator, client on workers
 constexpr char kViewerToken[] = "tok-viewer-77c1";  // viewer on the coordinator
 constexpr char kClientToken[] = "tok-client-0b2e";  // client on the coordinator (wrong role)
 
@@ -35,8 +35,7 @@ void WriteFile(const std::string& path, const std::string& text) {
 }
 
 std::string TokenLine(const std::string& name, const std::string& token, const std::string& role) {
-  return absl::StrCat("  - {name: ", name, ", sha256: ", Sha256Hex(token), ", role: ", role,
-                      "}\n");
+  return absl::StrCat("  - {name: ", name, ", sha256: ", Sha256Hex(token), ", role: ", role, "}\n");
 }
 
 class SecureFleet : public ::testing::Test {
@@ -61,10 +60,10 @@ class SecureFleet : public ::testing::Test {
     FleetOptions fo;
     fo.group_sizes = {2, 1};
     fo.indexes = {{"products", 8, 1}};
-    fo.coordinator_flags = {"--tls-cert", node_.cert, "--tls-key", node_.key, "--tls-ca",
-                            pki_->ca(), "--tokens-file", coord_tokens_};
-    fo.worker_flags = {"--tls-cert", node_.cert,    "--tls-key",     node_.key,
-                       "--tls-ca",   pki_->ca(),    "--tokens-file", worker_tokens};
+    fo.coordinator_flags = {"--tls-cert", node_.cert, "--tls-key",     node_.key,
+                            "--tls-ca",   pki_->ca(), "--tokens-file", coord_tokens_};
+    fo.worker_flags = {"--tls-cert", node_.cert, "--tls-key",     node_.key,
+                       "--tls-ca",   pki_->ca(), "--tokens-file", worker_tokens};
     auto fleet = Fleet::Start(tmp_.path(), fo);
     ASSERT_TRUE(fleet.ok()) << fleet.status();
     fleet_ = std::move(*fleet);
@@ -82,8 +81,7 @@ class SecureFleet : public ::testing::Test {
   std::unique_ptr<pb::Coordinator::Stub> Stub(const TlsFiles& tls, const std::string& token) {
     auto creds = MakeChannelCredentials(tls);
     EXPECT_TRUE(creds.ok()) << creds.status();
-    return pb::Coordinator::NewStub(
-        NewClientChannel(fleet_->coordinator_address(), *creds, token));
+    return pb::Coordinator::NewStub(NewClientChannel(fleet_->coordinator_address(), *creds, token));
   }
 
   grpc::Status GetStatus(pb::Coordinator::Stub& stub) {
@@ -234,10 +232,10 @@ TEST(SecurityFlags, NonLoopbackPlaintextAndMalformedTokensFileExit2) {
 
   const std::string bad = tmp.File("tokens.yaml");
   WriteFile(bad, "tokens:\n  - {name: a, sha256: nothex, role: admin}\n");
-  r = RunToCompletion(MIROIR_COORDINATOR_BIN,
-                      {"--listen", "127.0.0.1:0", "--data-dir", tmp.File("data"), "--tokens-file",
-                       bad},
-                      tmp.path());
+  r = RunToCompletion(
+      MIROIR_COORDINATOR_BIN,
+      {"--listen", "127.0.0.1:0", "--data-dir", tmp.File("data"), "--tokens-file", bad},
+      tmp.path());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->stderr_text, HasSubstr(bad + ":2: tokens[0].sha256"));
