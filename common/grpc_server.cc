@@ -12,7 +12,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/auth_processor.h"
 #include "common/client_channel.h"
+#include "spdlog/spdlog.h"
 
 namespace miroir {
 namespace {
@@ -41,13 +44,28 @@ void InstallHandlers() {
 }  // namespace
 
 absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
-                                              const std::vector<grpc::Service*>& services) {
+                                              const std::vector<grpc::Service*>& services,
+                                              const ServerSecurity& security) {
   InstallHandlers();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   RunningServer out;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &out.port);
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (!security.tls.cert.empty()) {
+    creds = MakeServerCredentials(security.tls);
+  } else if (security.auth != nullptr) {
+    if (!IsLoopbackHost(HostOf(listen))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--listen ", listen,
+                       ": auth.tokens_file over plaintext needs a loopback address or --tls-cert"));
+    }
+    creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+  }
+  if (security.auth != nullptr) creds->SetAuthMetadataProcessor(security.auth);
+  builder.AddListeningPort(listen, creds, &out.port);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   // Accept the keepalive pings MakeChannel's clients send every 10 s, also on an
@@ -62,6 +80,55 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
     return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
   }
   out.server->GetHealthCheckService()->SetServingStatus(true);
+  return out;
+}
+
+namespace {
+int g_reload_pipe[2] = {-1, -1};
+
+void OnHangup(int) {
+  char c = 1;
+  [[maybe_unused]] ssize_t n = write(g_reload_pipe[1], &c, 1);
+}
+}  // namespace
+
+void OnReloadSignal(std::function<void()> fn) {
+  if (pipe(g_reload_pipe) != 0) std::abort();
+  std::thread([fn = std::move(fn)] {
+    char c;
+    while (true) {
+      const ssize_t n = read(g_reload_pipe[0], &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      fn();
+    }
+  }).detach();
+  struct sigaction sa = {};
+  sa.sa_handler = OnHangup;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+absl::StatusOr<ServerSecurity> PrepareServerSecurity(const std::string& listen, const TlsFiles& tls,
+                                                     bool insecure,
+                                                     const std::string& tokens_file) {
+  if (auto s = ValidateTlsFiles(tls, /*server=*/true); !s.ok()) return s;
+  if (auto s = CheckListenSecurity("--listen", listen, tls, insecure); !s.ok()) return s;
+  ServerSecurity out;
+  out.tls = tls;
+  if (tokens_file.empty()) return out;
+  auto processor = AuthProcessor::Load(tokens_file);
+  if (!processor.ok()) return processor.status();
+  out.auth = *processor;
+  OnReloadSignal([p = *processor] {
+    if (auto s = p->Reload(); !s.ok()) {
+      spdlog::error("SIGHUP: tokens file not reloaded, keeping the previous one: {}",
+                    std::string(s.message()));
+    } else {
+      spdlog::info("SIGHUP: tokens file reloaded");
+    }
+  });
   return out;
 }
 
@@ -101,8 +168,48 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
+namespace {
+absl::Mutex g_client_mu;
+ClientSecurity* g_client_security ABSL_GUARDED_BY(g_client_mu) = nullptr;
+std::shared_ptr<grpc::ChannelCredentials>* g_client_creds ABSL_GUARDED_BY(g_client_mu) = nullptr;
+}  // namespace
+
+absl::Status SetClientSecurity(const ClientSecurity& security) {
+  auto creds = MakeChannelCredentials(security.tls);
+  if (!creds.ok()) return creds.status();
+  absl::MutexLock l(&g_client_mu);
+  delete g_client_security;
+  delete g_client_creds;
+  g_client_security = new ClientSecurity(security);
+  g_client_creds = new std::shared_ptr<grpc::ChannelCredentials>(*creds);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& flag, const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
+  std::string line;
+  std::getline(f, line);
+  const auto first = line.find_first_not_of(" \t\r");
+  const auto last = line.find_last_not_of(" \t\r");
+  if (first == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": empty token file"));
+  }
+  return line.substr(first, last - first + 1);
+}
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
-  return NewClientChannel(target);
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  std::string token;
+  {
+    absl::MutexLock l(&g_client_mu);
+    if (g_client_security != nullptr) {
+      creds = *g_client_creds;
+      auto it = g_client_security->target_tokens.find(target);
+      token = it != g_client_security->target_tokens.end() ? it->second : g_client_security->token;
+    }
+  }
+  return NewClientChannel(target, creds, token);
 }
 
 }  // namespace miroir

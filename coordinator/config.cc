@@ -182,7 +182,13 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text
       root, "",
       {"listen", "data_dir", "metrics_listen", "log_format", "log_level", "schedule_windows",
        "migration", "worker_lease_ttl", "max_clock_drift", "anti_entropy", "resharding",
-       "state"}));
+       "state", "tls", "auth"}));
+  MIROIR_RETURN_IF_ERROR(ReadTlsYaml(r, root, &c.tls));
+  if (const YAML::Node a = root["auth"]; a && !a.IsNull()) {
+    if (!a.IsMap()) return YamlError(source, a, "auth", "must be a map {tokens_file}");
+    MIROIR_RETURN_IF_ERROR(r.OnlyKeys(a, "auth", {"tokens_file"}));
+    MIROIR_RETURN_IF_ERROR(r.String(a, "auth", "tokens_file", &c.auth_tokens_file));
+  }
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "listen", &c.listen));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "data_dir", &c.data_dir));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "metrics_listen", &c.metrics_listen));

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 
 namespace miroir::coordinator {
 
@@ -79,6 +80,8 @@ struct CoordinatorConfig {
   std::string metrics_listen;  // empty: no metrics endpoint
   std::string log_format = "text";
   std::string log_level = "info";
+  TlsFiles tls;                  // tls: {cert, key, ca}; flags --tls-*
+  std::string auth_tokens_file;  // auth.tokens_file; empty: every call accepted
 
   std::map<std::string, std::string> schedule_windows;  // name -> "HH:MM-HH:MM"
   MigrationConfig migration;

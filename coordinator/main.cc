@@ -42,12 +42,22 @@ int main(int argc, char** argv) {
   CLI::App app{"miroir-coordinator: control plane of miroir"};
   std::string config_file, listen, data_dir, metrics_listen, log_format, port_file;
   bool unsafe_skip = false;
+  bool insecure = false;
+  miroir::TlsFiles tls_flags;
+  std::string tokens_file;
   app.add_option("--config", config_file, "YAML config file");
   app.add_option("--listen", listen, "gRPC HOST:PORT (default 127.0.0.1:7400; port 0 = any)");
   app.add_option("--data-dir", data_dir, "Directory of the SQLite state file (./miroir-data)");
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (default off)");
   app.add_option("--log-format", log_format, "text|json");
   app.add_option("--port-file", port_file, "Write the bound gRPC port to this file");
+  app.add_option("--tls-cert", tls_flags.cert, "PEM server certificate: serve TLS (tls.cert)");
+  app.add_option("--tls-key", tls_flags.key, "PEM private key of --tls-cert (tls.key)");
+  app.add_option("--tls-ca", tls_flags.ca,
+                 "PEM CA: require and verify client certificates, mTLS (tls.ca)");
+  app.add_flag("--insecure", insecure, "Allow plaintext on a non-loopback --listen address");
+  app.add_option("--tokens-file", tokens_file,
+                 "Roles file (auth.tokens_file; docs/security.md); default: no authorization");
   app.set_version_flag("--version", miroir::VersionLine("miroir-coordinator"),
                        "Print the version and git commit, then exit");
   app.add_flag("--test-allow-unsafe-skip-delta", unsafe_skip,
@@ -70,6 +80,11 @@ int main(int argc, char** argv) {
   if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
   if (!log_format.empty()) config.log_format = log_format;
   config.test_allow_unsafe_skip_delta = unsafe_skip;
+  miroir::MergeTlsFiles(tls_flags, &config.tls);
+  if (!tokens_file.empty()) config.auth_tokens_file = tokens_file;
+  auto security =
+      miroir::PrepareServerSecurity(config.listen, config.tls, insecure, config.auth_tokens_file);
+  if (!security.ok()) return Fail(2, std::string(security.status().message()));
   if (auto st = ValidateCoordinatorConfig(config); !st.ok()) {
     return Fail(2, std::string(st.message()));
   }
@@ -143,7 +158,7 @@ int main(int argc, char** argv) {
   AntiEntropyService anti_entropy_api(core->get());
   ReshardService reshard_api(core->get());
   auto server = miroir::StartGrpcServer(
-      config.listen, {&operator_api, &worker_api, &anti_entropy_api, &reshard_api});
+      config.listen, {&operator_api, &worker_api, &anti_entropy_api, &reshard_api}, *security);
   if (!server.ok()) return Fail(1, std::string(server.status().message()));
   const std::string host = config.listen.substr(0, config.listen.rfind(':'));
   operator_api.set_leader(host + ":" + std::to_string(server->port));

@@ -4,6 +4,8 @@
 
 #include "common/build_info.h"
 #include "common/duration.h"
+#include "common/grpc_server.h"
+#include "common/tls.h"
 #include "ctl/commands.h"
 
 namespace miroir::ctl {
@@ -15,7 +17,7 @@ int RunCtl(int argc, char** argv) {
   app.fallthrough();  // global flags may follow the command
   app.footer(
       "Global flags (before or after the command): --coordinator HOST:PORT, --output "
-      "table|json, --timeout DURATION.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
+      "table|json, --timeout DURATION, --tls-ca/--tls-cert/--tls-key FILE, --token-file FILE.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
       "invalid input, 3 unreachable (coordinator, worker or node did not answer in time).\n"
       "With --output json an error is one JSON line on stderr: "
       "{\"error\":{\"code\":...,\"message\":...,\"exit_code\":N}}.");
@@ -32,6 +34,18 @@ int RunCtl(int argc, char** argv) {
   auto* timeout_opt =
       app.add_option("--timeout", timeout, "Deadline of each call, e.g. 500ms, 10s, 1m")
           ->capture_default_str();
+
+  TlsFiles tls;
+  std::string token_file;
+  app.add_option("--tls-ca", tls.ca, "PEM CA that verifies the coordinator's certificate (TLS)")
+      ->envname("MIROIR_TLS_CA");
+  app.add_option("--tls-cert", tls.cert, "PEM client certificate for mTLS")
+      ->envname("MIROIR_TLS_CERT");
+  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert")
+      ->envname("MIROIR_TLS_KEY");
+  app.add_option("--token-file", token_file,
+                 "File holding a bearer token (sent as 'authorization: Bearer ...')")
+      ->envname("MIROIR_TOKEN_FILE");
 
   app.set_version_flag("--version", VersionLine("miroir-ctl"),
                        "Print the version and git commit, then exit");
@@ -88,6 +102,13 @@ int RunCtl(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--timeout must be positive, got '" + timeout + "'"));
   }
   ctx.timeout = *d;
+  ClientSecurity security{tls, "", {}};
+  if (!token_file.empty()) {
+    auto token = ReadTokenFile("--token-file", token_file);
+    if (!token.ok()) return Fail(token.status());
+    security.token = *token;
+  }
+  if (auto s = SetClientSecurity(security); !s.ok()) return Fail(s);
   ctx.timeout_set = timeout_opt->count() > 0;
   if (!action) {
     PrintError("no command given (see --help)", "INVALID_ARGUMENT", kExitUsage);

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   std::string config_path, listen, coordinator, metrics_listen, log_format, port_file, worker_id;
   int64_t clock_offset_ms = 0;
   int64_t ack_delay_ms = 0;
+  bool insecure = false;
+  miroir::TlsFiles tls_flags;
+  std::string tokens_file, coordinator_token_file;
   app.add_option("--config", config_path, "YAML config file (docs/worker.md)");
   app.add_option("--listen", listen, "DataPlane HOST:PORT (default 127.0.0.1:7500; port 0 = any)");
   app.add_option("--coordinator", coordinator, "coordinator HOST:PORT (default 127.0.0.1:7400)");
@@ -46,6 +49,16 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text|json (default text)");
   app.add_option("--port-file", port_file, "write the bound DataPlane port to this file");
   app.add_option("--worker-id", worker_id, "worker id (default random per start)");
+  app.add_option("--tls-cert", tls_flags.cert,
+                 "PEM certificate: serve TLS, and present it to the coordinator (tls.cert)");
+  app.add_option("--tls-key", tls_flags.key, "PEM private key of --tls-cert (tls.key)");
+  app.add_option("--tls-ca", tls_flags.ca,
+                 "PEM CA: require client certificates, and verify the coordinator (tls.ca)");
+  app.add_flag("--insecure", insecure, "allow plaintext on a non-loopback --listen address");
+  app.add_option("--tokens-file", tokens_file,
+                 "roles file for DataPlane callers (auth.tokens_file; docs/security.md)");
+  app.add_option("--coordinator-token-file", coordinator_token_file,
+                 "file holding the bearer token sent to the coordinator (coordinator_token_file)");
   app.add_option("--clock-offset-ms", clock_offset_ms,
                  "TEST ONLY: skew the hybrid clock's physical time by N ms");
   app.add_option("--test-ack-delay-ms", ack_delay_ms,
@@ -72,6 +85,28 @@ int main(int argc, char** argv) {
   if (!coordinator.empty()) cfg.coordinator = coordinator;
   if (!metrics_listen.empty()) cfg.metrics_listen = metrics_listen;
   if (!log_format.empty()) cfg.log_format = log_format;
+  miroir::MergeTlsFiles(tls_flags, &cfg.tls);
+  if (!tokens_file.empty()) cfg.auth_tokens_file = tokens_file;
+  if (!coordinator_token_file.empty()) cfg.coordinator_token_file = coordinator_token_file;
+  auto security =
+      miroir::PrepareServerSecurity(cfg.listen, cfg.tls, insecure, cfg.auth_tokens_file);
+  if (!security.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(security.status().message()).c_str());
+    return 2;
+  }
+  miroir::ClientSecurity to_coordinator{cfg.tls, "", {}};
+  if (!cfg.coordinator_token_file.empty()) {
+    auto token = miroir::ReadTokenFile("coordinator_token_file", cfg.coordinator_token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(token.status().message()).c_str());
+      return 2;
+    }
+    to_coordinator.token = *token;
+  }
+  if (auto s = miroir::SetClientSecurity(to_coordinator); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   if (auto s = miroir::SetupLogging("miroir-worker", cfg.log_format); !s.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -105,7 +140,7 @@ int main(int argc, char** argv) {
   miroir::WritePath writes(&router, &stores, &hlc, &fanout, &inflight, session.get(), cfg.write);
   miroir::DataPlaneService dataplane(&writes, &router, &stores, session.get(), &read_exclusions,
                                      cfg.max_batches_in_flight);
-  auto server = miroir::StartGrpcServer(cfg.listen, {&dataplane});
+  auto server = miroir::StartGrpcServer(cfg.listen, {&dataplane}, *security);
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;

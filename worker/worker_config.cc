@@ -9,12 +9,28 @@ namespace {
 absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (!root || root.IsNull()) return absl::OkStatus();
   if (!root.IsMap()) return YamlError(r.source(), root, "(root)", "must be a map");
-  if (auto s = r.OnlyKeys(
-          root, "",
-          {"listen", "coordinator", "metrics_listen", "log_format", "write_deadline",
-           "max_restamps", "pause_queue_size", "max_batches_in_flight", "fanout_threads",
-           "max_tasks", "miss_queue_entries", "store", "suspect_timeout", "suspect_after",
-           "straggler_bound", "max_inflight", "probe_interval", "read_node_timeout"});
+  if (auto s = r.OnlyKeys(root, "",
+                          {"listen",
+                           "coordinator",
+                           "metrics_listen",
+                           "log_format",
+                           "write_deadline",
+                           "max_restamps",
+                           "pause_queue_size",
+                           "max_batches_in_flight",
+                           "fanout_threads",
+                           "max_tasks",
+                           "miss_queue_entries",
+                           "store",
+                           "suspect_timeout",
+                           "suspect_after",
+                           "straggler_bound",
+                           "max_inflight",
+                           "probe_interval",
+                           "read_node_timeout",
+                           "tls",
+                           "auth",
+                           "coordinator_token_file"});
       !s.ok()) {
     return s;
   }
@@ -22,6 +38,13 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (absl::Status _s = (expr); !_s.ok()) return _s
   MIROIR_TRY(r.String(root, "", "listen", &c->listen));
   MIROIR_TRY(r.String(root, "", "coordinator", &c->coordinator));
+  MIROIR_TRY(ReadTlsYaml(r, root, &c->tls));
+  MIROIR_TRY(r.String(root, "", "coordinator_token_file", &c->coordinator_token_file));
+  if (const YAML::Node a = root["auth"]; a && !a.IsNull()) {
+    if (!a.IsMap()) return YamlError(r.source(), a, "auth", "must be a map {tokens_file}");
+    MIROIR_TRY(r.OnlyKeys(a, "auth", {"tokens_file"}));
+    MIROIR_TRY(r.String(a, "auth", "tokens_file", &c->auth_tokens_file));
+  }
   MIROIR_TRY(r.String(root, "", "metrics_listen", &c->metrics_listen));
   MIROIR_TRY(r.String(root, "", "log_format", &c->log_format));
   MIROIR_TRY(r.Duration(root, "", "write_deadline", &c->write.write_deadline));

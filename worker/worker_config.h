@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "worker/stores/store_adapter.h"
 #include "worker/write_path.h"
 
@@ -24,6 +25,12 @@ struct WorkerConfig {
   // Misses kept per (node, shard) until a coordinator takes them; past it a node's
   // misses degrade to one per-node flag (worker/miss_queue.h).
   uint64_t miss_queue_entries = 10000;
+  // DESIGN §13. tls: served to clients and presented to the coordinator (one CA
+  // verifies both ways); auth.tokens_file: who may call DataPlane;
+  // coordinator_token_file: the bearer token this worker sends the coordinator.
+  TlsFiles tls;
+  std::string auth_tokens_file;
+  std::string coordinator_token_file;
   StoreOptions store;  // store.connect_timeout, store.op_timeout, store.pool_size
 };
 

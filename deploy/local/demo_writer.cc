@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "absl/strings/str_split.h"
 #include "common/grpc_server.h"
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
   double duration_s = 600;
   double delete_fraction = 0.1;
   std::string report_json;
+  miroir::TlsFiles tls;
+  std::string token_file, coordinator_token_file;
   app.add_option("--coordinator", coordinator, "coordinator HOST:PORT");
   app.add_option("--workers", workers, "worker HOST:PORT list, comma-separated")->required();
   app.add_option("--index", index, "index name");
@@ -50,10 +53,34 @@ int main(int argc, char** argv) {
   app.add_option("--duration", duration_s, "seconds to write at most");
   app.add_option("--delete-fraction", delete_fraction, "share of deletes after the load");
   app.add_option("--report-json", report_json, "write the report here as JSON");
+  app.add_option("--tls-ca", tls.ca, "PEM CA verifying the servers (TLS)");
+  app.add_option("--tls-cert", tls.cert, "PEM client certificate (mTLS)");
+  app.add_option("--tls-key", tls.key, "PEM key of --tls-cert");
+  app.add_option("--token-file", token_file, "bearer token for the workers (role client)");
+  app.add_option("--coordinator-token-file", coordinator_token_file,
+                 "bearer token for the coordinator (role admin: the check runs anti-entropy)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  miroir::ClientSecurity security{tls, "", {}};
+  for (auto [flag, path, out] : {std::tuple<const char*, const std::string*, std::string*>{
+                                     "--token-file", &token_file, &security.token},
+                                 {"--coordinator-token-file", &coordinator_token_file,
+                                  &security.target_tokens[coordinator]}}) {
+    if (path->empty()) continue;
+    auto token = miroir::ReadTokenFile(flag, *path);
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(token.status().message()).c_str());
+      return 2;
+    }
+    *out = *token;
+  }
+  if (security.target_tokens[coordinator].empty()) security.target_tokens.erase(coordinator);
+  if (auto s = miroir::SetClientSecurity(security); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return 2;
   }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
