@@ -1,6 +1,8 @@
 // miroir-coordinator: the control plane (DESIGN §1, §9). Flags override the
 // config file; a config error prints one line and exits 2.
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +23,7 @@
 #include "coordinator/data_dir_lock.h"
 #include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
+#include "coordinator/state_restore.h"
 #include "coordinator/worker_control_service.h"
 #include "spdlog/spdlog.h"
 
@@ -31,12 +34,19 @@ int Fail(int code, const std::string& msg) {
   return code;
 }
 
+// SIGHUP -> one byte on a pipe; a thread reloads the config (docs/operations.md).
+int g_hup_pipe[2] = {-1, -1};
+void OnHup(int) {
+  const char c = 'h';
+  (void)!write(g_hup_pipe[1], &c, 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace miroir::coordinator;
   CLI::App app{"miroir-coordinator: control plane of miroir"};
-  std::string config_file, listen, data_dir, metrics_listen, log_format, port_file;
+  std::string config_file, listen, data_dir, metrics_listen, log_format, port_file, restore;
   bool unsafe_skip = false;
   app.add_option("--config", config_file, "YAML config file");
   app.add_option("--listen", listen, "gRPC HOST:PORT (default 127.0.0.1:7400; port 0 = any)");
@@ -44,6 +54,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (default off)");
   app.add_option("--log-format", log_format, "text|json");
   app.add_option("--port-file", port_file, "Write the bound gRPC port to this file");
+  app.add_option("--restore", restore,
+                 "Restore the state from a backup file (miroir-ctl backup) into an empty "
+                 "--data-dir, then start (docs/runbook.md)");
   app.set_version_flag("--version", miroir::VersionLine("miroir-coordinator"),
                        "Print the version and git commit, then exit");
   app.add_flag("--test-allow-unsafe-skip-delta", unsafe_skip,
@@ -55,17 +68,24 @@ int main(int argc, char** argv) {
     return Fail(2, e.what());
   }
 
-  CoordinatorConfig config;
-  if (!config_file.empty()) {
-    auto loaded = LoadCoordinatorConfig(config_file);
-    if (!loaded.ok()) return Fail(2, std::string(loaded.status().message()));
-    config = *loaded;
-  }
-  if (!listen.empty()) config.listen = listen;
-  if (!data_dir.empty()) config.data_dir = data_dir;
-  if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
-  if (!log_format.empty()) config.log_format = log_format;
-  config.test_allow_unsafe_skip_delta = unsafe_skip;
+  // The file with the flags applied: at start, and again at each reload.
+  auto load_config = [=]() -> absl::StatusOr<CoordinatorConfig> {
+    CoordinatorConfig config;
+    if (!config_file.empty()) {
+      auto loaded = LoadCoordinatorConfig(config_file);
+      if (!loaded.ok()) return loaded.status();
+      config = *loaded;
+    }
+    if (!listen.empty()) config.listen = listen;
+    if (!data_dir.empty()) config.data_dir = data_dir;
+    if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
+    if (!log_format.empty()) config.log_format = log_format;
+    config.test_allow_unsafe_skip_delta = unsafe_skip;
+    return config;
+  };
+  auto initial = load_config();
+  if (!initial.ok()) return Fail(2, std::string(initial.status().message()));
+  CoordinatorConfig config = *initial;
   if (auto st = ValidateCoordinatorConfig(config); !st.ok()) {
     return Fail(2, std::string(st.message()));
   }
@@ -86,10 +106,20 @@ int main(int argc, char** argv) {
     const bool in_use = dir_lock.status().code() == absl::StatusCode::kFailedPrecondition;
     return Fail(in_use ? 2 : 1, std::string(dir_lock.status().message()));
   }
-  auto store = SqliteStateStore::Open(config.data_dir + "/coordinator.db");
+  const std::string state_file = config.data_dir + "/coordinator.db";
+  if (!restore.empty()) {
+    auto restored = RestoreStateFile(restore, state_file);
+    if (!restored.ok()) return Fail(2, std::string(restored.status().message()));
+    spdlog::warn(
+        "state restored from {}: epoch {} in the backup, starting at epoch {} (raised past "
+        "anything published after the backup); {} plans, running ones resume",
+        restore, restored->backup_epoch, restored->epoch, restored->plans);
+  }
+  auto store = SqliteStateStore::Open(state_file);
   if (!store.ok()) return Fail(1, std::string(store.status().message()));
   auto core = Coordinator::Create(config, std::move(*store), miroir::SystemClock::Default());
   if (!core.ok()) return Fail(1, std::string(core.status().message()));
+  if (!config_file.empty()) (*core)->set_config_loader(load_config, config_file);
   (*core)->set_address_probe(
       [](const std::string& address) { return ProbeTcpAddress(address, absl::Seconds(2)); });
 
@@ -123,10 +153,40 @@ int main(int argc, char** argv) {
       }
     }
   });
+  // SIGHUP reloads the live keys of --config (the same as miroir-ctl config reload).
+  std::thread hup_thread;
+  if (pipe(g_hup_pipe) == 0) {
+    struct sigaction sa = {};
+    sa.sa_handler = OnHup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, nullptr);
+    hup_thread = std::thread([&] {
+      char c;
+      while (true) {
+        ssize_t n = read(g_hup_pipe[0], &c, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || c == 'q') return;
+        spdlog::info("SIGHUP: reloading {}", config_file.empty() ? "(no --config)" : config_file);
+        auto r = (*core)->ReloadConfig();
+        if (!r.ok()) {
+          spdlog::error("SIGHUP: {}", std::string(r.status().message()));
+        } else {
+          spdlog::info("SIGHUP: {} keys applied, {} need a restart", r->applied_size(),
+                       r->restart_needed_size());
+        }
+      }
+    });
+  }
   miroir::WaitForShutdownSignal();
   spdlog::info("shutting down");
   stop = true;
   metrics_thread.join();
+  if (hup_thread.joinable()) {
+    signal(SIGHUP, SIG_IGN);
+    const char q = 'q';
+    (void)!write(g_hup_pipe[1], &q, 1);
+    hup_thread.join();
+  }
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   (*core)->Stop();
   return 0;
