@@ -88,8 +88,8 @@ TEST(PlanControls, UpdateRefusesBadInputAndChangesNothing) {
     EXPECT_NE(st.message().find(k.field), std::string::npos) << st;
     EXPECT_TRUE(c.empty());
   }
-  for (v1::PlanState ended : {v1::PLAN_DONE, v1::PLAN_FAILED, v1::PLAN_ABORTED,
-                              v1::PLAN_ABORTING}) {
+  for (v1::PlanState ended :
+       {v1::PLAN_DONE, v1::PLAN_FAILED, v1::PLAN_ABORTED, v1::PLAN_ABORTING}) {
     ClusterState e = OnePlan(ended, v1::MOVE_COPYING, v1::TASK_BACKFILL);
     Change c;
     EXPECT_EQ(PlanUpdateChange(e, Throttle(10, 5), cfg, 7, &c, &relaunch).code(),
@@ -112,8 +112,7 @@ TEST(PlanControls, UpdateSetsAndClearsTheScheduleWindow) {
   EXPECT_EQ(c.plans.at(10).schedule_window(), "night");
   EXPECT_EQ(c.plans.at(10).throttle_docs_per_s(), 20u);
   EXPECT_TRUE(c.tasks.empty());
-  EXPECT_EQ(c.events[0].reason(),
-            "updated by operator: schedule window (config default) -> night");
+  EXPECT_EQ(c.events[0].reason(), "updated by operator: schedule window (config default) -> night");
 }
 
 TEST(PlanControls, ForcedCutoverMarksTheMovesCatchingUp) {
