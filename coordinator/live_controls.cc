@@ -140,8 +140,8 @@ absl::StatusOr<v1::ReloadConfigResponse> Coordinator::ReloadConfig() {
     c->set_key(ch.key);
     c->set_old_value(ch.old_value);
     c->set_new_value(ch.new_value);
-    spdlog::warn("config reload: {} changed in {} ({} -> {}) but needs a restart; kept {}",
-                 ch.key, config_source_, ch.old_value, ch.new_value, ch.old_value);
+    spdlog::warn("config reload: {} changed in {} ({} -> {}) but needs a restart; kept {}", ch.key,
+                 config_source_, ch.old_value, ch.new_value, ch.old_value);
   }
   if (reload.applied.empty()) return resp;
   bool threaded = false;
@@ -162,13 +162,12 @@ absl::StatusOr<v1::ReloadConfigResponse> Coordinator::ReloadConfig() {
     Coordinator* c;
     uint64_t target;
   } arg{this, target};
-  const bool applied = run_mu_.AwaitWithTimeout(
-      absl::Condition(
-          +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return a->c->configs_applied_ >= a->target;
-          },
-          &arg),
-      absl::Seconds(10));
+  const bool applied = run_mu_.AwaitWithTimeout(absl::Condition(
+                                                    +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                                      return a->c->configs_applied_ >= a->target;
+                                                    },
+                                                    &arg),
+                                                absl::Seconds(10));
   if (!applied) {
     return absl::UnavailableError("reload: the runner did not apply the config within 10s");
   }

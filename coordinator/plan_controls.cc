@@ -35,9 +35,9 @@ absl::Status PlanUpdateChange(const ClusterState& state, const v1::UpdatePlanReq
         "throttle_docs_per_s, schedule_window: nothing to change (give at least one)");
   }
   if (req.has_throttle_docs_per_s() && req.throttle_docs_per_s() <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "throttle_docs_per_s: must be at least 1 document/s, got ", req.throttle_docs_per_s(),
-        " (pause the plan to stop copying)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("throttle_docs_per_s: must be at least 1 document/s, got ",
+                     req.throttle_docs_per_s(), " (pause the plan to stop copying)"));
   }
   if (req.has_schedule_window()) {
     if (auto w = PlanWindows(req.schedule_window(), config); !w.ok()) return w.status();
@@ -58,8 +58,8 @@ absl::Status PlanUpdateChange(const ClusterState& state, const v1::UpdatePlanReq
   std::vector<uint64_t> copies;
   if (req.has_throttle_docs_per_s()) {
     const auto throttle = static_cast<uint64_t>(req.throttle_docs_per_s());
-    what.push_back(absl::StrCat("throttle ", old.throttle_docs_per_s(), " -> ", throttle,
-                                " docs/s"));
+    what.push_back(
+        absl::StrCat("throttle ", old.throttle_docs_per_s(), " -> ", throttle, " docs/s"));
     plan.set_throttle_docs_per_s(throttle);
     for (const v1::Move* m : state.PlanMoves(old.id())) {
       if (MoveMachine::IsTerminal(m->state()) || m->task_id() == 0) continue;
@@ -87,8 +87,7 @@ absl::Status PlanUpdateChange(const ClusterState& state, const v1::UpdatePlanReq
 }
 
 absl::Status ForcedCutoverChange(const ClusterState& state, uint64_t id, bool force,
-                                 const CoordinatorConfig& config, int64_t now_ms,
-                                 Change* change) {
+                                 const CoordinatorConfig& config, int64_t now_ms, Change* change) {
   if (id == 0) return absl::InvalidArgumentError("id: plan id is required");
   if (!force) {
     return absl::InvalidArgumentError(

@@ -9,8 +9,7 @@
 namespace miroir::coordinator {
 
 absl::StatusOr<RestoreResult> RestoreStateFile(const std::string& backup,
-                                               const std::string& state_file,
-                                               uint64_t epoch_gap) {
+                                               const std::string& state_file, uint64_t epoch_gap) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_regular_file(backup, ec)) {
