@@ -10,6 +10,7 @@
 #include <mutex>
 #include <semaphore>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -85,6 +86,8 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
 
 namespace {
 int g_reload_pipe[2] = {-1, -1};
+absl::Mutex g_reload_mu;
+std::vector<std::function<void()>>* g_reload_fns ABSL_GUARDED_BY(g_reload_mu) = nullptr;
 
 void OnHangup(int) {
   char c = 1;
@@ -93,14 +96,25 @@ void OnHangup(int) {
 }  // namespace
 
 void OnReloadSignal(std::function<void()> fn) {
+  absl::MutexLock l(&g_reload_mu);
+  if (g_reload_fns != nullptr) {
+    g_reload_fns->push_back(std::move(fn));
+    return;
+  }
+  g_reload_fns = new std::vector<std::function<void()>>{std::move(fn)};
   if (pipe(g_reload_pipe) != 0) std::abort();
-  std::thread([fn = std::move(fn)] {
+  std::thread([] {
     char c;
     while (true) {
       const ssize_t n = read(g_reload_pipe[0], &c, 1);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
-      fn();
+      std::vector<std::function<void()>> fns;
+      {
+        absl::MutexLock l(&g_reload_mu);
+        fns = *g_reload_fns;
+      }
+      for (const auto& f : fns) f();
     }
   }).detach();
   struct sigaction sa = {};

@@ -43,8 +43,9 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
 absl::StatusOr<ServerSecurity> PrepareServerSecurity(const std::string& listen, const TlsFiles& tls,
                                                      bool insecure, const std::string& tokens_file);
 
-// Runs `fn` on a background thread each time SIGHUP arrives (re-reading the
-// tokens file). Call once, from main.
+// Runs `fn` on a background thread each time SIGHUP arrives (the tokens file,
+// the coordinator's live config keys): every registered function, in the order
+// registered. Thread-safe; the first call installs the handler.
 void OnReloadSignal(std::function<void()> fn);
 
 // Blocks until SIGTERM or SIGINT arrives. Installs the handlers on first call.

@@ -213,7 +213,7 @@ absl::StatusOr<v1::AntiEntropyRun> AntiEntropyRunner::Start(const v1::AntiEntrop
 }
 
 v1::AntiEntropyStatusResponse AntiEntropyRunner::Status(uint64_t run_id) {
-  const CoordinatorConfig& cfg = c_->config_;
+  const CoordinatorConfig cfg = c_->config();  // a gRPC thread: a copy (live keys may change)
   v1::AntiEntropyStatusResponse resp;
   resp.set_enabled(cfg.anti_entropy.enabled);
   resp.set_schedule(absl::StrCat("every ", miroir::FormatDuration(cfg.anti_entropy.schedule)));

@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
     absl::MutexLock l(&c->mu_);
     c->state_ = std::move(state);
     c->view_ = BuildView(c->state_);
+    c->config_loaded_ms_ = clock->NowMs();
     // Versions of the exclusion list count anew in every process: workers tell
     // processes apart by this (never 0).
     std::random_device rd;
@@ -137,12 +138,14 @@ void Coordinator::RunLoop(absl::Duration tick) {
       if (stopping_) return;
       wake_ = false;
     }
+    ApplyPendingConfig();  // between ticks: the runners read config_ unlocked
     ae_->Tick();
     runner_->Tick();
   }
 }
 
 void Coordinator::TickForTest() {
+  ApplyPendingConfig();
   ae_->Tick();
   runner_->Tick();
 }
@@ -447,6 +450,7 @@ absl::StatusOr<v1::ForgetNodeResponse> Coordinator::ForgetNode(const std::string
 }
 
 absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& req) {
+  const CoordinatorConfig config = this->config();  // a reload may change live keys
   PlanRequest pr;
   pr.kind = req.kind();
   pr.node_id = req.node_id();
@@ -455,10 +459,10 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   pr.store = req.store();
   pr.nodes.assign(req.nodes().begin(), req.nodes().end());
   pr.throttle_docs_per_s =
-      req.throttle_docs_per_s() ? req.throttle_docs_per_s() : config_.migration.throttle_docs_per_s;
-  const bool skip = req.skip_delta_pass() || config_.migration.skip_delta_pass;
+      req.throttle_docs_per_s() ? req.throttle_docs_per_s() : config.migration.throttle_docs_per_s;
+  const bool skip = req.skip_delta_pass() || config.migration.skip_delta_pass;
   MIROIR_ASSIGN_OR_RETURN(std::vector<TimeWindow> windows,
-                          PlanWindows(req.schedule_window(), config_));
+                          PlanWindows(req.schedule_window(), config));
   const int64_t now = clock_->NowMs();
   std::map<std::string, NodeHealth> health;
   PlanDraft draft;
@@ -473,7 +477,7 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   plan.set_schedule_window(req.schedule_window());
   plan.set_created_ms(now);
   plan.set_state(v1::PLAN_RUNNING);
-  MIROIR_RETURN_IF_ERROR(CheckDeltaSkipGate(skip, config_));
+  MIROIR_RETURN_IF_ERROR(CheckDeltaSkipGate(skip, config));
   if (req.force() && !InsideAnyWindow(windows, now)) {
     plan.add_warnings(
         absl::StrCat("forced outside the schedule window (now ", UtcHourMinute(now), " UTC)"));
@@ -892,9 +896,9 @@ void Coordinator::TaskFailed(const std::string& worker, const v1::TaskFailed& f)
 }
 
 absl::StatusOr<uint32_t> Coordinator::ReportMisses(const v1::MissReport& report) {
-  const auto batch = static_cast<uint32_t>(config_.migration.backfill_batch_size);
   uint32_t scheduled = 0;
   auto st = Mutate([&](const ClusterState& s, Change* c) {
+    const auto batch = static_cast<uint32_t>(config_.migration.backfill_batch_size);
     scheduled = ScheduleMissPasses(s, report, batch, c);
     if (report.stopping() && s.worker_sessions.count(report.worker_id())) {
       c->closed_sessions.insert(report.worker_id());
@@ -994,7 +998,7 @@ void Coordinator::NodeReport(const v1::NodeReport& report) {
 
 bool Coordinator::HandleIncarnationChange(const std::string& node, const std::string& previous,
                                           const std::string& current, v1::NodeStatus status) {
-  if (!config_.migration.auto_rejoin || status == v1::NODE_REMOVED) {
+  if (!config().migration.auto_rejoin || status == v1::NODE_REMOVED) {
     spdlog::warn(
         "node {} changed incarnation {} -> {}: its data and fences are gone; mark it "
         "failed and rejoin it (migration.auto_rejoin is off)",

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 #include "coordinator/cluster_state.h"
 #include "coordinator/step_io.h"
 #include "coordinator/config.h"
+#include "coordinator/config_reload.h"
 #include "coordinator/gates.h"
 #include "coordinator/state_store.h"
 #include "coordinator/worker_registry.h"
@@ -68,6 +70,28 @@ class Coordinator {
   absl::StatusOr<v1::GetPlanResponse> PausePlan(uint64_t id);
   absl::StatusOr<v1::GetPlanResponse> ResumePlan(uint64_t id);
   absl::StatusOr<v1::GetPlanResponse> AbortPlan(uint64_t id);
+  // Live controls (docs/operations.md): see the Coordinator service's UpdatePlan,
+  // PauseAllPlans, ResumeAllPlans and CutoverPlan for the contracts.
+  absl::StatusOr<v1::GetPlanResponse> UpdatePlan(const v1::UpdatePlanRequest& req);
+  absl::StatusOr<v1::PlansChangedResponse> PauseAllPlans();
+  absl::StatusOr<v1::PlansChangedResponse> ResumeAllPlans();
+  absl::StatusOr<v1::GetPlanResponse> CutoverPlan(uint64_t id, bool force);
+  // The running configuration (config_reload.h ConfigEntries).
+  v1::GetConfigResponse GetConfig();
+  // Re-reads the config through the loader main installed and applies its live
+  // keys between two runner ticks (waits up to 10 s for that). INVALID_ARGUMENT
+  // when it does not parse or validate (nothing applied); FAILED_PRECONDITION
+  // without a loader (no --config).
+  absl::StatusOr<v1::ReloadConfigResponse> ReloadConfig();
+  using ConfigLoader = std::function<absl::StatusOr<CoordinatorConfig>()>;
+  // REQUIRES: called before the operator API serves. `source` names the file.
+  void set_config_loader(ConfigLoader loader, std::string source) {
+    config_loader_ = std::move(loader);
+    config_source_ = std::move(source);
+  }
+  // A consistent copy of the state into `path` (StateStore::BackupTo); returns
+  // the epoch at the copy.
+  absl::StatusOr<uint64_t> BackupTo(const std::string& path);
   v1::GetStatusResponse Status(const std::string& leader);
   std::vector<v1::Node> ListNodes();
   std::vector<v1::Index> ListIndexes();
@@ -122,7 +146,8 @@ class Coordinator {
   // pre-flight). REQUIRES: called before the operator API serves.
   void set_address_probe(AddressProbe probe) { address_probe_ = std::move(probe); }
 
-  const CoordinatorConfig& config() const { return config_; }
+  // A copy of the running configuration (live keys may change on reload).
+  CoordinatorConfig config() const ABSL_LOCKS_EXCLUDED(mu_);
   WorkerRegistry& workers() { return registry_; }
   const Clock* clock() const { return clock_; }
 
@@ -168,6 +193,12 @@ class Coordinator {
   // The earliest MoveMachine::NextCutoverDeadlineMs of every move and reshard (0:
   // none): the run loop wakes then.
   int64_t NextCutoverDeadlineMs() ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies a reload handed over by ReloadConfig; runner thread (or inline when
+  // the runner is not started), between ticks.
+  void ApplyPendingConfig() ABSL_LOCKS_EXCLUDED(run_mu_, write_mu_, mu_);
+  // Sets plan `id`'s state to `to` with an event, for every plan in `from`.
+  absl::StatusOr<v1::PlansChangedResponse> SwitchAllPlans(v1::PlanState from, v1::PlanState to,
+                                                          const std::string& reason);
   // `n` with the memory its last node report gave (capacity gate inputs).
   v1::Node WithReportedMemory(const v1::Node& n) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Fails and rejoins a node whose incarnation changed (NodeReport). Returns true
@@ -176,7 +207,16 @@ class Coordinator {
                                const std::string& current, v1::NodeStatus status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rejoin_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
-  const CoordinatorConfig config_;
+  // Written only by ApplyPendingConfig (live keys, config_reload.h), which holds
+  // write_mu_ and mu_ on the runner thread between ticks: the runners and the
+  // Mutate functions read it as they always did; other threads read it under mu_
+  // or through config().
+  CoordinatorConfig config_;
+  ConfigLoader config_loader_;  // set before serving, then read only
+  std::string config_source_;
+  absl::Mutex reload_mu_;       // one reload at a time
+  int64_t config_loaded_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t reloads_ ABSL_GUARDED_BY(mu_) = 0;
   const std::unique_ptr<StateStore> store_;
   const Clock* const clock_;
   const int64_t started_ms_;
@@ -208,6 +248,8 @@ class Coordinator {
   absl::Mutex run_mu_;
   bool stopping_ ABSL_GUARDED_BY(run_mu_) = false;
   bool wake_ ABSL_GUARDED_BY(run_mu_) = false;
+  std::optional<CoordinatorConfig> pending_config_ ABSL_GUARDED_BY(run_mu_);
+  uint64_t configs_applied_ ABSL_GUARDED_BY(run_mu_) = 0;
   std::thread runner_thread_;
 };
 

@@ -1,5 +1,10 @@
 #include "coordinator/coordinator_service.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/grpc_server.h"
 
 namespace miroir::coordinator {
@@ -184,6 +189,89 @@ grpc::Status CoordinatorService::CheckCluster(grpc::ServerContext*, const v1::Ch
                                               v1::CheckClusterResponse* resp) {
   *resp = core_->CheckCluster();
   return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::UpdatePlan(grpc::ServerContext*, const v1::UpdatePlanRequest* req,
+                                            v1::GetPlanResponse* resp) {
+  auto r = core_->UpdatePlan(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::PauseAllPlans(grpc::ServerContext*,
+                                               const v1::PauseAllPlansRequest*,
+                                               v1::PlansChangedResponse* resp) {
+  auto r = core_->PauseAllPlans();
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ResumeAllPlans(grpc::ServerContext*,
+                                                const v1::ResumeAllPlansRequest*,
+                                                v1::PlansChangedResponse* resp) {
+  auto r = core_->ResumeAllPlans();
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::CutoverPlan(grpc::ServerContext*,
+                                             const v1::CutoverPlanRequest* req,
+                                             v1::GetPlanResponse* resp) {
+  auto r = core_->CutoverPlan(req->id(), req->force());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetConfig(grpc::ServerContext*, const v1::GetConfigRequest*,
+                                           v1::GetConfigResponse* resp) {
+  *resp = core_->GetConfig();
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*,
+                                              const v1::ReloadConfigRequest*,
+                                              v1::ReloadConfigResponse* resp) {
+  auto r = core_->ReloadConfig();
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::Backup(grpc::ServerContext* ctx, const v1::BackupRequest*,
+                                        grpc::ServerWriter<v1::BackupChunk>* writer) {
+  const std::string path = absl::StrCat(core_->config().data_dir, "/backup-",
+                                        absl::ToUnixNanos(absl::Now()), ".tmp");
+  auto epoch = core_->BackupTo(path);
+  if (!epoch.ok()) return ToGrpc(epoch.status());
+  std::error_code ec;
+  const uint64_t total = std::filesystem::file_size(path, ec);
+  std::ifstream in(path, std::ios::binary);
+  grpc::Status result = grpc::Status::OK;
+  if (ec || !in) {
+    result = grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("backup: cannot read ", path));
+  }
+  constexpr size_t kChunk = 1 << 20;
+  std::string buf(kChunk, '\0');
+  uint64_t sent = 0;
+  while (result.ok() && !ctx->IsCancelled()) {
+    in.read(buf.data(), static_cast<std::streamsize>(kChunk));
+    const auto n = static_cast<size_t>(in.gcount());
+    if (n == 0 && sent > 0) break;
+    v1::BackupChunk chunk;
+    chunk.set_data(buf.data(), n);
+    chunk.set_total_bytes(total);
+    chunk.set_epoch(*epoch);
+    if (!writer->Write(chunk)) break;
+    sent += n;
+    if (n < kChunk) break;
+  }
+  in.close();
+  std::filesystem::remove(path, ec);
+  return result;
 }
 
 }  // namespace miroir::coordinator

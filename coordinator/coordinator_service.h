@@ -56,6 +56,21 @@ class CoordinatorService final : public v1::Coordinator::Service {
                       v1::VerifyResponse*) override;
   grpc::Status CheckCluster(grpc::ServerContext*, const v1::CheckClusterRequest*,
                             v1::CheckClusterResponse*) override;
+  grpc::Status UpdatePlan(grpc::ServerContext*, const v1::UpdatePlanRequest*,
+                          v1::GetPlanResponse*) override;
+  grpc::Status PauseAllPlans(grpc::ServerContext*, const v1::PauseAllPlansRequest*,
+                             v1::PlansChangedResponse*) override;
+  grpc::Status ResumeAllPlans(grpc::ServerContext*, const v1::ResumeAllPlansRequest*,
+                              v1::PlansChangedResponse*) override;
+  grpc::Status CutoverPlan(grpc::ServerContext*, const v1::CutoverPlanRequest*,
+                           v1::GetPlanResponse*) override;
+  grpc::Status GetConfig(grpc::ServerContext*, const v1::GetConfigRequest*,
+                         v1::GetConfigResponse*) override;
+  grpc::Status ReloadConfig(grpc::ServerContext*, const v1::ReloadConfigRequest*,
+                            v1::ReloadConfigResponse*) override;
+  // Takes the copy into a temporary file in the data dir, streams it, removes it.
+  grpc::Status Backup(grpc::ServerContext*, const v1::BackupRequest*,
+                      grpc::ServerWriter<v1::BackupChunk>*) override;
 
  private:
   Coordinator* const core_;

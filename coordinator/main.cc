@@ -1,6 +1,8 @@
 // miroir-coordinator: the control plane (DESIGN §1, §9). Flags override the
 // config file; a config error prints one line and exits 2.
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -25,6 +27,7 @@
 #include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
 #include "coordinator/standby_server.h"
+#include "coordinator/state_restore.h"
 #include "coordinator/worker_control_service.h"
 #include "spdlog/spdlog.h"
 
@@ -40,7 +43,7 @@ int Fail(int code, const std::string& msg) {
 int main(int argc, char** argv) {
   using namespace miroir::coordinator;
   CLI::App app{"miroir-coordinator: control plane of miroir"};
-  std::string config_file, listen, data_dir, metrics_listen, log_format, port_file;
+  std::string config_file, listen, data_dir, metrics_listen, log_format, port_file, restore;
   bool unsafe_skip = false;
   bool insecure = false;
   miroir::TlsFiles tls_flags;
@@ -58,6 +61,9 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", insecure, "Allow plaintext on a non-loopback --listen address");
   app.add_option("--tokens-file", tokens_file,
                  "Roles file (auth.tokens_file; docs/security.md); default: no authorization");
+  app.add_option("--restore", restore,
+                 "Restore the state from a backup file (miroir-ctl backup) into an empty "
+                 "--data-dir, then start (docs/runbook.md)");
   app.set_version_flag("--version", miroir::VersionLine("miroir-coordinator"),
                        "Print the version and git commit, then exit");
   app.add_flag("--test-allow-unsafe-skip-delta", unsafe_skip,
@@ -69,19 +75,26 @@ int main(int argc, char** argv) {
     return Fail(2, e.what());
   }
 
-  CoordinatorConfig config;
-  if (!config_file.empty()) {
-    auto loaded = LoadCoordinatorConfig(config_file);
-    if (!loaded.ok()) return Fail(2, std::string(loaded.status().message()));
-    config = *loaded;
-  }
-  if (!listen.empty()) config.listen = listen;
-  if (!data_dir.empty()) config.data_dir = data_dir;
-  if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
-  if (!log_format.empty()) config.log_format = log_format;
-  config.test_allow_unsafe_skip_delta = unsafe_skip;
-  miroir::MergeTlsFiles(tls_flags, &config.tls);
-  if (!tokens_file.empty()) config.auth_tokens_file = tokens_file;
+  // The file with the flags applied: at start, and again at each reload.
+  auto load_config = [=]() -> absl::StatusOr<CoordinatorConfig> {
+    CoordinatorConfig config;
+    if (!config_file.empty()) {
+      auto loaded = LoadCoordinatorConfig(config_file);
+      if (!loaded.ok()) return loaded.status();
+      config = *loaded;
+    }
+    if (!listen.empty()) config.listen = listen;
+    if (!data_dir.empty()) config.data_dir = data_dir;
+    if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
+    if (!log_format.empty()) config.log_format = log_format;
+    config.test_allow_unsafe_skip_delta = unsafe_skip;
+    miroir::MergeTlsFiles(tls_flags, &config.tls);
+    if (!tokens_file.empty()) config.auth_tokens_file = tokens_file;
+    return config;
+  };
+  auto initial = load_config();
+  if (!initial.ok()) return Fail(2, std::string(initial.status().message()));
+  CoordinatorConfig config = *initial;
   auto security =
       miroir::PrepareServerSecurity(config.listen, config.tls, insecure, config.auth_tokens_file);
   if (!security.ok()) return Fail(2, std::string(security.status().message()));
@@ -105,51 +118,24 @@ int main(int argc, char** argv) {
     const bool in_use = dir_lock.status().code() == absl::StatusCode::kFailedPrecondition;
     return Fail(in_use ? 2 : 1, std::string(dir_lock.status().message()));
   }
-  std::unique_ptr<StateStore> store;
-  // etcd backend (docs/ha.md): campaign first; while a standby, every call is
-  // answered UNAVAILABLE naming the leader; the winner loads the model.
-  std::unique_ptr<EtcdClient> etcd;
-  std::unique_ptr<EtcdLeadership> leadership;
-  if (config.state.backend == "etcd") {
-    const EtcdConfig& ec = config.state.etcd;
-    auto client = EtcdClient::Connect(ec.endpoints, ec.dial_timeout, ec.request_timeout);
-    if (!client.ok()) return Fail(1, std::string(client.status().message()));
-    etcd = std::move(*client);
-    auto etcd_store = std::make_unique<EtcdStateStore>(etcd.get(), ec.prefix);
-    EtcdLeadership* lead = nullptr;
-    auto standby = StandbyServer::Start(config.listen, [&lead] {
-      return lead == nullptr ? std::string() : lead->last_seen_leader();
-    });
-    if (!standby.ok()) return Fail(1, std::string(standby.status().message()));
-    const std::string host = config.listen.substr(0, config.listen.rfind(':'));
-    config.listen = host + ":" + std::to_string((*standby)->port());
-    leadership = std::make_unique<EtcdLeadership>(etcd.get(), etcd_store->layout(), config.listen,
-                                                  ec.lease_ttl);
-    lead = leadership.get();
-    if (auto st = miroir::WritePortFile(port_file, (*standby)->port()); !st.ok()) {
-      return Fail(1, std::string(st.message()));
-    }
-    spdlog::info("miroir-coordinator {} campaigning on etcd {} (prefix {})", config.listen,
-                 etcd->endpoints_text(), ec.prefix);
-    auto term = leadership->Campaign();
-    if (!term.ok()) return Fail(1, std::string(term.status().message()));
-    // A leader whose lease is gone must not act another moment: its commits are
-    // refused by etcd already; exiting ends its grants, tasks and views too.
-    leadership->set_on_lost([] {
-      spdlog::critical("etcd leadership lost: exiting (a supervisor restarts this as a standby)");
-      spdlog::default_logger()->flush();
-      std::_Exit(3);
-    });
-    etcd_store->SetTerm(*term);
-    (*standby)->Shutdown();
-    store = std::move(etcd_store);
-  } else {
-    auto sqlite = SqliteStateStore::Open(config.data_dir + "/coordinator.db");
-    if (!sqlite.ok()) return Fail(1, std::string(sqlite.status().message()));
-    store = std::move(*sqlite);
+  CoordinatorConfig config;
+  if (!config_file.empty()) {
+    auto loaded = LoadCoordinatorConfig(config_file);
+    if (!loaded.ok()) return Fail(2, std::string(loaded.status().message()));
+    config = *loaded;
   }
-  auto core = Coordinator::Create(config, std::move(store), miroir::SystemClock::Default());
+  if (!listen.empty()) config.listen = listen;
+  if (!data_dir.empty()) config.data_dir = data_dir;
+  if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
+  if (!log_format.empty()) config.log_format = log_format;
+  config.test_allow_unsafe_skip_delta = unsafe_skip;
+  miroir::MergeTlsFiles(tls_flags, &config.tls);
+  if (!tokens_file.empty()) config.auth_tokens_file = tokens_file;
+  auto security =
+      miroir::PrepareServerSecurity(config.listen, config.tls, insecure, config.auth_tokens_file);
+  if (!security.ok()) return Fail(2, std::string(security.status().message()));
   if (!core.ok()) return Fail(1, std::string(core.status().message()));
+  if (!config_file.empty()) (*core)->set_config_loader(load_config, config_file);
   (*core)->set_address_probe(
       [](const std::string& address) { return ProbeTcpAddress(address, absl::Seconds(2)); });
 
@@ -183,10 +169,23 @@ int main(int argc, char** argv) {
       }
     }
   });
+  // SIGHUP reloads the live keys of --config (the same as miroir-ctl config reload),
+  // after the tokens file when there is one (one handler: common/grpc_server.h).
+  miroir::OnReloadSignal([&core, &config_file] {
+    spdlog::info("SIGHUP: reloading {}", config_file.empty() ? "(no --config)" : config_file);
+    auto r = (*core)->ReloadConfig();
+    if (!r.ok()) {
+      spdlog::error("SIGHUP: {}", std::string(r.status().message()));
+    } else {
+      spdlog::info("SIGHUP: {} keys applied, {} need a restart", r->applied_size(),
+                   r->restart_needed_size());
+    }
+  });
   miroir::WaitForShutdownSignal();
   spdlog::info("shutting down");
   stop = true;
   metrics_thread.join();
+  signal(SIGHUP, SIG_IGN);  // no reload once shutting down
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   (*core)->Stop();
   if (leadership) leadership->Shutdown();  // resign: a standby takes over at once

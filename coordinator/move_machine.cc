@@ -89,6 +89,8 @@ absl::StatusOr<v1::Event> MoveMachine::Transition(v1::Move* move, S to, const st
     move->set_remaining(0);
     move->set_documents_copied(0);
   }
+  // A forced cutover is one attempt: leaving catching_up spends it.
+  if (from == v1::MOVE_CATCHING_UP && to != from) move->set_force_cutover(false);
   move->set_state(to);
   move->set_state_since_ms(now_ms);
   move->set_wait_epoch(0);
@@ -114,6 +116,13 @@ MoveMachine::CatchUpDecision MoveMachine::AfterCatchUpPass(const v1::Move& move,
                                                            const MigrationConfig& config,
                                                            bool window_open) {
   CatchUpDecision d;
+  if (move.force_cutover()) {
+    // The operator forced it (`plan cutover --force`): the gates were checked then,
+    // the window is bypassed as by a forced plan; max_write_stall still bounds it.
+    d.next = CatchUpNext::kPause;
+    d.message = absl::StrCat("cutover forced by the operator (", remaining, " left)");
+    return d;
+  }
   const bool small = remaining <= config.catch_up_threshold;
   if (small && window_open) {
     d.next = CatchUpNext::kPause;

@@ -48,6 +48,7 @@ class MoveMachine {
     CatchUpNext next = CatchUpNext::kAnotherPass;
     std::string message;  // human note for the move (e.g. "not converging: ...")
   };
+  // A move with force_cutover set pauses whatever is left and whatever the window.
   static CatchUpDecision AfterCatchUpPass(const v1::Move& move, uint64_t remaining, int64_t now_ms,
                                           const MigrationConfig& config, bool window_open);
 

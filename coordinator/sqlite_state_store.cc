@@ -1,6 +1,10 @@
 #include "coordinator/sqlite_state_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/status_macros.h"
@@ -215,6 +219,56 @@ absl::StatusOr<std::vector<std::string>> SqliteStateStore::PlanEvents(uint64_t p
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.push_back(st.ColumnBytes(0));
   if (rc != SQLITE_DONE) return SqlError(db_, "read events");
   return out;
+}
+
+}  // namespace miroir::coordinator
+
+namespace miroir::coordinator {
+
+absl::Status SqliteStateStore::BackupTo(const std::string& path) {
+  if (std::filesystem::exists(path)) {
+    return absl::FailedPreconditionError(absl::StrCat("backup: ", path, " already exists"));
+  }
+  sqlite3* dest = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = dest ? sqlite3_errmsg(dest) : "out of memory";
+    sqlite3_close(dest);
+    std::filesystem::remove(path);
+    return absl::FailedPreconditionError(absl::StrCat("backup: cannot create ", path, ": ", msg));
+  }
+  absl::Status result;
+  {
+    absl::MutexLock l(&mu_);
+    sqlite3_backup* b = sqlite3_backup_init(dest, "main", db_, "main");
+    if (b == nullptr) {
+      result = SqlError(dest, "backup init");
+    } else {
+      // -1: every page in one step, so the copy is one consistent snapshot.
+      const int rc = sqlite3_backup_step(b, -1);
+      sqlite3_backup_finish(b);
+      if (rc != SQLITE_DONE) result = SqlError(dest, "backup step");
+    }
+  }
+  // The copy is a rollback-journal file on its own (no -wal beside it).
+  if (result.ok()) {
+    char* err = nullptr;
+    if (sqlite3_exec(dest, "PRAGMA journal_mode=DELETE", nullptr, nullptr, &err) != SQLITE_OK) {
+      result = absl::InternalError(absl::StrCat("backup: ", err ? err : "journal mode"));
+      sqlite3_free(err);
+    }
+  }
+  sqlite3_close(dest);
+  if (!result.ok()) {
+    std::filesystem::remove(path);
+    return result;
+  }
+  // Durable before it is reported done.
+  if (int fd = ::open(path.c_str(), O_RDONLY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace miroir::coordinator

@@ -28,6 +28,10 @@ class SqliteStateStore : public StateStore {
   absl::StatusOr<LoadedState> Load() override;
   absl::Status Commit(const StateWrite& write) override;
   absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override;
+  // The SQLite online backup API (sqlite3_backup_*) into `path`, in one step
+  // under this store's lock (no commit interleaves); the copy is then synced.
+  // FAILED_PRECONDITION when `path` exists; the partial file is removed on error.
+  absl::Status BackupTo(const std::string& path) override;
 
   // Schema version stored in the file.
   absl::StatusOr<int> SchemaVersion();

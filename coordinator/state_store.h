@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 namespace miroir::coordinator {
 
@@ -82,6 +83,12 @@ class StateStore {
   virtual absl::Status Commit(const StateWrite& write) = 0;
   // Events of one plan, oldest first (plan_id 0: every event).
   virtual absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) = 0;
+  // Writes a consistent copy of the whole state to the new file `path` (a
+  // backup the backend can open again). UNIMPLEMENTED for a backend without one
+  // (etcd: `etcdctl snapshot save`, docs/runbook.md).
+  virtual absl::Status BackupTo(const std::string& path) {
+    return absl::UnimplementedError(absl::StrCat("this state backend has no backup to ", path));
+  }
 };
 
 }  // namespace miroir::coordinator

@@ -141,6 +141,76 @@ int RunControl(Control what, uint64_t id, const CtlContext& ctx) {
   return kExitOk;
 }
 
+// Live controls (docs/operations.md "Live controls").
+struct UpdateOptions {
+  uint64_t id = 0;
+  int64_t throttle = 0;
+  std::string schedule_window;
+  CLI::Option* throttle_opt = nullptr;
+  CLI::Option* window_opt = nullptr;
+};
+
+int RunUpdate(const UpdateOptions& o, const CtlContext& ctx) {
+  miroir::v1::UpdatePlanRequest req;
+  req.set_id(o.id);
+  if (o.throttle_opt->count() > 0) req.set_throttle_docs_per_s(o.throttle);
+  if (o.window_opt->count() > 0) req.set_schedule_window(o.schedule_window);
+  miroir::v1::GetPlanResponse resp;
+  if (auto s = CallCoordinator(ctx, &Coordinator::Stub::UpdatePlan, req, &resp); !s.ok()) {
+    return Fail(s);
+  }
+  if (ctx.output == OutputFormat::kJson) {
+    PrintPlanResponse(resp, ctx);
+    return kExitOk;
+  }
+  const Plan& p = resp.plan();
+  std::cout << "plan " << p.id() << " " << StateName(p.state()) << ": throttle "
+            << p.throttle_docs_per_s() << " docs/s, schedule window "
+            << (p.schedule_window().empty() ? "(config default)" : p.schedule_window()) << "\n";
+  return kExitOk;
+}
+
+int RunCutover(uint64_t id, bool force, const CtlContext& ctx) {
+  miroir::v1::CutoverPlanRequest req;
+  req.set_id(id);
+  req.set_force(force);
+  miroir::v1::GetPlanResponse resp;
+  if (auto s = CallCoordinator(ctx, &Coordinator::Stub::CutoverPlan, req, &resp); !s.ok()) {
+    return Fail(s);
+  }
+  if (ctx.output == OutputFormat::kJson) {
+    PrintPlanResponse(resp, ctx);
+    return kExitOk;
+  }
+  int forced = 0;
+  for (const auto& m : resp.plan().moves()) forced += m.force_cutover() ? 1 : 0;
+  std::cout << "plan " << id << ": " << forced
+            << " move(s) cut over after their current catch-up pass; follow with: miroir-ctl "
+               "plan watch "
+            << id << "\n";
+  return kExitOk;
+}
+
+int RunAll(bool pause, const CtlContext& ctx) {
+  miroir::v1::PlansChangedResponse resp;
+  absl::Status s =
+      pause ? CallCoordinator(ctx, &Coordinator::Stub::PauseAllPlans,
+                              miroir::v1::PauseAllPlansRequest(), &resp)
+            : CallCoordinator(ctx, &Coordinator::Stub::ResumeAllPlans,
+                              miroir::v1::ResumeAllPlansRequest(), &resp);
+  if (!s.ok()) return Fail(s);
+  if (ctx.output == OutputFormat::kJson) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& p : resp.plans()) out.push_back(PlanJson(p));
+    PrintJson(out);
+    return kExitOk;
+  }
+  std::cout << resp.plans_size() << " plan(s) " << (pause ? "paused" : "resumed");
+  for (int i = 0; i < resp.plans_size(); ++i) std::cout << (i ? ", " : ": ") << resp.plans(i).id();
+  std::cout << "\n";
+  return kExitOk;
+}
+
 // Progress bars redrawn in place on a terminal: one line per running move.
 class ProgressView {
  public:
@@ -307,6 +377,41 @@ void AddPlanCommands(CLI::App* app, Action* action) {
   AddIdVerb(
       plan, action, "abort", "Abort a plan: moves before active are rolled back",
       [](uint64_t id, const CtlContext& ctx) { return RunControl(Control::kAbort, id, ctx); });
+
+  auto update = std::make_shared<UpdateOptions>();
+  CLI::App* u = plan->add_subcommand(
+      "update", "Change a running or paused plan's throttle and/or schedule window, live");
+  u->add_option("ID", update->id, "Plan id")->required();
+  update->throttle_opt = u->add_option(
+      "--throttle", update->throttle,
+      "Copy documents/s (at least 1); the copies running now restart from their checkpoints");
+  update->window_opt = u->add_option("--schedule-window", update->schedule_window,
+                                     "Window name or HH:MM-HH:MM UTC the cutover waits for "
+                                     "('' = migration.allowed_windows)");
+  u->callback([update, action] {
+    *action = [update](const CtlContext& ctx) { return RunUpdate(*update, ctx); };
+  });
+
+  auto cut_id = std::make_shared<uint64_t>(0);
+  auto cut_force = std::make_shared<bool>(false);
+  CLI::App* cut = plan->add_subcommand(
+      "cutover",
+      "Force the cutover of moves whose catch-up does not converge (refused by the safety "
+      "gates; max_write_stall still applies)");
+  cut->add_option("ID", *cut_id, "Plan id")->required();
+  cut->add_flag("--force", *cut_force, "Required: cut over before the catch-up converged");
+  cut->callback([cut_id, cut_force, action] {
+    *action = [cut_id, cut_force](const CtlContext& ctx) {
+      return RunCutover(*cut_id, *cut_force, ctx);
+    };
+  });
+
+  CLI::App* plans = app->add_subcommand("plans", "Every plan at once");
+  plans->require_subcommand(1);
+  plans->add_subcommand("pause-all", "Pause every running plan (moves hold their state)")
+      ->callback([action] { *action = [](const CtlContext& ctx) { return RunAll(true, ctx); }; });
+  plans->add_subcommand("resume-all", "Resume every paused plan")
+      ->callback([action] { *action = [](const CtlContext& ctx) { return RunAll(false, ctx); }; });
 }
 
 }  // namespace miroir::ctl

@@ -27,6 +27,8 @@ void AddVerifyCommand(CLI::App* app, Action* action);       // cmd_verify.cc
 void AddAntiEntropyCommands(CLI::App* app, Action* action);  // cmd_anti_entropy.cc
 void AddReshardCommands(CLI::App* app, Action* action);      // cmd_reshard.cc
 void AddCheckCommand(CLI::App* app, Action* action);         // cmd_check.cc
+void AddConfigCommands(CLI::App* app, Action* action);       // cmd_config.cc
+void AddBackupCommand(CLI::App* app, Action* action);        // cmd_backup.cc
 
 // Builds the whole command line and runs the chosen command; returns the exit code.
 int RunCtl(int argc, char** argv);  // ctl_app.cc

@@ -62,6 +62,8 @@ int RunCtl(int argc, char** argv) {
   AddAntiEntropyCommands(&app, &action);
   AddReshardCommands(&app, &action);
   AddCheckCommand(&app, &action);
+  AddConfigCommands(&app, &action);
+  AddBackupCommand(&app, &action);
 
   try {
     app.parse(argc, argv);

@@ -125,6 +125,27 @@ TEST(MoveMachine, CatchUpPausesWhenSmallAndInsideWindow) {
   EXPECT_TRUE(d.message.empty());
 }
 
+TEST(MoveMachine, AForcedCutoverPausesWhateverIsLeftAndOutsideTheWindowOnce) {
+  MigrationConfig cfg;
+  cfg.catch_up_threshold = 100;
+  v1::Move m;
+  m.set_state(v1::MOVE_COPYING);
+  ASSERT_TRUE(MoveMachine::Transition(&m, v1::MOVE_CATCHING_UP, "x", 1, 0).ok());
+  EXPECT_EQ(MoveMachine::AfterCatchUpPass(m, 50'000, 1000, cfg, false).next,
+            MoveMachine::CatchUpNext::kAnotherPass);
+  m.set_force_cutover(true);
+  auto d = MoveMachine::AfterCatchUpPass(m, 50'000, 1000, cfg, false);
+  EXPECT_EQ(d.next, MoveMachine::CatchUpNext::kPause);
+  EXPECT_NE(d.message.find("forced"), std::string::npos) << d.message;
+  // Leaving catching_up spends the force: a stall retry back in catching_up
+  // waits for convergence again (max_write_stall still bounds every cutover).
+  ASSERT_TRUE(MoveMachine::Transition(&m, v1::MOVE_PAUSED, "forced", 2, 7).ok());
+  EXPECT_FALSE(m.force_cutover());
+  ASSERT_TRUE(MoveMachine::Transition(&m, v1::MOVE_CATCHING_UP, "stall", 3, 8).ok());
+  EXPECT_EQ(MoveMachine::AfterCatchUpPass(m, 50'000, 1000, cfg, true).next,
+            MoveMachine::CatchUpNext::kAnotherPass);
+}
+
 TEST(MoveMachine, CatchUpNotConvergingAfterCatchUpMaxSaysSoAndStays) {
   ManualClock clock(10'000'000);
   MigrationConfig cfg;

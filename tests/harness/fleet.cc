@@ -177,7 +177,11 @@ absl::Status Fleet::WriteCoordinatorConfig(const YAML::Node& config) {
 
 std::string Fleet::coordinator_address() const { return LoopbackAddress(coordinator_port_); }
 
-absl::Status Fleet::LaunchCoordinator() {
+absl::Status Fleet::StartCoordinatorWith(const std::vector<std::string>& flags) {
+  return LaunchCoordinator(flags);
+}
+
+absl::Status Fleet::LaunchCoordinator(const std::vector<std::string>& extra_flags) {
   ++coordinator_starts_;
   std::string port_file = absl::StrCat(dir_, "/coordinator.port");
   RemoveAll(port_file);
@@ -186,9 +190,10 @@ absl::Status Fleet::LaunchCoordinator() {
   opts.log_path = absl::StrCat(dir_, "/coordinator.log");
   opts.args = {"--listen", LoopbackAddress(coordinator_port_),
                "--port-file", port_file,
-               "--data-dir", dir_ + "/coordinator-data",
+               "--data-dir", coordinator_data_dir(),
                "--config", dir_ + "/coordinator.yaml"};
   for (const auto& f : options_.coordinator_flags) opts.args.push_back(f);
+  for (const auto& f : extra_flags) opts.args.push_back(f);
   // The port may linger in the kernel after a SIGKILL: bounded retries.
   absl::Status last;
   for (int attempt = 0; attempt < 10; ++attempt) {

@@ -113,6 +113,11 @@ class Fleet {
   absl::Status ContCoordinator() { return coordinator_->Cont(); }
   // Starts it again on the same port with the same data dir and config.
   absl::Status RestartCoordinator();
+  // Starts it (after KillCoordinator) on the same port and config with `flags`
+  // added for this start only, e.g. {"--restore", FILE}.
+  absl::Status StartCoordinatorWith(const std::vector<std::string>& flags);
+  // Its --data-dir (the SQLite file lives there).
+  std::string coordinator_data_dir() const { return dir_ + "/coordinator-data"; }
   // Rewrites the config file (takes effect at the next restart).
   absl::Status WriteCoordinatorConfig(const YAML::Node& config);
 
@@ -171,7 +176,7 @@ class Fleet {
   Fleet(std::string dir, FleetOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
   absl::Status StartNodes();
   absl::Status StartNode(const std::string& id, const std::string& group, bool proxied);
-  absl::Status LaunchCoordinator();
+  absl::Status LaunchCoordinator(const std::vector<std::string>& extra_flags = {});
   absl::Status LaunchWorker(WorkerProc& w, int index);
 
   std::string dir_;
