@@ -118,22 +118,62 @@ int main(int argc, char** argv) {
     const bool in_use = dir_lock.status().code() == absl::StatusCode::kFailedPrecondition;
     return Fail(in_use ? 2 : 1, std::string(dir_lock.status().message()));
   }
-  CoordinatorConfig config;
-  if (!config_file.empty()) {
-    auto loaded = LoadCoordinatorConfig(config_file);
-    if (!loaded.ok()) return Fail(2, std::string(loaded.status().message()));
-    config = *loaded;
+  std::unique_ptr<StateStore> store;
+  // etcd backend (docs/ha.md): campaign first; while a standby, every call is
+  // answered UNAVAILABLE naming the leader; the winner loads the model.
+  std::unique_ptr<EtcdClient> etcd;
+  std::unique_ptr<EtcdLeadership> leadership;
+  if (config.state.backend == "etcd") {
+    if (!restore.empty()) {
+      return Fail(2, "--restore: only with state.backend sqlite (etcd: docs/runbook.md)");
+    }
+    const EtcdConfig& ec = config.state.etcd;
+    auto client = EtcdClient::Connect(ec.endpoints, ec.dial_timeout, ec.request_timeout);
+    if (!client.ok()) return Fail(1, std::string(client.status().message()));
+    etcd = std::move(*client);
+    auto etcd_store = std::make_unique<EtcdStateStore>(etcd.get(), ec.prefix);
+    EtcdLeadership* lead = nullptr;
+    auto standby = StandbyServer::Start(config.listen, [&lead] {
+      return lead == nullptr ? std::string() : lead->last_seen_leader();
+    });
+    if (!standby.ok()) return Fail(1, std::string(standby.status().message()));
+    const std::string host = config.listen.substr(0, config.listen.rfind(':'));
+    config.listen = host + ":" + std::to_string((*standby)->port());
+    leadership = std::make_unique<EtcdLeadership>(etcd.get(), etcd_store->layout(), config.listen,
+                                                  ec.lease_ttl);
+    lead = leadership.get();
+    if (auto st = miroir::WritePortFile(port_file, (*standby)->port()); !st.ok()) {
+      return Fail(1, std::string(st.message()));
+    }
+    spdlog::info("miroir-coordinator {} campaigning on etcd {} (prefix {})", config.listen,
+                 etcd->endpoints_text(), ec.prefix);
+    auto term = leadership->Campaign();
+    if (!term.ok()) return Fail(1, std::string(term.status().message()));
+    // A leader whose lease is gone must not act another moment: its commits are
+    // refused by etcd already; exiting ends its grants, tasks and views too.
+    leadership->set_on_lost([] {
+      spdlog::critical("etcd leadership lost: exiting (a supervisor restarts this as a standby)");
+      spdlog::default_logger()->flush();
+      std::_Exit(3);
+    });
+    etcd_store->SetTerm(*term);
+    (*standby)->Shutdown();
+    store = std::move(etcd_store);
+  } else {
+    const std::string state_file = config.data_dir + "/coordinator.db";
+    if (!restore.empty()) {
+      auto restored = RestoreStateFile(restore, state_file);
+      if (!restored.ok()) return Fail(2, std::string(restored.status().message()));
+      spdlog::warn(
+          "state restored from {}: epoch {} in the backup, starting at epoch {} (raised past "
+          "anything published after the backup); {} plans, running ones resume",
+          restore, restored->backup_epoch, restored->epoch, restored->plans);
+    }
+    auto sqlite = SqliteStateStore::Open(state_file);
+    if (!sqlite.ok()) return Fail(1, std::string(sqlite.status().message()));
+    store = std::move(*sqlite);
   }
-  if (!listen.empty()) config.listen = listen;
-  if (!data_dir.empty()) config.data_dir = data_dir;
-  if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
-  if (!log_format.empty()) config.log_format = log_format;
-  config.test_allow_unsafe_skip_delta = unsafe_skip;
-  miroir::MergeTlsFiles(tls_flags, &config.tls);
-  if (!tokens_file.empty()) config.auth_tokens_file = tokens_file;
-  auto security =
-      miroir::PrepareServerSecurity(config.listen, config.tls, insecure, config.auth_tokens_file);
-  if (!security.ok()) return Fail(2, std::string(security.status().message()));
+  auto core = Coordinator::Create(config, std::move(store), miroir::SystemClock::Default());
   if (!core.ok()) return Fail(1, std::string(core.status().message()));
   if (!config_file.empty()) (*core)->set_config_loader(load_config, config_file);
   (*core)->set_address_probe(
