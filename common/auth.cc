@@ -21,8 +21,8 @@ const std::set<absl::string_view>& ViewerMethods() {
       "Coordinator/GetStatus",    "Coordinator/ListNodes",   "Coordinator/ListIndexes",
       "Coordinator/GetIndex",     "Coordinator/GetPlan",     "Coordinator/ListPlans",
       "Coordinator/WatchPlan",    "Coordinator/CheckWindow", "Coordinator/Verify",
-      "Coordinator/CheckCluster", "Reshard/Status",          "Reshard/Watch",
-      "AntiEntropy/Status"};
+      "Coordinator/CheckCluster", "Coordinator/GetConfig",   "Reshard/Status",
+      "Reshard/Watch",            "AntiEntropy/Status"};
   return *m;
 }
 
@@ -34,7 +34,12 @@ const std::set<absl::string_view>& AdminMethods() {
                                       "Coordinator/PausePlan",   "Coordinator/ResumePlan",
                                       "Coordinator/AbortPlan",   "Reshard/Start",
                                       "Reshard/Abort",           "Reshard/Rollback",
-                                      "Reshard/Complete",        "AntiEntropy/Run"};
+                                      "Reshard/Complete",        "AntiEntropy/Run",
+                                      // Live controls and the state backup (a copy of
+                                      // the whole model: admin, like every mutation).
+                                      "Coordinator/UpdatePlan",  "Coordinator/PauseAllPlans",
+                                      "Coordinator/ResumeAllPlans", "Coordinator/CutoverPlan",
+                                      "Coordinator/ReloadConfig", "Coordinator/Backup"};
   return *m;
 }
 

@@ -16,6 +16,7 @@ void Fill(SqliteStateStore& store) {
   ClusterState s;
   Change c;
   c.initialized = true;
+  c.bump_epoch = true;  // the write carries the epoch only when asked to
   c.group_order = std::vector<std::string>{"g0"};
   v1::Plan p;
   p.set_id(c.AllocId(s));
