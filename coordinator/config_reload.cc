@@ -1,5 +1,6 @@
 #include "coordinator/config_reload.h"
 
+#include <functional>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -9,92 +10,106 @@
 namespace miroir::coordinator {
 namespace {
 
-std::string Bool(bool b) { return b ? "true" : "false"; }
-std::string Dur(absl::Duration d) { return miroir::FormatDuration(d); }
-std::string List(const std::vector<std::string>& v) {
+using C = CoordinatorConfig;
+
+std::string Show(const std::string& v) { return v; }
+std::string Show(bool b) { return b ? "true" : "false"; }
+std::string Show(uint64_t n) { return absl::StrCat(n); }
+std::string Show(absl::Duration d) { return miroir::FormatDuration(d); }
+std::string Show(const std::vector<std::string>& v) {
   return absl::StrCat("[", absl::StrJoin(v, ", "), "]");
 }
-std::string Windows(const std::map<std::string, std::string>& w) {
+std::string Show(const std::map<std::string, std::string>& w) {
   std::vector<std::string> parts;
   for (const auto& [name, range] : w) parts.push_back(absl::StrCat(name, ": \"", range, "\""));
   return absl::StrCat("{", absl::StrJoin(parts, ", "), "}");
 }
 
+// One key of the YAML file: how it is shown, and for a live key how a reload
+// copies it. The one list both ConfigEntries and CopyLiveKeys read.
+struct Key {
+  const char* name;
+  bool live;
+  std::function<std::string(const C&)> show;
+  std::function<void(const C&, C*)> copy;
+};
+
+template <typename T>
+Key Top(const char* name, bool live, T C::*field) {
+  return {name, live, [field](const C& c) { return Show(c.*field); },
+          [field](const C& from, C* to) { to->*field = from.*field; }};
+}
+
+template <typename S, typename T>
+Key In(const char* name, bool live, S C::*section, T S::*field) {
+  return {name, live, [=](const C& c) { return Show(c.*section.*field); },
+          [=](const C& from, C* to) { (to->*section).*field = from.*section.*field; }};
+}
+
+const std::vector<Key>& Keys() {
+  using M = MigrationConfig;
+  using A = AntiEntropyConfig;
+  using R = ReshardingConfig;
+  constexpr auto m = &C::migration;
+  constexpr auto a = &C::anti_entropy;
+  constexpr auto r = &C::resharding;
+  static const auto* keys = new std::vector<Key>{
+      Top("listen", false, &C::listen),
+      Top("data_dir", false, &C::data_dir),
+      Top("metrics_listen", false, &C::metrics_listen),
+      Top("log_format", false, &C::log_format),
+      Top("log_level", true, &C::log_level),
+      Top("schedule_windows", false, &C::schedule_windows),
+      In("migration.skip_delta_pass", false, m, &M::skip_delta_pass),
+      In("migration.drain_timeout", true, m, &M::drain_timeout),
+      In("migration.catch_up_threshold", true, m, &M::catch_up_threshold),
+      In("migration.catch_up_max", true, m, &M::catch_up_max),
+      In("migration.max_write_stall", true, m, &M::max_write_stall),
+      In("migration.retain_moved_shard", true, m, &M::retain_moved_shard),
+      In("migration.allowed_windows", false, m, &M::allowed_windows),
+      In("migration.backfill_batch_size", true, m, &M::backfill_batch_size),
+      In("migration.throttle_docs_per_s", true, m, &M::throttle_docs_per_s),
+      In("migration.max_stall_retries", true, m, &M::max_stall_retries),
+      In("migration.task_retries", true, m, &M::task_retries),
+      In("migration.max_cutovers_per_node", true, m, &M::max_cutovers_per_node),
+      In("migration.auto_rejoin", true, m, &M::auto_rejoin),
+      Top("worker_lease_ttl", false, &C::worker_lease_ttl),
+      Top("max_clock_drift", false, &C::max_clock_drift),
+      In("anti_entropy.enabled", false, a, &A::enabled),
+      // Written as the YAML takes it: "every 6h".
+      {"anti_entropy.schedule", true,
+       [](const C& c) { return absl::StrCat("every ", Show(c.anti_entropy.schedule)); },
+       [](const C& from, C* to) { to->anti_entropy.schedule = from.anti_entropy.schedule; }},
+      In("anti_entropy.tombstone_grace", true, a, &A::tombstone_grace),
+      In("anti_entropy.shards_per_pass", true, a, &A::shards_per_pass),
+      In("anti_entropy.max_read_concurrency", true, a, &A::max_read_concurrency),
+      In("anti_entropy.fingerprint_batch_size", true, a, &A::fingerprint_batch_size),
+      In("anti_entropy.buckets", true, a, &A::buckets),
+      In("anti_entropy.auto_repair", true, a, &A::auto_repair),
+      In("resharding.enabled", false, r, &R::enabled),
+      In("resharding.backfill_concurrency", true, r, &R::backfill_concurrency),
+      In("resharding.backfill_batch_size", true, r, &R::backfill_batch_size),
+      In("resharding.throttle_docs_per_sec", true, r, &R::throttle_docs_per_sec),
+      In("resharding.verify_before_swap", true, r, &R::verify_before_swap),
+      In("resharding.retain_old_index_hours", true, r, &R::retain_old_index_hours),
+      In("resharding.allowed_windows", false, r, &R::allowed_windows),
+  };
+  return *keys;
+}
+
 }  // namespace
 
-// Keep in step with ConfigEntries' live flags.
 void CopyLiveKeys(const CoordinatorConfig& from, CoordinatorConfig* to) {
-  const MigrationConfig& m = from.migration;
-  to->log_level = from.log_level;
-  to->migration.drain_timeout = m.drain_timeout;
-  to->migration.catch_up_threshold = m.catch_up_threshold;
-  to->migration.catch_up_max = m.catch_up_max;
-  to->migration.max_write_stall = m.max_write_stall;
-  to->migration.retain_moved_shard = m.retain_moved_shard;
-  to->migration.backfill_batch_size = m.backfill_batch_size;
-  to->migration.throttle_docs_per_s = m.throttle_docs_per_s;
-  to->migration.max_stall_retries = m.max_stall_retries;
-  to->migration.task_retries = m.task_retries;
-  to->migration.max_cutovers_per_node = m.max_cutovers_per_node;
-  to->migration.auto_rejoin = m.auto_rejoin;
-  const AntiEntropyConfig& a = from.anti_entropy;
-  to->anti_entropy.schedule = a.schedule;
-  to->anti_entropy.tombstone_grace = a.tombstone_grace;
-  to->anti_entropy.shards_per_pass = a.shards_per_pass;
-  to->anti_entropy.max_read_concurrency = a.max_read_concurrency;
-  to->anti_entropy.fingerprint_batch_size = a.fingerprint_batch_size;
-  to->anti_entropy.buckets = a.buckets;
-  to->anti_entropy.auto_repair = a.auto_repair;
-  const ReshardingConfig& r = from.resharding;
-  to->resharding.backfill_concurrency = r.backfill_concurrency;
-  to->resharding.backfill_batch_size = r.backfill_batch_size;
-  to->resharding.throttle_docs_per_sec = r.throttle_docs_per_sec;
-  to->resharding.verify_before_swap = r.verify_before_swap;
-  to->resharding.retain_old_index_hours = r.retain_old_index_hours;
+  for (const Key& k : Keys()) {
+    if (k.live) k.copy(from, to);
+  }
 }
 
 std::vector<ConfigKeyValue> ConfigEntries(const CoordinatorConfig& c) {
-  const MigrationConfig& m = c.migration;
-  const AntiEntropyConfig& a = c.anti_entropy;
-  const ReshardingConfig& r = c.resharding;
-  return {
-      {"listen", c.listen, false},
-      {"data_dir", c.data_dir, false},
-      {"metrics_listen", c.metrics_listen, false},
-      {"log_format", c.log_format, false},
-      {"log_level", c.log_level, true},
-      {"schedule_windows", Windows(c.schedule_windows), false},
-      {"migration.skip_delta_pass", Bool(m.skip_delta_pass), false},
-      {"migration.drain_timeout", Dur(m.drain_timeout), true},
-      {"migration.catch_up_threshold", absl::StrCat(m.catch_up_threshold), true},
-      {"migration.catch_up_max", Dur(m.catch_up_max), true},
-      {"migration.max_write_stall", Dur(m.max_write_stall), true},
-      {"migration.retain_moved_shard", Dur(m.retain_moved_shard), true},
-      {"migration.allowed_windows", List(m.allowed_windows), false},
-      {"migration.backfill_batch_size", absl::StrCat(m.backfill_batch_size), true},
-      {"migration.throttle_docs_per_s", absl::StrCat(m.throttle_docs_per_s), true},
-      {"migration.max_stall_retries", absl::StrCat(m.max_stall_retries), true},
-      {"migration.task_retries", absl::StrCat(m.task_retries), true},
-      {"migration.max_cutovers_per_node", absl::StrCat(m.max_cutovers_per_node), true},
-      {"migration.auto_rejoin", Bool(m.auto_rejoin), true},
-      {"worker_lease_ttl", Dur(c.worker_lease_ttl), false},
-      {"max_clock_drift", Dur(c.max_clock_drift), false},
-      {"anti_entropy.enabled", Bool(a.enabled), false},
-      {"anti_entropy.schedule", absl::StrCat("every ", Dur(a.schedule)), true},
-      {"anti_entropy.tombstone_grace", Dur(a.tombstone_grace), true},
-      {"anti_entropy.shards_per_pass", absl::StrCat(a.shards_per_pass), true},
-      {"anti_entropy.max_read_concurrency", absl::StrCat(a.max_read_concurrency), true},
-      {"anti_entropy.fingerprint_batch_size", absl::StrCat(a.fingerprint_batch_size), true},
-      {"anti_entropy.buckets", absl::StrCat(a.buckets), true},
-      {"anti_entropy.auto_repair", Bool(a.auto_repair), true},
-      {"resharding.enabled", Bool(r.enabled), false},
-      {"resharding.backfill_concurrency", absl::StrCat(r.backfill_concurrency), true},
-      {"resharding.backfill_batch_size", absl::StrCat(r.backfill_batch_size), true},
-      {"resharding.throttle_docs_per_sec", absl::StrCat(r.throttle_docs_per_sec), true},
-      {"resharding.verify_before_swap", Bool(r.verify_before_swap), true},
-      {"resharding.retain_old_index_hours", absl::StrCat(r.retain_old_index_hours), true},
-      {"resharding.allowed_windows", List(r.allowed_windows), false},
-  };
+  std::vector<ConfigKeyValue> out;
+  out.reserve(Keys().size());
+  for (const Key& k : Keys()) out.push_back({k.name, k.show(c), k.live});
+  return out;
 }
 
 absl::StatusOr<ConfigReload> PlanConfigReload(const CoordinatorConfig& running,

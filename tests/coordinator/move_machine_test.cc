@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "coordinator/cluster_state.h"
+#include "tests/coordinator/test_util.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -237,12 +238,7 @@ TEST(MoveMachine, CleanupWaitsForRetentionAndOneLeaseTtl) {
   EXPECT_FALSE(MoveMachine::CleanupDue(m, clock.NowMs(), cfg, absl::Seconds(60)));
 }
 
-v1::Watermark Mark(const std::string& node, const std::string& inc) {
-  v1::Watermark w;
-  w.set_node(node);
-  w.set_incarnation(inc);
-  return w;
-}
+using testing::Mark;
 
 google::protobuf::RepeatedPtrField<v1::Watermark> Marks(std::vector<v1::Watermark> marks) {
   google::protobuf::RepeatedPtrField<v1::Watermark> out;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/clock.h"
+#include "tests/coordinator/test_util.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -15,25 +16,13 @@ constexpr uint64_t kPlan = 100;
 constexpr uint64_t kMove = 101;
 constexpr uint64_t kGen = 1;
 
-v1::Watermark Mark(const std::string& node, const std::string& inc, uint64_t seq = 0) {
-  v1::Watermark w;
-  w.set_node(node);
-  w.set_incarnation(inc);
-  w.set_seq(seq);
-  return w;
-}
+using testing::Mark;
 
 // One shard of `products` (RF 1) in group g0 moving from r0 to r1 (add node r1).
 class MoveStepperTest : public ::testing::Test {
  protected:
   MoveStepperTest() {
-    cfg_.worker_lease_ttl = absl::Milliseconds(600);
-    cfg_.migration.drain_timeout = absl::Milliseconds(100);
-    cfg_.migration.max_write_stall = absl::Seconds(2);
-    cfg_.migration.catch_up_threshold = 10;
-    cfg_.migration.retain_moved_shard = absl::ZeroDuration();
-    cfg_.migration.max_stall_retries = 3;
-    cfg_.migration.task_retries = 2;
+    cfg_ = testing::StepperConfig();
     s_.epoch = 10;
     s_.initialized = true;
     s_.next_id = 1000;

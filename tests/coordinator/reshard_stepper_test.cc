@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/clock.h"
+#include "tests/coordinator/test_util.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -16,24 +17,13 @@ constexpr uint64_t kReshard = 50;
 constexpr uint64_t kOld = 1;
 constexpr uint64_t kNew = 5;
 
-v1::Watermark Mark(const std::string& node, const std::string& inc, uint64_t seq = 0) {
-  v1::Watermark w;
-  w.set_node(node);
-  w.set_incarnation(inc);
-  w.set_seq(seq);
-  return w;
-}
+using testing::Mark;
 
 // `products` (RF 1, group g0 of r0 and r1) resharded from 2 to 4 shards.
 class ReshardStepperTest : public ::testing::Test {
  protected:
   ReshardStepperTest() {
-    cfg_.worker_lease_ttl = absl::Milliseconds(600);
-    cfg_.migration.drain_timeout = absl::Milliseconds(100);
-    cfg_.migration.max_write_stall = absl::Seconds(2);
-    cfg_.migration.catch_up_threshold = 10;
-    cfg_.migration.max_stall_retries = 3;
-    cfg_.migration.task_retries = 2;
+    cfg_ = testing::StepperConfig();
     cfg_.resharding.backfill_concurrency = 4;
     cfg_.resharding.verify_before_swap = true;
     s_.epoch = 10;

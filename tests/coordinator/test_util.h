@@ -66,6 +66,26 @@ inline coordinator::CoordinatorConfig FastConfig() {
   return c;
 }
 
+// The config the stepper tests decide with: FastConfig() with a 2 s stall
+// limit, 3 stall retries and 2 task retries.
+inline coordinator::CoordinatorConfig StepperConfig() {
+  coordinator::CoordinatorConfig c = FastConfig();
+  c.migration.max_write_stall = absl::Seconds(2);
+  c.migration.max_stall_retries = 3;
+  c.migration.task_retries = 2;
+  return c;
+}
+
+// What a fence or a copy read of `node` under `incarnation`, up to `seq`.
+inline v1::Watermark Mark(const std::string& node, const std::string& incarnation,
+                          uint64_t seq = 0) {
+  v1::Watermark w;
+  w.set_node(node);
+  w.set_incarnation(incarnation);
+  w.set_seq(seq);
+  return w;
+}
+
 // The real store, with every committed StateWrite handed to `on_commit` after it
 // committed: what the coordinator made durable, write by write.
 class ObservedStateStore : public coordinator::StateStore {
