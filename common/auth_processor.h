@@ -1,7 +1,7 @@
 // The gRPC side of authorization: an AuthMetadataProcessor that runs Authorize
 // (common/auth.h) on every call before its handler, with the table loaded from
-// auth.tokens_file and re-read by Reload (SIGHUP). Accepted calls carry the
-// principal in their AuthContext (PrincipalOf). Thread-safe.
+// auth.tokens_file and re-read by Reload (SIGHUP). It does not block (a table
+// lookup and a hash), so gRPC runs it on the call's own thread. Thread-safe.
 #ifndef MIROIR_COMMON_AUTH_PROCESSOR_H_
 #define MIROIR_COMMON_AUTH_PROCESSOR_H_
 
@@ -29,18 +29,20 @@ class AuthProcessor : public grpc::AuthMetadataProcessor {
   grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
                        OutputMetadata* consumed_auth_metadata,
                        OutputMetadata* response_metadata) override;
+  bool IsBlocking() const override { return false; }
 
  private:
   AuthProcessor(std::string path, AuthTable table)
-      : path_(std::move(path)), table_(std::move(table)) {}
+      : path_(std::move(path)), table_(std::make_shared<const AuthTable>(std::move(table))) {}
+  std::shared_ptr<const AuthTable> table() const {
+    absl::MutexLock l(&mu_);
+    return table_;
+  }
   const std::string path_;
-  absl::Mutex mu_;
-  AuthTable table_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex mu_;
+  // Replaced whole by Reload; a call decides on the table it took.
+  std::shared_ptr<const AuthTable> table_ ABSL_GUARDED_BY(mu_);
 };
-
-// The name of the principal that made the call ("ops-alice", "CN=worker-1"), or
-// "anonymous" when the server runs without auth.tokens_file.
-std::string PrincipalOf(const grpc::ServerContext* ctx);
 
 }  // namespace miroir
 
