@@ -153,11 +153,6 @@ void WaitForShutdownSignal() {
   }
 }
 
-void RequestShutdown() {
-  InstallHandlers();
-  OnSignal(0);
-}
-
 absl::Status WritePortFile(const std::string& path, int port) {
   if (path.empty()) return absl::OkStatus();
   const std::string tmp = path + ".tmp";

@@ -52,9 +52,6 @@ void OnReloadSignal(std::function<void()> fn);
 // Thread-safe; call from main after the server started.
 void WaitForShutdownSignal();
 
-// Wakes WaitForShutdownSignal as if a signal arrived (tests, fatal errors).
-void RequestShutdown();
-
 // Writes "PORT\n" to `path` atomically when path is non-empty (the harness reads
 // the OS-assigned port from it).
 absl::Status WritePortFile(const std::string& path, int port);

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 #include "common/yaml_config.h"
 #include "coordinator/status_macros.h"
 

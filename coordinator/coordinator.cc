@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/build_info.h"
 #include "common/route_sets.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/node_rejoin.h"

@@ -29,7 +29,7 @@
 #include "coordinator/step_io.h"
 #include "coordinator/config.h"
 #include "coordinator/config_reload.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/state_store.h"
 #include "coordinator/worker_registry.h"
 #include "miroir/v1/coordinator.pb.h"

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/move_machine.h"
 
 namespace miroir::coordinator {

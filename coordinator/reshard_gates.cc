@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 
 namespace miroir::coordinator {
 

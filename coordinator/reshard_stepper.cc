@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/route_sets.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 #include "coordinator/cutover.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/reshard_gates.h"
 #include "coordinator/routing_tables.h"
 

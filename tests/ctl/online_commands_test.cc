@@ -96,7 +96,7 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node_id: required");
     }
     if (req->skip_delta_pass()) {
-      // Worded as coordinator/gates.cc words it: the client must not prefix it again.
+      // Worded as coordinator/move_gates.cc words it: the client must not prefix it again.
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "plan refused: delta pass is skipped and anti-entropy is disabled "
                           "(migration.skip_delta_pass=true, anti_entropy.enabled=false)");

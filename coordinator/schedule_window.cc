@@ -1,4 +1,4 @@
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 
 #include <cctype>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace miroir {
+namespace miroir::coordinator {
 namespace {
 
 constexpr int kMinutesPerDay = 24 * 60;
@@ -134,4 +134,4 @@ std::string UtcHourMinute(int64_t now_ms) {
   return HourMinute(MinuteOfDay(now_ms));
 }
 
-}  // namespace miroir
+}  // namespace miroir::coordinator

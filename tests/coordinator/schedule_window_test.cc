@@ -1,8 +1,8 @@
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 
 #include <gtest/gtest.h>
 
-namespace miroir {
+namespace miroir::coordinator {
 namespace {
 
 constexpr int64_t kDay = 24LL * 3600 * 1000;
@@ -101,4 +101,4 @@ TEST(UtcHourMinute, Formats) {
 }
 
 }  // namespace
-}  // namespace miroir
+}  // namespace miroir::coordinator
