@@ -6,7 +6,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/reshard_names.h"
 #include "coordinator/cluster_state.h"
+#include "coordinator/reshard_machine.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -28,8 +30,8 @@ bool MoveOver(v1::MoveState s) {
   return s == v1::MOVE_DONE || s == v1::MOVE_FAILED || s == v1::MOVE_ABORTED;
 }
 
-bool ReshardOver(const std::string& state) {
-  return state == "done" || state == "aborted" || state == "rolled_back" || state == "failed";
+bool ReshardOver(v1::ReshardState state) {
+  return ReshardMachine::IsTerminal(state) || state == v1::RESHARD_FAILED;
 }
 
 // The subject a plan acts on: a later done plan of the same kind and subject
@@ -194,16 +196,16 @@ void CheckReshards(const ClusterCheckInput& in, Findings* out) {
   std::map<std::string, uint64_t> last_done;  // index -> newest done reshard id
   std::set<std::string> running;              // indexes with an unfinished reshard
   for (const auto& r : in.reshards) {
-    if (r.state() == "done") last_done[r.index()] = std::max(last_done[r.index()], r.id());
+    if (r.state() == v1::RESHARD_DONE) last_done[r.index()] = std::max(last_done[r.index()], r.id());
     if (!ReshardOver(r.state())) running.insert(r.index());
   }
   for (const auto& r : in.reshards) {
-    if (r.state() != "failed") continue;
+    if (r.state() != v1::RESHARD_FAILED) continue;
     auto done = last_done.find(r.index());
     if (done == last_done.end() || done->second < r.id()) {
       out->Add(kError, "reshard_failed", r.index(),
                absl::StrCat("reshard ", r.id(), " of index ", r.index(), " failed (from ",
-                            r.failed_from(), "); see `miroir-ctl reshard status --index ",
+                            ReshardStateName(r.failed_from()), "); see `miroir-ctl reshard status --index ",
                             r.index(), "`"));
     }
   }

@@ -116,7 +116,7 @@ int64_t Coordinator::NextCutoverDeadlineMs() {
                                                 cfg));
   }
   for (const auto& [id, r] : state_.reshards) {
-    consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == "pausing", now, cfg));
+    consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == v1::RESHARD_STEP_PAUSING, now, cfg));
   }
   return next;
 }
@@ -884,6 +884,7 @@ void Coordinator::TaskFailed(const std::string& worker, const v1::TaskFailed& f)
     }
     it->second.status = TaskRecord::Status::kFailed;
     it->second.error = f.error();
+    it->second.failure = f.reason();
     it->second.retryable = f.retryable();
     ++it->second.failures;
     it->second.retry_at_ms = clock_->NowMs() + TaskRecord::RetryDelayMs(it->second.failures);

@@ -116,7 +116,7 @@ class Reshard : public ::testing::Test {
     EXPECT_TRUE(started.ok()) << started.status();
     if (!started.ok()) return {};
     pb::ReshardRecord r = WaitFor({"retention"});
-    EXPECT_EQ(r.state(), "retention");
+    EXPECT_EQ(r.state(), pb::RESHARD_RETENTION);
     EXPECT_EQ(LiveShards(), new_shards);
     // No topology plan while the old generation is retained (DESIGN §6 gates).
     pb::CreatePlanRequest drain;
@@ -129,7 +129,7 @@ class Reshard : public ::testing::Test {
     auto c = Call("complete");
     EXPECT_TRUE(c.ok()) << c.status();
     r = WaitFor({"done"});
-    EXPECT_EQ(r.state(), "done");
+    EXPECT_EQ(r.state(), pb::RESHARD_DONE);
     EXPECT_EQ(EntriesOf(r.old_generation(), r.old_shards()), 0u)
         << "old generation " << r.old_generation() << " left keys behind";
     return r;
@@ -167,7 +167,7 @@ TEST_F(Reshard, RoundTripsNeverReuseAGenerationAndLeaveNoKeys) {
   std::set<uint64_t> generations;
   for (uint32_t to : {16u, 8u, 16u}) {
     pb::ReshardRecord r = ReshardToDone(to);
-    ASSERT_EQ(r.state(), "done");
+    ASSERT_EQ(r.state(), pb::RESHARD_DONE);
     generations.insert(r.old_generation());
     generations.insert(r.new_generation());
   }
@@ -179,7 +179,7 @@ TEST_F(Reshard, RollbackAfterTheSwapLosesNoWriteEvenOneTheReverseDualWriteMissed
   Start({});
   ASSERT_TRUE(StartReshard(16).ok());
   pb::ReshardRecord r = WaitFor({"retention"});
-  ASSERT_EQ(r.state(), "retention");
+  ASSERT_EQ(r.state(), pb::RESHARD_RETENTION);
   // A write that reached the new LIVE generation only, as if the reverse
   // dual-write into the retained one had been lost: applied straight to the new
   // owners of its shard, at a version newer than anything the writer stamps.
@@ -210,7 +210,7 @@ TEST_F(Reshard, RollbackAfterTheSwapLosesNoWriteEvenOneTheReverseDualWriteMissed
   auto rb = Call("rollback");
   ASSERT_TRUE(rb.ok()) << rb.status();
   r = WaitFor({"rolled_back"});
-  ASSERT_EQ(r.state(), "rolled_back");
+  ASSERT_EQ(r.state(), pb::RESHARD_ROLLED_BACK);
   EXPECT_EQ(LiveShards(), 8u);
   EXPECT_EQ(EntriesOf(r.new_generation(), 16), 0u);
   // The missed write is in the old generation on every owner of its old shard.
@@ -289,7 +289,7 @@ TEST_F(Reshard, VerifyCatchesADocumentAlteredOnOneNodeAndFailsThePlan) {
   }
   ASSERT_TRUE(altered);
   pb::ReshardRecord r = WaitFor({"failed"}, absl::Seconds(120), {"retention", "done"});
-  ASSERT_EQ(r.state(), "failed") << "the verify let an altered document through";
+  ASSERT_EQ(r.state(), pb::RESHARD_FAILED) << "the verify let an altered document through";
   EXPECT_NE(std::find(r.divergent_keys().begin(), r.divergent_keys().end(), key),
             r.divergent_keys().end())
       << r.message();
@@ -300,7 +300,7 @@ TEST_F(Reshard, VerifyCatchesADocumentAlteredOnOneNodeAndFailsThePlan) {
   // Abort drops the shadow; the index keeps its data.
   ASSERT_TRUE(Call("abort").ok());
   r = WaitFor({"aborted"}, absl::Seconds(60), {});
-  EXPECT_EQ(r.state(), "aborted");
+  EXPECT_EQ(r.state(), pb::RESHARD_ABORTED);
   EXPECT_EQ(EntriesOf(rec.new_generation(), 16), 0u);
   StopAndCheck();
 }
@@ -317,10 +317,10 @@ TEST_F(Reshard, CoordinatorAndWorkerKilledMidBackfillResume) {
   ASSERT_TRUE(fleet_->KillCoordinator().ok());
   ASSERT_TRUE(fleet_->RestartCoordinator().ok());
   pb::ReshardRecord r = WaitFor({"backfill", "catching_up"});
-  ASSERT_EQ(r.state(), "backfill") << "too fast to kill a worker mid-backfill";
+  ASSERT_EQ(r.state(), pb::RESHARD_BACKFILL) << "too fast to kill a worker mid-backfill";
   ASSERT_TRUE(fleet_->KillWorker(0).ok());
   r = WaitFor({"retention"}, absl::Seconds(180));
-  ASSERT_EQ(r.state(), "retention");
+  ASSERT_EQ(r.state(), pb::RESHARD_RETENTION);
   auto st = Status();
   ASSERT_TRUE(st.ok());
   for (const auto& e : st->events()) {

@@ -10,6 +10,7 @@
 #include "common/digest.h"
 #include "worker/tasks/ae_pass.h"
 #include "worker/tasks/reshard_tasks.h"
+#include "worker/tasks/task_failure.h"
 
 namespace miroir {
 namespace {
@@ -280,9 +281,8 @@ absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_de
     auto pos = (*store)->CurrentSeq(KeyOf(t));
     if (!pos.ok()) return Prefixed(w.node(), pos.status());
     if (pos->incarnation != w.incarnation()) {
-      return absl::FailedPreconditionError(absl::StrCat("incarnation changed: node ", w.node(),
-                                                        " was ", w.incarnation(), ", now ",
-                                                        pos->incarnation));
+      return IncarnationChangedError(absl::StrCat("node ", w.node(), " was ", w.incarnation(),
+                                                  ", now ", pos->incarnation));
     }
     uint64_t upto = pos->seq;
     if (final_delta) {
@@ -295,9 +295,9 @@ absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_de
             absl::StrCat("upto: no F for source ", w.node(), " in the final delta"));
       }
       if (f->incarnation() != w.incarnation()) {
-        return absl::FailedPreconditionError(absl::StrCat("incarnation changed: node ", w.node(),
-                                                          " was fenced under ", f->incarnation(),
-                                                          ", W is from ", w.incarnation()));
+        return IncarnationChangedError(absl::StrCat("node ", w.node(), " was fenced under ",
+                                                    f->incarnation(), ", W is from ",
+                                                    w.incarnation()));
       }
       upto = f->seq();
     }
