@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/state_upgrade.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -34,7 +35,6 @@ std::string EnumTail(const std::string& name, const std::string& prefix) {
 
 std::string MoveStateName(v1::MoveState s) { return EnumTail(v1::MoveState_Name(s), "MOVE_"); }
 std::string PlanStateName(v1::PlanState s) { return EnumTail(v1::PlanState_Name(s), "PLAN_"); }
-std::string PlanKindName(v1::PlanKind k) { return EnumTail(v1::PlanKind_Name(k), "PLAN_"); }
 
 absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded) {
   ClusterState s;
@@ -72,6 +72,7 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
   for (const auto& [id, value] : kind(kKindReshard)) {
     v1::ReshardRecord r;
     if (auto st = ParseInto(kKindReshard, id, value, &r); !st.ok()) return st;
+    if (auto st = UpgradeReshardRecord(&r); !st.ok()) return st;
     s.reshards[r.id()] = r;
   }
   for (const auto& [id, value] : kind(kKindAeRun)) {
@@ -115,6 +116,7 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
   for (const auto& [id, value] : kind(kKindMove)) {
     v1::Move m;
     if (auto st = ParseInto(kKindMove, id, value, &m); !st.ok()) return st;
+    UpgradeMove(&m);
     s.moves[m.id()] = m;
   }
   for (const auto& [id, value] : kind(kKindTask)) {

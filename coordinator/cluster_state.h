@@ -36,7 +36,8 @@ struct TaskRecord {
   Status status = Status::kPending;
   std::string worker;  // holder while leased
   v1::TaskResult result;
-  std::string error;
+  std::string error;                                       // for people
+  v1::TaskFailure failure = v1::TASK_FAILURE_UNSPECIFIED;  // what the steppers act on
   bool retryable = false;
   uint32_t failures = 0;
   int64_t retry_at_ms = 0;  // a retryable failure is leased again from then (backoff)
@@ -149,7 +150,6 @@ std::shared_ptr<const v1::ClusterView> BuildView(const ClusterState& state);
 // Names for logs and events.
 std::string MoveStateName(v1::MoveState s);
 std::string PlanStateName(v1::PlanState s);
-std::string PlanKindName(v1::PlanKind k);
 
 }  // namespace miroir::coordinator
 

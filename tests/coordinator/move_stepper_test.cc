@@ -265,6 +265,7 @@ TEST_F(MoveStepperTest, ChangedSourceIncarnationDuringCatchUpStartsTheCopyOver) 
   *move().add_watermarks() = Mark("r0", "i0", 9);
   TaskRecord& t = GiveTask(v1::TASK_CATCH_UP, TaskRecord::Status::kFailed);
   t.error = "incarnation changed: r0";
+  t.failure = v1::TASK_FAILURE_INCARNATION_CHANGED;
   Step();
   EXPECT_EQ(move().state(), v1::MOVE_COPYING);
   EXPECT_EQ(Transitions().at(0), "catching_up->copying");
@@ -454,6 +455,32 @@ TEST_F(MoveStepperTest, PlanAbortRoutesBackAndWipesThePartialCopy) {
   EXPECT_EQ(s_.plans[kPlan].state(), v1::PLAN_ABORTED);
 }
 
+// DESIGN §6 "Abort": a restore's replacement counted toward acks, so it is
+// reconciled into O once (abort_reconciled), then wiped.
+TEST_F(MoveStepperTest, RestoreAbortReconcilesTheReplacementOnceThenWipesIt) {
+  s_.nodes["r0"].set_status(v1::NODE_FAILED);
+  s_.plans[kPlan].set_kind(v1::PLAN_RESTORE);
+  move().set_state(v1::MOVE_COPYING);
+  s_.plans[kPlan].set_state(v1::PLAN_ABORTING);
+  Step();
+  ASSERT_EQ(move().state(), v1::MOVE_ABORTING);
+  acked_.insert(move().wait_epoch());
+  Step();
+  ASSERT_NE(TaskOfMove(), nullptr);
+  EXPECT_EQ(TaskOfMove()->kind(), v1::TASK_RECONCILE);
+  EXPECT_FALSE(move().abort_reconciled());
+  s_.tasks[move().task_id()].status = TaskRecord::Status::kDone;
+  Step();
+  EXPECT_TRUE(move().abort_reconciled());
+  EXPECT_EQ(move().fences_size(), 0) << "the marker no longer rides in fences";
+  Step();
+  ASSERT_NE(TaskOfMove(), nullptr);
+  EXPECT_EQ(TaskOfMove()->kind(), v1::TASK_CLEANUP) << "reconciled once, not again";
+  s_.tasks[move().task_id()].status = TaskRecord::Status::kDone;
+  Step();
+  EXPECT_EQ(move().state(), v1::MOVE_ABORTED);
+}
+
 TEST_F(MoveStepperTest, PendingMoveOfAnAbortedPlanEndsAtOnceAndTheJoiningNodeIsRemoved) {
   s_.plans[kPlan].set_state(v1::PLAN_ABORTING);
   Step();
@@ -492,7 +519,7 @@ TEST_F(MoveStepperTest, DropsAFailedNodesFenceOnceRunButNotAReshardsSwapFence) {
   fence(502);  // and the position read of a new shard
   v1::ReshardRecord r;
   r.set_id(50);
-  r.set_state("swap_paused");
+  r.set_state(v1::RESHARD_SWAP_PAUSED);
   r.add_shards()->set_task_id(501);
   r.add_dst_positions()->set_task_id(502);
   s_.reshards[50] = r;

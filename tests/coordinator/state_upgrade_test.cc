@@ -4,7 +4,10 @@
 
 #include <string>
 
+#include "coordinator/cluster_state.h"
+#include "coordinator/sqlite_state_store.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "tests/coordinator/test_util.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -104,6 +107,39 @@ TEST(StateUpgradeTest, ReconciledMarkerFenceBecomesItsField) {
   UpgradeMove(&plain);
   EXPECT_FALSE(plain.abort_reconciled());
   EXPECT_EQ(plain.fences_size(), 1);
+}
+
+// A data dir an earlier version wrote (string reshard state, reconciled marker
+// fence) loads, converted; one with an unparsable state is refused naming it.
+TEST(StateUpgradeTest, DataDirOfTheEarlierVersionLoads) {
+  testing::TempDir dir;
+  auto store = SqliteStateStore::Open(dir.path() + "/coordinator.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::Move move;
+  move.set_id(5);
+  move.set_state(v1::MOVE_ABORTING);
+  move.add_fences()->set_node("reconciled");
+  StateWrite w;
+  w.Set(kKindReshard, "00000000000000000012", LegacyBytes(Base(), "retention", "shadow", ""));
+  w.Set(kKindMove, "00000000000000000005", move.SerializeAsString());
+  ASSERT_TRUE((*store)->Commit(w).ok());
+  auto loaded = (*store)->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto state = ClusterState::FromLoaded(*loaded);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->reshards.at(12).state(), v1::RESHARD_RETENTION);
+  EXPECT_TRUE(state->moves.at(5).abort_reconciled());
+  EXPECT_EQ(state->moves.at(5).fences_size(), 0);
+
+  StateWrite bad;
+  bad.Set(kKindReshard, "00000000000000000012", LegacyBytes(Base(), "retained", "shadow", ""));
+  ASSERT_TRUE((*store)->Commit(bad).ok());
+  loaded = (*store)->Load();
+  ASSERT_TRUE(loaded.ok());
+  auto refused = ClusterState::FromLoaded(*loaded);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(refused.status().message().find("'retained'"), std::string::npos)
+      << refused.status();
 }
 
 }  // namespace
