@@ -22,10 +22,6 @@ std::string NodeStatusWord(v1::NodeStatus s) {
   return absl::AsciiStrToLower(name);
 }
 
-bool PlanOver(v1::PlanState s) {
-  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
-}
-
 bool MoveOver(v1::MoveState s) {
   return s == v1::MOVE_DONE || s == v1::MOVE_FAILED || s == v1::MOVE_ABORTED;
 }
@@ -77,7 +73,7 @@ void CheckWorkers(const ClusterCheckInput& in, Findings* out) {
 void CheckNodes(const ClusterCheckInput& in, v1::CheckClusterResponse* resp, Findings* out) {
   std::set<std::string> in_unended_plan, unended_groups;
   for (const auto& p : in.plans) {
-    if (PlanOver(p.state())) continue;
+    if (PlanEnded(p.state())) continue;
     in_unended_plan.insert(p.node_id());
     unended_groups.insert(p.group());
     for (const auto& m : p.moves()) {
@@ -179,7 +175,7 @@ void CheckPlans(const ClusterCheckInput& in, Findings* out) {
       out->Add(kWarning, "plan_paused", id,
                absl::StrCat("plan ", p.id(), " (", p.description(), ") is paused"));
     }
-    if (PlanOver(p.state())) {
+    if (PlanEnded(p.state())) {
       for (const auto& m : p.moves()) {
         if (!MoveOver(m.state())) {
           out->Add(kError, "leftover_move", id,

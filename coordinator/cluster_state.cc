@@ -36,6 +36,21 @@ std::string EnumTail(const std::string& name, const std::string& prefix) {
 std::string MoveStateName(v1::MoveState s) { return EnumTail(v1::MoveState_Name(s), "MOVE_"); }
 std::string PlanStateName(v1::PlanState s) { return EnumTail(v1::PlanState_Name(s), "PLAN_"); }
 
+bool PlanEnded(v1::PlanState s) {
+  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
+}
+
+v1::Event PlanStateEvent(uint64_t plan_id, v1::PlanState from, v1::PlanState to,
+                         const std::string& reason, int64_t now_ms) {
+  v1::Event e;
+  e.set_time_ms(now_ms);
+  e.set_plan_id(plan_id);
+  if (from != v1::PLAN_STATE_UNSPECIFIED) e.set_from(PlanStateName(from));
+  e.set_to(PlanStateName(to));
+  e.set_reason(reason);
+  return e;
+}
+
 absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded) {
   ClusterState s;
   s.epoch = loaded.epoch;

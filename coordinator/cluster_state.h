@@ -151,6 +151,14 @@ std::shared_ptr<const v1::ClusterView> BuildView(const ClusterState& state);
 std::string MoveStateName(v1::MoveState s);
 std::string PlanStateName(v1::PlanState s);
 
+// Done, failed or aborted: the plan moves no more.
+bool PlanEnded(v1::PlanState s);
+
+// The event of plan `plan_id` going from `from` to `to` (from unset when
+// PLAN_STATE_UNSPECIFIED: a plan created; from == to: a change within a state).
+v1::Event PlanStateEvent(uint64_t plan_id, v1::PlanState from, v1::PlanState to,
+                         const std::string& reason, int64_t now_ms);
+
 }  // namespace miroir::coordinator
 
 #endif  // MIROIR_COORDINATOR_CLUSTER_STATE_H_

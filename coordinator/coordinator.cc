@@ -11,8 +11,8 @@
 #include "coordinator/schedule_window.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
-#include "coordinator/node_rejoin.h"
 #include "coordinator/move_machine.h"
+#include "coordinator/node_rejoin.h"
 #include "coordinator/plan_runner.h"
 #include "coordinator/planner.h"
 #include "coordinator/read_exclusions.h"
@@ -23,13 +23,6 @@
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
-namespace {
-
-bool PlanEnded(v1::PlanState s) {
-  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
-}
-
-}  // namespace
 
 Coordinator::Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> store,
                          const Clock* clock)
@@ -411,8 +404,7 @@ absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std
             // Fence the node's shards at the new epoch where it still answers, so a
             // worker that has not seen this epoch can no longer write there (§9a;
             // best effort: the worker lease bounds a writer no fence reaches).
-            v1::Task fence = NewShardTask(s, c, v1::TASK_FENCE, gen, route.shard(), s.epoch + 1,
-                                          {}, {id}, 0);
+            v1::Task fence = NodeFailureFence(s, c, gen, route.shard(), id);
             c->tasks[fence.id()] = fence;
             v1::ShardRoute r = route;
             std::vector<const v1::Move*> moves;
@@ -506,33 +498,30 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   MIROIR_RETURN_IF_ERROR(CheckWindowGate(windows, now, req.force()));
   MIROIR_RETURN_IF_ERROR(CheckCapacityGate(moves, health));
   v1::Plan saved;
-  MIROIR_RETURN_IF_ERROR(
-      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
-        MIROIR_RETURN_IF_ERROR(state_gates(s));
-        saved = plan;
-        saved.set_id(c->AllocId(s));
-        saved.clear_moves();
-        for (v1::Move m : moves) {
-          m.set_id(c->AllocId(s));
-          m.set_plan_id(saved.id());
-          m.set_state_since_ms(now);
-          c->moves[m.id()] = m;
-          *saved.add_moves() = m;
-        }
-        c->plans[saved.id()] = saved;
-        for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
-        if (!draft.group_order.empty()) c->group_order = draft.group_order;
-        // New nodes must be in the view before any route names them.
-        c->bump_epoch = !draft.nodes.empty();
-        v1::Event e;
-        e.set_time_ms(now);
-        e.set_plan_id(saved.id());
-        e.set_to(PlanStateName(v1::PLAN_RUNNING));
-        e.set_reason(absl::StrCat("plan created: ", saved.description(), ", ", moves.size(),
-                                  " moves", req.force() ? " (forced)" : ""));
-        c->events.push_back(e);
-        return absl::OkStatus();
-      }).status());
+  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+                           MIROIR_RETURN_IF_ERROR(state_gates(s));
+                           saved = plan;
+                           saved.set_id(c->AllocId(s));
+                           saved.clear_moves();
+                           for (v1::Move m : moves) {
+                             m.set_id(c->AllocId(s));
+                             m.set_plan_id(saved.id());
+                             m.set_state_since_ms(now);
+                             c->moves[m.id()] = m;
+                             *saved.add_moves() = m;
+                           }
+                           c->plans[saved.id()] = saved;
+                           for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
+                           if (!draft.group_order.empty()) c->group_order = draft.group_order;
+                           // New nodes must be in the view before any route names them.
+                           c->bump_epoch = !draft.nodes.empty();
+                           c->events.push_back(PlanStateEvent(
+                               saved.id(), v1::PLAN_STATE_UNSPECIFIED, v1::PLAN_RUNNING,
+                               absl::StrCat("plan created: ", saved.description(), ", ",
+                                            moves.size(), " moves", req.force() ? " (forced)" : ""),
+                               now));
+                           return absl::OkStatus();
+                         }).status());
   if (req.force()) {
     spdlog::warn("plan {} created with force: the window gate is bypassed ({})", saved.id(),
                  saved.description());
@@ -602,13 +591,7 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::SwitchPlanState(uint64_t id, v1
                            v1::Plan p = it->second;
                            p.set_state(to);
                            c->plans[id] = p;
-                           v1::Event e;
-                           e.set_time_ms(now);
-                           e.set_plan_id(id);
-                           e.set_from(PlanStateName(from));
-                           e.set_to(PlanStateName(to));
-                           e.set_reason(reason);
-                           c->events.push_back(e);
+                           c->events.push_back(PlanStateEvent(id, from, to, reason, now));
                            return absl::OkStatus();
                          }).status());
   return PlanResponse(id);

@@ -35,10 +35,7 @@ void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
   std::vector<MetricLabels> live_moves;
   for (const auto& p : in.plans) {
     plans[Lower(v1::PlanState_Name(p.state()), "PLAN_")] += 1;
-    if (p.state() == v1::PLAN_DONE || p.state() == v1::PLAN_FAILED ||
-        p.state() == v1::PLAN_ABORTED) {
-      continue;
-    }
+    if (PlanEnded(p.state())) continue;
     ++active;
     for (const auto& m : p.moves()) {
       moves[MoveStateName(m.state())] += 1;

@@ -119,12 +119,6 @@ class MoveTick : StepContext {
     return true;
   }
 
-  const TaskRecord* TaskOf(const v1::Move& m) const {
-    if (m.task_id() == 0) return nullptr;
-    auto it = s_.tasks.find(m.task_id());
-    return it == s_.tasks.end() ? nullptr : &it->second;
-  }
-
   // Creates the task serving the move's current state.
   void NewTask(v1::Move* m, v1::TaskKind kind, const Strings& sources, const Strings& targets,
                uint64_t epoch) {
@@ -175,15 +169,9 @@ class MoveTick : StepContext {
     *t.mutable_rescue_from() = from;
   }
 
-  // Drops the move's finished task (its result has been used).
-  void Consume(v1::Move* m) {
-    if (m->task_id() != 0) c_->deleted_tasks.insert(m->task_id());
-    m->set_task_id(0);
-  }
-
   // Transition; `publishes` = the route of the shard changes (new epoch, acks awaited).
   bool TransitionTo(v1::Move* m, v1::MoveState to, const std::string& reason, bool publishes) {
-    Consume(m);
+    DropTask(m);
     auto e = MoveMachine::Transition(m, to, reason, now_, publishes ? new_epoch_ : 0);
     if (!e.ok()) {
       out_->Error(std::string(e.status().message()));
@@ -199,10 +187,6 @@ class MoveTick : StepContext {
                             reason));
     c_->events.push_back(*e);
     return true;
-  }
-
-  bool Acked(const v1::Move& m) const {
-    return cutover::Acked(in_.acks_ready, m.wait_epoch(), in_.all_live_acked);
   }
 
   bool WindowOpen(const v1::Plan& plan) const {
@@ -265,7 +249,7 @@ class MoveTick : StepContext {
     const Strings O = Vec(m->old_owners()), N = Vec(m->new_owners());
     const Strings J = Minus(N, O), L = Minus(O, N);
     const Strings sources = WithoutFailed(Vec(m->sources()), failed_);
-    const TaskRecord* t = TaskOf(*m);
+    const TaskRecord* t = TaskOf(m->task_id());
     const bool done = t && t->status == TaskRecord::Status::kDone;
     const bool aborting = plan.state() == v1::PLAN_ABORTING;
     if (aborting && m->state() != v1::MOVE_ABORTING && MoveMachine::CanAbort(*m) &&
@@ -359,13 +343,17 @@ class MoveTick : StepContext {
           if (d.next == MoveMachine::CatchUpNext::kPause) {
             // Waiting for another cutover on its nodes runs another pass meanwhile:
             // the delta stays small.
-            if (!StartCutover(
-                    m, absl::StrCat("catch-up converged (", t->result.remaining(), " left)"))) {
-              Consume(m);
+            // A forced cutover says so (the decision's message); else it converged.
+            const std::string why =
+                d.message.empty()
+                    ? absl::StrCat("catch-up converged (", t->result.remaining(), " left)")
+                    : d.message;
+            if (!StartCutover(m, why)) {
+              DropTask(m);
             }
           } else {
             m->set_message(d.message);
-            Consume(m);
+            DropTask(m);
           }
           return;
         }
@@ -379,11 +367,7 @@ class MoveTick : StepContext {
         if (done) {
           if (JoiningChanged(m, t->result.watermarks())) return;
           m->clear_fences();
-          std::set<std::string> fenced;
-          for (const auto& f : t->result.watermarks()) {
-            *m->add_fences() = f;
-            fenced.insert(f.node());
-          }
+          for (const auto& f : t->result.watermarks()) *m->add_fences() = f;
           const uint32_t rf = s_.generations.at(m->generation()).rf();
           const uint32_t good =
               cutover::FencedWithCurrentWatermark(m->watermarks(), m->fences(), &sources);
@@ -395,7 +379,7 @@ class MoveTick : StepContext {
             TransitionTo(m, v1::MOVE_CATCHING_UP, m->message(), true);
             return;
           }
-          TransitionTo(m, v1::MOVE_FINAL_DELTA, absl::StrCat("fences set on ", fenced.size(), " nodes"),
+          TransitionTo(m, v1::MOVE_FINAL_DELTA, absl::StrCat("fences set on ", m->fences_size(), " nodes"),
              false);
           return;
         }
@@ -503,7 +487,7 @@ class MoveTick : StepContext {
         }
         if (!done) return;
         if (t->task.kind() == v1::TASK_RECONCILE) {
-          Consume(m);
+          DropTask(m);
           m->set_abort_reconciled(true);
           return;
         }
@@ -600,13 +584,10 @@ class MoveTick : StepContext {
       p.set_state(next);
       p.set_ended_ms(now_);
       c_->plans[pid] = p;
-      v1::Event e;
-      e.set_time_ms(now_);
-      e.set_plan_id(pid);
-      e.set_from(PlanStateName(plan.state()));
-      e.set_to(PlanStateName(next));
-      e.set_reason(absl::StrCat(done, " of ", total, " moves done, ", failed, " failed, ", aborted,
-                                " aborted"));
+      const v1::Event e = PlanStateEvent(pid, plan.state(), next,
+                                         absl::StrCat(done, " of ", total, " moves done, ", failed,
+                                                      " failed, ", aborted, " aborted"),
+                                         now_);
       c_->events.push_back(e);
       out_->Info(absl::StrCat("plan ", pid, " ", PlanStateName(next), ": ", e.reason()));
       const bool success = next == v1::PLAN_DONE;
@@ -678,16 +659,9 @@ class MoveTick : StepContext {
       }
       return &g->second.routes(static_cast<int>(shard));
     };
-    // A reshard's swap fences carry no move either: its stepper reads their
-    // results (the fence watermarks) and drops them itself.
-    std::set<uint64_t> reshard_tasks;
-    for (const auto& [rid, r] : s_.reshards) {
-      for (const auto& sh : r.shards()) reshard_tasks.insert(sh.task_id());
-      for (const auto& sh : r.dst_positions()) reshard_tasks.insert(sh.task_id());
-    }
     for (const auto& [id, t] : s_.tasks) {
       // A failed node's fence (MarkNodeFailed): best effort, dropped once run.
-      if (t.task.kind() == v1::TASK_FENCE && t.task.move_id() == 0 && !reshard_tasks.count(id) &&
+      if (IsNodeFailureFence(t.task) &&
           (t.status == TaskRecord::Status::kDone || t.FailedForGood(cfg_.migration.task_retries))) {
         c_->deleted_tasks.insert(id);
         continue;

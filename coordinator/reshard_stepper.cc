@@ -122,11 +122,6 @@ class ReshardTick : StepContext {
     c_->bump_epoch = true;
   }
 
-  const TaskRecord* TaskOf(uint64_t id) const {
-    if (id == 0) return nullptr;
-    auto it = s_.tasks.find(id);
-    return it == s_.tasks.end() ? nullptr : &it->second;
-  }
   static bool Done(const TaskRecord* t) { return t && t->status == TaskRecord::Status::kDone; }
   // Failed for good (a retryable failure within the budget is leased again).
   bool FailedTask(const TaskRecord* t) const {
@@ -135,11 +130,6 @@ class ReshardTick : StepContext {
   void Consume(uint64_t* id) {
     if (*id != 0) c_->deleted_tasks.insert(*id);
     *id = 0;
-  }
-  // Deletes the shard entry's task (its result has been used, or is not wanted).
-  void DropTask(v1::ReshardShard* sh) {
-    if (sh->task_id() != 0) c_->deleted_tasks.insert(sh->task_id());
-    sh->set_task_id(0);
   }
   // Records a finished copy task of a shard (documents copied, the pass done) and
   // drops it.
@@ -179,10 +169,6 @@ class ReshardTick : StepContext {
     }
     c_->tasks[t.id()] = t;
     return t.id();
-  }
-
-  bool Acked(const v1::ReshardRecord& r) const {
-    return cutover::Acked(in_.acks_ready, r.wait_epoch(), in_.all_live_acked);
   }
 
   // Moves the reshard to `to` by the machine's table (an illegal move is logged

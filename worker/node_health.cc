@@ -22,17 +22,6 @@ std::vector<std::string> NodeHealth::SuspectedNodes() const {
   return out;
 }
 
-bool NodeHealth::TryBeginSend(const std::string& node) {
-  absl::MutexLock l(&mu_);
-  State& s = nodes_[node];
-  if (s.suspected && s.outstanding >= std::max(0, options_.max_inflight)) {
-    counters_.skipped_sends.fetch_add(1);
-    return false;
-  }
-  ++s.outstanding;
-  return true;
-}
-
 bool NodeHealth::AtCap(const std::string& node) const {
   absl::MutexLock l(&mu_);
   auto it = nodes_.find(node);

@@ -8,9 +8,10 @@
 //    between them) make the node suspected.
 //  - Only a probe that answers within `suspect_timeout` clears a suspicion (an
 //    answer to an ordinary send does not: a slow node answers, late).
-//  - A suspected node gets at most `max_inflight` outstanding sends; TryBeginSend
-//    refuses the rest (the caller reports them as misses), and each send it takes
-//    is waited for at most `straggler_bound`.
+//  - A suspected node gets at most `max_inflight` outstanding sends; AtCap tells
+//    the caller when it has them (the caller does not send, and reports a miss,
+//    unless the quorum needs the node), and each send is waited for at most
+//    `straggler_bound`.
 //  - One probe at a time per suspected node, at most every `probe_interval`.
 //
 // Thread-safe (one mutex; callers never hold it across I/O).
@@ -62,16 +63,12 @@ class NodeHealth {
   bool Suspected(const std::string& node) const;
   std::vector<std::string> SuspectedNodes() const;  // sorted
 
-  // A send to `node` may go out now: always for a node not suspected; for a
-  // suspected one while fewer than max_inflight sends are outstanding (false:
-  // not sent, counted as skipped). Every true is matched by one EndSend.
-  bool TryBeginSend(const std::string& node);
-  void EndSend(const std::string& node);
-  // The parts of TryBeginSend, for a caller that decides in between (a send the
-  // quorum needs goes out even at the cap): whether `node` is suspected with
-  // max_inflight sends outstanding, and counting one more outstanding send.
+  // Whether `node` is suspected with max_inflight sends outstanding: the caller
+  // sends to it only if the quorum needs it (the cap is the caller's to apply).
   bool AtCap(const std::string& node) const;
+  // One more outstanding send to `node`; every BeginSend is matched by one EndSend.
   void BeginSend(const std::string& node);
+  void EndSend(const std::string& node);
 
   // One more suspect_timeout passed with a send to `node` unanswered. True when
   // this made the node suspected.

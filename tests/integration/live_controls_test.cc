@@ -237,11 +237,13 @@ TEST(LiveControls, ForcedCutoverOfACatchUpThatDoesNotConverge) {
   EXPECT_FALSE((*sc)->writer().stats().acked_puts == 0);
   auto hist = f.GetPlan(plan->id());
   ASSERT_TRUE(hist.ok());
-  bool recorded = false;
+  // The move machine's own transition (not the RPC's plan event): the flag was
+  // honoured where the cutover is decided.
+  bool honoured = false;
   for (const auto& e : hist->history()) {
-    recorded |= e.reason().find("cutover forced by operator") != std::string::npos;
+    honoured |= e.reason().find("cutover forced by the operator (") != std::string::npos;
   }
-  EXPECT_TRUE(recorded);
+  EXPECT_TRUE(honoured) << DescribePlan(hist->plan());
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok()) << report->Summary();
@@ -292,8 +294,6 @@ TEST(LiveControls, ForcedCutoverIsRefusedWithAntiEntropyOffAndTheDeltaSkipped) {
   (void)f.Ctl({"plan", "abort", id});
 }
 
-// DISABLED: its `config show --output json` lookups read null on the first run (08:43,
-// not yet diagnosed); the same reload path passed by hand over gRPC (report).
 TEST(LiveControls, ConfigShowAndReloadOnSighup) {
   TempDir tmp("live_config");
   FleetOptions opts;

@@ -58,31 +58,36 @@ TEST(NodeHealth, AnOrdinaryAnswerDoesNotClearOnlyATimelyProbeDoes) {
   EXPECT_FALSE(h.Suspected("r0"));
 }
 
-TEST(NodeHealth, ASuspectedNodeGetsAtMostMaxInflightOutstandingSends) {
+TEST(NodeHealth, ASuspectedNodeIsAtCapWithMaxInflightOutstandingSends) {
   NodeHealth h(Opts());
   // Not suspected: no cap.
-  for (int i = 0; i < 5; ++i) EXPECT_TRUE(h.TryBeginSend("r0"));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(h.AtCap("r0"));
+    h.BeginSend("r0");
+  }
+  EXPECT_FALSE(h.AtCap("r0"));
   h.RecordTimeout("r0", kT0);
   h.RecordTimeout("r0", kT0);
   ASSERT_TRUE(h.Suspected("r0"));
-  EXPECT_FALSE(h.TryBeginSend("r0"));  // 5 outstanding >= 2
+  EXPECT_TRUE(h.AtCap("r0"));  // 5 outstanding >= 2
   for (int i = 0; i < 4; ++i) h.EndSend("r0");
-  EXPECT_TRUE(h.TryBeginSend("r0"));  // 1 outstanding -> 2
-  EXPECT_FALSE(h.TryBeginSend("r0"));
-  EXPECT_EQ(h.counters().skipped_sends.load(), 2u);
+  EXPECT_FALSE(h.AtCap("r0"));  // 1 outstanding
+  h.BeginSend("r0");
+  EXPECT_TRUE(h.AtCap("r0"));  // 2 outstanding
   h.EndSend("r0");
-  EXPECT_TRUE(h.TryBeginSend("r0"));
+  EXPECT_FALSE(h.AtCap("r0"));
   // Other nodes are not affected.
-  EXPECT_TRUE(h.TryBeginSend("r1"));
+  EXPECT_FALSE(h.AtCap("r1"));
 }
 
-TEST(NodeHealth, MaxInflightZeroSendsNothingToASuspectedNode) {
+TEST(NodeHealth, MaxInflightZeroPutsASuspectedNodeAtCapWithNothingOutstanding) {
   SlowNodeOptions o = Opts();
   o.max_inflight = 0;
   NodeHealth h(o);
+  EXPECT_FALSE(h.AtCap("r0"));
   h.RecordTimeout("r0", kT0);
   h.RecordTimeout("r0", kT0);
-  EXPECT_FALSE(h.TryBeginSend("r0"));
+  EXPECT_TRUE(h.AtCap("r0"));
 }
 
 }  // namespace

@@ -130,7 +130,6 @@ absl::Status Rescue(const TaskContext& ctx, v1::TaskResult* res) {
   *sub.task.add_upto() = *f;
   sub.task.mutable_checkpoint()->Clear();
   *sub.task.mutable_checkpoint()->add_watermarks() = t.rescue_from();
-  if (sub.task.batch_size() == 0) sub.task.set_batch_size(1000);
   // A re-leased prepare copies again from the sync point (the copy is idempotent).
   sub.checkpoint = [&ctx](const v1::Checkpoint&) { return !ctx.cancelled(); };
   auto copied = CopyChanges(sub, /*final_delta=*/true, MoveSink(sub));
