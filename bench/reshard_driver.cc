@@ -21,6 +21,7 @@
 //
 // Prints Markdown (bench/reshard_load.sh --measure puts it into
 // docs/benchmarks/resharding-load.md). Timings belong here, never in tests.
+#include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 
 #include <CLI/CLI.hpp>
@@ -31,8 +32,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

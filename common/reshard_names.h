@@ -6,9 +6,9 @@
 #define MIROIR_COMMON_RESHARD_NAMES_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "miroir/v1/reshard.pb.h"
 
 namespace miroir {

@@ -192,7 +192,8 @@ void CheckReshards(const ClusterCheckInput& in, Findings* out) {
   std::map<std::string, uint64_t> last_done;  // index -> newest done reshard id
   std::set<std::string> running;              // indexes with an unfinished reshard
   for (const auto& r : in.reshards) {
-    if (r.state() == v1::RESHARD_DONE) last_done[r.index()] = std::max(last_done[r.index()], r.id());
+    if (r.state() == v1::RESHARD_DONE)
+      last_done[r.index()] = std::max(last_done[r.index()], r.id());
     if (!ReshardOver(r.state())) running.insert(r.index());
   }
   for (const auto& r : in.reshards) {
@@ -201,8 +202,8 @@ void CheckReshards(const ClusterCheckInput& in, Findings* out) {
     if (done == last_done.end() || done->second < r.id()) {
       out->Add(kError, "reshard_failed", r.index(),
                absl::StrCat("reshard ", r.id(), " of index ", r.index(), " failed (from ",
-                            ReshardStateName(r.failed_from()), "); see `miroir-ctl reshard status --index ",
-                            r.index(), "`"));
+                            ReshardStateName(r.failed_from()),
+                            "); see `miroir-ctl reshard status --index ", r.index(), "`"));
     }
   }
   for (const auto& g : in.generations) {

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
-#include "coordinator/schedule_window.h"
 #include "common/yaml_config.h"
+#include "coordinator/schedule_window.h"
 #include "coordinator/status_macros.h"
 
 namespace miroir::coordinator {

@@ -8,7 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "common/build_info.h"
 #include "common/route_sets.h"
-#include "coordinator/schedule_window.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/move_machine.h"
@@ -19,6 +18,7 @@
 #include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/schedule_window.h"
 #include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -109,7 +109,8 @@ int64_t Coordinator::NextCutoverDeadlineMs() {
                                                 cfg));
   }
   for (const auto& [id, r] : state_.reshards) {
-    consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == v1::RESHARD_STEP_PAUSING, now, cfg));
+    consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(),
+                                                r.step() == v1::RESHARD_STEP_PAUSING, now, cfg));
   }
   return next;
 }

@@ -10,9 +10,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "coordinator/schedule_window.h"
 #include "coordinator/cluster_state.h"
 #include "coordinator/config.h"
+#include "coordinator/schedule_window.h"
 
 namespace miroir::coordinator {
 

@@ -10,13 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/route_sets.h"
-#include "coordinator/schedule_window.h"
 #include "coordinator/cutover.h"
 #include "coordinator/move_gates.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/node_rejoin.h"
 #include "coordinator/recovery_passes.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/schedule_window.h"
 
 namespace miroir::coordinator {
 
@@ -235,10 +235,10 @@ class MoveTick : StepContext {
       m->set_paused_at_ms(0);
       m->clear_fences();
       TransitionTo(m, v1::MOVE_CATCHING_UP,
-         absl::StrCat("cutover exceeded max_write_stall ",
-                      absl::FormatDuration(cfg_.migration.max_write_stall), "; unpaused, retry ",
-                      m->stall_retries()),
-         true);
+                   absl::StrCat("cutover exceeded max_write_stall ",
+                                absl::FormatDuration(cfg_.migration.max_write_stall),
+                                "; unpaused, retry ", m->stall_retries()),
+                   true);
     } else {
       FailMove(m, absl::StrCat("write stall exceeded max_write_stall ",
                                cfg_.migration.max_stall_retries + 1, " times"));
@@ -254,8 +254,8 @@ class MoveTick : StepContext {
     const bool aborting = plan.state() == v1::PLAN_ABORTING;
     if (aborting && m->state() != v1::MOVE_ABORTING && MoveMachine::CanAbort(*m) &&
         m->state() != v1::MOVE_FAILED) {
-      TransitionTo(m, m->state() == v1::MOVE_PENDING ? v1::MOVE_ABORTED : v1::MOVE_ABORTING, "plan aborted",
-         m->state() != v1::MOVE_PENDING);
+      TransitionTo(m, m->state() == v1::MOVE_PENDING ? v1::MOVE_ABORTED : v1::MOVE_ABORTING,
+                   "plan aborted", m->state() != v1::MOVE_PENDING);
       return;
     }
     switch (m->state()) {
@@ -300,7 +300,8 @@ class MoveTick : StepContext {
             if (auto gate = CheckDeltaSkipGate(true, cfg_); !gate.ok()) {
               FailMove(m, std::string(gate.message()));
             } else {
-              TransitionTo(m, v1::MOVE_ACTIVE, "backfill done; delta pass skipped (anti-entropy on)", true);
+              TransitionTo(m, v1::MOVE_ACTIVE,
+                           "backfill done; delta pass skipped (anti-entropy on)", true);
             }
           } else {
             TransitionTo(m, v1::MOVE_CATCHING_UP, "backfill done", false);
@@ -379,8 +380,8 @@ class MoveTick : StepContext {
             TransitionTo(m, v1::MOVE_CATCHING_UP, m->message(), true);
             return;
           }
-          TransitionTo(m, v1::MOVE_FINAL_DELTA, absl::StrCat("fences set on ", m->fences_size(), " nodes"),
-             false);
+          TransitionTo(m, v1::MOVE_FINAL_DELTA,
+                       absl::StrCat("fences set on ", m->fences_size(), " nodes"), false);
           return;
         }
         if (!t && (MoveMachine::DrainTimedOut(*m, now_, cfg_.migration) || Acked(*m))) {
@@ -419,9 +420,10 @@ class MoveTick : StepContext {
       case v1::MOVE_RECONCILING: {
         if (HandleFailedTask(m, t)) return;
         if (done) {
-          TransitionTo(m, v1::MOVE_CLEANUP,
-             absl::StrCat("leaving owners reconciled (", t->result.documents(), " repaired)"),
-             false);
+          TransitionTo(
+              m, v1::MOVE_CLEANUP,
+              absl::StrCat("leaving owners reconciled (", t->result.documents(), " repaired)"),
+              false);
           return;
         }
         if (t) return;
@@ -444,7 +446,8 @@ class MoveTick : StepContext {
         if (done && JoiningChanged(m, t->result.joining())) return;
         if (leaving.empty() || done) {
           TransitionTo(m, v1::MOVE_DONE,
-             leaving.empty() ? "no leaving node" : "shard deleted on leaving nodes", false);
+                       leaving.empty() ? "no leaving node" : "shard deleted on leaving nodes",
+                       false);
           return;
         }
         if (!t && MoveMachine::CleanupDue(*m, now_, cfg_.migration, cfg_.worker_lease_ttl)) {

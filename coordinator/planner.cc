@@ -301,8 +301,7 @@ std::optional<v1::Move> MoveOf(uint64_t gen_id, const v1::GenerationRoute& gen,
 // with their sources and estimates. Returns the documents to copy, summed over
 // the joining nodes.
 absl::StatusOr<uint64_t> AddMoves(const ClusterState& state, const Membership& m,
-                                  const std::map<std::string, NodeHealth>& health,
-                                  v1::Plan* plan) {
+                                  const std::map<std::string, NodeHealth>& health, v1::Plan* plan) {
   const std::string& g = plan->group();
   if (!Contains(m.order, g)) return 0;
   const std::set<std::string> failed = state.FailedNodes();

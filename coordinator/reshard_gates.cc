@@ -31,8 +31,9 @@ absl::Status CheckReshardWindow(const CoordinatorConfig& config, int64_t now_ms,
 }
 
 absl::Status CheckReshardStart(const ReshardStartRequest& req, const CoordinatorConfig& config,
-                               const std::vector<v1::ReshardRecord>& reshards, bool move_active_on_index,
-                               int64_t now_ms, std::vector<std::string>* warnings) {
+                               const std::vector<v1::ReshardRecord>& reshards,
+                               bool move_active_on_index, int64_t now_ms,
+                               std::vector<std::string>* warnings) {
   if (!config.resharding.enabled) {
     return absl::FailedPreconditionError("reshard refused: resharding.enabled is false");
   }

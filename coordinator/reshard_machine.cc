@@ -36,8 +36,7 @@ const std::map<R, std::set<R>>& Table() {
         v1::RESHARD_ABORTING}},
       // swap_final_delta -> retention is the flip (one epoch).
       {v1::RESHARD_SWAP_FINAL_DELTA,
-       {v1::RESHARD_RETENTION, v1::RESHARD_CATCHING_UP, v1::RESHARD_FAILED,
-        v1::RESHARD_ABORTING}},
+       {v1::RESHARD_RETENTION, v1::RESHARD_CATCHING_UP, v1::RESHARD_FAILED, v1::RESHARD_ABORTING}},
       {v1::RESHARD_RETENTION, {v1::RESHARD_CLEANUP, v1::RESHARD_ROLLING_BACK}},
       {v1::RESHARD_CLEANUP, {v1::RESHARD_DONE, v1::RESHARD_FAILED}},
       {v1::RESHARD_ROLLING_BACK, {v1::RESHARD_ROLLED_BACK, v1::RESHARD_FAILED}},
@@ -138,9 +137,7 @@ bool ReshardMachine::CanComplete(const v1::ReshardRecord& r) {
   return r.state() == v1::RESHARD_RETENTION;
 }
 
-bool ReshardMachine::BlocksNewReshard(const v1::ReshardRecord& r) {
-  return !IsTerminal(r.state());
-}
+bool ReshardMachine::BlocksNewReshard(const v1::ReshardRecord& r) { return !IsTerminal(r.state()); }
 
 bool ReshardMachine::RetentionExpired(const v1::ReshardRecord& r, int64_t now_ms,
                                       double retain_hours) {
@@ -161,10 +158,9 @@ absl::StatusOr<v1::Event> ReshardMachine::Transition(v1::ReshardRecord* r, R to,
     if (to == v1::RESHARD_CLEANUP) legal = r->failed_from() == v1::RESHARD_CLEANUP;
   }
   if (!legal) {
-    return absl::FailedPreconditionError(absl::StrCat("illegal reshard transition ",
-                                                      ReshardStateName(from), " -> ",
-                                                      ReshardStateName(to), " (reshard ", r->id(),
-                                                      ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("illegal reshard transition ", ReshardStateName(from), " -> ",
+                     ReshardStateName(to), " (reshard ", r->id(), ")"));
   }
   if ((to == v1::RESHARD_FAILED || to == v1::RESHARD_ABORTING) && from != v1::RESHARD_FAILED) {
     r->set_failed_from(from);
@@ -187,9 +183,9 @@ absl::StatusOr<v1::Event> ReshardMachine::Transition(v1::ReshardRecord* r, R to,
 
 absl::Status ReshardMachine::SetStep(v1::ReshardRecord* r, S step) {
   if (!IsLegalStep(r->state(), step)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "illegal reshard step ", ReshardStepName(step), " in state ", ReshardStateName(r->state()),
-        " (reshard ", r->id(), ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("illegal reshard step ", ReshardStepName(step), " in state ",
+                     ReshardStateName(r->state()), " (reshard ", r->id(), ")"));
   }
   r->set_step(step);
   return absl::OkStatus();

@@ -8,19 +8,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/reshard_names.h"
-#include "coordinator/schedule_window.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/move_gates.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/reshard_gates.h"
 #include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_stepper.h"
+#include "coordinator/schedule_window.h"
 #include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
 namespace {
-
 
 constexpr uint32_t kMaxShards = 65536;
 constexpr double kAssumedDocsPerS = 10000;  // dry run of an unthrottled reshard
@@ -306,8 +305,7 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Complete(const std::str
     if (!ReshardMachine::CanComplete(*r)) {
       return absl::FailedPreconditionError(
           absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ",
-                       ReshardStateName(r->state()),
-                       ": complete is possible only in retention"));
+                       ReshardStateName(r->state()), ": complete is possible only in retention"));
     }
     r->set_complete_requested(true);
     return absl::OkStatus();
@@ -317,7 +315,8 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Complete(const std::str
 uint64_t ReshardRunner::InProgress() const {
   absl::ReaderMutexLock l(&c_->mu_);
   uint64_t n = 0;
-  for (const auto& [id, r] : c_->state_.reshards) n += !ReshardMachine::Ended(r) && r.state() != v1::RESHARD_FAILED;
+  for (const auto& [id, r] : c_->state_.reshards)
+    n += !ReshardMachine::Ended(r) && r.state() != v1::RESHARD_FAILED;
   return n;
 }
 

@@ -9,11 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/route_sets.h"
-#include "coordinator/schedule_window.h"
 #include "coordinator/cutover.h"
 #include "coordinator/move_gates.h"
 #include "coordinator/reshard_gates.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/schedule_window.h"
 
 namespace miroir::coordinator {
 
@@ -600,11 +600,11 @@ class ReshardTick : StepContext {
     for (const auto& k : t->result.divergent_keys()) r->add_divergent_keys(k);
     StartPass(r);
     TransitionTo(r, v1::RESHARD_CATCHING_UP,
-       absl::StrCat("verify found ", t->result.mismatches(), " mismatches (",
-                    t->result.newer_in_source(), " newer in the live generation)",
-                    first ? "" : ", none of the previous ones",
-                    "; re-checked after one more catch-up pass"),
-       false);
+                 absl::StrCat("verify found ", t->result.mismatches(), " mismatches (",
+                              t->result.newer_in_source(), " newer in the live generation)",
+                              first ? "" : ", none of the previous ones",
+                              "; re-checked after one more catch-up pass"),
+                 false);
     return false;
   }
 
@@ -623,16 +623,18 @@ class ReshardTick : StepContext {
         g->set_shards(r->new_shards());
         g->set_role(v1::GENERATION_SHADOW);
         c_->indexes[ix.name()] = ix;
-        TransitionTo(r, v1::RESHARD_DUAL_WRITE,
-           absl::StrCat("shadow generation ", r->new_generation(), " (", ix.name(), "__reshard_",
-                        r->new_shards(), ") created; every write also goes there"),
-           true);
+        TransitionTo(
+            r, v1::RESHARD_DUAL_WRITE,
+            absl::StrCat("shadow generation ", r->new_generation(), " (", ix.name(), "__reshard_",
+                         r->new_shards(), ") created; every write also goes there"),
+            true);
         return;
       }
       case v1::RESHARD_DUAL_WRITE:
         if (!Acked(*r)) return;
         InitShards(r, r->old_generation(), r->new_generation());
-        TransitionTo(r, v1::RESHARD_BACKFILL, "every live worker acked the dual-write epoch", false);
+        TransitionTo(r, v1::RESHARD_BACKFILL, "every live worker acked the dual-write epoch",
+                     false);
         return;
       case v1::RESHARD_BACKFILL: {
         if (!RunBackfills(r)) return;
@@ -640,16 +642,18 @@ class ReshardTick : StepContext {
         for (const auto& sh : r->shards()) all = all && sh.copied();
         if (!all) return;
         StartPass(r);
-        TransitionTo(r, v1::RESHARD_CATCHING_UP,
-           absl::StrCat("backfill done: ", r->documents_backfilled(), " documents re-hashed"),
-           false);
+        TransitionTo(
+            r, v1::RESHARD_CATCHING_UP,
+            absl::StrCat("backfill done: ", r->documents_backfilled(), " documents re-hashed"),
+            false);
         return;
       }
       case v1::RESHARD_CATCHING_UP: {
         if (r->wait_epoch() != 0 && !Acked(*r)) return;  // an unpause is being published
         if (!RunCatchUp(r)) return;
         if (cfg_.resharding.verify_before_swap) {
-          TransitionTo(r, v1::RESHARD_VERIFY, absl::StrCat("catch-up converged (", r->remaining(), " left)"), false);
+          TransitionTo(r, v1::RESHARD_VERIFY,
+                       absl::StrCat("catch-up converged (", r->remaining(), " left)"), false);
           return;
         }
         if (!WindowOpen(*r)) {
@@ -665,7 +669,8 @@ class ReshardTick : StepContext {
         if (!WindowOpen(*r)) {
           r->set_message("verified; waiting for a resharding window before the swap");
           StartPass(r);
-          TransitionTo(r, v1::RESHARD_CATCHING_UP, "verified; outside the resharding window: keep catching up", false);
+          TransitionTo(r, v1::RESHARD_CATCHING_UP,
+                       "verified; outside the resharding window: keep catching up", false);
           return;
         }
         Pause(r, v1::RESHARD_SWAP_PAUSED, "verified: live and shadow agree");
@@ -685,27 +690,28 @@ class ReshardTick : StepContext {
         Flip(r, r->old_generation(), v1::GENERATION_RETAINED, r->new_generation(), r->new_shards());
         SetStep(r, v1::RESHARD_STEP_NONE);
         TransitionTo(r, v1::RESHARD_RETENTION,
-           absl::StrCat("flipped: generation ", r->new_generation(), " is LIVE with ",
-                        r->new_shards(), " shards; generation ", r->old_generation(),
-                        " retained (reverse dual-write)"),
-           true);
+                     absl::StrCat("flipped: generation ", r->new_generation(), " is LIVE with ",
+                                  r->new_shards(), " shards; generation ", r->old_generation(),
+                                  " retained (reverse dual-write)"),
+                     true);
         return;
       case v1::RESHARD_RETENTION:
         if (!r->complete_requested() &&
             !ReshardMachine::RetentionExpired(
-                *r, now_,
-                static_cast<double>(cfg_.resharding.retain_old_index_hours))) {
+                *r, now_, static_cast<double>(cfg_.resharding.retain_old_index_hours))) {
           return;
         }
         SetRole(r->index(), r->old_generation(), v1::GENERATION_DROPPED);
         SetStep(r, v1::RESHARD_STEP_NONE);
-        TransitionTo(r, v1::RESHARD_CLEANUP,
-           r->complete_requested() ? "completed by the operator" : "retain_old_index_hours passed",
-           true);
+        TransitionTo(
+            r, v1::RESHARD_CLEANUP,
+            r->complete_requested() ? "completed by the operator" : "retain_old_index_hours passed",
+            true);
         return;
       case v1::RESHARD_CLEANUP:
         if (!DropGeneration(r, r->old_generation())) return;
-        TransitionTo(r, v1::RESHARD_DONE, absl::StrCat("old generation ", r->old_generation(), " deleted"), false);
+        TransitionTo(r, v1::RESHARD_DONE,
+                     absl::StrCat("old generation ", r->old_generation(), " deleted"), false);
         return;
       case v1::RESHARD_ABORTING:
         if (r->step() == v1::RESHARD_STEP_UNROUTE) {
@@ -725,7 +731,8 @@ class ReshardTick : StepContext {
         }
         if (!s_.generations.count(r->new_generation()) || DropGeneration(r, r->new_generation())) {
           SetStep(r, v1::RESHARD_STEP_NONE);
-          TransitionTo(r, v1::RESHARD_ABORTED, "shadow dropped; the index never left its old generation", false);
+          TransitionTo(r, v1::RESHARD_ABORTED,
+                       "shadow dropped; the index never left its old generation", false);
         }
         return;
       case v1::RESHARD_ROLLING_BACK:
@@ -792,10 +799,11 @@ class ReshardTick : StepContext {
     }
     // "flipped", then "dropping": delete the new generation on its owners.
     if (DropGeneration(r, r->new_generation())) {
-      TransitionTo(r, v1::RESHARD_ROLLED_BACK,
-         absl::StrCat("rolled back: generation ", r->old_generation(), " is LIVE with ",
-                      r->old_shards(), " shards; generation ", r->new_generation(), " deleted"),
-         false);
+      TransitionTo(
+          r, v1::RESHARD_ROLLED_BACK,
+          absl::StrCat("rolled back: generation ", r->old_generation(), " is LIVE with ",
+                       r->old_shards(), " shards; generation ", r->new_generation(), " deleted"),
+          false);
     }
   }
 };

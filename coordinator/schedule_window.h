@@ -14,7 +14,7 @@
 namespace miroir::coordinator {
 
 struct TimeWindow {
-  std::string name;     // configured name, or the range text itself
+  std::string name;      // configured name, or the range text itself
   int start_minute = 0;  // minute of the UTC day, 0..1439
   int end_minute = 0;    // exclusive; < start_minute means it wraps midnight
   bool Contains(int minute_of_day) const;

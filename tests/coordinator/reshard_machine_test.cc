@@ -12,13 +12,14 @@ namespace {
 using R = v1::ReshardState;
 using S = v1::ReshardStep;
 
-const std::vector<R> kAll = {
-    v1::RESHARD_SHADOW,      v1::RESHARD_DUAL_WRITE,  v1::RESHARD_BACKFILL,
-    v1::RESHARD_CATCHING_UP, v1::RESHARD_VERIFY,      v1::RESHARD_SWAP_PAUSED,
-    v1::RESHARD_SWAP_FENCED, v1::RESHARD_SWAP_FINAL_DELTA, v1::RESHARD_RETENTION,
-    v1::RESHARD_CLEANUP,     v1::RESHARD_DONE,        v1::RESHARD_ABORTING,
-    v1::RESHARD_ABORTED,     v1::RESHARD_ROLLING_BACK, v1::RESHARD_ROLLED_BACK,
-    v1::RESHARD_FAILED};
+const std::vector<R> kAll = {v1::RESHARD_SHADOW,      v1::RESHARD_DUAL_WRITE,
+                             v1::RESHARD_BACKFILL,    v1::RESHARD_CATCHING_UP,
+                             v1::RESHARD_VERIFY,      v1::RESHARD_SWAP_PAUSED,
+                             v1::RESHARD_SWAP_FENCED, v1::RESHARD_SWAP_FINAL_DELTA,
+                             v1::RESHARD_RETENTION,   v1::RESHARD_CLEANUP,
+                             v1::RESHARD_DONE,        v1::RESHARD_ABORTING,
+                             v1::RESHARD_ABORTED,     v1::RESHARD_ROLLING_BACK,
+                             v1::RESHARD_ROLLED_BACK, v1::RESHARD_FAILED};
 
 v1::ReshardRecord PlanIn(R state) {
   v1::ReshardRecord p;
@@ -54,8 +55,7 @@ TEST(ReshardMachineTest, UnknownStateHasNoTransitionAndIsLeftUnchanged) {
     for (R to : kAll) EXPECT_FALSE(ReshardMachine::IsLegal(unknown, to));
     auto ev = ReshardMachine::Transition(&p, v1::RESHARD_FAILED, "x", 5, 0);
     ASSERT_EQ(ev.status().code(), absl::StatusCode::kFailedPrecondition);
-    EXPECT_NE(ev.status().message().find("unknown -> failed"), std::string::npos)
-        << ev.status();
+    EXPECT_NE(ev.status().message().find("unknown -> failed"), std::string::npos) << ev.status();
     EXPECT_EQ(p.state(), unknown) << "an unknown state silently became another";
     EXPECT_EQ(p.state_since_ms(), 0);
   }
@@ -63,9 +63,11 @@ TEST(ReshardMachineTest, UnknownStateHasNoTransitionAndIsLeftUnchanged) {
 
 TEST(ReshardMachineTest, ForwardPathEmitsOneEventPerTransition) {
   v1::ReshardRecord p = PlanIn(v1::RESHARD_SHADOW);
-  const std::vector<R> path = {v1::RESHARD_DUAL_WRITE,  v1::RESHARD_BACKFILL,   v1::RESHARD_CATCHING_UP,     v1::RESHARD_VERIFY,
-                               v1::RESHARD_SWAP_PAUSED, v1::RESHARD_SWAP_FENCED, v1::RESHARD_SWAP_FINAL_DELTA, v1::RESHARD_RETENTION,
-                               v1::RESHARD_CLEANUP,    v1::RESHARD_DONE};
+  const std::vector<R> path = {v1::RESHARD_DUAL_WRITE,       v1::RESHARD_BACKFILL,
+                               v1::RESHARD_CATCHING_UP,      v1::RESHARD_VERIFY,
+                               v1::RESHARD_SWAP_PAUSED,      v1::RESHARD_SWAP_FENCED,
+                               v1::RESHARD_SWAP_FINAL_DELTA, v1::RESHARD_RETENTION,
+                               v1::RESHARD_CLEANUP,          v1::RESHARD_DONE};
   R prev = p.state();
   int64_t now = 1000;
   for (R to : path) {
@@ -102,7 +104,8 @@ TEST(ReshardMachineTest, TerminalStatesHaveNoExit) {
 }
 
 TEST(ReshardMachineTest, AbortOnlyBeforeSwap) {
-  for (R s : {v1::RESHARD_SHADOW, v1::RESHARD_DUAL_WRITE, v1::RESHARD_BACKFILL, v1::RESHARD_CATCHING_UP, v1::RESHARD_VERIFY, v1::RESHARD_SWAP_PAUSED,
+  for (R s : {v1::RESHARD_SHADOW, v1::RESHARD_DUAL_WRITE, v1::RESHARD_BACKFILL,
+              v1::RESHARD_CATCHING_UP, v1::RESHARD_VERIFY, v1::RESHARD_SWAP_PAUSED,
               v1::RESHARD_SWAP_FENCED, v1::RESHARD_SWAP_FINAL_DELTA}) {
     v1::ReshardRecord p = PlanIn(s);
     EXPECT_TRUE(ReshardMachine::CanAbort(p)) << ReshardStateName(s);
@@ -111,7 +114,8 @@ TEST(ReshardMachineTest, AbortOnlyBeforeSwap) {
     ASSERT_TRUE(ReshardMachine::Transition(&p, v1::RESHARD_ABORTING, "abort", 1, 0).ok());
     EXPECT_EQ(p.failed_from(), s);
   }
-  for (R s : {v1::RESHARD_RETENTION, v1::RESHARD_CLEANUP, v1::RESHARD_DONE, v1::RESHARD_ROLLING_BACK}) {
+  for (R s :
+       {v1::RESHARD_RETENTION, v1::RESHARD_CLEANUP, v1::RESHARD_DONE, v1::RESHARD_ROLLING_BACK}) {
     v1::ReshardRecord p = PlanIn(s);
     EXPECT_FALSE(ReshardMachine::CanAbort(p)) << ReshardStateName(s);
     EXPECT_TRUE(ReshardMachine::IsSwapped(p));
@@ -123,8 +127,9 @@ TEST(ReshardMachineTest, RollbackOnlyInRetention) {
   v1::ReshardRecord p = PlanIn(v1::RESHARD_SHADOW);
   int64_t now = 0;
   Walk(&p,
-       {v1::RESHARD_DUAL_WRITE, v1::RESHARD_BACKFILL, v1::RESHARD_CATCHING_UP, v1::RESHARD_SWAP_PAUSED, v1::RESHARD_SWAP_FENCED,
-        v1::RESHARD_SWAP_FINAL_DELTA, v1::RESHARD_RETENTION},
+       {v1::RESHARD_DUAL_WRITE, v1::RESHARD_BACKFILL, v1::RESHARD_CATCHING_UP,
+        v1::RESHARD_SWAP_PAUSED, v1::RESHARD_SWAP_FENCED, v1::RESHARD_SWAP_FINAL_DELTA,
+        v1::RESHARD_RETENTION},
        &now);
   EXPECT_TRUE(ReshardMachine::CanRollback(p));
   EXPECT_TRUE(ReshardMachine::CanComplete(p));
@@ -173,8 +178,10 @@ TEST(ReshardMachineTest, CatchUpLoopsBackWhenFencingFails) {
   int64_t now = 0;
   // Too few fenced owners: back to catch-up, then around again.
   Walk(&p,
-       {v1::RESHARD_CATCHING_UP, v1::RESHARD_VERIFY, v1::RESHARD_CATCHING_UP, v1::RESHARD_SWAP_PAUSED, v1::RESHARD_SWAP_FENCED, v1::RESHARD_CATCHING_UP,
-        v1::RESHARD_SWAP_PAUSED, v1::RESHARD_SWAP_FENCED, v1::RESHARD_SWAP_FINAL_DELTA, v1::RESHARD_RETENTION},
+       {v1::RESHARD_CATCHING_UP, v1::RESHARD_VERIFY, v1::RESHARD_CATCHING_UP,
+        v1::RESHARD_SWAP_PAUSED, v1::RESHARD_SWAP_FENCED, v1::RESHARD_CATCHING_UP,
+        v1::RESHARD_SWAP_PAUSED, v1::RESHARD_SWAP_FENCED, v1::RESHARD_SWAP_FINAL_DELTA,
+        v1::RESHARD_RETENTION},
        &now);
   EXPECT_EQ(p.state(), v1::RESHARD_RETENTION);
 }
@@ -213,8 +220,8 @@ TEST(ReshardMachineTest, StepIsSetOnlyInAStateThatAllowsIt) {
 TEST(ReshardMachineTest, EveryRollbackStepIsLegalWhileRollingBack) {
   v1::ReshardRecord p = PlanIn(v1::RESHARD_ROLLING_BACK);
   for (S step : {v1::RESHARD_STEP_START, v1::RESHARD_STEP_CATCH_UP, v1::RESHARD_STEP_PAUSING,
-                 v1::RESHARD_STEP_FENCING, v1::RESHARD_STEP_FINAL_DELTA,
-                 v1::RESHARD_STEP_FLIPPED, v1::RESHARD_STEP_DROPPING}) {
+                 v1::RESHARD_STEP_FENCING, v1::RESHARD_STEP_FINAL_DELTA, v1::RESHARD_STEP_FLIPPED,
+                 v1::RESHARD_STEP_DROPPING}) {
     EXPECT_TRUE(ReshardMachine::SetStep(&p, step).ok()) << ReshardStepName(step);
   }
   EXPECT_FALSE(ReshardMachine::SetStep(&p, v1::RESHARD_STEP_UNROUTE).ok());

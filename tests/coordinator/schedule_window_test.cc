@@ -41,9 +41,9 @@ TEST(ParseWindowRange, WrapsMidnight) {
 }
 
 TEST(ParseWindowRange, RefusesBadText) {
-  for (const char* bad : {"", "02:00", "02:00-", "-06:00", "24:00-06:00", "02:60-06:00",
-                          "2-6", "02:00-06:00-07:00", "ab:cd-ef:gh", "02:00-02:00", "002:00-06:00",
-                          "02:0-06:00"}) {
+  for (const char* bad :
+       {"", "02:00", "02:00-", "-06:00", "24:00-06:00", "02:60-06:00", "2-6", "02:00-06:00-07:00",
+        "ab:cd-ef:gh", "02:00-02:00", "002:00-06:00", "02:0-06:00"}) {
     auto w = ParseWindowRange(bad);
     ASSERT_FALSE(w.ok()) << bad;
     EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
@@ -79,9 +79,7 @@ TEST(ResolveWindows, UnknownNameAndBadNamedRange) {
   EXPECT_NE(bad_range.status().message().find("malformed schedule window"), std::string::npos);
 }
 
-TEST(InsideAnyWindow, EmptyMeansAnyTime) {
-  EXPECT_TRUE(InsideAnyWindow({}, At(13, 37)));
-}
+TEST(InsideAnyWindow, EmptyMeansAnyTime) { EXPECT_TRUE(InsideAnyWindow({}, At(13, 37))); }
 
 TEST(InsideAnyWindow, UsesTheUtcMinuteOfTheDay) {
   auto ws = *ResolveWindows({"23:30-00:30", "03:00-04:00"}, {});

@@ -138,8 +138,7 @@ TEST(StateUpgradeTest, DataDirOfTheEarlierVersionLoads) {
   ASSERT_TRUE(loaded.ok());
   auto refused = ClusterState::FromLoaded(*loaded);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(refused.status().message().find("'retained'"), std::string::npos)
-      << refused.status();
+  EXPECT_NE(refused.status().message().find("'retained'"), std::string::npos) << refused.status();
 }
 
 }  // namespace

@@ -16,8 +16,8 @@
 #include "harness/redis_node.h"
 #include "harness/temp_dir.h"
 #include "worker/stores/redis_store.h"
-#include "worker/tasks/task_failure.h"
 #include "worker/tasks/task_executors.h"
+#include "worker/tasks/task_failure.h"
 
 namespace miroir {
 namespace {

@@ -280,8 +280,8 @@ absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_de
     auto pos = (*store)->CurrentSeq(KeyOf(t));
     if (!pos.ok()) return Prefixed(w.node(), pos.status());
     if (pos->incarnation != w.incarnation()) {
-      return IncarnationChangedError(absl::StrCat("node ", w.node(), " was ", w.incarnation(),
-                                                  ", now ", pos->incarnation));
+      return IncarnationChangedError(
+          absl::StrCat("node ", w.node(), " was ", w.incarnation(), ", now ", pos->incarnation));
     }
     uint64_t upto = pos->seq;
     if (final_delta) {

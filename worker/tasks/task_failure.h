@@ -7,9 +7,8 @@
 #ifndef MIROIR_WORKER_TASKS_TASK_FAILURE_H_
 #define MIROIR_WORKER_TASKS_TASK_FAILURE_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "miroir/v1/worker_control.pb.h"
 
 namespace miroir {
