@@ -14,7 +14,6 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -23,8 +22,7 @@
 
 namespace miroir::coordinator {
 
-namespace v1 = ::miroir::v1;
-
+// Static only: the state it judges is the persisted ReshardRecord.
 class ReshardMachine {
  public:
   // Whether `from` may go to `to` (by the table; from failed, see Transition).
