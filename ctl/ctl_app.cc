@@ -7,6 +7,7 @@
 #include "common/grpc_server.h"
 #include "common/tls.h"
 #include "ctl/commands.h"
+#include "ctl/coordinator_client.h"
 
 namespace miroir::ctl {
 
@@ -16,16 +17,18 @@ int RunCtl(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the command
   app.footer(
-      "Global flags (before or after the command): --coordinator HOST:PORT, --output "
-      "table|json, --timeout DURATION, --tls-ca/--tls-cert/--tls-key FILE, --token-file FILE.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
-      "invalid input, 3 unreachable (coordinator, worker or node did not answer in time).\n"
+      "Global flags (before or after the command): --coordinator HOST:PORT[,HOST:PORT...], "
+      "--output table|json, --timeout DURATION, --tls-ca/--tls-cert/--tls-key FILE, "
+      "--token-file FILE.\nExit codes: 0 done, 1 failed or refused, 2 usage or invalid input, "
+      "3 unreachable (coordinator, worker or node did not answer in time).\n"
       "With --output json an error is one JSON line on stderr: "
       "{\"error\":{\"code\":...,\"message\":...,\"exit_code\":N}}.");
 
   std::string coordinator = "127.0.0.1:7400";
   std::string output = "table";
   std::string timeout = "10s";
-  app.add_option("--coordinator", coordinator, "Coordinator HOST:PORT")
+  app.add_option("--coordinator", coordinator,
+                 "Coordinator HOST:PORT, or a comma-separated list (the leader is found)")
       ->envname("MIROIR_COORDINATOR")
       ->capture_default_str();
   app.add_option("--output", output, "Output format: table or json")
@@ -41,8 +44,7 @@ int RunCtl(int argc, char** argv) {
       ->envname("MIROIR_TLS_CA");
   app.add_option("--tls-cert", tls.cert, "PEM client certificate for mTLS")
       ->envname("MIROIR_TLS_CERT");
-  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert")
-      ->envname("MIROIR_TLS_KEY");
+  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert")->envname("MIROIR_TLS_KEY");
   app.add_option("--token-file", token_file,
                  "File holding a bearer token (sent as 'authorization: Bearer ...')")
       ->envname("MIROIR_TOKEN_FILE");
@@ -95,11 +97,11 @@ int RunCtl(int argc, char** argv) {
   }
 
   CtlContext ctx;
-  ctx.coordinator = coordinator;
   ctx.output = output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
   SetErrorFormat(ctx.output);
   auto d = ParseDuration(timeout);
-  if (!d.ok()) return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
+  if (!d.ok())
+    return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
   if (*d <= absl::ZeroDuration()) {
     return Fail(absl::InvalidArgumentError("--timeout must be positive, got '" + timeout + "'"));
   }
@@ -116,6 +118,9 @@ int RunCtl(int argc, char** argv) {
     PrintError("no command given (see --help)", "INVALID_ARGUMENT", kExitUsage);
     return kExitUsage;
   }
+  // Once per invocation: every command's stubs (Coordinator, AntiEntropy, Reshard)
+  // then use the one address.
+  ctx.coordinator = ResolveCoordinator(coordinator, ctx.timeout);
   return action(ctx);
 }
 

@@ -30,7 +30,7 @@ enum class OutputFormat { kTable, kJson };
 
 // Global flags, resolved after parsing.
 struct CtlContext {
-  std::string coordinator = "127.0.0.1:7400";
+  std::string coordinator = "127.0.0.1:7400";  // one address (the leader of a list)
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(10);
   bool timeout_set = false;  // --timeout given explicitly (bounds `plan watch` too)

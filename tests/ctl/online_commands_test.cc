@@ -51,6 +51,19 @@ pb::Plan SamplePlan(uint64_t id) {
   return p;
 }
 
+// A loopback HOST:PORT that was just free: nothing listens there.
+std::string UnusedLoopbackAddress() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "127.0.0.1:1";
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+}
+
 class ScriptedCoordinator final : public pb::Coordinator::Service {
  public:
   grpc::Status InitCluster(grpc::ServerContext*, const pb::InitClusterRequest* req,
@@ -450,17 +463,28 @@ TEST_F(CtlOnline, UnimplementedCallsFailWithExitOne) {
   EXPECT_NE(r.err.find("does not implement"), std::string::npos) << r.err;
 }
 
+TEST_F(CtlOnline, CoordinatorListUsesTheFirstThatAnswersForEveryService) {
+  // The first entry does not answer; the scripted coordinator (second) leads.
+  const std::string list = UnusedLoopbackAddress() + ", " + address_;
+  auto status = RunCtl({"status", "--coordinator", list, "--timeout", "5s"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("coordinator: " + address_), std::string::npos) << status.out;
+  // AntiEntropy and Reshard are other services on the same address: the scripted
+  // server does not implement them, so reaching it shows as UNIMPLEMENTED naming
+  // the leader (an unresolved list would be unreachable, exit 3).
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"anti-entropy", "status"}, {"reshard", "status", "--index", "x"}}) {
+    auto full = args;
+    full.insert(full.end(), {"--coordinator", list, "--timeout", "5s"});
+    auto r = RunCtl(full);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("coordinator " + address_ + " does not implement"), std::string::npos)
+        << r.err;
+  }
+}
+
 TEST(CtlOffline, UnreachableCoordinatorExitsOneNamingIt) {
-  // A port that was just free: nothing listens there.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string target = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  close(fd);
+  const std::string target = UnusedLoopbackAddress();
   for (const auto& args : std::vector<std::vector<std::string>>{{"status"},
                                                                 {"nodes", "list"},
                                                                 {"index", "list"},
