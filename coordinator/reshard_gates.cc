@@ -46,7 +46,8 @@ absl::Status CheckReshardStart(const ReshardStartRequest& req, const Coordinator
     if (p.state == ReshardState::kRetention) {
       return absl::FailedPreconditionError(
           absl::StrCat("reshard refused: reshard ", p.id, " of index ", req.index,
-                       " is in retention; run `reshard complete ", req.index, "` first"));
+                       " is in retention; run `miroir-ctl reshard complete --index ", req.index,
+                       "` first"));
     }
     return absl::FailedPreconditionError(absl::StrCat("reshard refused: reshard ", p.id,
                                                       " of index ", req.index, " is in state ",
