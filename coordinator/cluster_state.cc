@@ -238,8 +238,7 @@ bool Change::empty() const {
          moves.empty() && tasks.empty() && deleted_tasks.empty() && events.empty() &&
          next_id == 0 && ae_passes.empty() && ae_runs.empty() && deleted_ae_runs.empty() &&
          !ae_next_round_ms && !ae_rotation && reshards.empty() && verifies.empty() &&
-         deleted_verifies.empty() && opened_sessions.empty() &&
-         closed_sessions.empty();
+         deleted_verifies.empty() && opened_sessions.empty() && closed_sessions.empty();
 }
 
 StateWrite Change::ToWrite(uint64_t new_epoch) const {

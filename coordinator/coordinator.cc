@@ -1047,9 +1047,9 @@ bool Coordinator::HandleIncarnationChange(const std::string& node, const std::st
   if (status == v1::NODE_FAILED && !auto_failed_.contains(node)) {
     // Failed by the operator, who decides between rejoin and restore.
     spdlog::warn(
-        "node {} (marked failed) changed incarnation {} -> {}; run `plan rejoin` or "
-        "`plan restore`",
-        node, previous, current);
+        "node {} (marked failed) changed incarnation {} -> {}; run "
+        "`miroir-ctl plan rejoin --id {}` or `miroir-ctl plan restore --id {}`",
+        node, previous, current, node, node);
     return true;
   }
   // Failed first: it leaves the write and acking sets (it holds nothing it claims).

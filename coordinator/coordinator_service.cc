@@ -87,8 +87,7 @@ grpc::Status CoordinatorService::RemoveAlias(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext*,
-                                            const v1::CreatePlanRequest* req,
+grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext*, const v1::CreatePlanRequest* req,
                                             v1::CreatePlanResponse* resp) {
   auto r = core_->CreatePlan(*req);
   if (!r.ok()) return ToGrpc(r.status());
@@ -258,8 +257,7 @@ grpc::Status CoordinatorService::GetConfig(grpc::ServerContext*, const v1::GetCo
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*,
-                                              const v1::ReloadConfigRequest*,
+grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*, const v1::ReloadConfigRequest*,
                                               v1::ReloadConfigResponse* resp) {
   auto r = core_->ReloadConfig();
   if (!r.ok()) return ToGrpc(r.status());
@@ -269,8 +267,8 @@ grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*,
 
 grpc::Status CoordinatorService::Backup(grpc::ServerContext* ctx, const v1::BackupRequest*,
                                         grpc::ServerWriter<v1::BackupChunk>* writer) {
-  const std::string path = absl::StrCat(core_->config().data_dir, "/backup-",
-                                        absl::ToUnixNanos(absl::Now()), ".tmp");
+  const std::string path =
+      absl::StrCat(core_->config().data_dir, "/backup-", absl::ToUnixNanos(absl::Now()), ".tmp");
   auto epoch = core_->BackupTo(path);
   if (!epoch.ok()) return ToGrpc(epoch.status());
   std::error_code ec;

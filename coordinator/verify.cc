@@ -22,7 +22,7 @@ constexpr absl::Duration kDefaultVerifyTimeout = absl::Hours(1);
 }  // namespace
 
 absl::StatusOr<v1::VerifyOperation> Coordinator::StartVerify(const std::string& index,
-                                                            absl::Duration timeout) {
+                                                             absl::Duration timeout) {
   if (index.empty()) return absl::InvalidArgumentError("index: index name is required");
   if (timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("timeout_ms: must not be negative");
@@ -35,7 +35,8 @@ absl::StatusOr<v1::VerifyOperation> Coordinator::StartVerify(const std::string& 
     }
   }
   if (registry_.Live().empty()) {
-    return absl::UnavailableError("verify needs a live worker to read the nodes; none is connected");
+    return absl::UnavailableError(
+        "verify needs a live worker to read the nodes; none is connected");
   }
   const int64_t now = clock_->NowMs();
   v1::VerifyOperation op;
@@ -70,8 +71,8 @@ absl::StatusOr<v1::VerifyOperation> Coordinator::StartVerify(const std::string& 
         op.set_total(static_cast<uint32_t>(op.task_ids_size()));
         c->verifies[op.id()] = op;
         // Keep the newest operations only (never a running one).
-        size_t extra = s.verifies.size() + 1 > kKeptVerifies ? s.verifies.size() + 1 - kKeptVerifies
-                                                             : 0;
+        size_t extra =
+            s.verifies.size() + 1 > kKeptVerifies ? s.verifies.size() + 1 - kKeptVerifies : 0;
         for (const auto& [id, v] : s.verifies) {
           if (extra == 0) break;
           if (v.state() == kVerifyRunning) continue;
@@ -79,8 +80,7 @@ absl::StatusOr<v1::VerifyOperation> Coordinator::StartVerify(const std::string& 
           --extra;
         }
         return absl::OkStatus();
-      })
-          .status());
+      }).status());
   Wake();
   spdlog::info("verify {} of index {} (generation {}) started: {} shards", op.id(), op.index(),
                op.generation(), op.total());
@@ -119,8 +119,8 @@ void Coordinator::TickVerifies() {
       v1::VerifyOperation op = v;
       const v1::Index* ix = s.FindIndex(op.index());
       const bool gen_exists = ix != nullptr && s.generations.count(op.generation()) > 0;
-      std::vector<uint64_t> done = AdvanceVerify(&op, s.tasks, config_.migration.task_retries,
-                                                 now, gen_exists);
+      std::vector<uint64_t> done =
+          AdvanceVerify(&op, s.tasks, config_.migration.task_retries, now, gen_exists);
       if (op.SerializeAsString() == v.SerializeAsString()) continue;
       for (uint64_t t : done) c->deleted_tasks.insert(t);
       if (op.state() != kVerifyRunning) {
@@ -152,9 +152,9 @@ absl::StatusOr<v1::VerifyResponse> Coordinator::Verify(const std::string& index,
     absl::SleepFor(absl::Milliseconds(20));
   }
   if (op.state() == kVerifyDone) return VerifyResponseOf(op);
-  return absl::UnavailableError(absl::StrCat(
-      "verify ", op.id(), " did not finish (", op.state(), op.message().empty() ? "" : ": ",
-      op.message(), "); see `miroir-ctl verify status ", op.id(), "`"));
+  return absl::UnavailableError(absl::StrCat("verify ", op.id(), " did not finish (", op.state(),
+                                             op.message().empty() ? "" : ": ", op.message(),
+                                             "); see `miroir-ctl verify status ", op.id(), "`"));
 }
 
 }  // namespace miroir::coordinator

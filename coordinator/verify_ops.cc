@@ -62,8 +62,7 @@ v1::ShardVerdict VerdictOf(const TaskRecord& t) {
 
 std::vector<uint64_t> AdvanceVerify(v1::VerifyOperation* op,
                                     const std::map<uint64_t, TaskRecord>& tasks,
-                                    uint64_t task_retries, int64_t now_ms,
-                                    bool generation_exists) {
+                                    uint64_t task_retries, int64_t now_ms, bool generation_exists) {
   std::vector<uint64_t> deleted;
   if (op->state() != kVerifyRunning) return deleted;
   std::vector<uint64_t> left;
@@ -104,10 +103,9 @@ std::vector<uint64_t> AdvanceVerify(v1::VerifyOperation* op,
   }
   op->clear_task_ids();
   for (uint64_t id : left) op->add_task_ids(id);
-  std::sort(op->mutable_shards()->begin(), op->mutable_shards()->end(),
-            [](const v1::ShardVerdict& a, const v1::ShardVerdict& b) {
-              return a.shard() < b.shard();
-            });
+  std::sort(
+      op->mutable_shards()->begin(), op->mutable_shards()->end(),
+      [](const v1::ShardVerdict& a, const v1::ShardVerdict& b) { return a.shard() < b.shard(); });
   if (left.empty()) {
     op->set_finished_ms(now_ms);
     if (!generation_exists) {
@@ -116,8 +114,9 @@ std::vector<uint64_t> AdvanceVerify(v1::VerifyOperation* op,
     } else if (op->unfinished() > 0) {
       op->set_state(kVerifyDidNotFinish);
       op->set_message(why.empty()
-                          ? absl::StrCat(op->unfinished(), " shard(s) were not compared (their "
-                                                           "tasks failed)")
+                          ? absl::StrCat(op->unfinished(),
+                                         " shard(s) were not compared (their "
+                                         "tasks failed)")
                           : absl::StrCat(op->unfinished(), " shard(s) were not compared: ", why));
     } else {
       op->set_state(kVerifyDone);

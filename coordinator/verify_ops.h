@@ -41,8 +41,7 @@ v1::ShardVerdict VerdictOf(const TaskRecord& task);
 // (settled ones; every remaining one when it ends). Leaves an ended op as is.
 std::vector<uint64_t> AdvanceVerify(v1::VerifyOperation* op,
                                     const std::map<uint64_t, TaskRecord>& tasks,
-                                    uint64_t task_retries, int64_t now_ms,
-                                    bool generation_exists);
+                                    uint64_t task_retries, int64_t now_ms, bool generation_exists);
 
 // The old one-call answer (VerifyResponse) from an operation's verdicts.
 v1::VerifyResponse VerifyResponseOf(const v1::VerifyOperation& op);

@@ -224,11 +224,10 @@ int RunCutover(uint64_t id, bool force, const CtlContext& ctx) {
 
 int RunAll(bool pause, const CtlContext& ctx) {
   miroir::v1::PlansChangedResponse resp;
-  absl::Status s =
-      pause ? CallCoordinator(ctx, &Coordinator::Stub::PauseAllPlans,
-                              miroir::v1::PauseAllPlansRequest(), &resp)
-            : CallCoordinator(ctx, &Coordinator::Stub::ResumeAllPlans,
-                              miroir::v1::ResumeAllPlansRequest(), &resp);
+  absl::Status s = pause ? CallCoordinator(ctx, &Coordinator::Stub::PauseAllPlans,
+                                           miroir::v1::PauseAllPlansRequest(), &resp)
+                         : CallCoordinator(ctx, &Coordinator::Stub::ResumeAllPlans,
+                                           miroir::v1::ResumeAllPlansRequest(), &resp);
   if (!s.ok()) return Fail(s);
   if (ctx.output == OutputFormat::kJson) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
@@ -450,8 +449,9 @@ void AddPlanCommands(CLI::App* app, Action* action) {
   plans->require_subcommand(1);
   plans->add_subcommand("pause-all", "Pause every running plan (moves hold their state)")
       ->callback([action] { *action = [](const CtlContext& ctx) { return RunAll(true, ctx); }; });
-  plans->add_subcommand("resume-all", "Resume every paused plan")
-      ->callback([action] { *action = [](const CtlContext& ctx) { return RunAll(false, ctx); }; });
+  plans->add_subcommand("resume-all", "Resume every paused plan")->callback([action] {
+    *action = [](const CtlContext& ctx) { return RunAll(false, ctx); };
+  });
 }
 
 }  // namespace miroir::ctl

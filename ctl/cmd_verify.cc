@@ -30,11 +30,10 @@ struct VerifyOptions {
 };
 
 std::string Summary(const VerifyOperation& op) {
-  std::string s = absl::StrCat("verify ", op.id(), " of ", op.index(), " (generation ",
-                               op.generation(), "): ", op.state(), ", ", op.done(), "/",
-                               op.total(), " shards settled, ", op.divergent(), " divergent (",
-                               op.divergent_keys(), " divergent keys), ", op.unfinished(),
-                               " did not finish");
+  std::string s = absl::StrCat(
+      "verify ", op.id(), " of ", op.index(), " (generation ", op.generation(), "): ", op.state(),
+      ", ", op.done(), "/", op.total(), " shards settled, ", op.divergent(), " divergent (",
+      op.divergent_keys(), " divergent keys), ", op.unfinished(), " did not finish");
   if (!op.message().empty()) absl::StrAppend(&s, ": ", op.message());
   return s;
 }
@@ -84,13 +83,13 @@ int Report(const VerifyOperation& op, const CtlContext& ctx) {
   }
   const int code = op.state() == "running" ? kExitOk : ExitFor(op);
   if (code == kExitUnreachable) {
-    PrintError(absl::StrCat("verify ", op.id(), " of ", op.index(), " did not finish: ",
-                            op.unfinished(), " of ", op.total(),
-                            " shard(s) not compared (not a divergence; run it again)"),
-               "", code);
+    PrintError(
+        absl::StrCat("verify ", op.id(), " of ", op.index(), " did not finish: ", op.unfinished(),
+                     " of ", op.total(), " shard(s) not compared (not a divergence; run it again)"),
+        "", code);
   } else if (code == kExitFailed && op.state() == "failed") {
-    PrintError(absl::StrCat("verify ", op.id(), " of ", op.index(), " failed: ", op.message()),
-               "", code);
+    PrintError(absl::StrCat("verify ", op.id(), " of ", op.index(), " failed: ", op.message()), "",
+               code);
   } else if (code == kExitFailed) {
     std::vector<std::string> divergent;
     for (const auto& v : op.shards()) {
@@ -123,8 +122,8 @@ int RunStart(const VerifyOptions& o, const CtlContext& ctx) {
   if (!o.max_duration.empty()) {
     auto d = ParseDuration(o.max_duration);
     if (!d.ok()) {
-      return Fail(absl::InvalidArgumentError(
-          absl::StrCat("--max-duration: ", d.status().message())));
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat("--max-duration: ", d.status().message())));
     }
     if (*d <= absl::ZeroDuration()) {
       return Fail(absl::InvalidArgumentError(
@@ -147,16 +146,16 @@ int RunStart(const VerifyOptions& o, const CtlContext& ctx) {
   }
   // Follow it: each poll is one bounded call; the whole wait is bounded by
   // --timeout when given, else by the operation's own deadline (it ends then).
-  const absl::Time until =
-      ctx.timeout_set ? absl::Now() + ctx.timeout
-                      : absl::FromUnixMillis(op.deadline_ms()) + absl::Seconds(30);
+  const absl::Time until = ctx.timeout_set
+                               ? absl::Now() + ctx.timeout
+                               : absl::FromUnixMillis(op.deadline_ms()) + absl::Seconds(30);
   while (op.state() == "running") {
     if (absl::Now() >= until) {
-      PrintError(absl::StrCat("verify ", op.id(), " still running after --timeout (",
-                              op.done(), "/", op.total(),
-                              " shards settled); follow it with: miroir-ctl verify status ",
-                              op.id()),
-                 "DEADLINE_EXCEEDED", kExitUnreachable);
+      PrintError(
+          absl::StrCat("verify ", op.id(), " still running after --timeout (", op.done(), "/",
+                       op.total(), " shards settled); follow it with: miroir-ctl verify status ",
+                       op.id()),
+          "DEADLINE_EXCEEDED", kExitUnreachable);
       return kExitUnreachable;
     }
     absl::SleepFor(absl::Milliseconds(200));

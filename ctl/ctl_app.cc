@@ -2,12 +2,12 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/build_info.h"
 #include "common/duration.h"
 #include "common/grpc_server.h"
 #include "common/tls.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "ctl/commands.h"
 
 namespace miroir::ctl {
@@ -47,7 +47,8 @@ int RunCtl(int argc, char** argv) {
   app.fallthrough();  // global flags may follow the command
   app.footer(
       "Global flags (before or after the command): --coordinator HOST:PORT, --output "
-      "table|json, --timeout DURATION, --tls-ca/--tls-cert/--tls-key FILE, --token-file FILE.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
+      "table|json, --timeout DURATION, --tls-ca/--tls-cert/--tls-key FILE, --token-file "
+      "FILE.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
       "invalid input, 3 unreachable (coordinator, worker or node did not answer in time).\n"
       "With --output json an error is one JSON line on stderr: "
       "{\"error\":{\"code\":...,\"message\":...,\"exit_code\":N}}.");
@@ -71,8 +72,7 @@ int RunCtl(int argc, char** argv) {
       ->envname("MIROIR_TLS_CA");
   app.add_option("--tls-cert", tls.cert, "PEM client certificate for mTLS")
       ->envname("MIROIR_TLS_CERT");
-  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert")
-      ->envname("MIROIR_TLS_KEY");
+  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert")->envname("MIROIR_TLS_KEY");
   app.add_option("--token-file", token_file,
                  "File holding a bearer token (sent as 'authorization: Bearer ...')")
       ->envname("MIROIR_TOKEN_FILE");
@@ -140,7 +140,8 @@ int RunCtl(int argc, char** argv) {
   ctx.output = output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
   SetErrorFormat(ctx.output);
   auto d = ParseDuration(timeout);
-  if (!d.ok()) return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
+  if (!d.ok())
+    return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
   if (*d <= absl::ZeroDuration()) {
     return Fail(absl::InvalidArgumentError("--timeout must be positive, got '" + timeout + "'"));
   }

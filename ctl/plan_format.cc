@@ -142,8 +142,8 @@ nlohmann::ordered_json TasksJson(
 
 void PrintTasksTable(const google::protobuf::RepeatedPtrField<miroir::v1::PlanTask>& tasks,
                      std::ostream& out) {
-  Table t({"TASK", "MOVE", "SHARD", "KIND", "STATE", "WORKER", "ATTEMPTS", "FAILURES",
-           "LAST_ERROR"});
+  Table t(
+      {"TASK", "MOVE", "SHARD", "KIND", "STATE", "WORKER", "ATTEMPTS", "FAILURES", "LAST_ERROR"});
   for (const auto& x : tasks) {
     t.AddRow({absl::StrCat(x.id()), absl::StrCat(x.move_id()),
               absl::StrCat(x.index(), "/", x.shard()), x.kind(), x.state(),
@@ -177,11 +177,11 @@ std::string ProgressLine(const Move& m, double rate, int bar_width) {
   const double done = static_cast<double>(m.documents_copied());
   const double fraction = total > 0 ? std::min(1.0, done / total) : 0;
   const int filled = static_cast<int>(std::lround(fraction * bar_width));
-  std::string bar = absl::StrCat("[", std::string(filled, '#'),
-                                 std::string(bar_width - filled, '-'), "]");
-  std::string line = absl::StrCat(m.index(), "/", m.shard(), " ", m.group(), " ",
-                                  MoveStateName(m.state()), " ", bar, " ", HumanCount(done), "/",
-                                  total > 0 ? HumanCount(total) : "?", " docs");
+  std::string bar =
+      absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '-'), "]");
+  std::string line =
+      absl::StrCat(m.index(), "/", m.shard(), " ", m.group(), " ", MoveStateName(m.state()), " ",
+                   bar, " ", HumanCount(done), "/", total > 0 ? HumanCount(total) : "?", " docs");
   if (rate > 0) {
     absl::StrAppend(&line, " ", HumanCount(rate), "/s");
     if (total > done) absl::StrAppend(&line, " ETA ", HumanSeconds((total - done) / rate));
@@ -192,14 +192,14 @@ std::string ProgressLine(const Move& m, double rate, int bar_width) {
 }
 
 std::string EventLine(const miroir::v1::Event& e, const Plan& plan) {
-  std::string when = absl::FormatTime("%H:%M:%S", absl::FromUnixMillis(e.time_ms()),
-                                      absl::UTCTimeZone());
+  std::string when =
+      absl::FormatTime("%H:%M:%S", absl::FromUnixMillis(e.time_ms()), absl::UTCTimeZone());
   std::string who = absl::StrCat("plan ", plan.id());
   if (e.move_id() != 0) {
     absl::StrAppend(&who, " move ", e.move_id());
     for (const Move& m : plan.moves()) {
-      if (m.id() == e.move_id()) absl::StrAppend(&who, " (", m.index(), "/", m.shard(), " ",
-                                                 m.group(), ")");
+      if (m.id() == e.move_id())
+        absl::StrAppend(&who, " (", m.index(), "/", m.shard(), " ", m.group(), ")");
     }
   }
   std::string line = absl::StrCat(when, " ", who, ": ", e.from(), " -> ", e.to());

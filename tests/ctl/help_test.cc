@@ -1,9 +1,9 @@
 // Every miroir-ctl command answers --help with exit 0 and its usage.
+#include <dirent.h>
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -12,8 +12,6 @@
 #include "absl/strings/strip.h"
 #include "common/build_info.h"
 #include "tests/ctl/ctl_runner.h"
-
-#include <set>
 
 namespace miroir {
 namespace {
@@ -93,11 +91,21 @@ TEST(CtlHelp, PlanCreatingVerbsShareTheCommonFlags) {
 }
 
 TEST(CtlUsage, MissingOrUnknownCommandsExitTwoWithOneLine) {
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {}, {"bogus"}, {"plan"}, {"plan", "bogus"}, {"index", "create", "--name", "x"},
-           {"plan", "show"}, {"plan", "show", "notanumber"}, {"nodes", "fail"}, {"nodes", "forget"},
-           {"plan", "add-node", "--id", "r9", "--group", "g0"}, {"--timeout", "soon", "status"},
-           {"--timeout", "0s", "status"}, {"verify"}, {"cluster", "init"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{},
+                                             {"bogus"},
+                                             {"plan"},
+                                             {"plan", "bogus"},
+                                             {"index", "create", "--name", "x"},
+                                             {"plan", "show"},
+                                             {"plan", "show", "notanumber"},
+                                             {"nodes", "fail"},
+                                             {"nodes", "forget"},
+                                             {"plan", "add-node", "--id", "r9", "--group", "g0"},
+                                             {"--timeout", "soon", "status"},
+                                             {"--timeout", "0s", "status"},
+                                             {"verify"},
+                                             {"cluster", "init"}}) {
     auto r = RunCtl(args);
     std::string joined;
     for (const auto& a : args) joined += a + " ";
@@ -178,10 +186,32 @@ TEST(CtlHints, EveryPrintedHintParses) {
     }
     closedir(d);
   }
+  // The top-level commands, from the help reference.
+  std::vector<std::string> nouns;
+  auto all = RunCtl({"help-all"});
+  for (absl::string_view line : absl::StrSplit(all.out, '\n')) {
+    if (!absl::ConsumePrefix(&line, "### miroir-ctl ")) continue;
+    if (line.find(' ') == absl::string_view::npos) nouns.emplace_back(line);
+  }
+  ASSERT_GE(nouns.size(), 10u);
   std::set<std::string> hints;
   for (const auto& file : files) {
     for (absl::string_view line : absl::StrSplit(ReadSource(file), '\n')) {
       if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "//")) continue;
+      // A backticked command without the program name (`reshard complete x`)
+      // is a hint too: it must parse as well.
+      for (size_t at = line.find('`'); at != absl::string_view::npos;
+           at = line.find('`', at + 1)) {
+        for (const auto& noun : nouns) {
+          if (!absl::StartsWith(line.substr(at + 1), noun + " ")) continue;
+          absl::string_view rest = line.substr(at + 1);
+          const size_t end = rest.find_first_of("`\"");
+          ASSERT_NE(end, absl::string_view::npos) << file << ": " << line;
+          std::string hint(rest.substr(0, end));
+          if (rest[end] == '"') hint += "7";
+          hints.insert(hint);
+        }
+      }
       for (size_t at = line.find("miroir-ctl "); at != absl::string_view::npos;
            at = line.find("miroir-ctl ", at + 1)) {
         const bool quoted = at > 0 && line[at - 1] == '`';

@@ -110,13 +110,14 @@ void PutDoc(Fleet& f, uint32_t shard, const std::string& pk, bool every_owner) {
   }
   ASSERT_GE(owners.size(), 2u);
   if (!every_owner) owners.resize(1);
+  // One version on every owner (the digest covers versions).
+  const uint64_t hlc = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())) << 16;
   for (const auto& n : owners) {
     StoreOptions so;
     so.op_timeout_ms = 2000;
     so.connect_timeout_ms = 1000;
     auto store = RedisStore::Create(f.redis(n).address(), so);
     ASSERT_TRUE(store.ok()) << store.status();
-    const uint64_t hlc = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())) << 16;
     auto r = (*store)->Apply(ShardKey{"products", live->generation(), shard}, st->epoch(),
                              {Mutation{pk, Version{hlc, 7}, false, "{\"v\":1}", 0}});
     ASSERT_TRUE(r.ok()) << r.status();
