@@ -34,8 +34,12 @@ std::string ResolveLeader(const std::string& coordinators, absl::Duration timeou
 
 }  // namespace
 
+std::shared_ptr<grpc::Channel> NewCoordinatorChannel(const CtlContext& ctx) {
+  return MakeChannel(ResolveLeader(ctx.coordinator, ctx.timeout));
+}
+
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx) {
-  return miroir::v1::Coordinator::NewStub(MakeChannel(ResolveLeader(ctx.coordinator, ctx.timeout)));
+  return miroir::v1::Coordinator::NewStub(NewCoordinatorChannel(ctx));
 }
 
 void PrepareCall(const CtlContext& ctx, grpc::ClientContext* call, bool unbounded) {

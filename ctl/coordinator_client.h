@@ -15,6 +15,10 @@
 
 namespace miroir::ctl {
 
+// A channel to the coordinator that leads (the first of a comma-separated
+// --coordinator list that answers), for every service it serves (Coordinator,
+// Reshard, AntiEntropy).
+std::shared_ptr<grpc::Channel> NewCoordinatorChannel(const CtlContext& ctx);
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx);
 
 // Sets the deadline from --timeout (unless `unbounded` and --timeout was not given).
@@ -26,10 +30,10 @@ absl::Status CallStatus(const CtlContext& ctx, const grpc::Status& s);
 
 // One unary call, e.g. CallCoordinator(ctx, &Coordinator::Stub::GetStatus, req, &resp).
 template <typename Req, typename Resp>
-absl::Status CallCoordinator(const CtlContext& ctx,
-                             grpc::Status (miroir::v1::Coordinator::Stub::*method)(
-                                 grpc::ClientContext*, const Req&, Resp*),
-                             const Req& req, Resp* resp) {
+absl::Status CallCoordinator(
+    const CtlContext& ctx,
+    grpc::Status (miroir::v1::Coordinator::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    const Req& req, Resp* resp) {
   auto stub = NewCoordinatorStub(ctx);
   grpc::ClientContext call;
   PrepareCall(ctx, &call);

@@ -200,15 +200,14 @@ TEST(CtlHints, EveryPrintedHintParses) {
       if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "//")) continue;
       // A backticked command without the program name (`reshard complete x`)
       // is a hint too: it must parse as well.
-      for (size_t at = line.find('`'); at != absl::string_view::npos;
-           at = line.find('`', at + 1)) {
+      for (size_t at = line.find('`'); at != absl::string_view::npos; at = line.find('`', at + 1)) {
         for (const auto& noun : nouns) {
           if (!absl::StartsWith(line.substr(at + 1), noun + " ")) continue;
           absl::string_view rest = line.substr(at + 1);
           const size_t end = rest.find_first_of("`\"");
           ASSERT_NE(end, absl::string_view::npos) << file << ": " << line;
           std::string hint(rest.substr(0, end));
-          if (rest[end] == '"') hint += "7";
+          if (rest[end] == '"' && absl::EndsWith(hint, " ")) hint += "7";
           hints.insert(hint);
         }
       }
@@ -221,7 +220,7 @@ TEST(CtlHints, EveryPrintedHintParses) {
         const size_t end = rest.find_first_of("`\"");
         ASSERT_NE(end, absl::string_view::npos) << file << ": " << line;
         std::string hint(rest.substr(0, end));
-        if (rest[end] == '"') hint += "7";  // the literal continues with a value
+        if (rest[end] == '"' && absl::EndsWith(hint, " ")) hint += "7";  // a value follows
         hints.insert(hint);
       }
     }
