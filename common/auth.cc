@@ -21,6 +21,7 @@ const std::set<absl::string_view>& ViewerMethods() {
       "Coordinator/GetStatus",    "Coordinator/ListNodes",   "Coordinator/ListIndexes",
       "Coordinator/GetIndex",     "Coordinator/GetPlan",     "Coordinator/ListPlans",
       "Coordinator/WatchPlan",    "Coordinator/CheckWindow", "Coordinator/Verify",
+      "Coordinator/GetVerify",
       "Coordinator/CheckCluster", "Coordinator/GetConfig",   "Reshard/Status",
       "Reshard/Watch",            "AntiEntropy/Status"};
   return *m;
@@ -39,7 +40,10 @@ const std::set<absl::string_view>& AdminMethods() {
                                       // the whole model: admin, like every mutation).
                                       "Coordinator/UpdatePlan",  "Coordinator/PauseAllPlans",
                                       "Coordinator/ResumeAllPlans", "Coordinator/CutoverPlan",
-                                      "Coordinator/ReloadConfig", "Coordinator/Backup"};
+                                      "Coordinator/ReloadConfig", "Coordinator/Backup",
+                                      // Starts work on the workers (admin); GetVerify
+                                      // and the one-call Verify only read (viewer).
+                                      "Coordinator/StartVerify", "Coordinator/RemoveAlias"};
   return *m;
 }
 

@@ -44,9 +44,9 @@ absl::Status CheckReshardStart(const ReshardStartRequest& req, const Coordinator
   for (const ReshardPlan& p : reshards) {
     if (p.index != req.index || !ReshardMachine::BlocksNewReshard(p)) continue;
     if (p.state == ReshardState::kRetention) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("reshard refused: reshard ", p.id, " of index ", req.index,
-                       " is in retention; run `reshard complete ", req.index, "` first"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "reshard refused: reshard ", p.id, " of index ", req.index,
+          " is in retention; run `miroir-ctl reshard complete --index ", req.index, "` first"));
     }
     return absl::FailedPreconditionError(absl::StrCat("reshard refused: reshard ", p.id,
                                                       " of index ", req.index, " is in state ",

@@ -272,7 +272,10 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Abort(const std::string
     if (!ReshardMachine::CanAbort(p)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "reshard ", r->id(), " of ", r->index(), " is in state ", r->state(),
-          ReshardMachine::IsSwapped(p) ? "; after the swap use `reshard rollback`" : "",
+          ReshardMachine::IsSwapped(p)
+              ? absl::StrCat("; after the swap use `miroir-ctl reshard rollback --index ",
+                             r->index(), "`")
+              : "",
           ": abort is possible only before the swap"));
     }
     auto e = ReshardMachine::Transition(&p, R::kAborting, "aborted by the operator", now, 0);
@@ -291,7 +294,10 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Rollback(const std::str
     if (!ReshardMachine::CanRollback(p)) {
       return absl::FailedPreconditionError(
           absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ", r->state(),
-                       ReshardMachine::CanAbort(p) ? "; before the swap use `reshard abort`" : "",
+                       ReshardMachine::CanAbort(p)
+                           ? absl::StrCat("; before the swap use `miroir-ctl reshard abort --index ",
+                                          r->index(), "`")
+                           : "",
                        ": rollback is possible only in retention"));
     }
     auto e = ReshardMachine::Transition(&p, R::kRollingBack, "rollback by the operator", now, 0);

@@ -32,7 +32,7 @@ struct StartOptions {
 };
 
 std::unique_ptr<pb::Reshard::Stub> Stub(const CtlContext& ctx) {
-  return pb::Reshard::NewStub(MakeChannel(ctx.coordinator));
+  return pb::Reshard::NewStub(NewCoordinatorChannel(ctx));
 }
 
 std::string Bytes(uint64_t b) {

@@ -28,8 +28,12 @@ std::string ResolveCoordinator(const std::string& coordinators, absl::Duration t
   return list.front();
 }
 
+std::shared_ptr<grpc::Channel> NewCoordinatorChannel(const CtlContext& ctx) {
+  return MakeChannel(ctx.coordinator);
+}
+
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx) {
-  return miroir::v1::Coordinator::NewStub(MakeChannel(ctx.coordinator));
+  return miroir::v1::Coordinator::NewStub(NewCoordinatorChannel(ctx));
 }
 
 void PrepareCall(const CtlContext& ctx, grpc::ClientContext* call, bool unbounded) {

@@ -23,7 +23,9 @@ namespace miroir::ctl {
 // none answers. Called once, after SetClientSecurity.
 std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout);
 
-// A stub on ctx.coordinator (already resolved to one address).
+// A channel to ctx.coordinator (already resolved to one address), for every
+// service it serves (Coordinator, Reshard, AntiEntropy), and a stub on it.
+std::shared_ptr<grpc::Channel> NewCoordinatorChannel(const CtlContext& ctx);
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx);
 
 // Sets the deadline from --timeout (unless `unbounded` and --timeout was not given).
@@ -35,10 +37,10 @@ absl::Status CallStatus(const CtlContext& ctx, const grpc::Status& s);
 
 // One unary call, e.g. CallCoordinator(ctx, &Coordinator::Stub::GetStatus, req, &resp).
 template <typename Req, typename Resp>
-absl::Status CallCoordinator(const CtlContext& ctx,
-                             grpc::Status (miroir::v1::Coordinator::Stub::*method)(
-                                 grpc::ClientContext*, const Req&, Resp*),
-                             const Req& req, Resp* resp) {
+absl::Status CallCoordinator(
+    const CtlContext& ctx,
+    grpc::Status (miroir::v1::Coordinator::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    const Req& req, Resp* resp) {
   auto stub = NewCoordinatorStub(ctx);
   grpc::ClientContext call;
   PrepareCall(ctx, &call);

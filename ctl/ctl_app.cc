@@ -2,6 +2,8 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/build_info.h"
 #include "common/duration.h"
 #include "common/grpc_server.h"
@@ -10,6 +12,34 @@
 #include "ctl/coordinator_client.h"
 
 namespace miroir::ctl {
+
+namespace {
+
+void AppendHelp(const CLI::App& cmd, const std::string& path, std::string* out) {
+  std::string help = cmd.get_formatter()->make_help(&cmd, path, CLI::AppFormatMode::Normal);
+  // Trailing spaces are not part of what a reader sees (and docs strip them).
+  std::string clean;
+  for (absl::string_view line : absl::StrSplit(help, '\n')) {
+    while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+    absl::StrAppend(&clean, line, "\n");
+  }
+  while (clean.size() >= 2 && clean[clean.size() - 1] == '\n' && clean[clean.size() - 2] == '\n') {
+    clean.pop_back();
+  }
+  absl::StrAppend(out, "### ", path, "\n\n```text\n", clean, "```\n\n");
+  for (const CLI::App* sub : cmd.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_group().empty()) continue;  // hidden
+    AppendHelp(*sub, path + " " + sub->get_name(), out);
+  }
+}
+
+}  // namespace
+
+std::string HelpReference(const CLI::App& app) {
+  std::string out;
+  AppendHelp(app, app.get_name(), &out);
+  return out;
+}
 
 int RunCtl(int argc, char** argv) {
   CLI::App app{"miroir-ctl: operator CLI of miroir (a gRPC client of miroir-coordinator)",
@@ -66,6 +96,17 @@ int RunCtl(int argc, char** argv) {
   AddCheckCommand(&app, &action);
   AddConfigCommands(&app, &action);
   AddBackupCommand(&app, &action);
+
+  // Hidden: the command reference of docs/cli.md, generated from the help texts
+  // (docs/gen-cli-reference.sh writes it; tests/ctl/help_test.cc compares).
+  CLI::App* help_all = app.add_subcommand("help-all", "Print every command's --help as Markdown");
+  help_all->group("");
+  help_all->callback([&app, &action] {
+    action = [&app](const CtlContext&) {
+      std::cout << HelpReference(app);
+      return kExitOk;
+    };
+  });
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
 #include "ctl/output.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -85,13 +86,71 @@ void Table::Print(std::ostream& out) const {
 
 void PrintJson(const nlohmann::ordered_json& j) { std::cout << j.dump() << std::endl; }
 
+namespace {
+
+bool Is64Bit(const google::protobuf::FieldDescriptor* f) {
+  using FD = google::protobuf::FieldDescriptor;
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT64:
+    case FD::CPPTYPE_UINT64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// proto3 JSON writes 64-bit integers as strings; ids are numbers everywhere else
+// in miroir-ctl's JSON (PlanJson), so turn them back into numbers.
+void NumbersFor64Bit(const google::protobuf::Descriptor* d, nlohmann::ordered_json* j) {
+  if (!j->is_object()) return;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    auto it = j->find(f->name());
+    if (it == j->end()) continue;
+    auto fix = [&](nlohmann::ordered_json* v) {
+      if (f->message_type() != nullptr) {
+        NumbersFor64Bit(f->message_type(), v);
+      } else if (Is64Bit(f) && v->is_string()) {
+        const std::string text = v->get<std::string>();
+        if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+          *v = std::stoull(text);
+        } else {
+          *v = std::stoll(text);
+        }
+      }
+    };
+    if (f->is_map()) {
+      const google::protobuf::FieldDescriptor* value = f->message_type()->map_value();
+      if (value->message_type() == nullptr && !Is64Bit(value)) continue;
+      for (auto& [k, v] : it->items()) {
+        if (value->message_type() != nullptr) {
+          NumbersFor64Bit(value->message_type(), &v);
+        } else if (v.is_string()) {
+          v = value->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64
+                  ? nlohmann::ordered_json(std::stoull(v.get<std::string>()))
+                  : nlohmann::ordered_json(std::stoll(v.get<std::string>()));
+        }
+      }
+    } else if (f->is_repeated()) {
+      if (!it->is_array()) continue;
+      for (auto& v : *it) fix(&v);
+    } else {
+      fix(&*it);
+    }
+  }
+}
+
+}  // namespace
+
 nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.always_print_primitive_fields = true;
   opts.preserve_proto_field_names = true;
   std::string text;
   if (!google::protobuf::util::MessageToJsonString(m, &text, opts).ok()) return nullptr;
-  return nlohmann::ordered_json::parse(text);
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
+  NumbersFor64Bit(m.GetDescriptor(), &j);
+  return j;
 }
 
 std::string JoinList(const std::vector<std::string>& items, absl::string_view sep) {

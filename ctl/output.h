@@ -71,8 +71,9 @@ class Table {
 // One JSON document on one line of stdout.
 void PrintJson(const nlohmann::ordered_json& j);
 
-// A protobuf message as JSON (proto field names, defaults printed; 64-bit
-// integers are strings, as proto3 JSON specifies).
+// A protobuf message as JSON (proto field names, defaults printed). 64-bit
+// integers are JSON numbers (not proto3 JSON's strings), so an id has one type in
+// every command's output.
 nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& m);
 
 // "a,b,c".

@@ -147,7 +147,7 @@ TEST_F(Reshard, EightToSixteenUnderLivePutsAndDeletes) {
   EXPECT_GT(r.documents_backfilled(), 0u);
   EXPECT_GE(r.verify_rounds(), 1u);
   StopAndCheck();
-  auto v = fleet_->Ctl({"verify", "--index", "products"});
+  auto v = fleet_->Ctl({"verify", "--index", "products", "--wait"});
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->exit_code, 0) << v->stdout_text << v->stderr_text;
 }
