@@ -349,6 +349,17 @@ absl::StatusOr<v1::CreateIndexResponse> Coordinator::CreateIndex(const std::stri
   return resp;
 }
 
+namespace {
+
+// `index` with `alias` dropped from its alias list (moved or removed).
+v1::Index WithoutAlias(v1::Index index, const std::string& alias) {
+  auto* a = index.mutable_aliases();
+  a->erase(std::remove(a->begin(), a->end(), alias), a->end());
+  return index;
+}
+
+}  // namespace
+
 absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const std::string& index) {
   MIROIR_RETURN_IF_ERROR(ValidateIndexName("alias", alias));
   MIROIR_RETURN_IF_ERROR(ValidateIndexName("index", index));
@@ -362,10 +373,7 @@ absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const s
     }
     auto old = s.aliases.find(alias);
     if (old != s.aliases.end() && old->second != index) {
-      v1::Index prev = s.indexes.at(old->second);
-      auto* a = prev.mutable_aliases();
-      a->erase(std::remove(a->begin(), a->end(), alias), a->end());
-      c->indexes[prev.name()] = prev;
+      c->indexes[old->second] = WithoutAlias(s.indexes.at(old->second), alias);
     }
     v1::Index target = it->second;
     if (std::find(target.aliases().begin(), target.aliases().end(), alias) ==
@@ -386,10 +394,7 @@ absl::StatusOr<uint64_t> Coordinator::RemoveAlias(const std::string& alias) {
     if (it == s.aliases.end()) {
       return absl::NotFoundError(absl::StrCat("alias: unknown alias '", alias, "'"));
     }
-    v1::Index target = s.indexes.at(it->second);
-    auto* a = target.mutable_aliases();
-    a->erase(std::remove(a->begin(), a->end(), alias), a->end());
-    c->indexes[target.name()] = target;
+    c->indexes[it->second] = WithoutAlias(s.indexes.at(it->second), alias);
     c->aliases[alias] = "";  // deletes it
     c->bump_epoch = true;
     return absl::OkStatus();
