@@ -99,6 +99,23 @@ bool Is64Bit(const google::protobuf::FieldDescriptor* f) {
   }
 }
 
+void NumbersFor64Bit(const google::protobuf::Descriptor* d, nlohmann::ordered_json* j);
+
+// One value of field (or map value) `f`: a message is walked, a 64-bit integer
+// written as a string becomes a number.
+void NumberFor64Bit(const google::protobuf::FieldDescriptor* f, nlohmann::ordered_json* v) {
+  if (f->message_type() != nullptr) {
+    NumbersFor64Bit(f->message_type(), v);
+  } else if (Is64Bit(f) && v->is_string()) {
+    const std::string text = v->get<std::string>();
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+      *v = std::stoull(text);
+    } else {
+      *v = std::stoll(text);
+    }
+  }
+}
+
 // proto3 JSON writes 64-bit integers as strings; ids are numbers everywhere else
 // in miroir-ctl's JSON (PlanJson), so turn them back into numbers.
 void NumbersFor64Bit(const google::protobuf::Descriptor* d, nlohmann::ordered_json* j) {
@@ -107,35 +124,14 @@ void NumbersFor64Bit(const google::protobuf::Descriptor* d, nlohmann::ordered_js
     const google::protobuf::FieldDescriptor* f = d->field(i);
     auto it = j->find(f->name());
     if (it == j->end()) continue;
-    auto fix = [&](nlohmann::ordered_json* v) {
-      if (f->message_type() != nullptr) {
-        NumbersFor64Bit(f->message_type(), v);
-      } else if (Is64Bit(f) && v->is_string()) {
-        const std::string text = v->get<std::string>();
-        if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
-          *v = std::stoull(text);
-        } else {
-          *v = std::stoll(text);
-        }
-      }
-    };
     if (f->is_map()) {
       const google::protobuf::FieldDescriptor* value = f->message_type()->map_value();
-      if (value->message_type() == nullptr && !Is64Bit(value)) continue;
-      for (auto& [k, v] : it->items()) {
-        if (value->message_type() != nullptr) {
-          NumbersFor64Bit(value->message_type(), &v);
-        } else if (v.is_string()) {
-          v = value->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64
-                  ? nlohmann::ordered_json(std::stoull(v.get<std::string>()))
-                  : nlohmann::ordered_json(std::stoll(v.get<std::string>()));
-        }
-      }
+      for (auto& [k, v] : it->items()) NumberFor64Bit(value, &v);
     } else if (f->is_repeated()) {
       if (!it->is_array()) continue;
-      for (auto& v : *it) fix(&v);
+      for (auto& v : *it) NumberFor64Bit(f, &v);
     } else {
-      fix(&*it);
+      NumberFor64Bit(f, &*it);
     }
   }
 }

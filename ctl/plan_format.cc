@@ -123,20 +123,7 @@ nlohmann::ordered_json PlanJson(const Plan& plan) {
 nlohmann::ordered_json TasksJson(
     const google::protobuf::RepeatedPtrField<miroir::v1::PlanTask>& tasks) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const auto& t : tasks) {
-    out.push_back({{"id", t.id()},
-                   {"move_id", t.move_id()},
-                   {"index", t.index()},
-                   {"shard", t.shard()},
-                   {"kind", t.kind()},
-                   {"state", t.state()},
-                   {"worker", t.worker()},
-                   {"attempts", t.attempts()},
-                   {"failures", t.failures()},
-                   {"retryable", t.retryable()},
-                   {"retry_at_ms", t.retry_at_ms()},
-                   {"last_error", t.last_error()}});
-  }
+  for (const auto& t : tasks) out.push_back(ProtoToJson(t));
   return out;
 }
 
