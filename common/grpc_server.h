@@ -77,6 +77,10 @@ absl::Status SetClientSecurity(const ClientSecurity& security);
 // and the file (never the content) when unreadable or empty.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& flag, const std::string& path);
 
+// The addresses of a comma-separated list ("a:1, b:2"), each trimmed of spaces;
+// empty entries are dropped. A single address is a list of one.
+std::vector<std::string> SplitAddressList(const std::string& list);
+
 // A client channel to HOST:PORT with miroir's keepalive settings and the
 // process's ClientSecurity.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);

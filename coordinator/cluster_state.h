@@ -20,6 +20,7 @@
 #include "common/routing.h"
 #include "coordinator/state_store.h"
 #include "miroir/v1/anti_entropy.pb.h"
+#include "miroir/v1/coordinator.pb.h"
 #include "miroir/v1/reshard.pb.h"
 #include "miroir/v1/types.pb.h"
 #include "miroir/v1/worker_control.pb.h"
@@ -74,6 +75,8 @@ struct ClusterState {
   uint32_t ae_rotation_shard = 0;
   // Reshards (DESIGN §7, docs/resharding.md) by id, every state.
   std::map<uint64_t, v1::ReshardRecord> reshards;
+  // Verify operations (coordinator/verify.h) by id, every state.
+  std::map<uint64_t, v1::VerifyOperation> verifies;
   // Workers whose session has not ended clean (no `stopping` miss report yet):
   // one that is gone, even across a restart, gets a recovery pass of every
   // written shard (DESIGN §4).
@@ -119,6 +122,8 @@ struct Change {
   std::optional<int64_t> ae_next_round_ms;
   std::optional<std::pair<std::string, uint32_t>> ae_rotation;
   std::map<uint64_t, v1::ReshardRecord> reshards;
+  std::map<uint64_t, v1::VerifyOperation> verifies;
+  std::set<uint64_t> deleted_verifies;
   std::set<std::string> opened_sessions;  // worker ids added to worker_sessions
   std::set<std::string> closed_sessions;  // worker ids removed
 
@@ -140,6 +145,11 @@ v1::Task NewShardTask(const ClusterState& state, Change* change, v1::TaskKind ki
                       const v1::GenerationRoute& gen, uint32_t shard, uint64_t epoch,
                       const std::vector<std::string>& sources,
                       const std::vector<std::string>& targets, uint32_t batch_size);
+
+// A task as `plan tasks` / GetPlanResponse.tasks shows it: kind and state in
+// lower case without prefix, holder, attempts (lease generation), failures and
+// the last error.
+v1::PlanTask PlanTaskOf(const TaskRecord& t);
 
 // Applies a committed change. `new_epoch` is the epoch after it.
 void ApplyChange(const Change& change, uint64_t new_epoch, ClusterState* state);

@@ -38,10 +38,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
   MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
   MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
-  // Verify tasks are answers to a request that died with the old process.
+  // Verify tasks of a running operation are leased again (it resumes); others
+  // (none is written any more) would answer nobody.
   std::vector<uint64_t> stale;
   for (const auto& [id, t] : state.tasks) {
-    if (t.task.kind() == v1::TASK_VERIFY) stale.push_back(id);
+    if (t.task.kind() != v1::TASK_VERIFY) continue;
+    auto op = state.verifies.find(t.task.verify_id());
+    if (op == state.verifies.end() || op->second.state() != "running") stale.push_back(id);
   }
   {
     absl::MutexLock l(&c->mu_);
@@ -135,6 +138,7 @@ void Coordinator::RunLoop(absl::Duration tick) {
     ApplyPendingConfig();  // between ticks: the runners read config_ unlocked
     ae_->Tick();
     runner_->Tick();
+    TickVerifies();
   }
 }
 
@@ -142,6 +146,7 @@ void Coordinator::TickForTest() {
   ApplyPendingConfig();
   ae_->Tick();
   runner_->Tick();
+  TickVerifies();
 }
 
 void Coordinator::Wake() {
@@ -345,6 +350,17 @@ absl::StatusOr<v1::CreateIndexResponse> Coordinator::CreateIndex(const std::stri
   return resp;
 }
 
+namespace {
+
+// `index` with `alias` dropped from its alias list (moved or removed).
+v1::Index WithoutAlias(v1::Index index, const std::string& alias) {
+  auto* a = index.mutable_aliases();
+  a->erase(std::remove(a->begin(), a->end(), alias), a->end());
+  return index;
+}
+
+}  // namespace
+
 absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const std::string& index) {
   MIROIR_RETURN_IF_ERROR(ValidateIndexName("alias", alias));
   MIROIR_RETURN_IF_ERROR(ValidateIndexName("index", index));
@@ -358,10 +374,7 @@ absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const s
     }
     auto old = s.aliases.find(alias);
     if (old != s.aliases.end() && old->second != index) {
-      v1::Index prev = s.indexes.at(old->second);
-      auto* a = prev.mutable_aliases();
-      a->erase(std::remove(a->begin(), a->end(), alias), a->end());
-      c->indexes[prev.name()] = prev;
+      c->indexes[old->second] = WithoutAlias(s.indexes.at(old->second), alias);
     }
     v1::Index target = it->second;
     if (std::find(target.aliases().begin(), target.aliases().end(), alias) ==
@@ -370,6 +383,20 @@ absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const s
     }
     c->indexes[index] = target;
     c->aliases[alias] = index;
+    c->bump_epoch = true;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<uint64_t> Coordinator::RemoveAlias(const std::string& alias) {
+  MIROIR_RETURN_IF_ERROR(ValidateIndexName("alias", alias));
+  return Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+    auto it = s.aliases.find(alias);
+    if (it == s.aliases.end()) {
+      return absl::NotFoundError(absl::StrCat("alias: unknown alias '", alias, "'"));
+    }
+    c->indexes[it->second] = WithoutAlias(s.indexes.at(it->second), alias);
+    c->aliases[alias] = "";  // deletes it
     c->bump_epoch = true;
     return absl::OkStatus();
   });
@@ -553,6 +580,13 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::PlanResponse(uint64_t id) {
       return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
     }
     *resp.mutable_plan() = state_.PlanWithMoves(id);
+    std::set<uint64_t> moves;
+    for (const auto& m : resp.plan().moves()) moves.insert(m.id());
+    for (const auto& [tid, t] : state_.tasks) {
+      if (t.task.move_id() != 0 && moves.count(t.task.move_id())) {
+        *resp.add_tasks() = PlanTaskOf(t);
+      }
+    }
   }
   MIROIR_ASSIGN_OR_RETURN(std::vector<std::string> events, store_->PlanEvents(id));
   for (const auto& e : events) resp.add_history()->ParseFromString(e);
@@ -1003,9 +1037,9 @@ bool Coordinator::HandleIncarnationChange(const std::string& node, const std::st
   if (status == v1::NODE_FAILED && !auto_failed_.contains(node)) {
     // Failed by the operator, who decides between rejoin and restore.
     spdlog::warn(
-        "node {} (marked failed) changed incarnation {} -> {}; run `plan rejoin` or "
-        "`plan restore`",
-        node, previous, current);
+        "node {} (marked failed) changed incarnation {} -> {}; run "
+        "`miroir-ctl plan rejoin --id {}` or `miroir-ctl plan restore --id {}`",
+        node, previous, current, node, node);
     return true;
   }
   // Failed first: it leaves the write and acking sets (it holds nothing it claims).

@@ -78,6 +78,15 @@ grpc::Status CoordinatorService::SetAlias(grpc::ServerContext*, const v1::SetAli
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorService::RemoveAlias(grpc::ServerContext*,
+                                             const v1::RemoveAliasRequest* req,
+                                             v1::SetAliasResponse* resp) {
+  auto r = core_->RemoveAlias(req->alias());
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->set_epoch(*r);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext*, const v1::CreatePlanRequest* req,
                                             v1::CreatePlanResponse* resp) {
   auto r = core_->CreatePlan(*req);
@@ -176,6 +185,23 @@ grpc::Status CoordinatorService::Verify(grpc::ServerContext* ctx, const v1::Veri
     timeout = absl::FromChrono(ctx->deadline() - std::chrono::system_clock::now());
   }
   auto r = core_->Verify(req->index(), timeout);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::StartVerify(grpc::ServerContext*,
+                                             const v1::StartVerifyRequest* req,
+                                             v1::VerifyOperation* resp) {
+  auto r = core_->StartVerify(req->index(), absl::Milliseconds(req->timeout_ms()));
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetVerify(grpc::ServerContext*, const v1::GetVerifyRequest* req,
+                                           v1::GetVerifyResponse* resp) {
+  auto r = core_->GetVerify(req->id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;

@@ -46,9 +46,9 @@ absl::Status CheckReshardStart(const ReshardStartRequest& req, const Coordinator
   for (const v1::ReshardRecord& r : reshards) {
     if (r.index() != req.index || !ReshardMachine::BlocksNewReshard(r)) continue;
     if (r.state() == v1::RESHARD_RETENTION) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("reshard refused: reshard ", r.id(), " of index ", req.index,
-                       " is in retention; run `reshard complete ", req.index, "` first"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "reshard refused: reshard ", r.id(), " of index ", req.index,
+          " is in retention; run `miroir-ctl reshard complete --index ", req.index, "` first"));
     }
     return absl::FailedPreconditionError(absl::StrCat("reshard refused: reshard ", r.id(),
                                                       " of index ", req.index, " is in state ",

@@ -248,7 +248,9 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Operate(const std::stri
           v1::ReshardRecord r = *cur;
           const v1::ReshardState before = r.state();
           MIROIR_RETURN_IF_ERROR(fn(&r, now));
-          if (r.state() != before) {
+          // A state change, or an operator call that notes why (a forced cutover), is
+          // an event.
+          if (r.state() != before || r.message() != cur->message()) {
             v1::Event e;
             e.set_time_ms(now);
             e.set_plan_id(r.id());
@@ -270,7 +272,10 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Abort(const std::string
     if (!ReshardMachine::CanAbort(*r)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "reshard ", r->id(), " of ", r->index(), " is in state ", ReshardStateName(r->state()),
-          ReshardMachine::IsSwapped(*r) ? "; after the swap use `reshard rollback`" : "",
+          ReshardMachine::IsSwapped(*r)
+              ? absl::StrCat("; after the swap use `miroir-ctl reshard rollback --index ",
+                             r->index(), "`")
+              : "",
           ": abort is possible only before the swap"));
     }
     auto e = ReshardMachine::Transition(r, v1::RESHARD_ABORTING, "aborted by the operator", now, 0);
@@ -285,10 +290,14 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Rollback(const std::str
   return Operate(index, [](v1::ReshardRecord* r, int64_t now) -> absl::Status {
     if (r->state() == v1::RESHARD_ROLLING_BACK) return absl::OkStatus();
     if (!ReshardMachine::CanRollback(*r)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "reshard ", r->id(), " of ", r->index(), " is in state ", ReshardStateName(r->state()),
-          ReshardMachine::CanAbort(*r) ? "; before the swap use `reshard abort`" : "",
-          ": rollback is possible only in retention"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ",
+                       ReshardStateName(r->state()),
+                       ReshardMachine::CanAbort(*r)
+                           ? absl::StrCat("; before the swap use `miroir-ctl reshard abort --index ",
+                                          r->index(), "`")
+                           : "",
+                       ": rollback is possible only in retention"));
     }
     auto e =
         ReshardMachine::Transition(r, v1::RESHARD_ROLLING_BACK, "rollback by the operator", now, 0);
@@ -308,6 +317,30 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Complete(const std::str
                        ReshardStateName(r->state()), ": complete is possible only in retention"));
     }
     r->set_complete_requested(true);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Cutover(const std::string& index,
+                                                                  bool force) {
+  if (!force) {
+    return absl::InvalidArgumentError(
+        "force: a swap before the catch-up converged must be forced (--force); the reshard "
+        "swaps on its own once it converges");
+  }
+  const absl::Duration stall = c_->config_.migration.max_write_stall;
+  return Operate(index, [stall](v1::ReshardRecord* r, int64_t) -> absl::Status {
+    if (r->state() != v1::RESHARD_CATCHING_UP && r->state() != v1::RESHARD_VERIFY) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "reshard ", r->id(), " of ", r->index(), " is in state ", ReshardStateName(r->state()),
+          ": a cutover is forced only before the swap (catching_up, verify)"));
+    }
+    if (r->force_cutover()) return absl::OkStatus();
+    r->set_force_cutover(true);
+    r->set_message(absl::StrCat("cutover forced by the operator (", r->remaining(),
+                                " documents in the last round): the swap follows the round in "
+                                "flight; max_write_stall ",
+                                absl::FormatDuration(stall), " still applies"));
     return absl::OkStatus();
   });
 }

@@ -67,4 +67,9 @@ grpc::Status ReshardService::Complete(grpc::ServerContext*, const v1::ReshardInd
   return Answer(core_->reshard().Complete(req->index()), resp);
 }
 
+grpc::Status ReshardService::Cutover(grpc::ServerContext*, const v1::ReshardCutoverRequest* req,
+                                     v1::ReshardStatusResponse* resp) {
+  return Answer(core_->reshard().Cutover(req->index(), req->force()), resp);
+}
+
 }  // namespace miroir::coordinator

@@ -329,7 +329,9 @@ class ReshardTick : StepContext {
     if (all) {
       r->set_remaining(remaining);
       r->set_catch_up_passes(r->catch_up_passes() + 1);
-      if (remaining <= cfg_.migration.catch_up_threshold) {
+      // Converged, or the operator forced the swap (`reshard cutover --force`):
+      // this round is the last.
+      if (remaining <= cfg_.migration.catch_up_threshold || r->force_cutover()) {
         for (auto& sh : *r->mutable_shards()) {
           DropTask(&sh);
         }
@@ -352,12 +354,18 @@ class ReshardTick : StepContext {
     return false;
   }
 
+  static std::string Converged(const v1::ReshardRecord& r) {
+    return absl::StrCat(r.force_cutover() ? "cutover forced by the operator" : "catch-up converged",
+                        " (", r.remaining(), " left)");
+  }
+
   void StartPass(v1::ReshardRecord* r) {
     for (auto& sh : *r->mutable_shards()) sh.set_passed(false);
   }
 
+  // A forced reshard, or a forced cutover (as a move's), bypasses the window.
   bool WindowOpen(const v1::ReshardRecord& r) const {
-    if (r.force()) return true;
+    if (r.force() || r.force_cutover()) return true;
     if (!r.schedule_window().empty()) {
       auto windows = PlanWindows(r.schedule_window(), cfg_);
       return !windows.ok() || InsideAnyWindow(*windows, now_);
@@ -368,6 +376,9 @@ class ReshardTick : StepContext {
   // Pauses the copy's source generation (the LIVE one) and publishes it.
   void Pause(v1::ReshardRecord* r, R to, const std::string& reason) {
     r->set_paused_at_ms(now_);
+    // A forced cutover is spent once writes pause: a stalled swap that unpauses
+    // catches up to convergence again.
+    r->set_force_cutover(false);
     r->set_fence_epoch(new_epoch_);
     SetPaused(r->src_generation(),
               now_ + absl::ToInt64Milliseconds(cfg_.migration.max_write_stall));
@@ -651,17 +662,19 @@ class ReshardTick : StepContext {
       case v1::RESHARD_CATCHING_UP: {
         if (r->wait_epoch() != 0 && !Acked(*r)) return;  // an unpause is being published
         if (!RunCatchUp(r)) return;
-        if (cfg_.resharding.verify_before_swap) {
-          TransitionTo(r, v1::RESHARD_VERIFY,
-                       absl::StrCat("catch-up converged (", r->remaining(), " left)"), false);
-          return;
-        }
+        // Outside the window a converged catch-up keeps catching up, and verifies
+        // only once the window opens (right before the swap, where it counts): a
+        // verify on every converged round meant an event pair every few ms.
         if (!WindowOpen(*r)) {
           r->set_message("waiting for a resharding window before the swap");
           StartPass(r);
           return;
         }
-        Pause(r, v1::RESHARD_SWAP_PAUSED, "catch-up converged; verify_before_swap is off");
+        if (cfg_.resharding.verify_before_swap) {
+          TransitionTo(r, v1::RESHARD_VERIFY, Converged(*r), false);
+          return;
+        }
+        Pause(r, v1::RESHARD_SWAP_PAUSED, Converged(*r) + "; verify_before_swap is off");
         return;
       }
       case v1::RESHARD_VERIFY:

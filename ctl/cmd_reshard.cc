@@ -1,4 +1,4 @@
-// `miroir-ctl reshard start|status|watch|abort|rollback|complete`: clients of
+// `miroir-ctl reshard start|status|watch|abort|rollback|complete|cutover`: clients of
 // miroir.v1.Reshard (DESIGN §7, docs/resharding.md).
 //   start --index I --new-shards N [--throttle] [--schedule-window] [--force] [--dry-run]
 // Exit codes as CLI.md: a refused start (outside the window, another reshard,
@@ -33,7 +33,7 @@ struct StartOptions {
 };
 
 std::unique_ptr<pb::Reshard::Stub> Stub(const CtlContext& ctx) {
-  return pb::Reshard::NewStub(MakeChannel(ctx.coordinator));
+  return pb::Reshard::NewStub(NewCoordinatorChannel(ctx));
 }
 
 std::string Bytes(uint64_t b) {
@@ -141,13 +141,12 @@ int RunStart(const StartOptions& o, const CtlContext& ctx) {
   return kExitOk;
 }
 
-using Verb = grpc::Status (pb::Reshard::Stub::*)(grpc::ClientContext*,
-                                                 const pb::ReshardIndexRequest&,
+template <typename Req>
+using Verb = grpc::Status (pb::Reshard::Stub::*)(grpc::ClientContext*, const Req&,
                                                  pb::ReshardStatusResponse*);
 
-int RunVerb(const std::string& index, Verb verb, const CtlContext& ctx) {
-  pb::ReshardIndexRequest req;
-  req.set_index(index);
+template <typename Req>
+int RunCall(const Req& req, Verb<Req> verb, const CtlContext& ctx) {
   pb::ReshardStatusResponse resp;
   auto stub = Stub(ctx);
   grpc::ClientContext call;
@@ -159,6 +158,13 @@ int RunVerb(const std::string& index, Verb verb, const CtlContext& ctx) {
     PrintStatus(resp);
   }
   return kExitOk;
+}
+
+int RunVerb(const std::string& index, Verb<pb::ReshardIndexRequest> verb,
+            const CtlContext& ctx) {
+  pb::ReshardIndexRequest req;
+  req.set_index(index);
+  return RunCall(req, verb, ctx);
 }
 
 int RunWatch(const std::string& index, const CtlContext& ctx) {
@@ -267,6 +273,23 @@ void AddReshardCommands(CLI::App* app, Action* action) {
                [](const std::string& i, const CtlContext& c) {
                  return RunVerb(i, &pb::Reshard::Stub::Complete, c);
                });
+  auto cut = std::make_shared<pb::ReshardCutoverRequest>();
+  CLI::App* cutover = rs->add_subcommand(
+      "cutover",
+      "Swap after the catch-up round in flight, however much it copied (a catch-up that does "
+      "not converge under load; verify_before_swap and max_write_stall still apply)");
+  cutover->add_option_function<std::string>(
+             "--index", [cut](const std::string& v) { cut->set_index(v); },
+             "Index name or alias")
+      ->required();
+  cutover->add_flag_function(
+      "--force", [cut](std::int64_t n) { cut->set_force(n > 0); },
+      "Required: swap before the catch-up converged");
+  cutover->callback([cut, action] {
+    *action = [cut](const CtlContext& ctx) {
+      return RunCall(*cut, &pb::Reshard::Stub::Cutover, ctx);
+    };
+  });
 }
 
 }  // namespace miroir::ctl

@@ -19,6 +19,7 @@
 #define MIROIR_WORKER_NODE_HEALTH_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,7 +61,10 @@ class NodeHealth {
   NodeHealthCounters& counters() { return counters_; }
   const NodeHealthCounters& counters() const { return counters_; }
 
+  // Without locking while no node is suspected (the write path asks per request).
   bool Suspected(const std::string& node) const;
+  // How many nodes are suspected now.
+  size_t SuspectedCount() const { return suspected_count_.load(std::memory_order_acquire); }
   std::vector<std::string> SuspectedNodes() const;  // sorted
 
   // Whether `node` is suspected with max_inflight sends outstanding: the caller
@@ -95,6 +99,8 @@ class NodeHealth {
   NodeHealthCounters counters_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, State> nodes_ ABSL_GUARDED_BY(mu_);
+  // Nodes with State::suspected; changed under mu_ with the flag it counts.
+  std::atomic<size_t> suspected_count_{0};
 };
 
 }  // namespace miroir

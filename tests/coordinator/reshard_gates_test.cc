@@ -64,7 +64,7 @@ TEST(ReshardGatesTest, RetentionRefusesUntilComplete) {
   prev.set_state(v1::RESHARD_RETENTION);
   auto s = CheckReshardStart(Req(), c, {prev}, false, kTenUtc, nullptr);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.message().find("reshard complete movies"), std::string::npos);
+  EXPECT_NE(s.message().find("`miroir-ctl reshard complete --index movies`"), std::string::npos);
   // Another index's retention does not block; a finished one does not either.
   prev.set_index("books");
   EXPECT_TRUE(CheckReshardStart(Req(), c, {prev}, false, kTenUtc, nullptr).ok());

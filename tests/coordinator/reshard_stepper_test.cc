@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "tests/coordinator/test_util.h"
 
@@ -78,6 +80,13 @@ class ReshardStepperTest : public ::testing::Test {
   }
 
   v1::ReshardRecord& rec() { return s_.reshards[kReshard]; }
+
+  // `HH:MM-HH:MM` UTC opening two hours after the manual clock's now.
+  std::string ClosedWindow() const {
+    const absl::Time start = absl::FromUnixMillis(clock_.NowMs()) + absl::Hours(2);
+    return absl::StrCat(absl::FormatTime("%H:%M", start, absl::UTCTimeZone()), "-",
+                        absl::FormatTime("%H:%M", start + absl::Hours(1), absl::UTCTimeZone()));
+  }
 
   StepOutput Step() {
     change_ = Change();
@@ -239,6 +248,65 @@ TEST_F(ReshardStepperTest, VerifyMismatchRunsOneMoreCatchUpPass) {
   EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
   ASSERT_EQ(rec().divergent_keys_size(), 1);
   EXPECT_EQ(rec().divergent_keys(0), "k1");
+}
+
+TEST_F(ReshardStepperTest, ForcedCutoverSwapsAfterTheRoundInFlightAndOutsideTheWindow) {
+  cfg_.resharding.verify_before_swap = false;
+  rec().set_force(false);
+  rec().set_schedule_window(ClosedWindow());
+  ToBackfill();
+  FinishCopies(v1::TASK_RESHARD_BACKFILL);
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  // Every round copies 50 documents per shard: above the threshold (10), so the
+  // catch-up goes round after round.
+  auto busy_round = [this] {
+    for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
+      t->status = TaskRecord::Status::kDone;
+      t->result.set_documents(50);
+      for (const auto& n : t->task.sources()) *t->result.add_watermarks() = Mark(n, "i0", 7);
+    }
+    Step();
+  };
+  busy_round();
+  busy_round();
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_EQ(rec().remaining(), 100u);
+  // The operator forces it (ReshardRunner::Cutover sets the flag): the round in
+  // flight is the last one, and the closed window does not hold the swap.
+  rec().set_force_cutover(true);
+  busy_round();
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
+  EXPECT_TRUE(change_.bump_epoch);
+  EXPECT_FALSE(rec().force_cutover()) << "spent once writes pause";
+  ASSERT_FALSE(change_.events.empty());
+  EXPECT_EQ(change_.events.back().reason(),
+            "cutover forced by the operator (100 left); verify_before_swap is off");
+}
+
+TEST_F(ReshardStepperTest, WithoutAForcedCutoverAClosedWindowHoldsAConvergedCatchUp) {
+  rec().set_force(false);
+  rec().set_schedule_window(ClosedWindow());
+  ToConvergedCatchUp();
+  Step();
+  // Verify waits for the window too (before: catching_up -> verify -> catching_up
+  // on every converged round, an event pair every few ms while the window was closed).
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_EQ(rec().message(), "waiting for a resharding window before the swap");
+  EXPECT_TRUE(Tasks(v1::TASK_RESHARD_VERIFY).empty());
+  EXPECT_TRUE(change_.events.empty());
+  FinishCopies(v1::TASK_RESHARD_DELTA);
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_TRUE(change_.events.empty());
+  // Forced: the next converged round verifies, then swaps.
+  rec().set_force_cutover(true);
+  FinishCopies(v1::TASK_RESHARD_DELTA);
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_VERIFY);
+  FinishAll(v1::TASK_RESHARD_VERIFY, {});
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
 }
 
 TEST_F(ReshardStepperTest, SwapFencesOnlyOnceDrainedOrAcked) {

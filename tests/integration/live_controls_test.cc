@@ -21,13 +21,6 @@ namespace {
 namespace pb = ::miroir::v1;
 using ::testing::HasSubstr;
 
-// `HH:MM-HH:MM` UTC that starts `from_now` ahead and lasts an hour: now is outside.
-std::string WindowAhead(absl::Duration from_now) {
-  const absl::Time start = absl::Now() + from_now;
-  return absl::StrCat(absl::FormatTime("%H:%M", start, absl::UTCTimeZone()), "-",
-                      absl::FormatTime("%H:%M", start + absl::Hours(1), absl::UTCTimeZone()));
-}
-
 uint64_t Copied(const pb::Plan& p) {
   uint64_t n = 0;
   for (const auto& m : p.moves()) n += m.documents_copied();

@@ -8,11 +8,14 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/reshard_names.h"
 #include "common/routing.h"
 #include "harness/fleet.h"
 #include "harness/reshard_ops.h"
@@ -147,7 +150,7 @@ TEST_F(Reshard, EightToSixteenUnderLivePutsAndDeletes) {
   EXPECT_GT(r.documents_backfilled(), 0u);
   EXPECT_GE(r.verify_rounds(), 1u);
   StopAndCheck();
-  auto v = fleet_->Ctl({"verify", "--index", "products"});
+  auto v = fleet_->Ctl({"verify", "--index", "products", "--wait"});
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->exit_code, 0) << v->stdout_text << v->stderr_text;
 }
@@ -414,6 +417,84 @@ TEST_F(Reshard, WindowsAndTheEnableSwitchGateTheStart) {
   EXPECT_EQ(off->exit_code, 1);
   EXPECT_NE(off->stderr_text.find("resharding.enabled is false"), std::string::npos)
       << off->stderr_text;
+}
+
+// `reshard cutover --force` (issue 22 item 3) on a reshard held before its swap:
+// the coordinator restarts mid-backfill with a resharding window that opens in
+// an hour, so the converged catch-up waits in catching_up/verify for it (a
+// deterministic hold; the not-converging catch-up that a forced cutover also
+// ends is ReshardStepperTest.ForcedCutoverSwapsAfterTheRoundInFlight...). Forced,
+// the swap runs at once (outside the window, as a move's forced cutover) while the
+// writer keeps writing, and the promise holds. Without --force, for an unknown
+// index, or after the swap, the call is refused and changes nothing.
+TEST_F(Reshard, ForcedCutoverSwapsAReshardHeldBeforeItsSwap) {
+  ReshardSetup setup;
+  setup.groups = {2};
+  setup.shards = 4;
+  setup.rate = 100;
+  Start(setup);
+  auto started = StartReshard(8, /*throttle=*/60);  // 600 documents: a backfill of seconds
+  ASSERT_TRUE(started.ok()) << started.status();
+  WaitFor({"backfill"}, absl::Seconds(60));
+  YAML::Node cfg = fleet_->options().coordinator_config;
+  cfg["resharding"]["allowed_windows"].push_back(Window(60, 120));
+  ASSERT_TRUE(fleet_->WriteCoordinatorConfig(cfg).ok());
+  ASSERT_TRUE(fleet_->RestartCoordinator().ok());
+  pb::ReshardRecord r;
+  for (int i = 0; i < 600; ++i) {
+    auto st = Status();
+    if (st.ok()) {
+      r = st->reshard();
+      ASSERT_TRUE(r.state() == pb::RESHARD_BACKFILL || r.state() == pb::RESHARD_CATCHING_UP ||
+                  r.state() == pb::RESHARD_VERIFY)
+          << ReshardStateName(r.state()) << ": " << r.message();
+      if (r.message().find("waiting for a resharding window") != std::string::npos) break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_NE(r.message().find("waiting for a resharding window"), std::string::npos)
+      << ReshardStateName(r.state()) << ": " << r.message();
+
+  auto unforced = fleet_->Ctl({"reshard", "cutover", "--index", "products"});
+  ASSERT_TRUE(unforced.ok());
+  EXPECT_EQ(unforced->exit_code, 2) << unforced->stderr_text;
+  EXPECT_NE(unforced->stderr_text.find("force:"), std::string::npos) << unforced->stderr_text;
+  auto unknown = fleet_->Ctl({"reshard", "cutover", "--index", "nope", "--force"});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->exit_code, 1) << unknown->stderr_text;
+  EXPECT_NE(unknown->stderr_text.find("index: unknown index 'nope'"), std::string::npos)
+      << unknown->stderr_text;
+  auto still = Status();
+  ASSERT_TRUE(still.ok());
+  EXPECT_FALSE(still->reshard().force_cutover()) << "a refused call changed the reshard";
+
+  auto forced =
+      fleet_->Ctl({"reshard", "cutover", "--index", "products", "--force", "--output", "json"});
+  ASSERT_TRUE(forced.ok());
+  ASSERT_EQ(forced->exit_code, 0) << forced->stderr_text;
+  auto j = nlohmann::json::parse(forced->stdout_text);
+  EXPECT_EQ(j["reshard"]["force_cutover"], true) << forced->stdout_text;
+  const pb::ReshardRecord done = WaitFor({"retention"}, absl::Seconds(120));
+  ASSERT_EQ(done.state(), pb::RESHARD_RETENTION) << done.message();
+  EXPECT_FALSE(done.force_cutover());
+  EXPECT_EQ(LiveShards(), 8u);
+  // The operator's call and the swap it let through are both in the events.
+  auto st = Status();
+  ASSERT_TRUE(st.ok());
+  bool asked = false, paused = false;
+  for (const auto& e : st->events()) {
+    asked |= e.from() == e.to() &&
+             e.reason().find("cutover forced by the operator (") != std::string::npos;
+    paused |= e.to() == "swap_paused";
+  }
+  EXPECT_TRUE(asked);
+  EXPECT_TRUE(paused);
+  auto late = fleet_->Ctl({"reshard", "cutover", "--index", "products", "--force"});
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->exit_code, 1) << late->stderr_text;
+  EXPECT_NE(late->stderr_text.find("a cutover is forced only before the swap"), std::string::npos)
+      << late->stderr_text;
+  StopAndCheck();
 }
 
 TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {

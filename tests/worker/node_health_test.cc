@@ -29,6 +29,7 @@ TEST(NodeHealth, ARunOfTimeoutsSuspectsAndATimelyAnswerEndsTheRun) {
   EXPECT_TRUE(h.Suspected("r0"));
   EXPECT_FALSE(h.RecordTimeout("r0", kT0));  // already suspected: counted once
   EXPECT_EQ(h.counters().suspicions.load(), 1u);
+  EXPECT_EQ(h.SuspectedCount(), 1u);
   EXPECT_EQ(h.SuspectedNodes(), std::vector<std::string>{"r0"});
   EXPECT_FALSE(h.Suspected("r1"));
 }
@@ -51,6 +52,7 @@ TEST(NodeHealth, AnOrdinaryAnswerDoesNotClearOnlyATimelyProbeDoes) {
   ASSERT_TRUE(h.ProbeDue("r0", kT0 + absl::Milliseconds(200)));
   EXPECT_TRUE(h.ProbeDone("r0", /*answered_within=*/true));
   EXPECT_FALSE(h.Suspected("r0"));
+  EXPECT_EQ(h.SuspectedCount(), 0u);
   EXPECT_EQ(h.counters().clears.load(), 1u);
   // Cleared: no probe, and a fresh run of timeouts is needed again.
   EXPECT_FALSE(h.ProbeDue("r0", kT0 + absl::Seconds(10)));
