@@ -73,6 +73,22 @@ for _ in $(seq 1 100); do  # workers register within a lease or two
   sleep 0.1
 done
 ctl status || could_not "show miroir-ctl status"
+if [ "${SECURE:-0}" = 1 ]; then
+  # The same call without the operator's certificate and token is refused.
+  if "$CTL" --coordinator "$COORD" status >/dev/null 2>&1; then
+    could_not "refuse a call without credentials (status answered in plaintext)"
+  else
+    say "a call without certificate and token is refused, as it should be"
+  fi
+  denied=$("$CTL" --coordinator "$COORD" --tls-ca "$PKI/ca.pem" --tls-cert "$PKI/demo-client.pem" \
+       --tls-key "$PKI/demo-client.key" --token-file "$PKI/demo-client.token" \
+       plans pause-all 2>&1)
+  if echo "$denied" | grep -q "may not call"; then
+    say "the client application's token may not pause plans: $denied"
+  else
+    could_not "refuse an admin call from the client application's token ($denied)"
+  fi
+fi
 
 # 3. Load and keep writing (in the background).
 writer_pid=""
@@ -134,7 +150,7 @@ if [ -n "$plan_id" ]; then
   moves=$(echo "$pj" | grep -o '"shard":' | wc -l)
   stall_ms=$(echo "$pj" | grep -o '"stall_ms": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -1)
 fi
-ctl verify --index products || could_not "verify every shard's owners agree (miroir-ctl verify)"
+ctl verify --index products --wait || could_not "verify every shard's owners agree (miroir-ctl verify)"
 
 field() { grep -o "\"$1\": *[0-9.a-z]*" "$STATE/writer-report.json" 2>/dev/null | head -1 |
           sed 's/.*: *//'; }

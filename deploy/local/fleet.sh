@@ -91,9 +91,11 @@ make_pki() {
       head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$n.token"
     done
     sha() { tr -d '\n' < "$1" | sha256sum | cut -d' ' -f1; }
-    # The coordinator: the operator (admin, by token) and the workers (by subject).
-    printf 'tokens:\n  - {name: ops-admin, sha256: %s, role: admin}\nsubjects:\n  - {subject: "CN=miroir-node", role: worker}\n' \
-      "$(sha ops-admin.token)" > coordinator-tokens.yaml
+    # The coordinator: the operator (admin, by token), the demo's client
+    # application (client: it may call no Coordinator method) and the workers (by
+    # certificate subject).
+    printf 'tokens:\n  - {name: ops-admin, sha256: %s, role: admin}\n  - {name: demo-client, sha256: %s, role: client}\nsubjects:\n  - {subject: "CN=miroir-node", role: worker}\n' \
+      "$(sha ops-admin.token)" "$(sha demo-client.token)" > coordinator-tokens.yaml
     # The workers: the demo's client application (role client).
     printf 'tokens:\n  - {name: demo-client, sha256: %s, role: client}\n' \
       "$(sha demo-client.token)" > worker-tokens.yaml
