@@ -6,8 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
 #include "common/schedule_window.h"
+#include "common/status_macros.h"
 #include "common/yaml_config.h"
-#include "coordinator/status_macros.h"
+#include "coordinator/gates.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -241,7 +242,9 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
 }
 
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
-  if (c.migration.skip_delta_pass && !c.anti_entropy.enabled && !c.test_allow_unsafe_skip_delta) {
+  // The same gate as plan creation and activation (gates.cc): one rule. A config
+  // that trips it is invalid input, so INVALID_ARGUMENT, without "plan refused".
+  if (!CheckDeltaSkipGate(c.migration.skip_delta_pass, c).ok()) {
     return absl::InvalidArgumentError(kDeltaSkipRefusal);
   }
   if (c.anti_entropy.enabled && c.anti_entropy.tombstone_grace < c.anti_entropy.schedule) {

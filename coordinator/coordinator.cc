@@ -9,17 +9,17 @@
 #include "common/build_info.h"
 #include "common/route_sets.h"
 #include "common/schedule_window.h"
+#include "common/status_macros.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
-#include "coordinator/node_rejoin.h"
 #include "coordinator/move_machine.h"
+#include "coordinator/node_rejoin.h"
 #include "coordinator/plan_runner.h"
 #include "coordinator/planner.h"
 #include "coordinator/read_exclusions.h"
 #include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
-#include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
@@ -72,8 +72,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
   c->runner_ = std::make_unique<PlanRunner>(c.get());
   c->ae_ = std::make_unique<AntiEntropyRunner>(c.get());
   c->reshard_ = std::make_unique<ReshardRunner>(c.get());
-  spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
-               c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
+  {
+    absl::ReaderMutexLock l(&c->mu_);  // no other thread yet; the analysis asks for it
+    spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
+                 c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
+  }
   return c;
 }
 

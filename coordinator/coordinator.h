@@ -168,7 +168,10 @@ class Coordinator {
 
   using MutateFn = std::function<absl::Status(const ClusterState&, Change*)>;
   // Builds a change from the current state, commits it, applies it, publishes a
-  // new view when the epoch moved. Returns the epoch after it.
+  // new view when the epoch moved. Returns the epoch after it. `fn` runs with
+  // write_mu_ held and mu_ held shared: a lambda reading other members guarded by
+  // mu_ (health_) says so with ABSL_SHARED_LOCKS_REQUIRED(c_->mu_), which the
+  // analysis then checks inside it (it cannot see through std::function).
   absl::StatusOr<uint64_t> Mutate(const MutateFn& fn) ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   void Publish() ABSL_LOCKS_EXCLUDED(mu_);
   // Re-derives read_exclusions_ from the tasks; true when its entries changed

@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/yaml_config.h"
-#include "coordinator/status_macros.h"
 
 namespace miroir::coordinator {
 namespace {

@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/routing.h"
+#include "common/status_macros.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/routing_tables.h"
-#include "coordinator/status_macros.h"
 
 namespace miroir::coordinator {
 namespace {

@@ -8,13 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/schedule_window.h"
+#include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/gates.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/reshard_gates.h"
 #include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_stepper.h"
-#include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
@@ -62,6 +62,28 @@ std::pair<uint64_t, uint64_t> GenerationSize(const v1::GenerationRoute& g,
   return {docs, bytes};
 }
 
+// The newest reshard of `index` and its live generation's size, read from `s`
+// and `health` (the caller holds the state's lock). NOT_FOUND naming the index.
+absl::Status StatusOf(const ClusterState& s, const std::map<std::string, NodeHealth>& health,
+                      const std::string& index, v1::ReshardStatusResponse* resp) {
+  const v1::Index* ix = s.FindIndex(index);
+  if (ix == nullptr) return absl::NotFoundError(absl::StrCat("index: unknown index '", index, "'"));
+  const v1::ReshardRecord* r = Newest(s, ix->name());
+  if (r == nullptr) {
+    return absl::NotFoundError(absl::StrCat("index: no reshard of index '", ix->name(), "'"));
+  }
+  *resp->mutable_reshard() = *r;
+  auto live = s.generations.find(r->old_generation());
+  if (live != s.generations.end()) {
+    bool known = false;
+    auto [docs, bytes] = GenerationSize(live->second, health, &known);
+    resp->mutable_estimate()->set_documents(docs);
+    resp->mutable_estimate()->set_bytes(bytes);
+    resp->mutable_estimate()->set_stats_known(known);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void ReshardRunner::Tick() {
@@ -97,7 +119,8 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
   v1::ReshardStartResponse resp;
   std::vector<std::string> warnings;
   MIROIR_RETURN_IF_ERROR(
-      c_->Mutate([&](const ClusterState& s, Change* ch) -> absl::Status {
+      c_->Mutate([&](const ClusterState& s, Change* ch)
+                     ABSL_SHARED_LOCKS_REQUIRED(c_->mu_) -> absl::Status {
           warnings.clear();
           const v1::Index* ix = s.FindIndex(req.index());
           if (ix == nullptr) {
@@ -201,28 +224,12 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
 }
 
 absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Status(const std::string& index) {
-  uint64_t id = 0;
   v1::ReshardStatusResponse resp;
   {
     absl::ReaderMutexLock l(&c_->mu_);
-    const ClusterState& s = c_->state_;
-    const v1::Index* ix = s.FindIndex(index);
-    if (ix == nullptr) return absl::NotFoundError(absl::StrCat("index: unknown index '", index, "'"));
-    const v1::ReshardRecord* r = Newest(s, ix->name());
-    if (r == nullptr) {
-      return absl::NotFoundError(absl::StrCat("index: no reshard of index '", ix->name(), "'"));
-    }
-    *resp.mutable_reshard() = *r;
-    id = r->id();
-    auto live = s.generations.find(r->old_generation());
-    if (live != s.generations.end()) {
-      bool known = false;
-      auto [docs, bytes] = GenerationSize(live->second, c_->health_, &known);
-      resp.mutable_estimate()->set_documents(docs);
-      resp.mutable_estimate()->set_bytes(bytes);
-      resp.mutable_estimate()->set_stats_known(known);
-    }
+    MIROIR_RETURN_IF_ERROR(StatusOf(c_->state_, c_->health_, index, &resp));
   }
+  const uint64_t id = resp.reshard().id();
   // Internal bookkeeping stays out of the answer.
   for (auto& sh : *resp.mutable_reshard()->mutable_dst_positions()) sh.clear_watermarks();
   auto events = c_->store_->PlanEvents(id);

@@ -3,8 +3,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "coordinator/coordinator.h"
-#include "coordinator/status_macros.h"
 
 namespace miroir::coordinator {
 

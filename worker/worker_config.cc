@@ -1,6 +1,7 @@
 #include "worker/worker_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/yaml_config.h"
 
 namespace miroir {
@@ -122,7 +123,7 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const std::string& text, const st
   if (!root.ok()) return root.status();
   WorkerConfig c;
   YamlReader r(source);
-  if (auto s = Fill(*root, r, &c); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(Fill(*root, r, &c));
   return c;
 }
 
@@ -131,7 +132,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   if (!root.ok()) return root.status();
   WorkerConfig c;
   YamlReader r(path);
-  if (auto s = Fill(*root, r, &c); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(Fill(*root, r, &c));
   return c;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
+#include "common/status_macros.h"
 #include "worker/tasks/ae_logic.h"
 #include "worker/tasks/merged_scan.h"
 
@@ -178,7 +179,7 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
         }
       }
       for (size_t i = 0; i < replicas.size(); ++i) {
-        if (auto s = ApplyRepairs(replicas[i], shard, t.epoch(), repairs[i]); !s.ok()) return s;
+        MIROIR_RETURN_IF_ERROR(ApplyRepairs(replicas[i], shard, t.epoch(), repairs[i]));
         res.set_documents(res.documents() + repairs[i].size());
       }
     }

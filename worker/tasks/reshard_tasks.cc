@@ -15,6 +15,7 @@
 #include "common/digest.h"
 #include "common/route_sets.h"
 #include "common/routing.h"
+#include "common/status_macros.h"
 #include "worker/tasks/ae_logic.h"
 #include "worker/tasks/merged_scan.h"
 
@@ -261,12 +262,12 @@ std::map<std::string, std::vector<ShardMutations>> RouteMutations(
 }
 
 absl::StatusOr<v1::TaskResult> RunReshardBackfill(const TaskContext& ctx) {
-  if (auto s = ValidateCopyTask(ctx.task); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(ValidateCopyTask(ctx.task));
   return CopyShard(ctx, [&ctx] { return OpenReshardSink(ctx); });
 }
 
 absl::StatusOr<v1::TaskResult> RunReshardDelta(const TaskContext& ctx) {
-  if (auto s = ValidateCopyTask(ctx.task); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(ValidateCopyTask(ctx.task));
   return CopyChanges(ctx, /*final_delta=*/!ctx.task.upto().empty(),
                      [&ctx] { return OpenReshardSink(ctx); });
 }
@@ -306,7 +307,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
   std::vector<uint64_t> source_xor(buckets, 0), target_xor(buckets, 0), source_keys(buckets, 0);
   std::vector<uint8_t> flagged(buckets, 0);
   uint64_t documents = 0;
-  auto st = ScanGeneration(
+  MIROIR_RETURN_IF_ERROR(ScanGeneration(
       ctx, source, throttle,
       [&](uint32_t, const std::vector<std::string>&, const MergedEntry& e) {
         const uint32_t b = AeBucket(e.pk, buckets);
@@ -314,10 +315,9 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
         ++source_keys[b];
         ++documents;
       },
-      &replicas_read);
-  if (!st.ok()) return st;
+      &replicas_read));
   std::map<std::string, ShardDigest> node_digests;
-  st = ScanGeneration(
+  MIROIR_RETURN_IF_ERROR(ScanGeneration(
       ctx, target, throttle,
       [&](uint32_t shard, const std::vector<std::string>& nodes, const MergedEntry& e) {
         const uint32_t b = AeBucket(e.pk, buckets);
@@ -341,8 +341,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
           flagged[b] = 1;
         }
       },
-      &replicas_read);
-  if (!st.ok()) return st;
+      &replicas_read));
   std::vector<uint32_t> divergent;
   for (uint32_t b = 0; b < buckets; ++b) {
     if (flagged[b] || source_xor[b] != target_xor[b]) divergent.push_back(b);
@@ -363,7 +362,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
              keys + source_keys[divergent[next]] <= kMaxVerifyKeysPerRound);
     absl::flat_hash_map<std::string, SourceEntry> entries;
     entries.reserve(keys);
-    st = ScanGeneration(
+    MIROIR_RETURN_IF_ERROR(ScanGeneration(
         ctx, source, throttle,
         [&](uint32_t, const std::vector<std::string>&, const MergedEntry& e) {
           if (!in_round[AeBucket(e.pk, buckets)]) return;
@@ -373,10 +372,9 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
           s.tombstone = d.tombstone;
           s.body_hash = d.tombstone ? 0 : BodyHash(d.body);
         },
-        nullptr);
-    if (!st.ok()) return st;
+        nullptr));
     absl::flat_hash_set<std::string> extra;  // target keys the source does not have
-    st = ScanGeneration(
+    MIROIR_RETURN_IF_ERROR(ScanGeneration(
         ctx, target, throttle,
         [&](uint32_t shard, const std::vector<std::string>& nodes, const MergedEntry& e) {
           if (!in_round[AeBucket(e.pk, buckets)]) return;
@@ -400,8 +398,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
             }
           }
         },
-        nullptr);
-    if (!st.ok()) return st;
+        nullptr));
     for (const auto& [pk, s] : entries) {
       if (!s.seen || s.mismatch) candidates.push_back({pk, !s.seen || s.newer});
     }
