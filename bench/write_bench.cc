@@ -256,7 +256,8 @@ int Main(int argc, char** argv) {
     ThreadPool pool(a.clients * 2);
     InflightTracker inflight;
     BenchLink link;
-    WritePath path(&router, &stores, &hlc, &pool, &inflight, &link, WritePathOptions{});
+    WritePath path(&router, &stores, &hlc, SystemClock::Default(), &pool, &inflight, &link,
+                   WritePathOptions{});
     DataPlaneService svc(&path, &router, &stores, &link, /*exclusions=*/nullptr, 4);
     auto server = StartGrpcServer("127.0.0.1:0", {&svc});
     if (!server.ok()) return 1;

@@ -206,7 +206,7 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
     case ReadOutcome::Kind::kQuorum:
     case ReadOutcome::Kind::kPartial: {
       const std::optional<StoredDoc>& doc = read.answer.doc;
-      resp->set_found(doc && IsLiveDoc(*doc, absl::ToUnixMillis(absl::Now())));
+      resp->set_found(doc && IsLiveDoc(*doc, writes_->clock()->NowMs()));
       if (doc) {
         ToProto(*doc, resp->mutable_document());
       } else {

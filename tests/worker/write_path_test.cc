@@ -46,7 +46,7 @@ class TestLink : public CoordinatorLink {
   }
   std::atomic<bool> lease{true};
   std::optional<v1::ClusterView> next;
-  int refreshes = 0;
+  std::atomic<int> refreshes{0};
   absl::Mutex mu;
   std::vector<std::string> misses;
 
@@ -71,7 +71,8 @@ class WritePathTest : public ::testing::Test {
     so.op_timeout_ms = 500;
     so.connect_timeout_ms = 300;
     stores_ = std::make_unique<NodeStores>(so);
-    path_ = std::make_unique<WritePath>(&router_, stores_.get(), &hlc_, &pool_, &inflight_, &link_, o);
+    path_ = std::make_unique<WritePath>(&router_, stores_.get(), &hlc_, &clock_, &pool_, &inflight_,
+                                        &link_, o);
   }
 
   v1::WriteItem Put(const std::string& pk, const std::string& body, uint64_t after = 0,
@@ -167,20 +168,41 @@ TEST_F(WritePathTest, FencedNodeTriggersRefreshAndReRouteAtNewEpoch) {
   auto acks = Write({Put("k", R"({"v":1})")});
   ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
   EXPECT_EQ(acks[0].epoch(), 5u);
-  EXPECT_GE(link_.refreshes, 1);
+  EXPECT_GE(link_.refreshes.load(), 1);
   EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound)
       << "the fenced node must not have taken the stale write";
   EXPECT_TRUE(Read("r1", "k").ok());
 }
 
-TEST_F(WritePathTest, FencedWithoutNewerViewFailsAtDeadlineNotBefore) {
+// The write deadline is kept on the injected clock: real time passes and the
+// write keeps refreshing; it fails only once the clock reaches the deadline.
+TEST_F(WritePathTest, FencedWithoutNewerViewFailsAtTheClocksDeadlineNotBefore) {
   WritePathOptions o;
-  o.write_deadline = absl::Milliseconds(300);
+  o.write_deadline = absl::Seconds(5);
   Init({{"g0", {"r0"}}}, 1, o);
   ASSERT_TRUE(Direct("r0")->SetFence(ShardKey{"products", 1, ShardForKey("k", kShards)}, 9).ok());
-  auto acks = Write({Put("k", "{}")});
+  std::atomic<bool> done{false};
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] {
+    acks = Write({Put("k", "{}")});
+    done = true;
+  });
+  auto refreshes_past = [&](int n) {
+    for (int i = 0; i < 2000 && link_.refreshes.load() < n && !done.load(); ++i) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return link_.refreshes.load() >= n;
+  };
+  EXPECT_TRUE(refreshes_past(5));
+  EXPECT_FALSE(done.load()) << "failed with the clock at the write's start";
+  clock_.Advance(4'999);
+  EXPECT_TRUE(refreshes_past(link_.refreshes.load() + 2));
+  EXPECT_FALSE(done.load()) << "failed 1 ms before its deadline";
+  clock_.Advance(1);
+  writer.join();
   EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
   EXPECT_NE(acks[0].error().find("deadline"), std::string::npos) << acks[0].error();
+  EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(WritePathTest, OneGroupDownIsDegradedBothDownIsUnavailable) {
@@ -247,7 +269,7 @@ TEST_F(WritePathTest, PausedShardHoldsUntilReleasedByNewerEpoch) {
   v1::ClusterView paused = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
   for (auto& r : *paused.mutable_generations(0)->mutable_routes()) {
     r.set_state(v1::SHARD_PAUSED);
-    r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Seconds(30)));
+    r.set_pause_deadline_ms(clock_.NowMs() + 30'000);
   }
   router_.Apply(paused);
   std::vector<v1::WriteAck> acks;
@@ -272,7 +294,7 @@ TEST_F(WritePathTest, LeaseLapsingWhileHeldStopsTheWrite) {
     v1::ClusterView v = MakeView(epoch, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
     for (auto& r : *v.mutable_generations(0)->mutable_routes()) {
       r.set_state(v1::SHARD_PAUSED);
-      r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Seconds(30)));
+      r.set_pause_deadline_ms(clock_.NowMs() + 30'000);
     }
     return v;
   };
@@ -291,18 +313,37 @@ TEST_F(WritePathTest, LeaseLapsingWhileHeldStopsTheWrite) {
   EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(WritePathTest, PausedShardPastItsDeadlineFailsUnavailable) {
+// The pause deadline is judged on the injected clock: the manual clock reads
+// 2023, so the deadline is long past in real time, and the write is still held
+// until the clock reaches it.
+TEST_F(WritePathTest, PausedShardIsHeldUntilTheClockPassesItsPauseDeadline) {
   Init({{"g0", {"r0"}}}, 1);
+  const int64_t pause_deadline = clock_.NowMs() + 1'000;
+  ASSERT_LT(pause_deadline, absl::ToUnixMillis(absl::Now()));
   v1::ClusterView paused = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
   for (auto& r : *paused.mutable_generations(0)->mutable_routes()) {
     r.set_state(v1::SHARD_PAUSED);
-    r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Milliseconds(200)));
+    r.set_pause_deadline_ms(pause_deadline);
   }
   router_.Apply(paused);
-  auto acks = Write({Put("k", "{}")});
+  std::atomic<bool> done{false};
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] {
+    acks = Write({Put("k", "{}")});
+    done = true;
+  });
+  for (int i = 0; i < 500 && path_->counters().held.load() == 0 && !done.load(); ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(path_->counters().held.load(), 1u);
+  EXPECT_FALSE(done.load()) << "the pause deadline was judged on real time";
+  clock_.Advance(1'000);
+  writer.join();
   EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
   EXPECT_NE(acks[0].error().find("paused"), std::string::npos) << acks[0].error();
   EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(path_->counters().held.load(), 0u);
 }
 
 TEST_F(WritePathTest, DualWriteSendsToNewOwnersButAcksOnOldOnly) {
