@@ -27,7 +27,7 @@ void Check(const miroir::v1::WriteItem& item) {
   }
   MIROIR_FUZZ_CHECK(s.code() == absl::StatusCode::kInvalidArgument,
                     "a refused item is INVALID_ARGUMENT");
-  const std::string_view m = s.message();
+  const absl::string_view m = s.message();
   MIROIR_FUZZ_CHECK(m.rfind("index:", 0) == 0 || m.rfind("pk:", 0) == 0 ||
                         m.rfind("body:", 0) == 0 || m.rfind("expires_at_ms:", 0) == 0 ||
                         m.rfind("op:", 0) == 0,
