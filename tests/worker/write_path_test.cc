@@ -393,8 +393,10 @@ TEST_F(WritePathTest, AShardsDrainWaitsOnlyForTheNodesThatHoldIt) {
     on.emplace(node, std::make_pair(pk, ShardKeyName(g.index, g.generation, g.shard)));
   }
   ASSERT_EQ(on.size(), 2u);
-  const auto& [pk0, shard0] = on["r0"];
-  const auto& [pk1, shard1] = on["r1"];
+  // Named copies, not structured bindings: clang 14 cannot capture those in the
+  // lambda below.
+  const std::string pk0 = on["r0"].first, shard0 = on["r0"].second;
+  const std::string pk1 = on["r1"].first, shard1 = on["r1"].second;
   ASSERT_NE(shard0, shard1);
 
   // r1 answers nothing until it is continued; r0 answers at once.
