@@ -21,6 +21,7 @@
 //
 // Prints Markdown (bench/reshard_load.sh --measure puts it into
 // docs/benchmarks/resharding-load.md). Timings belong here, never in tests.
+#include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 
 #include <CLI/CLI.hpp>
@@ -32,11 +33,10 @@
 #include <mutex>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/reshard_names.h"
 #include "common/routing.h"
 #include "coordinator/reshard_machine.h"
 #include "harness/fleet.h"
@@ -314,13 +314,13 @@ int Run(const Options& o) {
       auto st = status();
       if (st.ok()) {
         const auto& r = st->reshard();
-        if (r.state() != last) {
-          last = r.state();
+        if (miroir::ReshardStateName(r.state()) != last) {
+          last = miroir::ReshardStateName(r.state());
           Log(absl::StrCat("state ", last, " backfilled ", r.documents_backfilled()));
         }
-        if (r.state() == want) return *st;
-        if (r.state() == "failed" || r.state() == "aborted") {
-          return absl::InternalError(absl::StrCat(r.state(), ": ", r.message()));
+        if (last == want) return *st;
+        if (r.state() == pb::RESHARD_FAILED || r.state() == pb::RESHARD_ABORTED) {
+          return absl::InternalError(absl::StrCat(last, ": ", r.message()));
         }
       }
       absl::SleepFor(absl::Milliseconds(200));

@@ -21,6 +21,7 @@ const std::set<absl::string_view>& ViewerMethods() {
       "Coordinator/GetStatus",    "Coordinator/ListNodes",   "Coordinator/ListIndexes",
       "Coordinator/GetIndex",     "Coordinator/GetPlan",     "Coordinator/ListPlans",
       "Coordinator/WatchPlan",    "Coordinator/CheckWindow", "Coordinator/Verify",
+      "Coordinator/GetVerify",
       "Coordinator/CheckCluster", "Coordinator/GetConfig",   "Reshard/Status",
       "Reshard/Watch",            "AntiEntropy/Status"};
   return *m;
@@ -34,12 +35,16 @@ const std::set<absl::string_view>& AdminMethods() {
                                       "Coordinator/PausePlan",   "Coordinator/ResumePlan",
                                       "Coordinator/AbortPlan",   "Reshard/Start",
                                       "Reshard/Abort",           "Reshard/Rollback",
-                                      "Reshard/Complete",        "AntiEntropy/Run",
+                                      "Reshard/Complete",        "Reshard/Cutover",
+                                      "AntiEntropy/Run",
                                       // Live controls and the state backup (a copy of
                                       // the whole model: admin, like every mutation).
                                       "Coordinator/UpdatePlan",  "Coordinator/PauseAllPlans",
                                       "Coordinator/ResumeAllPlans", "Coordinator/CutoverPlan",
-                                      "Coordinator/ReloadConfig", "Coordinator/Backup"};
+                                      "Coordinator/ReloadConfig", "Coordinator/Backup",
+                                      // Starts work on the workers (admin); GetVerify
+                                      // and the one-call Verify only read (viewer).
+                                      "Coordinator/StartVerify", "Coordinator/RemoveAlias"};
   return *m;
 }
 

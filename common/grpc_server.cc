@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/auth_processor.h"
 #include "common/client_channel.h"
@@ -153,11 +155,6 @@ void WaitForShutdownSignal() {
   }
 }
 
-void RequestShutdown() {
-  InstallHandlers();
-  OnSignal(0);
-}
-
 absl::Status WritePortFile(const std::string& path, int port) {
   if (path.empty()) return absl::OkStatus();
   const std::string tmp = path + ".tmp";
@@ -210,6 +207,14 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& flag, const std::st
     return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": empty token file"));
   }
   return line.substr(first, last - first + 1);
+}
+
+std::vector<std::string> SplitAddressList(const std::string& list) {
+  std::vector<std::string> out;
+  for (absl::string_view a : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(a));
+  }
+  return out;
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {

@@ -52,9 +52,6 @@ void OnReloadSignal(std::function<void()> fn);
 // Thread-safe; call from main after the server started.
 void WaitForShutdownSignal();
 
-// Wakes WaitForShutdownSignal as if a signal arrived (tests, fatal errors).
-void RequestShutdown();
-
 // Writes "PORT\n" to `path` atomically when path is non-empty (the harness reads
 // the OS-assigned port from it).
 absl::Status WritePortFile(const std::string& path, int port);
@@ -79,6 +76,10 @@ absl::Status SetClientSecurity(const ClientSecurity& security);
 // Reads a token file: its first line, trimmed. INVALID_ARGUMENT naming `flag`
 // and the file (never the content) when unreadable or empty.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& flag, const std::string& path);
+
+// The addresses of a comma-separated list ("a:1, b:2"), each trimmed of spaces;
+// empty entries are dropped. A single address is a list of one.
+std::vector<std::string> SplitAddressList(const std::string& list);
 
 // A client channel to HOST:PORT with miroir's keepalive settings and the
 // process's ClientSecurity.

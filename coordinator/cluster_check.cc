@@ -6,7 +6,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/reshard_names.h"
 #include "coordinator/cluster_state.h"
+#include "coordinator/reshard_machine.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -20,16 +22,12 @@ std::string NodeStatusWord(v1::NodeStatus s) {
   return absl::AsciiStrToLower(name);
 }
 
-bool PlanOver(v1::PlanState s) {
-  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
-}
-
 bool MoveOver(v1::MoveState s) {
   return s == v1::MOVE_DONE || s == v1::MOVE_FAILED || s == v1::MOVE_ABORTED;
 }
 
-bool ReshardOver(const std::string& state) {
-  return state == "done" || state == "aborted" || state == "rolled_back" || state == "failed";
+bool ReshardOver(v1::ReshardState state) {
+  return ReshardMachine::IsTerminal(state) || state == v1::RESHARD_FAILED;
 }
 
 // The subject a plan acts on: a later done plan of the same kind and subject
@@ -75,7 +73,7 @@ void CheckWorkers(const ClusterCheckInput& in, Findings* out) {
 void CheckNodes(const ClusterCheckInput& in, v1::CheckClusterResponse* resp, Findings* out) {
   std::set<std::string> in_unended_plan, unended_groups;
   for (const auto& p : in.plans) {
-    if (PlanOver(p.state())) continue;
+    if (PlanEnded(p.state())) continue;
     in_unended_plan.insert(p.node_id());
     unended_groups.insert(p.group());
     for (const auto& m : p.moves()) {
@@ -177,7 +175,7 @@ void CheckPlans(const ClusterCheckInput& in, Findings* out) {
       out->Add(kWarning, "plan_paused", id,
                absl::StrCat("plan ", p.id(), " (", p.description(), ") is paused"));
     }
-    if (PlanOver(p.state())) {
+    if (PlanEnded(p.state())) {
       for (const auto& m : p.moves()) {
         if (!MoveOver(m.state())) {
           out->Add(kError, "leftover_move", id,
@@ -194,17 +192,18 @@ void CheckReshards(const ClusterCheckInput& in, Findings* out) {
   std::map<std::string, uint64_t> last_done;  // index -> newest done reshard id
   std::set<std::string> running;              // indexes with an unfinished reshard
   for (const auto& r : in.reshards) {
-    if (r.state() == "done") last_done[r.index()] = std::max(last_done[r.index()], r.id());
+    if (r.state() == v1::RESHARD_DONE)
+      last_done[r.index()] = std::max(last_done[r.index()], r.id());
     if (!ReshardOver(r.state())) running.insert(r.index());
   }
   for (const auto& r : in.reshards) {
-    if (r.state() != "failed") continue;
+    if (r.state() != v1::RESHARD_FAILED) continue;
     auto done = last_done.find(r.index());
     if (done == last_done.end() || done->second < r.id()) {
       out->Add(kError, "reshard_failed", r.index(),
                absl::StrCat("reshard ", r.id(), " of index ", r.index(), " failed (from ",
-                            r.failed_from(), "); see `miroir-ctl reshard status --index ",
-                            r.index(), "`"));
+                            ReshardStateName(r.failed_from()),
+                            "); see `miroir-ctl reshard status --index ", r.index(), "`"));
     }
   }
   for (const auto& g : in.generations) {

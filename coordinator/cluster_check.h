@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/worker_registry.h"
 #include "miroir/v1/coordinator.pb.h"
 #include "miroir/v1/reshard.pb.h"

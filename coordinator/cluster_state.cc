@@ -1,12 +1,14 @@
 #include "coordinator/cluster_state.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/state_upgrade.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -34,7 +36,21 @@ std::string EnumTail(const std::string& name, const std::string& prefix) {
 
 std::string MoveStateName(v1::MoveState s) { return EnumTail(v1::MoveState_Name(s), "MOVE_"); }
 std::string PlanStateName(v1::PlanState s) { return EnumTail(v1::PlanState_Name(s), "PLAN_"); }
-std::string PlanKindName(v1::PlanKind k) { return EnumTail(v1::PlanKind_Name(k), "PLAN_"); }
+
+bool PlanEnded(v1::PlanState s) {
+  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
+}
+
+v1::Event PlanStateEvent(uint64_t plan_id, v1::PlanState from, v1::PlanState to,
+                         const std::string& reason, int64_t now_ms) {
+  v1::Event e;
+  e.set_time_ms(now_ms);
+  e.set_plan_id(plan_id);
+  if (from != v1::PLAN_STATE_UNSPECIFIED) e.set_from(PlanStateName(from));
+  e.set_to(PlanStateName(to));
+  e.set_reason(reason);
+  return e;
+}
 
 absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded) {
   ClusterState s;
@@ -72,7 +88,13 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
   for (const auto& [id, value] : kind(kKindReshard)) {
     v1::ReshardRecord r;
     if (auto st = ParseInto(kKindReshard, id, value, &r); !st.ok()) return st;
+    if (auto st = UpgradeReshardRecord(&r); !st.ok()) return st;
     s.reshards[r.id()] = r;
+  }
+  for (const auto& [id, value] : kind(kKindVerify)) {
+    v1::VerifyOperation v;
+    if (auto st = ParseInto(kKindVerify, id, value, &v); !st.ok()) return st;
+    s.verifies[v.id()] = v;
   }
   for (const auto& [id, value] : kind(kKindAeRun)) {
     v1::AntiEntropyRun r;
@@ -115,6 +137,7 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
   for (const auto& [id, value] : kind(kKindMove)) {
     v1::Move m;
     if (auto st = ParseInto(kKindMove, id, value, &m); !st.ok()) return st;
+    UpgradeMove(&m);
     s.moves[m.id()] = m;
   }
   for (const auto& [id, value] : kind(kKindTask)) {
@@ -194,13 +217,45 @@ std::set<std::string> ClusterState::FailedNodes() const {
   return out;
 }
 
+v1::PlanTask PlanTaskOf(const TaskRecord& t) {
+  v1::PlanTask p;
+  p.set_id(t.task.id());
+  p.set_move_id(t.task.move_id());
+  std::string kind = v1::TaskKind_Name(t.task.kind());
+  if (absl::StartsWith(kind, "TASK_")) kind = kind.substr(5);
+  p.set_kind(absl::AsciiStrToLower(kind));
+  switch (t.status) {
+    case TaskRecord::Status::kPending:
+      p.set_state(t.failures > 0 ? "retrying" : "pending");
+      break;
+    case TaskRecord::Status::kLeased:
+      p.set_state("leased");
+      break;
+    case TaskRecord::Status::kDone:
+      p.set_state("done");
+      break;
+    case TaskRecord::Status::kFailed:
+      p.set_state("failed");
+      break;
+  }
+  p.set_worker(t.worker);
+  p.set_attempts(t.task.lease_generation());
+  p.set_failures(t.failures);
+  p.set_last_error(t.error);
+  p.set_retryable(t.retryable);
+  p.set_retry_at_ms(t.retry_at_ms);
+  p.set_index(t.task.index());
+  p.set_shard(t.task.shard());
+  return p;
+}
+
 bool Change::empty() const {
   return !bump_epoch && !initialized && !group_order && nodes.empty() && indexes.empty() &&
          generations.empty() && routes.empty() && aliases.empty() && plans.empty() &&
          moves.empty() && tasks.empty() && deleted_tasks.empty() && events.empty() &&
          next_id == 0 && ae_passes.empty() && ae_runs.empty() && deleted_ae_runs.empty() &&
-         !ae_next_round_ms && !ae_rotation && reshards.empty() && opened_sessions.empty() &&
-         closed_sessions.empty();
+         !ae_next_round_ms && !ae_rotation && reshards.empty() && verifies.empty() &&
+         deleted_verifies.empty() && opened_sessions.empty() && closed_sessions.empty();
 }
 
 StateWrite Change::ToWrite(uint64_t new_epoch) const {
@@ -239,6 +294,8 @@ StateWrite Change::ToWrite(uint64_t new_epoch) const {
   for (const auto& [id, r] : ae_runs) w.Set(kKindAeRun, IdKey(id), r.SerializeAsString());
   for (uint64_t id : deleted_ae_runs) w.Delete(kKindAeRun, IdKey(id));
   for (const auto& [id, r] : reshards) w.Set(kKindReshard, IdKey(id), r.SerializeAsString());
+  for (const auto& [id, v] : verifies) w.Set(kKindVerify, IdKey(id), v.SerializeAsString());
+  for (uint64_t id : deleted_verifies) w.Delete(kKindVerify, IdKey(id));
   for (const auto& id : opened_sessions) w.Set(kKindWorkerSession, id, "");
   for (const auto& id : closed_sessions) w.Delete(kKindWorkerSession, id);
   if (ae_next_round_ms) w.Set(kKindMeta, "ae_next_round_ms", absl::StrCat(*ae_next_round_ms));
@@ -312,6 +369,8 @@ void ApplyChange(const Change& c, uint64_t new_epoch, ClusterState* s) {
   for (const auto& [id, r] : c.ae_runs) s->ae_runs[id] = r;
   for (uint64_t id : c.deleted_ae_runs) s->ae_runs.erase(id);
   for (const auto& [id, r] : c.reshards) s->reshards[id] = r;
+  for (const auto& [id, v] : c.verifies) s->verifies[id] = v;
+  for (uint64_t id : c.deleted_verifies) s->verifies.erase(id);
   for (const auto& id : c.opened_sessions) s->worker_sessions.insert(id);
   for (const auto& id : c.closed_sessions) s->worker_sessions.erase(id);
   if (c.ae_next_round_ms) s->ae_next_round_ms = *c.ae_next_round_ms;

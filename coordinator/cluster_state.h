@@ -20,6 +20,7 @@
 #include "common/routing.h"
 #include "coordinator/state_store.h"
 #include "miroir/v1/anti_entropy.pb.h"
+#include "miroir/v1/coordinator.pb.h"
 #include "miroir/v1/reshard.pb.h"
 #include "miroir/v1/types.pb.h"
 #include "miroir/v1/worker_control.pb.h"
@@ -36,7 +37,8 @@ struct TaskRecord {
   Status status = Status::kPending;
   std::string worker;  // holder while leased
   v1::TaskResult result;
-  std::string error;
+  std::string error;                                       // for people
+  v1::TaskFailure failure = v1::TASK_FAILURE_UNSPECIFIED;  // what the steppers act on
   bool retryable = false;
   uint32_t failures = 0;
   int64_t retry_at_ms = 0;  // a retryable failure is leased again from then (backoff)
@@ -73,6 +75,8 @@ struct ClusterState {
   uint32_t ae_rotation_shard = 0;
   // Reshards (DESIGN §7, docs/resharding.md) by id, every state.
   std::map<uint64_t, v1::ReshardRecord> reshards;
+  // Verify operations (coordinator/verify.h) by id, every state.
+  std::map<uint64_t, v1::VerifyOperation> verifies;
   // Workers whose session has not ended clean (no `stopping` miss report yet):
   // one that is gone, even across a restart, gets a recovery pass of every
   // written shard (DESIGN §4).
@@ -118,6 +122,8 @@ struct Change {
   std::optional<int64_t> ae_next_round_ms;
   std::optional<std::pair<std::string, uint32_t>> ae_rotation;
   std::map<uint64_t, v1::ReshardRecord> reshards;
+  std::map<uint64_t, v1::VerifyOperation> verifies;
+  std::set<uint64_t> deleted_verifies;
   std::set<std::string> opened_sessions;  // worker ids added to worker_sessions
   std::set<std::string> closed_sessions;  // worker ids removed
 
@@ -140,6 +146,11 @@ v1::Task NewShardTask(const ClusterState& state, Change* change, v1::TaskKind ki
                       const std::vector<std::string>& sources,
                       const std::vector<std::string>& targets, uint32_t batch_size);
 
+// A task as `plan tasks` / GetPlanResponse.tasks shows it: kind and state in
+// lower case without prefix, holder, attempts (lease generation), failures and
+// the last error.
+v1::PlanTask PlanTaskOf(const TaskRecord& t);
+
 // Applies a committed change. `new_epoch` is the epoch after it.
 void ApplyChange(const Change& change, uint64_t new_epoch, ClusterState* state);
 
@@ -149,7 +160,14 @@ std::shared_ptr<const v1::ClusterView> BuildView(const ClusterState& state);
 // Names for logs and events.
 std::string MoveStateName(v1::MoveState s);
 std::string PlanStateName(v1::PlanState s);
-std::string PlanKindName(v1::PlanKind k);
+
+// Done, failed or aborted: the plan moves no more.
+bool PlanEnded(v1::PlanState s);
+
+// The event of plan `plan_id` going from `from` to `to` (from unset when
+// PLAN_STATE_UNSPECIFIED: a plan created; from == to: a change within a state).
+v1::Event PlanStateEvent(uint64_t plan_id, v1::PlanState from, v1::PlanState to,
+                         const std::string& reason, int64_t now_ms);
 
 }  // namespace miroir::coordinator
 

@@ -5,10 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 #include "common/status_macros.h"
 #include "common/yaml_config.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 
 namespace miroir::coordinator {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/build_info.h"
 #include "common/route_sets.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 #include "common/status_macros.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
@@ -23,13 +23,6 @@
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
-namespace {
-
-bool PlanEnded(v1::PlanState s) {
-  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
-}
-
-}  // namespace
 
 Coordinator::Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> store,
                          const Clock* clock)
@@ -45,10 +38,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
   MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
   MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
-  // Verify tasks are answers to a request that died with the old process.
+  // Verify tasks of a running operation are leased again (it resumes); others
+  // (none is written any more) would answer nobody.
   std::vector<uint64_t> stale;
   for (const auto& [id, t] : state.tasks) {
-    if (t.task.kind() == v1::TASK_VERIFY) stale.push_back(id);
+    if (t.task.kind() != v1::TASK_VERIFY) continue;
+    auto op = state.verifies.find(t.task.verify_id());
+    if (op == state.verifies.end() || op->second.state() != "running") stale.push_back(id);
   }
   {
     absl::MutexLock l(&c->mu_);
@@ -119,7 +115,8 @@ int64_t Coordinator::NextCutoverDeadlineMs() {
                                                 cfg));
   }
   for (const auto& [id, r] : state_.reshards) {
-    consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(), r.step() == "pausing", now, cfg));
+    consider(MoveMachine::NextCutoverDeadlineMs(r.paused_at_ms(),
+                                                r.step() == v1::RESHARD_STEP_PAUSING, now, cfg));
   }
   return next;
 }
@@ -144,6 +141,7 @@ void Coordinator::RunLoop(absl::Duration tick) {
     ApplyPendingConfig();  // between ticks: the runners read config_ unlocked
     ae_->Tick();
     runner_->Tick();
+    TickVerifies();
   }
 }
 
@@ -151,6 +149,7 @@ void Coordinator::TickForTest() {
   ApplyPendingConfig();
   ae_->Tick();
   runner_->Tick();
+  TickVerifies();
 }
 
 void Coordinator::Wake() {
@@ -354,6 +353,17 @@ absl::StatusOr<v1::CreateIndexResponse> Coordinator::CreateIndex(const std::stri
   return resp;
 }
 
+namespace {
+
+// `index` with `alias` dropped from its alias list (moved or removed).
+v1::Index WithoutAlias(v1::Index index, const std::string& alias) {
+  auto* a = index.mutable_aliases();
+  a->erase(std::remove(a->begin(), a->end(), alias), a->end());
+  return index;
+}
+
+}  // namespace
+
 absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const std::string& index) {
   MIROIR_RETURN_IF_ERROR(ValidateIndexName("alias", alias));
   MIROIR_RETURN_IF_ERROR(ValidateIndexName("index", index));
@@ -367,10 +377,7 @@ absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const s
     }
     auto old = s.aliases.find(alias);
     if (old != s.aliases.end() && old->second != index) {
-      v1::Index prev = s.indexes.at(old->second);
-      auto* a = prev.mutable_aliases();
-      a->erase(std::remove(a->begin(), a->end(), alias), a->end());
-      c->indexes[prev.name()] = prev;
+      c->indexes[old->second] = WithoutAlias(s.indexes.at(old->second), alias);
     }
     v1::Index target = it->second;
     if (std::find(target.aliases().begin(), target.aliases().end(), alias) ==
@@ -379,6 +386,20 @@ absl::StatusOr<uint64_t> Coordinator::SetAlias(const std::string& alias, const s
     }
     c->indexes[index] = target;
     c->aliases[alias] = index;
+    c->bump_epoch = true;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<uint64_t> Coordinator::RemoveAlias(const std::string& alias) {
+  MIROIR_RETURN_IF_ERROR(ValidateIndexName("alias", alias));
+  return Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+    auto it = s.aliases.find(alias);
+    if (it == s.aliases.end()) {
+      return absl::NotFoundError(absl::StrCat("alias: unknown alias '", alias, "'"));
+    }
+    c->indexes[it->second] = WithoutAlias(s.indexes.at(it->second), alias);
+    c->aliases[alias] = "";  // deletes it
     c->bump_epoch = true;
     return absl::OkStatus();
   });
@@ -414,8 +435,7 @@ absl::StatusOr<v1::MarkNodeFailedResponse> Coordinator::MarkNodeFailed(const std
             // Fence the node's shards at the new epoch where it still answers, so a
             // worker that has not seen this epoch can no longer write there (§9a;
             // best effort: the worker lease bounds a writer no fence reaches).
-            v1::Task fence = NewShardTask(s, c, v1::TASK_FENCE, gen, route.shard(), s.epoch + 1,
-                                          {}, {id}, 0);
+            v1::Task fence = NodeFailureFence(s, c, gen, route.shard(), id);
             c->tasks[fence.id()] = fence;
             v1::ShardRoute r = route;
             std::vector<const v1::Move*> moves;
@@ -509,33 +529,30 @@ absl::StatusOr<v1::Plan> Coordinator::CreatePlan(const v1::CreatePlanRequest& re
   MIROIR_RETURN_IF_ERROR(CheckWindowGate(windows, now, req.force()));
   MIROIR_RETURN_IF_ERROR(CheckCapacityGate(moves, health));
   v1::Plan saved;
-  MIROIR_RETURN_IF_ERROR(
-      Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
-        MIROIR_RETURN_IF_ERROR(state_gates(s));
-        saved = plan;
-        saved.set_id(c->AllocId(s));
-        saved.clear_moves();
-        for (v1::Move m : moves) {
-          m.set_id(c->AllocId(s));
-          m.set_plan_id(saved.id());
-          m.set_state_since_ms(now);
-          c->moves[m.id()] = m;
-          *saved.add_moves() = m;
-        }
-        c->plans[saved.id()] = saved;
-        for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
-        if (!draft.group_order.empty()) c->group_order = draft.group_order;
-        // New nodes must be in the view before any route names them.
-        c->bump_epoch = !draft.nodes.empty();
-        v1::Event e;
-        e.set_time_ms(now);
-        e.set_plan_id(saved.id());
-        e.set_to(PlanStateName(v1::PLAN_RUNNING));
-        e.set_reason(absl::StrCat("plan created: ", saved.description(), ", ", moves.size(),
-                                  " moves", req.force() ? " (forced)" : ""));
-        c->events.push_back(e);
-        return absl::OkStatus();
-      }).status());
+  MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
+                           MIROIR_RETURN_IF_ERROR(state_gates(s));
+                           saved = plan;
+                           saved.set_id(c->AllocId(s));
+                           saved.clear_moves();
+                           for (v1::Move m : moves) {
+                             m.set_id(c->AllocId(s));
+                             m.set_plan_id(saved.id());
+                             m.set_state_since_ms(now);
+                             c->moves[m.id()] = m;
+                             *saved.add_moves() = m;
+                           }
+                           c->plans[saved.id()] = saved;
+                           for (const auto& n : draft.nodes) c->nodes[n.id()] = n;
+                           if (!draft.group_order.empty()) c->group_order = draft.group_order;
+                           // New nodes must be in the view before any route names them.
+                           c->bump_epoch = !draft.nodes.empty();
+                           c->events.push_back(PlanStateEvent(
+                               saved.id(), v1::PLAN_STATE_UNSPECIFIED, v1::PLAN_RUNNING,
+                               absl::StrCat("plan created: ", saved.description(), ", ",
+                                            moves.size(), " moves", req.force() ? " (forced)" : ""),
+                               now));
+                           return absl::OkStatus();
+                         }).status());
   if (req.force()) {
     spdlog::warn("plan {} created with force: the window gate is bypassed ({})", saved.id(),
                  saved.description());
@@ -566,6 +583,13 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::PlanResponse(uint64_t id) {
       return absl::NotFoundError(absl::StrCat("id: unknown plan ", id));
     }
     *resp.mutable_plan() = state_.PlanWithMoves(id);
+    std::set<uint64_t> moves;
+    for (const auto& m : resp.plan().moves()) moves.insert(m.id());
+    for (const auto& [tid, t] : state_.tasks) {
+      if (t.task.move_id() != 0 && moves.count(t.task.move_id())) {
+        *resp.add_tasks() = PlanTaskOf(t);
+      }
+    }
   }
   MIROIR_ASSIGN_OR_RETURN(std::vector<std::string> events, store_->PlanEvents(id));
   for (const auto& e : events) resp.add_history()->ParseFromString(e);
@@ -605,13 +629,7 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::SwitchPlanState(uint64_t id, v1
                            v1::Plan p = it->second;
                            p.set_state(to);
                            c->plans[id] = p;
-                           v1::Event e;
-                           e.set_time_ms(now);
-                           e.set_plan_id(id);
-                           e.set_from(PlanStateName(from));
-                           e.set_to(PlanStateName(to));
-                           e.set_reason(reason);
-                           c->events.push_back(e);
+                           c->events.push_back(PlanStateEvent(id, from, to, reason, now));
                            return absl::OkStatus();
                          }).status());
   return PlanResponse(id);
@@ -887,6 +905,7 @@ void Coordinator::TaskFailed(const std::string& worker, const v1::TaskFailed& f)
     }
     it->second.status = TaskRecord::Status::kFailed;
     it->second.error = f.error();
+    it->second.failure = f.reason();
     it->second.retryable = f.retryable();
     ++it->second.failures;
     it->second.retry_at_ms = clock_->NowMs() + TaskRecord::RetryDelayMs(it->second.failures);
@@ -1021,9 +1040,9 @@ bool Coordinator::HandleIncarnationChange(const std::string& node, const std::st
   if (status == v1::NODE_FAILED && !auto_failed_.contains(node)) {
     // Failed by the operator, who decides between rejoin and restore.
     spdlog::warn(
-        "node {} (marked failed) changed incarnation {} -> {}; run `plan rejoin` or "
-        "`plan restore`",
-        node, previous, current);
+        "node {} (marked failed) changed incarnation {} -> {}; run "
+        "`miroir-ctl plan rejoin --id {}` or `miroir-ctl plan restore --id {}`",
+        node, previous, current, node, node);
     return true;
   }
   // Failed first: it leaves the write and acking sets (it holds nothing it claims).

@@ -26,11 +26,11 @@
 #include "common/clock.h"
 #include "coordinator/cluster_check.h"
 #include "coordinator/cluster_state.h"
-#include "coordinator/step_io.h"
 #include "coordinator/config.h"
 #include "coordinator/config_reload.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/state_store.h"
+#include "coordinator/step_io.h"
 #include "coordinator/worker_registry.h"
 #include "miroir/v1/coordinator.pb.h"
 #include "miroir/v1/worker_control.pb.h"
@@ -97,9 +97,19 @@ class Coordinator {
   std::vector<v1::Index> ListIndexes();
   absl::StatusOr<v1::GetIndexResponse> GetIndex(const std::string& name);
   absl::StatusOr<v1::CheckWindowResponse> CheckWindow(const std::string& window);
-  // Leases one VERIFY task per shard and waits for them (up to `timeout`).
-  // UNAVAILABLE when no worker is live.
+  // StartVerify with `timeout`, then waits for the operation to end: its
+  // verdicts when done, UNAVAILABLE when it did not finish (coordinator/verify.cc).
   absl::StatusOr<v1::VerifyResponse> Verify(const std::string& index, absl::Duration timeout);
+  // A tracked verify operation (coordinator/verify_ops.h): one VERIFY task per
+  // shard of the index's live generation; returns at once. INVALID_ARGUMENT empty
+  // index or negative timeout (0: one hour); NOT_FOUND unknown index;
+  // UNAVAILABLE no live worker. Nothing is saved on an error.
+  absl::StatusOr<v1::VerifyOperation> StartVerify(const std::string& index,
+                                                  absl::Duration timeout);
+  // One operation (NOT_FOUND unknown id), or the newest 20 (id 0).
+  absl::StatusOr<v1::GetVerifyResponse> GetVerify(uint64_t id);
+  // Removes an alias (NOT_FOUND unknown alias); returns the epoch publishing it.
+  absl::StatusOr<uint64_t> RemoveAlias(const std::string& alias);
   // The fleet check of `miroir-ctl check` (coordinator/cluster_check.h), from the
   // state and the workers' last node reports; never blocks on a worker or store.
   v1::CheckClusterResponse CheckCluster();
@@ -188,6 +198,8 @@ class Coordinator {
                                                       v1::PlanState to, const std::string& reason)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunLoop(absl::Duration tick);
+  // Settles the running verify operations' finished tasks (runner thread).
+  void TickVerifies() ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   // What the steppers take from the world now: the clock, whether acks may be
   // trusted yet (one lease TTL plus max_clock_drift since the start: a worker
   // that acked an older view before a restart has expired or acked again), and

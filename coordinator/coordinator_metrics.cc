@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "common/reshard_names.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_runner.h"
@@ -34,10 +35,7 @@ void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
   std::vector<MetricLabels> live_moves;
   for (const auto& p : in.plans) {
     plans[Lower(v1::PlanState_Name(p.state()), "PLAN_")] += 1;
-    if (p.state() == v1::PLAN_DONE || p.state() == v1::PLAN_FAILED ||
-        p.state() == v1::PLAN_ABORTED) {
-      continue;
-    }
+    if (PlanEnded(p.state())) continue;
     ++active;
     for (const auto& m : p.moves()) {
       moves[MoveStateName(m.state())] += 1;
@@ -79,11 +77,12 @@ void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
         .Set(n);
   }
   std::map<std::string, double> reshards;
-  for (int s = static_cast<int>(ReshardState::kShadow);
-       s <= static_cast<int>(ReshardState::kFailed); ++s) {
-    reshards[std::string(ReshardStateName(static_cast<ReshardState>(s)))] = 0;
+  for (int s = v1::ReshardState_MIN; s <= v1::ReshardState_MAX; ++s) {
+    if (ReshardMachine::IsKnown(static_cast<v1::ReshardState>(s))) {
+      reshards[ReshardStateName(static_cast<v1::ReshardState>(s))] = 0;
+    }
   }
-  for (const auto& r : in.reshards) reshards[r.state()] += 1;
+  for (const auto& r : in.reshards) reshards[ReshardStateName(r.state())] += 1;
   for (const auto& [state, n] : reshards) {
     registry
         .GetGauge("miroir_reshards", "Reshards by state (every reshard ever started).",

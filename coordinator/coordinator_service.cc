@@ -78,8 +78,16 @@ grpc::Status CoordinatorService::SetAlias(grpc::ServerContext*, const v1::SetAli
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext*,
-                                            const v1::CreatePlanRequest* req,
+grpc::Status CoordinatorService::RemoveAlias(grpc::ServerContext*,
+                                             const v1::RemoveAliasRequest* req,
+                                             v1::SetAliasResponse* resp) {
+  auto r = core_->RemoveAlias(req->alias());
+  if (!r.ok()) return ToGrpc(r.status());
+  resp->set_epoch(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext*, const v1::CreatePlanRequest* req,
                                             v1::CreatePlanResponse* resp) {
   auto r = core_->CreatePlan(*req);
   if (!r.ok()) return ToGrpc(r.status());
@@ -111,10 +119,7 @@ grpc::Status CoordinatorService::WatchPlan(grpc::ServerContext* ctx,
   *msg.mutable_plan() = first->plan();
   if (!writer->Write(msg)) return grpc::Status::OK;
   size_t events_sent = static_cast<size_t>(first->history_size());
-  auto ended = [](v1::PlanState s) {
-    return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
-  };
-  bool done = ended(first->plan().state());
+  bool done = PlanEnded(first->plan().state());
   while (!done && !ctx->IsCancelled()) {
     seen = core_->WaitForChange(seen, absl::Milliseconds(500));
     auto cur = core_->GetPlan(req->id());
@@ -127,7 +132,7 @@ grpc::Status CoordinatorService::WatchPlan(grpc::ServerContext* ctx,
       if (!writer->Write(m)) return grpc::Status::OK;
       sent = true;
     }
-    done = ended(cur->plan().state());
+    done = PlanEnded(cur->plan().state());
     // The events are committed before the plan's state is applied in memory, so
     // the last event may have gone out with the state before it: end with the
     // final state.
@@ -185,6 +190,23 @@ grpc::Status CoordinatorService::Verify(grpc::ServerContext* ctx, const v1::Veri
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorService::StartVerify(grpc::ServerContext*,
+                                             const v1::StartVerifyRequest* req,
+                                             v1::VerifyOperation* resp) {
+  auto r = core_->StartVerify(req->index(), absl::Milliseconds(req->timeout_ms()));
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetVerify(grpc::ServerContext*, const v1::GetVerifyRequest* req,
+                                           v1::GetVerifyResponse* resp) {
+  auto r = core_->GetVerify(req->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorService::CheckCluster(grpc::ServerContext*, const v1::CheckClusterRequest*,
                                               v1::CheckClusterResponse* resp) {
   *resp = core_->CheckCluster();
@@ -232,8 +254,7 @@ grpc::Status CoordinatorService::GetConfig(grpc::ServerContext*, const v1::GetCo
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*,
-                                              const v1::ReloadConfigRequest*,
+grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*, const v1::ReloadConfigRequest*,
                                               v1::ReloadConfigResponse* resp) {
   auto r = core_->ReloadConfig();
   if (!r.ok()) return ToGrpc(r.status());
@@ -243,8 +264,8 @@ grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*,
 
 grpc::Status CoordinatorService::Backup(grpc::ServerContext* ctx, const v1::BackupRequest*,
                                         grpc::ServerWriter<v1::BackupChunk>* writer) {
-  const std::string path = absl::StrCat(core_->config().data_dir, "/backup-",
-                                        absl::ToUnixNanos(absl::Now()), ".tmp");
+  const std::string path =
+      absl::StrCat(core_->config().data_dir, "/backup-", absl::ToUnixNanos(absl::Now()), ".tmp");
   auto epoch = core_->BackupTo(path);
   if (!epoch.ok()) return ToGrpc(epoch.status());
   std::error_code ec;

@@ -36,6 +36,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
                         v1::GetIndexResponse*) override;
   grpc::Status SetAlias(grpc::ServerContext*, const v1::SetAliasRequest*,
                         v1::SetAliasResponse*) override;
+  grpc::Status RemoveAlias(grpc::ServerContext*, const v1::RemoveAliasRequest*,
+                           v1::SetAliasResponse*) override;
   grpc::Status CreatePlan(grpc::ServerContext*, const v1::CreatePlanRequest*,
                           v1::CreatePlanResponse*) override;
   grpc::Status GetPlan(grpc::ServerContext*, const v1::GetPlanRequest*,
@@ -54,6 +56,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
                            v1::CheckWindowResponse*) override;
   grpc::Status Verify(grpc::ServerContext*, const v1::VerifyRequest*,
                       v1::VerifyResponse*) override;
+  grpc::Status StartVerify(grpc::ServerContext*, const v1::StartVerifyRequest*,
+                           v1::VerifyOperation*) override;
+  grpc::Status GetVerify(grpc::ServerContext*, const v1::GetVerifyRequest*,
+                         v1::GetVerifyResponse*) override;
   grpc::Status CheckCluster(grpc::ServerContext*, const v1::CheckClusterRequest*,
                             v1::CheckClusterResponse*) override;
   grpc::Status UpdatePlan(grpc::ServerContext*, const v1::UpdatePlanRequest*,

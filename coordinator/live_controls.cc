@@ -18,7 +18,6 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::UpdatePlan(const v1::UpdatePlan
   const int64_t now = clock_->NowMs();
   std::vector<uint64_t> relaunch;
   MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) {
-                           relaunch.clear();
                            return PlanUpdateChange(s, req, config_, now, c, &relaunch);
                          }).status());
   // The copies running now restart from their checkpoints with the new throttle:
@@ -53,19 +52,12 @@ absl::StatusOr<v1::PlansChangedResponse> Coordinator::SwitchAllPlans(v1::PlanSta
   const int64_t now = clock_->NowMs();
   std::vector<uint64_t> ids;
   MIROIR_RETURN_IF_ERROR(Mutate([&](const ClusterState& s, Change* c) {
-                           ids.clear();
                            for (const auto& [id, plan] : s.plans) {
                              if (plan.state() != from) continue;
                              v1::Plan p = plan;
                              p.set_state(to);
                              c->plans[id] = p;
-                             v1::Event e;
-                             e.set_time_ms(now);
-                             e.set_plan_id(id);
-                             e.set_from(PlanStateName(from));
-                             e.set_to(PlanStateName(to));
-                             e.set_reason(reason);
-                             c->events.push_back(e);
+                             c->events.push_back(PlanStateEvent(id, from, to, reason, now));
                              ids.push_back(id);
                            }
                            return absl::OkStatus();

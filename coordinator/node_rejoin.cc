@@ -61,6 +61,17 @@ v1::Node AsFailed(const v1::Node& node) {
   return n;
 }
 
+v1::Task NodeFailureFence(const ClusterState& s, Change* change, const v1::GenerationRoute& gen,
+                          uint32_t shard, const std::string& node) {
+  v1::Task t = NewShardTask(s, change, v1::TASK_FENCE, gen, shard, s.epoch + 1, {}, {node}, 0);
+  t.set_node_failure_fence(true);
+  return t;
+}
+
+bool IsNodeFailureFence(const v1::Task& task) {
+  return task.kind() == v1::TASK_FENCE && task.node_failure_fence();
+}
+
 v1::Node AsRejoined(const v1::Node& node) {
   v1::Node n = node;
   n.clear_failed_incarnation();
@@ -80,9 +91,7 @@ absl::StatusOr<v1::ForgetNodeResponse> ForgetNode(const ClusterState& s, const s
     return absl::FailedPreconditionError(absl::StrCat("id: node '", id, "' is already forgotten"));
   }
   for (const auto& [pid, plan] : s.plans) {
-    const bool ended = plan.state() == v1::PLAN_DONE || plan.state() == v1::PLAN_FAILED ||
-                       plan.state() == v1::PLAN_ABORTED;
-    if (!ended && plan.kind() == v1::PLAN_REJOIN && plan.node_id() == id) {
+    if (!PlanEnded(plan.state()) && plan.kind() == v1::PLAN_REJOIN && plan.node_id() == id) {
       return absl::FailedPreconditionError(
           absl::StrCat("id: node '", id, "' is rejoining (plan ", pid, "); abort it first"));
     }

@@ -42,6 +42,17 @@ bool HoldsBackPurges(const v1::Node& node);
 // not forgotten.
 v1::Node AsFailed(const v1::Node& node);
 
+// The fence MarkNodeFailed leases for one of the failed node's shards, at the
+// new epoch (§9a: a worker on an older view can no longer write there). Best
+// effort: marked so, and nothing waits for it.
+v1::Task NodeFailureFence(const ClusterState& s, Change* change, const v1::GenerationRoute& gen,
+                          uint32_t shard, const std::string& node);
+
+// Whether `task` is such a fence (the plan runner drops it once it ran or failed
+// for good; every other move-less fence, e.g. a reshard's swap fence, belongs
+// to its own runner).
+bool IsNodeFailureFence(const v1::Task& task);
+
 // `node` once a rejoin of it finished: its failure bookkeeping cleared.
 v1::Node AsRejoined(const v1::Node& node);
 

@@ -2,26 +2,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/move_machine.h"
 
 namespace miroir::coordinator {
 namespace {
 
-bool Ended(v1::PlanState s) {
-  return s == v1::PLAN_DONE || s == v1::PLAN_FAILED || s == v1::PLAN_ABORTED;
-}
-
 std::string WindowName(const std::string& w) { return w.empty() ? "(config default)" : w; }
 
 v1::Event PlanEvent(const v1::Plan& p, int64_t now_ms, const std::string& reason) {
-  v1::Event e;
-  e.set_time_ms(now_ms);
-  e.set_plan_id(p.id());
-  e.set_from(PlanStateName(p.state()));
-  e.set_to(PlanStateName(p.state()));
-  e.set_reason(reason);
-  return e;
+  return PlanStateEvent(p.id(), p.state(), p.state(), reason, now_ms);
 }
 
 }  // namespace
@@ -47,7 +37,7 @@ absl::Status PlanUpdateChange(const ClusterState& state, const v1::UpdatePlanReq
     return absl::NotFoundError(absl::StrCat("id: unknown plan ", req.id()));
   }
   const v1::Plan& old = it->second;
-  if (Ended(old.state()) || old.state() == v1::PLAN_ABORTING) {
+  if (PlanEnded(old.state()) || old.state() == v1::PLAN_ABORTING) {
     return absl::FailedPreconditionError(absl::StrCat("plan ", old.id(), " is ",
                                                       PlanStateName(old.state()),
                                                       "; only a running or paused plan changes"));

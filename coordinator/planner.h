@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "coordinator/cluster_state.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 
 namespace miroir::coordinator {
 

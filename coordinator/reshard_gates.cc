@@ -2,7 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/schedule_window.h"
+#include "common/reshard_names.h"
+#include "coordinator/schedule_window.h"
 
 namespace miroir::coordinator {
 
@@ -30,8 +31,9 @@ absl::Status CheckReshardWindow(const CoordinatorConfig& config, int64_t now_ms,
 }
 
 absl::Status CheckReshardStart(const ReshardStartRequest& req, const CoordinatorConfig& config,
-                               const std::vector<ReshardPlan>& reshards, bool move_active_on_index,
-                               int64_t now_ms, std::vector<std::string>* warnings) {
+                               const std::vector<v1::ReshardRecord>& reshards,
+                               bool move_active_on_index, int64_t now_ms,
+                               std::vector<std::string>* warnings) {
   if (!config.resharding.enabled) {
     return absl::FailedPreconditionError("reshard refused: resharding.enabled is false");
   }
@@ -41,16 +43,16 @@ absl::Status CheckReshardStart(const ReshardStartRequest& req, const Coordinator
     return absl::InvalidArgumentError(
         absl::StrCat("shards: index ", req.index, " already has ", req.current_shards, " shards"));
   }
-  for (const ReshardPlan& p : reshards) {
-    if (p.index != req.index || !ReshardMachine::BlocksNewReshard(p)) continue;
-    if (p.state == ReshardState::kRetention) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("reshard refused: reshard ", p.id, " of index ", req.index,
-                       " is in retention; run `reshard complete ", req.index, "` first"));
+  for (const v1::ReshardRecord& r : reshards) {
+    if (r.index() != req.index || !ReshardMachine::BlocksNewReshard(r)) continue;
+    if (r.state() == v1::RESHARD_RETENTION) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "reshard refused: reshard ", r.id(), " of index ", req.index,
+          " is in retention; run `miroir-ctl reshard complete --index ", req.index, "` first"));
     }
-    return absl::FailedPreconditionError(absl::StrCat("reshard refused: reshard ", p.id,
+    return absl::FailedPreconditionError(absl::StrCat("reshard refused: reshard ", r.id(),
                                                       " of index ", req.index, " is in state ",
-                                                      std::string(ReshardStateName(p.state))));
+                                                      ReshardStateName(r.state())));
   }
   if (move_active_on_index) {
     return absl::FailedPreconditionError(

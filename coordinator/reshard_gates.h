@@ -27,8 +27,9 @@ struct ReshardStartRequest {
 // index (`move_active_on_index`); outside resharding.allowed_windows unless force
 // (then a warning is appended to `warnings`).
 absl::Status CheckReshardStart(const ReshardStartRequest& req, const CoordinatorConfig& config,
-                               const std::vector<ReshardPlan>& reshards, bool move_active_on_index,
-                               int64_t now_ms, std::vector<std::string>* warnings);
+                               const std::vector<v1::ReshardRecord>& reshards,
+                               bool move_active_on_index, int64_t now_ms,
+                               std::vector<std::string>* warnings);
 
 // The window gate alone (checked again before the swap): FAILED_PRECONDITION naming
 // the current UTC time and the windows; with `force` OK plus a warning. An unknown

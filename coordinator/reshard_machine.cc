@@ -1,179 +1,194 @@
 #include "coordinator/reshard_machine.h"
 
-#include <array>
 #include <map>
 #include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/reshard_names.h"
 
 namespace miroir::coordinator {
 namespace {
 
-using R = ReshardState;
-
-constexpr std::array<std::pair<R, std::string_view>, 16> kNames = {{
-    {R::kShadow, "shadow"},
-    {R::kDualWrite, "dual_write"},
-    {R::kBackfill, "backfill"},
-    {R::kCatchingUp, "catching_up"},
-    {R::kVerify, "verify"},
-    {R::kSwapPaused, "swap_paused"},
-    {R::kSwapFenced, "swap_fenced"},
-    {R::kSwapFinalDelta, "swap_final_delta"},
-    {R::kRetention, "retention"},
-    {R::kCleanup, "cleanup"},
-    {R::kDone, "done"},
-    {R::kAborting, "aborting"},
-    {R::kAborted, "aborted"},
-    {R::kRollingBack, "rolling_back"},
-    {R::kRolledBack, "rolled_back"},
-    {R::kFailed, "failed"},
-}};
+using R = v1::ReshardState;
+using S = v1::ReshardStep;
 
 const std::map<R, std::set<R>>& Table() {
   static const auto* table = new std::map<R, std::set<R>>{
-      {R::kShadow, {R::kDualWrite, R::kFailed, R::kAborting}},
-      {R::kDualWrite, {R::kBackfill, R::kFailed, R::kAborting}},
-      {R::kBackfill, {R::kCatchingUp, R::kFailed, R::kAborting}},
+      {v1::RESHARD_SHADOW, {v1::RESHARD_DUAL_WRITE, v1::RESHARD_FAILED, v1::RESHARD_ABORTING}},
+      {v1::RESHARD_DUAL_WRITE, {v1::RESHARD_BACKFILL, v1::RESHARD_FAILED, v1::RESHARD_ABORTING}},
+      {v1::RESHARD_BACKFILL, {v1::RESHARD_CATCHING_UP, v1::RESHARD_FAILED, v1::RESHARD_ABORTING}},
       // catching_up -> backfill when a source's incarnation changed (its sequence is
       // gone); -> swap_paused when verify_before_swap is off.
-      {R::kCatchingUp, {R::kVerify, R::kSwapPaused, R::kBackfill, R::kFailed, R::kAborting}},
+      {v1::RESHARD_CATCHING_UP,
+       {v1::RESHARD_VERIFY, v1::RESHARD_SWAP_PAUSED, v1::RESHARD_BACKFILL, v1::RESHARD_FAILED,
+        v1::RESHARD_ABORTING}},
       // verify -> catching_up: a live-newer mismatch is re-checked after one more pass.
-      {R::kVerify, {R::kSwapPaused, R::kCatchingUp, R::kFailed, R::kAborting}},
+      {v1::RESHARD_VERIFY,
+       {v1::RESHARD_SWAP_PAUSED, v1::RESHARD_CATCHING_UP, v1::RESHARD_FAILED,
+        v1::RESHARD_ABORTING}},
       // swap_paused -> catching_up: too few fenced owners, or the stall budget ran out.
-      {R::kSwapPaused, {R::kSwapFenced, R::kCatchingUp, R::kFailed, R::kAborting}},
-      {R::kSwapFenced, {R::kSwapFinalDelta, R::kCatchingUp, R::kFailed, R::kAborting}},
+      {v1::RESHARD_SWAP_PAUSED,
+       {v1::RESHARD_SWAP_FENCED, v1::RESHARD_CATCHING_UP, v1::RESHARD_FAILED,
+        v1::RESHARD_ABORTING}},
+      {v1::RESHARD_SWAP_FENCED,
+       {v1::RESHARD_SWAP_FINAL_DELTA, v1::RESHARD_CATCHING_UP, v1::RESHARD_FAILED,
+        v1::RESHARD_ABORTING}},
       // swap_final_delta -> retention is the flip (one epoch).
-      {R::kSwapFinalDelta, {R::kRetention, R::kCatchingUp, R::kFailed, R::kAborting}},
-      {R::kRetention, {R::kCleanup, R::kRollingBack}},
-      {R::kCleanup, {R::kDone, R::kFailed}},
-      {R::kRollingBack, {R::kRolledBack, R::kFailed}},
-      {R::kAborting, {R::kAborted, R::kFailed}},
-      // failed -> aborting before the swap, -> rolling_back after it (checked below).
-      {R::kFailed, {R::kAborting, R::kRollingBack, R::kCleanup}},
-      {R::kDone, {}},
-      {R::kAborted, {}},
-      {R::kRolledBack, {}},
+      {v1::RESHARD_SWAP_FINAL_DELTA,
+       {v1::RESHARD_RETENTION, v1::RESHARD_CATCHING_UP, v1::RESHARD_FAILED, v1::RESHARD_ABORTING}},
+      {v1::RESHARD_RETENTION, {v1::RESHARD_CLEANUP, v1::RESHARD_ROLLING_BACK}},
+      {v1::RESHARD_CLEANUP, {v1::RESHARD_DONE, v1::RESHARD_FAILED}},
+      {v1::RESHARD_ROLLING_BACK, {v1::RESHARD_ROLLED_BACK, v1::RESHARD_FAILED}},
+      {v1::RESHARD_ABORTING, {v1::RESHARD_ABORTED, v1::RESHARD_FAILED}},
+      // failed -> aborting before the swap, -> rolling_back after it, -> cleanup
+      // when it failed there (checked in Transition).
+      {v1::RESHARD_FAILED, {v1::RESHARD_ABORTING, v1::RESHARD_ROLLING_BACK, v1::RESHARD_CLEANUP}},
+      {v1::RESHARD_DONE, {}},
+      {v1::RESHARD_ABORTED, {}},
+      {v1::RESHARD_ROLLED_BACK, {}},
   };
   return *table;
 }
 
+// The steps each state may hold besides NONE (failed keeps any: the one it
+// failed in, for people and for a retried cleanup).
+const std::map<R, std::set<S>>& Steps() {
+  static const auto* steps = new std::map<R, std::set<S>>{
+      // The fence step ends by setting final_delta before the move to swap_fenced.
+      {v1::RESHARD_SWAP_PAUSED,
+       {v1::RESHARD_STEP_PAUSING, v1::RESHARD_STEP_FENCING, v1::RESHARD_STEP_FINAL_DELTA}},
+      {v1::RESHARD_SWAP_FENCED, {v1::RESHARD_STEP_FINAL_DELTA}},
+      {v1::RESHARD_SWAP_FINAL_DELTA, {v1::RESHARD_STEP_FINAL_DELTA}},
+      {v1::RESHARD_CLEANUP, {v1::RESHARD_STEP_DROPPING}},
+      {v1::RESHARD_ABORTING,
+       {v1::RESHARD_STEP_UNROUTE, v1::RESHARD_STEP_UNROUTED, v1::RESHARD_STEP_DROPPING}},
+      // The swap run backwards: start, catch_up, pausing, fencing, final_delta,
+      // flipped, dropping.
+      {v1::RESHARD_ROLLING_BACK,
+       {v1::RESHARD_STEP_START, v1::RESHARD_STEP_CATCH_UP, v1::RESHARD_STEP_PAUSING,
+        v1::RESHARD_STEP_FENCING, v1::RESHARD_STEP_FINAL_DELTA, v1::RESHARD_STEP_FLIPPED,
+        v1::RESHARD_STEP_DROPPING}},
+  };
+  return *steps;
+}
+
 // States on the client-visible old generation's side of the flip (an abort in
 // progress counts: it only drops the shadow).
-bool BeforeSwap(R s) { return s < R::kRetention || s == R::kAborting || s == R::kAborted; }
+bool BeforeSwap(R s) {
+  switch (s) {
+    case v1::RESHARD_SHADOW:
+    case v1::RESHARD_DUAL_WRITE:
+    case v1::RESHARD_BACKFILL:
+    case v1::RESHARD_CATCHING_UP:
+    case v1::RESHARD_VERIFY:
+    case v1::RESHARD_SWAP_PAUSED:
+    case v1::RESHARD_SWAP_FENCED:
+    case v1::RESHARD_SWAP_FINAL_DELTA:
+    case v1::RESHARD_ABORTING:
+    case v1::RESHARD_ABORTED:
+    case v1::RESHARD_STATE_UNSPECIFIED:  // a record started before failed_from was set
+      return true;
+    default:
+      return false;
+  }
+}
 
 }  // namespace
-
-std::string_view ReshardStateName(R s) {
-  for (const auto& [state, name] : kNames) {
-    if (state == s) return name;
-  }
-  return "unknown";
-}
-
-absl::StatusOr<R> ParseReshardState(std::string_view name) {
-  for (const auto& [state, n] : kNames) {
-    if (n == name) return state;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown reshard state '", std::string(name), "'"));
-}
-
-int ReshardPhase(R s) {
-  switch (s) {
-    case R::kShadow:
-    case R::kDualWrite:
-      return 1;
-    case R::kBackfill:
-    case R::kCatchingUp:
-      return 2;
-    case R::kVerify:
-      return 3;
-    case R::kSwapPaused:
-    case R::kSwapFenced:
-    case R::kSwapFinalDelta:
-    case R::kRollingBack:
-      return 4;
-    case R::kRetention:
-    case R::kCleanup:
-    case R::kAborting:
-      return 5;
-    case R::kFailed:
-    case R::kDone:
-    case R::kAborted:
-    case R::kRolledBack:
-      return 0;
-  }
-  return 0;
-}
 
 bool ReshardMachine::IsLegal(R from, R to) {
   auto it = Table().find(from);
   return it != Table().end() && it->second.count(to) > 0;
 }
 
+bool ReshardMachine::IsLegalStep(R state, S step) {
+  if (!IsKnown(state)) return false;
+  if (step == v1::RESHARD_STEP_NONE) return true;
+  if (state == v1::RESHARD_FAILED) return v1::ReshardStep_IsValid(step);
+  auto it = Steps().find(state);
+  return it != Steps().end() && it->second.count(step) > 0;
+}
+
+bool ReshardMachine::IsKnown(R state) { return Table().count(state) > 0; }
+
 bool ReshardMachine::IsTerminal(R s) {
-  return s == R::kDone || s == R::kAborted || s == R::kRolledBack;
+  return s == v1::RESHARD_DONE || s == v1::RESHARD_ABORTED || s == v1::RESHARD_ROLLED_BACK;
 }
 
-bool ReshardMachine::IsSwapped(const ReshardPlan& plan) {
-  if (plan.state == R::kFailed) return !BeforeSwap(plan.failed_from);
-  return plan.state == R::kRetention || plan.state == R::kCleanup || plan.state == R::kDone ||
-         plan.state == R::kRollingBack;
+bool ReshardMachine::IsSwapped(const v1::ReshardRecord& r) {
+  if (r.state() == v1::RESHARD_FAILED) return !BeforeSwap(r.failed_from());
+  return r.state() == v1::RESHARD_RETENTION || r.state() == v1::RESHARD_CLEANUP ||
+         r.state() == v1::RESHARD_DONE || r.state() == v1::RESHARD_ROLLING_BACK;
 }
 
-bool ReshardMachine::CanAbort(const ReshardPlan& plan) {
-  if (plan.state == R::kFailed) return BeforeSwap(plan.failed_from);
-  return BeforeSwap(plan.state) && IsLegal(plan.state, R::kAborting);
+bool ReshardMachine::CanAbort(const v1::ReshardRecord& r) {
+  if (r.state() == v1::RESHARD_FAILED) return BeforeSwap(r.failed_from());
+  return BeforeSwap(r.state()) && IsLegal(r.state(), v1::RESHARD_ABORTING);
 }
 
-bool ReshardMachine::CanRollback(const ReshardPlan& plan) {
-  if (plan.state == R::kFailed) {
-    return plan.failed_from == R::kRetention || plan.failed_from == R::kRollingBack;
+bool ReshardMachine::CanRollback(const v1::ReshardRecord& r) {
+  if (r.state() == v1::RESHARD_FAILED) {
+    return r.failed_from() == v1::RESHARD_RETENTION || r.failed_from() == v1::RESHARD_ROLLING_BACK;
   }
-  return plan.state == R::kRetention;
+  return r.state() == v1::RESHARD_RETENTION;
 }
 
-bool ReshardMachine::CanComplete(const ReshardPlan& plan) { return plan.state == R::kRetention; }
+bool ReshardMachine::CanComplete(const v1::ReshardRecord& r) {
+  return r.state() == v1::RESHARD_RETENTION;
+}
 
-bool ReshardMachine::BlocksNewReshard(const ReshardPlan& plan) { return !IsTerminal(plan.state); }
+bool ReshardMachine::BlocksNewReshard(const v1::ReshardRecord& r) { return !IsTerminal(r.state()); }
 
-bool ReshardMachine::RetentionExpired(const ReshardPlan& plan, int64_t now_ms,
+bool ReshardMachine::RetentionExpired(const v1::ReshardRecord& r, int64_t now_ms,
                                       double retain_hours) {
-  if (plan.state != R::kRetention || plan.swapped_at_ms == 0) return false;
+  if (r.state() != v1::RESHARD_RETENTION || r.swapped_at_ms() == 0) return false;
   const double retain_ms = retain_hours * 3600.0 * 1000.0;
-  return static_cast<double>(now_ms - plan.swapped_at_ms) >= retain_ms;
+  return static_cast<double>(now_ms - r.swapped_at_ms()) >= retain_ms;
 }
 
-absl::StatusOr<v1::Event> ReshardMachine::Transition(ReshardPlan* plan, R to,
+absl::StatusOr<v1::Event> ReshardMachine::Transition(v1::ReshardRecord* r, R to,
                                                      const std::string& reason, int64_t now_ms,
                                                      uint64_t epoch) {
-  const R from = plan->state;
+  const R from = r->state();
   bool legal = IsLegal(from, to);
   // From failed, the way out depends on which side of the swap it failed.
-  if (legal && from == R::kFailed) {
-    if (to == R::kAborting) legal = BeforeSwap(plan->failed_from);
-    if (to == R::kRollingBack) legal = CanRollback(*plan);
-    if (to == R::kCleanup) legal = plan->failed_from == R::kCleanup;
+  if (legal && from == v1::RESHARD_FAILED) {
+    if (to == v1::RESHARD_ABORTING) legal = BeforeSwap(r->failed_from());
+    if (to == v1::RESHARD_ROLLING_BACK) legal = CanRollback(*r);
+    if (to == v1::RESHARD_CLEANUP) legal = r->failed_from() == v1::RESHARD_CLEANUP;
   }
   if (!legal) {
     return absl::FailedPreconditionError(
-        absl::StrCat("illegal reshard transition ", std::string(ReshardStateName(from)), " -> ",
-                     std::string(ReshardStateName(to)), " (reshard ", plan->id, ")"));
+        absl::StrCat("illegal reshard transition ", ReshardStateName(from), " -> ",
+                     ReshardStateName(to), " (reshard ", r->id(), ")"));
   }
-  if ((to == R::kFailed || to == R::kAborting) && from != R::kFailed) plan->failed_from = from;
-  if (to == R::kRetention && from == R::kSwapFinalDelta) plan->swapped_at_ms = now_ms;
-  plan->state = to;
-  plan->state_since_ms = now_ms;
+  if ((to == v1::RESHARD_FAILED || to == v1::RESHARD_ABORTING) && from != v1::RESHARD_FAILED) {
+    r->set_failed_from(from);
+  }
+  if (to == v1::RESHARD_RETENTION && from == v1::RESHARD_SWAP_FINAL_DELTA) {
+    r->set_swapped_at_ms(now_ms);
+  }
+  r->set_state(to);
+  r->set_state_since_ms(now_ms);
+  if (!IsLegalStep(to, r->step())) r->set_step(v1::RESHARD_STEP_NONE);
   v1::Event ev;
   ev.set_time_ms(now_ms);
-  ev.set_plan_id(plan->id);
-  ev.set_from(std::string(ReshardStateName(from)));
-  ev.set_to(std::string(ReshardStateName(to)));
+  ev.set_plan_id(r->id());
+  ev.set_from(ReshardStateName(from));
+  ev.set_to(ReshardStateName(to));
   ev.set_reason(reason);
   ev.set_epoch(epoch);
   return ev;
+}
+
+absl::Status ReshardMachine::SetStep(v1::ReshardRecord* r, S step) {
+  if (!IsLegalStep(r->state(), step)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("illegal reshard step ", ReshardStepName(step), " in state ",
+                     ReshardStateName(r->state()), " (reshard ", r->id(), ")"));
+  }
+  r->set_step(step);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ReshardEstimate> EstimateReshard(const ReshardEstimateInput& in) {

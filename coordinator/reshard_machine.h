@@ -1,6 +1,9 @@
 // The reshard state machine of DESIGN §7 (changing S through a shadow index): the
-// legal transition table, transitions as events, the phase reported as a metric and
-// the dry-run estimate. Pure: time is passed in, no I/O, no shared state.
+// legal transition table over v1::ReshardState, the steps each state allows
+// (v1::ReshardStep), transitions as events, and the dry-run estimate. It reads and
+// writes the persisted v1::ReshardRecord itself (no mirror struct). Pure: time is
+// passed in, no I/O, no shared state. The names operators read come from
+// common/reshard_names.h.
 //
 //   shadow → dual_write → backfill → catching_up → verify → swap_paused → swap_fenced
 //   → swap_final_delta → retention → cleanup → done;
@@ -11,81 +14,52 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "miroir/v1/reshard.pb.h"
 #include "miroir/v1/types.pb.h"
 
 namespace miroir::coordinator {
 
-namespace v1 = ::miroir::v1;
-
-enum class ReshardState {
-  kShadow = 1,      // shadow generation created with S_new, not client-visible
-  kDualWrite,       // routing publishes the shadow: every write also goes there
-  kBackfill,        // re-hash every live shard (docs and tombstones) into the shadow
-  kCatchingUp,      // passes from the sources' change sequences
-  kVerify,          // pk-bucketed compare of live and shadow
-  kSwapPaused,      // writes to the index paused
-  kSwapFenced,      // RF − q + 1 owners per live shard per group fenced
-  kSwapFinalDelta,  // last delta applied; next: flip in one epoch
-  kRetention,       // shadow is LIVE, old generation RETAINED (reverse dual-write)
-  kCleanup,         // dropping the retained generation's keys
-  kDone,
-  kAborting,  // before the swap: dropping the shadow
-  kAborted,
-  kRollingBack,  // after the swap: swap run backwards into the old generation
-  kRolledBack,
-  kFailed,
-};
-
-std::string_view ReshardStateName(ReshardState s);
-// Parses a name produced by ReshardStateName (for the state store).
-absl::StatusOr<ReshardState> ParseReshardState(std::string_view name);
-
-// What the coordinator persists about one reshard (the runner keeps task ids etc.).
-struct ReshardPlan {
-  uint64_t id = 0;
-  std::string index;            // the index uid
-  uint32_t old_shards = 0;      // S_old
-  uint32_t new_shards = 0;      // S_new
-  uint64_t old_generation = 0;  // generation LIVE at start
-  uint64_t new_generation = 0;  // the shadow generation
-  ReshardState state = ReshardState::kShadow;
-  ReshardState failed_from = ReshardState::kShadow;  // where a failure/abort started
-  int64_t state_since_ms = 0;
-  int64_t swapped_at_ms = 0;  // when the flip was published (0 before the swap)
-  bool force = false;         // window gate bypassed (recorded as a warning)
-};
-
-// Metric phase (miroir_reshard_phase): 0 idle, 1 shadow, 2 backfill+catch-up,
-// 3 verify, 4 swap, 5 cleanup.
-int ReshardPhase(ReshardState s);
-
+// Static only: the state it judges is the persisted ReshardRecord.
 class ReshardMachine {
  public:
-  static bool IsLegal(ReshardState from, ReshardState to);
+  // Whether `from` may go to `to` (by the table; from failed, see Transition).
+  // False for a state the table does not know (UNSPECIFIED, a newer value).
+  static bool IsLegal(v1::ReshardState from, v1::ReshardState to);
+  // Whether `state` may hold `step`. Failed keeps the step it failed in.
+  static bool IsLegalStep(v1::ReshardState state, v1::ReshardStep step);
+  // Whether the table knows `state` (a record holding another is refused on load).
+  static bool IsKnown(v1::ReshardState state);
   // done, aborted, rolled_back.
-  static bool IsTerminal(ReshardState s);
+  static bool IsTerminal(v1::ReshardState s);
+  // done, aborted, rolled back.
+  static bool Ended(const v1::ReshardRecord& r) { return IsTerminal(r.state()); }
   // Whether the swap has happened (the shadow is the LIVE generation).
-  static bool IsSwapped(const ReshardPlan& plan);
+  static bool IsSwapped(const v1::ReshardRecord& r);
   // Abort is possible before the swap (also from failed, if it failed before the swap).
-  static bool CanAbort(const ReshardPlan& plan);
+  static bool CanAbort(const v1::ReshardRecord& r);
   // Rollback is possible after the swap, until cleanup starts.
-  static bool CanRollback(const ReshardPlan& plan);
+  static bool CanRollback(const v1::ReshardRecord& r);
   // Complete (drop the retained generation now) is possible in retention.
-  static bool CanComplete(const ReshardPlan& plan);
+  static bool CanComplete(const v1::ReshardRecord& r);
   // A new reshard of the same index is refused while this one is not terminal
   // (including retention, until `complete`).
-  static bool BlocksNewReshard(const ReshardPlan& plan);
+  static bool BlocksNewReshard(const v1::ReshardRecord& r);
   // Whether retain_old_index_hours have passed since the swap.
-  static bool RetentionExpired(const ReshardPlan& plan, int64_t now_ms, double retain_hours);
+  static bool RetentionExpired(const v1::ReshardRecord& r, int64_t now_ms, double retain_hours);
 
-  // Moves `plan` to `to` at `now_ms`. FAILED_PRECONDITION naming both states when
-  // illegal; the plan is then unchanged. The event carries plan_id = plan->id.
-  static absl::StatusOr<v1::Event> Transition(ReshardPlan* plan, ReshardState to,
+  // Moves `r` to `to` at `now_ms` (state, failed_from, state_since_ms,
+  // swapped_at_ms; a step the new state does not allow is cleared).
+  // FAILED_PRECONDITION naming both states when illegal; `r` is then unchanged.
+  // The event carries plan_id = r->id() and the states' names.
+  static absl::StatusOr<v1::Event> Transition(v1::ReshardRecord* r, v1::ReshardState to,
                                               const std::string& reason, int64_t now_ms,
                                               uint64_t epoch);
+  // Sets the step inside the current state. FAILED_PRECONDITION naming both when
+  // the state does not allow it; `r` is then unchanged.
+  static absl::Status SetStep(v1::ReshardRecord* r, v1::ReshardStep step);
 };
 
 // Dry-run estimate (DESIGN §7): storage ≈ 2× corpus while both generations exist,

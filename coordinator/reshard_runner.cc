@@ -7,10 +7,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 #include "common/status_macros.h"
+#include "common/reshard_names.h"
 #include "coordinator/coordinator.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/reshard_gates.h"
 #include "coordinator/reshard_machine.h"
@@ -19,8 +20,6 @@
 
 namespace miroir::coordinator {
 namespace {
-
-using R = ReshardState;
 
 constexpr uint32_t kMaxShards = 65536;
 constexpr double kAssumedDocsPerS = 10000;  // dry run of an unthrottled reshard
@@ -126,8 +125,8 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           if (ix == nullptr) {
             return absl::NotFoundError(absl::StrCat("index: unknown index '", req.index(), "'"));
           }
-          std::vector<ReshardPlan> plans;
-          for (const auto& [id, r] : s.reshards) plans.push_back(ReshardPlanOf(r));
+          std::vector<v1::ReshardRecord> plans;
+          for (const auto& [id, r] : s.reshards) plans.push_back(r);
           bool move_active = false;
           for (const auto& [id, m] : s.moves) {
             move_active = move_active || (m.index() == ix->name() &&
@@ -189,8 +188,8 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           r.set_new_shards(req.new_shards());
           r.set_old_generation(ix->live_generation());
           r.set_new_generation(ch->AllocId(s));
-          r.set_state(std::string(ReshardStateName(R::kShadow)));
-          r.set_failed_from(std::string(ReshardStateName(R::kShadow)));
+          r.set_state(v1::RESHARD_SHADOW);
+          r.set_failed_from(v1::RESHARD_SHADOW);
           r.set_state_since_ms(now);
           r.set_started_ms(now);
           r.set_force(req.force());
@@ -201,7 +200,7 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           e.set_time_ms(now);
           e.set_plan_id(r.id());
           e.set_from("");
-          e.set_to("shadow");
+          e.set_to(ReshardStateName(v1::RESHARD_SHADOW));
           e.set_reason(absl::StrCat("reshard of ", ix->name(), " from ", ix->shards(), " to ",
                                     req.new_shards(), " shards started",
                                     gate_warnings.empty() ? "" : "; ",
@@ -254,14 +253,16 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Operate(const std::stri
                 absl::StrCat("index: no reshard of index '", ix->name(), "'"));
           }
           v1::ReshardRecord r = *cur;
-          const std::string before = r.state();
+          const v1::ReshardState before = r.state();
           MIROIR_RETURN_IF_ERROR(fn(&r, now));
-          if (r.state() != before) {
+          // A state change, or an operator call that notes why (a forced cutover), is
+          // an event.
+          if (r.state() != before || r.message() != cur->message()) {
             v1::Event e;
             e.set_time_ms(now);
             e.set_plan_id(r.id());
-            e.set_from(before);
-            e.set_to(r.state());
+            e.set_from(ReshardStateName(before));
+            e.set_to(ReshardStateName(r.state()));
             e.set_reason(r.message());
             ch->events.push_back(e);
           }
@@ -274,18 +275,19 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Operate(const std::stri
 
 absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Abort(const std::string& index) {
   return Operate(index, [](v1::ReshardRecord* r, int64_t now) -> absl::Status {
-    ReshardPlan p = ReshardPlanOf(*r);
-    if (p.state == R::kAborting) return absl::OkStatus();
-    if (!ReshardMachine::CanAbort(p)) {
+    if (r->state() == v1::RESHARD_ABORTING) return absl::OkStatus();
+    if (!ReshardMachine::CanAbort(*r)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "reshard ", r->id(), " of ", r->index(), " is in state ", r->state(),
-          ReshardMachine::IsSwapped(p) ? "; after the swap use `reshard rollback`" : "",
+          "reshard ", r->id(), " of ", r->index(), " is in state ", ReshardStateName(r->state()),
+          ReshardMachine::IsSwapped(*r)
+              ? absl::StrCat("; after the swap use `miroir-ctl reshard rollback --index ",
+                             r->index(), "`")
+              : "",
           ": abort is possible only before the swap"));
     }
-    auto e = ReshardMachine::Transition(&p, R::kAborting, "aborted by the operator", now, 0);
+    auto e = ReshardMachine::Transition(r, v1::RESHARD_ABORTING, "aborted by the operator", now, 0);
     if (!e.ok()) return e.status();
-    SetReshardPlan(p, r);
-    r->set_step("unroute");
+    MIROIR_RETURN_IF_ERROR(ReshardMachine::SetStep(r, v1::RESHARD_STEP_UNROUTE));
     r->set_message("aborted by the operator");
     return absl::OkStatus();
   });
@@ -293,18 +295,21 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Abort(const std::string
 
 absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Rollback(const std::string& index) {
   return Operate(index, [](v1::ReshardRecord* r, int64_t now) -> absl::Status {
-    ReshardPlan p = ReshardPlanOf(*r);
-    if (p.state == R::kRollingBack) return absl::OkStatus();
-    if (!ReshardMachine::CanRollback(p)) {
+    if (r->state() == v1::RESHARD_ROLLING_BACK) return absl::OkStatus();
+    if (!ReshardMachine::CanRollback(*r)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ", r->state(),
-                       ReshardMachine::CanAbort(p) ? "; before the swap use `reshard abort`" : "",
+          absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ",
+                       ReshardStateName(r->state()),
+                       ReshardMachine::CanAbort(*r)
+                           ? absl::StrCat("; before the swap use `miroir-ctl reshard abort --index ",
+                                          r->index(), "`")
+                           : "",
                        ": rollback is possible only in retention"));
     }
-    auto e = ReshardMachine::Transition(&p, R::kRollingBack, "rollback by the operator", now, 0);
+    auto e =
+        ReshardMachine::Transition(r, v1::RESHARD_ROLLING_BACK, "rollback by the operator", now, 0);
     if (!e.ok()) return e.status();
-    SetReshardPlan(p, r);
-    r->set_step("start");
+    MIROIR_RETURN_IF_ERROR(ReshardMachine::SetStep(r, v1::RESHARD_STEP_START));
     r->set_message("rollback by the operator");
     r->set_stall_retries(0);
     return absl::OkStatus();
@@ -313,13 +318,36 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Rollback(const std::str
 
 absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Complete(const std::string& index) {
   return Operate(index, [](v1::ReshardRecord* r, int64_t) -> absl::Status {
-    ReshardPlan p = ReshardPlanOf(*r);
-    if (!ReshardMachine::CanComplete(p)) {
+    if (!ReshardMachine::CanComplete(*r)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ", r->state(),
-                       ": complete is possible only in retention"));
+          absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ",
+                       ReshardStateName(r->state()), ": complete is possible only in retention"));
     }
     r->set_complete_requested(true);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Cutover(const std::string& index,
+                                                                  bool force) {
+  if (!force) {
+    return absl::InvalidArgumentError(
+        "force: a swap before the catch-up converged must be forced (--force); the reshard "
+        "swaps on its own once it converges");
+  }
+  const absl::Duration stall = c_->config_.migration.max_write_stall;
+  return Operate(index, [stall](v1::ReshardRecord* r, int64_t) -> absl::Status {
+    if (r->state() != v1::RESHARD_CATCHING_UP && r->state() != v1::RESHARD_VERIFY) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "reshard ", r->id(), " of ", r->index(), " is in state ", ReshardStateName(r->state()),
+          ": a cutover is forced only before the swap (catching_up, verify)"));
+    }
+    if (r->force_cutover()) return absl::OkStatus();
+    r->set_force_cutover(true);
+    r->set_message(absl::StrCat("cutover forced by the operator (", r->remaining(),
+                                " documents in the last round): the swap follows the round in "
+                                "flight; max_write_stall ",
+                                absl::FormatDuration(stall), " still applies"));
     return absl::OkStatus();
   });
 }
@@ -327,7 +355,8 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Complete(const std::str
 uint64_t ReshardRunner::InProgress() const {
   absl::ReaderMutexLock l(&c_->mu_);
   uint64_t n = 0;
-  for (const auto& [id, r] : c_->state_.reshards) n += !ReshardEnded(r) && ReshardStateOf(r) != R::kFailed;
+  for (const auto& [id, r] : c_->state_.reshards)
+    n += !ReshardMachine::Ended(r) && r.state() != v1::RESHARD_FAILED;
   return n;
 }
 
@@ -335,7 +364,7 @@ int ReshardRunner::Phase() const {
   absl::ReaderMutexLock l(&c_->mu_);
   int phase = 0;
   for (const auto& [id, r] : c_->state_.reshards) {
-    if (!ReshardEnded(r)) phase = ReshardPhase(ReshardStateOf(r));
+    if (!ReshardMachine::Ended(r)) phase = ReshardPhase(r.state());
   }
   return phase;
 }

@@ -35,6 +35,8 @@ class ReshardRunner {
   absl::StatusOr<v1::ReshardStatusResponse> Abort(const std::string& index);
   absl::StatusOr<v1::ReshardStatusResponse> Rollback(const std::string& index);
   absl::StatusOr<v1::ReshardStatusResponse> Complete(const std::string& index);
+  // `reshard cutover --force`: the catch-up ends after the round in flight.
+  absl::StatusOr<v1::ReshardStatusResponse> Cutover(const std::string& index, bool force);
 
   // Metrics: reshards not in a terminal state, the phase of the newest of them
   // (0 idle, 1 shadow, 2 backfill and catch-up, 3 verify, 4 swap, 5 cleanup), and

@@ -1,6 +1,7 @@
 #include "coordinator/reshard_service.h"
 
 #include "common/grpc_server.h"
+#include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_runner.h"
 
 namespace miroir::coordinator {
@@ -16,8 +17,8 @@ grpc::Status Answer(absl::StatusOr<T> r, Out* out) {
 // A reshard that will not move again by itself: ended, or failed (waiting for the
 // operator's abort or rollback), or in retention (waiting for complete or the timer).
 bool Settled(const v1::ReshardRecord& r) {
-  return r.state() == "done" || r.state() == "aborted" || r.state() == "rolled_back" ||
-         r.state() == "failed" || r.state() == "retention";
+  return ReshardMachine::IsTerminal(r.state()) || r.state() == v1::RESHARD_FAILED ||
+         r.state() == v1::RESHARD_RETENTION;
 }
 
 }  // namespace
@@ -64,6 +65,11 @@ grpc::Status ReshardService::Rollback(grpc::ServerContext*, const v1::ReshardInd
 grpc::Status ReshardService::Complete(grpc::ServerContext*, const v1::ReshardIndexRequest* req,
                                       v1::ReshardStatusResponse* resp) {
   return Answer(core_->reshard().Complete(req->index()), resp);
+}
+
+grpc::Status ReshardService::Cutover(grpc::ServerContext*, const v1::ReshardCutoverRequest* req,
+                                     v1::ReshardStatusResponse* resp) {
+  return Answer(core_->reshard().Cutover(req->index(), req->force()), resp);
 }
 
 }  // namespace miroir::coordinator

@@ -25,6 +25,8 @@ class ReshardService final : public v1::Reshard::Service {
                         v1::ReshardStatusResponse* resp) override;
   grpc::Status Complete(grpc::ServerContext*, const v1::ReshardIndexRequest* req,
                         v1::ReshardStatusResponse* resp) override;
+  grpc::Status Cutover(grpc::ServerContext*, const v1::ReshardCutoverRequest* req,
+                       v1::ReshardStatusResponse* resp) override;
 
  private:
   Coordinator* const core_;

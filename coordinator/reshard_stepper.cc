@@ -9,50 +9,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/route_sets.h"
-#include "common/schedule_window.h"
 #include "coordinator/cutover.h"
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/reshard_gates.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/schedule_window.h"
 
 namespace miroir::coordinator {
 
-ReshardState ReshardStateOf(const v1::ReshardRecord& r) {
-  auto s = ParseReshardState(r.state());
-  return s.ok() ? *s : ReshardState::kFailed;
-}
-
-ReshardPlan ReshardPlanOf(const v1::ReshardRecord& r) {
-  ReshardPlan p;
-  p.id = r.id();
-  p.index = r.index();
-  p.old_shards = r.old_shards();
-  p.new_shards = r.new_shards();
-  p.old_generation = r.old_generation();
-  p.new_generation = r.new_generation();
-  p.state = ReshardStateOf(r);
-  auto ff = ParseReshardState(r.failed_from());
-  p.failed_from = ff.ok() ? *ff : ReshardState::kShadow;
-  p.state_since_ms = r.state_since_ms();
-  p.swapped_at_ms = r.swapped_at_ms();
-  p.force = r.force();
-  return p;
-}
-
-void SetReshardPlan(const ReshardPlan& p, v1::ReshardRecord* r) {
-  r->set_state(std::string(ReshardStateName(p.state)));
-  r->set_failed_from(std::string(ReshardStateName(p.failed_from)));
-  r->set_state_since_ms(p.state_since_ms);
-  r->set_swapped_at_ms(p.swapped_at_ms);
-}
-
-bool ReshardEnded(const v1::ReshardRecord& r) {
-  return ReshardMachine::IsTerminal(ReshardStateOf(r));
-}
-
 namespace {
 
-using R = ReshardState;
+using R = v1::ReshardState;
 using Strings = std::vector<std::string>;
 
 constexpr int kMaxStepsPerTick = 4;
@@ -102,14 +69,14 @@ class ReshardTick : StepContext {
 
   void Run() {
     for (const auto& [id, rec] : s_.reshards) {
-      if (ReshardEnded(rec) || ReshardStateOf(rec) == R::kFailed) continue;
+      if (ReshardMachine::Ended(rec) || rec.state() == v1::RESHARD_FAILED) continue;
       v1::ReshardRecord r = rec;
       for (int i = 0; i < kMaxStepsPerTick; ++i) {
-        const std::string before = r.state() + "/" + r.step();
+        const auto before = std::make_pair(r.state(), r.step());
         const bool bumped = c_->bump_epoch;
         Step(&r);
-        if (r.state() + "/" + r.step() == before || (c_->bump_epoch && !bumped) ||
-            ReshardEnded(r) || ReshardStateOf(r) == R::kFailed) {
+        if (std::make_pair(r.state(), r.step()) == before || (c_->bump_epoch && !bumped) ||
+            ReshardMachine::Ended(r) || r.state() == v1::RESHARD_FAILED) {
           break;
         }
       }
@@ -155,11 +122,6 @@ class ReshardTick : StepContext {
     c_->bump_epoch = true;
   }
 
-  const TaskRecord* TaskOf(uint64_t id) const {
-    if (id == 0) return nullptr;
-    auto it = s_.tasks.find(id);
-    return it == s_.tasks.end() ? nullptr : &it->second;
-  }
   static bool Done(const TaskRecord* t) { return t && t->status == TaskRecord::Status::kDone; }
   // Failed for good (a retryable failure within the budget is leased again).
   bool FailedTask(const TaskRecord* t) const {
@@ -168,11 +130,6 @@ class ReshardTick : StepContext {
   void Consume(uint64_t* id) {
     if (*id != 0) c_->deleted_tasks.insert(*id);
     *id = 0;
-  }
-  // Deletes the shard entry's task (its result has been used, or is not wanted).
-  void DropTask(v1::ReshardShard* sh) {
-    if (sh->task_id() != 0) c_->deleted_tasks.insert(sh->task_id());
-    sh->set_task_id(0);
   }
   // Records a finished copy task of a shard (documents copied, the pass done) and
   // drops it.
@@ -214,18 +171,14 @@ class ReshardTick : StepContext {
     return t.id();
   }
 
-  bool Acked(const v1::ReshardRecord& r) const {
-    return cutover::Acked(in_.acks_ready, r.wait_epoch(), in_.all_live_acked);
-  }
-
-  bool Go(v1::ReshardRecord* r, R to, const std::string& reason, bool publishes) {
-    ReshardPlan p = ReshardPlanOf(*r);
-    auto e = ReshardMachine::Transition(&p, to, reason, now_, publishes ? new_epoch_ : 0);
+  // Moves the reshard to `to` by the machine's table (an illegal move is logged
+  // as an error and changes nothing), publishing a new epoch when `publishes`.
+  bool TransitionTo(v1::ReshardRecord* r, R to, const std::string& reason, bool publishes) {
+    auto e = ReshardMachine::Transition(r, to, reason, now_, publishes ? new_epoch_ : 0);
     if (!e.ok()) {
       out_->Error(std::string(e.status().message()));
       return false;
     }
-    SetReshardPlan(p, r);
     r->set_message("");
     if (publishes) {
       c_->bump_epoch = true;
@@ -239,6 +192,14 @@ class ReshardTick : StepContext {
     return true;
   }
 
+  // Sets the step inside the current state by the machine's table; an illegal
+  // step is logged as an error and changes nothing.
+  void SetStep(v1::ReshardRecord* r, v1::ReshardStep step) {
+    if (auto st = ReshardMachine::SetStep(r, step); !st.ok()) {
+      out_->Error(std::string(st.message()));
+    }
+  }
+
   // Fails the reshard; a paused index is unpaused first.
   void Fail(v1::ReshardRecord* r, const std::string& why) {
     DropTasks(r);
@@ -247,7 +208,7 @@ class ReshardTick : StepContext {
       SetPaused(r->src_generation(), 0);
       r->set_paused_at_ms(0);
     }
-    Go(r, R::kFailed, why, paused);
+    TransitionTo(r, v1::RESHARD_FAILED, why, paused);
     r->set_message(why);
   }
 
@@ -349,7 +310,7 @@ class ReshardTick : StepContext {
         sh.clear_watermarks();
         for (const auto& w : t->result.watermarks()) *sh.add_watermarks() = w;
         Account(r, &sh, *t);
-      } else if (FailedTask(t) && t->error.rfind("incarnation changed:", 0) == 0) {
+      } else if (FailedTask(t) && t->failure == v1::TASK_FAILURE_INCARNATION_CHANGED) {
         // The source's sequence is gone: copy this shard again.
         out_->Warn(absl::StrCat("reshard ", r->id(), " shard ", sh.shard(), ": ", t->error,
                                 "; the shard is copied again"));
@@ -368,7 +329,9 @@ class ReshardTick : StepContext {
     if (all) {
       r->set_remaining(remaining);
       r->set_catch_up_passes(r->catch_up_passes() + 1);
-      if (remaining <= cfg_.migration.catch_up_threshold) {
+      // Converged, or the operator forced the swap (`reshard cutover --force`):
+      // this round is the last.
+      if (remaining <= cfg_.migration.catch_up_threshold || r->force_cutover()) {
         for (auto& sh : *r->mutable_shards()) {
           DropTask(&sh);
         }
@@ -391,12 +354,18 @@ class ReshardTick : StepContext {
     return false;
   }
 
+  static std::string Converged(const v1::ReshardRecord& r) {
+    return absl::StrCat(r.force_cutover() ? "cutover forced by the operator" : "catch-up converged",
+                        " (", r.remaining(), " left)");
+  }
+
   void StartPass(v1::ReshardRecord* r) {
     for (auto& sh : *r->mutable_shards()) sh.set_passed(false);
   }
 
+  // A forced reshard, or a forced cutover (as a move's), bypasses the window.
   bool WindowOpen(const v1::ReshardRecord& r) const {
-    if (r.force()) return true;
+    if (r.force() || r.force_cutover()) return true;
     if (!r.schedule_window().empty()) {
       auto windows = PlanWindows(r.schedule_window(), cfg_);
       return !windows.ok() || InsideAnyWindow(*windows, now_);
@@ -407,8 +376,10 @@ class ReshardTick : StepContext {
   // Pauses the copy's source generation (the LIVE one) and publishes it.
   void Pause(v1::ReshardRecord* r, R to, const std::string& reason) {
     r->set_paused_at_ms(now_);
+    // A forced cutover is spent once writes pause: a stalled swap that unpauses
+    // catches up to convergence again.
+    r->set_force_cutover(false);
     r->set_fence_epoch(new_epoch_);
-    r->set_step("pausing");
     SetPaused(r->src_generation(),
               now_ + absl::ToInt64Milliseconds(cfg_.migration.max_write_stall));
     for (auto& sh : *r->mutable_shards()) {
@@ -416,13 +387,14 @@ class ReshardTick : StepContext {
       sh.set_passed(false);
     }
     r->clear_dst_positions();
-    if (to == ReshardStateOf(*r)) {
+    if (to == r->state()) {
       c_->bump_epoch = true;
       r->set_wait_epoch(new_epoch_);
       out_->Info(absl::StrCat("reshard ", r->id(), " (", r->index(), "): writes paused: ", reason));
     } else {
-      Go(r, to, reason, true);
+      TransitionTo(r, to, reason, true);
     }
+    SetStep(r, v1::RESHARD_STEP_PAUSING);  // after the move: the state must allow it
   }
 
   // Writes held too long: unpause and go back to catching up (or fail).
@@ -450,12 +422,12 @@ class ReshardTick : StepContext {
     SetPaused(r->src_generation(), 0);
     r->set_paused_at_ms(0);
     StartPass(r);
-    if (back_to == ReshardStateOf(*r)) {
-      r->set_step("catch_up");
+    if (back_to == r->state()) {
+      SetStep(r, v1::RESHARD_STEP_CATCH_UP);
       r->set_message(why);
       r->set_wait_epoch(new_epoch_);
     } else {
-      Go(r, back_to, why, true);
+      TransitionTo(r, back_to, why, true);
     }
   }
 
@@ -464,12 +436,12 @@ class ReshardTick : StepContext {
   // (a FENCE at epoch 0 raises nothing: W for a later rollback). Returns true when
   // done and enough sources are fenced; on too few, goes back to `back_to`.
   bool Fence(v1::ReshardRecord* r, R back_to) {
-    if (r->step() == "pausing") {
+    if (r->step() == v1::RESHARD_STEP_PAUSING) {
       if (!Acked(*r) &&
           absl::Milliseconds(now_ - r->paused_at_ms()) < cfg_.migration.drain_timeout) {
         return false;
       }
-      r->set_step("fencing");
+      SetStep(r, v1::RESHARD_STEP_FENCING);
       const v1::GenerationRoute& src = Gen(r->src_generation());
       for (auto& sh : *r->mutable_shards()) {
         sh.set_task_id(NewTask(*r, v1::TASK_FENCE, r->src_generation(), sh.shard(), {},
@@ -530,7 +502,7 @@ class ReshardTick : StepContext {
       return false;
     }
     StartPass(r);
-    r->set_step("final_delta");
+    SetStep(r, v1::RESHARD_STEP_FINAL_DELTA);
     return true;
   }
 
@@ -552,8 +524,8 @@ class ReshardTick : StepContext {
   // Deletes every shard of `gen` on its owners (CLEANUP tasks). True when done.
   bool DropGeneration(v1::ReshardRecord* r, uint64_t gen) {
     if (!Acked(*r)) return false;
-    if (r->step() != "dropping") {
-      r->set_step("dropping");
+    if (r->step() != v1::RESHARD_STEP_DROPPING) {
+      SetStep(r, v1::RESHARD_STEP_DROPPING);
       r->clear_shards();
       for (const auto& route : Gen(gen).routes()) {
         v1::ReshardShard* sh = r->add_shards();
@@ -584,7 +556,7 @@ class ReshardTick : StepContext {
       if (g.id() == gen) g.set_role(v1::GENERATION_DROPPED);
     }
     c_->indexes[r->index()] = ix;
-    r->set_step("");
+    SetStep(r, v1::RESHARD_STEP_NONE);
     return true;
   }
 
@@ -638,18 +610,18 @@ class ReshardTick : StepContext {
     r->clear_divergent_keys();
     for (const auto& k : t->result.divergent_keys()) r->add_divergent_keys(k);
     StartPass(r);
-    Go(r, R::kCatchingUp,
-       absl::StrCat("verify found ", t->result.mismatches(), " mismatches (",
-                    t->result.newer_in_source(), " newer in the live generation)",
-                    first ? "" : ", none of the previous ones",
-                    "; re-checked after one more catch-up pass"),
-       false);
+    TransitionTo(r, v1::RESHARD_CATCHING_UP,
+                 absl::StrCat("verify found ", t->result.mismatches(), " mismatches (",
+                              t->result.newer_in_source(), " newer in the live generation)",
+                              first ? "" : ", none of the previous ones",
+                              "; re-checked after one more catch-up pass"),
+                 false);
     return false;
   }
 
   void Step(v1::ReshardRecord* r) {
-    switch (ReshardStateOf(*r)) {
-      case R::kShadow: {
+    switch (r->state()) {
+      case v1::RESHARD_SHADOW: {
         v1::Index ix = IndexNow(r->index());
         v1::GenerationRoute route = BuildInitialRoute(ix.name(), r->new_generation(),
                                                       r->new_shards(), ix.rf(), s_.RoutingGroups());
@@ -662,92 +634,100 @@ class ReshardTick : StepContext {
         g->set_shards(r->new_shards());
         g->set_role(v1::GENERATION_SHADOW);
         c_->indexes[ix.name()] = ix;
-        Go(r, R::kDualWrite,
-           absl::StrCat("shadow generation ", r->new_generation(), " (", ix.name(), "__reshard_",
-                        r->new_shards(), ") created; every write also goes there"),
-           true);
+        TransitionTo(
+            r, v1::RESHARD_DUAL_WRITE,
+            absl::StrCat("shadow generation ", r->new_generation(), " (", ix.name(), "__reshard_",
+                         r->new_shards(), ") created; every write also goes there"),
+            true);
         return;
       }
-      case R::kDualWrite:
+      case v1::RESHARD_DUAL_WRITE:
         if (!Acked(*r)) return;
         InitShards(r, r->old_generation(), r->new_generation());
-        Go(r, R::kBackfill, "every live worker acked the dual-write epoch", false);
+        TransitionTo(r, v1::RESHARD_BACKFILL, "every live worker acked the dual-write epoch",
+                     false);
         return;
-      case R::kBackfill: {
+      case v1::RESHARD_BACKFILL: {
         if (!RunBackfills(r)) return;
         bool all = true;
         for (const auto& sh : r->shards()) all = all && sh.copied();
         if (!all) return;
         StartPass(r);
-        Go(r, R::kCatchingUp,
-           absl::StrCat("backfill done: ", r->documents_backfilled(), " documents re-hashed"),
-           false);
+        TransitionTo(
+            r, v1::RESHARD_CATCHING_UP,
+            absl::StrCat("backfill done: ", r->documents_backfilled(), " documents re-hashed"),
+            false);
         return;
       }
-      case R::kCatchingUp: {
+      case v1::RESHARD_CATCHING_UP: {
         if (r->wait_epoch() != 0 && !Acked(*r)) return;  // an unpause is being published
         if (!RunCatchUp(r)) return;
-        if (cfg_.resharding.verify_before_swap) {
-          Go(r, R::kVerify, absl::StrCat("catch-up converged (", r->remaining(), " left)"), false);
-          return;
-        }
+        // Outside the window a converged catch-up keeps catching up, and verifies
+        // only once the window opens (right before the swap, where it counts): a
+        // verify on every converged round meant an event pair every few ms.
         if (!WindowOpen(*r)) {
           r->set_message("waiting for a resharding window before the swap");
           StartPass(r);
           return;
         }
-        Pause(r, R::kSwapPaused, "catch-up converged; verify_before_swap is off");
+        if (cfg_.resharding.verify_before_swap) {
+          TransitionTo(r, v1::RESHARD_VERIFY, Converged(*r), false);
+          return;
+        }
+        Pause(r, v1::RESHARD_SWAP_PAUSED, Converged(*r) + "; verify_before_swap is off");
         return;
       }
-      case R::kVerify:
+      case v1::RESHARD_VERIFY:
         if (!Verify(r)) return;
         if (!WindowOpen(*r)) {
           r->set_message("verified; waiting for a resharding window before the swap");
           StartPass(r);
-          Go(r, R::kCatchingUp, "verified; outside the resharding window: keep catching up", false);
+          TransitionTo(r, v1::RESHARD_CATCHING_UP,
+                       "verified; outside the resharding window: keep catching up", false);
           return;
         }
-        Pause(r, R::kSwapPaused, "verified: live and shadow agree");
+        Pause(r, v1::RESHARD_SWAP_PAUSED, "verified: live and shadow agree");
         return;
-      case R::kSwapPaused:
-        if (StallCheck(r, R::kCatchingUp)) return;
-        if (!Fence(r, R::kCatchingUp)) return;
-        Go(r, R::kSwapFenced, "live generation fenced", false);
+      case v1::RESHARD_SWAP_PAUSED:
+        if (StallCheck(r, v1::RESHARD_CATCHING_UP)) return;
+        if (!Fence(r, v1::RESHARD_CATCHING_UP)) return;
+        TransitionTo(r, v1::RESHARD_SWAP_FENCED, "live generation fenced", false);
         return;
-      case R::kSwapFenced:
-        if (StallCheck(r, R::kCatchingUp)) return;
+      case v1::RESHARD_SWAP_FENCED:
+        if (StallCheck(r, v1::RESHARD_CATCHING_UP)) return;
         if (!RunFinalDelta(r)) return;
-        Go(r, R::kSwapFinalDelta, "final delta copied", false);
+        TransitionTo(r, v1::RESHARD_SWAP_FINAL_DELTA, "final delta copied", false);
         return;
-      case R::kSwapFinalDelta:
-        if (StallCheck(r, R::kCatchingUp)) return;
+      case v1::RESHARD_SWAP_FINAL_DELTA:
+        if (StallCheck(r, v1::RESHARD_CATCHING_UP)) return;
         Flip(r, r->old_generation(), v1::GENERATION_RETAINED, r->new_generation(), r->new_shards());
-        r->set_step("");
-        Go(r, R::kRetention,
-           absl::StrCat("flipped: generation ", r->new_generation(), " is LIVE with ",
-                        r->new_shards(), " shards; generation ", r->old_generation(),
-                        " retained (reverse dual-write)"),
-           true);
+        SetStep(r, v1::RESHARD_STEP_NONE);
+        TransitionTo(r, v1::RESHARD_RETENTION,
+                     absl::StrCat("flipped: generation ", r->new_generation(), " is LIVE with ",
+                                  r->new_shards(), " shards; generation ", r->old_generation(),
+                                  " retained (reverse dual-write)"),
+                     true);
         return;
-      case R::kRetention:
+      case v1::RESHARD_RETENTION:
         if (!r->complete_requested() &&
             !ReshardMachine::RetentionExpired(
-                ReshardPlanOf(*r), now_,
-                static_cast<double>(cfg_.resharding.retain_old_index_hours))) {
+                *r, now_, static_cast<double>(cfg_.resharding.retain_old_index_hours))) {
           return;
         }
         SetRole(r->index(), r->old_generation(), v1::GENERATION_DROPPED);
-        r->set_step("");
-        Go(r, R::kCleanup,
-           r->complete_requested() ? "completed by the operator" : "retain_old_index_hours passed",
-           true);
+        SetStep(r, v1::RESHARD_STEP_NONE);
+        TransitionTo(
+            r, v1::RESHARD_CLEANUP,
+            r->complete_requested() ? "completed by the operator" : "retain_old_index_hours passed",
+            true);
         return;
-      case R::kCleanup:
+      case v1::RESHARD_CLEANUP:
         if (!DropGeneration(r, r->old_generation())) return;
-        Go(r, R::kDone, absl::StrCat("old generation ", r->old_generation(), " deleted"), false);
+        TransitionTo(r, v1::RESHARD_DONE,
+                     absl::StrCat("old generation ", r->old_generation(), " deleted"), false);
         return;
-      case R::kAborting:
-        if (r->step() == "unroute") {
+      case v1::RESHARD_ABORTING:
+        if (r->step() == v1::RESHARD_STEP_UNROUTE) {
           DropTasks(r);
           if (r->paused_at_ms() != 0) {
             SetPaused(r->old_generation(), 0);
@@ -759,15 +739,16 @@ class ReshardTick : StepContext {
           } else {
             r->set_wait_epoch(0);
           }
-          r->set_step("unrouted");
+          SetStep(r, v1::RESHARD_STEP_UNROUTED);
           return;
         }
         if (!s_.generations.count(r->new_generation()) || DropGeneration(r, r->new_generation())) {
-          r->set_step("");
-          Go(r, R::kAborted, "shadow dropped; the index never left its old generation", false);
+          SetStep(r, v1::RESHARD_STEP_NONE);
+          TransitionTo(r, v1::RESHARD_ABORTED,
+                       "shadow dropped; the index never left its old generation", false);
         }
         return;
-      case R::kRollingBack:
+      case v1::RESHARD_ROLLING_BACK:
         StepRollback(r);
         return;
       default:
@@ -779,8 +760,8 @@ class ReshardTick : StepContext {
   // sequences (from the positions read at the swap) into the old one, pause, fence
   // the new generation, final delta, flip back, drop the new generation.
   void StepRollback(v1::ReshardRecord* r) {
-    const std::string step = r->step();
-    if (step == "start") {
+    const v1::ReshardStep step = r->step();
+    if (step == v1::RESHARD_STEP_START) {
       InitShards(r, r->new_generation(), r->old_generation());
       for (auto& sh : *r->mutable_shards()) {
         const v1::ReshardShard* pos = nullptr;
@@ -806,35 +787,36 @@ class ReshardTick : StepContext {
         if (!all) sh.clear_watermarks();
       }
       StartPass(r);
-      r->set_step("catch_up");
+      SetStep(r, v1::RESHARD_STEP_CATCH_UP);
       return;
     }
-    if (step == "catch_up") {
+    if (step == v1::RESHARD_STEP_CATCH_UP) {
       if (r->wait_epoch() != 0 && !Acked(*r)) return;
       if (!RunCatchUp(r)) return;
-      Pause(r, R::kRollingBack, "rollback catch-up converged");
+      Pause(r, v1::RESHARD_ROLLING_BACK, "rollback catch-up converged");
       return;
     }
-    if (step == "pausing" || step == "fencing") {
-      if (StallCheck(r, R::kRollingBack)) return;
-      Fence(r, R::kRollingBack);
+    if (step == v1::RESHARD_STEP_PAUSING || step == v1::RESHARD_STEP_FENCING) {
+      if (StallCheck(r, v1::RESHARD_ROLLING_BACK)) return;
+      Fence(r, v1::RESHARD_ROLLING_BACK);
       return;
     }
-    if (step == "final_delta") {
-      if (StallCheck(r, R::kRollingBack)) return;
+    if (step == v1::RESHARD_STEP_FINAL_DELTA) {
+      if (StallCheck(r, v1::RESHARD_ROLLING_BACK)) return;
       if (!RunFinalDelta(r)) return;
       Flip(r, r->new_generation(), v1::GENERATION_DROPPED, r->old_generation(), r->old_shards());
-      r->set_step("flipped");
+      SetStep(r, v1::RESHARD_STEP_FLIPPED);
       out_->Info(absl::StrCat("reshard ", r->id(), " (", r->index(), "): rolled back: generation ",
                               r->old_generation(), " is LIVE again"));
       return;
     }
     // "flipped", then "dropping": delete the new generation on its owners.
     if (DropGeneration(r, r->new_generation())) {
-      Go(r, R::kRolledBack,
-         absl::StrCat("rolled back: generation ", r->old_generation(), " is LIVE with ",
-                      r->old_shards(), " shards; generation ", r->new_generation(), " deleted"),
-         false);
+      TransitionTo(
+          r, v1::RESHARD_ROLLED_BACK,
+          absl::StrCat("rolled back: generation ", r->old_generation(), " is LIVE with ",
+                       r->old_shards(), " shards; generation ", r->new_generation(), " deleted"),
+          false);
     }
   }
 };

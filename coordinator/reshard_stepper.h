@@ -35,14 +35,6 @@ class ReshardStepper {
   const CoordinatorConfig& config_;
 };
 
-// The persisted record's state; an unparsable one reads as failed.
-ReshardState ReshardStateOf(const v1::ReshardRecord& r);
-// The record as ReshardMachine takes it, and back (state, failed_from and times).
-ReshardPlan ReshardPlanOf(const v1::ReshardRecord& r);
-void SetReshardPlan(const ReshardPlan& p, v1::ReshardRecord* r);
-// done, aborted, rolled back.
-bool ReshardEnded(const v1::ReshardRecord& r);
-
 }  // namespace miroir::coordinator
 
 #endif  // MIROIR_COORDINATOR_RESHARD_STEPPER_H_

@@ -36,6 +36,7 @@ inline constexpr char kKindMeta[] = "meta";          // id: key, value: text
 inline constexpr char kKindAePass[] = "ae_pass";     // id: "index/gen/shard", v1::ShardPass
 inline constexpr char kKindAeRun[] = "ae_run";       // id: run id, v1::AntiEntropyRun
 inline constexpr char kKindReshard[] = "reshard";    // id: reshard id, v1::ReshardRecord
+inline constexpr char kKindVerify[] = "verify";      // id: operation id, v1::VerifyOperation
 // id: worker id, value empty: a worker session that has not ended clean (its
 // misses may be unreported); kept across restarts (coordinator/recovery_passes.h).
 inline constexpr char kKindWorkerSession[] = "worker_session";

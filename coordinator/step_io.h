@@ -68,6 +68,26 @@ class StepContext {
   StepOutput* out_;
   const uint64_t new_epoch_;
   const std::set<std::string> failed_;
+
+  // The stored task `id` names (nullptr for 0 or a task no longer stored).
+  const TaskRecord* TaskOf(uint64_t id) const {
+    if (id == 0) return nullptr;
+    auto it = s_.tasks.find(id);
+    return it == s_.tasks.end() ? nullptr : &it->second;
+  }
+  // Deletes the task `holder` (a move, a reshard's shard entry) names -- its result
+  // has been used, or is not wanted -- and clears the reference.
+  template <typename Holder>
+  void DropTask(Holder* holder) {
+    if (holder->task_id() != 0) c_->deleted_tasks.insert(holder->task_id());
+    holder->set_task_id(0);
+  }
+  // Every live worker acked the epoch `x` (a move, a reshard) waits for, once
+  // acks may be trusted (cutover::Acked).
+  template <typename Waiting>
+  bool Acked(const Waiting& x) const {
+    return cutover::Acked(in_.acks_ready, x.wait_epoch(), in_.all_live_acked);
+  }
 };
 
 // Runs one `Tick` (a StepContext with Run()) and returns its output.

@@ -49,7 +49,7 @@ absl::Status ParseShards(const std::string& text, pb::AntiEntropyRunRequest* req
 
 absl::Status Call(const CtlContext& ctx, const pb::AntiEntropyStatusRequest& req,
                   pb::AntiEntropyStatusResponse* resp) {
-  auto stub = pb::AntiEntropy::NewStub(MakeChannel(ctx.coordinator));
+  auto stub = pb::AntiEntropy::NewStub(NewCoordinatorChannel(ctx));
   grpc::ClientContext call;
   PrepareCall(ctx, &call);
   return CallStatus(ctx, stub->Status(&call, req, resp));
@@ -93,7 +93,7 @@ int RunRun(const RunOptions& o, const CtlContext& ctx) {
   if (auto s = ParseShards(o.shards, &req); !s.ok()) return Fail(s);
   pb::AntiEntropyRunResponse started;
   {
-    auto stub = pb::AntiEntropy::NewStub(MakeChannel(ctx.coordinator));
+    auto stub = pb::AntiEntropy::NewStub(NewCoordinatorChannel(ctx));
     grpc::ClientContext call;
     PrepareCall(ctx, &call);
     if (auto s = CallStatus(ctx, stub->Run(&call, req, &started)); !s.ok()) return Fail(s);
@@ -117,9 +117,12 @@ int RunRun(const RunOptions& o, const CtlContext& ctx) {
     if (auto s = Call(ctx, sreq, &st); !s.ok()) return Fail(s);
     if (st.runs_size() == 1 && st.runs(0).finished_ms() != 0) break;
     if (absl::Now() >= deadline) {
+      // Not a failure of the run (it goes on): exit 3, as `verify --wait`.
       PrintError(absl::StrCat("anti-entropy run ", id, " did not finish in time (",
-                              st.runs_size() == 1 ? RunLine(st.runs(0)) : "no such run", ")"));
-      return kExitFailed;
+                              st.runs_size() == 1 ? RunLine(st.runs(0)) : "no such run",
+                              "); follow it with: miroir-ctl anti-entropy status"),
+                 "DEADLINE_EXCEEDED", kExitUnreachable);
+      return kExitUnreachable;
     }
     absl::SleepFor(absl::Milliseconds(200));
   }

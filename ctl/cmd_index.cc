@@ -1,4 +1,5 @@
-// `miroir-ctl index create|list|show`.
+// `miroir-ctl index create|list|show|alias set|alias remove`. The index is named
+// `--index I` on every noun (`--name I` kept as an alias on create and show).
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -122,6 +123,37 @@ int RunShow(const std::string& name, const CtlContext& ctx) {
   return kExitOk;
 }
 
+int RunAliasSet(const std::string& alias, const std::string& index, const CtlContext& ctx) {
+  miroir::v1::SetAliasRequest req;
+  req.set_alias(alias);
+  req.set_index(index);
+  miroir::v1::SetAliasResponse resp;
+  if (auto s = CallCoordinator(ctx, &Coordinator::Stub::SetAlias, req, &resp); !s.ok()) {
+    return Fail(s);
+  }
+  if (ctx.output == OutputFormat::kJson) {
+    PrintJson({{"alias", alias}, {"index", index}, {"epoch", resp.epoch()}});
+  } else {
+    std::cout << "alias " << alias << " -> " << index << " at epoch " << resp.epoch() << "\n";
+  }
+  return kExitOk;
+}
+
+int RunAliasRemove(const std::string& alias, const CtlContext& ctx) {
+  miroir::v1::RemoveAliasRequest req;
+  req.set_alias(alias);
+  miroir::v1::SetAliasResponse resp;
+  if (auto s = CallCoordinator(ctx, &Coordinator::Stub::RemoveAlias, req, &resp); !s.ok()) {
+    return Fail(s);
+  }
+  if (ctx.output == OutputFormat::kJson) {
+    PrintJson({{"alias", alias}, {"removed", true}, {"epoch", resp.epoch()}});
+  } else {
+    std::cout << "alias " << alias << " removed at epoch " << resp.epoch() << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddIndexCommands(CLI::App* app, Action* action) {
@@ -130,7 +162,8 @@ void AddIndexCommands(CLI::App* app, Action* action) {
 
   auto o = std::make_shared<CreateOptions>();
   CLI::App* create = index->add_subcommand("create", "Create an index on every group");
-  create->add_option("--name", o->name, "Index name, [a-z0-9_-]{1,64}")->required();
+  create->add_option("--index,--name", o->name, "Index name, [a-z0-9_-]{1,64} (--name: alias)")
+      ->required();
   create->add_option("--shards", o->shards, "S, 1..65536")->required();
   create->add_option("--rf", o->rf, "Replicas per group, at most the smallest group")->required();
   create->callback(
@@ -141,9 +174,29 @@ void AddIndexCommands(CLI::App* app, Action* action) {
 
   auto name = std::make_shared<std::string>();
   CLI::App* show = index->add_subcommand("show", "Shard -> owners per group, state, epoch");
-  show->add_option("--name", *name, "Index name or alias")->required();
+  show->add_option("--index,--name", *name, "Index name or alias (--name: alias)")->required();
   show->callback(
       [name, action] { *action = [name](const CtlContext& ctx) { return RunShow(*name, ctx); }; });
+
+  CLI::App* alias = index->add_subcommand("alias", "Other names of an index");
+  alias->require_subcommand(1);
+  auto alias_name = std::make_shared<std::string>();
+  auto alias_index = std::make_shared<std::string>();
+  CLI::App* set = alias->add_subcommand(
+      "set", "Point an alias at an index (moved from the index it named before)");
+  set->add_option("--alias", *alias_name, "Alias, [a-z0-9_-]{1,64}, not an index's name")
+      ->required();
+  set->add_option("--index", *alias_index, "Index name")->required();
+  set->callback([alias_name, alias_index, action] {
+    *action = [alias_name, alias_index](const CtlContext& ctx) {
+      return RunAliasSet(*alias_name, *alias_index, ctx);
+    };
+  });
+  CLI::App* remove = alias->add_subcommand("remove", "Remove an alias (the index keeps its name)");
+  remove->add_option("--alias", *alias_name, "Alias")->required();
+  remove->callback([alias_name, action] {
+    *action = [alias_name](const CtlContext& ctx) { return RunAliasRemove(*alias_name, ctx); };
+  });
 }
 
 }  // namespace miroir::ctl

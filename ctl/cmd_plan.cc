@@ -93,10 +93,15 @@ void PrintPlanResponse(const miroir::v1::GetPlanResponse& resp, const CtlContext
     nlohmann::ordered_json history = nlohmann::ordered_json::array();
     for (const auto& e : resp.history()) history.push_back(ProtoToJson(e));
     j["history"] = history;
+    j["tasks"] = TasksJson(resp.tasks());
     PrintJson(j);
     return;
   }
   PrintPlanTable(resp.plan(), std::cout);
+  if (!resp.tasks().empty()) {
+    std::cout << "\ntasks:\n";
+    PrintTasksTable(resp.tasks(), std::cout);
+  }
   if (!resp.history().empty()) {
     std::cout << "\nhistory:\n";
     for (const auto& e : resp.history()) std::cout << EventLine(e, resp.plan()) << "\n";
@@ -111,6 +116,33 @@ int RunShow(uint64_t id, const CtlContext& ctx) {
     return Fail(s);
   }
   PrintPlanResponse(resp, ctx);
+  return kExitOk;
+}
+
+// `plan tasks ID`: what each move of the plan waits for, one task per row.
+int RunTasks(uint64_t id, const CtlContext& ctx) {
+  miroir::v1::GetPlanRequest req;
+  req.set_id(id);
+  miroir::v1::GetPlanResponse resp;
+  if (auto s = CallCoordinator(ctx, &Coordinator::Stub::GetPlan, req, &resp); !s.ok()) {
+    return Fail(s);
+  }
+  if (ctx.output == OutputFormat::kJson) {
+    PrintJson(TasksJson(resp.tasks()));
+    return kExitOk;
+  }
+  std::cout << "plan " << id << " " << StateName(resp.plan().state()) << ": " << resp.tasks_size()
+            << " task(s)\n";
+  if (!resp.tasks().empty()) PrintTasksTable(resp.tasks(), std::cout);
+  // A move without a task waits for the coordinator (an epoch ack, a window,
+  // its turn): its state and note say which.
+  for (const auto& m : resp.plan().moves()) {
+    if (m.task_id() != 0 || !MoveRunning(m.state())) continue;
+    std::cout << "move " << m.id() << " (" << m.index() << "/" << m.shard() << " " << m.group()
+              << ") " << MoveStateName(m.state()) << ": no task; "
+              << (m.message().empty() ? "waits for the coordinator's next step" : m.message())
+              << "\n";
+  }
   return kExitOk;
 }
 
@@ -185,19 +217,17 @@ int RunCutover(uint64_t id, bool force, const CtlContext& ctx) {
   int forced = 0;
   for (const auto& m : resp.plan().moves()) forced += m.force_cutover() ? 1 : 0;
   std::cout << "plan " << id << ": " << forced
-            << " move(s) cut over after their current catch-up pass; follow with: miroir-ctl "
-               "plan watch "
-            << id << "\n";
+            << " move(s) cut over after their current catch-up pass; "
+            << "follow with: miroir-ctl plan watch " << id << "\n";
   return kExitOk;
 }
 
 int RunAll(bool pause, const CtlContext& ctx) {
   miroir::v1::PlansChangedResponse resp;
-  absl::Status s =
-      pause ? CallCoordinator(ctx, &Coordinator::Stub::PauseAllPlans,
-                              miroir::v1::PauseAllPlansRequest(), &resp)
-            : CallCoordinator(ctx, &Coordinator::Stub::ResumeAllPlans,
-                              miroir::v1::ResumeAllPlansRequest(), &resp);
+  absl::Status s = pause ? CallCoordinator(ctx, &Coordinator::Stub::PauseAllPlans,
+                                           miroir::v1::PauseAllPlansRequest(), &resp)
+                         : CallCoordinator(ctx, &Coordinator::Stub::ResumeAllPlans,
+                                           miroir::v1::ResumeAllPlansRequest(), &resp);
   if (!s.ok()) return Fail(s);
   if (ctx.output == OutputFormat::kJson) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
@@ -310,11 +340,16 @@ CLI::App* AddCreateVerb(CLI::App* plan, Action* action, const char* name, const 
   return cmd;
 }
 
+// The plan id: positional (CLI.md: `plan show ID`), `--id ID` accepted too.
+void AddPlanIdOption(CLI::App* cmd, uint64_t* id) {
+  cmd->add_option("ID,--id", *id, "Plan id (positional, or --id)")->required();
+}
+
 void AddIdVerb(CLI::App* plan, Action* action, const char* name, const char* help,
                std::function<int(uint64_t, const CtlContext&)> run) {
   auto id = std::make_shared<uint64_t>(0);
   CLI::App* cmd = plan->add_subcommand(name, help);
-  cmd->add_option("ID", *id, "Plan id")->required();
+  AddPlanIdOption(cmd, id.get());
   cmd->callback(
       [id, run, action] { *action = [id, run](const CtlContext& ctx) { return run(*id, ctx); }; });
 }
@@ -363,7 +398,11 @@ void AddPlanCommands(CLI::App* app, Action* action) {
   CLI::App* list = plan->add_subcommand("list", "Every plan, newest first");
   list->callback([action] { *action = RunList; });
 
-  AddIdVerb(plan, action, "show", "One plan with its moves and history", RunShow);
+  AddIdVerb(plan, action, "show", "One plan with its moves, their tasks and its history", RunShow);
+  AddIdVerb(plan, action, "tasks",
+            "What each move of a plan waits for: its task's kind, state, holder worker, "
+            "attempts and last error",
+            RunTasks);
   AddIdVerb(plan, action, "watch",
             "Follow a plan until it ends: progress bars on a terminal, one line per change "
             "otherwise; exit 0 if done, 1 if failed or aborted",
@@ -381,7 +420,7 @@ void AddPlanCommands(CLI::App* app, Action* action) {
   auto update = std::make_shared<UpdateOptions>();
   CLI::App* u = plan->add_subcommand(
       "update", "Change a running or paused plan's throttle and/or schedule window, live");
-  u->add_option("ID", update->id, "Plan id")->required();
+  AddPlanIdOption(u, &update->id);
   update->throttle_opt = u->add_option(
       "--throttle", update->throttle,
       "Copy documents/s (at least 1); the copies running now restart from their checkpoints");
@@ -398,7 +437,7 @@ void AddPlanCommands(CLI::App* app, Action* action) {
       "cutover",
       "Force the cutover of moves whose catch-up does not converge (refused by the safety "
       "gates; max_write_stall still applies)");
-  cut->add_option("ID", *cut_id, "Plan id")->required();
+  AddPlanIdOption(cut, cut_id.get());
   cut->add_flag("--force", *cut_force, "Required: cut over before the catch-up converged");
   cut->callback([cut_id, cut_force, action] {
     *action = [cut_id, cut_force](const CtlContext& ctx) {
@@ -410,8 +449,9 @@ void AddPlanCommands(CLI::App* app, Action* action) {
   plans->require_subcommand(1);
   plans->add_subcommand("pause-all", "Pause every running plan (moves hold their state)")
       ->callback([action] { *action = [](const CtlContext& ctx) { return RunAll(true, ctx); }; });
-  plans->add_subcommand("resume-all", "Resume every paused plan")
-      ->callback([action] { *action = [](const CtlContext& ctx) { return RunAll(false, ctx); }; });
+  plans->add_subcommand("resume-all", "Resume every paused plan")->callback([action] {
+    *action = [](const CtlContext& ctx) { return RunAll(false, ctx); };
+  });
 }
 
 }  // namespace miroir::ctl

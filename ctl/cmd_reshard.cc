@@ -1,4 +1,4 @@
-// `miroir-ctl reshard start|status|watch|abort|rollback|complete`: clients of
+// `miroir-ctl reshard start|status|watch|abort|rollback|complete|cutover`: clients of
 // miroir.v1.Reshard (DESIGN §7, docs/resharding.md).
 //   start --index I --new-shards N [--throttle] [--schedule-window] [--force] [--dry-run]
 // Exit codes as CLI.md: a refused start (outside the window, another reshard,
@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/grpc_server.h"
+#include "common/reshard_names.h"
 #include "ctl/commands.h"
 #include "ctl/coordinator_client.h"
 #include "miroir/v1/reshard.grpc.pb.h"
@@ -32,7 +33,7 @@ struct StartOptions {
 };
 
 std::unique_ptr<pb::Reshard::Stub> Stub(const CtlContext& ctx) {
-  return pb::Reshard::NewStub(MakeChannel(ctx.coordinator));
+  return pb::Reshard::NewStub(NewCoordinatorChannel(ctx));
 }
 
 std::string Bytes(uint64_t b) {
@@ -48,20 +49,25 @@ std::string Ms(int64_t unix_ms) {
                                          absl::UTCTimeZone());
 }
 
-int Phase(const std::string& state) {
-  if (state == "shadow" || state == "dual_write") return 1;
-  if (state == "backfill" || state == "catching_up") return 2;
-  if (state == "verify") return 3;
-  if (state.rfind("swap_", 0) == 0 || state == "rolling_back") return 4;
-  if (state == "retention" || state == "cleanup" || state == "aborting") return 5;
-  return 0;
+// A reshard answer as JSON, its state, failed_from and step named as operators
+// read them ("swap_paused", not the enum's full name).
+template <typename Response>
+nlohmann::ordered_json ReshardJson(const Response& resp) {
+  nlohmann::ordered_json j = ProtoToJson(resp);
+  if (resp.has_reshard() && j.is_object() && j.contains("reshard")) {
+    nlohmann::ordered_json& r = j["reshard"];
+    r["state"] = ReshardStateName(resp.reshard().state());
+    r["failed_from"] = ReshardStateName(resp.reshard().failed_from());
+    r["step"] = ReshardStepName(resp.reshard().step());
+  }
+  return j;
 }
 
 std::string Line(const pb::ReshardRecord& r) {
   std::string s = absl::StrCat("reshard ", r.id(), " of ", r.index(), " ", r.old_shards(), " -> ",
-                               r.new_shards(), " shards: ", r.state());
-  if (!r.step().empty()) absl::StrAppend(&s, " (", r.step(), ")");
-  absl::StrAppend(&s, ", phase ", Phase(r.state()), ", ", r.documents_backfilled(),
+                               r.new_shards(), " shards: ", ReshardStateName(r.state()));
+  if (r.step() != pb::RESHARD_STEP_NONE) absl::StrAppend(&s, " (", ReshardStepName(r.step()), ")");
+  absl::StrAppend(&s, ", phase ", ReshardPhase(r.state()), ", ", r.documents_backfilled(),
                   " documents copied");
   if (r.catch_up_passes()) absl::StrAppend(&s, ", ", r.catch_up_passes(), " catch-up passes");
   if (r.verify_rounds()) {
@@ -112,7 +118,7 @@ int RunStart(const StartOptions& o, const CtlContext& ctx) {
   if (auto s = CallStatus(ctx, stub->Start(&call, req, &resp)); !s.ok()) return Fail(s);
   for (const auto& w : resp.warnings()) std::cerr << "warning: " << w << "\n";
   if (ctx.output == OutputFormat::kJson) {
-    PrintJson(ProtoToJson(resp));
+    PrintJson(ReshardJson(resp));
     return kExitOk;
   }
   const pb::ReshardEstimate& e = resp.estimate();
@@ -135,24 +141,30 @@ int RunStart(const StartOptions& o, const CtlContext& ctx) {
   return kExitOk;
 }
 
-using Verb = grpc::Status (pb::Reshard::Stub::*)(grpc::ClientContext*,
-                                                 const pb::ReshardIndexRequest&,
+template <typename Req>
+using Verb = grpc::Status (pb::Reshard::Stub::*)(grpc::ClientContext*, const Req&,
                                                  pb::ReshardStatusResponse*);
 
-int RunVerb(const std::string& index, Verb verb, const CtlContext& ctx) {
-  pb::ReshardIndexRequest req;
-  req.set_index(index);
+template <typename Req>
+int RunCall(const Req& req, Verb<Req> verb, const CtlContext& ctx) {
   pb::ReshardStatusResponse resp;
   auto stub = Stub(ctx);
   grpc::ClientContext call;
   PrepareCall(ctx, &call);
   if (auto s = CallStatus(ctx, ((*stub).*verb)(&call, req, &resp)); !s.ok()) return Fail(s);
   if (ctx.output == OutputFormat::kJson) {
-    PrintJson(ProtoToJson(resp));
+    PrintJson(ReshardJson(resp));
   } else {
     PrintStatus(resp);
   }
   return kExitOk;
+}
+
+int RunVerb(const std::string& index, Verb<pb::ReshardIndexRequest> verb,
+            const CtlContext& ctx) {
+  pb::ReshardIndexRequest req;
+  req.set_index(index);
+  return RunCall(req, verb, ctx);
 }
 
 int RunWatch(const std::string& index, const CtlContext& ctx) {
@@ -172,7 +184,7 @@ int RunWatch(const std::string& index, const CtlContext& ctx) {
     got = true;
     last = msg.reshard();
     if (ctx.output == OutputFormat::kJson) {
-      PrintJson(ProtoToJson(msg));
+      PrintJson(ReshardJson(msg));
       continue;
     }
     if (tty) {
@@ -197,9 +209,13 @@ int RunWatch(const std::string& index, const CtlContext& ctx) {
   if (tty) std::cout << "\n";
   if (!got) return Fail(CallStatus(ctx, st));
   if (ctx.output == OutputFormat::kTable) std::cout << Line(last) << std::endl;
-  const std::string& s = last.state();
-  if (s == "done" || s == "retention" || s == "rolled_back") return kExitOk;
-  if (s == "failed" || s == "aborted") {
+  const pb::ReshardState state = last.state();
+  const std::string s = ReshardStateName(state);
+  if (state == pb::RESHARD_DONE || state == pb::RESHARD_RETENTION ||
+      state == pb::RESHARD_ROLLED_BACK) {
+    return kExitOk;
+  }
+  if (state == pb::RESHARD_FAILED || state == pb::RESHARD_ABORTED) {
     PrintError(absl::StrCat("reshard ", last.id(), " of ", last.index(), " ended ", s,
                             last.message().empty() ? "" : ": " + last.message()));
     return kExitFailed;
@@ -257,6 +273,23 @@ void AddReshardCommands(CLI::App* app, Action* action) {
                [](const std::string& i, const CtlContext& c) {
                  return RunVerb(i, &pb::Reshard::Stub::Complete, c);
                });
+  auto cut = std::make_shared<pb::ReshardCutoverRequest>();
+  CLI::App* cutover = rs->add_subcommand(
+      "cutover",
+      "Swap after the catch-up round in flight, however much it copied (a catch-up that does "
+      "not converge under load; verify_before_swap and max_write_stall still apply)");
+  cutover->add_option_function<std::string>(
+             "--index", [cut](const std::string& v) { cut->set_index(v); },
+             "Index name or alias")
+      ->required();
+  cutover->add_flag_function(
+      "--force", [cut](std::int64_t n) { cut->set_force(n > 0); },
+      "Required: swap before the catch-up converged");
+  cutover->callback([cut, action] {
+    *action = [cut](const CtlContext& ctx) {
+      return RunCall(*cut, &pb::Reshard::Stub::Cutover, ctx);
+    };
+  });
 }
 
 }  // namespace miroir::ctl

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 
 #include "ctl/output.h"
 
@@ -29,6 +30,10 @@ void AddReshardCommands(CLI::App* app, Action* action);      // cmd_reshard.cc
 void AddCheckCommand(CLI::App* app, Action* action);         // cmd_check.cc
 void AddConfigCommands(CLI::App* app, Action* action);       // cmd_config.cc
 void AddBackupCommand(CLI::App* app, Action* action);        // cmd_backup.cc
+
+// Every command's --help (the app's, then each visible subcommand's, depth
+// first), as Markdown: "### miroir-ctl plan show", then the text in a fence.
+std::string HelpReference(const CLI::App& app);  // ctl_app.cc
 
 // Builds the whole command line and runs the chosen command; returns the exit code.
 int RunCtl(int argc, char** argv);  // ctl_app.cc

@@ -5,18 +5,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/grpc_server.h"
 
 namespace miroir::ctl {
 
-namespace {
-
-// With a comma-separated --coordinator list, the coordinator that leads: the
-// first that answers GetStatus; else the first listed.
-std::string ResolveLeader(const std::string& coordinators, absl::Duration timeout) {
-  std::vector<std::string> list = absl::StrSplit(coordinators, ',', absl::SkipWhitespace());
-  if (list.size() <= 1) return coordinators;
+std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout) {
+  const std::vector<std::string> list = SplitAddressList(coordinators);
+  if (list.empty()) return coordinators;
+  if (list.size() == 1) return list.front();
   // Standbys answer every call UNAVAILABLE naming the leader: the one that
   // answers GetStatus is the leader.
   const absl::Duration probe = std::min(timeout, absl::Seconds(2));
@@ -32,10 +28,12 @@ std::string ResolveLeader(const std::string& coordinators, absl::Duration timeou
   return list.front();
 }
 
-}  // namespace
+std::shared_ptr<grpc::Channel> NewCoordinatorChannel(const CtlContext& ctx) {
+  return MakeChannel(ctx.coordinator);
+}
 
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx) {
-  return miroir::v1::Coordinator::NewStub(MakeChannel(ResolveLeader(ctx.coordinator, ctx.timeout)));
+  return miroir::v1::Coordinator::NewStub(NewCoordinatorChannel(ctx));
 }
 
 void PrepareCall(const CtlContext& ctx, grpc::ClientContext* call, bool unbounded) {

@@ -1,6 +1,7 @@
-// How miroir-ctl talks to miroir-coordinator: a stub on --coordinator, a call
-// context bounded by --timeout, and gRPC errors turned into one-line statuses
-// (the code is kept, so INVALID_ARGUMENT still exits 2). Main thread only.
+// How miroir-ctl talks to miroir-coordinator: the leader of --coordinator found
+// once, a stub on it, a call context bounded by --timeout, and gRPC errors turned
+// into one-line statuses (the code is kept, so INVALID_ARGUMENT still exits 2).
+// Main thread only.
 #ifndef MIROIR_CTL_COORDINATOR_CLIENT_H_
 #define MIROIR_CTL_COORDINATOR_CLIENT_H_
 
@@ -10,11 +11,21 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "ctl/output.h"
 #include "miroir/v1/coordinator.grpc.pb.h"
 
 namespace miroir::ctl {
 
+// The coordinator to talk to, from --coordinator: the address itself, or with a
+// comma-separated list the first entry that answers GetStatus (standbys answer
+// UNAVAILABLE), each probed for at most min(timeout, 2s); the first listed when
+// none answers. Called once, after SetClientSecurity.
+std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout);
+
+// A channel to ctx.coordinator (already resolved to one address), for every
+// service it serves (Coordinator, Reshard, AntiEntropy), and a stub on it.
+std::shared_ptr<grpc::Channel> NewCoordinatorChannel(const CtlContext& ctx);
 std::unique_ptr<miroir::v1::Coordinator::Stub> NewCoordinatorStub(const CtlContext& ctx);
 
 // Sets the deadline from --timeout (unless `unbounded` and --timeout was not given).
@@ -26,10 +37,10 @@ absl::Status CallStatus(const CtlContext& ctx, const grpc::Status& s);
 
 // One unary call, e.g. CallCoordinator(ctx, &Coordinator::Stub::GetStatus, req, &resp).
 template <typename Req, typename Resp>
-absl::Status CallCoordinator(const CtlContext& ctx,
-                             grpc::Status (miroir::v1::Coordinator::Stub::*method)(
-                                 grpc::ClientContext*, const Req&, Resp*),
-                             const Req& req, Resp* resp) {
+absl::Status CallCoordinator(
+    const CtlContext& ctx,
+    grpc::Status (miroir::v1::Coordinator::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    const Req& req, Resp* resp) {
   auto stub = NewCoordinatorStub(ctx);
   grpc::ClientContext call;
   PrepareCall(ctx, &call);

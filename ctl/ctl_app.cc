@@ -2,13 +2,44 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/build_info.h"
 #include "common/duration.h"
 #include "common/grpc_server.h"
 #include "common/tls.h"
 #include "ctl/commands.h"
+#include "ctl/coordinator_client.h"
 
 namespace miroir::ctl {
+
+namespace {
+
+void AppendHelp(const CLI::App& cmd, const std::string& path, std::string* out) {
+  std::string help = cmd.get_formatter()->make_help(&cmd, path, CLI::AppFormatMode::Normal);
+  // Trailing spaces are not part of what a reader sees (and docs strip them).
+  std::string clean;
+  for (absl::string_view line : absl::StrSplit(help, '\n')) {
+    while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+    absl::StrAppend(&clean, line, "\n");
+  }
+  while (clean.size() >= 2 && clean[clean.size() - 1] == '\n' && clean[clean.size() - 2] == '\n') {
+    clean.pop_back();
+  }
+  absl::StrAppend(out, "### ", path, "\n\n```text\n", clean, "```\n\n");
+  for (const CLI::App* sub : cmd.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_group().empty()) continue;  // hidden
+    AppendHelp(*sub, path + " " + sub->get_name(), out);
+  }
+}
+
+}  // namespace
+
+std::string HelpReference(const CLI::App& app) {
+  std::string out;
+  AppendHelp(app, app.get_name(), &out);
+  return out;
+}
 
 int RunCtl(int argc, char** argv) {
   CLI::App app{"miroir-ctl: operator CLI of miroir (a gRPC client of miroir-coordinator)",
@@ -16,16 +47,18 @@ int RunCtl(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the command
   app.footer(
-      "Global flags (before or after the command): --coordinator HOST:PORT, --output "
-      "table|json, --timeout DURATION, --tls-ca/--tls-cert/--tls-key FILE, --token-file FILE.\nExit codes: 0 done, 1 failed or refused, 2 usage or "
-      "invalid input, 3 unreachable (coordinator, worker or node did not answer in time).\n"
+      "Global flags (before or after the command): --coordinator HOST:PORT[,HOST:PORT...], "
+      "--output table|json, --timeout DURATION, --tls-ca/--tls-cert/--tls-key FILE, "
+      "--token-file FILE.\nExit codes: 0 done, 1 failed or refused, 2 usage or invalid input, "
+      "3 unreachable (coordinator, worker or node did not answer in time).\n"
       "With --output json an error is one JSON line on stderr: "
       "{\"error\":{\"code\":...,\"message\":...,\"exit_code\":N}}.");
 
   std::string coordinator = "127.0.0.1:7400";
   std::string output = "table";
   std::string timeout = "10s";
-  app.add_option("--coordinator", coordinator, "Coordinator HOST:PORT")
+  app.add_option("--coordinator", coordinator,
+                 "Coordinator HOST:PORT, or a comma-separated list (the leader is found)")
       ->envname("MIROIR_COORDINATOR")
       ->capture_default_str();
   app.add_option("--output", output, "Output format: table or json")
@@ -41,8 +74,7 @@ int RunCtl(int argc, char** argv) {
       ->envname("MIROIR_TLS_CA");
   app.add_option("--tls-cert", tls.cert, "PEM client certificate for mTLS")
       ->envname("MIROIR_TLS_CERT");
-  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert")
-      ->envname("MIROIR_TLS_KEY");
+  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert")->envname("MIROIR_TLS_KEY");
   app.add_option("--token-file", token_file,
                  "File holding a bearer token (sent as 'authorization: Bearer ...')")
       ->envname("MIROIR_TOKEN_FILE");
@@ -64,6 +96,17 @@ int RunCtl(int argc, char** argv) {
   AddCheckCommand(&app, &action);
   AddConfigCommands(&app, &action);
   AddBackupCommand(&app, &action);
+
+  // Hidden: the command reference of docs/cli.md, generated from the help texts
+  // (docs/gen-cli-reference.sh writes it; tests/ctl/help_test.cc compares).
+  CLI::App* help_all = app.add_subcommand("help-all", "Print every command's --help as Markdown");
+  help_all->group("");
+  help_all->callback([&app, &action] {
+    action = [&app](const CtlContext&) {
+      std::cout << HelpReference(app);
+      return kExitOk;
+    };
+  });
 
   try {
     app.parse(argc, argv);
@@ -95,11 +138,11 @@ int RunCtl(int argc, char** argv) {
   }
 
   CtlContext ctx;
-  ctx.coordinator = coordinator;
   ctx.output = output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
   SetErrorFormat(ctx.output);
   auto d = ParseDuration(timeout);
-  if (!d.ok()) return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
+  if (!d.ok())
+    return Fail(absl::InvalidArgumentError("--timeout: " + std::string(d.status().message())));
   if (*d <= absl::ZeroDuration()) {
     return Fail(absl::InvalidArgumentError("--timeout must be positive, got '" + timeout + "'"));
   }
@@ -116,6 +159,9 @@ int RunCtl(int argc, char** argv) {
     PrintError("no command given (see --help)", "INVALID_ARGUMENT", kExitUsage);
     return kExitUsage;
   }
+  // Once per invocation: every command's stubs (Coordinator, AntiEntropy, Reshard)
+  // then use the one address.
+  ctx.coordinator = ResolveCoordinator(coordinator, ctx.timeout);
   return action(ctx);
 }
 

@@ -1,5 +1,6 @@
 #include "ctl/output.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -85,13 +86,67 @@ void Table::Print(std::ostream& out) const {
 
 void PrintJson(const nlohmann::ordered_json& j) { std::cout << j.dump() << std::endl; }
 
+namespace {
+
+bool Is64Bit(const google::protobuf::FieldDescriptor* f) {
+  using FD = google::protobuf::FieldDescriptor;
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT64:
+    case FD::CPPTYPE_UINT64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void NumbersFor64Bit(const google::protobuf::Descriptor* d, nlohmann::ordered_json* j);
+
+// One value of field (or map value) `f`: a message is walked, a 64-bit integer
+// written as a string becomes a number.
+void NumberFor64Bit(const google::protobuf::FieldDescriptor* f, nlohmann::ordered_json* v) {
+  if (f->message_type() != nullptr) {
+    NumbersFor64Bit(f->message_type(), v);
+  } else if (Is64Bit(f) && v->is_string()) {
+    const std::string text = v->get<std::string>();
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+      *v = std::stoull(text);
+    } else {
+      *v = std::stoll(text);
+    }
+  }
+}
+
+// proto3 JSON writes 64-bit integers as strings; ids are numbers everywhere else
+// in miroir-ctl's JSON (PlanJson), so turn them back into numbers.
+void NumbersFor64Bit(const google::protobuf::Descriptor* d, nlohmann::ordered_json* j) {
+  if (!j->is_object()) return;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    auto it = j->find(f->name());
+    if (it == j->end()) continue;
+    if (f->is_map()) {
+      const google::protobuf::FieldDescriptor* value = f->message_type()->map_value();
+      for (auto& [k, v] : it->items()) NumberFor64Bit(value, &v);
+    } else if (f->is_repeated()) {
+      if (!it->is_array()) continue;
+      for (auto& v : *it) NumberFor64Bit(f, &v);
+    } else {
+      NumberFor64Bit(f, &*it);
+    }
+  }
+}
+
+}  // namespace
+
 nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.always_print_primitive_fields = true;
   opts.preserve_proto_field_names = true;
   std::string text;
   if (!google::protobuf::util::MessageToJsonString(m, &text, opts).ok()) return nullptr;
-  return nlohmann::ordered_json::parse(text);
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
+  NumbersFor64Bit(m.GetDescriptor(), &j);
+  return j;
 }
 
 std::string JoinList(const std::vector<std::string>& items, absl::string_view sep) {

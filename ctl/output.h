@@ -30,7 +30,7 @@ enum class OutputFormat { kTable, kJson };
 
 // Global flags, resolved after parsing.
 struct CtlContext {
-  std::string coordinator = "127.0.0.1:7400";
+  std::string coordinator = "127.0.0.1:7400";  // one address (the leader of a list)
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(10);
   bool timeout_set = false;  // --timeout given explicitly (bounds `plan watch` too)
@@ -71,8 +71,9 @@ class Table {
 // One JSON document on one line of stdout.
 void PrintJson(const nlohmann::ordered_json& j);
 
-// A protobuf message as JSON (proto field names, defaults printed; 64-bit
-// integers are strings, as proto3 JSON specifies).
+// A protobuf message as JSON (proto field names, defaults printed). 64-bit
+// integers are JSON numbers (not proto3 JSON's strings), so an id has one type in
+// every command's output.
 nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& m);
 
 // "a,b,c".

@@ -96,14 +96,21 @@ nlohmann::ordered_json PlanJson(const Plan& plan) {
                      {"est_bytes", m.est_bytes()},
                      {"documents_copied", m.documents_copied()},
                      {"remaining", m.remaining()},
+                     {"state_since_ms", m.state_since_ms()},
+                     {"task_id", m.task_id()},
                      {"stall_ms", m.stall_ms()},
+                     {"stall_retries", m.stall_retries()},
+                     {"force_cutover", m.force_cutover()},
                      {"message", m.message()}});
   }
   return {{"id", plan.id()},
           {"kind", KindName(plan.kind())},
           {"state", StateName(plan.state())},
           {"description", plan.description()},
+          {"node_id", plan.node_id()},
+          {"group", plan.group()},
           {"created_ms", plan.created_ms()},
+          {"ended_ms", plan.ended_ms()},
           {"force", plan.force()},
           {"skip_delta_pass", plan.skip_delta_pass()},
           {"throttle_docs_per_s", plan.throttle_docs_per_s()},
@@ -111,6 +118,26 @@ nlohmann::ordered_json PlanJson(const Plan& plan) {
           {"moves", moves},
           {"est_duration_s", plan.est_duration_s()},
           {"warnings", Strings(plan.warnings())}};
+}
+
+nlohmann::ordered_json TasksJson(
+    const google::protobuf::RepeatedPtrField<miroir::v1::PlanTask>& tasks) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& t : tasks) out.push_back(ProtoToJson(t));
+  return out;
+}
+
+void PrintTasksTable(const google::protobuf::RepeatedPtrField<miroir::v1::PlanTask>& tasks,
+                     std::ostream& out) {
+  Table t(
+      {"TASK", "MOVE", "SHARD", "KIND", "STATE", "WORKER", "ATTEMPTS", "FAILURES", "LAST_ERROR"});
+  for (const auto& x : tasks) {
+    t.AddRow({absl::StrCat(x.id()), absl::StrCat(x.move_id()),
+              absl::StrCat(x.index(), "/", x.shard()), x.kind(), x.state(),
+              x.worker().empty() ? "-" : x.worker(), absl::StrCat(x.attempts()),
+              absl::StrCat(x.failures()), x.last_error().empty() ? "-" : x.last_error()});
+  }
+  t.Print(out);
 }
 
 void PrintPlanTable(const Plan& plan, std::ostream& out) {
@@ -137,11 +164,11 @@ std::string ProgressLine(const Move& m, double rate, int bar_width) {
   const double done = static_cast<double>(m.documents_copied());
   const double fraction = total > 0 ? std::min(1.0, done / total) : 0;
   const int filled = static_cast<int>(std::lround(fraction * bar_width));
-  std::string bar = absl::StrCat("[", std::string(filled, '#'),
-                                 std::string(bar_width - filled, '-'), "]");
-  std::string line = absl::StrCat(m.index(), "/", m.shard(), " ", m.group(), " ",
-                                  MoveStateName(m.state()), " ", bar, " ", HumanCount(done), "/",
-                                  total > 0 ? HumanCount(total) : "?", " docs");
+  std::string bar =
+      absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '-'), "]");
+  std::string line =
+      absl::StrCat(m.index(), "/", m.shard(), " ", m.group(), " ", MoveStateName(m.state()), " ",
+                   bar, " ", HumanCount(done), "/", total > 0 ? HumanCount(total) : "?", " docs");
   if (rate > 0) {
     absl::StrAppend(&line, " ", HumanCount(rate), "/s");
     if (total > done) absl::StrAppend(&line, " ETA ", HumanSeconds((total - done) / rate));
@@ -152,14 +179,14 @@ std::string ProgressLine(const Move& m, double rate, int bar_width) {
 }
 
 std::string EventLine(const miroir::v1::Event& e, const Plan& plan) {
-  std::string when = absl::FormatTime("%H:%M:%S", absl::FromUnixMillis(e.time_ms()),
-                                      absl::UTCTimeZone());
+  std::string when =
+      absl::FormatTime("%H:%M:%S", absl::FromUnixMillis(e.time_ms()), absl::UTCTimeZone());
   std::string who = absl::StrCat("plan ", plan.id());
   if (e.move_id() != 0) {
     absl::StrAppend(&who, " move ", e.move_id());
     for (const Move& m : plan.moves()) {
-      if (m.id() == e.move_id()) absl::StrAppend(&who, " (", m.index(), "/", m.shard(), " ",
-                                                 m.group(), ")");
+      if (m.id() == e.move_id())
+        absl::StrAppend(&who, " (", m.index(), "/", m.shard(), " ", m.group(), ")");
     }
   }
   std::string line = absl::StrCat(when, " ", who, ": ", e.from(), " -> ", e.to());

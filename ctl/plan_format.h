@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ctl/output.h"
+#include "miroir/v1/coordinator.pb.h"
 #include "miroir/v1/types.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -27,9 +28,17 @@ bool PlanEnded(miroir::v1::PlanState s);
 // {"kind":..,"moves":[{"index","shard","group","old_owners","new_owners",
 //  "est_documents","est_bytes"}],"est_duration_s":..,"warnings":[..]}
 nlohmann::ordered_json DryRunJson(const miroir::v1::Plan& plan);
-// The same shape plus id, state, description and gates, and per move its id,
-// state, sources and progress.
+// The same shape plus every field of the plan (id, state, description, node_id,
+// group, created_ms, ended_ms, gates) and per move its id, state, state_since_ms,
+// task_id, sources, progress, stall_ms and stall_retries. Ids are numbers.
 nlohmann::ordered_json PlanJson(const miroir::v1::Plan& plan);
+
+// A plan's tasks (GetPlanResponse.tasks): what each move waits for.
+nlohmann::ordered_json TasksJson(
+    const google::protobuf::RepeatedPtrField<miroir::v1::PlanTask>& tasks);
+// TASK MOVE SHARD KIND STATE WORKER ATTEMPTS FAILURES LAST_ERROR.
+void PrintTasksTable(const google::protobuf::RepeatedPtrField<miroir::v1::PlanTask>& tasks,
+                     std::ostream& out);
 
 // "plan 7 add_node running: add node r4 to g0" then one row per move.
 void PrintPlanTable(const miroir::v1::Plan& plan, std::ostream& out);

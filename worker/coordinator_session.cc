@@ -4,8 +4,6 @@
 #include <iterator>
 #include <vector>
 
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "common/build_info.h"
 #include "common/grpc_server.h"
 #include "common/route_sets.h"
@@ -21,9 +19,7 @@ CoordinatorSession::CoordinatorSession(SessionOptions options, Router* router,
       inflight_(inflight),
       stores_(stores),
       misses_(options_.miss_queue_entries) {
-  for (absl::string_view a : absl::StrSplit(options_.coordinator, ',', absl::SkipWhitespace())) {
-    coordinators_.emplace_back(absl::StripAsciiWhitespace(a));
-  }
+  coordinators_ = SplitAddressList(options_.coordinator);
   if (coordinators_.empty()) coordinators_.push_back(options_.coordinator);
   for (const auto& a : coordinators_) stubs_.push_back(v1::WorkerControl::NewStub(MakeChannel(a)));
 }

@@ -3,7 +3,7 @@
 // so the session acks epoch E only once no write routed at an older epoch to a
 // shard that E changed is still in flight (docs/task-protocol.md, routing_ack).
 // The write path enters each client batch once (its write count, no shards) and
-// FanOut each node request (its shards, no count) until that node answers.
+// FanOutTolerant each node request (its shards, no count) until that node answers.
 // Thread-safe.
 #ifndef MIROIR_WORKER_INFLIGHT_TRACKER_H_
 #define MIROIR_WORKER_INFLIGHT_TRACKER_H_

@@ -5,6 +5,7 @@
 namespace miroir {
 
 bool NodeHealth::Suspected(const std::string& node) const {
+  if (SuspectedCount() == 0) return false;
   absl::MutexLock l(&mu_);
   auto it = nodes_.find(node);
   return it != nodes_.end() && it->second.suspected;
@@ -20,17 +21,6 @@ std::vector<std::string> NodeHealth::SuspectedNodes() const {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-bool NodeHealth::TryBeginSend(const std::string& node) {
-  absl::MutexLock l(&mu_);
-  State& s = nodes_[node];
-  if (s.suspected && s.outstanding >= std::max(0, options_.max_inflight)) {
-    counters_.skipped_sends.fetch_add(1);
-    return false;
-  }
-  ++s.outstanding;
-  return true;
 }
 
 bool NodeHealth::AtCap(const std::string& node) const {
@@ -57,6 +47,7 @@ bool NodeHealth::RecordTimeout(const std::string& node, absl::Time now) {
   ++s.timeouts;
   if (s.suspected || s.timeouts < std::max(1, options_.suspect_after)) return false;
   s.suspected = true;
+  suspected_count_.fetch_add(1, std::memory_order_release);
   // The first probe waits a probe interval: the node just failed to answer.
   s.last_probe = now;
   counters_.suspicions.fetch_add(1);
@@ -86,6 +77,7 @@ bool NodeHealth::ProbeDone(const std::string& node, bool answered_within) {
   s.probing = false;
   if (!answered_within || !s.suspected) return false;
   s.suspected = false;
+  suspected_count_.fetch_sub(1, std::memory_order_release);
   s.timeouts = 0;
   counters_.clears.fetch_add(1);
   return true;

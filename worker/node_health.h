@@ -8,9 +8,10 @@
 //    between them) make the node suspected.
 //  - Only a probe that answers within `suspect_timeout` clears a suspicion (an
 //    answer to an ordinary send does not: a slow node answers, late).
-//  - A suspected node gets at most `max_inflight` outstanding sends; TryBeginSend
-//    refuses the rest (the caller reports them as misses), and each send it takes
-//    is waited for at most `straggler_bound`.
+//  - A suspected node gets at most `max_inflight` outstanding sends; AtCap tells
+//    the caller when it has them (the caller does not send, and reports a miss,
+//    unless the quorum needs the node), and each send is waited for at most
+//    `straggler_bound`.
 //  - One probe at a time per suspected node, at most every `probe_interval`.
 //
 // Thread-safe (one mutex; callers never hold it across I/O).
@@ -18,6 +19,7 @@
 #define MIROIR_WORKER_NODE_HEALTH_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -59,19 +61,18 @@ class NodeHealth {
   NodeHealthCounters& counters() { return counters_; }
   const NodeHealthCounters& counters() const { return counters_; }
 
+  // Without locking while no node is suspected (the write path asks per request).
   bool Suspected(const std::string& node) const;
+  // How many nodes are suspected now.
+  size_t SuspectedCount() const { return suspected_count_.load(std::memory_order_acquire); }
   std::vector<std::string> SuspectedNodes() const;  // sorted
 
-  // A send to `node` may go out now: always for a node not suspected; for a
-  // suspected one while fewer than max_inflight sends are outstanding (false:
-  // not sent, counted as skipped). Every true is matched by one EndSend.
-  bool TryBeginSend(const std::string& node);
-  void EndSend(const std::string& node);
-  // The parts of TryBeginSend, for a caller that decides in between (a send the
-  // quorum needs goes out even at the cap): whether `node` is suspected with
-  // max_inflight sends outstanding, and counting one more outstanding send.
+  // Whether `node` is suspected with max_inflight sends outstanding: the caller
+  // sends to it only if the quorum needs it (the cap is the caller's to apply).
   bool AtCap(const std::string& node) const;
+  // One more outstanding send to `node`; every BeginSend is matched by one EndSend.
   void BeginSend(const std::string& node);
+  void EndSend(const std::string& node);
 
   // One more suspect_timeout passed with a send to `node` unanswered. True when
   // this made the node suspected.
@@ -98,6 +99,8 @@ class NodeHealth {
   NodeHealthCounters counters_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, State> nodes_ ABSL_GUARDED_BY(mu_);
+  // Nodes with State::suspected; changed under mu_ with the flag it counts.
+  std::atomic<size_t> suspected_count_{0};
 };
 
 }  // namespace miroir

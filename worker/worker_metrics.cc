@@ -45,7 +45,7 @@ void WorkerMetrics::Sample() {
   const NodeHealthCounters& h = writes_->health()->counters();
   reg.GetGauge("miroir_worker_suspected_nodes",
                "Store nodes suspected slow or stopped (not waited for past straggler_bound).")
-      .Set(static_cast<double>(writes_->health()->SuspectedNodes().size()));
+      .Set(static_cast<double>(writes_->health()->SuspectedCount()));
   add(reg.GetCounter("miroir_worker_node_suspicions_total", "Store nodes that became suspected."),
       "suspicions", h.suspicions.load());
   add(reg.GetCounter("miroir_worker_node_suspicions_cleared_total",

@@ -216,7 +216,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
   std::vector<NodeResult> results;
   if (!requests.empty()) {
     // The round counts its writes; each node's request carries its own shards, so a
-    // shard's drain ends when the nodes holding it have answered (FanOut).
+    // shard's drain ends when the nodes holding it have answered (FanOutTolerant).
     InflightScope scope(inflight_, snap.epoch(), sent_count, {});
     // A suspected node is given up on only once every item has some group's
     // acking quorum among the nodes that answered: per item, per acking group,

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "chaos/chaos_util.h"
+#include "common/reshard_names.h"
 #include "harness/move_scenario.h"
 #include "harness/reshard_ops.h"
 
@@ -59,7 +60,7 @@ TEST(ChaosReshardSwapKill, CoordinatorKilledBetweenFenceAndFlip) {
   ASSERT_TRUE(f.RestartCoordinator().ok());
   auto kept = ReshardCall(f, "status");
   ASSERT_TRUE(kept.ok()) << kept.status();
-  const std::string killed_in = in_swap->state();
+  const std::string killed_in = ReshardStateName(in_swap->state());
   // It resumes: the stall budget ran out while the coordinator was down, so the
   // swap is undone (writes unpaused) and tried again, or it completes.
   auto r = WaitForReshardState(f, {"retention"}, absl::Seconds(120));

@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 [[ ${#seeds[@]} -gt 0 ]] || seeds=(1 2 3)
-safety='MoveStaleHolder|MoveJoiningWipe|RecoveryPass\.|FailedNodeReads|RejoinReads|PendingRecoveryReads|DeltaGateRestart|RestartAckWait'
+safety='MoveStaleHolder|MoveJoiningWipe|RecoveryPass\.|FailedNodeReads|RejoinReads|PendingRecoveryReads|DeltaGateRestart|RestartAckWait|NodeFailedReturn'
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 status=0

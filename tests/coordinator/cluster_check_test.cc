@@ -158,7 +158,7 @@ TEST(ClusterCheck, LeftoversOfEndedPlansAndReshardsAreErrors) {
   v1::ReshardRecord r;
   r.set_id(11);
   r.set_index("products");
-  r.set_state("failed");
+  r.set_state(v1::RESHARD_FAILED);
   in.reshards = {r};
   EXPECT_EQ(Errors(JudgeCluster(in)),
             (std::vector<std::string>{"node_status/r1", "leftover_move/4",
@@ -166,7 +166,7 @@ TEST(ClusterCheck, LeftoversOfEndedPlansAndReshardsAreErrors) {
   // While a reshard of the index runs, its shadow is expected.
   v1::ReshardRecord running = r;
   running.set_id(13);
-  running.set_state("backfill");
+  running.set_state(v1::RESHARD_BACKFILL);
   in.reshards.push_back(running);
   in.plans.clear();
   in.nodes[1].set_status(v1::NODE_ACTIVE);

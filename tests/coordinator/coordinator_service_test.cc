@@ -283,6 +283,40 @@ TEST_F(ServiceTest, InvalidInputGetsTheRightCodeAndChangesNothing) {
 // Schedule windows (DESIGN §6 gates): a start outside the plan's window is
 // refused naming the time and the window, and saves nothing; with force it starts
 // and the plan records the bypass; inside the window it starts plainly.
+// The success path of ForgetNode over gRPC: a failed node is forgotten once,
+// stored so (ListNodes), and a second forget is refused.
+TEST_F(ServiceTest, ForgetNodeForgetsAFailedNodeOnce) {
+  StartCoordinator();
+  Init();
+  {
+    grpc::ClientContext ctx;
+    v1::MarkNodeFailedRequest req;
+    req.set_id("r2");
+    v1::MarkNodeFailedResponse resp;
+    ASSERT_TRUE(coord_->stub().MarkNodeFailed(&ctx, req, &resp).ok());
+  }
+  auto forget = [&](v1::ForgetNodeResponse* resp) {
+    grpc::ClientContext ctx;
+    v1::ForgetNodeRequest req;
+    req.set_id("r2");
+    return coord_->stub().ForgetNode(&ctx, req, resp);
+  };
+  v1::ForgetNodeResponse resp;
+  grpc::Status st = forget(&resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.node().id(), "r2");
+  EXPECT_TRUE(resp.node().forgotten());
+  EXPECT_EQ(resp.node().status(), v1::NODE_FAILED);
+  EXPECT_FALSE(resp.possible_loss().empty());
+  bool stored = false;
+  for (const auto& n : coord_->core().ListNodes()) stored |= n.id() == "r2" && n.forgotten();
+  EXPECT_TRUE(stored);
+  v1::ForgetNodeResponse again;
+  grpc::Status twice = forget(&again);
+  EXPECT_EQ(twice.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(twice.error_message().find("already forgotten"), std::string::npos);
+}
+
 TEST_F(ServiceTest, AStartOutsideTheWindowIsRefusedUnlessForced) {
   StartCoordinator();
   Init();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/clock.h"
+#include "coordinator/node_rejoin.h"
 #include "tests/coordinator/test_util.h"
 
 namespace miroir::coordinator {
@@ -265,6 +266,7 @@ TEST_F(MoveStepperTest, ChangedSourceIncarnationDuringCatchUpStartsTheCopyOver) 
   *move().add_watermarks() = Mark("r0", "i0", 9);
   TaskRecord& t = GiveTask(v1::TASK_CATCH_UP, TaskRecord::Status::kFailed);
   t.error = "incarnation changed: r0";
+  t.failure = v1::TASK_FAILURE_INCARNATION_CHANGED;
   Step();
   EXPECT_EQ(move().state(), v1::MOVE_COPYING);
   EXPECT_EQ(Transitions().at(0), "catching_up->copying");
@@ -454,6 +456,32 @@ TEST_F(MoveStepperTest, PlanAbortRoutesBackAndWipesThePartialCopy) {
   EXPECT_EQ(s_.plans[kPlan].state(), v1::PLAN_ABORTED);
 }
 
+// DESIGN §6 "Abort": a restore's replacement counted toward acks, so it is
+// reconciled into O once (abort_reconciled), then wiped.
+TEST_F(MoveStepperTest, RestoreAbortReconcilesTheReplacementOnceThenWipesIt) {
+  s_.nodes["r0"].set_status(v1::NODE_FAILED);
+  s_.plans[kPlan].set_kind(v1::PLAN_RESTORE);
+  move().set_state(v1::MOVE_COPYING);
+  s_.plans[kPlan].set_state(v1::PLAN_ABORTING);
+  Step();
+  ASSERT_EQ(move().state(), v1::MOVE_ABORTING);
+  acked_.insert(move().wait_epoch());
+  Step();
+  ASSERT_NE(TaskOfMove(), nullptr);
+  EXPECT_EQ(TaskOfMove()->kind(), v1::TASK_RECONCILE);
+  EXPECT_FALSE(move().abort_reconciled());
+  s_.tasks[move().task_id()].status = TaskRecord::Status::kDone;
+  Step();
+  EXPECT_TRUE(move().abort_reconciled());
+  EXPECT_EQ(move().fences_size(), 0) << "the marker no longer rides in fences";
+  Step();
+  ASSERT_NE(TaskOfMove(), nullptr);
+  EXPECT_EQ(TaskOfMove()->kind(), v1::TASK_CLEANUP) << "reconciled once, not again";
+  s_.tasks[move().task_id()].status = TaskRecord::Status::kDone;
+  Step();
+  EXPECT_EQ(move().state(), v1::MOVE_ABORTED);
+}
+
 TEST_F(MoveStepperTest, PendingMoveOfAnAbortedPlanEndsAtOnceAndTheJoiningNodeIsRemoved) {
   s_.plans[kPlan].set_state(v1::PLAN_ABORTING);
   Step();
@@ -480,26 +508,29 @@ TEST_F(MoveStepperTest, PausedPlanStillFinishesACutoverUnderWay) {
   EXPECT_EQ(move().state(), v1::MOVE_CATCHING_UP);
 }
 
+// The fences `nodes fail` leases are marked where they are made (NodeFailureFence)
+// and dropped once they ran or failed for good; any other move-less fence -- a
+// reshard's swap fence or position read, made by NewShardTask -- is its runner's,
+// whatever record refers to it. (Before the marker, the sweep took every FENCE of
+// no move, and every reshard swap stalled: its fences were gone.)
 TEST_F(MoveStepperTest, DropsAFailedNodesFenceOnceRunButNotAReshardsSwapFence) {
-  auto fence = [&](uint64_t id) {
-    TaskRecord& t = s_.tasks[id];
-    t.task.set_id(id);
-    t.task.set_kind(v1::TASK_FENCE);
-    t.status = TaskRecord::Status::kDone;
-  };
-  fence(500);  // MarkNodeFailed's
-  fence(501);  // a reshard's swap fence of an old shard
-  fence(502);  // and the position read of a new shard
-  v1::ReshardRecord r;
-  r.set_id(50);
-  r.set_state("swap_paused");
-  r.add_shards()->set_task_id(501);
-  r.add_dst_positions()->set_task_id(502);
-  s_.reshards[50] = r;
+  Change made;
+  const v1::Task failed_done = NodeFailureFence(s_, &made, s_.generations[kGen], 1, "r2");
+  const v1::Task failed_for_good = NodeFailureFence(s_, &made, s_.generations[kGen], 0, "r2");
+  const v1::Task swap =
+      NewShardTask(s_, &made, v1::TASK_FENCE, s_.generations[kGen], 1, s_.epoch + 1, {}, {"r0"}, 0);
+  s_.next_id = made.next_id;
+  s_.tasks[failed_done.id()].task = failed_done;
+  s_.tasks[failed_done.id()].status = TaskRecord::Status::kDone;
+  s_.tasks[failed_for_good.id()].task = failed_for_good;
+  s_.tasks[failed_for_good.id()].status = TaskRecord::Status::kFailed;
+  s_.tasks[failed_for_good.id()].failures = cfg_.migration.task_retries + 1;
+  s_.tasks[swap.id()].task = swap;
+  s_.tasks[swap.id()].status = TaskRecord::Status::kDone;
   Step();
-  EXPECT_FALSE(s_.tasks.count(500));
-  EXPECT_TRUE(s_.tasks.count(501)) << "the reshard stepper reads its result";
-  EXPECT_TRUE(s_.tasks.count(502));
+  EXPECT_FALSE(s_.tasks.count(failed_done.id()));
+  EXPECT_FALSE(s_.tasks.count(failed_for_good.id()));
+  EXPECT_TRUE(s_.tasks.count(swap.id())) << "a reshard's fence: its stepper reads the result";
 }
 
 TEST_F(MoveStepperTest, TransitionsAreLoggedNotWrittenToAProcessLog) {

@@ -58,20 +58,20 @@ TEST(ReshardGatesTest, BadShardsNameTheField) {
 
 TEST(ReshardGatesTest, RetentionRefusesUntilComplete) {
   CoordinatorConfig c;
-  ReshardPlan prev;
-  prev.id = 3;
-  prev.index = "movies";
-  prev.state = ReshardState::kRetention;
+  v1::ReshardRecord prev;
+  prev.set_id(3);
+  prev.set_index("movies");
+  prev.set_state(v1::RESHARD_RETENTION);
   auto s = CheckReshardStart(Req(), c, {prev}, false, kTenUtc, nullptr);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.message().find("reshard complete movies"), std::string::npos);
+  EXPECT_NE(s.message().find("`miroir-ctl reshard complete --index movies`"), std::string::npos);
   // Another index's retention does not block; a finished one does not either.
-  prev.index = "books";
+  prev.set_index("books");
   EXPECT_TRUE(CheckReshardStart(Req(), c, {prev}, false, kTenUtc, nullptr).ok());
-  prev.index = "movies";
-  prev.state = ReshardState::kDone;
+  prev.set_index("movies");
+  prev.set_state(v1::RESHARD_DONE);
   EXPECT_TRUE(CheckReshardStart(Req(), c, {prev}, false, kTenUtc, nullptr).ok());
-  prev.state = ReshardState::kBackfill;
+  prev.set_state(v1::RESHARD_BACKFILL);
   s = CheckReshardStart(Req(), c, {prev}, false, kTenUtc, nullptr);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("state backfill"), std::string::npos);

@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "tests/coordinator/test_util.h"
 
@@ -69,8 +71,8 @@ class ReshardStepperTest : public ::testing::Test {
     r.set_new_shards(4);
     r.set_old_generation(kOld);
     r.set_new_generation(kNew);
-    r.set_state("shadow");
-    r.set_failed_from("shadow");
+    r.set_state(v1::RESHARD_SHADOW);
+    r.set_failed_from(v1::RESHARD_SHADOW);
     r.set_force(true);
     s_.reshards[kReshard] = r;
     in_.acks_ready = true;
@@ -78,6 +80,13 @@ class ReshardStepperTest : public ::testing::Test {
   }
 
   v1::ReshardRecord& rec() { return s_.reshards[kReshard]; }
+
+  // `HH:MM-HH:MM` UTC opening two hours after the manual clock's now.
+  std::string ClosedWindow() const {
+    const absl::Time start = absl::FromUnixMillis(clock_.NowMs()) + absl::Hours(2);
+    return absl::StrCat(absl::FormatTime("%H:%M", start, absl::UTCTimeZone()), "-",
+                        absl::FormatTime("%H:%M", start + absl::Hours(1), absl::UTCTimeZone()));
+  }
 
   StepOutput Step() {
     change_ = Change();
@@ -92,7 +101,7 @@ class ReshardStepperTest : public ::testing::Test {
     Step();  // shadow -> dual_write
     acked_.insert(rec().wait_epoch());
     Step();  // dual_write -> backfill
-    ASSERT_EQ(rec().state(), "backfill");
+    ASSERT_EQ(rec().state(), v1::RESHARD_BACKFILL);
   }
 
   std::vector<TaskRecord*> Tasks(v1::TaskKind kind) {
@@ -136,7 +145,7 @@ class ReshardStepperTest : public ::testing::Test {
     ToBackfill();
     FinishCopies(v1::TASK_RESHARD_BACKFILL);
     Step();  // backfill -> catching_up, first delta pass issued
-    ASSERT_EQ(rec().state(), "catching_up");
+    ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
     FinishCopies(v1::TASK_RESHARD_DELTA);
   }
 
@@ -145,7 +154,7 @@ class ReshardStepperTest : public ::testing::Test {
     cfg_.resharding.verify_before_swap = false;
     ToConvergedCatchUp();
     Step();
-    ASSERT_EQ(rec().state(), "swap_paused");
+    ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
   }
 
   CoordinatorConfig cfg_;
@@ -158,7 +167,7 @@ class ReshardStepperTest : public ::testing::Test {
 
 TEST_F(ReshardStepperTest, ShadowIsCreatedAndEveryWriteAlsoGoesThere) {
   Step();
-  EXPECT_EQ(rec().state(), "dual_write");
+  EXPECT_EQ(rec().state(), v1::RESHARD_DUAL_WRITE);
   EXPECT_TRUE(change_.bump_epoch);
   EXPECT_EQ(rec().wait_epoch(), 11u);
   ASSERT_TRUE(s_.generations.count(kNew));
@@ -174,14 +183,14 @@ TEST_F(ReshardStepperTest, WaitsForAcksBeforeBackfilling) {
   in_.acks_ready = false;
   acked_.insert(11);
   Step();
-  EXPECT_EQ(rec().state(), "dual_write") << "acks before acks_ready are not trusted";
+  EXPECT_EQ(rec().state(), v1::RESHARD_DUAL_WRITE) << "acks before acks_ready are not trusted";
   in_.acks_ready = true;
   acked_.clear();
   Step();
-  EXPECT_EQ(rec().state(), "dual_write");
+  EXPECT_EQ(rec().state(), v1::RESHARD_DUAL_WRITE);
   acked_.insert(11);
   Step();
-  EXPECT_EQ(rec().state(), "backfill");
+  EXPECT_EQ(rec().state(), v1::RESHARD_BACKFILL);
   EXPECT_EQ(Tasks(v1::TASK_RESHARD_BACKFILL).size(), 2u) << "one per old shard";
 }
 
@@ -191,7 +200,7 @@ TEST_F(ReshardStepperTest, BackfillKeepsAtMostBackfillConcurrencyInFlight) {
   ASSERT_EQ(Tasks(v1::TASK_RESHARD_BACKFILL).size(), 1u);
   FinishAll(v1::TASK_RESHARD_BACKFILL, {});
   Step();
-  EXPECT_EQ(rec().state(), "backfill");
+  EXPECT_EQ(rec().state(), v1::RESHARD_BACKFILL);
   EXPECT_EQ(Tasks(v1::TASK_RESHARD_BACKFILL).size(), 1u) << "the first dropped, the second issued";
 }
 
@@ -201,7 +210,7 @@ TEST_F(ReshardStepperTest, BackfillDoneStartsCatchingUpAndCountsDocuments) {
   r.set_documents(30);
   FinishAll(v1::TASK_RESHARD_BACKFILL, r);
   StepOutput out = Step();
-  EXPECT_EQ(rec().state(), "catching_up");
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
   EXPECT_EQ(rec().documents_backfilled(), 60u);
   EXPECT_EQ(out.documents_backfilled, 60u) << "the counter the runner bumps";
   EXPECT_EQ(Tasks(v1::TASK_RESHARD_DELTA).size(), 2u);
@@ -210,7 +219,7 @@ TEST_F(ReshardStepperTest, BackfillDoneStartsCatchingUpAndCountsDocuments) {
 TEST_F(ReshardStepperTest, ConvergedCatchUpIsVerifiedFirst) {
   ToConvergedCatchUp();
   Step();
-  EXPECT_EQ(rec().state(), "verify");
+  EXPECT_EQ(rec().state(), v1::RESHARD_VERIFY);
   EXPECT_EQ(Tasks(v1::TASK_RESHARD_VERIFY).size(), 1u);
   EXPECT_FALSE(change_.bump_epoch);
 }
@@ -220,7 +229,7 @@ TEST_F(ReshardStepperTest, CleanVerifyPausesTheIndexWithTheStallDeadline) {
   Step();
   FinishAll(v1::TASK_RESHARD_VERIFY, {});
   Step();
-  EXPECT_EQ(rec().state(), "swap_paused");
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
   EXPECT_TRUE(change_.bump_epoch);
   EXPECT_EQ(rec().paused_at_ms(), clock_.NowMs());
   const v1::ShardRoute& route = s_.generations[kOld].routes(0);
@@ -236,19 +245,78 @@ TEST_F(ReshardStepperTest, VerifyMismatchRunsOneMoreCatchUpPass) {
   r.add_divergent_keys("k1");
   FinishAll(v1::TASK_RESHARD_VERIFY, r);
   Step();
-  EXPECT_EQ(rec().state(), "catching_up");
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
   ASSERT_EQ(rec().divergent_keys_size(), 1);
   EXPECT_EQ(rec().divergent_keys(0), "k1");
+}
+
+TEST_F(ReshardStepperTest, ForcedCutoverSwapsAfterTheRoundInFlightAndOutsideTheWindow) {
+  cfg_.resharding.verify_before_swap = false;
+  rec().set_force(false);
+  rec().set_schedule_window(ClosedWindow());
+  ToBackfill();
+  FinishCopies(v1::TASK_RESHARD_BACKFILL);
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  // Every round copies 50 documents per shard: above the threshold (10), so the
+  // catch-up goes round after round.
+  auto busy_round = [this] {
+    for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
+      t->status = TaskRecord::Status::kDone;
+      t->result.set_documents(50);
+      for (const auto& n : t->task.sources()) *t->result.add_watermarks() = Mark(n, "i0", 7);
+    }
+    Step();
+  };
+  busy_round();
+  busy_round();
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_EQ(rec().remaining(), 100u);
+  // The operator forces it (ReshardRunner::Cutover sets the flag): the round in
+  // flight is the last one, and the closed window does not hold the swap.
+  rec().set_force_cutover(true);
+  busy_round();
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
+  EXPECT_TRUE(change_.bump_epoch);
+  EXPECT_FALSE(rec().force_cutover()) << "spent once writes pause";
+  ASSERT_FALSE(change_.events.empty());
+  EXPECT_EQ(change_.events.back().reason(),
+            "cutover forced by the operator (100 left); verify_before_swap is off");
+}
+
+TEST_F(ReshardStepperTest, WithoutAForcedCutoverAClosedWindowHoldsAConvergedCatchUp) {
+  rec().set_force(false);
+  rec().set_schedule_window(ClosedWindow());
+  ToConvergedCatchUp();
+  Step();
+  // Verify waits for the window too (before: catching_up -> verify -> catching_up
+  // on every converged round, an event pair every few ms while the window was closed).
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_EQ(rec().message(), "waiting for a resharding window before the swap");
+  EXPECT_TRUE(Tasks(v1::TASK_RESHARD_VERIFY).empty());
+  EXPECT_TRUE(change_.events.empty());
+  FinishCopies(v1::TASK_RESHARD_DELTA);
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_TRUE(change_.events.empty());
+  // Forced: the next converged round verifies, then swaps.
+  rec().set_force_cutover(true);
+  FinishCopies(v1::TASK_RESHARD_DELTA);
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_VERIFY);
+  FinishAll(v1::TASK_RESHARD_VERIFY, {});
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
 }
 
 TEST_F(ReshardStepperTest, SwapFencesOnlyOnceDrainedOrAcked) {
   ToSwapPaused();
   Step();
-  EXPECT_EQ(rec().step(), "pausing");
+  EXPECT_EQ(rec().step(), v1::RESHARD_STEP_PAUSING);
   EXPECT_TRUE(Tasks(v1::TASK_FENCE).empty());
   clock_.Advance(100);  // drain_timeout
   Step();
-  EXPECT_EQ(rec().step(), "fencing");
+  EXPECT_EQ(rec().step(), v1::RESHARD_STEP_FENCING);
   // Every old shard fenced at the fence epoch, every new shard's position read.
   auto fences = Tasks(v1::TASK_FENCE);
   ASSERT_EQ(fences.size(), 6u);
@@ -261,10 +329,10 @@ TEST_F(ReshardStepperTest, FencedSourcesStartTheFinalDelta) {
   ToSwapPaused();
   acked_.insert(rec().wait_epoch());
   Step();
-  ASSERT_EQ(rec().step(), "fencing");
+  ASSERT_EQ(rec().step(), v1::RESHARD_STEP_FENCING);
   FinishFences({{"r0", "i0"}, {"r1", "i0"}});
   Step();
-  EXPECT_EQ(rec().state(), "swap_fenced");
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
   auto deltas = Tasks(v1::TASK_RESHARD_DELTA);
   ASSERT_EQ(deltas.size(), 2u);
   for (TaskRecord* t : deltas) {
@@ -280,7 +348,7 @@ TEST_F(ReshardStepperTest, SourcesThatLostTheirSequenceSendTheSwapBackToCatching
   Step();
   FinishFences({{"r0", "i1"}, {"r1", "i0"}});  // r0 restarted empty since W
   Step();
-  EXPECT_EQ(rec().state(), "catching_up");
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
   EXPECT_TRUE(change_.bump_epoch) << "the unpause is published";
   EXPECT_EQ(rec().paused_at_ms(), 0);
   int recopied = 0;
@@ -292,11 +360,11 @@ TEST_F(ReshardStepperTest, SwapStallPastTheLimitUnpausesAtANewEpoch) {
   ToSwapPaused();
   clock_.Advance(2000);  // exactly max_write_stall: not yet (the move's boundary too)
   Step();
-  EXPECT_EQ(rec().state(), "swap_paused");
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
   EXPECT_EQ(rec().stall_retries(), 0u);
   clock_.Advance(1);
   Step();
-  EXPECT_EQ(rec().state(), "catching_up");
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
   EXPECT_TRUE(change_.bump_epoch);
   EXPECT_EQ(rec().stall_retries(), 1u);
   EXPECT_EQ(rec().paused_at_ms(), 0);
@@ -308,7 +376,7 @@ TEST_F(ReshardStepperTest, SwapStallPastTheLimitTooOftenFailsAndUnpauses) {
   rec().set_stall_retries(3);
   clock_.Advance(2001);
   Step();
-  EXPECT_EQ(rec().state(), "failed");
+  EXPECT_EQ(rec().state(), v1::RESHARD_FAILED);
   EXPECT_NE(s_.generations[kOld].routes(0).state(), v1::SHARD_PAUSED);
   EXPECT_EQ(rec().message(), "write stall exceeded max_write_stall 4 times");
 }
@@ -319,13 +387,13 @@ TEST_F(ReshardStepperTest, FinalDeltaDoneFlipsTheShadowLive) {
   Step();
   FinishFences({{"r0", "i0"}, {"r1", "i0"}});
   Step();
-  ASSERT_EQ(rec().state(), "swap_fenced");
+  ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
   FinishAll(v1::TASK_RESHARD_DELTA, {});
   clock_.Advance(250);
   Step();  // the final deltas accounted
-  EXPECT_EQ(rec().state(), "swap_fenced");
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
   Step();
-  EXPECT_EQ(rec().state(), "retention");
+  EXPECT_EQ(rec().state(), v1::RESHARD_RETENTION);
   EXPECT_TRUE(change_.bump_epoch);
   EXPECT_EQ(s_.indexes["products"].live_generation(), kNew);
   EXPECT_EQ(s_.indexes["products"].shards(), 4u);
@@ -334,24 +402,62 @@ TEST_F(ReshardStepperTest, FinalDeltaDoneFlipsTheShadowLive) {
 }
 
 TEST_F(ReshardStepperTest, RetentionEndsWhenTheOperatorCompletes) {
-  rec().set_state("retention");
+  rec().set_state(v1::RESHARD_RETENTION);
   rec().set_swapped_at_ms(clock_.NowMs());
   Step();
-  EXPECT_EQ(rec().state(), "retention");
+  EXPECT_EQ(rec().state(), v1::RESHARD_RETENTION);
   rec().set_complete_requested(true);
   Step();
-  EXPECT_EQ(rec().state(), "cleanup");
+  EXPECT_EQ(rec().state(), v1::RESHARD_CLEANUP);
   EXPECT_TRUE(change_.bump_epoch);
 }
 
 TEST_F(ReshardStepperTest, AbortBeforeTheSwapDropsTheShadow) {
   ToBackfill();
-  rec().set_state("aborting");
-  rec().set_step("unroute");
+  rec().set_state(v1::RESHARD_ABORTING);
+  rec().set_step(v1::RESHARD_STEP_UNROUTE);
   Step();
-  EXPECT_EQ(rec().step(), "unrouted");
+  EXPECT_EQ(rec().step(), v1::RESHARD_STEP_UNROUTED);
   EXPECT_TRUE(change_.bump_epoch);
   EXPECT_TRUE(Tasks(v1::TASK_RESHARD_BACKFILL).empty()) << "the copies are dropped";
+}
+
+TEST_F(ReshardStepperTest, SourceWhoseIncarnationChangedIsCopiedAgain) {
+  ToBackfill();
+  FinishCopies(v1::TASK_RESHARD_BACKFILL);
+  Step();  // backfill -> catching_up, first delta pass issued
+  ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  TaskRecord* t = Tasks(v1::TASK_RESHARD_DELTA).at(0);
+  t->status = TaskRecord::Status::kFailed;
+  t->error = "incarnation changed: node r0 was i0, now i1";
+  t->failure = v1::TASK_FAILURE_INCARNATION_CHANGED;
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  int recopied = 0;
+  for (const auto& sh : rec().shards()) recopied += !sh.copied();
+  EXPECT_EQ(recopied, 1);
+}
+
+TEST_F(ReshardStepperTest, ErrorThatOnlyReadsLikeAnIncarnationChangeFailsTheReshard) {
+  ToBackfill();
+  FinishCopies(v1::TASK_RESHARD_BACKFILL);
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  TaskRecord* t = Tasks(v1::TASK_RESHARD_DELTA).at(0);
+  t->status = TaskRecord::Status::kFailed;
+  t->error = "incarnation changed: node r0 was i0, now i1";  // no reason: the text decides nothing
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_FAILED);
+  EXPECT_EQ(rec().failed_from(), v1::RESHARD_CATCHING_UP);
+}
+
+TEST_F(ReshardStepperTest, StallBackToCatchingUpLeavesNoSwapStep) {
+  ToSwapPaused();
+  EXPECT_EQ(rec().step(), v1::RESHARD_STEP_PAUSING);
+  clock_.Advance(2001);
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_EQ(rec().step(), v1::RESHARD_STEP_NONE);
 }
 
 }  // namespace

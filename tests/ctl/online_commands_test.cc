@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/grpc_server.h"
 #include "miroir/v1/coordinator.grpc.pb.h"
 #include "tests/ctl/ctl_runner.h"
@@ -49,6 +50,19 @@ pb::Plan SamplePlan(uint64_t id) {
   m2->add_new_owners("r2");
   m2->set_state(pb::MOVE_PENDING);
   return p;
+}
+
+// A loopback HOST:PORT that was just free: nothing listens there.
+std::string UnusedLoopbackAddress() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "127.0.0.1:1";
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
 }
 
 class ScriptedCoordinator final : public pb::Coordinator::Service {
@@ -96,7 +110,7 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node_id: required");
     }
     if (req->skip_delta_pass()) {
-      // Worded as coordinator/gates.cc words it: the client must not prefix it again.
+      // Worded as coordinator/move_gates.cc words it: the client must not prefix it again.
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "plan refused: delta pass is skipped and anti-entropy is disabled "
                           "(migration.skip_delta_pass=true, anti_entropy.enabled=false)");
@@ -162,24 +176,62 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
     resp->add_windows(req->schedule_window().empty() ? "22:00-01:00" : req->schedule_window());
     return grpc::Status::OK;
   }
-  grpc::Status Verify(grpc::ServerContext*, const pb::VerifyRequest* req,
-                      pb::VerifyResponse* resp) override {
-    if (req->index() == "missing") {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "index 'missing' not found");
-    }
+  // Verify operations: "good" (id 5) ends consistent, "bad" (id 6) with shards
+  // 1 and 3 divergent, "slow" (id 7) did not finish on shard 2; "missing" is
+  // NOT_FOUND. GetVerify answers each ended; id 0 lists them.
+  static pb::VerifyOperation Operation(uint64_t id) {
+    pb::VerifyOperation op;
+    op.set_id(id);
+    op.set_index(id == 5 ? "good" : id == 6 ? "bad" : "slow");
+    op.set_generation(3);
+    op.set_state(id == 7 ? "did_not_finish" : "done");
+    op.set_total(4);
+    op.set_done(4);
+    op.set_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Minutes(5)));
     for (uint32_t s = 0; s < 4; ++s) {
-      auto* v = resp->add_shards();
+      auto* v = op.add_shards();
       v->set_shard(s);
-      const bool bad = req->index() == "bad" && (s == 1 || s == 3);
-      v->set_consistent(!bad);
       v->add_nodes("r0");
       v->add_nodes("r1");
+      if (id == 7 && s == 2) {
+        v->set_finished(false);
+        v->set_error("task failed: node r1 unreachable");
+        op.set_unfinished(1);
+        continue;
+      }
+      v->set_finished(true);
+      const bool bad = id == 6 && (s == 1 || s == 3);
+      v->set_consistent(!bad);
       v->add_documents(10);
       v->add_documents(bad ? 9 : 10);
       v->add_digests("aa");
       v->add_digests(bad ? "bb" : "aa");
     }
-    resp->set_divergent(req->index() == "bad" ? 2 : 0);
+    op.set_divergent(id == 6 ? 2 : 0);
+    return op;
+  }
+  grpc::Status StartVerify(grpc::ServerContext*, const pb::StartVerifyRequest* req,
+                           pb::VerifyOperation* resp) override {
+    if (req->index() == "missing") {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "index: unknown index 'missing'");
+    }
+    const uint64_t id = req->index() == "good" ? 5 : req->index() == "bad" ? 6 : 7;
+    *resp = Operation(id);
+    resp->set_state("running");
+    resp->set_done(0);
+    resp->clear_shards();
+    return grpc::Status::OK;
+  }
+  grpc::Status GetVerify(grpc::ServerContext*, const pb::GetVerifyRequest* req,
+                         pb::GetVerifyResponse* resp) override {
+    if (req->id() == 0) {
+      for (uint64_t id : {7, 6, 5}) *resp->add_operations() = Operation(id);
+      return grpc::Status::OK;
+    }
+    if (req->id() < 5 || req->id() > 7) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "id: unknown verify operation 9");
+    }
+    *resp->add_operations() = Operation(req->id());
     return grpc::Status::OK;
   }
 
@@ -347,7 +399,7 @@ TEST_F(CtlOnline, StatusTableAndJson) {
   auto j = Ctl({"status", "--output", "json"});
   ASSERT_EQ(j.exit_code, 0) << j.err;
   auto parsed = nlohmann::json::parse(j.out);
-  EXPECT_EQ(parsed["epoch"], "77");  // proto3 JSON: 64-bit integers are strings
+  EXPECT_EQ(parsed["epoch"], 77);  // a number: ids and counts have one type in every JSON
   EXPECT_EQ(parsed["nodes"][0]["status"], "NODE_ACTIVE");
 }
 
@@ -413,18 +465,48 @@ TEST_F(CtlOnline, CheckWindowExitCodeFollowsTheWindow) {
   EXPECT_EQ(json.out, "{\"inside\":false,\"now_utc\":\"03:15\",\"windows\":[\"22:00-01:00\"]}\n");
 }
 
-TEST_F(CtlOnline, VerifyExitsOneListingDivergentShards) {
-  auto good = Ctl({"verify", "--index", "good"});
+TEST_F(CtlOnline, VerifyStartsAnOperationAndStatusFollowsIt) {
+  auto started = Ctl({"verify", "--index", "good"});
+  EXPECT_EQ(started.exit_code, 0) << started.err;
+  EXPECT_EQ(started.out,
+            "verify 5 of good started: 4 shards; follow it with: miroir-ctl verify status 5\n");
+  auto good = Ctl({"verify", "--index", "good", "--wait"});
   EXPECT_EQ(good.exit_code, 0) << good.err;
-  EXPECT_NE(good.out.find("all 4 shards consistent"), std::string::npos);
-  auto bad = Ctl({"verify", "--index", "bad"});
+  EXPECT_NE(good.out.find("verify 5 of good (generation 3): done, 4/4 shards settled, 0 divergent"),
+            std::string::npos)
+      << good.out;
+  auto bad = Ctl({"verify", "--index", "bad", "--wait"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_EQ(bad.err, "error: index bad: 2 divergent shard(s): 1, 3\n");
   EXPECT_NE(bad.out.find("3      NO          r1     9          bb\n"), std::string::npos)
       << bad.out;
+  auto bad_status = Ctl({"verify", "status", "6"});
+  EXPECT_EQ(bad_status.exit_code, 1);
+  EXPECT_EQ(bad_status.out, bad.out);
+  // Did not finish is not divergent: exit 3, its own message, the shard marked.
+  auto slow = Ctl({"verify", "status", "--id", "7"});
+  EXPECT_EQ(slow.exit_code, 3) << slow.err;
+  EXPECT_EQ(slow.err,
+            "error: verify 7 of slow did not finish: 1 of 4 shard(s) not compared (not a "
+            "divergence; run it again)\n");
+  EXPECT_NE(slow.out.find("unknown     r0,r1  -          -       did not finish: task failed"),
+            std::string::npos)
+      << slow.out;
+  auto slow_json = Ctl({"verify", "status", "7", "--output", "json"});
+  EXPECT_EQ(slow_json.exit_code, 3);
+  auto j = nlohmann::json::parse(slow_json.out);
+  EXPECT_EQ(j["state"], "did_not_finish");
+  EXPECT_EQ(j["id"], 7);  // a number, not proto3 JSON's string
+  EXPECT_EQ(nlohmann::json::parse(slow_json.err)["error"]["exit_code"], 3);
+  auto list = Ctl({"verify", "status"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("7   slow   did_not_finish  4/4      0          1"), std::string::npos)
+      << list.out;
   auto missing = Ctl({"verify", "--index", "missing"});
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_EQ(missing.err, "error: index 'missing' not found\n");
+  EXPECT_EQ(missing.err, "error: index: unknown index 'missing'\n");
+  auto unknown = Ctl({"verify", "status", "9"});
+  EXPECT_EQ(unknown.exit_code, 1);
 }
 
 TEST_F(CtlOnline, ClusterInitSendsTheFileOnce) {
@@ -450,17 +532,28 @@ TEST_F(CtlOnline, UnimplementedCallsFailWithExitOne) {
   EXPECT_NE(r.err.find("does not implement"), std::string::npos) << r.err;
 }
 
+TEST_F(CtlOnline, CoordinatorListUsesTheFirstThatAnswersForEveryService) {
+  // The first entry does not answer; the scripted coordinator (second) leads.
+  const std::string list = UnusedLoopbackAddress() + ", " + address_;
+  auto status = RunCtl({"status", "--coordinator", list, "--timeout", "5s"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("coordinator: " + address_), std::string::npos) << status.out;
+  // AntiEntropy and Reshard are other services on the same address: the scripted
+  // server does not implement them, so reaching it shows as UNIMPLEMENTED naming
+  // the leader (an unresolved list would be unreachable, exit 3).
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"anti-entropy", "status"}, {"reshard", "status", "--index", "x"}}) {
+    auto full = args;
+    full.insert(full.end(), {"--coordinator", list, "--timeout", "5s"});
+    auto r = RunCtl(full);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("coordinator " + address_ + " does not implement"), std::string::npos)
+        << r.err;
+  }
+}
+
 TEST(CtlOffline, UnreachableCoordinatorExitsOneNamingIt) {
-  // A port that was just free: nothing listens there.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string target = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  close(fd);
+  const std::string target = UnusedLoopbackAddress();
   for (const auto& args : std::vector<std::vector<std::string>>{{"status"},
                                                                 {"nodes", "list"},
                                                                 {"index", "list"},

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

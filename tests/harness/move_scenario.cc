@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/grpc_server.h"
 
 namespace miroir::testing {
@@ -63,6 +64,12 @@ pb::CreatePlanRequest AddNodeRequest(const std::string& id, const std::string& g
   r.set_address(address);
   r.set_store("redis");
   return r;
+}
+
+std::string WindowAhead(absl::Duration from_now) {
+  const absl::Time start = absl::Now() + from_now;
+  return absl::StrCat(absl::FormatTime("%H:%M", start, absl::UTCTimeZone()), "-",
+                      absl::FormatTime("%H:%M", start + absl::Hours(1), absl::UTCTimeZone()));
 }
 
 pb::CreatePlanRequest RemoveNodeRequest(const std::string& id) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "absl/time/time.h"
 #include "harness/fleet.h"
 #include "harness/temp_dir.h"
 #include "harness/test_writer.h"
@@ -54,6 +55,11 @@ miroir::v1::CreatePlanRequest AddGroupRequest(
     const std::string& group, const std::vector<std::pair<std::string, std::string>>& nodes);
 miroir::v1::CreatePlanRequest RemoveGroupRequest(const std::string& group);
 miroir::v1::CreatePlanRequest RestoreRequest(const std::string& failed_id);
+
+// A schedule window `HH:MM-HH:MM` (UTC) that opens `from_now` ahead and lasts an
+// hour: now is outside it, so a plan's moves copy and catch up, then wait in
+// catching_up for it before pausing writes.
+std::string WindowAhead(absl::Duration from_now);
 
 // Marks a node failed through the API.
 absl::Status MarkNodeFailed(Fleet& fleet, const std::string& id);

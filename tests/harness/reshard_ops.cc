@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/reshard_names.h"
 #include "worker/stores/redis_store.h"
 
 namespace miroir::testing {
@@ -76,16 +77,18 @@ absl::StatusOr<pb::ReshardRecord> WaitForReshardState(Fleet& fleet,
     auto st = ReshardCall(fleet, "status", index);
     if (st.ok()) {
       last = st->reshard();
-      if (states.count(last.state())) return last;
-      if (bad.count(last.state())) {
+      const std::string state = ReshardStateName(last.state());
+      if (states.count(state)) return last;
+      if (bad.count(state)) {
         return absl::FailedPreconditionError(
-            absl::StrCat("reshard ", last.id(), " is ", last.state(), ": ", last.message()));
+            absl::StrCat("reshard ", last.id(), " is ", state, ": ", last.message()));
       }
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return absl::DeadlineExceededError(absl::StrCat("reshard still ", last.state(), " ",
-                                                  last.step(), ": ", last.message()));
+  return absl::DeadlineExceededError(absl::StrCat("reshard still ", ReshardStateName(last.state()),
+                                                  " ", ReshardStepName(last.step()), ": ",
+                                                  last.message()));
 }
 
 absl::StatusOr<uint64_t> EntriesOfGeneration(Fleet& fleet, const std::string& index, uint64_t gen,

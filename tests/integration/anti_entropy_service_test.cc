@@ -105,7 +105,7 @@ TEST_F(AntiEntropyService, ReportOnlyFindsAndExitsOneThenARepairingRunConverges)
   EXPECT_NE(report->stdout_text.find(key_), std::string::npos) << report->stdout_text;
   EXPECT_EQ(BodyOn("r0"), stale) << "a report-only run wrote";
 
-  auto verify_before = fleet_->Ctl({"verify", "--index", "products"});
+  auto verify_before = fleet_->Ctl({"verify", "--index", "products", "--wait"});
   ASSERT_TRUE(verify_before.ok());
   EXPECT_EQ(verify_before->exit_code, 1);
 
@@ -115,7 +115,7 @@ TEST_F(AntiEntropyService, ReportOnlyFindsAndExitsOneThenARepairingRunConverges)
   EXPECT_NE(repair->stdout_text.find("1 mismatches, 1 repaired"), std::string::npos)
       << repair->stdout_text;
   EXPECT_EQ(BodyOn("r0"), "{\"injected\":true}");
-  auto verify = fleet_->Ctl({"verify", "--index", "products"});
+  auto verify = fleet_->Ctl({"verify", "--index", "products", "--wait"});
   ASSERT_TRUE(verify.ok());
   EXPECT_EQ(verify->exit_code, 0) << verify->stdout_text << verify->stderr_text;
 

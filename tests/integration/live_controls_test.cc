@@ -21,13 +21,6 @@ namespace {
 namespace pb = ::miroir::v1;
 using ::testing::HasSubstr;
 
-// `HH:MM-HH:MM` UTC that starts `from_now` ahead and lasts an hour: now is outside.
-std::string WindowAhead(absl::Duration from_now) {
-  const absl::Time start = absl::Now() + from_now;
-  return absl::StrCat(absl::FormatTime("%H:%M", start, absl::UTCTimeZone()), "-",
-                      absl::FormatTime("%H:%M", start + absl::Hours(1), absl::UTCTimeZone()));
-}
-
 uint64_t Copied(const pb::Plan& p) {
   uint64_t n = 0;
   for (const auto& m : p.moves()) n += m.documents_copied();
@@ -237,11 +230,13 @@ TEST(LiveControls, ForcedCutoverOfACatchUpThatDoesNotConverge) {
   EXPECT_FALSE((*sc)->writer().stats().acked_puts == 0);
   auto hist = f.GetPlan(plan->id());
   ASSERT_TRUE(hist.ok());
-  bool recorded = false;
+  // The move machine's own transition (not the RPC's plan event): the flag was
+  // honoured where the cutover is decided.
+  bool honoured = false;
   for (const auto& e : hist->history()) {
-    recorded |= e.reason().find("cutover forced by operator") != std::string::npos;
+    honoured |= e.reason().find("cutover forced by the operator (") != std::string::npos;
   }
-  EXPECT_TRUE(recorded);
+  EXPECT_TRUE(honoured) << DescribePlan(hist->plan());
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok()) << report->Summary();
@@ -292,8 +287,6 @@ TEST(LiveControls, ForcedCutoverIsRefusedWithAntiEntropyOffAndTheDeltaSkipped) {
   (void)f.Ctl({"plan", "abort", id});
 }
 
-// DISABLED: its `config show --output json` lookups read null on the first run (08:43,
-// not yet diagnosed); the same reload path passed by hand over gRPC (report).
 TEST(LiveControls, ConfigShowAndReloadOnSighup) {
   TempDir tmp("live_config");
   FleetOptions opts;

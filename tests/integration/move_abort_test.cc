@@ -3,12 +3,18 @@
 // shards it was getting, and the writer's check holds. Each state is forced and
 // held until the abort is in: the joining node r9 sits behind a proxy that holds
 // its traffic (prepare, copying, catching_up, final_delta cannot finish while
-// r9 does not answer), and the workers' test-only ack delay holds the states
-// that end on worker acks (dual_write, paused). A state that is not reached
+// r9 does not answer), the workers' test-only ack delay holds the states
+// that end on worker acks (dual_write, paused), and a schedule window that opens
+// in two hours holds catching_up (a converged catch-up waits there for the
+// window; before, catching_up was held by holding r9 once the state was seen,
+// and under CI load the catch-up converged between the poll and the hold: the
+// moves went on to final_delta and cleanup, failed on the held r9, and the plan
+// ended FAILED instead of ABORTED). A state that is not reached
 // fails the test. (Before: the states were only stretched by proxy delays, and
 // a state passed too fast was reported as a GTEST_SKIP, i.e. as a pass.)
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "harness/move_scenario.h"
 #include "harness/tcp_proxy.h"
 
@@ -45,14 +51,22 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
   pb::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
   if (state == pb::MOVE_COPYING) req.set_throttle_docs_per_s(50);  // copying lasts seconds
   // prepare fences and wipes r9: it cannot finish while r9 does not answer.
-  if (state == pb::MOVE_PREPARE) proxy.Hold();
+  if (state == pb::MOVE_PREPARE || state == pb::MOVE_CATCHING_UP) proxy.Hold();
   auto plan = (*sc)->Plan(req);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  // copying and catching_up write into r9; final_delta copies into it: once the
-  // move is there (or, for final_delta, paused just before), holding r9 keeps
-  // it there and keeps every move short of `active`.
-  if (state == pb::MOVE_COPYING || state == pb::MOVE_CATCHING_UP ||
-      state == pb::MOVE_FINAL_DELTA) {
+  if (state == pb::MOVE_CATCHING_UP) {
+    // A plan is refused outside its window, so the window is set while prepare
+    // is held (the operator's `plan update`), then r9 answers again.
+    auto up = f.Ctl({"plan", "update", absl::StrCat(plan->id()), "--schedule-window",
+                     WindowAhead(absl::Hours(2))});
+    proxy.Release();
+    ASSERT_TRUE(up.ok()) << up.status();
+    ASSERT_EQ(up->exit_code, 0) << up->stderr_text;
+  }
+  // copying writes into r9; final_delta copies into it: once the move is there
+  // (or, for final_delta, paused just before), holding r9 keeps it there and
+  // keeps every move short of `active`.
+  if (state == pb::MOVE_COPYING || state == pb::MOVE_FINAL_DELTA) {
     const pb::MoveState before = state == pb::MOVE_FINAL_DELTA ? pb::MOVE_PAUSED : state;
     auto reached = f.WaitForMoveState(plan->id(), before, absl::Seconds(60));
     ASSERT_TRUE(reached.ok()) << reached.status();

@@ -22,6 +22,7 @@
 
 #include <iostream>
 
+#include "chaos/chaos_util.h"
 #include "harness/fleet.h"
 #include "harness/move_scenario.h"
 #include "harness/tcp_proxy.h"
@@ -33,9 +34,7 @@ namespace {
 
 namespace pb = ::miroir::v1;
 
-int PortOf(const std::string& address) {
-  return std::stoi(address.substr(address.rfind(':') + 1));
-}
+int PortOf(const std::string& address) { return std::stoi(address.substr(address.rfind(':') + 1)); }
 
 TEST(NodeFailedReturn, WritesOnlyTheFailedNodeAcknowledgedSurviveItsRejoin) {
   constexpr uint32_t kShards = 8;
@@ -65,6 +64,7 @@ TEST(NodeFailedReturn, WritesOnlyTheFailedNodeAcknowledgedSurviveItsRejoin) {
   before.load_only = true;
   before.batch_size = 50;
   before.max_duration = absl::Seconds(60);
+  before.seed = ChaosSeed();
   TestWriter loader(before);
   ASSERT_TRUE(loader.Run().ok());
   ASSERT_EQ(loader.stats().acked_puts, 400u);
@@ -102,6 +102,7 @@ TEST(NodeFailedReturn, WritesOnlyTheFailedNodeAcknowledgedSurviveItsRejoin) {
   WriterOptions window = f.WriterOptionsFor();
   window.worker_addresses = {f.worker_address(*stale)};
   window.key_prefix = "win:";
+  window.seed = ChaosSeed();
   window.keys = 400;
   window.load_first = true;
   window.load_only = true;
@@ -139,13 +140,18 @@ TEST(NodeFailedReturn, WritesOnlyTheFailedNodeAcknowledgedSurviveItsRejoin) {
   EXPECT_EQ(report->resurrected, 0u) << report->Summary();
   EXPECT_TRUE(report->ok()) << report->Summary();
   EXPECT_GE(report->keys_checked, 400u + ws.acked_puts);
+  RecordChaosResult("16.6",
+                    "nodes fail r0 while it runs; a worker cut from the coordinator and r1 "
+                    "writes 400 keys acked by r0 alone; heal, rejoin r0 (two groups, RF 1)",
+                    *report, ws);
 
   // `nodes forget` refuses a node that is not failed (r0 rejoined) and an unknown
   // one, changing nothing.
   auto active = f.Ctl({"nodes", "forget", "--id", "r0"});
   ASSERT_TRUE(active.ok()) << active.status();
   EXPECT_NE(active->exit_code, 0);
-  EXPECT_NE(active->stderr_text.find("not marked failed"), std::string::npos) << active->stderr_text;
+  EXPECT_NE(active->stderr_text.find("not marked failed"), std::string::npos)
+      << active->stderr_text;
   auto unknown = f.Ctl({"nodes", "forget", "--id", "r9"});
   ASSERT_TRUE(unknown.ok()) << unknown.status();
   EXPECT_NE(unknown->exit_code, 0);

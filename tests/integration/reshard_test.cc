@@ -8,11 +8,14 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/reshard_names.h"
 #include "common/routing.h"
 #include "harness/fleet.h"
 #include "harness/reshard_ops.h"
@@ -116,7 +119,7 @@ class Reshard : public ::testing::Test {
     EXPECT_TRUE(started.ok()) << started.status();
     if (!started.ok()) return {};
     pb::ReshardRecord r = WaitFor({"retention"});
-    EXPECT_EQ(r.state(), "retention");
+    EXPECT_EQ(r.state(), pb::RESHARD_RETENTION);
     EXPECT_EQ(LiveShards(), new_shards);
     // No topology plan while the old generation is retained (DESIGN §6 gates).
     pb::CreatePlanRequest drain;
@@ -129,7 +132,7 @@ class Reshard : public ::testing::Test {
     auto c = Call("complete");
     EXPECT_TRUE(c.ok()) << c.status();
     r = WaitFor({"done"});
-    EXPECT_EQ(r.state(), "done");
+    EXPECT_EQ(r.state(), pb::RESHARD_DONE);
     EXPECT_EQ(EntriesOf(r.old_generation(), r.old_shards()), 0u)
         << "old generation " << r.old_generation() << " left keys behind";
     return r;
@@ -147,7 +150,7 @@ TEST_F(Reshard, EightToSixteenUnderLivePutsAndDeletes) {
   EXPECT_GT(r.documents_backfilled(), 0u);
   EXPECT_GE(r.verify_rounds(), 1u);
   StopAndCheck();
-  auto v = fleet_->Ctl({"verify", "--index", "products"});
+  auto v = fleet_->Ctl({"verify", "--index", "products", "--wait"});
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->exit_code, 0) << v->stdout_text << v->stderr_text;
 }
@@ -167,7 +170,7 @@ TEST_F(Reshard, RoundTripsNeverReuseAGenerationAndLeaveNoKeys) {
   std::set<uint64_t> generations;
   for (uint32_t to : {16u, 8u, 16u}) {
     pb::ReshardRecord r = ReshardToDone(to);
-    ASSERT_EQ(r.state(), "done");
+    ASSERT_EQ(r.state(), pb::RESHARD_DONE);
     generations.insert(r.old_generation());
     generations.insert(r.new_generation());
   }
@@ -179,7 +182,7 @@ TEST_F(Reshard, RollbackAfterTheSwapLosesNoWriteEvenOneTheReverseDualWriteMissed
   Start({});
   ASSERT_TRUE(StartReshard(16).ok());
   pb::ReshardRecord r = WaitFor({"retention"});
-  ASSERT_EQ(r.state(), "retention");
+  ASSERT_EQ(r.state(), pb::RESHARD_RETENTION);
   // A write that reached the new LIVE generation only, as if the reverse
   // dual-write into the retained one had been lost: applied straight to the new
   // owners of its shard, at a version newer than anything the writer stamps.
@@ -210,7 +213,7 @@ TEST_F(Reshard, RollbackAfterTheSwapLosesNoWriteEvenOneTheReverseDualWriteMissed
   auto rb = Call("rollback");
   ASSERT_TRUE(rb.ok()) << rb.status();
   r = WaitFor({"rolled_back"});
-  ASSERT_EQ(r.state(), "rolled_back");
+  ASSERT_EQ(r.state(), pb::RESHARD_ROLLED_BACK);
   EXPECT_EQ(LiveShards(), 8u);
   EXPECT_EQ(EntriesOf(r.new_generation(), 16), 0u);
   // The missed write is in the old generation on every owner of its old shard.
@@ -289,7 +292,7 @@ TEST_F(Reshard, VerifyCatchesADocumentAlteredOnOneNodeAndFailsThePlan) {
   }
   ASSERT_TRUE(altered);
   pb::ReshardRecord r = WaitFor({"failed"}, absl::Seconds(120), {"retention", "done"});
-  ASSERT_EQ(r.state(), "failed") << "the verify let an altered document through";
+  ASSERT_EQ(r.state(), pb::RESHARD_FAILED) << "the verify let an altered document through";
   EXPECT_NE(std::find(r.divergent_keys().begin(), r.divergent_keys().end(), key),
             r.divergent_keys().end())
       << r.message();
@@ -300,7 +303,7 @@ TEST_F(Reshard, VerifyCatchesADocumentAlteredOnOneNodeAndFailsThePlan) {
   // Abort drops the shadow; the index keeps its data.
   ASSERT_TRUE(Call("abort").ok());
   r = WaitFor({"aborted"}, absl::Seconds(60), {});
-  EXPECT_EQ(r.state(), "aborted");
+  EXPECT_EQ(r.state(), pb::RESHARD_ABORTED);
   EXPECT_EQ(EntriesOf(rec.new_generation(), 16), 0u);
   StopAndCheck();
 }
@@ -317,10 +320,10 @@ TEST_F(Reshard, CoordinatorAndWorkerKilledMidBackfillResume) {
   ASSERT_TRUE(fleet_->KillCoordinator().ok());
   ASSERT_TRUE(fleet_->RestartCoordinator().ok());
   pb::ReshardRecord r = WaitFor({"backfill", "catching_up"});
-  ASSERT_EQ(r.state(), "backfill") << "too fast to kill a worker mid-backfill";
+  ASSERT_EQ(r.state(), pb::RESHARD_BACKFILL) << "too fast to kill a worker mid-backfill";
   ASSERT_TRUE(fleet_->KillWorker(0).ok());
   r = WaitFor({"retention"}, absl::Seconds(180));
-  ASSERT_EQ(r.state(), "retention");
+  ASSERT_EQ(r.state(), pb::RESHARD_RETENTION);
   auto st = Status();
   ASSERT_TRUE(st.ok());
   for (const auto& e : st->events()) {
@@ -414,6 +417,84 @@ TEST_F(Reshard, WindowsAndTheEnableSwitchGateTheStart) {
   EXPECT_EQ(off->exit_code, 1);
   EXPECT_NE(off->stderr_text.find("resharding.enabled is false"), std::string::npos)
       << off->stderr_text;
+}
+
+// `reshard cutover --force` (issue 22 item 3) on a reshard held before its swap:
+// the coordinator restarts mid-backfill with a resharding window that opens in
+// an hour, so the converged catch-up waits in catching_up/verify for it (a
+// deterministic hold; the not-converging catch-up that a forced cutover also
+// ends is ReshardStepperTest.ForcedCutoverSwapsAfterTheRoundInFlight...). Forced,
+// the swap runs at once (outside the window, as a move's forced cutover) while the
+// writer keeps writing, and the promise holds. Without --force, for an unknown
+// index, or after the swap, the call is refused and changes nothing.
+TEST_F(Reshard, ForcedCutoverSwapsAReshardHeldBeforeItsSwap) {
+  ReshardSetup setup;
+  setup.groups = {2};
+  setup.shards = 4;
+  setup.rate = 100;
+  Start(setup);
+  auto started = StartReshard(8, /*throttle=*/60);  // 600 documents: a backfill of seconds
+  ASSERT_TRUE(started.ok()) << started.status();
+  WaitFor({"backfill"}, absl::Seconds(60));
+  YAML::Node cfg = fleet_->options().coordinator_config;
+  cfg["resharding"]["allowed_windows"].push_back(Window(60, 120));
+  ASSERT_TRUE(fleet_->WriteCoordinatorConfig(cfg).ok());
+  ASSERT_TRUE(fleet_->RestartCoordinator().ok());
+  pb::ReshardRecord r;
+  for (int i = 0; i < 600; ++i) {
+    auto st = Status();
+    if (st.ok()) {
+      r = st->reshard();
+      ASSERT_TRUE(r.state() == pb::RESHARD_BACKFILL || r.state() == pb::RESHARD_CATCHING_UP ||
+                  r.state() == pb::RESHARD_VERIFY)
+          << ReshardStateName(r.state()) << ": " << r.message();
+      if (r.message().find("waiting for a resharding window") != std::string::npos) break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_NE(r.message().find("waiting for a resharding window"), std::string::npos)
+      << ReshardStateName(r.state()) << ": " << r.message();
+
+  auto unforced = fleet_->Ctl({"reshard", "cutover", "--index", "products"});
+  ASSERT_TRUE(unforced.ok());
+  EXPECT_EQ(unforced->exit_code, 2) << unforced->stderr_text;
+  EXPECT_NE(unforced->stderr_text.find("force:"), std::string::npos) << unforced->stderr_text;
+  auto unknown = fleet_->Ctl({"reshard", "cutover", "--index", "nope", "--force"});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->exit_code, 1) << unknown->stderr_text;
+  EXPECT_NE(unknown->stderr_text.find("index: unknown index 'nope'"), std::string::npos)
+      << unknown->stderr_text;
+  auto still = Status();
+  ASSERT_TRUE(still.ok());
+  EXPECT_FALSE(still->reshard().force_cutover()) << "a refused call changed the reshard";
+
+  auto forced =
+      fleet_->Ctl({"reshard", "cutover", "--index", "products", "--force", "--output", "json"});
+  ASSERT_TRUE(forced.ok());
+  ASSERT_EQ(forced->exit_code, 0) << forced->stderr_text;
+  auto j = nlohmann::json::parse(forced->stdout_text);
+  EXPECT_EQ(j["reshard"]["force_cutover"], true) << forced->stdout_text;
+  const pb::ReshardRecord done = WaitFor({"retention"}, absl::Seconds(120));
+  ASSERT_EQ(done.state(), pb::RESHARD_RETENTION) << done.message();
+  EXPECT_FALSE(done.force_cutover());
+  EXPECT_EQ(LiveShards(), 8u);
+  // The operator's call and the swap it let through are both in the events.
+  auto st = Status();
+  ASSERT_TRUE(st.ok());
+  bool asked = false, paused = false;
+  for (const auto& e : st->events()) {
+    asked |= e.from() == e.to() &&
+             e.reason().find("cutover forced by the operator (") != std::string::npos;
+    paused |= e.to() == "swap_paused";
+  }
+  EXPECT_TRUE(asked);
+  EXPECT_TRUE(paused);
+  auto late = fleet_->Ctl({"reshard", "cutover", "--index", "products", "--force"});
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->exit_code, 1) << late->stderr_text;
+  EXPECT_NE(late->stderr_text.find("a cutover is forced only before the swap"), std::string::npos)
+      << late->stderr_text;
+  StopAndCheck();
 }
 
 TEST_F(Reshard, BadRequestsAreRefusedAndChangeNothing) {

@@ -29,6 +29,7 @@ TEST(NodeHealth, ARunOfTimeoutsSuspectsAndATimelyAnswerEndsTheRun) {
   EXPECT_TRUE(h.Suspected("r0"));
   EXPECT_FALSE(h.RecordTimeout("r0", kT0));  // already suspected: counted once
   EXPECT_EQ(h.counters().suspicions.load(), 1u);
+  EXPECT_EQ(h.SuspectedCount(), 1u);
   EXPECT_EQ(h.SuspectedNodes(), std::vector<std::string>{"r0"});
   EXPECT_FALSE(h.Suspected("r1"));
 }
@@ -51,6 +52,7 @@ TEST(NodeHealth, AnOrdinaryAnswerDoesNotClearOnlyATimelyProbeDoes) {
   ASSERT_TRUE(h.ProbeDue("r0", kT0 + absl::Milliseconds(200)));
   EXPECT_TRUE(h.ProbeDone("r0", /*answered_within=*/true));
   EXPECT_FALSE(h.Suspected("r0"));
+  EXPECT_EQ(h.SuspectedCount(), 0u);
   EXPECT_EQ(h.counters().clears.load(), 1u);
   // Cleared: no probe, and a fresh run of timeouts is needed again.
   EXPECT_FALSE(h.ProbeDue("r0", kT0 + absl::Seconds(10)));
@@ -58,31 +60,36 @@ TEST(NodeHealth, AnOrdinaryAnswerDoesNotClearOnlyATimelyProbeDoes) {
   EXPECT_FALSE(h.Suspected("r0"));
 }
 
-TEST(NodeHealth, ASuspectedNodeGetsAtMostMaxInflightOutstandingSends) {
+TEST(NodeHealth, ASuspectedNodeIsAtCapWithMaxInflightOutstandingSends) {
   NodeHealth h(Opts());
   // Not suspected: no cap.
-  for (int i = 0; i < 5; ++i) EXPECT_TRUE(h.TryBeginSend("r0"));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(h.AtCap("r0"));
+    h.BeginSend("r0");
+  }
+  EXPECT_FALSE(h.AtCap("r0"));
   h.RecordTimeout("r0", kT0);
   h.RecordTimeout("r0", kT0);
   ASSERT_TRUE(h.Suspected("r0"));
-  EXPECT_FALSE(h.TryBeginSend("r0"));  // 5 outstanding >= 2
+  EXPECT_TRUE(h.AtCap("r0"));  // 5 outstanding >= 2
   for (int i = 0; i < 4; ++i) h.EndSend("r0");
-  EXPECT_TRUE(h.TryBeginSend("r0"));  // 1 outstanding -> 2
-  EXPECT_FALSE(h.TryBeginSend("r0"));
-  EXPECT_EQ(h.counters().skipped_sends.load(), 2u);
+  EXPECT_FALSE(h.AtCap("r0"));  // 1 outstanding
+  h.BeginSend("r0");
+  EXPECT_TRUE(h.AtCap("r0"));  // 2 outstanding
   h.EndSend("r0");
-  EXPECT_TRUE(h.TryBeginSend("r0"));
+  EXPECT_FALSE(h.AtCap("r0"));
   // Other nodes are not affected.
-  EXPECT_TRUE(h.TryBeginSend("r1"));
+  EXPECT_FALSE(h.AtCap("r1"));
 }
 
-TEST(NodeHealth, MaxInflightZeroSendsNothingToASuspectedNode) {
+TEST(NodeHealth, MaxInflightZeroPutsASuspectedNodeAtCapWithNothingOutstanding) {
   SlowNodeOptions o = Opts();
   o.max_inflight = 0;
   NodeHealth h(o);
+  EXPECT_FALSE(h.AtCap("r0"));
   h.RecordTimeout("r0", kT0);
   h.RecordTimeout("r0", kT0);
-  EXPECT_FALSE(h.TryBeginSend("r0"));
+  EXPECT_TRUE(h.AtCap("r0"));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "harness/temp_dir.h"
 #include "worker/stores/redis_store.h"
 #include "worker/tasks/task_executors.h"
+#include "worker/tasks/task_failure.h"
 
 namespace miroir {
 namespace {
@@ -412,6 +413,7 @@ TEST_F(ReshardTasksTest, DeltaFailsWhenASourceIncarnationChanged) {
   EXPECT_EQ(res.status().code(), absl::StatusCode::kFailedPrecondition) << res.status();
   EXPECT_THAT(std::string(res.status().message()),
               StartsWith("incarnation changed: node " + wiped));
+  EXPECT_EQ(TaskFailureOf(res.status()), v1::TASK_FAILURE_INCARNATION_CHANGED);
 }
 
 TEST_F(ReshardTasksTest, MalformedTasksAreInvalidArgumentsNamingTheField) {

@@ -8,6 +8,7 @@
 #include "harness/redis_node.h"
 #include "harness/temp_dir.h"
 #include "worker/stores/redis_store.h"
+#include "worker/tasks/task_failure.h"
 
 namespace miroir {
 namespace {
@@ -154,6 +155,7 @@ TEST_F(TaskExecutorsTest, CatchUpFailsWhenTheSourceIncarnationChanged) {
   EXPECT_EQ(res.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(std::string(res.status().message()).rfind("incarnation changed:", 0), 0u)
       << res.status();
+  EXPECT_EQ(TaskFailureOf(res.status()), v1::TASK_FAILURE_INCARNATION_CHANGED) << res.status();
 }
 
 TEST_F(TaskExecutorsTest, FenceReportsSeqPerNodeAndListsUnreachable) {

@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "worker/tasks/ae_pass.h"
 #include "worker/tasks/reshard_tasks.h"
+#include "worker/tasks/task_failure.h"
 
 namespace miroir {
 namespace {
@@ -130,7 +131,6 @@ absl::Status Rescue(const TaskContext& ctx, v1::TaskResult* res) {
   *sub.task.add_upto() = *f;
   sub.task.mutable_checkpoint()->Clear();
   *sub.task.mutable_checkpoint()->add_watermarks() = t.rescue_from();
-  if (sub.task.batch_size() == 0) sub.task.set_batch_size(1000);
   // A re-leased prepare copies again from the sync point (the copy is idempotent).
   sub.checkpoint = [&ctx](const v1::Checkpoint&) { return !ctx.cancelled(); };
   auto copied = CopyChanges(sub, /*final_delta=*/true, MoveSink(sub));
@@ -281,9 +281,8 @@ absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_de
     auto pos = (*store)->CurrentSeq(KeyOf(t));
     if (!pos.ok()) return Prefixed(w.node(), pos.status());
     if (pos->incarnation != w.incarnation()) {
-      return absl::FailedPreconditionError(absl::StrCat("incarnation changed: node ", w.node(),
-                                                        " was ", w.incarnation(), ", now ",
-                                                        pos->incarnation));
+      return IncarnationChangedError(
+          absl::StrCat("node ", w.node(), " was ", w.incarnation(), ", now ", pos->incarnation));
     }
     uint64_t upto = pos->seq;
     if (final_delta) {
@@ -296,9 +295,9 @@ absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_de
             absl::StrCat("upto: no F for source ", w.node(), " in the final delta"));
       }
       if (f->incarnation() != w.incarnation()) {
-        return absl::FailedPreconditionError(absl::StrCat("incarnation changed: node ", w.node(),
-                                                          " was fenced under ", f->incarnation(),
-                                                          ", W is from ", w.incarnation()));
+        return IncarnationChangedError(absl::StrCat("node ", w.node(), " was fenced under ",
+                                                    f->incarnation(), ", W is from ",
+                                                    w.incarnation()));
       }
       upto = f->seq();
     }

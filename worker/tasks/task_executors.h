@@ -39,7 +39,7 @@ struct TaskContext {
 };
 
 // Runs the task. Errors: UNAVAILABLE (a node unreachable: retryable),
-// FAILED_PRECONDITION (e.g. "incarnation changed: ...", fenced: not retryable),
+// FAILED_PRECONDITION (e.g. IncarnationChangedError, fenced: not retryable),
 // CANCELLED (stopped; nothing is reported), INVALID_ARGUMENT (malformed task).
 absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx);
 
@@ -60,7 +60,7 @@ absl::StatusOr<v1::TaskResult> CopyShard(const TaskContext& ctx, const SinkFacto
 // The CATCH_UP (`final_delta` false: up to each source's current seq) and
 // FINAL_DELTA (up to F in task.upto) loop: ChangedSince(W) of every source in the
 // checkpoint's watermarks into the sink. A W from another incarnation is
-// FAILED_PRECONDITION "incarnation changed: ...". Result: watermarks (new W),
+// IncarnationChangedError (worker/tasks/task_failure.h). Result: watermarks (new W),
 // documents = remaining = entries copied in this pass. RESHARD_DELTA shares it.
 absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_delta,
                                            const SinkFactory& open_sink);

@@ -6,6 +6,7 @@
 #include "spdlog/spdlog.h"
 #include "worker/tasks/cutover_yield.h"
 #include "worker/tasks/task_executors.h"
+#include "worker/tasks/task_failure.h"
 
 namespace miroir {
 
@@ -171,6 +172,7 @@ void TaskRunner::Run(std::shared_ptr<Running> r) {
       f->set_task_id(t.id());
       f->set_lease_generation(t.lease_generation());
       f->set_error(std::string(res.status().message()));
+      f->set_reason(TaskFailureOf(res.status()));
       f->set_retryable(res.status().code() == absl::StatusCode::kUnavailable ||
                        res.status().code() == absl::StatusCode::kDeadlineExceeded ||
                        res.status().code() == absl::StatusCode::kNotFound);

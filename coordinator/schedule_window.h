@@ -1,7 +1,7 @@
 // Schedule windows (DESIGN §6, §7): named windows or "HH:MM-HH:MM" UTC ranges,
 // which may wrap midnight ("22:00-06:00"). Pure logic.
-#ifndef MIROIR_COMMON_SCHEDULE_WINDOW_H_
-#define MIROIR_COMMON_SCHEDULE_WINDOW_H_
+#ifndef MIROIR_COORDINATOR_SCHEDULE_WINDOW_H_
+#define MIROIR_COORDINATOR_SCHEDULE_WINDOW_H_
 
 #include <cstdint>
 #include <map>
@@ -11,10 +11,10 @@
 
 #include "absl/status/statusor.h"
 
-namespace miroir {
+namespace miroir::coordinator {
 
 struct TimeWindow {
-  std::string name;     // configured name, or the range text itself
+  std::string name;      // configured name, or the range text itself
   int start_minute = 0;  // minute of the UTC day, 0..1439
   int end_minute = 0;    // exclusive; < start_minute means it wraps midnight
   bool Contains(int minute_of_day) const;
@@ -36,6 +36,6 @@ bool InsideAnyWindow(const std::vector<TimeWindow>& windows, int64_t now_ms);
 // "HH:MM" UTC of a unix-ms time.
 std::string UtcHourMinute(int64_t now_ms);
 
-}  // namespace miroir
+}  // namespace miroir::coordinator
 
-#endif  // MIROIR_COMMON_SCHEDULE_WINDOW_H_
+#endif  // MIROIR_COORDINATOR_SCHEDULE_WINDOW_H_

@@ -1,8 +1,8 @@
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 
 #include <gtest/gtest.h>
 
-namespace miroir {
+namespace miroir::coordinator {
 namespace {
 
 constexpr int64_t kDay = 24LL * 3600 * 1000;
@@ -41,9 +41,9 @@ TEST(ParseWindowRange, WrapsMidnight) {
 }
 
 TEST(ParseWindowRange, RefusesBadText) {
-  for (const char* bad : {"", "02:00", "02:00-", "-06:00", "24:00-06:00", "02:60-06:00",
-                          "2-6", "02:00-06:00-07:00", "ab:cd-ef:gh", "02:00-02:00", "002:00-06:00",
-                          "02:0-06:00"}) {
+  for (const char* bad :
+       {"", "02:00", "02:00-", "-06:00", "24:00-06:00", "02:60-06:00", "2-6", "02:00-06:00-07:00",
+        "ab:cd-ef:gh", "02:00-02:00", "002:00-06:00", "02:0-06:00"}) {
     auto w = ParseWindowRange(bad);
     ASSERT_FALSE(w.ok()) << bad;
     EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
@@ -79,9 +79,7 @@ TEST(ResolveWindows, UnknownNameAndBadNamedRange) {
   EXPECT_NE(bad_range.status().message().find("malformed schedule window"), std::string::npos);
 }
 
-TEST(InsideAnyWindow, EmptyMeansAnyTime) {
-  EXPECT_TRUE(InsideAnyWindow({}, At(13, 37)));
-}
+TEST(InsideAnyWindow, EmptyMeansAnyTime) { EXPECT_TRUE(InsideAnyWindow({}, At(13, 37))); }
 
 TEST(InsideAnyWindow, UsesTheUtcMinuteOfTheDay) {
   auto ws = *ResolveWindows({"23:30-00:30", "03:00-04:00"}, {});
@@ -101,4 +99,4 @@ TEST(UtcHourMinute, Formats) {
 }
 
 }  // namespace
-}  // namespace miroir
+}  // namespace miroir::coordinator

@@ -1,4 +1,4 @@
-#include "coordinator/gates.h"
+#include "coordinator/move_gates.h"
 
 #include <algorithm>
 #include <set>

@@ -1,7 +1,7 @@
 // Safety gates of DESIGN §6, as pure checks returning FAILED_PRECONDITION with a
 // one-line message naming what blocked. No I/O; safe from any thread.
-#ifndef MIROIR_COORDINATOR_GATES_H_
-#define MIROIR_COORDINATOR_GATES_H_
+#ifndef MIROIR_COORDINATOR_MOVE_GATES_H_
+#define MIROIR_COORDINATOR_MOVE_GATES_H_
 
 #include <cstdint>
 #include <map>
@@ -10,9 +10,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/schedule_window.h"
 #include "coordinator/cluster_state.h"
 #include "coordinator/config.h"
+#include "coordinator/schedule_window.h"
 
 namespace miroir::coordinator {
 
@@ -65,4 +65,4 @@ absl::Status CheckConflictGate(const std::vector<v1::Move>& moves, v1::PlanKind 
 
 }  // namespace miroir::coordinator
 
-#endif  // MIROIR_COORDINATOR_GATES_H_
+#endif  // MIROIR_COORDINATOR_MOVE_GATES_H_

@@ -1,4 +1,4 @@
-#include "common/schedule_window.h"
+#include "coordinator/schedule_window.h"
 
 #include <cctype>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace miroir {
+namespace miroir::coordinator {
 namespace {
 
 constexpr int kMinutesPerDay = 24 * 60;
@@ -75,8 +75,8 @@ std::string TimeWindow::Range() const {
 absl::StatusOr<TimeWindow> ParseWindowRange(std::string_view text) {
   const std::string_view s = Trim(text);
   auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed schedule window '", std::string(text),
-                                                   "': ", std::string(why)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed schedule window '", std::string(text), "': ", std::string(why)));
   };
   if (s.empty()) return bad("empty (expected HH:MM-HH:MM UTC)");
   const size_t dash = s.find('-');
@@ -130,8 +130,6 @@ bool InsideAnyWindow(const std::vector<TimeWindow>& windows, int64_t now_ms) {
   return false;
 }
 
-std::string UtcHourMinute(int64_t now_ms) {
-  return HourMinute(MinuteOfDay(now_ms));
-}
+std::string UtcHourMinute(int64_t now_ms) { return HourMinute(MinuteOfDay(now_ms)); }
 
-}  // namespace miroir
+}  // namespace miroir::coordinator
