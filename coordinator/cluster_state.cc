@@ -221,9 +221,7 @@ v1::PlanTask PlanTaskOf(const TaskRecord& t) {
   v1::PlanTask p;
   p.set_id(t.task.id());
   p.set_move_id(t.task.move_id());
-  std::string kind = v1::TaskKind_Name(t.task.kind());
-  if (absl::StartsWith(kind, "TASK_")) kind = kind.substr(5);
-  p.set_kind(absl::AsciiStrToLower(kind));
+  p.set_kind(EnumTail(v1::TaskKind_Name(t.task.kind()), "TASK_"));
   switch (t.status) {
     case TaskRecord::Status::kPending:
       p.set_state(t.failures > 0 ? "retrying" : "pending");

@@ -20,6 +20,7 @@
 #include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/verify_ops.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
@@ -44,7 +45,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
   for (const auto& [id, t] : state.tasks) {
     if (t.task.kind() != v1::TASK_VERIFY) continue;
     auto op = state.verifies.find(t.task.verify_id());
-    if (op == state.verifies.end() || op->second.state() != "running") stale.push_back(id);
+    if (op == state.verifies.end() || op->second.state() != kVerifyRunning) stale.push_back(id);
   }
   {
     absl::MutexLock l(&c->mu_);

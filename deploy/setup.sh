@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libxxhash-dev libhiredis-dev libsqlite3-dev sqlite3
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
-  redis-server redis-tools
+  redis-server redis-tools stunnel4 openssl
   etcd-server etcd-client golang-etcd-server-dev
   python3-grpcio python3-protobuf
 )

@@ -1,6 +1,7 @@
 #include "worker/worker_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
 #include "common/status_macros.h"
 #include "common/yaml_config.h"
 
@@ -98,7 +99,21 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (root["store"]) {
     const YAML::Node s = root["store"];
     if (!s.IsMap()) return YamlError(r.source(), s, "store", "must be a map");
-    MIROIR_TRY(r.OnlyKeys(s, "store", {"connect_timeout", "op_timeout", "pool_size"}));
+    MIROIR_TRY(r.OnlyKeys(s, "store", {"connect_timeout", "op_timeout", "pool_size", "username",
+                                       "password_file", "insecure"}));
+    MIROIR_TRY(r.String(s, "store", "username", &c->store.username));
+    MIROIR_TRY(r.Bool(s, "store", "insecure", &c->store.insecure));
+    std::string password_file;
+    MIROIR_TRY(r.String(s, "store", "password_file", &password_file));
+    if (!password_file.empty()) {
+      // The secret itself stays out of every message: only the file is named.
+      auto password = ReadTokenFile("store.password_file", password_file);
+      if (!password.ok()) return password.status();
+      c->store.password = *password;
+    } else if (!c->store.username.empty()) {
+      return YamlError(r.source(), s["username"], "store.password_file",
+                       "is required with store.username (the ACL user's password)");
+    }
     absl::Duration d = absl::Milliseconds(c->store.connect_timeout_ms);
     MIROIR_TRY(r.Duration(s, "store", "connect_timeout", &d));
     c->store.connect_timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(d));

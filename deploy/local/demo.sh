@@ -10,7 +10,10 @@
 # show; the exit code is 0 only when every step ran and nothing was lost.
 #
 # Environment: KEYS (2000 documents), RATE (writes/s, 500), SHARDS (16),
-# MIROIR_LOCAL_DIR (/tmp/miroir-local), SKIP_SETUP=1, SKIP_BUILD=1.
+# MIROIR_LOCAL_DIR (/tmp/miroir-local), SKIP_SETUP=1, SKIP_BUILD=1, SECURE=1 (the
+# whole demo over mTLS with roles: a throw-away CA and tokens made by fleet.sh;
+# every secret is then searched for in every log and output, and a hit fails
+# the demo), STORE_ACL=0 (store nodes without ACLs; fleet.sh).
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -49,9 +52,18 @@ if ! "$FLEET" start; then
   say "report: nothing to report; failed steps: ${#failed[@]}"
   exit 1
 fi
+# Everything the demo prints from here on is kept (the SECURE=1 secret search reads it).
+exec > >(tee -a "$STATE/logs/demo.out") 2>&1
 COORD="$(cat "$STATE/coordinator.address")"
 WORKERS="$(paste -sd, "$STATE/workers")"
-ctl() { "$CTL" --coordinator "$COORD" "$@"; }
+PKI="$STATE/pki"
+ctl_sec=()
+if [ "${SECURE:-0}" = 1 ]; then
+  ctl_sec=(--tls-ca "$PKI/ca.pem" --tls-cert "$PKI/ops-admin.pem" --tls-key "$PKI/ops-admin.key"
+           --token-file "$PKI/ops-admin.token")
+  say "SECURE=1: mTLS on every hop, tokens mapped to roles (CA and tokens in $PKI)"
+fi
+ctl() { "$CTL" --coordinator "$COORD" "${ctl_sec[@]}" "$@"; }
 
 if ! ctl cluster init --file "$STATE/fleet.yaml"; then
   could_not "initialise the cluster (miroir-ctl cluster init)"
@@ -61,14 +73,39 @@ for _ in $(seq 1 100); do  # workers register within a lease or two
   sleep 0.1
 done
 ctl status || could_not "show miroir-ctl status"
+if [ "${SECURE:-0}" = 1 ]; then
+  # The same call without the operator's certificate and token is refused.
+  if "$CTL" --coordinator "$COORD" status >/dev/null 2>&1; then
+    could_not "refuse a call without credentials (status answered in plaintext)"
+  else
+    say "a call without certificate and token is refused, as it should be"
+  fi
+  denied=$("$CTL" --coordinator "$COORD" --tls-ca "$PKI/ca.pem" --tls-cert "$PKI/demo-client.pem" \
+       --tls-key "$PKI/demo-client.key" --token-file "$PKI/demo-client.token" \
+       plans pause-all 2>&1)
+  if echo "$denied" | grep -q "may not call"; then
+    say "the client application's token may not pause plans: $denied"
+  else
+    could_not "refuse an admin call from the client application's token ($denied)"
+  fi
+fi
 
 # 3. Load and keep writing (in the background).
 writer_pid=""
 if [ -x "$WRITER" ]; then
   say "loading $KEYS documents, then writing at ~$RATE/s through $WORKERS"
+  store_auth=()
+  if [ -f "$STATE/store.password" ]; then  # fleet.sh STORE_ACL=1 (the default)
+    store_auth=(--store-username miroir --store-password-file "$STATE/store.password")
+  fi
+  if [ "${SECURE:-0}" = 1 ]; then  # the client application: role client on the workers
+    store_auth+=(--tls-ca "$PKI/ca.pem" --tls-cert "$PKI/demo-client.pem"
+                 --tls-key "$PKI/demo-client.key" --token-file "$PKI/demo-client.token"
+                 --coordinator-token-file "$PKI/ops-admin.token")
+  fi
   "$WRITER" --coordinator "$COORD" --workers "$WORKERS" --keys "$KEYS" --rate "$RATE" \
-    --duration 600 --report-json "$STATE/writer-report.json" >"$STATE/logs/writer.out" \
-    2>"$STATE/logs/writer.log" &
+    --duration 600 --report-json "$STATE/writer-report.json" "${store_auth[@]}" \
+    >"$STATE/logs/writer.out" 2>"$STATE/logs/writer.log" &
   writer_pid=$!
   # Wait (bounded) for the load to finish before changing the topology.
   for _ in $(seq 1 600); do
@@ -113,7 +150,7 @@ if [ -n "$plan_id" ]; then
   moves=$(echo "$pj" | grep -o '"shard":' | wc -l)
   stall_ms=$(echo "$pj" | grep -o '"stall_ms": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -1)
 fi
-ctl verify --index products || could_not "verify every shard's owners agree (miroir-ctl verify)"
+ctl verify --index products --wait || could_not "verify every shard's owners agree (miroir-ctl verify)"
 
 field() { grep -o "\"$1\": *[0-9.a-z]*" "$STATE/writer-report.json" 2>/dev/null | head -1 |
           sed 's/.*: *//'; }
@@ -135,6 +172,20 @@ fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "steps that could not run:"
   for f in "${failed[@]}"; do echo "  - $f"; done
+fi
+# SECURE=1: no secret in the open (DESIGN §13). Every token and the store
+# password are searched for in every log and every output the demo kept.
+if [ "${SECURE:-0}" = 1 ]; then
+  leaks=0
+  for secret_file in "$PKI/ops-admin.token" "$PKI/demo-client.token" "$STATE/store.password"; do
+    [ -f "$secret_file" ] || continue
+    secret="$(tr -d '\n' < "$secret_file")"
+    if grep -rlF -- "$secret" "$STATE/logs" "$STATE"/*.yaml "$STATE/writer-report.json" 2>/dev/null; then
+      leaks=$((leaks + 1))
+    fi
+  done
+  printf '%-34s %s\n' "secrets found in logs/outputs" "$leaks"
+  [ "$leaks" -eq 0 ] || could_not "keep every secret out of the logs ($leaks found)"
 fi
 echo "logs: $STATE/logs"
 echo "============================================================"

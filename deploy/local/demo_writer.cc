@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/grpc_server.h"
+#include "harness/redis_node.h"
 #include "harness/test_writer.h"
 
 namespace {
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   std::string report_json;
   miroir::TlsFiles tls;
   std::string token_file, coordinator_token_file;
+  std::string store_username, store_password_file;
   app.add_option("--coordinator", coordinator, "coordinator HOST:PORT");
   app.add_option("--workers", workers, "worker HOST:PORT list, comma-separated")->required();
   app.add_option("--index", index, "index name");
@@ -59,6 +61,10 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file, "bearer token for the workers (role client)");
   app.add_option("--coordinator-token-file", coordinator_token_file,
                  "bearer token for the coordinator (role admin: the check runs anti-entropy)");
+  app.add_option("--store-username", store_username,
+                 "ACL user the check logs in as on every store node (store.username)");
+  app.add_option("--store-password-file", store_password_file,
+                 "file holding that user's password (store.password_file)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -78,6 +84,15 @@ int main(int argc, char** argv) {
     *out = *token;
   }
   if (security.target_tokens[coordinator].empty()) security.target_tokens.erase(coordinator);
+  if (!store_password_file.empty()) {
+    // The check reads every node itself: it logs in as the workers do.
+    auto password = miroir::ReadTokenFile("--store-password-file", store_password_file);
+    if (!password.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(password.status().message()).c_str());
+      return 2;
+    }
+    miroir::testing::RegisterRedisAcl("*", {store_username, *password});
+  }
   if (auto s = miroir::SetClientSecurity(security); !s.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
     return 2;

@@ -411,6 +411,10 @@ TEST_P(ChaosStoreNodeKill, KilledDuringDualWriteRestartedRecovered) {
   // PONG after replaying its AOF (redis' "-LOADING" reply was non-retryable when
   // this was written; the adapter now maps it to UNAVAILABLE).
   so.fleet.proxied_nodes = {"r0"};
+  // Nodes with the `default` user off and an ACL user (DESIGN §13): the killed
+  // node comes back with its ACL file, and the workers' new connections to it
+  // authenticate again.
+  so.fleet.store_acl = true;
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
@@ -436,7 +440,7 @@ TEST_P(ChaosStoreNodeKill, KilledDuringDualWriteRestartedRecovered) {
   ASSERT_TRUE(report.ok()) << report.status();
   RecordChaosResult("22",
                     absl::StrCat("AE ", ae ? "on" : "off",
-                                 ", old owner r0 of 3 (rf 3) SIGKILLed 1.5 s mid-copy, ",
+                                 ", ACL nodes, old owner r0 of 3 (rf 3) SIGKILLed 1.5 s mid-copy, ",
                                  acked_while_down, " acks while down; plan ", outcome),
                     *report, (*sc)->writer().stats());
   EXPECT_GT(acked_while_down, 0u) << "no write was acknowledged while r0 was down";

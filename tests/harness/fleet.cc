@@ -2,10 +2,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <thread>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/grpc_server.h"
 #include "harness/ports.h"
@@ -57,6 +61,15 @@ std::string NodeInfo::advertised_address() const {
 absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(const std::string& dir,
                                                     FleetOptions options) {
   std::unique_ptr<Fleet> fleet(new Fleet(dir, std::move(options)));
+  if (fleet->options_.store_acl) {
+    absl::BitGen gen;
+    fleet->store_password_ = absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
+                                             absl::Uniform<uint64_t>(gen));
+    const std::string path = dir + "/store.password";
+    if (!WriteFile(path, fleet->store_password_ + "\n") || chmod(path.c_str(), 0600) != 0) {
+      return absl::InternalError("cannot write " + path);
+    }
+  }
   if (absl::Status s = fleet->StartNodes(); !s.ok()) return s;
   if (absl::Status s = fleet->WriteCoordinatorConfig(fleet->options_.coordinator_config);
       !s.ok()) {
@@ -108,7 +121,9 @@ absl::Status Fleet::StartNodes() {
 
 absl::Status Fleet::StartNode(const std::string& id, const std::string& group, bool proxied) {
   if (nodes_.count(id)) return absl::AlreadyExistsError(absl::StrCat("node ", id));
-  auto redis = RedisNode::Start(absl::StrCat(dir_, "/nodes/", id));
+  std::optional<RedisAcl> acl;
+  if (options_.store_acl) acl = RedisAcl{"miroir", store_password_};
+  auto redis = RedisNode::Start(absl::StrCat(dir_, "/nodes/", id), 0, acl);
   if (!redis.ok()) return redis.status();
   NodeInfo info;
   info.id = id;
@@ -118,6 +133,7 @@ absl::Status Fleet::StartNode(const std::string& id, const std::string& group, b
     auto proxy = TcpProxy::Start(info.redis->port());
     if (!proxy.ok()) return proxy.status();
     info.proxy = std::move(*proxy);
+    if (acl) RegisterRedisAcl(info.advertised_address(), *acl);
   }
   node_order_.push_back(id);
   nodes_.emplace(id, std::move(info));
@@ -235,9 +251,20 @@ absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
     opts.args.push_back(absl::StrCat(w.clock_offset_ms));
   }
   for (const auto& f : options_.worker_flags) opts.args.push_back(f);
-  if (auto pc = options_.per_worker_config.find(index); pc != options_.per_worker_config.end()) {
+  auto pc = options_.per_worker_config.find(index);
+  if (pc != options_.per_worker_config.end() || options_.store_acl) {
+    YAML::Node cfg =
+        pc != options_.per_worker_config.end() ? YAML::Load(pc->second) : YAML::Node();
+    if (options_.store_acl) {
+      cfg["store"]["username"] = "miroir";
+      cfg["store"]["password_file"] = dir_ + "/store.password";
+    }
+    YAML::Emitter out;
+    out << cfg;
     std::string path = absl::StrCat(dir_, "/worker", index, ".yaml");
-    if (!WriteFile(path, pc->second)) return absl::InternalError("cannot write " + path);
+    if (!WriteFile(path, std::string(out.c_str()) + "\n")) {
+      return absl::InternalError("cannot write " + path);
+    }
     opts.args.push_back("--config");
     opts.args.push_back(std::move(path));
   }

@@ -66,6 +66,11 @@ struct FleetOptions {
   // A worker config file (YAML text) for one worker only (by index): written to
   // DIR/worker<i>.yaml and passed as its --config, e.g. "max_tasks: 0\n".
   std::map<int, std::string> per_worker_config;
+  // Store credentials (DESIGN §13): every redis-server node runs with the
+  // `default` user off and an ACL user `miroir` whose password is random per
+  // fleet; every worker's config gets store.username and store.password_file
+  // (DIR/store.password), and the harness's own node reads authenticate.
+  bool store_acl = false;
   // Run InitCluster and wait for every worker to register.
   bool init = true;
   absl::Duration start_timeout = absl::Seconds(30);
@@ -91,6 +96,8 @@ class Fleet {
 
   const FleetOptions& options() const { return options_; }
   const std::string& dir() const { return dir_; }
+  // store_acl: the nodes' ACL password (in DIR/store.password); "" otherwise.
+  const std::string& store_password() const { return store_password_; }
 
   // --- store nodes ---
   std::vector<std::string> node_ids() const;  // in start order
@@ -181,6 +188,7 @@ class Fleet {
 
   std::string dir_;
   FleetOptions options_;
+  std::string store_password_;  // store_acl: the ACL user's password
   std::vector<std::string> node_order_;
   std::map<std::string, NodeInfo> nodes_;
   std::set<std::string> spare_nodes_;  // started by AddNodeProcess, not in the fleet YAML

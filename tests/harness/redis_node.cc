@@ -3,12 +3,17 @@
 #include <hiredis/hiredis.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/auth.h"
 #include "harness/ports.h"
 #include "harness/temp_dir.h"
 
@@ -16,6 +21,21 @@ namespace miroir::testing {
 namespace {
 
 constexpr char kRedisBinary[] = "redis-server";
+
+absl::Mutex g_acl_mu;
+std::map<std::string, RedisAcl>& AclByAddress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_acl_mu) {
+  static auto* m = new std::map<std::string, RedisAcl>();
+  return *m;
+}
+
+std::optional<RedisAcl> AclFor(const std::string& address) {
+  absl::MutexLock l(&g_acl_mu);
+  auto it = AclByAddress().find(address);
+  if (it == AclByAddress().end()) it = AclByAddress().find("*");
+  if (it == AclByAddress().end()) return std::nullopt;
+  return it->second;
+}
+
 
 std::string ReplyText(const redisReply* r) {
   switch (r->type) {
@@ -38,6 +58,21 @@ std::string ReplyText(const redisReply* r) {
 
 }  // namespace
 
+void RegisterRedisAcl(const std::string& address, const RedisAcl& acl) {
+  absl::MutexLock l(&g_acl_mu);
+  AclByAddress()[address] = acl;
+}
+
+StoreOptions HarnessStoreOptions(const std::string& address) {
+  StoreOptions o;
+  o.pool_size = 1;
+  if (auto acl = AclFor(address)) {
+    o.username = acl->user;
+    o.password = acl->password;
+  }
+  return o;
+}
+
 absl::StatusOr<std::string> RedisCommand(const std::string& address,
                                          const std::vector<std::string>& argv, int timeout_ms) {
   std::pair<std::string, std::string> hp = absl::StrSplit(address, absl::MaxSplits(':', 1));
@@ -53,6 +88,22 @@ absl::StatusOr<std::string> RedisCommand(const std::string& address,
     return absl::UnavailableError(absl::StrCat("connect ", address, ": ", err));
   }
   redisSetTimeout(c, tv);
+  if (auto acl = AclFor(address)) {
+    auto* auth = static_cast<redisReply*>(
+        acl->user.empty()
+            ? redisCommand(c, "AUTH %b", acl->password.data(), acl->password.size())
+            : redisCommand(c, "AUTH %b %b", acl->user.data(), acl->user.size(),
+                           acl->password.data(), acl->password.size()));
+    const bool ok = auth != nullptr && auth->type != REDIS_REPLY_ERROR;
+    std::string err = auth == nullptr ? c->errstr
+                      : ok            ? ""
+                                      : std::string(auth->str, auth->len);
+    if (auth) freeReplyObject(auth);
+    if (!ok) {
+      redisFree(c);
+      return absl::UnavailableError(absl::StrCat("AUTH on ", address, " as ", acl->user, ": ", err));
+    }
+  }
   std::vector<const char*> args;
   std::vector<size_t> lens;
   for (const auto& a : argv) {
@@ -77,7 +128,8 @@ absl::StatusOr<std::string> RedisCommand(const std::string& address,
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<RedisNode>> RedisNode::Start(const std::string& dir, int port) {
+absl::StatusOr<std::unique_ptr<RedisNode>> RedisNode::Start(const std::string& dir, int port,
+                                                             std::optional<RedisAcl> acl) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const bool pick = port == 0;
@@ -89,7 +141,7 @@ absl::StatusOr<std::unique_ptr<RedisNode>> RedisNode::Start(const std::string& d
       if (!free_port.ok()) return free_port.status();
       p = *free_port;
     }
-    std::unique_ptr<RedisNode> node(new RedisNode(dir, p));
+    std::unique_ptr<RedisNode> node(new RedisNode(dir, p, acl));
     last = node->Launch();
     if (last.ok()) return node;
   }
@@ -113,6 +165,17 @@ absl::Status RedisNode::Launch() {
                "--daemonize", "no",
                "--protected-mode", "no",
                "--logfile", ""};
+  if (acl_) {
+    const std::string users = absl::StrCat(dir_, "/users.acl");
+    std::ofstream f(users, std::ios::trunc);
+    f << "user default off\n"
+      << "user " << acl_->user << " on #" << Sha256Hex(acl_->password) << " ~* &* +@all\n";
+    if (!f.good()) return absl::InternalError(absl::StrCat("cannot write ", users));
+    f.close();
+    opts.args.push_back("--aclfile");
+    opts.args.push_back(users);
+    RegisterRedisAcl(address(), *acl_);
+  }
   auto p = Process::Start(opts);
   if (!p.ok()) return p.status();
   process_ = std::move(*p);

@@ -11,21 +11,41 @@
 #define MIROIR_TESTS_HARNESS_REDIS_NODE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "harness/process.h"
+#include "worker/stores/store_adapter.h"
 
 namespace miroir::testing {
+
+// A store node that runs with ACLs (DESIGN §13): the `default` user is off and
+// `user` (every key, every command) logs in with `password`. The node reads them
+// from DIR/users.acl, where the password is only a SHA-256.
+struct RedisAcl {
+  std::string user;
+  std::string password;
+};
+
+// The harness's own direct commands (RedisCommand: the check, fleet setup)
+// authenticate to `address` as `acl` from now on; a TcpProxy's address in front
+// of an ACL node is registered the same way; "*" applies to every address not
+// registered itself (the demo writer: every node of a fleet). Thread-safe.
+void RegisterRedisAcl(const std::string& address, const RedisAcl& acl);
+// The adapter options for reading `address` the harness's way (the check, the
+// reshard counts): pool of one, and the registered ACL user if any.
+StoreOptions HarnessStoreOptions(const std::string& address);
 
 class RedisNode {
  public:
   // Starts redis-server with its data in `dir` (created) on a free port (or
   // `port` when non-zero), and waits until it answers PING. Retries with another
   // port when a picked port was taken meanwhile.
-  static absl::StatusOr<std::unique_ptr<RedisNode>> Start(const std::string& dir, int port = 0);
+  static absl::StatusOr<std::unique_ptr<RedisNode>> Start(const std::string& dir, int port = 0,
+                                                          std::optional<RedisAcl> acl = {});
 
   ~RedisNode() = default;  // the Process destructor kills and reaps
 
@@ -49,17 +69,20 @@ class RedisNode {
   absl::StatusOr<std::string> Command(const std::vector<std::string>& argv);
 
  private:
-  RedisNode(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
+  RedisNode(std::string dir, int port, std::optional<RedisAcl> acl)
+      : dir_(std::move(dir)), port_(port), acl_(std::move(acl)) {}
   absl::Status Launch();
 
   std::string dir_;
   int port_;
+  std::optional<RedisAcl> acl_;
   int launches_ = 0;
   std::unique_ptr<Process> process_;
 };
 
 // One command against any redis at `address` (HOST:PORT), same reply rules as
-// RedisNode::Command. UNAVAILABLE when it cannot connect.
+// RedisNode::Command, authenticated first when the address was registered with
+// RegisterRedisAcl. UNAVAILABLE when it cannot connect.
 absl::StatusOr<std::string> RedisCommand(const std::string& address,
                                          const std::vector<std::string>& argv,
                                          int timeout_ms = 2000);

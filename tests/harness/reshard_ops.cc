@@ -95,7 +95,8 @@ absl::StatusOr<uint64_t> EntriesOfGeneration(Fleet& fleet, const std::string& in
                                              uint32_t shards) {
   uint64_t n = 0;
   for (const auto& id : fleet.node_ids()) {
-    auto store = RedisStore::Create(fleet.redis(id).address(), StoreOptions{});
+    auto store = RedisStore::Create(fleet.redis(id).address(),
+                                    HarnessStoreOptions(fleet.redis(id).address()));
     if (!store.ok()) return store.status();
     for (uint32_t s = 0; s < shards; ++s) {
       std::string after;

@@ -12,6 +12,7 @@
 #include "common/grpc_server.h"
 #include "common/routing.h"
 #include "miroir/v1/anti_entropy.grpc.pb.h"
+#include "harness/redis_node.h"
 
 namespace miroir::testing {
 namespace {
@@ -481,8 +482,6 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
   }
   std::map<std::string, std::map<uint32_t, ShardContents>> contents;
   std::set<std::string> unreadable;
-  StoreOptions store_options;
-  store_options.pool_size = 1;
   for (const auto& node : st.nodes()) {
     if (options.skip_nodes.count(node.id())) continue;
     // A removed node must hold nothing; it is read like the others when reachable.
@@ -490,7 +489,8 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
     auto ov = options.address_override.find(node.id());
     if (ov != options.address_override.end()) address = ov->second;
     auto store =
-        MakeStoreAdapter(node.store().empty() ? "redis" : node.store(), address, store_options);
+        MakeStoreAdapter(node.store().empty() ? "redis" : node.store(), address,
+                         HarnessStoreOptions(address));
     if (!store.ok()) {
       unreadable.insert(node.id());
       continue;

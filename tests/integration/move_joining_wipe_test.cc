@@ -89,14 +89,16 @@ void ExpectDoneAndNothingLost(MoveScenario& sc, uint64_t plan, const std::string
   }
 }
 
-// Wiped while moves to r9 are in catching_up (their backfill done). Every move
-// writes to r9, and one cutover at a time runs per node (max_cutovers_per_node
-// 1): while the first move's cutover waits for the delayed acks of its pause,
-// the others keep passing in catching_up. The writer is told to stop at the
-// wipe: writes after it would rewrite the keys on r9 and hide what was lost. It
-// is not waited for first: its batch held by the first cutover would complete at
-// that move's E3, and a write acknowledged by the new owner alone (RF 1) and then
-// wiped is lost whatever the move does.
+// Wiped while moves to r9 are in catching_up (their backfill done). The moves
+// are held there by a schedule window that opens in two hours (set with `plan
+// update` while r9's traffic is held, so prepare cannot finish first); then the
+// writer is told to stop, r9 restarts empty, and the window is lifted (`plan
+// update --schedule-window ""`): each move pauses for its cutover, whose fence
+// re-reads r9. (Before: the moves were caught in catching_up while the first
+// cutover held the others there; under CI load that window was a millisecond
+// wide, the poll missed it and saw a move DONE: a red run.) The writer is not
+// waited for: a write acknowledged by the new owner alone (RF 1) and then wiped
+// is lost whatever the move does.
 //
 // Before the fix (today's code, where only the sources' incarnations were
 // checked): the plan ended DONE with r9 the owner of shards it no longer held —
@@ -106,32 +108,52 @@ void ExpectDoneAndNothingLost(MoveScenario& sc, uint64_t plan, const std::string
 TEST(MoveJoiningWipe, WipedDuringCatchingUpCopiesAgainAndLosesNothing) {
   TempDir tmp("joinwipe");
   ScenarioOptions so = Options();
-  so.fleet.worker_flags = {"--test-ack-delay-ms=2000"};
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
-  auto addr = f.AddNodeProcess("r9", "g0");
+  auto addr = f.AddNodeProcess("r9", "g0", /*proxied=*/true);
   ASSERT_TRUE(addr.ok()) << addr.status();
+  f.node("r9").proxy->Hold();
   auto plan = (*sc)->Plan(AddNodeRequest("r9", "g0", *addr));
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_GE(plan->moves_size(), 2) << DescribePlan(*plan);
+  const std::string id = absl::StrCat(plan->id());
+  auto closed = f.Ctl({"plan", "update", id, "--schedule-window", WindowAhead(absl::Hours(2))});
+  f.node("r9").proxy->Release();
+  ASSERT_TRUE(closed.ok());
+  ASSERT_EQ(closed->exit_code, 0) << closed->stderr_text;
 
-  // Force the state: at least two moves in catching_up (held there by the first
-  // cutover), nothing finished.
+  // Every move catches up, then waits for the window.
   bool reached = false;
+  pb::Plan last;
   for (int i = 0; i < 3000 && !reached; ++i) {
     auto p = f.GetPlan(plan->id());
     ASSERT_TRUE(p.ok()) << p.status();
-    reached = CountIn(p->plan(), pb::MOVE_CATCHING_UP) >= 2;
-    ASSERT_EQ(CountIn(p->plan(), pb::MOVE_DONE), 0) << DescribePlan(p->plan());
+    last = p->plan();
+    int waiting = 0;
+    for (const auto& m : last.moves()) {
+      waiting += m.state() == pb::MOVE_CATCHING_UP &&
+                 m.message().find("waiting for a schedule window") != std::string::npos;
+    }
+    reached = waiting == last.moves_size();
+    ASSERT_EQ(CountIn(last, pb::MOVE_PAUSED) + CountIn(last, pb::MOVE_DONE), 0)
+        << DescribePlan(last);
     if (!reached) absl::SleepFor(absl::Milliseconds(20));
   }
-  ASSERT_TRUE(reached) << "no two moves in catching_up";
-  const std::string first = Incarnation(f, "r9");
+  ASSERT_TRUE(reached) << "not every move waits in catching_up: " << DescribePlan(last);
+  // The workers report r9's incarnation with their node health (bounded wait).
+  std::string first;
+  for (int i = 0; i < 200 && first.empty(); ++i) {
+    first = Incarnation(f, "r9");
+    if (first.empty()) absl::SleepFor(absl::Milliseconds(50));
+  }
   ASSERT_FALSE(first.empty());
   (*sc)->writer().Stop();
 
   ASSERT_TRUE(f.redis("r9").WipeRestart().ok());
+  auto open = f.Ctl({"plan", "update", id, "--schedule-window", ""});
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->exit_code, 0) << open->stderr_text;
 
   ExpectDoneAndNothingLost(**sc, plan->id(), first, "catching_up");
   // The cutover's fence re-read r9 and sent the move back to prepare.

@@ -32,15 +32,32 @@ void AppendArgv(redisContext* c, const RedisCommand& cmd) {
 
 }  // namespace
 
+absl::Status RedisErrorStatus(const std::string& address, const std::string& text) {
+  for (const char* transient : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"}) {
+    if (absl::StartsWith(text, transient)) {
+      return absl::UnavailableError(absl::StrCat("redis ", address, ": ", text));
+    }
+  }
+  for (const char* auth : {"NOAUTH", "WRONGPASS", "NOPERM"}) {
+    if (absl::StartsWith(text, auth)) {
+      return absl::UnavailableError(
+          absl::StrCat("redis ", address, ": ", text,
+                       " (the node requires an ACL user: store.username, store.password_file)"));
+    }
+  }
+  return absl::InternalError(absl::StrCat("redis ", address, ": ", text));
+}
+
 RedisConnectionPool::RedisConnectionPool(std::string host, int port, int connect_timeout_ms,
                                          int op_timeout_ms, int pool_size,
-                                         std::vector<LuaScript> scripts)
+                                         std::vector<LuaScript> scripts, RedisAuth auth)
     : host_(std::move(host)),
       port_(port),
       connect_timeout_ms_(connect_timeout_ms),
       op_timeout_ms_(op_timeout_ms),
       pool_size_(pool_size < 1 ? 1 : pool_size),
-      scripts_(std::move(scripts)) {
+      scripts_(std::move(scripts)),
+      auth_(std::move(auth)) {
   shas_.resize(scripts_.size());
 }
 
@@ -65,14 +82,46 @@ absl::Status RedisConnectionPool::LoadScripts(redisContext* c) {
     }
     ReplyPtr r(static_cast<redisReply*>(raw));
     if (!r) return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", c->errstr));
+    if (r->type == REDIS_REPLY_ERROR) {
+      return RedisErrorStatus(absl::StrCat(host_, ":", port_),
+                              absl::StrCat(std::string(r->str, r->len), " (SCRIPT LOAD ",
+                                           s.name, ")"));
+    }
     if (r->type != REDIS_REPLY_STRING) {
-      return absl::InternalError(absl::StrCat("redis SCRIPT LOAD ", s.name, " failed: ",
-                                              r->type == REDIS_REPLY_ERROR ? r->str : "?"));
+      return absl::InternalError(
+          absl::StrCat("redis SCRIPT LOAD ", s.name, " failed: unexpected reply type"));
     }
     shas.emplace_back(r->str, r->len);
   }
   absl::MutexLock l(&mu_);
   shas_ = std::move(shas);
+  return absl::OkStatus();
+}
+
+absl::Status RedisConnectionPool::Authenticate(redisContext* c) {
+  if (auth_.password.empty()) return absl::OkStatus();
+  std::vector<const char*> argv = {"AUTH"};
+  std::vector<size_t> lens = {4};
+  if (!auth_.username.empty()) {
+    argv.push_back(auth_.username.data());
+    lens.push_back(auth_.username.size());
+  }
+  argv.push_back(auth_.password.data());
+  lens.push_back(auth_.password.size());
+  ReplyPtr reply(static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  const std::string who = auth_.username.empty() ? "the default user" : "user " + auth_.username;
+  if (reply == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("redis ", host_, ":", port_, ": AUTH as ", who, ": ", c->errstr));
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    // The server's reply (WRONGPASS ..., or an AUTH without a configured
+    // password) never echoes the password.
+    return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": AUTH as ", who,
+                                               " refused: ",
+                                               std::string(reply->str, reply->len)));
+  }
   return absl::OkStatus();
 }
 
@@ -101,6 +150,7 @@ absl::StatusOr<redisContext*> RedisConnectionPool::Acquire() {
   } else {
     redisSetTimeout(c, ToTimeval(op_timeout_ms_));
     redisEnableKeepAlive(c);
+    st = Authenticate(c);
     // Scripts live in the server, not the connection: only the first connection
     // loads them (EvalMany reloads them on NOSCRIPT, after a restart or a flush).
     bool loaded;
@@ -108,7 +158,7 @@ absl::StatusOr<redisContext*> RedisConnectionPool::Acquire() {
       absl::MutexLock l(&mu_);
       loaded = !shas_.empty() && !shas_[0].empty();
     }
-    if (!loaded) st = LoadScripts(c);
+    if (st.ok() && !loaded) st = LoadScripts(c);
   }
   if (!st.ok()) {
     if (c) redisFree(c);

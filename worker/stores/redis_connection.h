@@ -1,6 +1,7 @@
 // RedisConnectionPool: a bounded pool of blocking hiredis connections to one
 // redis-server, with connect/op timeouts, reconnect on error and the Lua scripts
-// loaded on every new connection (EVALSHA with a NOSCRIPT fallback).
+// loaded on every new connection (EVALSHA with a NOSCRIPT fallback); every new
+// connection authenticates first when credentials are set (ACL user).
 //
 // Thread-safe: any thread may Acquire; a connection is used by one thread at a
 // time and returned (or dropped when broken) by its Lease's destructor.
@@ -33,13 +34,26 @@ struct LuaScript {
   const char* source;
 };
 
+// The ACL user a connection authenticates as (empty password: no AUTH).
+struct RedisAuth {
+  std::string username;  // "" = the default user (AUTH password)
+  std::string password;
+};
+
+// The status for an error reply `text` from the node at `address`: UNAVAILABLE
+// for what passes or what the node's operator must fix while others still serve
+// (-LOADING while it replays its AOF, -BUSY, -MASTERDOWN, -TRYAGAIN; -NOAUTH,
+// -WRONGPASS, -NOPERM: the credentials, with a hint at store.username and
+// store.password_file), INTERNAL otherwise.
+absl::Status RedisErrorStatus(const std::string& address, const std::string& text);
+
 // One pipelined command: argv as binary-safe strings.
 using RedisCommand = std::vector<std::string>;
 
 class RedisConnectionPool {
  public:
   RedisConnectionPool(std::string host, int port, int connect_timeout_ms, int op_timeout_ms,
-                      int pool_size, std::vector<LuaScript> scripts);
+                      int pool_size, std::vector<LuaScript> scripts, RedisAuth auth = {});
   ~RedisConnectionPool();
   RedisConnectionPool(const RedisConnectionPool&) = delete;
   RedisConnectionPool& operator=(const RedisConnectionPool&) = delete;
@@ -58,6 +72,8 @@ class RedisConnectionPool {
   absl::StatusOr<redisContext*> Acquire();
   void Release(redisContext* c, bool broken);
   absl::Status LoadScripts(redisContext* c);
+  // AUTH on a new connection; UNAVAILABLE naming the user (never the password).
+  absl::Status Authenticate(redisContext* c);
 
   const std::string host_;
   const int port_;
@@ -65,6 +81,7 @@ class RedisConnectionPool {
   const int op_timeout_ms_;
   const int pool_size_;
   const std::vector<LuaScript> scripts_;
+  const RedisAuth auth_;
 
   absl::Mutex mu_;
   std::vector<redisContext*> idle_ ABSL_GUARDED_BY(mu_);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/clock.h"
+#include "common/tls.h"
 #include "worker/stores/redis_scripts.h"
 
 namespace miroir {
@@ -72,16 +73,7 @@ int64_t I64(const redisReply* r) {
 }
 
 absl::Status ErrorReply(const std::string& address, const redisReply* r) {
-  const std::string text = Str(r);
-  // Redis answers -LOADING while it replays its AOF after a restart, -BUSY while a
-  // script runs long, -MASTERDOWN/-TRYAGAIN in transient cluster states: the node
-  // will answer soon, so the caller may retry.
-  for (const char* transient : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"}) {
-    if (text.rfind(transient, 0) == 0) {
-      return absl::UnavailableError(absl::StrCat("redis ", address, ": ", text));
-    }
-  }
-  return absl::InternalError(absl::StrCat("redis ", address, ": ", text));
+  return RedisErrorStatus(address, Str(r));
 }
 
 absl::Status FencedError(uint64_t epoch, uint64_t fence) {
@@ -110,9 +102,16 @@ absl::StatusOr<std::unique_ptr<RedisStore>> RedisStore::Create(const std::string
       !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("address: '", address, "' is not HOST:PORT"));
   }
+  const std::string host = HostOf(address);
+  if (!options.insecure && !IsLoopbackHost(host)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store.insecure: node address ", address,
+        " is not loopback and the redis client has no TLS; reach the node through a local TLS "
+        "tunnel (docs/security.md) or set store.insecure: true"));
+  }
   auto pool = std::make_unique<RedisConnectionPool>(
-      address.substr(0, colon), port, options.connect_timeout_ms, options.op_timeout_ms,
-      options.pool_size, AllScripts());
+      host, port, options.connect_timeout_ms, options.op_timeout_ms, options.pool_size,
+      AllScripts(), RedisAuth{options.username, options.password});
   return std::unique_ptr<RedisStore>(new RedisStore(std::move(pool), address));
 }
 

@@ -184,10 +184,20 @@ struct StoreOptions {
   int connect_timeout_ms = 1000;
   int op_timeout_ms = 2000;
   int pool_size = 16;
+  // DESIGN §13 store credentials: every new connection authenticates as this
+  // ACL user (`AUTH username password`; `AUTH password` for the default user when
+  // username is empty). password holds the secret read from store.password_file;
+  // it is never logged or put in an error.
+  std::string username;
+  std::string password;
+  // hiredis 0.14 has no TLS: a node address that is not loopback (a local TLS
+  // tunnel's endpoint is) is refused unless this is set (store.insecure).
+  bool insecure = false;
 };
 
 // Creates the adapter for `store` ("redis") at `address` (HOST:PORT).
-// INVALID_ARGUMENT for an unknown store type.
+// INVALID_ARGUMENT for an unknown store type or a malformed address;
+// FAILED_PRECONDITION for a non-loopback address without options.insecure.
 absl::StatusOr<std::unique_ptr<StoreAdapter>> MakeStoreAdapter(const std::string& store,
                                                               const std::string& address,
                                                               const StoreOptions& options);
