@@ -8,7 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "common/build_info.h"
 #include "common/route_sets.h"
-#include "coordinator/schedule_window.h"
 #include "common/status_macros.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
@@ -20,6 +19,7 @@
 #include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
+#include "coordinator/schedule_window.h"
 #include "coordinator/verify_ops.h"
 #include "spdlog/spdlog.h"
 

@@ -104,8 +104,7 @@ class Coordinator {
   // shard of the index's live generation; returns at once. INVALID_ARGUMENT empty
   // index or negative timeout (0: one hour); NOT_FOUND unknown index;
   // UNAVAILABLE no live worker. Nothing is saved on an error.
-  absl::StatusOr<v1::VerifyOperation> StartVerify(const std::string& index,
-                                                  absl::Duration timeout);
+  absl::StatusOr<v1::VerifyOperation> StartVerify(const std::string& index, absl::Duration timeout);
   // One operation (NOT_FOUND unknown id), or the newest 20 (id 0).
   absl::StatusOr<v1::GetVerifyResponse> GetVerify(uint64_t id);
   // Removes an alias (NOT_FOUND unknown alias); returns the epoch publishing it.
@@ -229,7 +228,7 @@ class Coordinator {
   CoordinatorConfig config_;
   ConfigLoader config_loader_;  // set before serving, then read only
   std::string config_source_;
-  absl::Mutex reload_mu_;       // one reload at a time
+  absl::Mutex reload_mu_;  // one reload at a time
   int64_t config_loaded_ms_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t reloads_ ABSL_GUARDED_BY(mu_) = 0;
   const std::unique_ptr<StateStore> store_;

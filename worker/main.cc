@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   auto session = std::make_unique<miroir::CoordinatorSession>(sopts, &router, &inflight, &stores);
   session->set_read_exclusions(&read_exclusions);
   miroir::WritePath writes(&router, &stores, &hlc, miroir::SystemClock::Default(), &fanout,
-                          &inflight, session.get(), cfg.write);
+                           &inflight, session.get(), cfg.write);
   miroir::DataPlaneService dataplane(&writes, &router, &stores, session.get(), &read_exclusions,
                                      cfg.max_batches_in_flight);
   auto server = miroir::StartGrpcServer(cfg.listen, {&dataplane}, *security);

@@ -99,8 +99,9 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (root["store"]) {
     const YAML::Node s = root["store"];
     if (!s.IsMap()) return YamlError(r.source(), s, "store", "must be a map");
-    MIROIR_TRY(r.OnlyKeys(s, "store", {"connect_timeout", "op_timeout", "pool_size", "username",
-                                       "password_file", "insecure"}));
+    MIROIR_TRY(r.OnlyKeys(
+        s, "store",
+        {"connect_timeout", "op_timeout", "pool_size", "username", "password_file", "insecure"}));
     MIROIR_TRY(r.String(s, "store", "username", &c->store.username));
     MIROIR_TRY(r.Bool(s, "store", "insecure", &c->store.insecure));
     std::string password_file;

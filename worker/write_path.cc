@@ -425,8 +425,8 @@ std::vector<v1::WriteAck> WritePath::Write(const std::vector<const v1::WriteItem
     if (refresh > 0) {
       link_->RefreshView(refresh);
       if (router_->epoch() <= snap->epoch()) {
-        router_->WaitForNewer(snap->epoch(), std::min(RealTimeAt(deadline_ms),
-                                                      absl::Now() + absl::Milliseconds(50)));
+        router_->WaitForNewer(
+            snap->epoch(), std::min(RealTimeAt(deadline_ms), absl::Now() + absl::Milliseconds(50)));
       }
     } else if (pending.empty() && !held.empty()) {
       int64_t until_ms = deadline_ms;

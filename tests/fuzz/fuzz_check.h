@@ -7,12 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define MIROIR_FUZZ_CHECK(cond, what)                                      \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
+#define MIROIR_FUZZ_CHECK(cond, what)                                         \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
       std::fprintf(stderr, "fuzz property violated: %s (%s)\n", what, #cond); \
-      std::abort();                                                        \
-    }                                                                      \
+      std::abort();                                                           \
+    }                                                                         \
   } while (0)
 
 #endif  // MIROIR_TESTS_FUZZ_FUZZ_CHECK_H_

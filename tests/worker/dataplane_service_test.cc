@@ -55,7 +55,8 @@ class DataPlaneTest : public ::testing::Test {
   InflightTracker inflight_;  // outlives the pool
   ThreadPool pool_{2};
   AlwaysLeased link_;
-  WritePath path_{&router_, &stores_, &hlc_, &clock_, &pool_, &inflight_, &link_, WritePathOptions{}};
+  WritePath path_{&router_, &stores_,   &hlc_,  &clock_,
+                  &pool_,   &inflight_, &link_, WritePathOptions{}};
   DataPlaneService service_{&path_,
                             &router_,
                             &stores_,

@@ -3,6 +3,7 @@
 // re-route, paused shards, the lease gate, per-item errors.
 #include "worker/write_path.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,8 +11,6 @@
 #include <memory>
 #include <optional>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "common/route_sets.h"
 #include "common/routing.h"
@@ -216,9 +215,9 @@ TEST_F(WritePathTest, OneGroupDownIsDegradedBothDownIsUnavailable) {
   ASSERT_TRUE(nodes_[1]->Kill().ok());
   auto acks = Write({Put("a", "{}")});
   ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
-  EXPECT_EQ(std::vector<std::string>(acks[0].degraded_groups().begin(),
-                                     acks[0].degraded_groups().end()),
-            std::vector<std::string>{"g1"});
+  EXPECT_EQ(
+      std::vector<std::string>(acks[0].degraded_groups().begin(), acks[0].degraded_groups().end()),
+      std::vector<std::string>{"g1"});
   {
     absl::MutexLock l(&link_.mu);
     EXPECT_EQ(link_.misses, std::vector<std::string>{"r1"});
@@ -251,9 +250,9 @@ TEST_F(WritePathTest, BadItemsFailAloneAndTheRestOfTheBatchApplies) {
   const auto kInvalid = static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT);
   std::vector<uint32_t> codes;
   for (const auto& a : acks) codes.push_back(a.code());
-  EXPECT_EQ(codes, (std::vector<uint32_t>{0, kInvalid, kInvalid, kInvalid, kInvalid, kInvalid,
-                                          static_cast<uint32_t>(grpc::StatusCode::NOT_FOUND), 0,
-                                          0}));
+  EXPECT_EQ(codes,
+            (std::vector<uint32_t>{0, kInvalid, kInvalid, kInvalid, kInvalid, kInvalid,
+                                   static_cast<uint32_t>(grpc::StatusCode::NOT_FOUND), 0, 0}));
   EXPECT_TRUE(Read("r0", "ok1").ok());
   EXPECT_TRUE(Read("r0", "ok2").ok());
   EXPECT_TRUE(Read("r0", "gone")->tombstone) << "a delete of an absent key writes a tombstone";

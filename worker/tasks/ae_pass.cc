@@ -70,8 +70,8 @@ absl::Status ApplyRepairs(const Replica& r, const ShardKey& shard, uint64_t epoc
   if (!res.ok()) return Prefixed(r.node, res.status());
   for (const auto& a : *res) {
     if (a.outcome == ApplyOutcome::kFenced) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          r.node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
+      return absl::FailedPreconditionError(
+          absl::StrCat(r.node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
     }
   }
   return absl::OkStatus();

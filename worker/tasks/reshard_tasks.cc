@@ -139,9 +139,9 @@ bool SameAs(const StoredDoc& d, const SourceEntry& s) {
 // One key read straight from every owner of its shard in both generations, to
 // tell a write still in flight from a real difference.
 struct KeyReading {
-  std::optional<StoredDoc> source;   // newest over the source owners
-  bool agree = false;                // every target owner holds exactly `source`
-  bool source_newer = false;         // some target owner lacks it or is older
+  std::optional<StoredDoc> source;  // newest over the source owners
+  bool agree = false;               // every target owner holds exactly `source`
+  bool source_newer = false;        // some target owner lacks it or is older
 };
 
 absl::StatusOr<KeyReading> ReadKey(const TaskContext& ctx, const v1::GenerationRoute& source,
@@ -151,8 +151,7 @@ absl::StatusOr<KeyReading> ReadKey(const TaskContext& ctx, const v1::GenerationR
   for (const auto& n : RouteNodes(source.routes(static_cast<int>(ss)), RouteSet::kOwners)) {
     auto store = ctx.store(n);
     if (!store.ok()) return Prefixed(n, store.status());
-    auto d = (*store)->Get(ShardKey{source.index(), source.generation(), ss}, ctx.task.epoch(),
-                           pk);
+    auto d = (*store)->Get(ShardKey{source.index(), source.generation(), ss}, ctx.task.epoch(), pk);
     if (!d.ok() && d.status().code() != absl::StatusCode::kNotFound) return Prefixed(n, d.status());
     if (d.ok() && (!out.source || out.source->version < d->version)) out.source = *std::move(d);
   }
@@ -161,8 +160,7 @@ absl::StatusOr<KeyReading> ReadKey(const TaskContext& ctx, const v1::GenerationR
   for (const auto& n : RouteNodes(target.routes(static_cast<int>(ts)), RouteSet::kOwners)) {
     auto store = ctx.store(n);
     if (!store.ok()) return Prefixed(n, store.status());
-    auto d = (*store)->Get(ShardKey{target.index(), target.generation(), ts}, ctx.task.epoch(),
-                           pk);
+    auto d = (*store)->Get(ShardKey{target.index(), target.generation(), ts}, ctx.task.epoch(), pk);
     if (!d.ok() && d.status().code() != absl::StatusCode::kNotFound) return Prefixed(n, d.status());
     if (!d.ok()) {
       if (out.source) out.agree = false, out.source_newer = true;
