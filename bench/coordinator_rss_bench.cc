@@ -37,16 +37,16 @@ int main() {
   for (int g = 0; g < 4; ++g) {
     fleet += absl::StrCat("  - id: g", g, "\n    nodes:\n");
     for (int n = 0; n < 8; ++n) {
-      fleet += absl::StrCat("      - {id: g", g, "n", n, ", address: \"127.0.0.1:", 6000 + g * 8 + n,
-                            "\"}\n");
+      fleet += absl::StrCat("      - {id: g", g, "n", n,
+                            ", address: \"127.0.0.1:", 6000 + g * 8 + n, "\"}\n");
     }
   }
   // Each measurement runs in a fresh child so neither sees the other's heap.
   pid_t builder = fork();
   if (builder == 0) {
     auto store = SqliteStateStore::Open(dir + "/coordinator.db");
-    auto core = Coordinator::Create(CoordinatorConfig(), std::move(*store),
-                                    miroir::SystemClock::Default());
+    auto core =
+        Coordinator::Create(CoordinatorConfig(), std::move(*store), miroir::SystemClock::Default());
     if (!core.ok() || !(*core)->InitCluster(fleet, "fleet").ok()) _exit(1);
     for (int i = 0; i < 10; ++i) {
       auto r = (*core)->CreateIndex(absl::StrCat("index", i), 4096, 2);
@@ -66,8 +66,8 @@ int main() {
   if (pid == 0) {
     const long before = RssKb();
     auto store = SqliteStateStore::Open(dir + "/coordinator.db");
-    auto core = Coordinator::Create(CoordinatorConfig(), std::move(*store),
-                                    miroir::SystemClock::Default());
+    auto core =
+        Coordinator::Create(CoordinatorConfig(), std::move(*store), miroir::SystemClock::Default());
     if (!core.ok()) _exit(1);
     std::printf("fresh process loading it from SQLite: RSS %.1f MB (before load %.1f MB)\n",
                 RssKb() / 1024.0, before / 1024.0);

@@ -471,8 +471,14 @@ int Run(const Options& o) {
     uint64_t a0 = 0, a1c = 0;
     int64_t ta = 0, tb = 0;
     for (const auto& s : samples) {
-      if (s.t_ms <= start_ms) { a0 = s.acked; ta = s.t_ms; }
-      if (s.t_ms <= t_rt) { a1c = s.acked; tb = s.t_ms; }
+      if (s.t_ms <= start_ms) {
+        a0 = s.acked;
+        ta = s.t_ms;
+      }
+      if (s.t_ms <= t_rt) {
+        a1c = s.acked;
+        tb = s.t_ms;
+      }
     }
     if (tb > ta) backfill_achieved_rate = static_cast<double>(a1c - a0) * 1000.0 / (tb - ta);
   }
@@ -497,11 +503,12 @@ int Run(const Options& o) {
     for (const auto& n : new_t.WriteTargets(sn)) n_new[n] += 1;
   }
   const double mean_body = load_stats.acked() > 0 && old_gen->docs.size() > 0
-                               ? old_gen->bytes / std::max(1.0, [&] {
-                                   double d = 0;
-                                   for (double x : old_gen->docs) d += x;
-                                   return d;
-                                 }())
+                               ? old_gen->bytes / std::max(1.0,
+                                                           [&] {
+                                                             double d = 0;
+                                                             for (double x : old_gen->docs) d += x;
+                                                             return d;
+                                                           }())
                                : 0;
   miroir::coordinator::ReshardEstimateInput in;
   in.documents = static_cast<uint64_t>(o.docs);
@@ -520,7 +527,10 @@ int Run(const Options& o) {
   double m_busy_w = 0;
   for (const auto& [n, c] : n_new) {
     const double w = static_cast<double>(o.throttle) * c / k + o.rate * (n_old[n] + c) / k;
-    if (w > m_busy_w) { m_busy_w = w; m_busy = n; }
+    if (w > m_busy_w) {
+      m_busy_w = w;
+      m_busy = n;
+    }
   }
   // The same per-node share at the backfill rate actually achieved.
   const double achieved_dps = backfill_s > 0 ? rec.documents_backfilled() / backfill_s : 0;
@@ -551,8 +561,16 @@ int Run(const Options& o) {
       m_worst = std::max(m_worst, bf + o.rate * (n_old[n] + c) / k);
     }
   }
-  const double old_docs_total = [&] { double d = 0; for (double x : old_gen->docs) d += x; return d; }();
-  const double new_docs_total = [&] { double d = 0; for (double x : new_gen->docs) d += x; return d; }();
+  const double old_docs_total = [&] {
+    double d = 0;
+    for (double x : old_gen->docs) d += x;
+    return d;
+  }();
+  const double new_docs_total = [&] {
+    double d = 0;
+    for (double x : new_gen->docs) d += x;
+    return d;
+  }();
 
   // ---- report ----
   auto ms_between = [](int64_t a, int64_t b) {
@@ -575,50 +593,60 @@ int Run(const Options& o) {
   std::printf("### Measured vs. model (same configuration)\n\n");
   std::printf("| quantity | measured | model |\n|---|---|---|\n");
   const double steady_model = k * mean_body * 2;
-  std::printf("| redis `used_memory`, sum of 6 nodes: before / peak (retention) / after complete "
-              "| %s / %s / %s | — |\n",
-              MB(mem_before).c_str(), MB(mem_retention).c_str(), MB(mem_after).c_str());
+  std::printf(
+      "| redis `used_memory`, sum of 6 nodes: before / peak (retention) / after complete "
+      "| %s / %s / %s | — |\n",
+      MB(mem_before).c_str(), MB(mem_retention).c_str(), MB(mem_after).c_str());
   std::printf("| highest 1 s sample of that sum during the run | %s | — |\n", MB(peak_mem).c_str());
-  std::printf("| **storage amplification, used_memory** (retention / before) | **%.2f×** | %.2f× "
-              "(peak %s / steady %s of bodies) |\n",
-              static_cast<double>(mem_retention) / mem_before,
-              static_cast<double>(est->storage_peak_bytes) / steady_model,
-              MB(static_cast<double>(est->storage_peak_bytes)).c_str(), MB(steady_model).c_str());
-  std::printf("| storage amplification, shard stats body bytes (old + new gen) / old gen, in "
-              "retention | %.2f× (%s + %s) | 2.00× |\n",
-              (old_gen->bytes + new_gen->bytes) / old_gen->bytes, MB(old_gen->bytes).c_str(),
-              MB(new_gen->bytes).c_str());
+  std::printf(
+      "| **storage amplification, used_memory** (retention / before) | **%.2f×** | %.2f× "
+      "(peak %s / steady %s of bodies) |\n",
+      static_cast<double>(mem_retention) / mem_before,
+      static_cast<double>(est->storage_peak_bytes) / steady_model,
+      MB(static_cast<double>(est->storage_peak_bytes)).c_str(), MB(steady_model).c_str());
+  std::printf(
+      "| storage amplification, shard stats body bytes (old + new gen) / old gen, in "
+      "retention | %.2f× (%s + %s) | 2.00× |\n",
+      (old_gen->bytes + new_gen->bytes) / old_gen->bytes, MB(old_gen->bytes).c_str(),
+      MB(new_gen->bytes).c_str());
   std::printf("| after complete / before (used_memory) | %.2f× | 1.00× |\n",
               static_cast<double>(mem_after) / mem_before);
   std::printf("| node writes per client write, before (%d s window) | %.3f | 2.000 |\n", o.window_s,
               before_ratio);
-  std::printf("| node writes per client write, dual-write (%d s window in retention: reverse "
-              "dual-write, nothing copying) | %.3f | 4.000 |\n",
-              o.window_s, dual_ratio);
+  std::printf(
+      "| node writes per client write, dual-write (%d s window in retention: reverse "
+      "dual-write, nothing copying) | %.3f | 4.000 |\n",
+      o.window_s, dual_ratio);
   std::printf("| **dual-write amplification** | **%.2f×** | 2.00× |\n", dual_ratio / before_ratio);
-  std::printf("| **peak node writes/s, fleet** (max 1 s sample of the sum, in backfill) | **%.0f** "
-              "| %.0f (EstimateReshard at the throttle) |\n",
-              sum_max, est->peak_node_writes_per_s);
-  std::printf("| mean node writes/s, fleet, over the backfill | %.0f | %.0f at the achieved "
-              "backfill rate (%.0f docs/s × RF × RG + 2 × w × RF × RG) |\n",
-              sum_mean, achieved_dps * 2 + 2 * o.rate * 2, achieved_dps);
-  std::printf("| **busiest node, max 1 s sample** | **%.0f** (%s) | %.0f (worst moment: 4 "
-              "consecutive live shards at once, at the throttle) |\n",
-              node_max[busiest], sampler.nodes()[busiest].id.c_str(), m_worst);
-  std::printf("| busiest node, mean over the backfill | %.0f (%s) | %.0f at the throttle (%s), "
-              "%.0f at the achieved rate |\n",
-              node_mean[busiest_avg], sampler.nodes()[busiest_avg].id.c_str(), m_busy_w,
-              m_busy.c_str(), m_busy_achieved);
+  std::printf(
+      "| **peak node writes/s, fleet** (max 1 s sample of the sum, in backfill) | **%.0f** "
+      "| %.0f (EstimateReshard at the throttle) |\n",
+      sum_max, est->peak_node_writes_per_s);
+  std::printf(
+      "| mean node writes/s, fleet, over the backfill | %.0f | %.0f at the achieved "
+      "backfill rate (%.0f docs/s × RF × RG + 2 × w × RF × RG) |\n",
+      sum_mean, achieved_dps * 2 + 2 * o.rate * 2, achieved_dps);
+  std::printf(
+      "| **busiest node, max 1 s sample** | **%.0f** (%s) | %.0f (worst moment: 4 "
+      "consecutive live shards at once, at the throttle) |\n",
+      node_max[busiest], sampler.nodes()[busiest].id.c_str(), m_worst);
+  std::printf(
+      "| busiest node, mean over the backfill | %.0f (%s) | %.0f at the throttle (%s), "
+      "%.0f at the achieved rate |\n",
+      node_mean[busiest_avg], sampler.nodes()[busiest_avg].id.c_str(), m_busy_w, m_busy.c_str(),
+      m_busy_achieved);
   std::printf("| per node max 1 s sample, r0…r5 |");
   for (size_t n = 0; n < nn; ++n) std::printf("%s %.0f", n ? "," : "", node_max[n]);
   std::printf(" | — |\n");
-  std::printf("| **backfill duration** (event `backfill` → `catching_up`) | **%s** | %.1f s "
-              "(docs / throttle) |\n",
-              ms_between(t_bf, t_cu).c_str(), est->duration_s);
-  std::printf("| documents copied into the shadow (all passes) / achieved backfill docs/s | %llu "
-              "/ %.0f | %d / %llu |\n",
-              static_cast<unsigned long long>(rec.documents_backfilled()), achieved_dps, o.docs,
-              static_cast<unsigned long long>(o.throttle));
+  std::printf(
+      "| **backfill duration** (event `backfill` → `catching_up`) | **%s** | %.1f s "
+      "(docs / throttle) |\n",
+      ms_between(t_bf, t_cu).c_str(), est->duration_s);
+  std::printf(
+      "| documents copied into the shadow (all passes) / achieved backfill docs/s | %llu "
+      "/ %.0f | %d / %llu |\n",
+      static_cast<unsigned long long>(rec.documents_backfilled()), achieved_dps, o.docs,
+      static_cast<unsigned long long>(o.throttle));
   std::printf("| catch-up (`catching_up` → `verify`), %u passes | %s | — |\n",
               rec.catch_up_passes(), ms_between(t_cu, t_vf).c_str());
   std::printf("| verify (`verify` → `swap_paused`), %u rounds, %llu mismatches | %s | — |\n",
@@ -628,31 +656,37 @@ int Run(const Options& o) {
   std::printf("| start → retention, total | %s | — |\n", ms_between(start_ms, t_rt).c_str());
   std::printf("| complete → done (old generation dropped) | %s | — |\n",
               ms_between(complete_ms, done_ms).c_str());
-  std::printf("| **swap write stall** (ReshardRecord.stall_ms, pause → flip), %u retries | "
-              "**%llu ms** | — |\n",
-              rec.stall_retries(), static_cast<unsigned long long>(rec.stall_ms()));
-  std::printf("| writer's max batch latency around the swap (±1 s) / during the whole reshard | "
-              "%.1f ms / %.1f ms | — |\n",
-              max_swap_batch_ms, max_batch_ms);
-  std::printf("| **per-shard CV of documents, S = 64** (old generation, shard stats, in "
-              "retention) | **%.4f** | %.4f (the %d `doc:` keys through ShardForKey) |\n",
-              Cv(old_gen->docs), Cv(m_old), o.docs);
+  std::printf(
+      "| **swap write stall** (ReshardRecord.stall_ms, pause → flip), %u retries | "
+      "**%llu ms** | — |\n",
+      rec.stall_retries(), static_cast<unsigned long long>(rec.stall_ms()));
+  std::printf(
+      "| writer's max batch latency around the swap (±1 s) / during the whole reshard | "
+      "%.1f ms / %.1f ms | — |\n",
+      max_swap_batch_ms, max_batch_ms);
+  std::printf(
+      "| **per-shard CV of documents, S = 64** (old generation, shard stats, in "
+      "retention) | **%.4f** | %.4f (the %d `doc:` keys through ShardForKey) |\n",
+      Cv(old_gen->docs), Cv(m_old), o.docs);
   std::printf("| **per-shard CV of documents, S = 128** (new generation) | **%.4f** | %.4f |\n",
               Cv(new_gen->docs), Cv(m_new));
-  std::printf("| documents (live, all replicas) old / new generation in retention | %.0f / %.0f | "
-              "— |\n",
-              old_docs_total, new_docs_total);
-  std::printf("| acknowledged writes (load + live) / lost / resurrected / mismatched / wrong "
-              "owner | %llu / **%llu** / **%llu** / %llu / %llu | 0 lost, 0 resurrected |\n\n",
-              static_cast<unsigned long long>(report->acknowledged_writes),
-              static_cast<unsigned long long>(report->lost),
-              static_cast<unsigned long long>(report->resurrected),
-              static_cast<unsigned long long>(report->mismatched),
-              static_cast<unsigned long long>(report->wrong_owner));
+  std::printf(
+      "| documents (live, all replicas) old / new generation in retention | %.0f / %.0f | "
+      "— |\n",
+      old_docs_total, new_docs_total);
+  std::printf(
+      "| acknowledged writes (load + live) / lost / resurrected / mismatched / wrong "
+      "owner | %llu / **%llu** / **%llu** / %llu / %llu | 0 lost, 0 resurrected |\n\n",
+      static_cast<unsigned long long>(report->acknowledged_writes),
+      static_cast<unsigned long long>(report->lost),
+      static_cast<unsigned long long>(report->resurrected),
+      static_cast<unsigned long long>(report->mismatched),
+      static_cast<unsigned long long>(report->wrong_owner));
   std::printf("State entries (ms after `Start`):");
   for (const char* s : {"shadow", "dual_write", "backfill", "catching_up", "verify", "swap_paused",
                         "swap_fenced", "swap_final_delta", "retention"}) {
-    if (entered.count(s)) std::printf(" %s +%lld;", s, static_cast<long long>(entered[s] - start_ms));
+    if (entered.count(s))
+      std::printf(" %s +%lld;", s, static_cast<long long>(entered[s] - start_ms));
   }
   std::printf(" live writer: %llu acked, %llu unknown, %llu stream failures.\n",
               static_cast<unsigned long long>(ws.acked()),

@@ -14,11 +14,11 @@
 // Usage: write_bench [--docs N] [--batch B] [--clients C] [--body BYTES]
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,10 +66,23 @@ int FreePort() {
 }
 
 pid_t StartRedis(int port, const std::string& dir) {
-  std::vector<std::string> args = {"redis-server", "--port", std::to_string(port), "--bind",
-                                   "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "yes",
-                                   "--appendfsync", "always", "--maxmemory-policy", "noeviction",
-                                   "--logfile", dir + "/redis.log"};
+  std::vector<std::string> args = {"redis-server",
+                                   "--port",
+                                   std::to_string(port),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--dir",
+                                   dir,
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "yes",
+                                   "--appendfsync",
+                                   "always",
+                                   "--maxmemory-policy",
+                                   "noeviction",
+                                   "--logfile",
+                                   dir + "/redis.log"};
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
@@ -154,10 +167,14 @@ int Main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (f == "--docs") a.docs = v;
-    else if (f == "--batch") a.batch = v;
-    else if (f == "--clients") a.clients = v;
-    else if (f == "--body") a.body = v;
+    if (f == "--docs")
+      a.docs = v;
+    else if (f == "--batch")
+      a.batch = v;
+    else if (f == "--clients")
+      a.clients = v;
+    else if (f == "--body")
+      a.body = v;
     else {
       std::fprintf(stderr, "error: unknown flag %s\n", f.c_str());
       return 2;
@@ -256,7 +273,8 @@ int Main(int argc, char** argv) {
     ThreadPool pool(a.clients * 2);
     InflightTracker inflight;
     BenchLink link;
-    WritePath path(&router, &stores, &hlc, &pool, &inflight, &link, WritePathOptions{});
+    WritePath path(&router, &stores, &hlc, SystemClock::Default(), &pool, &inflight, &link,
+                   WritePathOptions{});
     DataPlaneService svc(&path, &router, &stores, &link, /*exclusions=*/nullptr, 4);
     auto server = StartGrpcServer("127.0.0.1:0", {&svc});
     if (!server.ok()) return 1;
@@ -274,20 +292,21 @@ int Main(int argc, char** argv) {
       streams.push_back(std::move(s));
     }
     std::atomic<uint64_t> errors{0};
-    results.push_back(Measure("through the worker (DataPlane.Write)", a, [&](int c, int first, int cnt) {
-      v1::WriteBatch b;
-      b.set_batch_id(static_cast<uint64_t>(first));
-      for (int i = first; i < first + cnt; ++i) {
-        auto* it = b.add_items();
-        it->mutable_put()->set_index("bench");
-        it->mutable_put()->set_pk(pk_of(i));
-        it->mutable_put()->set_body(body_of(i));
-      }
-      streams[c]->rw->Write(b);
-      v1::WriteAcks acks;
-      streams[c]->rw->Read(&acks);
-      for (const auto& ack : acks.acks()) errors += ack.code() != 0 ? 1 : 0;
-    }));
+    results.push_back(
+        Measure("through the worker (DataPlane.Write)", a, [&](int c, int first, int cnt) {
+          v1::WriteBatch b;
+          b.set_batch_id(static_cast<uint64_t>(first));
+          for (int i = first; i < first + cnt; ++i) {
+            auto* it = b.add_items();
+            it->mutable_put()->set_index("bench");
+            it->mutable_put()->set_pk(pk_of(i));
+            it->mutable_put()->set_body(body_of(i));
+          }
+          streams[c]->rw->Write(b);
+          v1::WriteAcks acks;
+          streams[c]->rw->Read(&acks);
+          for (const auto& ack : acks.acks()) errors += ack.code() != 0 ? 1 : 0;
+        }));
     for (auto& s : streams) {
       s->rw->WritesDone();
       s->rw->Finish();
@@ -302,17 +321,17 @@ int Main(int argc, char** argv) {
       if (!cl.ok()) return 1;
       std::vector<std::unique_ptr<client::Session>> sessions;
       for (int c = 0; c < a.clients; ++c) sessions.push_back((*cl)->NewSession());
-      results.push_back(Measure("through the client (Session::Write)", a,
-                                [&](int c, int first, int cnt) {
-                                  std::vector<client::Mutation> ms;
-                                  ms.reserve(cnt);
-                                  for (int i = first; i < first + cnt; ++i) {
-                                    ms.push_back(client::Mutation::Put("bench", pk_of(i), body_of(i)));
-                                  }
-                                  for (const auto& r : sessions[c]->Write(ms)) {
-                                    errors += r.status.ok() ? 0 : 1;
-                                  }
-                                }));
+      results.push_back(
+          Measure("through the client (Session::Write)", a, [&](int c, int first, int cnt) {
+            std::vector<client::Mutation> ms;
+            ms.reserve(cnt);
+            for (int i = first; i < first + cnt; ++i) {
+              ms.push_back(client::Mutation::Put("bench", pk_of(i), body_of(i)));
+            }
+            for (const auto& r : sessions[c]->Write(ms)) {
+              errors += r.status.ok() ? 0 : 1;
+            }
+          }));
     }
     if (errors.load() > 0) std::fprintf(stderr, "worker errors: %lu\n", errors.load());
     server->server->Shutdown();

@@ -17,34 +17,31 @@ constexpr absl::string_view kPackage = "/miroir.v1.";
 // Methods of the admin services that only read or watch; every other method of
 // those services is a mutation and needs admin.
 const std::set<absl::string_view>& ViewerMethods() {
-  static const auto* m = new std::set<absl::string_view>{
-      "Coordinator/GetStatus",    "Coordinator/ListNodes",   "Coordinator/ListIndexes",
-      "Coordinator/GetIndex",     "Coordinator/GetPlan",     "Coordinator/ListPlans",
-      "Coordinator/WatchPlan",    "Coordinator/CheckWindow", "Coordinator/Verify",
-      "Coordinator/GetVerify",
-      "Coordinator/CheckCluster", "Coordinator/GetConfig",   "Reshard/Status",
-      "Reshard/Watch",            "AntiEntropy/Status"};
+  static const auto* m =
+      new std::set<absl::string_view>{"Coordinator/GetStatus",    "Coordinator/ListNodes",
+                                      "Coordinator/ListIndexes",  "Coordinator/GetIndex",
+                                      "Coordinator/GetPlan",      "Coordinator/ListPlans",
+                                      "Coordinator/WatchPlan",    "Coordinator/CheckWindow",
+                                      "Coordinator/Verify",       "Coordinator/GetVerify",
+                                      "Coordinator/CheckCluster", "Coordinator/GetConfig",
+                                      "Reshard/Status",           "Reshard/Watch",
+                                      "AntiEntropy/Status"};
   return *m;
 }
 
 const std::set<absl::string_view>& AdminMethods() {
-  static const auto* m =
-      new std::set<absl::string_view>{"Coordinator/InitCluster", "Coordinator/MarkNodeFailed",
-                                      "Coordinator/ForgetNode",  "Coordinator/CreateIndex",
-                                      "Coordinator/SetAlias",    "Coordinator/CreatePlan",
-                                      "Coordinator/PausePlan",   "Coordinator/ResumePlan",
-                                      "Coordinator/AbortPlan",   "Reshard/Start",
-                                      "Reshard/Abort",           "Reshard/Rollback",
-                                      "Reshard/Complete",        "Reshard/Cutover",
-                                      "AntiEntropy/Run",
-                                      // Live controls and the state backup (a copy of
-                                      // the whole model: admin, like every mutation).
-                                      "Coordinator/UpdatePlan",  "Coordinator/PauseAllPlans",
-                                      "Coordinator/ResumeAllPlans", "Coordinator/CutoverPlan",
-                                      "Coordinator/ReloadConfig", "Coordinator/Backup",
-                                      // Starts work on the workers (admin); GetVerify
-                                      // and the one-call Verify only read (viewer).
-                                      "Coordinator/StartVerify", "Coordinator/RemoveAlias"};
+  static const auto* m = new std::set<absl::string_view>{
+      "Coordinator/InitCluster", "Coordinator/MarkNodeFailed", "Coordinator/ForgetNode",
+      "Coordinator/CreateIndex", "Coordinator/SetAlias", "Coordinator/CreatePlan",
+      "Coordinator/PausePlan", "Coordinator/ResumePlan", "Coordinator/AbortPlan", "Reshard/Start",
+      "Reshard/Abort", "Reshard/Rollback", "Reshard/Complete", "Reshard/Cutover", "AntiEntropy/Run",
+      // Live controls and the state backup (a copy of
+      // the whole model: admin, like every mutation).
+      "Coordinator/UpdatePlan", "Coordinator/PauseAllPlans", "Coordinator/ResumeAllPlans",
+      "Coordinator/CutoverPlan", "Coordinator/ReloadConfig", "Coordinator/Backup",
+      // Starts work on the workers (admin); GetVerify
+      // and the one-call Verify only read (viewer).
+      "Coordinator/StartVerify", "Coordinator/RemoveAlias"};
   return *m;
 }
 

@@ -101,8 +101,8 @@ absl::StatusOr<absl::Duration> ParseSchedule(std::string_view text) {
 std::string FormatDuration(absl::Duration d) {
   if (d <= absl::ZeroDuration()) return "0s";
   std::string out;
-  const Unit order[] = {{"d", absl::Hours(24)},       {"h", absl::Hours(1)},
-                        {"m", absl::Minutes(1)},      {"s", absl::Seconds(1)},
+  const Unit order[] = {{"d", absl::Hours(24)},        {"h", absl::Hours(1)},
+                        {"m", absl::Minutes(1)},       {"s", absl::Seconds(1)},
                         {"ms", absl::Milliseconds(1)}, {"us", absl::Microseconds(1)}};
   absl::Duration rest = d;
   for (const Unit& u : order) {

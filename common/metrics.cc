@@ -144,12 +144,14 @@ MetricsRegistry::Family& MetricsRegistry::FamilyFor(std::string_view name, std::
   auto it = families_.find(name);
   if (it == families_.end()) {
     for (size_t i = 1; i < bounds.size(); ++i) {
-      if (!(bounds[i - 1] < bounds[i])) Die(absl::StrCat(std::string(name), ": buckets not increasing"));
+      if (!(bounds[i - 1] < bounds[i]))
+        Die(absl::StrCat(std::string(name), ": buckets not increasing"));
     }
     Family f{type, std::string(help), bounds, {}, {}, {}, {}};
     it = families_.emplace(std::string(name), std::move(f)).first;
   }
-  if (it->second.type != type) Die(absl::StrCat(std::string(name), ": registered with another type"));
+  if (it->second.type != type)
+    Die(absl::StrCat(std::string(name), ": registered with another type"));
   if (type == Type::kHistogram && it->second.bounds != bounds) {
     Die(absl::StrCat(std::string(name), ": registered with other buckets"));
   }

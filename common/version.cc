@@ -15,9 +15,12 @@ bool Version::FromKey(const std::string& key, Version* out) {
     uint64_t r = 0;
     for (char c : s) {
       int d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else return false;
+      if (c >= '0' && c <= '9')
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else
+        return false;
       r = (r << 4) | static_cast<uint64_t>(d);
     }
     *v = r;

@@ -37,8 +37,7 @@ std::string Show(const YAML::Node& node) {
 absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& path) {
   std::ifstream f(path);
   if (!f) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
   }
   std::stringstream buf;
   buf << f.rdbuf();
@@ -50,8 +49,7 @@ absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string&
   try {
     return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(source, e.mark), "syntax error: ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(Where(source, e.mark), "syntax error: ", e.msg));
   }
 }
 
@@ -121,8 +119,8 @@ absl::Status YamlReader::String(const YAML::Node& map, const std::string& prefix
   const YAML::Node n = *member;
   if (!n.IsDefined()) return absl::OkStatus();
   if (!n.IsScalar()) {
-    return YamlError(source_, n, Dotted(prefix, name), absl::StrCat("expected a string, got ",
-                                                                    Show(n)));
+    return YamlError(source_, n, Dotted(prefix, name),
+                     absl::StrCat("expected a string, got ", Show(n)));
   }
   *out = n.Scalar();
   return absl::OkStatus();
@@ -139,7 +137,8 @@ absl::Status YamlReader::Duration(const YAML::Node& map, const std::string& pref
                      absl::StrCat("expected a duration like 500ms, 2s or 1h30m, got ", Show(n)));
   }
   auto d = ParseDuration(n.Scalar());
-  if (!d.ok()) return YamlError(source_, n, Dotted(prefix, name), std::string(d.status().message()));
+  if (!d.ok())
+    return YamlError(source_, n, Dotted(prefix, name), std::string(d.status().message()));
   *out = *d;
   return absl::OkStatus();
 }
@@ -186,8 +185,8 @@ absl::Status YamlReader::OnlyKeys(const YAML::Node& map, const std::string& pref
     if (known.count(k.Scalar()) == 0) {
       std::string expected;
       for (const auto& name : known) absl::StrAppend(&expected, expected.empty() ? "" : ", ", name);
-      return YamlError(source_, k, key, absl::StrCat("unknown key (expected one of: ", expected,
-                                                     ")"));
+      return YamlError(source_, k, key,
+                       absl::StrCat("unknown key (expected one of: ", expected, ")"));
     }
   }
   return absl::OkStatus();

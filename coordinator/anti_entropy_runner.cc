@@ -5,10 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
+#include "common/status_macros.h"
 #include "coordinator/anti_entropy_scheduler.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/node_rejoin.h"
-#include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
@@ -18,6 +18,30 @@ constexpr size_t kKeptRuns = 50;
 
 bool IsAePass(const TaskRecord& t) {
   return t.task.kind() == v1::TASK_AE_PASS && t.task.move_id() == 0;
+}
+
+// The status answer read from `s` (the caller holds the state's lock).
+v1::AntiEntropyStatusResponse StatusOf(const ClusterState& s, const CoordinatorConfig& cfg,
+                                       uint64_t run_id) {
+  v1::AntiEntropyStatusResponse resp;
+  resp.set_enabled(cfg.anti_entropy.enabled);
+  resp.set_schedule(absl::StrCat("every ", miroir::FormatDuration(cfg.anti_entropy.schedule)));
+  resp.set_next_scheduled_ms(cfg.anti_entropy.enabled ? s.ae_next_round_ms : 0);
+  int listed = 0;
+  for (auto it = s.ae_runs.rbegin(); it != s.ae_runs.rend(); ++it) {
+    if (run_id != 0 && it->first != run_id) continue;
+    if (++listed > 20) break;
+    v1::AntiEntropyRun r = it->second;
+    r.clear_cursor_index();
+    r.clear_cursor_shard();
+    r.clear_cursor_wrapped();
+    *resp.add_runs() = r;
+  }
+  for (const auto& [key, p] : s.ae_passes) {
+    if (run_id != 0 && p.run_id() != run_id) continue;
+    *resp.add_passes() = p;
+  }
+  return resp;
 }
 
 }  // namespace
@@ -214,27 +238,8 @@ absl::StatusOr<v1::AntiEntropyRun> AntiEntropyRunner::Start(const v1::AntiEntrop
 
 v1::AntiEntropyStatusResponse AntiEntropyRunner::Status(uint64_t run_id) {
   const CoordinatorConfig cfg = c_->config();  // a gRPC thread: a copy (live keys may change)
-  v1::AntiEntropyStatusResponse resp;
-  resp.set_enabled(cfg.anti_entropy.enabled);
-  resp.set_schedule(absl::StrCat("every ", miroir::FormatDuration(cfg.anti_entropy.schedule)));
   absl::ReaderMutexLock l(&c_->mu_);
-  const ClusterState& s = c_->state_;
-  resp.set_next_scheduled_ms(cfg.anti_entropy.enabled ? s.ae_next_round_ms : 0);
-  int listed = 0;
-  for (auto it = s.ae_runs.rbegin(); it != s.ae_runs.rend(); ++it) {
-    if (run_id != 0 && it->first != run_id) continue;
-    if (++listed > 20) break;
-    v1::AntiEntropyRun r = it->second;
-    r.clear_cursor_index();
-    r.clear_cursor_shard();
-    r.clear_cursor_wrapped();
-    *resp.add_runs() = r;
-  }
-  for (const auto& [key, p] : s.ae_passes) {
-    if (run_id != 0 && p.run_id() != run_id) continue;
-    *resp.add_passes() = p;
-  }
-  return resp;
+  return StatusOf(c_->state_, cfg, run_id);
 }
 
 }  // namespace miroir::coordinator

@@ -5,21 +5,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
+#include "common/status_macros.h"
 #include "common/yaml_config.h"
+#include "coordinator/move_gates.h"
 #include "coordinator/schedule_window.h"
-#include "coordinator/status_macros.h"
 
 namespace miroir::coordinator {
 namespace {
 
 absl::Status ParseMigration(YamlReader& r, const YAML::Node& m, MigrationConfig* out) {
   const std::string p = "migration";
-  MIROIR_RETURN_IF_ERROR(
-      r.OnlyKeys(m, p,
-                 {"skip_delta_pass", "drain_timeout", "catch_up_threshold", "catch_up_max",
-                  "max_write_stall", "retain_moved_shard", "allowed_windows", "backfill_batch_size",
-                  "throttle_docs_per_s", "max_stall_retries", "task_retries", "auto_rejoin",
-                  "max_cutovers_per_node"}));
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
+      m, p,
+      {"skip_delta_pass", "drain_timeout", "catch_up_threshold", "catch_up_max", "max_write_stall",
+       "retain_moved_shard", "allowed_windows", "backfill_batch_size", "throttle_docs_per_s",
+       "max_stall_retries", "task_retries", "auto_rejoin", "max_cutovers_per_node"}));
   MIROIR_RETURN_IF_ERROR(r.Bool(m, p, "skip_delta_pass", &out->skip_delta_pass));
   MIROIR_RETURN_IF_ERROR(r.Duration(m, p, "drain_timeout", &out->drain_timeout));
   MIROIR_RETURN_IF_ERROR(r.Uint(m, p, "catch_up_threshold", &out->catch_up_threshold));
@@ -101,8 +101,8 @@ absl::Status ParseState(YamlReader& r, const YAML::Node& m, StateConfig* out) {
   if (!e || e.IsNull()) return absl::OkStatus();
   if (!e.IsMap()) return YamlError(r.source(), e, "state.etcd", "must be a map");
   const std::string p = "state.etcd";
-  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
-      e, p, {"endpoints", "prefix", "lease_ttl", "dial_timeout", "request_timeout"}));
+  MIROIR_RETURN_IF_ERROR(
+      r.OnlyKeys(e, p, {"endpoints", "prefix", "lease_ttl", "dial_timeout", "request_timeout"}));
   MIROIR_RETURN_IF_ERROR(r.StringList(e, p, "endpoints", &out->etcd.endpoints));
   MIROIR_RETURN_IF_ERROR(r.String(e, p, "prefix", &out->etcd.prefix));
   MIROIR_RETURN_IF_ERROR(r.Duration(e, p, "lease_ttl", &out->etcd.lease_ttl));
@@ -135,12 +135,13 @@ absl::Status ValidateState(const CoordinatorConfig& c) {
   }
   // etcd grants leases in whole seconds.
   if (e.lease_ttl < absl::Seconds(1) || e.lease_ttl % absl::Seconds(1) != absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "state.etcd.lease_ttl: must be a whole number of seconds, at least 1s, not ",
-        miroir::FormatDuration(e.lease_ttl)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("state.etcd.lease_ttl: must be a whole number of seconds, at least 1s, not ",
+                     miroir::FormatDuration(e.lease_ttl)));
   }
-  for (const auto& [key, d] : {std::pair<const char*, absl::Duration>{"dial_timeout", e.dial_timeout},
-                               {"request_timeout", e.request_timeout}}) {
+  for (const auto& [key, d] :
+       {std::pair<const char*, absl::Duration>{"dial_timeout", e.dial_timeout},
+        {"request_timeout", e.request_timeout}}) {
     if (d <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(absl::StrCat("state.etcd.", key, ": must be positive"));
     }
@@ -153,7 +154,8 @@ absl::Status ValidateState(const CoordinatorConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat(
         "state.etcd.lease_ttl: 2 x ", miroir::FormatDuration(e.lease_ttl), " + one heartbeat (",
         miroir::FormatDuration(heartbeat), ") must be shorter than worker_lease_ttl (",
-        miroir::FormatDuration(c.worker_lease_ttl), ") so a failover fits inside the worker lease"));
+        miroir::FormatDuration(c.worker_lease_ttl),
+        ") so a failover fits inside the worker lease"));
   }
   return absl::OkStatus();
 }
@@ -178,11 +180,11 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text
   if (!root || root.IsNull()) return c;
   if (!root.IsMap()) return YamlError(source, root, "(top level)", "must be a map");
   YamlReader r(source);
-  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
-      root, "",
-      {"listen", "data_dir", "metrics_listen", "log_format", "log_level", "schedule_windows",
-       "migration", "worker_lease_ttl", "max_clock_drift", "anti_entropy", "resharding",
-       "state", "tls", "auth"}));
+  MIROIR_RETURN_IF_ERROR(
+      r.OnlyKeys(root, "",
+                 {"listen", "data_dir", "metrics_listen", "log_format", "log_level",
+                  "schedule_windows", "migration", "worker_lease_ttl", "max_clock_drift",
+                  "anti_entropy", "resharding", "state", "tls", "auth"}));
   MIROIR_RETURN_IF_ERROR(ReadTlsYaml(r, root, &c.tls));
   if (const YAML::Node a = root["auth"]; a && !a.IsNull()) {
     if (!a.IsMap()) return YamlError(source, a, "auth", "must be a map {tokens_file}");
@@ -241,7 +243,9 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
 }
 
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
-  if (c.migration.skip_delta_pass && !c.anti_entropy.enabled && !c.test_allow_unsafe_skip_delta) {
+  // The same gate as plan creation and activation (gates.cc): one rule. A config
+  // that trips it is invalid input, so INVALID_ARGUMENT, without "plan refused".
+  if (!CheckDeltaSkipGate(c.migration.skip_delta_pass, c).ok()) {
     return absl::InvalidArgumentError(kDeltaSkipRefusal);
   }
   if (c.anti_entropy.enabled && c.anti_entropy.tombstone_grace < c.anti_entropy.schedule) {

@@ -28,9 +28,9 @@ struct MigrationConfig {
   // reconcile). A page is one script per node: a fence queued behind it waits for
   // it, so smaller pages shorten cutover stalls (docs/benchmarks/moves.md, session 7).
   uint64_t backfill_batch_size = 200;
-  uint64_t throttle_docs_per_s = 0;          // default backfill throttle, 0 = none
-  uint64_t max_stall_retries = 3;            // cutovers unpaused before the move fails
-  uint64_t task_retries = 5;                 // retryable task failures before the move fails
+  uint64_t throttle_docs_per_s = 0;  // default backfill throttle, 0 = none
+  uint64_t max_stall_retries = 3;    // cutovers unpaused before the move fails
+  uint64_t task_retries = 5;         // retryable task failures before the move fails
   // Cutovers (moves holding writes: paused, final_delta) at once on one node; a
   // move whose node is at the limit keeps catching up. 0 = no limit.
   uint64_t max_cutovers_per_node = 1;
@@ -41,11 +41,11 @@ struct AntiEntropyConfig {
   bool enabled = true;
   absl::Duration schedule = absl::Hours(6);
   absl::Duration tombstone_grace = absl::Hours(24 * 7);
-  uint64_t shards_per_pass = 64;         // shards one scheduled round passes over (rotating)
-  uint64_t max_read_concurrency = 4;     // AE passes in flight at once
+  uint64_t shards_per_pass = 64;           // shards one scheduled round passes over (rotating)
+  uint64_t max_read_concurrency = 4;       // AE passes in flight at once
   uint64_t fingerprint_batch_size = 1000;  // documents per page of the digest scan
-  uint64_t buckets = 256;                // digest buckets per shard
-  bool auto_repair = true;               // false: report-only
+  uint64_t buckets = 256;                  // digest buckets per shard
+  bool auto_repair = true;                 // false: report-only
 };
 
 struct ReshardingConfig {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/build_info.h"
 #include "common/route_sets.h"
+#include "common/status_macros.h"
 #include "coordinator/anti_entropy_runner.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/move_machine.h"
@@ -18,9 +19,8 @@
 #include "coordinator/recovery_passes.h"
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
-#include "coordinator/verify_ops.h"
 #include "coordinator/schedule_window.h"
-#include "coordinator/status_macros.h"
+#include "coordinator/verify_ops.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
@@ -69,8 +69,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
   c->runner_ = std::make_unique<PlanRunner>(c.get());
   c->ae_ = std::make_unique<AntiEntropyRunner>(c.get());
   c->reshard_ = std::make_unique<ReshardRunner>(c.get());
-  spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
-               c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
+  {
+    absl::ReaderMutexLock l(&c->mu_);  // no other thread yet; the analysis asks for it
+    spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
+                 c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
+  }
   return c;
 }
 

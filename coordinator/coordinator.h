@@ -104,8 +104,7 @@ class Coordinator {
   // shard of the index's live generation; returns at once. INVALID_ARGUMENT empty
   // index or negative timeout (0: one hour); NOT_FOUND unknown index;
   // UNAVAILABLE no live worker. Nothing is saved on an error.
-  absl::StatusOr<v1::VerifyOperation> StartVerify(const std::string& index,
-                                                  absl::Duration timeout);
+  absl::StatusOr<v1::VerifyOperation> StartVerify(const std::string& index, absl::Duration timeout);
   // One operation (NOT_FOUND unknown id), or the newest 20 (id 0).
   absl::StatusOr<v1::GetVerifyResponse> GetVerify(uint64_t id);
   // Removes an alias (NOT_FOUND unknown alias); returns the epoch publishing it.
@@ -178,7 +177,10 @@ class Coordinator {
 
   using MutateFn = std::function<absl::Status(const ClusterState&, Change*)>;
   // Builds a change from the current state, commits it, applies it, publishes a
-  // new view when the epoch moved. Returns the epoch after it.
+  // new view when the epoch moved. Returns the epoch after it. `fn` runs with
+  // write_mu_ held and mu_ held shared: a lambda reading other members guarded by
+  // mu_ (health_) says so with ABSL_SHARED_LOCKS_REQUIRED(c_->mu_), which the
+  // analysis then checks inside it (it cannot see through std::function).
   absl::StatusOr<uint64_t> Mutate(const MutateFn& fn) ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   void Publish() ABSL_LOCKS_EXCLUDED(mu_);
   // Re-derives read_exclusions_ from the tasks; true when its entries changed
@@ -226,7 +228,7 @@ class Coordinator {
   CoordinatorConfig config_;
   ConfigLoader config_loader_;  // set before serving, then read only
   std::string config_source_;
-  absl::Mutex reload_mu_;       // one reload at a time
+  absl::Mutex reload_mu_;  // one reload at a time
   int64_t config_loaded_ms_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t reloads_ ABSL_GUARDED_BY(mu_) = 0;
   const std::unique_ptr<StateStore> store_;

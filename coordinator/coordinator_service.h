@@ -54,8 +54,7 @@ class CoordinatorService final : public v1::Coordinator::Service {
                          v1::GetPlanResponse*) override;
   grpc::Status CheckWindow(grpc::ServerContext*, const v1::CheckWindowRequest*,
                            v1::CheckWindowResponse*) override;
-  grpc::Status Verify(grpc::ServerContext*, const v1::VerifyRequest*,
-                      v1::VerifyResponse*) override;
+  grpc::Status Verify(grpc::ServerContext*, const v1::VerifyRequest*, v1::VerifyResponse*) override;
   grpc::Status StartVerify(grpc::ServerContext*, const v1::StartVerifyRequest*,
                            v1::VerifyOperation*) override;
   grpc::Status GetVerify(grpc::ServerContext*, const v1::GetVerifyRequest*,

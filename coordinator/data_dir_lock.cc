@@ -29,8 +29,8 @@ absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::str
   std::string path = dir + "/LOCK";
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("--data-dir ", dir, ": cannot open ", path, ": ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("--data-dir ", dir, ": cannot open ", path, ": ", std::strerror(errno)));
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
@@ -38,8 +38,8 @@ absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::str
     close(fd);
     if (err == EWOULDBLOCK) {
       return absl::FailedPreconditionError(
-          absl::StrCat("--data-dir ", dir, " is in use by another miroir-coordinator (pid ",
-                       holder, ", lock ", path, ")"));
+          absl::StrCat("--data-dir ", dir, " is in use by another miroir-coordinator (pid ", holder,
+                       ", lock ", path, ")"));
     }
     return absl::InternalError(
         absl::StrCat("--data-dir ", dir, ": cannot lock ", path, ": ", std::strerror(err)));

@@ -1,7 +1,7 @@
 #include "coordinator/etcd_leadership.h"
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_macros.h"
+#include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {

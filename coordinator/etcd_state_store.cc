@@ -2,7 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_macros.h"
+#include "common/status_macros.h"
 #include "miroir/v1/etcd_state.pb.h"
 
 namespace miroir::coordinator {

@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/yaml_config.h"
-#include "coordinator/status_macros.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -15,8 +15,8 @@ absl::Status Invalid(const std::string& field, const std::string& what) {
 }
 
 bool IsIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
 }
 
 // Reads a scalar member as text; missing -> "".
@@ -46,7 +46,8 @@ absl::Status ScalarUint(const std::string& source, const YAML::Node& map, const 
 
 absl::Status ValidateId(const std::string& field, const std::string& id) {
   if (id.empty()) return Invalid(field, "must not be empty");
-  if (id.size() > 64) return Invalid(field, absl::StrCat("'", id, "' is longer than 64 characters"));
+  if (id.size() > 64)
+    return Invalid(field, absl::StrCat("'", id, "' is longer than 64 characters"));
   for (char c : id) {
     if (!IsIdChar(c)) {
       return Invalid(field, absl::StrCat("'", id, "' is malformed (allowed: A-Z a-z 0-9 _ . -)"));
@@ -128,8 +129,9 @@ absl::Status ValidateFleetSpec(const FleetSpec& spec) {
     MIROIR_RETURN_IF_ERROR(ValidateShards(f + ".shards", index.shards));
     if (index.rf < 1) return Invalid(f + ".rf", "must be at least 1");
     if (index.rf > smallest) {
-      return Invalid(f + ".rf", absl::StrCat("rf ", index.rf, " is larger than the smallest group (",
-                                             smallest, " nodes)"));
+      return Invalid(f + ".rf",
+                     absl::StrCat("rf ", index.rf, " is larger than the smallest group (", smallest,
+                                  " nodes)"));
     }
   }
   return absl::OkStatus();

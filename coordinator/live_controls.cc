@@ -2,9 +2,9 @@
 // of every plan, forced cutover, the running config and its reload, and the
 // state backup. Decisions are in plan_controls.h and config_reload.h.
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/plan_controls.h"
-#include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {

@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/routing.h"
+#include "common/status_macros.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/routing_tables.h"
-#include "coordinator/status_macros.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -363,8 +363,8 @@ absl::StatusOr<PlanDraft> PlanChange(const ClusterState& state, const PlanReques
 
   const uint64_t rate = req.throttle_docs_per_s ? req.throttle_docs_per_s : kNominalDocsPerSecond;
   if (!req.throttle_docs_per_s && total_docs > 0) {
-    plan.add_warnings(absl::StrCat("unthrottled: duration estimated at ", kNominalDocsPerSecond,
-                                   " documents/s"));
+    plan.add_warnings(
+        absl::StrCat("unthrottled: duration estimated at ", kNominalDocsPerSecond, " documents/s"));
   }
   if (health.empty()) {
     plan.add_warnings("no node statistics reported yet: document and byte estimates are 0");

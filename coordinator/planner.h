@@ -27,8 +27,8 @@ struct PlanRequest {
 };
 
 struct PlanDraft {
-  v1::Plan plan;                 // kind, description, node_id, group, moves (ids 0), estimates
-  std::vector<v1::Node> nodes;   // nodes created or whose status changes when the plan starts
+  v1::Plan plan;                // kind, description, node_id, group, moves (ids 0), estimates
+  std::vector<v1::Node> nodes;  // nodes created or whose status changes when the plan starts
   std::vector<std::string> group_order;  // new group order (add-group), else empty
 };
 

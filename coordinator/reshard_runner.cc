@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/reshard_names.h"
+#include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/move_gates.h"
 #include "coordinator/move_machine.h"
@@ -15,7 +16,6 @@
 #include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_stepper.h"
 #include "coordinator/schedule_window.h"
-#include "coordinator/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
@@ -23,7 +23,6 @@ namespace {
 
 constexpr uint32_t kMaxShards = 65536;
 constexpr double kAssumedDocsPerS = 10000;  // dry run of an unthrottled reshard
-
 
 // The newest reshard of `index` (nullptr when none).
 const v1::ReshardRecord* Newest(const ClusterState& s, const std::string& index) {
@@ -33,7 +32,6 @@ const v1::ReshardRecord* Newest(const ClusterState& s, const std::string& index)
   }
   return out;
 }
-
 
 // Documents and bytes of one generation (one replica), from the node reports:
 // per shard the largest count any owner reported.
@@ -59,6 +57,28 @@ std::pair<uint64_t, uint64_t> GenerationSize(const v1::GenerationRoute& g,
     bytes += b;
   }
   return {docs, bytes};
+}
+
+// The newest reshard of `index` and its live generation's size, read from `s`
+// and `health` (the caller holds the state's lock). NOT_FOUND naming the index.
+absl::Status StatusOf(const ClusterState& s, const std::map<std::string, NodeHealth>& health,
+                      const std::string& index, v1::ReshardStatusResponse* resp) {
+  const v1::Index* ix = s.FindIndex(index);
+  if (ix == nullptr) return absl::NotFoundError(absl::StrCat("index: unknown index '", index, "'"));
+  const v1::ReshardRecord* r = Newest(s, ix->name());
+  if (r == nullptr) {
+    return absl::NotFoundError(absl::StrCat("index: no reshard of index '", ix->name(), "'"));
+  }
+  *resp->mutable_reshard() = *r;
+  auto live = s.generations.find(r->old_generation());
+  if (live != s.generations.end()) {
+    bool known = false;
+    auto [docs, bytes] = GenerationSize(live->second, health, &known);
+    resp->mutable_estimate()->set_documents(docs);
+    resp->mutable_estimate()->set_bytes(bytes);
+    resp->mutable_estimate()->set_stats_known(known);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -88,15 +108,15 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
   }
   if (!req.schedule_window().empty()) {
     if (auto w = PlanWindows(req.schedule_window(), cfg); !w.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("schedule_window: ", w.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat("schedule_window: ", w.status().message()));
     }
   }
   const int64_t now = c_->clock_->NowMs();
   v1::ReshardStartResponse resp;
   std::vector<std::string> warnings;
   MIROIR_RETURN_IF_ERROR(
-      c_->Mutate([&](const ClusterState& s, Change* ch) -> absl::Status {
+      c_->Mutate([&](const ClusterState& s,
+                     Change* ch) ABSL_SHARED_LOCKS_REQUIRED(c_->mu_) -> absl::Status {
           warnings.clear();
           const v1::Index* ix = s.FindIndex(req.index());
           if (ix == nullptr) {
@@ -106,8 +126,8 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           for (const auto& [id, r] : s.reshards) plans.push_back(r);
           bool move_active = false;
           for (const auto& [id, m] : s.moves) {
-            move_active = move_active || (m.index() == ix->name() &&
-                                          !MoveMachine::IsTerminal(m.state()));
+            move_active =
+                move_active || (m.index() == ix->name() && !MoveMachine::IsTerminal(m.state()));
           }
           ReshardStartRequest gate{ix->name(), ix->shards(), req.new_shards(), req.force()};
           // The window gate: an explicit window replaces resharding.allowed_windows.
@@ -116,13 +136,11 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
             gate_cfg.resharding.allowed_windows = {req.schedule_window()};
           }
           std::vector<std::string> gate_warnings;
-          if (auto g =
-                  CheckReshardStart(gate, gate_cfg, plans, move_active, now, &gate_warnings);
+          if (auto g = CheckReshardStart(gate, gate_cfg, plans, move_active, now, &gate_warnings);
               !g.ok()) {
             if (g.code() == absl::StatusCode::kInvalidArgument &&
                 absl::StartsWith(g.message(), "shards:")) {
-              return absl::InvalidArgumentError(
-                  absl::StrCat("new_shards", g.message().substr(6)));
+              return absl::InvalidArgumentError(absl::StrCat("new_shards", g.message().substr(6)));
             }
             return g;
           }
@@ -139,8 +157,9 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
           est->set_stats_known(known);
           est->set_rf(ix->rf());
           est->set_groups(static_cast<uint32_t>(s.group_order.size()));
-          const uint64_t throttle =
-              req.throttle_docs_per_s() ? req.throttle_docs_per_s() : cfg.resharding.throttle_docs_per_sec;
+          const uint64_t throttle = req.throttle_docs_per_s()
+                                        ? req.throttle_docs_per_s()
+                                        : cfg.resharding.throttle_docs_per_sec;
           double dps = static_cast<double>(throttle);
           if (throttle == 0) {
             dps = kAssumedDocsPerS;
@@ -149,8 +168,8 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
                                             " documents/s"));
           }
           if (!known) warnings.push_back("no node stats reported yet: documents and bytes unknown");
-          ReshardEstimateInput in{docs, bytes, ix->rf(),
-                                  std::max<uint32_t>(1, est->groups()), dps, 0};
+          ReshardEstimateInput in{docs, bytes, ix->rf(), std::max<uint32_t>(1, est->groups()),
+                                  dps,  0};
           if (auto e = EstimateReshard(in); e.ok()) {
             est->set_storage_peak_bytes(e->storage_peak_bytes);
             est->set_peak_node_writes_per_s(e->peak_node_writes_per_s);
@@ -200,28 +219,12 @@ absl::StatusOr<v1::ReshardStartResponse> ReshardRunner::Start(const v1::ReshardS
 }
 
 absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Status(const std::string& index) {
-  uint64_t id = 0;
   v1::ReshardStatusResponse resp;
   {
     absl::ReaderMutexLock l(&c_->mu_);
-    const ClusterState& s = c_->state_;
-    const v1::Index* ix = s.FindIndex(index);
-    if (ix == nullptr) return absl::NotFoundError(absl::StrCat("index: unknown index '", index, "'"));
-    const v1::ReshardRecord* r = Newest(s, ix->name());
-    if (r == nullptr) {
-      return absl::NotFoundError(absl::StrCat("index: no reshard of index '", ix->name(), "'"));
-    }
-    *resp.mutable_reshard() = *r;
-    id = r->id();
-    auto live = s.generations.find(r->old_generation());
-    if (live != s.generations.end()) {
-      bool known = false;
-      auto [docs, bytes] = GenerationSize(live->second, c_->health_, &known);
-      resp.mutable_estimate()->set_documents(docs);
-      resp.mutable_estimate()->set_bytes(bytes);
-      resp.mutable_estimate()->set_stats_known(known);
-    }
+    MIROIR_RETURN_IF_ERROR(StatusOf(c_->state_, c_->health_, index, &resp));
   }
+  const uint64_t id = resp.reshard().id();
   // Internal bookkeeping stays out of the answer.
   for (auto& sh : *resp.mutable_reshard()->mutable_dst_positions()) sh.clear_watermarks();
   auto events = c_->store_->PlanEvents(id);
@@ -232,36 +235,36 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Status(const std::strin
 }
 
 absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Operate(const std::string& index,
-                                                                  const RecordFn& fn) {
+                                                                 const RecordFn& fn) {
   const int64_t now = c_->clock_->NowMs();
-  MIROIR_RETURN_IF_ERROR(
-      c_->Mutate([&](const ClusterState& s, Change* ch) -> absl::Status {
-          const v1::Index* ix = s.FindIndex(index);
-          if (ix == nullptr) {
-            return absl::NotFoundError(absl::StrCat("index: unknown index '", index, "'"));
-          }
-          const v1::ReshardRecord* cur = Newest(s, ix->name());
-          if (cur == nullptr) {
-            return absl::NotFoundError(
-                absl::StrCat("index: no reshard of index '", ix->name(), "'"));
-          }
-          v1::ReshardRecord r = *cur;
-          const v1::ReshardState before = r.state();
-          MIROIR_RETURN_IF_ERROR(fn(&r, now));
-          // A state change, or an operator call that notes why (a forced cutover), is
-          // an event.
-          if (r.state() != before || r.message() != cur->message()) {
-            v1::Event e;
-            e.set_time_ms(now);
-            e.set_plan_id(r.id());
-            e.set_from(ReshardStateName(before));
-            e.set_to(ReshardStateName(r.state()));
-            e.set_reason(r.message());
-            ch->events.push_back(e);
-          }
-          ch->reshards[r.id()] = r;
-          return absl::OkStatus();
-        }).status());
+  MIROIR_RETURN_IF_ERROR(c_->Mutate([&](const ClusterState& s, Change* ch) -> absl::Status {
+                             const v1::Index* ix = s.FindIndex(index);
+                             if (ix == nullptr) {
+                               return absl::NotFoundError(
+                                   absl::StrCat("index: unknown index '", index, "'"));
+                             }
+                             const v1::ReshardRecord* cur = Newest(s, ix->name());
+                             if (cur == nullptr) {
+                               return absl::NotFoundError(
+                                   absl::StrCat("index: no reshard of index '", ix->name(), "'"));
+                             }
+                             v1::ReshardRecord r = *cur;
+                             const v1::ReshardState before = r.state();
+                             MIROIR_RETURN_IF_ERROR(fn(&r, now));
+                             // A state change, or an operator call that notes why (a forced
+                             // cutover), is an event.
+                             if (r.state() != before || r.message() != cur->message()) {
+                               v1::Event e;
+                               e.set_time_ms(now);
+                               e.set_plan_id(r.id());
+                               e.set_from(ReshardStateName(before));
+                               e.set_to(ReshardStateName(r.state()));
+                               e.set_reason(r.message());
+                               ch->events.push_back(e);
+                             }
+                             ch->reshards[r.id()] = r;
+                             return absl::OkStatus();
+                           }).status());
   c_->Wake();
   return Status(index);
 }
@@ -290,14 +293,13 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Rollback(const std::str
   return Operate(index, [](v1::ReshardRecord* r, int64_t now) -> absl::Status {
     if (r->state() == v1::RESHARD_ROLLING_BACK) return absl::OkStatus();
     if (!ReshardMachine::CanRollback(*r)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("reshard ", r->id(), " of ", r->index(), " is in state ",
-                       ReshardStateName(r->state()),
-                       ReshardMachine::CanAbort(*r)
-                           ? absl::StrCat("; before the swap use `miroir-ctl reshard abort --index ",
-                                          r->index(), "`")
-                           : "",
-                       ": rollback is possible only in retention"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "reshard ", r->id(), " of ", r->index(), " is in state ", ReshardStateName(r->state()),
+          ReshardMachine::CanAbort(*r)
+              ? absl::StrCat("; before the swap use `miroir-ctl reshard abort --index ", r->index(),
+                             "`")
+              : "",
+          ": rollback is possible only in retention"));
     }
     auto e =
         ReshardMachine::Transition(r, v1::RESHARD_ROLLING_BACK, "rollback by the operator", now, 0);
@@ -322,7 +324,7 @@ absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Complete(const std::str
 }
 
 absl::StatusOr<v1::ReshardStatusResponse> ReshardRunner::Cutover(const std::string& index,
-                                                                  bool force) {
+                                                                 bool force) {
   if (!force) {
     return absl::InvalidArgumentError(
         "force: a swap before the catch-up converged must be forced (--force); the reshard "

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_macros.h"
+#include "common/status_macros.h"
 
 namespace miroir::coordinator {
 namespace {
@@ -19,9 +19,7 @@ absl::Status SqlError(sqlite3* db, const std::string& what) {
 // RAII prepared statement.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
   ~Stmt() { sqlite3_finalize(stmt_); }
   bool ok() const { return rc_ == SQLITE_OK; }
   sqlite3_stmt* get() { return stmt_; }
@@ -39,7 +37,6 @@ class Stmt {
   }
 
  private:
-  sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
 };
@@ -48,9 +45,9 @@ class Stmt {
 
 absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -81,9 +78,9 @@ absl::Status SqliteStateStore::Exec(const std::string& sql) {
 }
 
 absl::Status SqliteStateStore::Migrate() {
-  MIROIR_RETURN_IF_ERROR(Exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-      "applied_ms INTEGER NOT NULL)"));
+  MIROIR_RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+           "applied_ms INTEGER NOT NULL)"));
   int current = 0;
   {
     Stmt st(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
@@ -91,9 +88,8 @@ absl::Status SqliteStateStore::Migrate() {
     current = sqlite3_column_int(st.get(), 0);
   }
   if (current > kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("state file has schema version ", current, ", newer than this binary's ",
-                     kSchemaVersion));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state file has schema version ", current, ", newer than this binary's ", kSchemaVersion));
   }
   // Migration steps, in order; each runs in its own transaction.
   static const char* kMigrations[] = {
@@ -230,8 +226,8 @@ absl::Status SqliteStateStore::BackupTo(const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat("backup: ", path, " already exists"));
   }
   sqlite3* dest = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                      nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
     std::string msg = dest ? sqlite3_errmsg(dest) : "out of memory";
     sqlite3_close(dest);
     std::filesystem::remove(path);

@@ -23,20 +23,20 @@
 namespace miroir::coordinator {
 
 // Object kinds stored by the coordinator.
-inline constexpr char kKindNode[] = "node";          // id: node id, v1::Node
-inline constexpr char kKindGroup[] = "group";        // id: group id, order in value
-inline constexpr char kKindIndex[] = "index";        // id: name, v1::Index
-inline constexpr char kKindGeneration[] = "gen";     // id: gen id, v1::GenerationRoute w/o routes
-inline constexpr char kKindShardRoute[] = "route";   // id: "gen/shard", v1::ShardRoute
-inline constexpr char kKindAlias[] = "alias";        // id: alias, value: index name
-inline constexpr char kKindPlan[] = "plan";          // id: plan id, v1::Plan w/o moves
-inline constexpr char kKindMove[] = "move";          // id: move id, v1::Move
-inline constexpr char kKindTask[] = "task";          // id: task id, v1::Task
-inline constexpr char kKindMeta[] = "meta";          // id: key, value: text
-inline constexpr char kKindAePass[] = "ae_pass";     // id: "index/gen/shard", v1::ShardPass
-inline constexpr char kKindAeRun[] = "ae_run";       // id: run id, v1::AntiEntropyRun
-inline constexpr char kKindReshard[] = "reshard";    // id: reshard id, v1::ReshardRecord
-inline constexpr char kKindVerify[] = "verify";      // id: operation id, v1::VerifyOperation
+inline constexpr char kKindNode[] = "node";         // id: node id, v1::Node
+inline constexpr char kKindGroup[] = "group";       // id: group id, order in value
+inline constexpr char kKindIndex[] = "index";       // id: name, v1::Index
+inline constexpr char kKindGeneration[] = "gen";    // id: gen id, v1::GenerationRoute w/o routes
+inline constexpr char kKindShardRoute[] = "route";  // id: "gen/shard", v1::ShardRoute
+inline constexpr char kKindAlias[] = "alias";       // id: alias, value: index name
+inline constexpr char kKindPlan[] = "plan";         // id: plan id, v1::Plan w/o moves
+inline constexpr char kKindMove[] = "move";         // id: move id, v1::Move
+inline constexpr char kKindTask[] = "task";         // id: task id, v1::Task
+inline constexpr char kKindMeta[] = "meta";         // id: key, value: text
+inline constexpr char kKindAePass[] = "ae_pass";    // id: "index/gen/shard", v1::ShardPass
+inline constexpr char kKindAeRun[] = "ae_run";      // id: run id, v1::AntiEntropyRun
+inline constexpr char kKindReshard[] = "reshard";   // id: reshard id, v1::ReshardRecord
+inline constexpr char kKindVerify[] = "verify";     // id: operation id, v1::VerifyOperation
 // id: worker id, value empty: a worker session that has not ended clean (its
 // misses may be unreported); kept across restarts (coordinator/recovery_passes.h).
 inline constexpr char kKindWorkerSession[] = "worker_session";

@@ -7,9 +7,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/fleet_spec.h"
-#include "coordinator/status_macros.h"
 #include "coordinator/verify_ops.h"
 #include "spdlog/spdlog.h"
 

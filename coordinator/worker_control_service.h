@@ -17,8 +17,7 @@ class WorkerControlService final : public v1::WorkerControl::Service {
   grpc::Status Session(
       grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) override;
-  grpc::Status GetView(grpc::ServerContext*, const v1::GetViewRequest*,
-                       v1::ClusterView*) override;
+  grpc::Status GetView(grpc::ServerContext*, const v1::GetViewRequest*, v1::ClusterView*) override;
   grpc::Status ReportMisses(grpc::ServerContext*, const v1::MissReport*,
                             v1::MissReportAck*) override;
 

@@ -25,8 +25,7 @@ void Outbox::Close() {
 }
 
 std::shared_ptr<Outbox> WorkerRegistry::Register(const std::string& id, const std::string& address,
-                                                 uint32_t max_tasks,
-                                                 const std::string& version) {
+                                                 uint32_t max_tasks, const std::string& version) {
   auto outbox = std::make_shared<Outbox>();
   std::shared_ptr<Outbox> old;
   {

@@ -15,7 +15,8 @@ using miroir::v1::Coordinator;
 
 int RunInit(const std::string& file, const CtlContext& ctx) {
   std::ifstream in(file);
-  if (!in) return Fail(absl::InvalidArgumentError(absl::StrCat("--file: cannot read '", file, "'")));
+  if (!in)
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--file: cannot read '", file, "'")));
   std::stringstream text;
   text << in.rdbuf();
   miroir::v1::InitClusterRequest req;
@@ -41,9 +42,8 @@ void AddClusterCommands(CLI::App* app, Action* action) {
   auto file = std::make_shared<std::string>();
   CLI::App* init = cluster->add_subcommand("init", "Bootstrap groups, nodes and indexes once");
   init->add_option("--file", *file, "Fleet YAML file (DESIGN §11)")->required();
-  init->callback([file, action] {
-    *action = [file](const CtlContext& ctx) { return RunInit(*file, ctx); };
-  });
+  init->callback(
+      [file, action] { *action = [file](const CtlContext& ctx) { return RunInit(*file, ctx); }; });
 }
 
 }  // namespace miroir::ctl

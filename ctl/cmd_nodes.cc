@@ -58,8 +58,8 @@ int RunForget(const std::string& id, const CtlContext& ctx) {
   if (ctx.output == OutputFormat::kJson) {
     PrintJson(ProtoToJson(resp));
   } else {
-    std::cout << "node " << resp.node().id() << " forgotten (" << resp.shards()
-              << " shards, " << resp.shards_with_sync_point()
+    std::cout << "node " << resp.node().id() << " forgotten (" << resp.shards() << " shards, "
+              << resp.shards_with_sync_point()
               << " with a sync point); possible loss: " << resp.possible_loss() << "\n";
   }
   return kExitOk;
@@ -75,15 +75,13 @@ void AddNodesCommands(CLI::App* app, Action* action) {
   auto id = std::make_shared<std::string>();
   CLI::App* fail = nodes->add_subcommand("fail", "Mark a node failed (then: plan restore)");
   fail->add_option("--id", *id, "Node id")->required();
-  fail->callback([id, action] {
-    *action = [id](const CtlContext& ctx) { return RunFail(*id, ctx); };
-  });
+  fail->callback(
+      [id, action] { *action = [id](const CtlContext& ctx) { return RunFail(*id, ctx); }; });
   CLI::App* forget = nodes->add_subcommand(
       "forget", "Forget a failed node: release the tombstone purges it holds back");
   forget->add_option("--id", *id, "Node id")->required();
-  forget->callback([id, action] {
-    *action = [id](const CtlContext& ctx) { return RunForget(*id, ctx); };
-  });
+  forget->callback(
+      [id, action] { *action = [id](const CtlContext& ctx) { return RunForget(*id, ctx); }; });
 }
 
 }  // namespace miroir::ctl

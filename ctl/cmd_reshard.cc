@@ -89,17 +89,16 @@ void PrintStatus(const pb::ReshardStatusResponse& st) {
   t.AddRow({"ended", Ms(r.ended_ms())});
   t.AddRow({"throttle", r.throttle_docs_per_s() ? absl::StrCat(r.throttle_docs_per_s(), " docs/s")
                                                 : "unthrottled"});
-  t.AddRow({"documents (live)", st.estimate().stats_known()
-                                    ? absl::StrCat(st.estimate().documents())
-                                    : "unknown"});
+  t.AddRow({"documents (live)",
+            st.estimate().stats_known() ? absl::StrCat(st.estimate().documents()) : "unknown"});
   if (r.divergent_keys_size() > 0) {
     t.AddRow({"divergent keys", absl::StrJoin(r.divergent_keys(), ",")});
   }
   for (const auto& w : r.warnings()) t.AddRow({"warning", w});
   t.Print(std::cout);
   for (const auto& e : st.events()) {
-    std::cout << Ms(e.time_ms()) << "  " << (e.from().empty() ? "-" : e.from()) << " -> "
-              << e.to() << "  " << e.reason() << "\n";
+    std::cout << Ms(e.time_ms()) << "  " << (e.from().empty() ? "-" : e.from()) << " -> " << e.to()
+              << "  " << e.reason() << "\n";
   }
 }
 
@@ -160,8 +159,7 @@ int RunCall(const Req& req, Verb<Req> verb, const CtlContext& ctx) {
   return kExitOk;
 }
 
-int RunVerb(const std::string& index, Verb<pb::ReshardIndexRequest> verb,
-            const CtlContext& ctx) {
+int RunVerb(const std::string& index, Verb<pb::ReshardIndexRequest> verb, const CtlContext& ctx) {
   pb::ReshardIndexRequest req;
   req.set_index(index);
   return RunCall(req, verb, ctx);
@@ -189,8 +187,7 @@ int RunWatch(const std::string& index, const CtlContext& ctx) {
     }
     if (tty) {
       const uint64_t total = std::max<uint64_t>(1, msg.estimate().documents());
-      const double frac =
-          std::min(1.0, static_cast<double>(last.documents_backfilled()) / total);
+      const double frac = std::min(1.0, static_cast<double>(last.documents_backfilled()) / total);
       const int width = 30, filled = static_cast<int>(frac * width);
       std::cout << "\r\033[K[" << std::string(filled, '#') << std::string(width - filled, '.')
                 << "] " << absl::StrFormat("%3.0f%%", frac * 100) << "  " << Line(last)
@@ -244,8 +241,7 @@ void AddReshardCommands(CLI::App* app, Action* action) {
   auto o = std::make_shared<StartOptions>();
   CLI::App* start = rs->add_subcommand("start", "Start a reshard (or --dry-run: estimate only)");
   start->add_option("--index", o->index, "Index name or alias")->required();
-  start->add_option("--new-shards", o->new_shards, "The new shard count S (1..65536)")
-      ->required();
+  start->add_option("--new-shards", o->new_shards, "The new shard count S (1..65536)")->required();
   start->add_option("--throttle", o->throttle, "Backfill documents/s (0 = config default)");
   start->add_option("--schedule-window", o->schedule_window,
                     "Window name or HH:MM-HH:MM UTC for the start and the swap");
@@ -278,9 +274,9 @@ void AddReshardCommands(CLI::App* app, Action* action) {
       "cutover",
       "Swap after the catch-up round in flight, however much it copied (a catch-up that does "
       "not converge under load; verify_before_swap and max_write_stall still apply)");
-  cutover->add_option_function<std::string>(
-             "--index", [cut](const std::string& v) { cut->set_index(v); },
-             "Index name or alias")
+  cutover
+      ->add_option_function<std::string>(
+          "--index", [cut](const std::string& v) { cut->set_index(v); }, "Index name or alias")
       ->required();
   cutover->add_flag_function(
       "--force", [cut](std::int64_t n) { cut->set_force(n > 0); },

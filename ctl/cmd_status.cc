@@ -27,8 +27,7 @@ int RunStatus(const CtlContext& ctx) {
   }
   std::cout << "coordinator: " << ctx.coordinator << " (leader " << resp.leader() << ")\n"
             << "coordinator version: "
-            << (resp.coordinator_version().empty() ? "unknown" : resp.coordinator_version())
-            << "\n"
+            << (resp.coordinator_version().empty() ? "unknown" : resp.coordinator_version()) << "\n"
             << "initialized: " << (resp.initialized() ? "yes" : "no") << "\n"
             << "epoch: " << resp.epoch() << "\n"
             << "anti-entropy: " << (resp.anti_entropy_enabled() ? "enabled" : "disabled") << "\n"

@@ -21,10 +21,10 @@ int RunCheckWindow(const std::string& window, const CtlContext& ctx) {
   const std::string windows =
       resp.windows().empty() ? "any time (no window set)" : absl::StrJoin(resp.windows(), ", ");
   if (ctx.output == OutputFormat::kJson) {
-    PrintJson({{"inside", resp.inside()},
-               {"now_utc", resp.now_utc()},
-               {"windows", std::vector<std::string>(resp.windows().begin(),
-                                                    resp.windows().end())}});
+    PrintJson(
+        {{"inside", resp.inside()},
+         {"now_utc", resp.now_utc()},
+         {"windows", std::vector<std::string>(resp.windows().begin(), resp.windows().end())}});
   } else {
     std::cout << "now " << resp.now_utc() << " UTC; windows: " << windows << "; "
               << (resp.inside() ? "inside" : "outside") << "\n";

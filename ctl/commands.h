@@ -7,7 +7,6 @@
 #define MIROIR_CTL_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 
@@ -17,14 +16,14 @@ namespace miroir::ctl {
 
 using Action = std::function<int(const CtlContext&)>;
 
-void AddRouteCommand(CLI::App* app, Action* action);        // cmd_route.cc
-void AddStatusCommand(CLI::App* app, Action* action);       // cmd_status.cc
-void AddClusterCommands(CLI::App* app, Action* action);     // cmd_cluster.cc
-void AddNodesCommands(CLI::App* app, Action* action);       // cmd_nodes.cc
-void AddIndexCommands(CLI::App* app, Action* action);       // cmd_index.cc
-void AddPlanCommands(CLI::App* app, Action* action);        // cmd_plan.cc
-void AddCheckWindowCommand(CLI::App* app, Action* action);  // cmd_window.cc
-void AddVerifyCommand(CLI::App* app, Action* action);       // cmd_verify.cc
+void AddRouteCommand(CLI::App* app, Action* action);         // cmd_route.cc
+void AddStatusCommand(CLI::App* app, Action* action);        // cmd_status.cc
+void AddClusterCommands(CLI::App* app, Action* action);      // cmd_cluster.cc
+void AddNodesCommands(CLI::App* app, Action* action);        // cmd_nodes.cc
+void AddIndexCommands(CLI::App* app, Action* action);        // cmd_index.cc
+void AddPlanCommands(CLI::App* app, Action* action);         // cmd_plan.cc
+void AddCheckWindowCommand(CLI::App* app, Action* action);   // cmd_window.cc
+void AddVerifyCommand(CLI::App* app, Action* action);        // cmd_verify.cc
 void AddAntiEntropyCommands(CLI::App* app, Action* action);  // cmd_anti_entropy.cc
 void AddReshardCommands(CLI::App* app, Action* action);      // cmd_reshard.cc
 void AddCheckCommand(CLI::App* app, Action* action);         // cmd_check.cc

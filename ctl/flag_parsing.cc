@@ -18,8 +18,8 @@ absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data
 
 absl::StatusOr<std::vector<GroupNodes>> ParseGroupsFlag(std::string_view text) {
   auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("--groups '", std::string(text), "': ", why,
-                                                   " (expected 'G:n1,n2;G2:m1')"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--groups '", std::string(text), "': ", why, " (expected 'G:n1,n2;G2:m1')"));
   };
   if (absl::StripAsciiWhitespace(AbslView(text)).empty()) return bad("empty");
   std::vector<GroupNodes> groups;
@@ -32,8 +32,8 @@ absl::StatusOr<std::vector<GroupNodes>> ParseGroupsFlag(std::string_view text) {
     GroupNodes g;
     g.group = std::string(absl::StripAsciiWhitespace(part.substr(0, colon)));
     if (g.group.empty()) return bad(absl::StrCat("'", part, "' has an empty group id"));
-    if (!group_ids.insert(g.group).second) return bad(absl::StrCat("duplicate group '", g.group,
-                                                                   "'"));
+    if (!group_ids.insert(g.group).second)
+      return bad(absl::StrCat("duplicate group '", g.group, "'"));
     for (absl::string_view n : absl::StrSplit(part.substr(colon + 1), ',')) {
       n = absl::StripAsciiWhitespace(n);
       if (n.empty()) return bad(absl::StrCat("group '", g.group, "' has an empty node id"));
@@ -69,8 +69,8 @@ absl::Status ValidateRouteArgs(uint32_t shards, uint32_t rf, const std::vector<G
       return absl::InvalidArgumentError(absl::StrCat("KEY ", i + 1, " is empty"));
     }
     if (keys[i].size() > kMaxKeyBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("KEY ", i + 1, " is ", keys[i].size(),
-                                                     " bytes, more than ", kMaxKeyBytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("KEY ", i + 1, " is ", keys[i].size(), " bytes, more than ", kMaxKeyBytes));
     }
   }
   return absl::OkStatus();

@@ -131,7 +131,7 @@ class CoordinatorSession : public CoordinatorLink {
   MissQueue misses_;
   // Serialises adding a miss (queue + own exclusion) with taking a report and
   // numbering it, so a report confirms exactly the own misses it carries.
-  absl::Mutex miss_mu_;  // taken after mu_ when both are held
+  absl::Mutex miss_mu_;                                // taken after mu_ when both are held
   uint64_t report_seq_ ABSL_GUARDED_BY(miss_mu_) = 0;  // seq of the last report taken
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};

@@ -167,10 +167,9 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
       const v1::Node* node = snap->Node(n);
       return node != nullptr && node->status() == v1::NODE_FAILED;
     };
-    std::vector<GroupReadSet> groups =
-        ReadSetOf(*live.route, failed, [&](const std::string& n) {
-          return exclusions_ != nullptr && exclusions_->Excluded(n, key.generation, key.shard);
-        });
+    std::vector<GroupReadSet> groups = ReadSetOf(*live.route, failed, [&](const std::string& n) {
+      return exclusions_ != nullptr && exclusions_->Excluded(n, key.generation, key.shard);
+    });
     // Groups with a suspected (slow or stopped) member are asked last: a group
     // without one makes its quorum without a detour.
     std::stable_partition(groups.begin(), groups.end(), [&](const GroupReadSet& g) {
@@ -185,13 +184,12 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
       rf = static_cast<uint32_t>(2 * groups[0].nodes.size());
       if (groups[0].nodes.empty()) groups.clear();
     }
-    read = QuorumRead(groups, rf, req->after_version(),
-                      [&](const std::string& n) -> NodeRead {
-                        auto store = stores_->Get(*snap, n);
-                        if (!store.ok()) return store.status();
-                        return ReadWithin(writes_->pool(), writes_->health(), n, *store, key,
-                                          snap->epoch(), req->pk());
-                      });
+    read = QuorumRead(groups, rf, req->after_version(), [&](const std::string& n) -> NodeRead {
+      auto store = stores_->Get(*snap, n);
+      if (!store.ok()) return store.status();
+      return ReadWithin(writes_->pool(), writes_->health(), n, *store, key, snap->epoch(),
+                        req->pk());
+    });
     // A fenced node: the epoch moved on; refresh and read again (a group's quorum
     // at this epoch still answers, as it would have an instant earlier).
     if (read.kind == ReadOutcome::Kind::kQuorum || !read.fenced || attempt + 1 == kAttempts) {
@@ -206,7 +204,7 @@ grpc::Status DataPlaneService::Get(grpc::ServerContext* ctx, const v1::GetReques
     case ReadOutcome::Kind::kQuorum:
     case ReadOutcome::Kind::kPartial: {
       const std::optional<StoredDoc>& doc = read.answer.doc;
-      resp->set_found(doc && IsLiveDoc(*doc, absl::ToUnixMillis(absl::Now())));
+      resp->set_found(doc && IsLiveDoc(*doc, writes_->clock()->NowMs()));
       if (doc) {
         ToProto(*doc, resp->mutable_document());
       } else {

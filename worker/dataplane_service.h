@@ -6,6 +6,10 @@
 // ReadShard pages one named node's shard for checks (operators, tests): it is
 // not a client read and ignores the read set.
 //
+// Time: whether a read document has expired (expires_at_ms) is decided on the
+// WritePath's injected clock, so tests move it by hand; the per-node read
+// timeouts measure real time (they bound real waits).
+//
 // Thread-safe: gRPC calls the handlers from its own threads.
 #ifndef MIROIR_WORKER_DATAPLANE_SERVICE_H_
 #define MIROIR_WORKER_DATAPLANE_SERVICE_H_

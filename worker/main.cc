@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
   miroir::ReadExclusions read_exclusions;  // outlives the session that feeds it
   auto session = std::make_unique<miroir::CoordinatorSession>(sopts, &router, &inflight, &stores);
   session->set_read_exclusions(&read_exclusions);
-  miroir::WritePath writes(&router, &stores, &hlc, &fanout, &inflight, session.get(), cfg.write);
+  miroir::WritePath writes(&router, &stores, &hlc, miroir::SystemClock::Default(), &fanout,
+                           &inflight, session.get(), cfg.write);
   miroir::DataPlaneService dataplane(&writes, &router, &stores, session.get(), &read_exclusions,
                                      cfg.max_batches_in_flight);
   auto server = miroir::StartGrpcServer(cfg.listen, {&dataplane}, *security);
@@ -147,7 +148,7 @@ int main(int argc, char** argv) {
   }
   const std::string host = cfg.listen.substr(0, cfg.listen.rfind(':'));
   session->set_address(absl::StrFormat("%s:%d", host, server->port));
-  miroir::TaskRunner tasks(&router, &stores, session.get(), cfg.max_tasks);
+  miroir::TaskRunner tasks(&router, &stores, session.get());
   session->set_task_sink(&tasks);
   miroir::WorkerMetrics metrics(&writes, &inflight, &tasks);
   if (!cfg.metrics_listen.empty()) {

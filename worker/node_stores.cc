@@ -5,7 +5,7 @@
 namespace miroir {
 
 absl::StatusOr<std::shared_ptr<StoreAdapter>> NodeStores::Get(const RoutingSnapshot& snap,
-                                                               const std::string& id) {
+                                                              const std::string& id) {
   const v1::Node* n = snap.Node(id);
   if (n == nullptr) {
     return absl::NotFoundError(absl::StrCat("node: '", id, "' is not in epoch ", snap.epoch()));

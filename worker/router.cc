@@ -40,9 +40,9 @@ absl::StatusOr<KeyRoute> RoutingSnapshot::Route(const std::string& name,
     if (g->shards() == 0) continue;
     const uint32_t shard = ShardForKey(pk, g->shards());
     if (static_cast<int>(shard) >= g->routes_size()) {
-      return absl::UnavailableError(
-          absl::StrCat("index '", *index, "': routing table of generation ", g->generation(),
-                       " has no entry for shard ", shard));
+      return absl::UnavailableError(absl::StrCat("index '", *index,
+                                                 "': routing table of generation ", g->generation(),
+                                                 " has no entry for shard ", shard));
     }
     const v1::ShardRoute* r = &g->routes(static_cast<int>(shard));
     if (g->role() == v1::GENERATION_LIVE) out.live = static_cast<int>(out.targets.size());
@@ -104,9 +104,8 @@ uint64_t Router::epoch() const {
 std::shared_ptr<const RoutingSnapshot> Router::WaitForNewer(uint64_t epoch,
                                                             absl::Time deadline) const {
   absl::MutexLock l(&mu_);
-  auto newer = [this, epoch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return current_->epoch() > epoch;
-  };
+  auto newer = [this, epoch]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return current_->epoch() > epoch; };
   mu_.AwaitWithDeadline(absl::Condition(&newer), deadline);
   return current_;
 }

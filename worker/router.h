@@ -39,7 +39,7 @@ struct KeyRoute {
   std::string index;  // resolved index name (not the alias)
   std::vector<GenerationTarget> targets;
   int live = -1;
-  bool paused = false;            // some target shard is PAUSED
+  bool paused = false;             // some target shard is PAUSED
   uint64_t pause_deadline_ms = 0;  // latest deadline among paused targets
 };
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
+#include "common/status_macros.h"
 #include "common/yaml_config.h"
 
 namespace miroir {
@@ -98,8 +99,9 @@ absl::Status Fill(const YAML::Node& root, YamlReader& r, WorkerConfig* c) {
   if (root["store"]) {
     const YAML::Node s = root["store"];
     if (!s.IsMap()) return YamlError(r.source(), s, "store", "must be a map");
-    MIROIR_TRY(r.OnlyKeys(s, "store", {"connect_timeout", "op_timeout", "pool_size", "username",
-                                       "password_file", "insecure"}));
+    MIROIR_TRY(r.OnlyKeys(
+        s, "store",
+        {"connect_timeout", "op_timeout", "pool_size", "username", "password_file", "insecure"}));
     MIROIR_TRY(r.String(s, "store", "username", &c->store.username));
     MIROIR_TRY(r.Bool(s, "store", "insecure", &c->store.insecure));
     std::string password_file;
@@ -137,7 +139,7 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const std::string& text, const st
   if (!root.ok()) return root.status();
   WorkerConfig c;
   YamlReader r(source);
-  if (auto s = Fill(*root, r, &c); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(Fill(*root, r, &c));
   return c;
 }
 
@@ -146,7 +148,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   if (!root.ok()) return root.status();
   WorkerConfig c;
   YamlReader r(path);
-  if (auto s = Fill(*root, r, &c); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(Fill(*root, r, &c));
   return c;
 }
 

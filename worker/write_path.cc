@@ -78,11 +78,13 @@ struct WritePath::LateSink {
   }
 };
 
-WritePath::WritePath(Router* router, NodeStores* stores, HybridClock* hlc, ThreadPool* pool,
-                     InflightTracker* inflight, CoordinatorLink* link, WritePathOptions options)
+WritePath::WritePath(Router* router, NodeStores* stores, HybridClock* hlc, const Clock* clock,
+                     ThreadPool* pool, InflightTracker* inflight, CoordinatorLink* link,
+                     WritePathOptions options)
     : router_(router),
       stores_(stores),
       hlc_(hlc),
+      clock_(clock),
       pool_(pool),
       inflight_(inflight),
       link_(link),
@@ -99,6 +101,10 @@ WritePath::~WritePath() {
   late_->alive = false;
 }
 
+absl::Time WritePath::RealTimeAt(int64_t clock_ms) const {
+  return absl::Now() + absl::Milliseconds(std::max<int64_t>(0, clock_ms - clock_->NowMs()));
+}
+
 void WritePath::Finish(Item* item, absl::Status status) {
   if (item->holding) {
     item->holding = false;
@@ -112,7 +118,7 @@ void WritePath::Finish(Item* item, absl::Status status) {
 }
 
 void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
-                      std::vector<Item*>* held, uint64_t* refresh_epoch, absl::Time deadline) {
+                      std::vector<Item*>* held, uint64_t* refresh_epoch, int64_t deadline_ms) {
   std::vector<Item*> items = std::move(*work);
   work->clear();
   std::vector<KeyRoute> routes(items.size());
@@ -126,7 +132,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
     absl::flat_hash_map<std::string, size_t> batch_of_shard;
   };
   std::map<std::string, NodeWork> nodes;
-  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  const int64_t now_ms = clock_->NowMs();
 
   for (size_t i = 0; i < items.size(); ++i) {
     Item* it = items[i];
@@ -254,7 +260,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
     };
     std::shared_ptr<LateSink> late = late_;
     results = FanOutTolerant(
-        pool_, snap.epoch(), std::move(requests), deadline, inflight_, health_,
+        pool_, snap.epoch(), std::move(requests), RealTimeAt(deadline_ms), inflight_, health_,
         [late](const NodeRequest& req, const NodeResult& r) { late->Answer(req, r); },
         std::move(enough));
   }
@@ -349,7 +355,7 @@ void WritePath::Round(const RoutingSnapshot& snap, std::vector<Item*>* work,
 }
 
 std::vector<v1::WriteAck> WritePath::Write(const std::vector<const v1::WriteItem*>& batch) {
-  const absl::Time deadline = absl::Now() + options_.write_deadline;
+  const int64_t deadline_ms = clock_->NowMs() + absl::ToInt64Milliseconds(options_.write_deadline);
   std::vector<v1::WriteAck> acks(batch.size());
   std::vector<Item> items(batch.size());
   std::vector<Item*> pending;
@@ -385,7 +391,7 @@ std::vector<v1::WriteAck> WritePath::Write(const std::vector<const v1::WriteItem
   // (The lease is checked again before every routing round below.)
   std::vector<Item*> held;
   while (!pending.empty() || !held.empty()) {
-    if (absl::Now() >= deadline) {
+    if (clock_->NowMs() >= deadline_ms) {
       for (Item* it : pending) {
         Finish(it, absl::UnavailableError(absl::StrCat(
                        "write deadline of ", absl::FormatDuration(options_.write_deadline),
@@ -409,28 +415,27 @@ std::vector<v1::WriteAck> WritePath::Write(const std::vector<const v1::WriteItem
     }
     auto snap = router_->Current();
     if (snap->epoch() == 0) {
-      router_->WaitForNewer(0, deadline);
+      router_->WaitForNewer(0, RealTimeAt(deadline_ms));
       continue;
     }
     pending.insert(pending.end(), held.begin(), held.end());
     held.clear();
     uint64_t refresh = 0;
-    Round(*snap, &pending, &held, &refresh, deadline);
+    Round(*snap, &pending, &held, &refresh, deadline_ms);
     if (refresh > 0) {
       link_->RefreshView(refresh);
       if (router_->epoch() <= snap->epoch()) {
-        router_->WaitForNewer(snap->epoch(),
-                              std::min(deadline, absl::Now() + absl::Milliseconds(50)));
+        router_->WaitForNewer(
+            snap->epoch(), std::min(RealTimeAt(deadline_ms), absl::Now() + absl::Milliseconds(50)));
       }
     } else if (pending.empty() && !held.empty()) {
-      absl::Time until = deadline;
+      int64_t until_ms = deadline_ms;
       for (Item* it : held) {
         if (it->pause_deadline_ms != 0) {
-          until =
-              std::min(until, absl::FromUnixMillis(static_cast<int64_t>(it->pause_deadline_ms)));
+          until_ms = std::min(until_ms, static_cast<int64_t>(it->pause_deadline_ms));
         }
       }
-      router_->WaitForNewer(snap->epoch(), until);
+      router_->WaitForNewer(snap->epoch(), RealTimeAt(until_ms));
     }
   }
   return acks;

@@ -16,6 +16,11 @@
 // and is reported as a miss. Every error ack carries in `version` the highest
 // version sent for the item (0: none), for the client's after_version.
 //
+// Time: the write deadline and the shards' pause deadlines are decided on the
+// injected Clock (a ManualClock in tests); the waits block on real time for the
+// span that clock says is left. Slow-node detection (NodeHealth, FanOutTolerant)
+// measures the real time store calls take and does not use the clock.
+//
 // Thread-safe: many streams call Write concurrently; items of one call are
 // processed together and answered in order.
 #ifndef MIROIR_WORKER_WRITE_PATH_H_
@@ -27,6 +32,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/version.h"
 #include "miroir/v1/dataplane.pb.h"
 #include "worker/coordinator_link.h"
@@ -58,8 +64,11 @@ struct WritePathCounters {
 
 class WritePath {
  public:
-  WritePath(Router* router, NodeStores* stores, HybridClock* hlc, ThreadPool* pool,
-            InflightTracker* inflight, CoordinatorLink* link, WritePathOptions options);
+  // `clock` (not owned, outlives this) is the worker's time for deadlines; the
+  // program passes SystemClock::Default() (not the HLC's test-skewed clock).
+  WritePath(Router* router, NodeStores* stores, HybridClock* hlc, const Clock* clock,
+            ThreadPool* pool, InflightTracker* inflight, CoordinatorLink* link,
+            WritePathOptions options);
   // Late answers still arriving on the pool after this are dropped.
   ~WritePath();
 
@@ -71,18 +80,23 @@ class WritePath {
   // Which nodes are suspected slow; shared with reads (DataPlaneService::Get).
   const std::shared_ptr<NodeHealth>& health() const { return health_; }
   ThreadPool* pool() const { return pool_; }
+  // The injected clock; DataPlaneService decides document expiry on it too.
+  const Clock* clock() const { return clock_; }
 
  private:
   struct Item;
   // One routing round over `pending` at `snap`; moves finished items out.
   void Round(const RoutingSnapshot& snap, std::vector<Item*>* pending, std::vector<Item*>* held,
-             uint64_t* refresh_epoch, absl::Time deadline);
+             uint64_t* refresh_epoch, int64_t deadline_ms);
+  // The real time at which the clock reads `clock_ms` (now if it already does).
+  absl::Time RealTimeAt(int64_t clock_ms) const;
   void Finish(Item* item, absl::Status status);
   struct LateSink;
 
   Router* router_;
   NodeStores* stores_;
   HybridClock* hlc_;
+  const Clock* clock_;
   ThreadPool* pool_;
   InflightTracker* inflight_;
   CoordinatorLink* link_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace miroir {
 
@@ -85,7 +86,7 @@ absl::Status ValidateWriteItem(const v1::WriteItem& item) {
     case v1::WriteItem::kPut: {
       const auto& p = item.put();
       if (p.index().empty()) return absl::InvalidArgumentError("index: must not be empty");
-      if (auto s = ValidatePk(p.pk()); !s.ok()) return s;
+      MIROIR_RETURN_IF_ERROR(ValidatePk(p.pk()));
       if (p.expires_at_ms() < 0) {
         return absl::InvalidArgumentError("expires_at_ms: must not be negative");
       }

@@ -7,6 +7,7 @@
 #define MIROIR_TESTS_CHAOS_CHAOS_FAULTS_H_
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,8 +22,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include <gtest/gtest.h>
-
 #include "chaos/chaos_util.h"
 #include "harness/move_scenario.h"
 
@@ -198,9 +197,9 @@ inline std::string PlanOutcome(const miroir::v1::Plan& end) {
 // bounded by the failed moves.
 inline void ExpectPromiseAndOutcome(const miroir::v1::Plan& end, const CheckReport& report,
                                     miroir::v1::PlanState expected) {
-  EXPECT_EQ(end.state(), expected) << "seed " << ChaosSeed() << ": expected "
-                                   << miroir::v1::PlanState_Name(expected) << "\n"
-                                   << DescribePlan(end);
+  EXPECT_EQ(end.state(), expected)
+      << "seed " << ChaosSeed() << ": expected " << miroir::v1::PlanState_Name(expected) << "\n"
+      << DescribePlan(end);
   size_t failed_moves = 0;
   for (const auto& m : end.moves()) failed_moves += m.state() == miroir::v1::MOVE_FAILED ? 1 : 0;
   EXPECT_EQ(report.lost, 0u) << report.Summary();

@@ -12,9 +12,8 @@
 //   18 partial failure: a different failure rate per node, hence per shard
 //   26 tombstone GC window: deletes whose copy to the joining node failed, the
 //      plan paused longer than tombstone_grace while scheduled AE runs
-#include <gtest/gtest.h>
-
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <random>
 
@@ -77,8 +76,8 @@ TEST(ChaosDrainTimeout, StuckWriteFencedAndRetriedAtTheNewEpoch) {
   TempDir tmp("chaos_drain");
   // A's write deadline and store op timeout outlast the hold, so its stuck write
   // stays in flight (not timed out) until the proxy lets it through.
-  auto fleet = Fleet::Start(
-      tmp.path(), HeldWorkerFleet("write_deadline: 40s\nstore:\n  op_timeout: 35s\n"));
+  auto fleet =
+      Fleet::Start(tmp.path(), HeldWorkerFleet("write_deadline: 40s\nstore:\n  op_timeout: 35s\n"));
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   Fleet& f = **fleet;
   WriterOptions wo = f.WriterOptionsFor();
@@ -119,17 +118,16 @@ TEST(ChaosDrainTimeout, StuckWriteFencedAndRetriedAtTheNewEpoch) {
   (*w)->Stop();
   (*w)->Wait();
   const int mport = MetricsPort(f, 0);
-  const double fenced = mport > 0 ? MetricValue(ScrapeMetrics(mport),
-                                                "miroir_worker_fenced_retries_total")
-                                  : -1;
+  const double fenced =
+      mport > 0 ? MetricValue(ScrapeMetrics(mport), "miroir_worker_fenced_retries_total") : -1;
   auto report = CheckPromise((*w)->records(), f.CheckOptionsFor());
   ASSERT_TRUE(report.ok()) << report.status();
   WriterStats st = (*w)->stats();
-  RecordChaosResult("16",
-                    absl::StrCat("worker A's r0 traffic held across the cutover (", held_bytes,
-                                 " B at release), default drain_timeout; A fenced retries ",
-                                 fenced),
-                    *report, st);
+  RecordChaosResult(
+      "16",
+      absl::StrCat("worker A's r0 traffic held across the cutover (", held_bytes,
+                   " B at release), default drain_timeout; A fenced retries ", fenced),
+      *report, st);
   EXPECT_GT(st.max_batch_latency, absl::Milliseconds(500)) << "no write outlasted drain_timeout";
   EXPECT_GT(fenced, 0) << "worker A never saw its stuck write refused by a fence";
   EXPECT_EQ(st.unknown, 0u) << "a stuck write was not retried to an acknowledgement";
@@ -234,12 +232,12 @@ TEST(ChaosZombieWriter, StoppedAcrossCutoverNothingStaleLands) {
   auto report = CheckPromise(records, f.CheckOptionsFor());
   ASSERT_TRUE(report.ok()) << report.status();
   WriterStats st = MergeStats({z->get(), m->get(), &o});
-  RecordChaosResult("20",
-                    absl::StrCat("worker A: r0 traffic held, SIGSTOP copying..cleanup, ",
-                                 held_bytes, " B released after cleanup; ", zombie_unknown,
-                                 " zombie writes unknown; ", o.stats().acked(),
-                                 " newer writes on its keys"),
-                    *report, st);
+  RecordChaosResult(
+      "20",
+      absl::StrCat("worker A: r0 traffic held, SIGSTOP copying..cleanup, ", held_bytes,
+                   " B released after cleanup; ", zombie_unknown, " zombie writes unknown; ",
+                   o.stats().acked(), " newer writes on its keys"),
+      *report, st);
   EXPECT_GT(o.stats().acked(), 0u);
   EXPECT_TRUE(report->ok()) << "seed " << ChaosSeed() << "\n" << report->Summary();
 }
@@ -282,8 +280,8 @@ TEST(ChaosSkewedClocks, SameKeysThroughSkewedWorkersAcrossAMove) {
   (*w)->Wait();
   auto report = CheckPromise((*w)->records(), f.CheckOptionsFor());
   ASSERT_TRUE(report.ok()) << report.status();
-  RecordChaosResult("25", "worker clocks +5 s / -5 s, each key alternating between them",
-                    *report, (*w)->stats());
+  RecordChaosResult("25", "worker clocks +5 s / -5 s, each key alternating between them", *report,
+                    (*w)->stats());
   EXPECT_TRUE(report->ok()) << "seed " << ChaosSeed() << "\n" << report->Summary();
 }
 
@@ -337,10 +335,9 @@ TEST(ChaosPartitionedNewNode, PartitionedDuringCutoverThenHealed) {
   ASSERT_TRUE(end.ok()) << end.status();
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
-  RecordChaosResult("15",
-                    absl::StrCat("joining r9 cut 2 s from ", at, ", then healed; plan ",
-                                 PlanOutcome(*end)),
-                    *report, (*sc)->writer().stats());
+  RecordChaosResult(
+      "15", absl::StrCat("joining r9 cut 2 s from ", at, ", then healed; plan ", PlanOutcome(*end)),
+      *report, (*sc)->writer().stats());
   EXPECT_NE(at, "plan ended") << "the plan ended before the partition";
   ExpectPromiseAndOutcome(*end, *report, pb::PLAN_DONE);
 }
@@ -399,13 +396,14 @@ TEST(ChaosPartialFailure, DifferentFailureRatesPerShard) {
     if (r.unknown) ++unknown_by_shard[ShardForKey(k, 6)];
   }
   std::string per_shard;
-  for (uint32_t s = 0; s < 6; ++s) absl::StrAppend(&per_shard, s == 0 ? "" : "/", unknown_by_shard[s]);
-  RecordChaosResult("18",
-                    absl::StrCat("cut per 200ms slot r0 30%, r1 10%, r2 0% (", cut_slots["r0"], "/",
-                                 cut_slots["r1"], "/", cut_slots["r2"],
-                                 " slots); unknown keys by shard ", per_shard, "; plan ",
-                                 PlanOutcome(*end)),
-                    *report, (*sc)->writer().stats());
+  for (uint32_t s = 0; s < 6; ++s)
+    absl::StrAppend(&per_shard, s == 0 ? "" : "/", unknown_by_shard[s]);
+  RecordChaosResult(
+      "18",
+      absl::StrCat("cut per 200ms slot r0 30%, r1 10%, r2 0% (", cut_slots["r0"], "/",
+                   cut_slots["r1"], "/", cut_slots["r2"], " slots); unknown keys by shard ",
+                   per_shard, "; plan ", PlanOutcome(*end)),
+      *report, (*sc)->writer().stats());
   ExpectPromiseAndOutcome(*end, *report, pb::PLAN_DONE);
 }
 
@@ -464,11 +462,11 @@ TEST(ChaosTombstoneGc, PausedPastTombstoneGraceNothingResurrected) {
   const bool ae_ran = ae.ok() && ae->stdout_text.find("(scheduled)") != std::string::npos;
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
-  RecordChaosResult("26",
-                    absl::StrCat("AE every 1s, tombstone_grace 1s; r9 cut, ", deletes_missed,
-                                 " deletes acked while r9 was cut, plan paused 4 s; plan ",
-                                 PlanOutcome(*end)),
-                    *report, (*sc)->writer().stats());
+  RecordChaosResult(
+      "26",
+      absl::StrCat("AE every 1s, tombstone_grace 1s; r9 cut, ", deletes_missed,
+                   " deletes acked while r9 was cut, plan paused 4 s; plan ", PlanOutcome(*end)),
+      *report, (*sc)->writer().stats());
   EXPECT_GT(deletes_missed, 0u) << "no delete missed the joining node";
   EXPECT_TRUE(ae_ran) << "no scheduled AE run during the pause";
   EXPECT_EQ(report->resurrected, 0u) << report->Summary();

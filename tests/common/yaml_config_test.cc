@@ -130,8 +130,9 @@ TEST(LoadYamlFile, ReadsAFileAndReportsAMissingOne) {
   YamlReader r(path);
   uint64_t v = 0;
   absl::Status s = r.Uint((*root)["migration"], "migration", "catch_up_threshold", &v);
-  EXPECT_EQ(s.message(), path + ":2: migration.catch_up_threshold: expected a non-negative "
-                                "integer, got 'nope'");
+  EXPECT_EQ(s.message(), path +
+                             ":2: migration.catch_up_threshold: expected a non-negative "
+                             "integer, got 'nope'");
   std::remove(path.c_str());
 
   auto missing = LoadYamlFile(path);

@@ -7,8 +7,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <set>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "common/build_info.h"
 #include "coordinator/coordinator_metrics.h"

@@ -26,8 +26,8 @@ ClusterState TwoGroups() {
   s.indexes["a"] = ix;
   s.generations[1] =
       BuildInitialRoute("a", 1, 4, 1, {GroupNodes{"g0", {"n0"}}, GroupNodes{"g1", {"n1"}}});
-  for (const auto& [n, grp] : std::vector<std::pair<std::string, std::string>>{{"n0", "g0"},
-                                                                              {"n1", "g1"}}) {
+  for (const auto& [n, grp] :
+       std::vector<std::pair<std::string, std::string>>{{"n0", "g0"}, {"n1", "g1"}}) {
     v1::Node node;
     node.set_id(n);
     node.set_group(grp);

@@ -42,8 +42,8 @@ inline std::string ReadWhole(const std::string& path) {
 inline CtlResult RunCtl(const std::vector<std::string>& args,
                         const std::vector<std::string>& env = {}) {
   static int counter = 0;
-  const std::string base = std::string(::testing::TempDir()) + "/ctl_" +
-                           std::to_string(getpid()) + "_" + std::to_string(counter++);
+  const std::string base = std::string(::testing::TempDir()) + "/ctl_" + std::to_string(getpid()) +
+                           "_" + std::to_string(counter++);
   const std::string out_path = base + ".out", err_path = base + ".err";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);

@@ -47,8 +47,7 @@ TEST(PlanFormat, ProgressLineShowsCountsRateAndEta) {
   EXPECT_EQ(ProgressLine(m, 20000, 4),
             "products/3 g0 catching_up [----] 1250/? docs 20.0k/s remaining 4000 (not converging)");
   m.set_est_documents(1000);  // more copied than estimated: the bar is full, no ETA
-  EXPECT_EQ(ProgressLine(m, 10, 4).substr(0, 44),
-            "products/3 g0 catching_up [####] 1250/1000 d");
+  EXPECT_EQ(ProgressLine(m, 10, 4).substr(0, 44), "products/3 g0 catching_up [####] 1250/1000 d");
 }
 
 TEST(PlanFormat, DryRunJsonHasOnlyTheCliFields) {

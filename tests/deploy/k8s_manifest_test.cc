@@ -54,11 +54,10 @@ std::string HelpOf(const std::string& binary) {
 // The flags in `args` (and their values: "--flag value" pairs).
 std::map<std::string, std::string> Flags(const YAML::Node& args) {
   std::map<std::string, std::string> out;
-  for (size_t i = 0; i < args.size(); ++i) {
+  for (size_t i = 0; i < args.size(); i += 2) {
     std::string a = args[i].as<std::string>();
     EXPECT_EQ(a.rfind("--", 0), 0u) << "positional argument " << a;
     out[a] = i + 1 < args.size() ? args[i + 1].as<std::string>() : "";
-    ++i;
   }
   return out;
 }

@@ -1,7 +1,6 @@
 #include "harness/fleet.h"
 
 #include <grpcpp/grpcpp.h>
-
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -58,21 +57,19 @@ std::string NodeInfo::advertised_address() const {
   return proxy != nullptr ? proxy->address() : redis->address();
 }
 
-absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(const std::string& dir,
-                                                    FleetOptions options) {
+absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(const std::string& dir, FleetOptions options) {
   std::unique_ptr<Fleet> fleet(new Fleet(dir, std::move(options)));
   if (fleet->options_.store_acl) {
     absl::BitGen gen;
-    fleet->store_password_ = absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
-                                             absl::Uniform<uint64_t>(gen));
+    fleet->store_password_ =
+        absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
     const std::string path = dir + "/store.password";
     if (!WriteFile(path, fleet->store_password_ + "\n") || chmod(path.c_str(), 0600) != 0) {
       return absl::InternalError("cannot write " + path);
     }
   }
   if (absl::Status s = fleet->StartNodes(); !s.ok()) return s;
-  if (absl::Status s = fleet->WriteCoordinatorConfig(fleet->options_.coordinator_config);
-      !s.ok()) {
+  if (absl::Status s = fleet->WriteCoordinatorConfig(fleet->options_.coordinator_config); !s.ok()) {
     return s;
   }
   if (absl::Status s = fleet->LaunchCoordinator(); !s.ok()) return s;
@@ -204,10 +201,10 @@ absl::Status Fleet::LaunchCoordinator(const std::vector<std::string>& extra_flag
   ProcessOptions opts;
   opts.binary = MIROIR_COORDINATOR_BIN;
   opts.log_path = absl::StrCat(dir_, "/coordinator.log");
-  opts.args = {"--listen", LoopbackAddress(coordinator_port_),
+  opts.args = {"--listen",    LoopbackAddress(coordinator_port_),
                "--port-file", port_file,
-               "--data-dir", coordinator_data_dir(),
-               "--config", dir_ + "/coordinator.yaml"};
+               "--data-dir",  coordinator_data_dir(),
+               "--config",    dir_ + "/coordinator.yaml"};
   for (const auto& f : options_.coordinator_flags) opts.args.push_back(f);
   for (const auto& f : extra_flags) opts.args.push_back(f);
   // The port may linger in the kernel after a SIGKILL: bounded retries.
@@ -243,8 +240,8 @@ absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
   ProcessOptions opts;
   opts.binary = MIROIR_WORKER_BIN;
   opts.log_path = absl::StrCat(dir_, "/worker", index, ".log");
-  opts.args = {"--listen", LoopbackAddress(w.port),
-               "--port-file", port_file,
+  opts.args = {"--listen",      LoopbackAddress(w.port),
+               "--port-file",   port_file,
                "--coordinator", w.coordinator.empty() ? coordinator_address() : w.coordinator};
   if (w.clock_offset_ms != 0) {
     opts.args.push_back("--clock-offset-ms");
@@ -253,8 +250,7 @@ absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
   for (const auto& f : options_.worker_flags) opts.args.push_back(f);
   auto pc = options_.per_worker_config.find(index);
   if (pc != options_.per_worker_config.end() || options_.store_acl) {
-    YAML::Node cfg =
-        pc != options_.per_worker_config.end() ? YAML::Load(pc->second) : YAML::Node();
+    YAML::Node cfg = pc != options_.per_worker_config.end() ? YAML::Load(pc->second) : YAML::Node();
     if (options_.store_acl) {
       cfg["store"]["username"] = "miroir";
       cfg["store"]["password_file"] = dir_ + "/store.password";
@@ -364,8 +360,7 @@ absl::Status Fleet::WaitForWorkers(int n, absl::Duration timeout) {
   return absl::DeadlineExceededError(absl::StrCat("workers not ready: ", last));
 }
 
-absl::StatusOr<RunResult> Fleet::Ctl(const std::vector<std::string>& args,
-                                     absl::Duration timeout) {
+absl::StatusOr<RunResult> Fleet::Ctl(const std::vector<std::string>& args, absl::Duration timeout) {
   std::vector<std::string> full = {"--coordinator", coordinator_address()};
   full.insert(full.end(), args.begin(), args.end());
   return RunToCompletion(MIROIR_CTL_BIN, full, dir_, timeout);
@@ -399,7 +394,8 @@ absl::StatusOr<pb::Plan> Fleet::WaitForPlanEnd(uint64_t id, absl::Duration timeo
     if (last.ok() && PlanEnded(last->plan().state())) return last->plan();
     Sleep(absl::Milliseconds(50));
   }
-  std::string where = last.ok() ? pb::PlanState_Name(last->plan().state()) : last.status().ToString();
+  std::string where =
+      last.ok() ? pb::PlanState_Name(last->plan().state()) : last.status().ToString();
   if (last.ok()) {
     std::map<std::string, int> states;
     std::string note;
@@ -412,8 +408,8 @@ absl::StatusOr<pb::Plan> Fleet::WaitForPlanEnd(uint64_t id, absl::Duration timeo
     for (const auto& [name, n] : states) absl::StrAppend(&where, " ", name, "=", n);
     absl::StrAppend(&where, note);
   }
-  return absl::DeadlineExceededError(absl::StrCat("plan ", id, " still ", where, " after ",
-                                                  absl::FormatDuration(timeout)));
+  return absl::DeadlineExceededError(
+      absl::StrCat("plan ", id, " still ", where, " after ", absl::FormatDuration(timeout)));
 }
 
 absl::StatusOr<pb::Plan> Fleet::WaitForMoveState(uint64_t id, pb::MoveState state,
@@ -426,9 +422,9 @@ absl::StatusOr<pb::Plan> Fleet::WaitForMoveState(uint64_t id, pb::MoveState stat
         if (m.state() == state) return r->plan();
       }
       if (PlanEnded(r->plan().state())) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "plan ", id, " ended ", pb::PlanState_Name(r->plan().state()), " before any move was ",
-            pb::MoveState_Name(state)));
+        return absl::FailedPreconditionError(
+            absl::StrCat("plan ", id, " ended ", pb::PlanState_Name(r->plan().state()),
+                         " before any move was ", pb::MoveState_Name(state)));
       }
     }
     Sleep(absl::Milliseconds(10));

@@ -89,8 +89,7 @@ class Fleet {
  public:
   // Starts everything under `dir` (created; the test's TempDir). On error every
   // process started so far is stopped.
-  static absl::StatusOr<std::unique_ptr<Fleet>> Start(const std::string& dir,
-                                                      FleetOptions options);
+  static absl::StatusOr<std::unique_ptr<Fleet>> Start(const std::string& dir, FleetOptions options);
   // Stops workers, then the coordinator, then the nodes; all reaped.
   ~Fleet();
 
@@ -101,7 +100,7 @@ class Fleet {
 
   // --- store nodes ---
   std::vector<std::string> node_ids() const;  // in start order
-  NodeInfo& node(const std::string& id);     // REQUIRES: the id exists
+  NodeInfo& node(const std::string& id);      // REQUIRES: the id exists
   RedisNode& redis(const std::string& id) { return *node(id).redis; }
   bool has_node(const std::string& id) const { return nodes_.count(id) > 0; }
   // Starts a redis node that is not in the topology yet (for an add-node or
@@ -180,7 +179,8 @@ class Fleet {
     std::unique_ptr<miroir::v1::DataPlane::Stub> stub;
     int starts = 0;
   };
-  Fleet(std::string dir, FleetOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+  Fleet(std::string dir, FleetOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
   absl::Status StartNodes();
   absl::Status StartNode(const std::string& id, const std::string& group, bool proxied);
   absl::Status LaunchCoordinator(const std::vector<std::string>& extra_flags = {});

@@ -34,9 +34,9 @@ absl::StatusOr<std::unique_ptr<MoveScenario>> MoveScenario::Start(const std::str
     WriterStats st = sc->writer_->stats();
     if (st.acked() >= static_cast<uint64_t>(options.keys)) break;
     if (absl::Now() > deadline || st.unknown > 0) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "load not acknowledged: ", st.acked(), " of ", options.keys, " acked, ", st.unknown,
-          " unknown"));
+      return absl::DeadlineExceededError(absl::StrCat("load not acknowledged: ", st.acked(), " of ",
+                                                      options.keys, " acked, ", st.unknown,
+                                                      " unknown"));
     }
     absl::SleepFor(absl::Milliseconds(50));
   }

@@ -20,9 +20,9 @@ namespace miroir::testing {
 namespace {
 
 absl::Status ExitedError(Process* process, const std::string& what) {
-  return absl::FailedPreconditionError(
-      absl::StrCat(process->options().binary, " exited with ", process->exit_code().value_or(-1),
-                   " before ", what, "; log tail:\n", process->LogTail()));
+  return absl::FailedPreconditionError(absl::StrCat(process->options().binary, " exited with ",
+                                                    process->exit_code().value_or(-1), " before ",
+                                                    what, "; log tail:\n", process->LogTail()));
 }
 
 }  // namespace
@@ -51,14 +51,14 @@ absl::StatusOr<int> WaitForPortFile(const std::string& path, absl::Duration time
   while (true) {
     std::string text = ReadFileOrEmpty(path);
     int port = 0;
-    if (absl::EndsWith(text, "\n") &&
-        absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) && port > 0) {
+    if (absl::EndsWith(text, "\n") && absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) &&
+        port > 0) {
       return port;
     }
     if (process != nullptr && !process->Running()) return ExitedError(process, "writing " + path);
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("no port in ", path, " after ",
-                                                      absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("no port in ", path, " after ", absl::FormatDuration(timeout)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

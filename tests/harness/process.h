@@ -23,10 +23,10 @@
 namespace miroir::testing {
 
 struct ProcessOptions {
-  std::string binary;              // path of the executable (or a name found in PATH)
-  std::vector<std::string> args;   // argv[1..]
-  std::string log_path;            // stdout+stderr, appended; "" = /dev/null
-  std::vector<std::string> env;    // extra "NAME=value" entries added to the environment
+  std::string binary;             // path of the executable (or a name found in PATH)
+  std::vector<std::string> args;  // argv[1..]
+  std::string log_path;           // stdout+stderr, appended; "" = /dev/null
+  std::vector<std::string> env;   // extra "NAME=value" entries added to the environment
 };
 
 class Process {

@@ -9,10 +9,10 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "harness/ports.h"
 #include "harness/temp_dir.h"
@@ -35,7 +35,6 @@ std::optional<RedisAcl> AclFor(const std::string& address) {
   if (it == AclByAddress().end()) return std::nullopt;
   return it->second;
 }
-
 
 std::string ReplyText(const redisReply* r) {
   switch (r->type) {
@@ -90,18 +89,16 @@ absl::StatusOr<std::string> RedisCommand(const std::string& address,
   redisSetTimeout(c, tv);
   if (auto acl = AclFor(address)) {
     auto* auth = static_cast<redisReply*>(
-        acl->user.empty()
-            ? redisCommand(c, "AUTH %b", acl->password.data(), acl->password.size())
-            : redisCommand(c, "AUTH %b %b", acl->user.data(), acl->user.size(),
-                           acl->password.data(), acl->password.size()));
+        acl->user.empty() ? redisCommand(c, "AUTH %b", acl->password.data(), acl->password.size())
+                          : redisCommand(c, "AUTH %b %b", acl->user.data(), acl->user.size(),
+                                         acl->password.data(), acl->password.size()));
     const bool ok = auth != nullptr && auth->type != REDIS_REPLY_ERROR;
-    std::string err = auth == nullptr ? c->errstr
-                      : ok            ? ""
-                                      : std::string(auth->str, auth->len);
+    std::string err = auth == nullptr ? c->errstr : ok ? "" : std::string(auth->str, auth->len);
     if (auth) freeReplyObject(auth);
     if (!ok) {
       redisFree(c);
-      return absl::UnavailableError(absl::StrCat("AUTH on ", address, " as ", acl->user, ": ", err));
+      return absl::UnavailableError(
+          absl::StrCat("AUTH on ", address, " as ", acl->user, ": ", err));
     }
   }
   std::vector<const char*> args;
@@ -129,7 +126,7 @@ absl::StatusOr<std::string> RedisCommand(const std::string& address,
 }
 
 absl::StatusOr<std::unique_ptr<RedisNode>> RedisNode::Start(const std::string& dir, int port,
-                                                             std::optional<RedisAcl> acl) {
+                                                            std::optional<RedisAcl> acl) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const bool pick = port == 0;
@@ -155,16 +152,26 @@ absl::Status RedisNode::Launch() {
   ProcessOptions opts;
   opts.binary = kRedisBinary;
   opts.log_path = absl::StrCat(dir_, "/redis.log");
-  opts.args = {"--port", absl::StrCat(port_),
-               "--bind", "127.0.0.1",
-               "--dir", dir_,
-               "--appendonly", "yes",
-               "--appendfsync", "always",
-               "--maxmemory-policy", "noeviction",
-               "--save", "",
-               "--daemonize", "no",
-               "--protected-mode", "no",
-               "--logfile", ""};
+  opts.args = {"--port",
+               absl::StrCat(port_),
+               "--bind",
+               "127.0.0.1",
+               "--dir",
+               dir_,
+               "--appendonly",
+               "yes",
+               "--appendfsync",
+               "always",
+               "--maxmemory-policy",
+               "noeviction",
+               "--save",
+               "",
+               "--daemonize",
+               "no",
+               "--protected-mode",
+               "no",
+               "--logfile",
+               ""};
   if (acl_) {
     const std::string users = absl::StrCat(dir_, "/users.acl");
     std::ofstream f(users, std::ios::trunc);

@@ -35,15 +35,13 @@ inline ReshardRequest ReshardTo(uint32_t new_shards, uint64_t throttle = 0) {
 absl::StatusOr<miroir::v1::ReshardStartResponse> StartReshard(Fleet& fleet,
                                                               const ReshardRequest& request);
 // "status", "abort", "rollback" or "complete" on the newest reshard of `index`.
-absl::StatusOr<miroir::v1::ReshardStatusResponse> ReshardCall(Fleet& fleet,
-                                                              const std::string& verb,
-                                                              const std::string& index = "products");
+absl::StatusOr<miroir::v1::ReshardStatusResponse> ReshardCall(
+    Fleet& fleet, const std::string& verb, const std::string& index = "products");
 // Polls until the reshard is in one of `states`. FAILED_PRECONDITION when it
 // reaches a state in `bad` first, DEADLINE_EXCEEDED at `timeout` (messages name
 // the state and its note).
 absl::StatusOr<miroir::v1::ReshardRecord> WaitForReshardState(
-    Fleet& fleet, const std::set<std::string>& states,
-    absl::Duration timeout = absl::Seconds(120),
+    Fleet& fleet, const std::set<std::string>& states, absl::Duration timeout = absl::Seconds(120),
     const std::set<std::string>& bad = {"failed", "aborted"},
     const std::string& index = "products");
 // Documents and tombstones of generation `gen` (shards 0..shards-1) on every node.

@@ -1,6 +1,7 @@
 #include "harness/tcp_proxy.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,16 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <algorithm>
-#include <fstream>
-#include <set>
-#include <sstream>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <list>
+#include <set>
+#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -95,12 +94,14 @@ uint64_t ClientSocketInode(int local_port, int remote_port) {
     std::istringstream ls(line);
     std::string sl, local, remote, st, queues, timer, retr, uid, timeout;
     unsigned long long inode = 0;
-    if (!(ls >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode)) {
+    if (!(ls >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >>
+          inode)) {
       continue;
     }
     auto port_of = [](const std::string& a) {
       size_t c = a.find(':');
-      return c == std::string::npos ? -1 : static_cast<int>(std::stoul(a.substr(c + 1), nullptr, 16));
+      return c == std::string::npos ? -1
+                                    : static_cast<int>(std::stoul(a.substr(c + 1), nullptr, 16));
     };
     if (port_of(local) == local_port && port_of(remote) == remote_port) return inode;
   }
@@ -293,8 +294,8 @@ void TcpProxy::Loop() {
       fds.push_back({c.client, cev, 0});
       fds.push_back({c.server, sev, 0});  // fd -1 is ignored by poll
     }
-    int timeout_ms = static_cast<int>(
-        std::clamp<int64_t>(absl::ToInt64Milliseconds(next_due - now), 0, 20));
+    int timeout_ms =
+        static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(next_due - now), 0, 20));
     int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) break;
     now = absl::Now();

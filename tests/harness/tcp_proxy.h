@@ -22,12 +22,12 @@
 #ifndef MIROIR_TESTS_HARNESS_TCP_PROXY_H_
 #define MIROIR_TESTS_HARNESS_TCP_PROXY_H_
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <sys/types.h>
-
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -93,7 +93,7 @@ class TcpProxy {
   mutable absl::Mutex mu_;
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kPass;
   absl::Duration delay_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
-  pid_t hold_pid_ ABSL_GUARDED_BY(mu_) = 0;  // HoldPeer/CutPeer: 0 = off
+  pid_t hold_pid_ ABSL_GUARDED_BY(mu_) = 0;     // HoldPeer/CutPeer: 0 = off
   bool peer_cut_ ABSL_GUARDED_BY(mu_) = false;  // CutPeer: close instead of hold
   std::thread thread_;
 };

@@ -11,8 +11,8 @@
 #include "absl/strings/str_format.h"
 #include "common/grpc_server.h"
 #include "common/routing.h"
-#include "miroir/v1/anti_entropy.grpc.pb.h"
 #include "harness/redis_node.h"
+#include "miroir/v1/anti_entropy.grpc.pb.h"
 
 namespace miroir::testing {
 namespace {
@@ -488,9 +488,8 @@ absl::StatusOr<CheckReport> CheckPromise(const std::map<std::string, KeyRecord>&
     std::string address = node.address();
     auto ov = options.address_override.find(node.id());
     if (ov != options.address_override.end()) address = ov->second;
-    auto store =
-        MakeStoreAdapter(node.store().empty() ? "redis" : node.store(), address,
-                         HarnessStoreOptions(address));
+    auto store = MakeStoreAdapter(node.store().empty() ? "redis" : node.store(), address,
+                                  HarnessStoreOptions(address));
     if (!store.ok()) {
       unreadable.insert(node.id());
       continue;

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/digest.h"
 #include "common/clock.h"
+#include "common/digest.h"
 #include "harness/redis_node.h"
 #include "harness/temp_dir.h"
 #include "worker/stores/redis_store.h"
@@ -39,8 +39,8 @@ class AntiEntropyPass : public ::testing::Test {
 
   void Put(const std::string& node, const std::string& pk, uint64_t hlc, const std::string& body,
            int64_t expires_at_ms = 0) {
-    auto r = stores_[node]->Apply(shard_, 1, {Mutation{pk, Version{hlc, 9}, false, body,
-                                                       expires_at_ms}});
+    auto r = stores_[node]->Apply(shard_, 1,
+                                  {Mutation{pk, Version{hlc, 9}, false, body, expires_at_ms}});
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_EQ((*r)[0].outcome, ApplyOutcome::kApplied);
   }
@@ -61,10 +61,10 @@ class AntiEntropyPass : public ::testing::Test {
   // Overwrites the stored body of `pk` on `node` behind the adapter's back (a
   // flipped byte: same version, different body).
   void CorruptBody(const std::string& node, const std::string& pk, const std::string& body) {
-    auto r = nodes_[node]->Command({"HSET", absl::StrCat("mi:", shard_.index, ":",
-                                                         shard_.generation, ":", shard_.shard,
-                                                         ":d:", pk),
-                                    "b", body});
+    auto r = nodes_[node]->Command(
+        {"HSET",
+         absl::StrCat("mi:", shard_.index, ":", shard_.generation, ":", shard_.shard, ":d:", pk),
+         "b", body});
     ASSERT_TRUE(r.ok()) << r.status();
   }
   absl::StatusOr<StoredDoc> Get(const std::string& node, const std::string& pk) {
@@ -213,7 +213,7 @@ TEST_F(AntiEntropyPass, ExpiredDocumentBecomesTombstoneAtItsOwnVersionAndIsNever
   SeedHealthy();
   const int64_t past = SystemClock::Default()->NowMs() - 60'000;
   Put("r0", "e:1", 8000, "{\"ttl\":1}", past);  // still present on r0
-  Delete("r1", "e:1", 8000);                     // r1 already turned it into a tombstone
+  Delete("r1", "e:1", 8000);                    // r1 already turned it into a tombstone
   // r2 never got it.
   auto r = Pass(true);
   ASSERT_TRUE(r.ok()) << r.status();

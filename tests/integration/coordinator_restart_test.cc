@@ -82,8 +82,8 @@ class CoordinatorRestart : public ::testing::Test {
     RemoveAll(dir_.File("port"));
     ProcessOptions o;
     o.binary = MIROIR_COORDINATOR_BIN;
-    o.args = {"--listen", "127.0.0.1:0", "--port-file", dir_.File("port"), "--data-dir",
-              dir_.File("data"), "--config", dir_.File("c.yaml")};
+    o.args = {"--listen",   "127.0.0.1:0",     "--port-file", dir_.File("port"),
+              "--data-dir", dir_.File("data"), "--config",    dir_.File("c.yaml")};
     o.log_path = dir_.File("coordinator.log");
     auto p = Process::Start(o);
     ASSERT_TRUE(p.ok()) << p.status();
@@ -96,8 +96,8 @@ class CoordinatorRestart : public ::testing::Test {
     }
     ASSERT_NE(port, 0) << proc_->LogTail();
     address_ = "127.0.0.1:" + std::to_string(port);
-    stub_ = v1::Coordinator::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ =
+        v1::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
 
   v1::GetPlanResponse GetPlan(uint64_t id) {
@@ -229,14 +229,12 @@ TEST_F(CoordinatorRestart, SecondCoordinatorOnALiveDataDirExits2NamingTheHolder)
   Launch();
   auto second = RunToCompletion(
       MIROIR_COORDINATOR_BIN,
-      {"--listen", "127.0.0.1:0", "--data-dir", dir_.File("data"), "--config",
-       dir_.File("c.yaml")},
+      {"--listen", "127.0.0.1:0", "--data-dir", dir_.File("data"), "--config", dir_.File("c.yaml")},
       dir_.path(), absl::Seconds(10));
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_FALSE(second->timed_out) << "the second coordinator kept running";
   EXPECT_EQ(second->exit_code, 2) << second->stderr_text;
-  EXPECT_THAT(second->stderr_text,
-              ::testing::HasSubstr("pid " + std::to_string(proc_->pid())));
+  EXPECT_THAT(second->stderr_text, ::testing::HasSubstr("pid " + std::to_string(proc_->pid())));
   EXPECT_THAT(second->stderr_text, ::testing::HasSubstr("--data-dir"));
   // The first one is untouched and still serves.
   grpc::ClientContext ctx;
@@ -249,8 +247,7 @@ TEST_F(CoordinatorRestart, SecondCoordinatorOnALiveDataDirExits2NamingTheHolder)
   ASSERT_TRUE(proc_->Stop().ok());
   auto beside_stopped = RunToCompletion(
       MIROIR_COORDINATOR_BIN,
-      {"--listen", "127.0.0.1:0", "--data-dir", dir_.File("data"), "--config",
-       dir_.File("c.yaml")},
+      {"--listen", "127.0.0.1:0", "--data-dir", dir_.File("data"), "--config", dir_.File("c.yaml")},
       dir_.path(), absl::Seconds(10));
   ASSERT_TRUE(beside_stopped.ok());
   EXPECT_EQ(beside_stopped->exit_code, 2) << beside_stopped->stderr_text;

@@ -90,7 +90,7 @@ TEST_F(ProxyTest, BlackholeAcceptsAndNeverAnswers) {
   uint64_t before = proxy_->connections_accepted();
   auto r = ViaProxy({"SET", "bh", "v"}, 300);
   EXPECT_FALSE(r.ok());
-  EXPECT_GT(proxy_->connections_accepted(), before);  // it accepted
+  EXPECT_GT(proxy_->connections_accepted(), before);   // it accepted
   EXPECT_EQ(*node_->Command({"GET", "bh"}), "(nil)");  // and never forwarded
   proxy_->Pass();
   EXPECT_EQ(*ViaProxy({"PING"}, 2000), "PONG");

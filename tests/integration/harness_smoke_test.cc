@@ -1,11 +1,10 @@
 // Proves each piece of the multi-process harness on real processes: Process
 // (logs, stop/continue, terminate, reaping), ports, TempDir and RedisNode (PING,
 // AOF survives SIGKILL + restart, wipe-restart is a fresh node, reaped at the end).
-#include <signal.h>
-#include <sys/socket.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
 
 #include <filesystem>
 #include <thread>
@@ -111,7 +110,8 @@ TEST(HarnessPorts, PortFileIsReadAndExitIsReportedEarly) {
   std::string file = tmp.File("port");
   auto p = Process::Start({"/bin/sh",
                            {"-c", "sleep 0.1; printf '4242\\n' > " + file + "; exec sleep 30"},
-                           tmp.File("p.log"), {}});
+                           tmp.File("p.log"),
+                           {}});
   ASSERT_TRUE(p.ok());
   auto port = WaitForPortFile(file, absl::Seconds(10), p->get());
   ASSERT_TRUE(port.ok()) << port.status();

@@ -57,8 +57,7 @@ class EvaluateTest : public ::testing::Test {
     for (const auto& [key, rec] : records_) {
       uint32_t s = ShardForKey(key, 4);
       for (const std::string& node : {absl::StrCat("a", s % 2), std::string("b0")}) {
-        contents_[node][s][key] =
-            Doc(key, rec.version, rec.writer, rec.body, /*tomb=*/rec.deleted);
+        contents_[node][s][key] = Doc(key, rec.version, rec.writer, rec.body, /*tomb=*/rec.deleted);
       }
     }
   }

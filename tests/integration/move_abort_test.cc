@@ -37,8 +37,8 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
   so.fleet.coordinator_config["migration"]["catch_up_threshold"] = 5;
   so.fleet.coordinator_config["migration"]["max_write_stall"] = "30s";
   so.fleet.coordinator_config["migration"]["drain_timeout"] = "2s";
-  const bool ack_held = state == pb::MOVE_DUAL_WRITE || state == pb::MOVE_PAUSED ||
-                        state == pb::MOVE_FINAL_DELTA;
+  const bool ack_held =
+      state == pb::MOVE_DUAL_WRITE || state == pb::MOVE_PAUSED || state == pb::MOVE_FINAL_DELTA;
   // Every epoch's ack waits 3 s: dual_write (ends on every worker's E1 ack) and
   // paused (ends on every worker's E2 ack and the fences) last at least that.
   if (ack_held) so.fleet.worker_flags = {"--test-ack-delay-ms=3000"};
@@ -74,8 +74,7 @@ TEST_P(AbortAt, RollsBackAndLosesNothing) {
   }
   auto at = f.WaitForMoveState(plan->id(), state, absl::Seconds(60));
   if (!at.ok()) proxy.Release();
-  ASSERT_TRUE(at.ok()) << "state " << pb::MoveState_Name(state)
-                       << " not reached: " << at.status();
+  ASSERT_TRUE(at.ok()) << "state " << pb::MoveState_Name(state) << " not reached: " << at.status();
   auto aborted = AbortPlan(f, plan->id());
   proxy.Release();
   ASSERT_TRUE(aborted.ok()) << aborted.status();

@@ -106,8 +106,7 @@ TEST_P(PlanKinds, RestoreAfterNodeLoss) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PlanKinds,
-                         ::testing::Values(Shape{"RG2_RF1", {2, 2}, 1},
-                                           Shape{"RG1_RF3", {4}, 3}),
+                         ::testing::Values(Shape{"RG2_RF1", {2, 2}, 1}, Shape{"RG1_RF3", {4}, 3}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

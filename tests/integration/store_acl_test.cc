@@ -137,16 +137,17 @@ TEST(StoreAcl, NodeThroughALoopbackTlsTunnel) {
   ASSERT_TRUE(tls_port.ok() && local_port.ok());
   // The node's side: TLS on tls_port, plaintext to redis on loopback.
   const std::string server_conf = tmp.File("stunnel-node.conf");
-  std::ofstream(server_conf) << "foreground = yes\npid =\n[redis]\naccept = 127.0.0.1:"
-                             << *tls_port << "\nconnect = 127.0.0.1:" << (*node)->port()
+  std::ofstream(server_conf) << "foreground = yes\npid =\n[redis]\naccept = 127.0.0.1:" << *tls_port
+                             << "\nconnect = 127.0.0.1:" << (*node)->port()
                              << "\ncert = " << cert->cert << "\nkey = " << cert->key << "\n";
   // The worker's side: plaintext on local_port (the address the fleet names),
   // TLS to the node, its certificate verified against the CA.
   const std::string client_conf = tmp.File("stunnel-worker.conf");
-  std::ofstream(client_conf) << "foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:"
-                             << *local_port << "\nconnect = 127.0.0.1:" << *tls_port
-                             << "\nCAfile = " << pki->ca() << "\nverifyChain = yes\n"
-                             << "checkHost = localhost\n";
+  std::ofstream(client_conf)
+      << "foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:" << *local_port
+      << "\nconnect = 127.0.0.1:" << *tls_port << "\nCAfile = " << pki->ca()
+      << "\nverifyChain = yes\n"
+      << "checkHost = localhost\n";
   ProcessOptions so;
   so.binary = "stunnel4";
   so.args = {server_conf};

@@ -79,7 +79,8 @@ std::vector<std::string> OwnersOf(Fleet& f, const std::string& pk) {
   for (const auto& g : resp.routes()) {
     if (g.role() != pb::GENERATION_LIVE) continue;
     const auto& r = g.routes(static_cast<int>(ShardForKey(pk, g.shards())));
-    for (const auto& grp : r.owners()) out.insert(out.end(), grp.nodes().begin(), grp.nodes().end());
+    for (const auto& grp : r.owners())
+      out.insert(out.end(), grp.nodes().begin(), grp.nodes().end());
   }
   return out;
 }
@@ -98,7 +99,8 @@ TEST(WorkerWrite, Rg2Rf2WritesReachEveryOwnerWithOneVersion) {
   auto f = StartFleet(tmp, {2, 2}, 2, 1);
   ASSERT_NE(f, nullptr);
   std::vector<pb::WriteItem> items;
-  for (int i = 0; i < 20; ++i) items.push_back(Put("k" + std::to_string(i), R"({"i":)" + std::to_string(i) + "}"));
+  for (int i = 0; i < 20; ++i)
+    items.push_back(Put("k" + std::to_string(i), R"({"i":)" + std::to_string(i) + "}"));
   auto acks = WriteBatch(f->dataplane(0), items);
   ASSERT_TRUE(acks.ok()) << acks.status();
   ASSERT_EQ(acks->acks_size(), 20);
@@ -270,17 +272,18 @@ TEST(WorkerWrite, BadInputFailsThatItemOnly) {
   TempDir tmp("worker-bad");
   auto f = StartFleet(tmp, {1}, 1, 1);
   ASSERT_NE(f, nullptr);
-  auto acks = WriteBatch(f->dataplane(0),
-                         {Put("good1", "{}"), Put("j", "{malformed"), Put("arr", "[1]"),
-                          Put("", "{}"), Put(std::string(512, 'x'), "{}"),
-                          Put("res", R"({"_miroir_version":1})"), Put("k", "{}", 0, "nosuch"),
-                          Put("good2", R"({"ok":true})")});
+  auto acks =
+      WriteBatch(f->dataplane(0),
+                 {Put("good1", "{}"), Put("j", "{malformed"), Put("arr", "[1]"), Put("", "{}"),
+                  Put(std::string(512, 'x'), "{}"), Put("res", R"({"_miroir_version":1})"),
+                  Put("k", "{}", 0, "nosuch"), Put("good2", R"({"ok":true})")});
   ASSERT_TRUE(acks.ok()) << acks.status();
   const uint32_t inv = static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT);
   std::vector<uint32_t> codes;
   for (const auto& a : acks->acks()) codes.push_back(a.code());
-  EXPECT_THAT(codes, ::testing::ElementsAre(0u, inv, inv, inv, inv, inv,
-                                            static_cast<uint32_t>(grpc::StatusCode::NOT_FOUND), 0u));
+  EXPECT_THAT(codes,
+              ::testing::ElementsAre(0u, inv, inv, inv, inv, inv,
+                                     static_cast<uint32_t>(grpc::StatusCode::NOT_FOUND), 0u));
   EXPECT_THAT(acks->acks(1).error(), ::testing::StartsWith("body:"));
   EXPECT_THAT(acks->acks(3).error(), ::testing::StartsWith("pk:"));
   EXPECT_THAT(acks->acks(6).error(), ::testing::StartsWith("index:"));

@@ -114,9 +114,8 @@ TEST(AeLogic, ExpiredDocumentNeverWinsOverANewerPut) {
 }
 
 TEST(AeLogic, SameVersionDifferentBodyMajorityWins) {
-  auto d = DecideRepair({Doc("x", 5, "{\"a\":1}"), Doc("x", 5, "{\"a\":2}"),
-                         Doc("x", 5, "{\"a\":1}")},
-                        kNow);
+  auto d = DecideRepair(
+      {Doc("x", 5, "{\"a\":1}"), Doc("x", 5, "{\"a\":2}"), Doc("x", 5, "{\"a\":1}")}, kNow);
   EXPECT_TRUE(d.conflict);
   EXPECT_FALSE(d.unresolved);
   EXPECT_EQ(d.truth->body, "{\"a\":1}");

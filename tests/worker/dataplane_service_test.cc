@@ -55,7 +55,8 @@ class DataPlaneTest : public ::testing::Test {
   InflightTracker inflight_;  // outlives the pool
   ThreadPool pool_{2};
   AlwaysLeased link_;
-  WritePath path_{&router_, &stores_, &hlc_, &pool_, &inflight_, &link_, WritePathOptions{}};
+  WritePath path_{&router_, &stores_,   &hlc_,  &clock_,
+                  &pool_,   &inflight_, &link_, WritePathOptions{}};
   DataPlaneService service_{&path_,
                             &router_,
                             &stores_,
@@ -161,6 +162,36 @@ TEST_F(DataPlaneTest, GetTreatsExpiredDocumentAsAbsent) {
   ASSERT_TRUE(stub_->Get(&ctx, req, &resp).ok());
   EXPECT_FALSE(resp.found());
   EXPECT_EQ(resp.document().expires_at_ms(), 1000);
+}
+
+// Expiry is decided on the injected clock, not the machine's: the manual clock
+// reads 2023, so a document expiring a minute after it has long expired in real
+// time and is still found until the clock passes its expiry.
+TEST_F(DataPlaneTest, GetDecidesExpiryOnTheInjectedClock) {
+  const int64_t expires = clock_.NowMs() + 60'000;
+  ASSERT_LT(expires, absl::ToUnixMillis(absl::Now()));
+  v1::WriteItem it;
+  it.mutable_put()->set_index("products");
+  it.mutable_put()->set_pk("ttl");
+  it.mutable_put()->set_body("{}");
+  it.mutable_put()->set_expires_at_ms(expires);
+  ASSERT_EQ(path_.Write({&it})[0].code(), 0u);
+  auto get = [&] {
+    grpc::ClientContext ctx;
+    v1::GetRequest req;
+    req.set_index("products");
+    req.set_pk("ttl");
+    v1::GetResponse resp;
+    grpc::Status st = stub_->Get(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.document().expires_at_ms(), expires);
+    return resp.found();
+  };
+  EXPECT_TRUE(get()) << "a minute before its expiry on the worker's clock";
+  clock_.Advance(59'999);
+  EXPECT_TRUE(get()) << "1 ms before its expiry";
+  clock_.Advance(1);
+  EXPECT_FALSE(get()) << "at its expiry";
 }
 
 TEST_F(DataPlaneTest, ReadShardPagesInKeyOrderWithFenceAndSeq) {

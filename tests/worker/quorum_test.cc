@@ -31,7 +31,8 @@ TEST(Quorum, EveryRgRfCombinationSucceedsWithOneFullGroupOnly) {
       std::vector<std::pair<std::string, std::vector<std::string>>> groups;
       for (uint32_t g = 0; g < rg; ++g) {
         std::vector<std::string> nodes;
-        for (uint32_t n = 0; n < rf; ++n) nodes.push_back("g" + std::to_string(g) + "n" + std::to_string(n));
+        for (uint32_t n = 0; n < rf; ++n)
+          nodes.push_back("g" + std::to_string(g) + "n" + std::to_string(n));
         groups.emplace_back("g" + std::to_string(g), nodes);
       }
       auto acking = Acking(groups);

@@ -92,9 +92,9 @@ TEST(ReadExclusions, AMissAfterTheReportNeedsTheNextReportConfirmed) {
 TEST(ReadExclusions, AMissWhoseReportFailedIsConfirmedByALaterReport) {
   ReadExclusions ex;
   ex.AddOwnMiss("a", 1, 2);
-  ex.ReportSent(1);                     // refused: no answer, nothing confirmed
-  ex.AddOwnMiss("c", 1, 4);             // added since
-  ex.ReportSent(2);                     // carries a (again) and c
+  ex.ReportSent(1);          // refused: no answer, nothing confirmed
+  ex.AddOwnMiss("c", 1, 4);  // added since
+  ex.ReportSent(2);          // carries a (again) and c
   ex.Apply(List(1, {}, /*through=*/2));
   EXPECT_EQ(ex.own(), 0u);
 }

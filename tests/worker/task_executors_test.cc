@@ -215,13 +215,13 @@ TEST_F(TaskExecutorsTest, PrepareAndCleanupFenceThenWipe) {
 // (tombstones included; an older entry loses to the owners' newer one), then
 // wipes it. Entries at or before the sync point are not copied.
 TEST_F(TaskExecutorsTest, RescueCopiesWhatChangedAfterTheSyncPointBeforeTheWipe) {
-  Put("t", "synced", 10, R"({"v":"synced"})");       // seq 1 = the sync point
+  Put("t", "synced", 10, R"({"v":"synced"})");  // seq 1 = the sync point
   auto sync = stores_["t"]->CurrentSeq(shard_);
   ASSERT_TRUE(sync.ok()) << sync.status();
-  Put("t", "only-t", 20, R"({"v":"only-t"})");       // acked by t alone
-  Put("t", "deleted-on-t", 21, "", /*tomb=*/true);   // a delete only t saw
+  Put("t", "only-t", 20, R"({"v":"only-t"})");      // acked by t alone
+  Put("t", "deleted-on-t", 21, "", /*tomb=*/true);  // a delete only t saw
   Put("a", "deleted-on-t", 15, R"({"v":"old"})");
-  Put("t", "older-on-t", 11, R"({"v":"old"})");      // the owners have it newer
+  Put("t", "older-on-t", 11, R"({"v":"old"})");  // the owners have it newer
   Put("a", "older-on-t", 30, R"({"v":"new"})");
   v1::Task prep = MakeTask(v1::TASK_PREPARE, {}, {"t"});
   prep.mutable_rescue_from()->set_node("t");

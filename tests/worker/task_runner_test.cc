@@ -70,7 +70,7 @@ class TaskRunnerTest : public ::testing::Test {
           sent_.push_back(m);
           return true;
         },
-        2, checkpoint_interval);
+        checkpoint_interval);
   }
 
   absl::Mutex mu_;

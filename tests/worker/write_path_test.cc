@@ -3,6 +3,7 @@
 // re-route, paused shards, the lease gate, per-item errors.
 #include "worker/write_path.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,8 +11,6 @@
 #include <memory>
 #include <optional>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "common/route_sets.h"
 #include "common/routing.h"
@@ -46,7 +45,7 @@ class TestLink : public CoordinatorLink {
   }
   std::atomic<bool> lease{true};
   std::optional<v1::ClusterView> next;
-  int refreshes = 0;
+  std::atomic<int> refreshes{0};
   absl::Mutex mu;
   std::vector<std::string> misses;
 
@@ -71,7 +70,8 @@ class WritePathTest : public ::testing::Test {
     so.op_timeout_ms = 500;
     so.connect_timeout_ms = 300;
     stores_ = std::make_unique<NodeStores>(so);
-    path_ = std::make_unique<WritePath>(&router_, stores_.get(), &hlc_, &pool_, &inflight_, &link_, o);
+    path_ = std::make_unique<WritePath>(&router_, stores_.get(), &hlc_, &clock_, &pool_, &inflight_,
+                                        &link_, o);
   }
 
   v1::WriteItem Put(const std::string& pk, const std::string& body, uint64_t after = 0,
@@ -167,20 +167,45 @@ TEST_F(WritePathTest, FencedNodeTriggersRefreshAndReRouteAtNewEpoch) {
   auto acks = Write({Put("k", R"({"v":1})")});
   ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
   EXPECT_EQ(acks[0].epoch(), 5u);
-  EXPECT_GE(link_.refreshes, 1);
+  EXPECT_GE(link_.refreshes.load(), 1);
   EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound)
       << "the fenced node must not have taken the stale write";
   EXPECT_TRUE(Read("r1", "k").ok());
 }
 
-TEST_F(WritePathTest, FencedWithoutNewerViewFailsAtDeadlineNotBefore) {
+// The write deadline is kept on the injected clock: more than the deadline passes
+// in real time and the write keeps refreshing; it fails once the clock reaches
+// the deadline. (Each round may take the real time the clock says is left, so
+// the clock is not set just short of the deadline: a round given 1 ms would
+// time out against the node and fail the item on its quorum instead.)
+TEST_F(WritePathTest, FencedWithoutNewerViewFailsAtTheClocksDeadlineNotBefore) {
   WritePathOptions o;
-  o.write_deadline = absl::Milliseconds(300);
+  o.write_deadline = absl::Seconds(2);
   Init({{"g0", {"r0"}}}, 1, o);
   ASSERT_TRUE(Direct("r0")->SetFence(ShardKey{"products", 1, ShardForKey("k", kShards)}, 9).ok());
-  auto acks = Write({Put("k", "{}")});
+  std::atomic<bool> done{false};
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] {
+    acks = Write({Put("k", "{}")});
+    done = true;
+  });
+  auto refreshes_past = [&](int n) {
+    for (int i = 0; i < 2000 && link_.refreshes.load() < n && !done.load(); ++i) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return link_.refreshes.load() >= n;
+  };
+  EXPECT_TRUE(refreshes_past(5));
+  absl::SleepFor(absl::Milliseconds(2500));
+  EXPECT_FALSE(done.load()) << "the deadline was judged on real time";
+  clock_.Advance(1'000);
+  EXPECT_TRUE(refreshes_past(link_.refreshes.load() + 2));
+  EXPECT_FALSE(done.load()) << "failed with half its deadline left on the clock";
+  clock_.Advance(1'000);
+  writer.join();
   EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
   EXPECT_NE(acks[0].error().find("deadline"), std::string::npos) << acks[0].error();
+  EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(WritePathTest, OneGroupDownIsDegradedBothDownIsUnavailable) {
@@ -190,9 +215,9 @@ TEST_F(WritePathTest, OneGroupDownIsDegradedBothDownIsUnavailable) {
   ASSERT_TRUE(nodes_[1]->Kill().ok());
   auto acks = Write({Put("a", "{}")});
   ASSERT_EQ(acks[0].code(), 0u) << acks[0].error();
-  EXPECT_EQ(std::vector<std::string>(acks[0].degraded_groups().begin(),
-                                     acks[0].degraded_groups().end()),
-            std::vector<std::string>{"g1"});
+  EXPECT_EQ(
+      std::vector<std::string>(acks[0].degraded_groups().begin(), acks[0].degraded_groups().end()),
+      std::vector<std::string>{"g1"});
   {
     absl::MutexLock l(&link_.mu);
     EXPECT_EQ(link_.misses, std::vector<std::string>{"r1"});
@@ -225,9 +250,9 @@ TEST_F(WritePathTest, BadItemsFailAloneAndTheRestOfTheBatchApplies) {
   const auto kInvalid = static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT);
   std::vector<uint32_t> codes;
   for (const auto& a : acks) codes.push_back(a.code());
-  EXPECT_EQ(codes, (std::vector<uint32_t>{0, kInvalid, kInvalid, kInvalid, kInvalid, kInvalid,
-                                          static_cast<uint32_t>(grpc::StatusCode::NOT_FOUND), 0,
-                                          0}));
+  EXPECT_EQ(codes,
+            (std::vector<uint32_t>{0, kInvalid, kInvalid, kInvalid, kInvalid, kInvalid,
+                                   static_cast<uint32_t>(grpc::StatusCode::NOT_FOUND), 0, 0}));
   EXPECT_TRUE(Read("r0", "ok1").ok());
   EXPECT_TRUE(Read("r0", "ok2").ok());
   EXPECT_TRUE(Read("r0", "gone")->tombstone) << "a delete of an absent key writes a tombstone";
@@ -247,7 +272,7 @@ TEST_F(WritePathTest, PausedShardHoldsUntilReleasedByNewerEpoch) {
   v1::ClusterView paused = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
   for (auto& r : *paused.mutable_generations(0)->mutable_routes()) {
     r.set_state(v1::SHARD_PAUSED);
-    r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Seconds(30)));
+    r.set_pause_deadline_ms(clock_.NowMs() + 30'000);
   }
   router_.Apply(paused);
   std::vector<v1::WriteAck> acks;
@@ -272,7 +297,7 @@ TEST_F(WritePathTest, LeaseLapsingWhileHeldStopsTheWrite) {
     v1::ClusterView v = MakeView(epoch, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
     for (auto& r : *v.mutable_generations(0)->mutable_routes()) {
       r.set_state(v1::SHARD_PAUSED);
-      r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Seconds(30)));
+      r.set_pause_deadline_ms(clock_.NowMs() + 30'000);
     }
     return v;
   };
@@ -291,18 +316,37 @@ TEST_F(WritePathTest, LeaseLapsingWhileHeldStopsTheWrite) {
   EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(WritePathTest, PausedShardPastItsDeadlineFailsUnavailable) {
+// The pause deadline is judged on the injected clock: the manual clock reads
+// 2023, so the deadline is long past in real time, and the write is still held
+// until the clock reaches it.
+TEST_F(WritePathTest, PausedShardIsHeldUntilTheClockPassesItsPauseDeadline) {
   Init({{"g0", {"r0"}}}, 1);
+  const int64_t pause_deadline = clock_.NowMs() + 1'000;
+  ASSERT_LT(pause_deadline, absl::ToUnixMillis(absl::Now()));
   v1::ClusterView paused = MakeView(2, addresses_, "products", kShards, 1, {{"g0", {"r0"}}});
   for (auto& r : *paused.mutable_generations(0)->mutable_routes()) {
     r.set_state(v1::SHARD_PAUSED);
-    r.set_pause_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Milliseconds(200)));
+    r.set_pause_deadline_ms(pause_deadline);
   }
   router_.Apply(paused);
-  auto acks = Write({Put("k", "{}")});
+  std::atomic<bool> done{false};
+  std::vector<v1::WriteAck> acks;
+  std::thread writer([&] {
+    acks = Write({Put("k", "{}")});
+    done = true;
+  });
+  for (int i = 0; i < 500 && path_->counters().held.load() == 0 && !done.load(); ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(path_->counters().held.load(), 1u);
+  EXPECT_FALSE(done.load()) << "the pause deadline was judged on real time";
+  clock_.Advance(1'000);
+  writer.join();
   EXPECT_EQ(acks[0].code(), static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
   EXPECT_NE(acks[0].error().find("paused"), std::string::npos) << acks[0].error();
   EXPECT_EQ(Read("r0", "k").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(path_->counters().held.load(), 0u);
 }
 
 TEST_F(WritePathTest, DualWriteSendsToNewOwnersButAcksOnOldOnly) {
@@ -348,8 +392,10 @@ TEST_F(WritePathTest, AShardsDrainWaitsOnlyForTheNodesThatHoldIt) {
     on.emplace(node, std::make_pair(pk, ShardKeyName(g.index, g.generation, g.shard)));
   }
   ASSERT_EQ(on.size(), 2u);
-  const auto& [pk0, shard0] = on["r0"];
-  const auto& [pk1, shard1] = on["r1"];
+  // Named copies, not structured bindings: clang 14 cannot capture those in the
+  // lambda below.
+  const std::string pk0 = on["r0"].first, shard0 = on["r0"].second;
+  const std::string pk1 = on["r1"].first, shard1 = on["r1"].second;
   ASSERT_NE(shard0, shard1);
 
   // r1 answers nothing until it is continued; r0 answers at once.

@@ -81,11 +81,12 @@ absl::Status RedisConnectionPool::LoadScripts(redisContext* c) {
       return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", c->errstr));
     }
     ReplyPtr r(static_cast<redisReply*>(raw));
-    if (!r) return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", c->errstr));
+    if (!r)
+      return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": ", c->errstr));
     if (r->type == REDIS_REPLY_ERROR) {
-      return RedisErrorStatus(absl::StrCat(host_, ":", port_),
-                              absl::StrCat(std::string(r->str, r->len), " (SCRIPT LOAD ",
-                                           s.name, ")"));
+      return RedisErrorStatus(
+          absl::StrCat(host_, ":", port_),
+          absl::StrCat(std::string(r->str, r->len), " (SCRIPT LOAD ", s.name, ")"));
     }
     if (r->type != REDIS_REPLY_STRING) {
       return absl::InternalError(
@@ -119,8 +120,7 @@ absl::Status RedisConnectionPool::Authenticate(redisContext* c) {
     // The server's reply (WRONGPASS ..., or an AUTH without a configured
     // password) never echoes the password.
     return absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": AUTH as ", who,
-                                               " refused: ",
-                                               std::string(reply->str, reply->len)));
+                                               " refused: ", std::string(reply->str, reply->len)));
   }
   return absl::OkStatus();
 }
@@ -145,8 +145,8 @@ absl::StatusOr<redisContext*> RedisConnectionPool::Acquire() {
   redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, ToTimeval(connect_timeout_ms_));
   absl::Status st;
   if (c == nullptr || c->err) {
-    st = absl::UnavailableError(absl::StrCat("redis ", host_, ":", port_, ": cannot connect: ",
-                                             c ? c->errstr : "out of memory"));
+    st = absl::UnavailableError(absl::StrCat(
+        "redis ", host_, ":", port_, ": cannot connect: ", c ? c->errstr : "out of memory"));
   } else {
     redisSetTimeout(c, ToTimeval(op_timeout_ms_));
     redisEnableKeepAlive(c);
@@ -230,8 +230,8 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisConnectionPool::EvalMany(
     if (!replies.ok()) return replies.status();
     bool noscript = false;
     for (const auto& r : *replies) {
-      if (r->type == REDIS_REPLY_ERROR && absl::StartsWith(absl::string_view(r->str, r->len),
-                                                           "NOSCRIPT")) {
+      if (r->type == REDIS_REPLY_ERROR &&
+          absl::StartsWith(absl::string_view(r->str, r->len), "NOSCRIPT")) {
         noscript = true;
       }
     }

@@ -68,21 +68,21 @@ return out
 )lua";
 
 // Shared tail of the reading scripts: appends pk and the doc fields of `pks`.
-#define MIROIR_REDIS_EMIT_DOCS                                                      \
-  "local function emit(p, pks, out)\n"                                              \
-  "  for _, pk in ipairs(pks) do\n"                                                 \
+#define MIROIR_REDIS_EMIT_DOCS                                                         \
+  "local function emit(p, pks, out)\n"                                                 \
+  "  for _, pk in ipairs(pks) do\n"                                                    \
   "    local d = redis.call('HMGET', p .. 'd:' .. pk, 'v', 't', 'b', 'x', 's', 'a')\n" \
-  "    if d[1] then\n"                                                              \
-  "      out[#out + 1] = pk\n"                                                      \
-  "      for j = 1, 6 do out[#out + 1] = d[j] end\n"                                \
-  "    end\n"                                                                       \
-  "  end\n"                                                                         \
-  "  return out\n"                                                                  \
-  "end\n"                                                                           \
-  "local function fenced(p, ep)\n"                                                  \
-  "  local f = tonumber(redis.call('GET', p .. 'f') or '0')\n"                      \
-  "  if ep ~= 'any' and tonumber(ep) < f then return f end\n"                       \
-  "  return nil\n"                                                                  \
+  "    if d[1] then\n"                                                                 \
+  "      out[#out + 1] = pk\n"                                                         \
+  "      for j = 1, 6 do out[#out + 1] = d[j] end\n"                                   \
+  "    end\n"                                                                          \
+  "  end\n"                                                                            \
+  "  return out\n"                                                                     \
+  "end\n"                                                                              \
+  "local function fenced(p, ep)\n"                                                     \
+  "  local f = tonumber(redis.call('GET', p .. 'f') or '0')\n"                         \
+  "  if ep ~= 'any' and tonumber(ep) < f then return f end\n"                          \
+  "  return nil\n"                                                                     \
   "end\n"
 
 // ARGV: prefix, epoch, pk. Returns {'F', fence} | {'OK'} (absent) | {'OK', pk, v, t, b, x, s, a}.

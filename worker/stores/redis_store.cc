@@ -266,9 +266,9 @@ absl::StatusOr<SeqPosition> RedisStore::SetFence(const ShardKey& shard, uint64_t
   if (epoch == kAnyEpoch || epoch >= (uint64_t{1} << 53)) {
     return absl::InvalidArgumentError("epoch: a fence must be below 2^53");
   }
-  auto replies = pool_->EvalMany(
-      redis_scripts::kFence,
-      {{ShardPrefix(shard), EpochArg(epoch), kIncarnationKey, FreshIncarnation()}});
+  auto replies =
+      pool_->EvalMany(redis_scripts::kFence,
+                      {{ShardPrefix(shard), EpochArg(epoch), kIncarnationKey, FreshIncarnation()}});
   if (!replies.ok()) return replies.status();
   const redisReply* r = (*replies)[0].get();
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||

@@ -20,7 +20,7 @@ class RedisStore : public StoreAdapter {
  public:
   // `address` is HOST:PORT. INVALID_ARGUMENT when it does not parse.
   static absl::StatusOr<std::unique_ptr<RedisStore>> Create(const std::string& address,
-                                                             const StoreOptions& options);
+                                                            const StoreOptions& options);
 
   // Key prefix of a shard: "mi:{index}:{generation}:{shard}:".
   static std::string ShardPrefix(const ShardKey& shard);
@@ -35,8 +35,7 @@ class RedisStore : public StoreAdapter {
   absl::StatusOr<StoredDoc> Get(const ShardKey& shard, uint64_t epoch,
                                 const std::string& pk) override;
   absl::StatusOr<std::vector<StoredDoc>> Scan(const ShardKey& shard, uint64_t epoch,
-                                              const std::string& after_pk,
-                                              uint32_t limit) override;
+                                              const std::string& after_pk, uint32_t limit) override;
   absl::StatusOr<std::vector<StoredDoc>> ChangedSince(const ShardKey& shard, uint64_t epoch,
                                                       uint64_t after_seq, uint64_t upto_seq,
                                                       uint32_t limit) override;

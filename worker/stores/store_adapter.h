@@ -40,7 +40,7 @@ struct ShardKey {
 // A document or tombstone as stored.
 struct StoredDoc {
   std::string pk;
-  std::string body;          // JSON object text; empty for a tombstone
+  std::string body;  // JSON object text; empty for a tombstone
   Version version;
   bool tombstone = false;
   int64_t expires_at_ms = 0;  // 0 = never
@@ -53,9 +53,9 @@ struct StoredDoc {
 struct Mutation {
   std::string pk;
   Version version;
-  bool tombstone = false;      // delete_if_newer
-  std::string body;            // put only
-  int64_t expires_at_ms = 0;   // put only
+  bool tombstone = false;     // delete_if_newer
+  std::string body;           // put only
+  int64_t expires_at_ms = 0;  // put only
   // Anti-entropy repair only: also overwrite an entry stored at exactly this
   // version (same-version corruption, an expired document turned into a tombstone
   // at its own version). Never set by the write path or the move copies.
@@ -70,8 +70,8 @@ enum class ApplyOutcome {
 
 struct ApplyResult {
   ApplyOutcome outcome = ApplyOutcome::kApplied;
-  Version stored;      // kStoredIsNewer
-  uint64_t fence = 0;  // kFenced
+  Version stored;           // kStoredIsNewer
+  uint64_t fence = 0;       // kFenced
   uint64_t change_seq = 0;  // kApplied: the seq stamped
 };
 
@@ -138,9 +138,8 @@ class StoreAdapter {
   // Entries whose change seq is in (after_seq, upto_seq] (upto_seq 0 = no bound),
   // in seq order, at most `limit`; one range read. The position returned says the
   // incarnation, so a caller whose W came from another incarnation starts over.
-  virtual absl::StatusOr<std::vector<StoredDoc>> ChangedSince(const ShardKey& shard,
-                                                              uint64_t epoch, uint64_t after_seq,
-                                                              uint64_t upto_seq,
+  virtual absl::StatusOr<std::vector<StoredDoc>> ChangedSince(const ShardKey& shard, uint64_t epoch,
+                                                              uint64_t after_seq, uint64_t upto_seq,
                                                               uint32_t limit) = 0;
 
   // Current change sequence of the shard (W).
@@ -199,8 +198,8 @@ struct StoreOptions {
 // INVALID_ARGUMENT for an unknown store type or a malformed address;
 // FAILED_PRECONDITION for a non-loopback address without options.insecure.
 absl::StatusOr<std::unique_ptr<StoreAdapter>> MakeStoreAdapter(const std::string& store,
-                                                              const std::string& address,
-                                                              const StoreOptions& options);
+                                                               const std::string& address,
+                                                               const StoreOptions& options);
 
 }  // namespace miroir
 

@@ -64,8 +64,7 @@ std::vector<uint32_t> DivergentBuckets(const std::vector<BucketDigests>& replica
   return out;
 }
 
-RepairDecision DecideRepair(const std::vector<std::optional<StoredDoc>>& copies,
-                            int64_t now_ms) {
+RepairDecision DecideRepair(const std::vector<std::optional<StoredDoc>>& copies, int64_t now_ms) {
   RepairDecision d;
   d.write.assign(copies.size(), false);
   const StoredDoc* top = nullptr;

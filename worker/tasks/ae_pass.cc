@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
+#include "common/status_macros.h"
 #include "worker/tasks/ae_logic.h"
 #include "worker/tasks/merged_scan.h"
 
@@ -69,8 +70,8 @@ absl::Status ApplyRepairs(const Replica& r, const ShardKey& shard, uint64_t epoc
   if (!res.ok()) return Prefixed(r.node, res.status());
   for (const auto& a : *res) {
     if (a.outcome == ApplyOutcome::kFenced) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          r.node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
+      return absl::FailedPreconditionError(
+          absl::StrCat(r.node, ": fenced at epoch ", a.fence, ", above the task's epoch ", epoch));
     }
   }
   return absl::OkStatus();
@@ -178,7 +179,7 @@ absl::StatusOr<v1::TaskResult> RunAePass(const TaskContext& ctx, const Clock* cl
         }
       }
       for (size_t i = 0; i < replicas.size(); ++i) {
-        if (auto s = ApplyRepairs(replicas[i], shard, t.epoch(), repairs[i]); !s.ok()) return s;
+        MIROIR_RETURN_IF_ERROR(ApplyRepairs(replicas[i], shard, t.epoch(), repairs[i]));
         res.set_documents(res.documents() + repairs[i].size());
       }
     }

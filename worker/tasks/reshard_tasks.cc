@@ -15,6 +15,7 @@
 #include "common/digest.h"
 #include "common/route_sets.h"
 #include "common/routing.h"
+#include "common/status_macros.h"
 #include "worker/tasks/ae_logic.h"
 #include "worker/tasks/merged_scan.h"
 
@@ -138,9 +139,9 @@ bool SameAs(const StoredDoc& d, const SourceEntry& s) {
 // One key read straight from every owner of its shard in both generations, to
 // tell a write still in flight from a real difference.
 struct KeyReading {
-  std::optional<StoredDoc> source;   // newest over the source owners
-  bool agree = false;                // every target owner holds exactly `source`
-  bool source_newer = false;         // some target owner lacks it or is older
+  std::optional<StoredDoc> source;  // newest over the source owners
+  bool agree = false;               // every target owner holds exactly `source`
+  bool source_newer = false;        // some target owner lacks it or is older
 };
 
 absl::StatusOr<KeyReading> ReadKey(const TaskContext& ctx, const v1::GenerationRoute& source,
@@ -150,8 +151,7 @@ absl::StatusOr<KeyReading> ReadKey(const TaskContext& ctx, const v1::GenerationR
   for (const auto& n : RouteNodes(source.routes(static_cast<int>(ss)), RouteSet::kOwners)) {
     auto store = ctx.store(n);
     if (!store.ok()) return Prefixed(n, store.status());
-    auto d = (*store)->Get(ShardKey{source.index(), source.generation(), ss}, ctx.task.epoch(),
-                           pk);
+    auto d = (*store)->Get(ShardKey{source.index(), source.generation(), ss}, ctx.task.epoch(), pk);
     if (!d.ok() && d.status().code() != absl::StatusCode::kNotFound) return Prefixed(n, d.status());
     if (d.ok() && (!out.source || out.source->version < d->version)) out.source = *std::move(d);
   }
@@ -160,8 +160,7 @@ absl::StatusOr<KeyReading> ReadKey(const TaskContext& ctx, const v1::GenerationR
   for (const auto& n : RouteNodes(target.routes(static_cast<int>(ts)), RouteSet::kOwners)) {
     auto store = ctx.store(n);
     if (!store.ok()) return Prefixed(n, store.status());
-    auto d = (*store)->Get(ShardKey{target.index(), target.generation(), ts}, ctx.task.epoch(),
-                           pk);
+    auto d = (*store)->Get(ShardKey{target.index(), target.generation(), ts}, ctx.task.epoch(), pk);
     if (!d.ok() && d.status().code() != absl::StatusCode::kNotFound) return Prefixed(n, d.status());
     if (!d.ok()) {
       if (out.source) out.agree = false, out.source_newer = true;
@@ -261,12 +260,12 @@ std::map<std::string, std::vector<ShardMutations>> RouteMutations(
 }
 
 absl::StatusOr<v1::TaskResult> RunReshardBackfill(const TaskContext& ctx) {
-  if (auto s = ValidateCopyTask(ctx.task); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(ValidateCopyTask(ctx.task));
   return CopyShard(ctx, [&ctx] { return OpenReshardSink(ctx); });
 }
 
 absl::StatusOr<v1::TaskResult> RunReshardDelta(const TaskContext& ctx) {
-  if (auto s = ValidateCopyTask(ctx.task); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(ValidateCopyTask(ctx.task));
   return CopyChanges(ctx, /*final_delta=*/!ctx.task.upto().empty(),
                      [&ctx] { return OpenReshardSink(ctx); });
 }
@@ -306,7 +305,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
   std::vector<uint64_t> source_xor(buckets, 0), target_xor(buckets, 0), source_keys(buckets, 0);
   std::vector<uint8_t> flagged(buckets, 0);
   uint64_t documents = 0;
-  auto st = ScanGeneration(
+  MIROIR_RETURN_IF_ERROR(ScanGeneration(
       ctx, source, throttle,
       [&](uint32_t, const std::vector<std::string>&, const MergedEntry& e) {
         const uint32_t b = AeBucket(e.pk, buckets);
@@ -314,10 +313,9 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
         ++source_keys[b];
         ++documents;
       },
-      &replicas_read);
-  if (!st.ok()) return st;
+      &replicas_read));
   std::map<std::string, ShardDigest> node_digests;
-  st = ScanGeneration(
+  MIROIR_RETURN_IF_ERROR(ScanGeneration(
       ctx, target, throttle,
       [&](uint32_t shard, const std::vector<std::string>& nodes, const MergedEntry& e) {
         const uint32_t b = AeBucket(e.pk, buckets);
@@ -341,8 +339,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
           flagged[b] = 1;
         }
       },
-      &replicas_read);
-  if (!st.ok()) return st;
+      &replicas_read));
   std::vector<uint32_t> divergent;
   for (uint32_t b = 0; b < buckets; ++b) {
     if (flagged[b] || source_xor[b] != target_xor[b]) divergent.push_back(b);
@@ -363,7 +360,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
              keys + source_keys[divergent[next]] <= kMaxVerifyKeysPerRound);
     absl::flat_hash_map<std::string, SourceEntry> entries;
     entries.reserve(keys);
-    st = ScanGeneration(
+    MIROIR_RETURN_IF_ERROR(ScanGeneration(
         ctx, source, throttle,
         [&](uint32_t, const std::vector<std::string>&, const MergedEntry& e) {
           if (!in_round[AeBucket(e.pk, buckets)]) return;
@@ -373,10 +370,9 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
           s.tombstone = d.tombstone;
           s.body_hash = d.tombstone ? 0 : BodyHash(d.body);
         },
-        nullptr);
-    if (!st.ok()) return st;
+        nullptr));
     absl::flat_hash_set<std::string> extra;  // target keys the source does not have
-    st = ScanGeneration(
+    MIROIR_RETURN_IF_ERROR(ScanGeneration(
         ctx, target, throttle,
         [&](uint32_t shard, const std::vector<std::string>& nodes, const MergedEntry& e) {
           if (!in_round[AeBucket(e.pk, buckets)]) return;
@@ -400,8 +396,7 @@ absl::StatusOr<v1::TaskResult> RunReshardVerify(const TaskContext& ctx) {
             }
           }
         },
-        nullptr);
-    if (!st.ok()) return st;
+        nullptr));
     for (const auto& [pk, s] : entries) {
       if (!s.seen || s.mismatch) candidates.push_back({pk, !s.seen || s.newer});
     }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/digest.h"
+#include "common/status_macros.h"
 #include "worker/tasks/ae_pass.h"
 #include "worker/tasks/reshard_tasks.h"
 #include "worker/tasks/task_failure.h"
@@ -44,7 +45,7 @@ absl::Status ApplyTo(const Replica& target, const ShardKey& shard, uint64_t epoc
 absl::Status ApplyToAll(const std::vector<Replica>& targets, const ShardKey& shard, uint64_t epoch,
                         const std::vector<Mutation>& muts) {
   for (const auto& t : targets) {
-    if (auto s = ApplyTo(t, shard, epoch, muts); !s.ok()) return s;
+    MIROIR_RETURN_IF_ERROR(ApplyTo(t, shard, epoch, muts));
   }
   return absl::OkStatus();
 }
@@ -150,8 +151,8 @@ absl::StatusOr<v1::TaskResult> FenceAndWipe(const TaskContext& ctx) {
   auto same = ReReadJoining(ctx, &res);
   if (!same.ok()) return same.status();
   if (!*same) return res;
-  if (auto s = FenceTargets(ctx, &res); !s.ok()) return s;
-  if (auto s = Rescue(ctx, &res); !s.ok()) return s;
+  MIROIR_RETURN_IF_ERROR(FenceTargets(ctx, &res));
+  MIROIR_RETURN_IF_ERROR(Rescue(ctx, &res));
   auto targets = Resolve(ctx, t.targets());
   if (!targets.ok()) return targets.status();
   for (const auto& r : *targets) {
@@ -245,7 +246,7 @@ absl::StatusOr<v1::TaskResult> CopyShard(const TaskContext& ctx, const SinkFacto
     std::vector<Mutation> muts;
     muts.reserve(page->size());
     for (const auto& e : *page) muts.push_back(ToMutation(e.Newest()));
-    if (auto s = (*sink)(muts); !s.ok()) return s;
+    MIROIR_RETURN_IF_ERROR((*sink)(muts));
     cp.set_documents(cp.documents() + muts.size());
     cp.set_cursor(scan.cursor());
     if (ctx.on_copied) ctx.on_copied(muts.size());
@@ -309,7 +310,7 @@ absl::StatusOr<v1::TaskResult> CopyChanges(const TaskContext& ctx, bool final_de
       std::vector<Mutation> muts;
       muts.reserve(docs->size());
       for (const auto& d : *docs) muts.push_back(ToMutation(d));
-      if (auto s = (*sink)(muts); !s.ok()) return s;
+      MIROIR_RETURN_IF_ERROR((*sink)(muts));
       after = docs->back().change_seq;
       copied += muts.size();
       if (ctx.on_copied) ctx.on_copied(muts.size());
@@ -375,7 +376,7 @@ absl::StatusOr<v1::TaskResult> Reconcile(const ShardKey& shard, const std::vecto
     }
     uint64_t repaired = 0;
     for (size_t i = 0; i < replicas.size(); ++i) {
-      if (auto s = ApplyTo(replicas[i], shard, options.epoch, repairs[i]); !s.ok()) return s;
+      MIROIR_RETURN_IF_ERROR(ApplyTo(replicas[i], shard, options.epoch, repairs[i]));
       repaired += repairs[i].size();
     }
     res.set_documents(res.documents() + repaired);
@@ -425,7 +426,7 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
       // J's fence goes from the prepare epoch E0 up to the backfill's (E1 or a
       // later published one) before anything is copied: a stale prepare holder's
       // wipe can no longer reach what is copied or dual-written.
-      if (auto s = FenceTargets(ctx); !s.ok()) return s;
+      MIROIR_RETURN_IF_ERROR(FenceTargets(ctx));
       return ThenReReadJoining(ctx, CopyShard(ctx, MoveSink(ctx)));
     case v1::TASK_CATCH_UP:
       return CopyChanges(ctx, /*final_delta=*/false, MoveSink(ctx));

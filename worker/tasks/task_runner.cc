@@ -10,18 +10,16 @@
 
 namespace miroir {
 
-TaskRunner::TaskRunner(Router* router, NodeStores* stores, SendFn send, uint32_t max_tasks,
+TaskRunner::TaskRunner(Router* router, NodeStores* stores, SendFn send,
                        absl::Duration checkpoint_interval)
     : router_(router),
       stores_(stores),
       send_(std::move(send)),
-      max_tasks_(max_tasks),
       checkpoint_interval_(checkpoint_interval) {}
 
-TaskRunner::TaskRunner(Router* router, NodeStores* stores, CoordinatorSession* session,
-                       uint32_t max_tasks)
+TaskRunner::TaskRunner(Router* router, NodeStores* stores, CoordinatorSession* session)
     : TaskRunner(router, stores,
-                 [session](const v1::WorkerMessage& m) { return session->Send(m); }, max_tasks) {}
+                 [session](const v1::WorkerMessage& m) { return session->Send(m); }) {}
 
 TaskRunner::~TaskRunner() { Stop(); }
 

@@ -32,10 +32,12 @@ inline constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(250);
 class TaskRunner : public TaskSink {
  public:
   using SendFn = std::function<bool(const v1::WorkerMessage&)>;
-  TaskRunner(Router* router, NodeStores* stores, SendFn send, uint32_t max_tasks,
+  // How many tasks run at once is the coordinator's decision (it leases at most
+  // the max_tasks the session registered with), not the runner's.
+  TaskRunner(Router* router, NodeStores* stores, SendFn send,
              absl::Duration checkpoint_interval = kCheckpointInterval);
   // Convenience: sends on `session`.
-  TaskRunner(Router* router, NodeStores* stores, CoordinatorSession* session, uint32_t max_tasks);
+  TaskRunner(Router* router, NodeStores* stores, CoordinatorSession* session);
   ~TaskRunner() override;
 
   void OnTask(const v1::Task& task) override;
@@ -68,7 +70,6 @@ class TaskRunner : public TaskSink {
   Router* router_;
   NodeStores* stores_;
   SendFn send_;
-  const uint32_t max_tasks_;
   const absl::Duration checkpoint_interval_;
   std::atomic<uint64_t> copied_{0};
   std::atomic<uint64_t> yield_us_{0};
