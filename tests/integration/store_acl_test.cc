@@ -17,7 +17,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "harness/move_scenario.h"
@@ -34,13 +33,6 @@ namespace {
 namespace pb = ::miroir::v1;
 using ::testing::HasSubstr;
 
-std::string Slurp(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // Files under `dir` (recursively) whose content holds `secret`, except `skip`
 // (the secret's own file).
 std::vector<std::string> FilesHolding(const std::string& dir, const std::string& secret,
@@ -48,7 +40,8 @@ std::vector<std::string> FilesHolding(const std::string& dir, const std::string&
   std::vector<std::string> hits;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
     if (!e.is_regular_file() || e.path().filename() == skip) continue;
-    if (Slurp(e.path()).find(secret) != std::string::npos) hits.push_back(e.path().string());
+    if (ReadFileOrEmpty(e.path().string()).find(secret) != std::string::npos)
+      hits.push_back(e.path().string());
   }
   return hits;
 }
@@ -171,7 +164,7 @@ TEST(StoreAcl, NodeThroughALoopbackTlsTunnel) {
     applied = (*store)->Apply(shard, 1, {Mutation{"a", Version{100, 7}, false, "{}", 0}}).status();
     if (!applied.ok()) absl::SleepFor(absl::Milliseconds(50));
   }
-  ASSERT_TRUE(applied.ok()) << applied << "\n" << Slurp(tmp.File("stunnel-worker.log"));
+  ASSERT_TRUE(applied.ok()) << applied << "\n" << ReadFileOrEmpty(tmp.File("stunnel-worker.log"));
   auto d = (*store)->Get(shard, 1, "a");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->version, (Version{100, 7}));
