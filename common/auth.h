@@ -35,6 +35,10 @@ absl::StatusOr<Role> RequiredRole(absl::string_view full_method);
 bool RoleGrants(Role held, Role required);
 
 // Who made a call: a token's name or a certificate subject, and its role.
+// The AuthContext property the auth processor adds to every admitted call: the
+// principal's name (token name or certificate subject), for the audit trail.
+inline constexpr char kPrincipalProperty[] = "miroir.principal";
+
 struct Principal {
   std::string name;
   Role role = Role::kOpen;

@@ -39,6 +39,8 @@ grpc::Status AuthProcessor::Process(const InputMetadata& md, grpc::AuthContext* 
   }
   // The token is consumed: handlers never see it.
   if (creds.authorization.has_value()) consumed->insert({"authorization", *creds.authorization});
+  // The handlers' audit trail names the caller by this (coordinator/audit.h).
+  if (!who->name.empty()) context->AddProperty(kPrincipalProperty, who->name);
   // Audit trail of accepted mutations in the log (who, what; the log line has the time).
   if (who->role == Role::kAdmin && RequiredRole(method).value_or(Role::kOpen) == Role::kAdmin) {
     spdlog::info("audit: {} called {}", who->name, method.substr(1));

@@ -288,6 +288,7 @@ StateWrite Change::ToWrite(uint64_t new_epoch) const {
   for (const auto& [id, t] : tasks) w.Set(kKindTask, IdKey(id), t.SerializeAsString());
   for (uint64_t id : deleted_tasks) w.Delete(kKindTask, IdKey(id));
   for (const v1::Event& e : events) w.events.push_back({e.plan_id(), e.SerializeAsString()});
+  for (const v1::Event& e : audit) w.audit.push_back(e.SerializeAsString());
   for (const auto& [key, p] : ae_passes) w.Set(kKindAePass, key, p.SerializeAsString());
   for (const auto& [id, r] : ae_runs) w.Set(kKindAeRun, IdKey(id), r.SerializeAsString());
   for (uint64_t id : deleted_ae_runs) w.Delete(kKindAeRun, IdKey(id));

@@ -115,7 +115,8 @@ struct Change {
   std::map<uint64_t, v1::Task> tasks;  // created or updated (checkpoint, lease generation)
   std::set<uint64_t> deleted_tasks;
   std::vector<v1::Event> events;
-  uint64_t next_id = 0;  // 0: unchanged
+  std::vector<v1::Event> audit;  // audit records (coordinator/audit.h); not counted by empty()
+  uint64_t next_id = 0;          // 0: unchanged
   std::map<std::string, v1::ShardPass> ae_passes;
   std::map<uint64_t, v1::AntiEntropyRun> ae_runs;
   std::set<uint64_t> deleted_ae_runs;

@@ -10,6 +10,7 @@
 #include "common/route_sets.h"
 #include "common/status_macros.h"
 #include "coordinator/anti_entropy_runner.h"
+#include "coordinator/audit.h"
 #include "coordinator/fleet_spec.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/node_rejoin.h"
@@ -168,6 +169,9 @@ absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
     epoch = state_.epoch;
   }
   if (change.empty()) return epoch;
+  if (const Caller* caller = ScopedCaller::Current(); caller != nullptr) {
+    StampAudit(*caller, clock_->NowMs(), &change);
+  }
   const uint64_t new_epoch = change.bump_epoch ? epoch + 1 : epoch;
   MIROIR_RETURN_IF_ERROR(store_->Commit(change.ToWrite(new_epoch)));
   std::vector<std::pair<uint64_t, std::string>> cancels;
@@ -699,11 +703,35 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {
   return PlanResponse(id);
 }
 
-v1::GetStatusResponse Coordinator::Status(const std::string& leader) {
+void Coordinator::RecordAudit(std::string what) {
+  const Caller* caller = ScopedCaller::Current();
+  if (caller == nullptr) return;
+  StateWrite w;
+  w.audit.push_back(AuditRecord(*caller, clock_->NowMs(), std::move(what), 0).SerializeAsString());
+  absl::MutexLock l(&write_mu_);
+  if (absl::Status s = store_->Commit(w); !s.ok()) {
+    spdlog::warn("audit record of {} by {} not stored: {}", caller->call, caller->actor,
+                 s.ToString());
+  }
+}
+
+v1::GetStatusResponse Coordinator::Status(const std::string& leader, uint32_t recent_actions) {
   v1::GetStatusResponse resp;
   resp.set_leader(leader);
+  const int limit = static_cast<int>(recent_actions == 0 ? kDefaultRecentActions
+                                                         : std::min(recent_actions, 1000u));
+  auto audit = store_->RecentAudit(limit);
+  if (audit.ok()) {
+    for (const std::string& a : *audit) {
+      if (!resp.add_recent_actions()->ParseFromString(a))
+        resp.mutable_recent_actions()->RemoveLast();
+    }
+  } else {
+    spdlog::warn("status: audit log unreadable: {}", audit.status().ToString());
+  }
   resp.set_anti_entropy_enabled(config_.anti_entropy.enabled);
   resp.set_coordinator_version(BuildVersion());
+  resp.set_state_backend(config_.state.backend);
   {
     absl::ReaderMutexLock l(&mu_);
     resp.set_epoch(state_.epoch);

@@ -92,7 +92,13 @@ class Coordinator {
   // A consistent copy of the state into `path` (StateStore::BackupTo); returns
   // the epoch at the copy.
   absl::StatusOr<uint64_t> BackupTo(const std::string& path);
-  v1::GetStatusResponse Status(const std::string& leader);
+  // `recent_actions`: audit records to include, newest first (0: kDefaultRecentActions;
+  // at most 1000).
+  static constexpr uint32_t kDefaultRecentActions = 10;
+  // Records an accepted call that changes no state (a reload, a backup) in the
+  // audit log, when the calling thread serves one (ScopedCaller).
+  void RecordAudit(std::string what) ABSL_LOCKS_EXCLUDED(write_mu_);
+  v1::GetStatusResponse Status(const std::string& leader, uint32_t recent_actions = 0);
   std::vector<v1::Node> ListNodes();
   std::vector<v1::Index> ListIndexes();
   absl::StatusOr<v1::GetIndexResponse> GetIndex(const std::string& name);

@@ -6,21 +6,28 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_server.h"
+#include "coordinator/audit.h"
 
 namespace miroir::coordinator {
 
-grpc::Status CoordinatorService::InitCluster(grpc::ServerContext*,
+grpc::Status CoordinatorService::InitCluster(grpc::ServerContext* ctx,
                                              const v1::InitClusterRequest* req,
                                              v1::InitClusterResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/InitCluster");
   auto epoch = core_->InitCluster(req->fleet_yaml(), req->source_name());
   if (!epoch.ok()) return ToGrpc(epoch.status());
   resp->set_epoch(*epoch);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+grpc::Status CoordinatorService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest* req,
                                            v1::GetStatusResponse* resp) {
-  *resp = core_->Status(leader_);
+  if (req->recent_actions() > 1000) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("recent_actions: ", req->recent_actions(), " is above 1000"));
+  }
+  *resp = core_->Status(leader_, req->recent_actions());
+  if (control_plane_) control_plane_(resp);
   return grpc::Status::OK;
 }
 
@@ -30,26 +37,30 @@ grpc::Status CoordinatorService::ListNodes(grpc::ServerContext*, const v1::ListN
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::MarkNodeFailed(grpc::ServerContext*,
+grpc::Status CoordinatorService::MarkNodeFailed(grpc::ServerContext* ctx,
                                                 const v1::MarkNodeFailedRequest* req,
                                                 v1::MarkNodeFailedResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/MarkNodeFailed");
   auto r = core_->MarkNodeFailed(req->id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ForgetNode(grpc::ServerContext*, const v1::ForgetNodeRequest* req,
+grpc::Status CoordinatorService::ForgetNode(grpc::ServerContext* ctx,
+                                            const v1::ForgetNodeRequest* req,
                                             v1::ForgetNodeResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/ForgetNode");
   auto r = core_->ForgetNode(req->id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::CreateIndex(grpc::ServerContext*,
+grpc::Status CoordinatorService::CreateIndex(grpc::ServerContext* ctx,
                                              const v1::CreateIndexRequest* req,
                                              v1::CreateIndexResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/CreateIndex");
   auto r = core_->CreateIndex(req->name(), req->shards(), req->rf());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
@@ -70,25 +81,29 @@ grpc::Status CoordinatorService::GetIndex(grpc::ServerContext*, const v1::GetInd
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::SetAlias(grpc::ServerContext*, const v1::SetAliasRequest* req,
+grpc::Status CoordinatorService::SetAlias(grpc::ServerContext* ctx, const v1::SetAliasRequest* req,
                                           v1::SetAliasResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/SetAlias");
   auto r = core_->SetAlias(req->alias(), req->index());
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_epoch(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::RemoveAlias(grpc::ServerContext*,
+grpc::Status CoordinatorService::RemoveAlias(grpc::ServerContext* ctx,
                                              const v1::RemoveAliasRequest* req,
                                              v1::SetAliasResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/RemoveAlias");
   auto r = core_->RemoveAlias(req->alias());
   if (!r.ok()) return ToGrpc(r.status());
   resp->set_epoch(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext*, const v1::CreatePlanRequest* req,
+grpc::Status CoordinatorService::CreatePlan(grpc::ServerContext* ctx,
+                                            const v1::CreatePlanRequest* req,
                                             v1::CreatePlanResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/CreatePlan");
   auto r = core_->CreatePlan(*req);
   if (!r.ok()) return ToGrpc(r.status());
   *resp->mutable_plan() = std::move(*r);
@@ -145,24 +160,27 @@ grpc::Status CoordinatorService::WatchPlan(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::PausePlan(grpc::ServerContext*, const v1::PlanIdRequest* req,
+grpc::Status CoordinatorService::PausePlan(grpc::ServerContext* ctx, const v1::PlanIdRequest* req,
                                            v1::GetPlanResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/PausePlan");
   auto r = core_->PausePlan(req->id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ResumePlan(grpc::ServerContext*, const v1::PlanIdRequest* req,
+grpc::Status CoordinatorService::ResumePlan(grpc::ServerContext* ctx, const v1::PlanIdRequest* req,
                                             v1::GetPlanResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/ResumePlan");
   auto r = core_->ResumePlan(req->id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::AbortPlan(grpc::ServerContext*, const v1::PlanIdRequest* req,
+grpc::Status CoordinatorService::AbortPlan(grpc::ServerContext* ctx, const v1::PlanIdRequest* req,
                                            v1::GetPlanResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/AbortPlan");
   auto r = core_->AbortPlan(req->id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
@@ -190,9 +208,10 @@ grpc::Status CoordinatorService::Verify(grpc::ServerContext* ctx, const v1::Veri
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::StartVerify(grpc::ServerContext*,
+grpc::Status CoordinatorService::StartVerify(grpc::ServerContext* ctx,
                                              const v1::StartVerifyRequest* req,
                                              v1::VerifyOperation* resp) {
+  ScopedCaller caller(ctx, "Coordinator/StartVerify");
   auto r = core_->StartVerify(req->index(), absl::Milliseconds(req->timeout_ms()));
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
@@ -213,35 +232,40 @@ grpc::Status CoordinatorService::CheckCluster(grpc::ServerContext*, const v1::Ch
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::UpdatePlan(grpc::ServerContext*, const v1::UpdatePlanRequest* req,
+grpc::Status CoordinatorService::UpdatePlan(grpc::ServerContext* ctx,
+                                            const v1::UpdatePlanRequest* req,
                                             v1::GetPlanResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/UpdatePlan");
   auto r = core_->UpdatePlan(*req);
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::PauseAllPlans(grpc::ServerContext*,
+grpc::Status CoordinatorService::PauseAllPlans(grpc::ServerContext* ctx,
                                                const v1::PauseAllPlansRequest*,
                                                v1::PlansChangedResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/PauseAllPlans");
   auto r = core_->PauseAllPlans();
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ResumeAllPlans(grpc::ServerContext*,
+grpc::Status CoordinatorService::ResumeAllPlans(grpc::ServerContext* ctx,
                                                 const v1::ResumeAllPlansRequest*,
                                                 v1::PlansChangedResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/ResumeAllPlans");
   auto r = core_->ResumeAllPlans();
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::CutoverPlan(grpc::ServerContext*,
+grpc::Status CoordinatorService::CutoverPlan(grpc::ServerContext* ctx,
                                              const v1::CutoverPlanRequest* req,
                                              v1::GetPlanResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/CutoverPlan");
   auto r = core_->CutoverPlan(req->id(), req->force());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
@@ -254,20 +278,25 @@ grpc::Status CoordinatorService::GetConfig(grpc::ServerContext*, const v1::GetCo
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext*, const v1::ReloadConfigRequest*,
+grpc::Status CoordinatorService::ReloadConfig(grpc::ServerContext* ctx,
+                                              const v1::ReloadConfigRequest*,
                                               v1::ReloadConfigResponse* resp) {
+  ScopedCaller caller(ctx, "Coordinator/ReloadConfig");
   auto r = core_->ReloadConfig();
   if (!r.ok()) return ToGrpc(r.status());
+  core_->RecordAudit("configuration reloaded");
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorService::Backup(grpc::ServerContext* ctx, const v1::BackupRequest*,
                                         grpc::ServerWriter<v1::BackupChunk>* writer) {
+  ScopedCaller caller(ctx, "Coordinator/Backup");
   const std::string path =
       absl::StrCat(core_->config().data_dir, "/backup-", absl::ToUnixNanos(absl::Now()), ".tmp");
   auto epoch = core_->BackupTo(path);
   if (!epoch.ok()) return ToGrpc(epoch.status());
+  core_->RecordAudit(absl::StrCat("state backup at epoch ", *epoch));
   std::error_code ec;
   const uint64_t total = std::filesystem::file_size(path, ec);
   std::ifstream in(path, std::ios::binary);

@@ -4,6 +4,7 @@
 #ifndef MIROIR_COORDINATOR_COORDINATOR_SERVICE_H_
 #define MIROIR_COORDINATOR_COORDINATOR_SERVICE_H_
 
+#include <functional>
 #include <string>
 
 #include "coordinator/coordinator.h"
@@ -17,6 +18,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
   CoordinatorService(Coordinator* core, std::string leader)
       : core_(core), leader_(std::move(leader)) {}
   void set_leader(std::string leader) { leader_ = std::move(leader); }
+  // Adds what the state backend knows to GetStatus (etcd: the term, every
+  // coordinator, the endpoints' health). REQUIRES: set before serving.
+  using ControlPlaneStatus = std::function<void(v1::GetStatusResponse*)>;
+  void set_control_plane_status(ControlPlaneStatus fn) { control_plane_ = std::move(fn); }
 
   grpc::Status InitCluster(grpc::ServerContext*, const v1::InitClusterRequest*,
                            v1::InitClusterResponse*) override;
@@ -80,6 +85,7 @@ class CoordinatorService final : public v1::Coordinator::Service {
  private:
   Coordinator* const core_;
   std::string leader_;
+  ControlPlaneStatus control_plane_;
 };
 
 }  // namespace miroir::coordinator

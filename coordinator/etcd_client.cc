@@ -30,6 +30,7 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
     absl::Duration request_timeout) {
   if (endpoints.empty()) return absl::InvalidArgumentError("state.etcd.endpoints: empty");
   std::unique_ptr<EtcdClient> c(new EtcdClient());
+  c->endpoints_ = endpoints;
   c->endpoints_text_ = absl::StrJoin(endpoints, ",");
   c->request_timeout_ = request_timeout;
   bool all_ipv4 = true;
@@ -116,6 +117,21 @@ absl::Status EtcdClient::LeaseRevoke(int64_t id) {
   etcdserverpb::LeaseRevokeResponse resp;
   auto ctx = Context();
   return FromGrpc(lease_->LeaseRevoke(ctx.get(), req, &resp), "lease revoke", endpoints_text_);
+}
+
+absl::StatusOr<etcdserverpb::StatusResponse> EtcdClient::EndpointStatus(
+    const std::string& endpoint) {
+  // A short-lived channel: status is an operator's read, not a hot path.
+  auto channel = grpc::CreateChannel(IsIpv4Endpoint(endpoint) ? absl::StrCat("ipv4:", endpoint)
+                                                              : absl::StrCat("dns:///", endpoint),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = etcdserverpb::Maintenance::NewStub(channel);
+  etcdserverpb::StatusResponse resp;
+  auto ctx = Context();
+  auto s =
+      FromGrpc(stub->Status(ctx.get(), etcdserverpb::StatusRequest(), &resp), "status", endpoint);
+  if (!s.ok()) return s;
+  return resp;
 }
 
 }  // namespace miroir::coordinator

@@ -26,6 +26,7 @@ class EtcdClient {
       absl::Duration request_timeout);
 
   const std::string& endpoints_text() const { return endpoints_text_; }
+  const std::vector<std::string>& endpoints() const { return endpoints_; }
   absl::Duration request_timeout() const { return request_timeout_; }
 
   absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& req);
@@ -36,6 +37,9 @@ class EtcdClient {
   // Grants a lease of `ttl_s` seconds; returns its id.
   absl::StatusOr<int64_t> LeaseGrant(int64_t ttl_s);
   absl::Status LeaseRevoke(int64_t id);
+  // Maintenance.Status of one member, on a channel to that endpoint alone (the
+  // shared channel reaches whichever member it is connected to).
+  absl::StatusOr<etcdserverpb::StatusResponse> EndpointStatus(const std::string& endpoint);
 
   // For streams (keep-alive, watch): the caller owns the context.
   etcdserverpb::Lease::Stub* lease() { return lease_.get(); }
@@ -45,6 +49,7 @@ class EtcdClient {
   EtcdClient() = default;
   std::unique_ptr<grpc::ClientContext> Context() const;
 
+  std::vector<std::string> endpoints_;
   std::string endpoints_text_;
   absl::Duration request_timeout_;
   std::shared_ptr<grpc::Channel> channel_;

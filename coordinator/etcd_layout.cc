@@ -41,8 +41,12 @@ std::string EtcdLayout::EventKey(uint64_t seq) const {
   return absl::StrFormat("%s/ev/%020d", prefix_, seq);
 }
 
+std::string EtcdLayout::AuditKey(uint64_t seq) const {
+  return absl::StrFormat("%s/audit/%020d", prefix_, seq);
+}
+
 absl::StatusOr<uint64_t> EtcdLayout::EventSeq(const std::string& key) const {
-  const std::string p = EventsPrefix();
+  const std::string p = key.rfind(AuditPrefix(), 0) == 0 ? AuditPrefix() : EventsPrefix();
   uint64_t seq = 0;
   if (key.compare(0, p.size(), p) != 0 || !absl::SimpleAtoi(key.substr(p.size()), &seq)) {
     return absl::InvalidArgumentError(absl::StrCat("not an event key: ", key));

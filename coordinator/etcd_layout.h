@@ -9,9 +9,13 @@
 //   PREFIX/obj/KIND/BBB           one bucket (deflated): the objects of KIND whose id
 //                                 hashes to BBB (v1::EtcdBucket)
 //   PREFIX/ev/SSSSSSSSSSSSSSSSSSSS one commit's events (v1::EtcdEventBatch)
+//   PREFIX/audit/SSSSSSSSSSSSSSSSSSSS one commit's audit records (v1::EtcdEventBatch,
+//                                 plan_id 0), same sequence as its events
+//   PREFIX/members/ADDRESS        a live coordinator (v1::CoordinatorMember), under
+//                                 its own etcd lease
 // Every kind has a fixed number of buckets and all of them together are at most
 // kMaxBucketKeys, so even a commit that touches every object is one
-// transaction of at most kMaxBucketKeys + 2 puts and as many compares: inside
+// transaction of at most kMaxBucketKeys + 3 puts and as many compares: inside
 // etcd's default --max-txn-ops (128). What bounds a commit is its size in bytes
 // (--max-request-bytes); a larger one is refused before anything is written.
 //
@@ -46,11 +50,15 @@ class EtcdLayout {
   std::string EpochKey() const { return prefix_ + "/epoch"; }
   std::string ObjectsPrefix() const { return prefix_ + "/obj/"; }
   std::string EventsPrefix() const { return prefix_ + "/ev/"; }
+  std::string AuditPrefix() const { return prefix_ + "/audit/"; }
+  std::string MembersPrefix() const { return prefix_ + "/members/"; }
   // The key of the bucket holding (kind, id).
   std::string BucketKey(const std::string& kind, const std::string& id) const;
   // The key of the event batch with sequence number `seq` (keys sort by seq).
   std::string EventKey(uint64_t seq) const;
-  // The sequence number in an event key; INVALID_ARGUMENT if it is not one.
+  // The key of the audit batch with sequence number `seq`.
+  std::string AuditKey(uint64_t seq) const;
+  // The sequence number in an event (or audit) key; INVALID_ARGUMENT if it is not one.
   absl::StatusOr<uint64_t> EventSeq(const std::string& key) const;
   // The kind a bucket key belongs to; INVALID_ARGUMENT if it is not one.
   absl::StatusOr<std::string> BucketKind(const std::string& key) const;

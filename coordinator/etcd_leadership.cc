@@ -1,10 +1,20 @@
 #include "coordinator/etcd_leadership.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace miroir::coordinator {
+namespace {
+
+miroir::Counter& LeaderChanges() {
+  return miroir::MetricsRegistry::Default().GetCounter(
+      "miroir_coordinator_leader_changes_total",
+      "Leaders this coordinator has seen take office on etcd (itself included).");
+}
+
+}  // namespace
 
 EtcdLeadership::EtcdLeadership(EtcdClient* client, EtcdLayout layout, std::string address,
                                absl::Duration ttl)
@@ -53,6 +63,28 @@ absl::Status EtcdLeadership::EnsureLease() {
   return absl::OkStatus();
 }
 
+void EtcdLeadership::set_member_value(std::string value) {
+  absl::MutexLock l(&mu_);
+  member_value_ = std::move(value);
+}
+
+void EtcdLeadership::RegisterMember() {
+  etcdserverpb::PutRequest put;
+  {
+    absl::MutexLock l(&mu_);
+    if (member_value_.empty() || member_lease_ == lease_id_) return;
+    put.set_lease(lease_id_);
+    put.set_value(member_value_);
+  }
+  put.set_key(layout_.MembersPrefix() + address_);
+  if (auto r = client_->Put(put); r.ok()) {
+    absl::MutexLock l(&mu_);
+    member_lease_ = put.lease();
+  } else {
+    spdlog::warn("etcd: registering {} as a coordinator: {}", address_, r.status().ToString());
+  }
+}
+
 absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
   const absl::Time give_up = absl::Now() + client_->request_timeout() + ttl_;
   while (true) {
@@ -67,6 +99,7 @@ absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
       lease = lease_id_;
     }
     if (st.ok()) {
+      RegisterMember();
       etcdserverpb::TxnRequest txn;
       auto* cmp = txn.add_compare();
       cmp->set_key(layout_.LeaderKey());
@@ -80,6 +113,7 @@ absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
       txn.add_failure()->mutable_request_range()->set_key(layout_.LeaderKey());
       auto resp = client_->Txn(txn);
       if (resp.ok() && resp->succeeded()) {
+        LeaderChanges().Inc();
         absl::MutexLock l(&mu_);
         term_ = resp->header().revision();
         spdlog::info("etcd leadership won: term {} (lease {:x})", term_, lease_id_);
@@ -90,6 +124,10 @@ absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
         if (rr.kvs_size() == 1) {
           {
             absl::MutexLock l(&mu_);
+            if (rr.kvs(0).create_revision() != last_seen_term_) {
+              last_seen_term_ = rr.kvs(0).create_revision();
+              LeaderChanges().Inc();
+            }
             last_seen_leader_ = rr.kvs(0).value();
           }
           spdlog::info("standby: the leader is {} (term {})", rr.kvs(0).value(),

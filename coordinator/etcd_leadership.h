@@ -36,6 +36,9 @@ class EtcdLeadership {
   // Blocks until this process leads and returns its term, or until Shutdown():
   // CANCELLED. UNAVAILABLE when etcd keeps failing past the request timeout.
   absl::StatusOr<int64_t> Campaign();
+  // What this process registers under PREFIX/members/ADDRESS with its lease
+  // while it runs (serialized v1::CoordinatorMember). REQUIRES: before Campaign.
+  void set_member_value(std::string value);
   // Called once, from the keep-alive thread, when leadership is lost.
   void set_on_lost(std::function<void()> fn);
 
@@ -54,6 +57,8 @@ class EtcdLeadership {
 
  private:
   absl::Status EnsureLease();
+  // Puts the member key under the current lease if it is not there yet.
+  void RegisterMember();
   void KeepAliveLoop();
   // Blocks until the leader key is deleted after `revision`, or shutdown.
   void WaitForLeaderGone(int64_t revision);
@@ -69,6 +74,9 @@ class EtcdLeadership {
   absl::Time lease_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int64_t term_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_seen_leader_ ABSL_GUARDED_BY(mu_);
+  int64_t last_seen_term_ ABSL_GUARDED_BY(mu_) = 0;  // counted in leader_changes_total
+  std::string member_value_ ABSL_GUARDED_BY(mu_);
+  int64_t member_lease_ ABSL_GUARDED_BY(mu_) = 0;  // lease the member key was put under
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void()> on_lost_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* watch_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -70,6 +70,9 @@ absl::StatusOr<LoadedState> EtcdStateStore::Load() {
       MIROIR_ASSIGN_OR_RETURN(BucketObjects objects, DecodeBucket(kv.value()));
       for (const auto& [id, value] : objects) out.objects[kind][id] = value;
       buckets[key] = Bucket{kv.mod_revision(), std::move(objects)};
+    } else if (key.rfind(layout_.AuditPrefix(), 0) == 0) {
+      MIROIR_ASSIGN_OR_RETURN(uint64_t seq, layout_.EventSeq(key));
+      last_seq = std::max(last_seq, seq);
     } else if (key.rfind(layout_.EventsPrefix(), 0) == 0) {
       MIROIR_ASSIGN_OR_RETURN(uint64_t seq, layout_.EventSeq(key));
       last_seq = std::max(last_seq, seq);
@@ -149,6 +152,15 @@ absl::Status EtcdStateStore::Commit(const StateWrite& write) {
     bytes += static_cast<int64_t>(key.size() + value.size());
     AddPut(&txn, key, value);
   }
+  if (!write.audit.empty()) {
+    v1::EtcdEventBatch batch;
+    for (const std::string& a : write.audit) batch.add_events()->set_value(a);
+    const std::string key = layout_.AuditKey(seq);
+    AddCompare(&txn, key, Compare::CREATE, 0);
+    std::string value = batch.SerializeAsString();
+    bytes += static_cast<int64_t>(key.size() + value.size());
+    AddPut(&txn, key, value);
+  }
   // Refused before anything is written: a commit is never split.
   MIROIR_RETURN_IF_ERROR(CheckTxnFits(std::max(txn.compare_size(), txn.success_size()), bytes));
 
@@ -185,7 +197,7 @@ absl::Status EtcdStateStore::Commit(const StateWrite& write) {
     epoch_ = *write.epoch;
     epoch_mod_revision_ = rev;
   }
-  if (!write.events.empty()) next_event_seq_ = seq + 1;
+  if (!write.events.empty() || !write.audit.empty()) next_event_seq_ = seq + 1;
   return absl::OkStatus();
 }
 
@@ -202,6 +214,28 @@ absl::StatusOr<std::vector<std::string>> EtcdStateStore::PlanEvents(uint64_t pla
     }
     for (const auto& e : batch.events()) {
       if (plan_id == 0 || e.plan_id() == plan_id) out.push_back(e.value());
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> EtcdStateStore::RecentAudit(int limit) {
+  // Newest batches first; a batch holds one commit's records (usually one).
+  etcdserverpb::RangeRequest req;
+  req.set_key(layout_.AuditPrefix());
+  req.set_range_end(EtcdLayout::RangeEnd(layout_.AuditPrefix()));
+  req.set_sort_target(etcdserverpb::RangeRequest::KEY);
+  req.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
+  req.set_limit(limit);
+  MIROIR_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
+  std::vector<std::string> out;
+  for (const auto& kv : resp.kvs()) {
+    v1::EtcdEventBatch batch;
+    if (!batch.ParseFromString(kv.value())) {
+      return absl::DataLossError(absl::StrCat("etcd key ", kv.key(), " is not an audit batch"));
+    }
+    for (int i = batch.events_size() - 1; i >= 0 && static_cast<int>(out.size()) < limit; --i) {
+      out.push_back(batch.events(i).value());
     }
   }
   return out;

@@ -37,6 +37,7 @@ class EtcdStateStore : public StateStore {
   // ABORTED when the model changed under this store. Nothing is written on error.
   absl::Status Commit(const StateWrite& write) override;
   absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override;
+  absl::StatusOr<std::vector<std::string>> RecentAudit(int limit) override;
 
   // The leader term this store commits under (the create revision of the leader
   // key), or 0: refuse commits. Set by the leadership when it wins or loses.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/time/clock.h"
 #include "common/build_info.h"
 #include "common/clock.h"
 #include "common/grpc_server.h"
@@ -24,6 +25,7 @@
 #include "coordinator/etcd_client.h"
 #include "coordinator/etcd_leadership.h"
 #include "coordinator/etcd_state_store.h"
+#include "coordinator/etcd_status.h"
 #include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
 #include "coordinator/standby_server.h"
@@ -118,11 +120,22 @@ int main(int argc, char** argv) {
     const bool in_use = dir_lock.status().code() == absl::StatusCode::kFailedPrecondition;
     return Fail(in_use ? 2 : 1, std::string(dir_lock.status().message()));
   }
+  // Metrics serve from the start: a standby reports miroir_coordinator_is_leader 0.
+  auto metrics_port = miroir::StartMetricsServer(config.metrics_listen);
+  if (!metrics_port.ok()) return Fail(2, std::string(metrics_port.status().message()));
+  miroir::RegisterBuildInfo(miroir::MetricsRegistry::Default());
+  miroir::Gauge& is_leader = miroir::MetricsRegistry::Default().GetGauge(
+      "miroir_coordinator_is_leader", "1 while this coordinator leads, 0 while it stands by.");
+  miroir::Gauge& term_gauge = miroir::MetricsRegistry::Default().GetGauge(
+      "miroir_coordinator_term",
+      "The term this coordinator leads in (etcd: its leader key's create revision; 0 SQLite).");
+  is_leader.Set(0);
   std::unique_ptr<StateStore> store;
   // etcd backend (docs/ha.md): campaign first; while a standby, every call is
   // answered UNAVAILABLE naming the leader; the winner loads the model.
   std::unique_ptr<EtcdClient> etcd;
   std::unique_ptr<EtcdLeadership> leadership;
+  int64_t etcd_term = 0;
   if (config.state.backend == "etcd") {
     if (!restore.empty()) {
       return Fail(2, "--restore: only with state.backend sqlite (etcd: docs/runbook.md)");
@@ -142,6 +155,13 @@ int main(int argc, char** argv) {
     leadership = std::make_unique<EtcdLeadership>(etcd.get(), etcd_store->layout(), config.listen,
                                                   ec.lease_ttl);
     lead = leadership.get();
+    {
+      miroir::v1::CoordinatorMember me;
+      me.set_address(config.listen);
+      me.set_version(miroir::BuildVersion());
+      me.set_started_ms(absl::ToUnixMillis(absl::Now()));
+      leadership->set_member_value(me.SerializeAsString());
+    }
     if (auto st = miroir::WritePortFile(port_file, (*standby)->port()); !st.ok()) {
       return Fail(1, std::string(st.message()));
     }
@@ -157,6 +177,7 @@ int main(int argc, char** argv) {
       std::_Exit(3);
     });
     etcd_store->SetTerm(*term);
+    etcd_term = *term;
     (*standby)->Shutdown();
     store = std::move(etcd_store);
   } else {
@@ -188,12 +209,18 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(1, std::string(server.status().message()));
   const std::string host = config.listen.substr(0, config.listen.rfind(':'));
   operator_api.set_leader(host + ":" + std::to_string(server->port));
+  if (etcd != nullptr) {
+    operator_api.set_control_plane_status([client = etcd.get(),
+                                           layout = EtcdLayout(config.state.etcd.prefix),
+                                           etcd_term](miroir::v1::GetStatusResponse* resp) {
+      AddEtcdStatus(client, layout, etcd_term, resp);
+    });
+  }
   if (auto st = miroir::WritePortFile(port_file, server->port); !st.ok()) {
     return Fail(1, std::string(st.message()));
   }
-  auto metrics_port = miroir::StartMetricsServer(config.metrics_listen);
-  if (!metrics_port.ok()) return Fail(2, std::string(metrics_port.status().message()));
-  miroir::RegisterBuildInfo(miroir::MetricsRegistry::Default());
+  is_leader.Set(1);
+  term_gauge.Set(static_cast<double>(etcd_term));
   (*core)->Start();
   spdlog::info("miroir-coordinator listening on {}:{} (data dir {}, metrics port {})", host,
                server->port, config.data_dir, *metrics_port);

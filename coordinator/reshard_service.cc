@@ -1,6 +1,7 @@
 #include "coordinator/reshard_service.h"
 
 #include "common/grpc_server.h"
+#include "coordinator/audit.h"
 #include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_runner.h"
 
@@ -23,8 +24,9 @@ bool Settled(const v1::ReshardRecord& r) {
 
 }  // namespace
 
-grpc::Status ReshardService::Start(grpc::ServerContext*, const v1::ReshardStartRequest* req,
+grpc::Status ReshardService::Start(grpc::ServerContext* ctx, const v1::ReshardStartRequest* req,
                                    v1::ReshardStartResponse* resp) {
+  ScopedCaller caller(ctx, "Reshard/Start");
   return Answer(core_->reshard().Start(*req), resp);
 }
 
@@ -52,23 +54,27 @@ grpc::Status ReshardService::Watch(grpc::ServerContext* ctx, const v1::ReshardIn
   return grpc::Status::OK;
 }
 
-grpc::Status ReshardService::Abort(grpc::ServerContext*, const v1::ReshardIndexRequest* req,
+grpc::Status ReshardService::Abort(grpc::ServerContext* ctx, const v1::ReshardIndexRequest* req,
                                    v1::ReshardStatusResponse* resp) {
+  ScopedCaller caller(ctx, "Reshard/Abort");
   return Answer(core_->reshard().Abort(req->index()), resp);
 }
 
-grpc::Status ReshardService::Rollback(grpc::ServerContext*, const v1::ReshardIndexRequest* req,
+grpc::Status ReshardService::Rollback(grpc::ServerContext* ctx, const v1::ReshardIndexRequest* req,
                                       v1::ReshardStatusResponse* resp) {
+  ScopedCaller caller(ctx, "Reshard/Rollback");
   return Answer(core_->reshard().Rollback(req->index()), resp);
 }
 
-grpc::Status ReshardService::Complete(grpc::ServerContext*, const v1::ReshardIndexRequest* req,
+grpc::Status ReshardService::Complete(grpc::ServerContext* ctx, const v1::ReshardIndexRequest* req,
                                       v1::ReshardStatusResponse* resp) {
+  ScopedCaller caller(ctx, "Reshard/Complete");
   return Answer(core_->reshard().Complete(req->index()), resp);
 }
 
-grpc::Status ReshardService::Cutover(grpc::ServerContext*, const v1::ReshardCutoverRequest* req,
+grpc::Status ReshardService::Cutover(grpc::ServerContext* ctx, const v1::ReshardCutoverRequest* req,
                                      v1::ReshardStatusResponse* resp) {
+  ScopedCaller caller(ctx, "Reshard/Cutover");
   return Answer(core_->reshard().Cutover(req->index(), req->force()), resp);
 }
 

@@ -101,7 +101,10 @@ absl::Status SqliteStateStore::Migrate() {
       "CREATE INDEX events_by_plan ON events (plan_id, seq);"
       "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
       "INSERT INTO meta (key, value) VALUES ('epoch', '0');",
+      // 2: the audit log (coordinator/audit.h).
+      "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, value BLOB NOT NULL);",
   };
+  static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
   for (int v = current + 1; v <= kSchemaVersion; ++v) {
     MIROIR_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = Exec(kMigrations[v - 1]);
@@ -187,6 +190,15 @@ absl::Status SqliteStateStore::CommitLocked(const StateWrite& write) {
     ev.BindBlob(2, e.value);
     if (sqlite3_step(ev.get()) != SQLITE_DONE) return SqlError(db_, "write event");
   }
+  if (!write.audit.empty()) {
+    Stmt au(db_, "INSERT INTO audit (value) VALUES (?)");
+    if (!au.ok()) return SqlError(db_, "prepare audit");
+    for (const std::string& a : write.audit) {
+      sqlite3_reset(au.get());
+      au.BindBlob(1, a);
+      if (sqlite3_step(au.get()) != SQLITE_DONE) return SqlError(db_, "write audit");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -214,6 +226,18 @@ absl::StatusOr<std::vector<std::string>> SqliteStateStore::PlanEvents(uint64_t p
   int rc;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.push_back(st.ColumnBytes(0));
   if (rc != SQLITE_DONE) return SqlError(db_, "read events");
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStateStore::RecentAudit(int limit) {
+  absl::MutexLock l(&mu_);
+  Stmt st(db_, "SELECT value FROM audit ORDER BY seq DESC LIMIT ?");
+  if (!st.ok()) return SqlError(db_, "read audit");
+  st.BindInt(1, limit);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.push_back(st.ColumnBytes(0));
+  if (rc != SQLITE_DONE) return SqlError(db_, "read audit");
   return out;
 }
 

@@ -18,7 +18,7 @@ namespace miroir::coordinator {
 class SqliteStateStore : public StateStore {
  public:
   // Schema version this binary writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if needed) `path` and migrates the schema. A file written by a
   // newer schema is refused with FAILED_PRECONDITION.
@@ -28,6 +28,7 @@ class SqliteStateStore : public StateStore {
   absl::StatusOr<LoadedState> Load() override;
   absl::Status Commit(const StateWrite& write) override;
   absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override;
+  absl::StatusOr<std::vector<std::string>> RecentAudit(int limit) override;
   // The SQLite online backup API (sqlite3_backup_*) into `path`, in one step
   // under this store's lock (no commit interleaves); the copy is then synced.
   // FAILED_PRECONDITION when `path` exists; the partial file is removed on error.

@@ -54,6 +54,7 @@ struct StateWrite {
     std::string value;  // serialized v1::Event
   };
   std::vector<EventRecord> events;  // appended in order
+  std::vector<std::string> audit;   // serialized v1::Event audit records, appended in order
   std::optional<uint64_t> epoch;    // new epoch (strictly above the stored one)
 
   void Set(std::string kind, std::string id, std::string value) {
@@ -62,7 +63,9 @@ struct StateWrite {
   void Delete(std::string kind, std::string id) {
     puts.push_back({std::move(kind), std::move(id), std::nullopt});
   }
-  bool empty() const { return puts.empty() && events.empty() && !epoch.has_value(); }
+  bool empty() const {
+    return puts.empty() && events.empty() && audit.empty() && !epoch.has_value();
+  }
 };
 
 // Everything loaded at start.
@@ -84,6 +87,8 @@ class StateStore {
   virtual absl::Status Commit(const StateWrite& write) = 0;
   // Events of one plan, oldest first (plan_id 0: every event).
   virtual absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) = 0;
+  // The newest `limit` audit records (serialized v1::Event), newest first.
+  virtual absl::StatusOr<std::vector<std::string>> RecentAudit(int limit) = 0;
   // Writes a consistent copy of the whole state to the new file `path` (a
   // backup the backend can open again). UNIMPLEMENTED for a backend without one
   // (etcd: `etcdctl snapshot save`, docs/runbook.md).

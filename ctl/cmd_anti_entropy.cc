@@ -80,6 +80,7 @@ void PrintPasses(const pb::AntiEntropyStatusResponse& st) {
 
 std::string RunLine(const pb::AntiEntropyRun& r) {
   return absl::StrCat("run ", r.id(), r.scheduled() ? " (scheduled)" : "",
+                      r.started_by().empty() ? "" : absl::StrCat(" (by ", r.started_by(), ")"),
                       r.repair() ? "" : " (report only)", ": ", r.done(), "/", r.total(),
                       " passed, ", r.failed(), " failed, ", r.skipped(), " skipped, ",
                       r.mismatches(), " mismatches, ", r.repaired(), " repaired",

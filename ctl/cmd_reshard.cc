@@ -16,6 +16,7 @@
 #include "common/reshard_names.h"
 #include "ctl/commands.h"
 #include "ctl/coordinator_client.h"
+#include "ctl/plan_format.h"
 #include "miroir/v1/reshard.grpc.pb.h"
 
 namespace miroir::ctl {
@@ -98,7 +99,7 @@ void PrintStatus(const pb::ReshardStatusResponse& st) {
   t.Print(std::cout);
   for (const auto& e : st.events()) {
     std::cout << Ms(e.time_ms()) << "  " << (e.from().empty() ? "-" : e.from()) << " -> " << e.to()
-              << "  " << e.reason() << "\n";
+              << "  " << e.reason() << ActorSuffix(e) << "\n";
   }
 }
 
@@ -197,7 +198,7 @@ int RunWatch(const std::string& index, const CtlContext& ctx) {
     for (; events_seen < static_cast<size_t>(msg.events_size()); ++events_seen) {
       const auto& e = msg.events(static_cast<int>(events_seen));
       std::cout << Ms(e.time_ms()) << "  " << (e.from().empty() ? "-" : e.from()) << " -> "
-                << e.to() << "  " << e.reason() << std::endl;
+                << e.to() << "  " << e.reason() << ActorSuffix(e) << std::endl;
     }
     std::string line = Line(last);
     if (line != last_line) last_line = line;

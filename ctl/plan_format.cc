@@ -192,7 +192,12 @@ std::string EventLine(const miroir::v1::Event& e, const Plan& plan) {
   std::string line = absl::StrCat(when, " ", who, ": ", e.from(), " -> ", e.to());
   if (!e.reason().empty()) absl::StrAppend(&line, " (", e.reason(), ")");
   if (e.epoch() != 0) absl::StrAppend(&line, " epoch ", e.epoch());
+  if (!e.actor().empty()) absl::StrAppend(&line, " by ", e.actor());
   return line;
+}
+
+std::string ActorSuffix(const miroir::v1::Event& e) {
+  return e.actor().empty() ? std::string() : absl::StrCat("  by ", e.actor());
 }
 
 }  // namespace miroir::ctl

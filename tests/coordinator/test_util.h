@@ -102,6 +102,9 @@ class ObservedStateStore : public coordinator::StateStore {
   absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override {
     return inner_->PlanEvents(plan_id);
   }
+  absl::StatusOr<std::vector<std::string>> RecentAudit(int limit) override {
+    return inner_->RecentAudit(limit);
+  }
 
  private:
   std::unique_ptr<coordinator::StateStore> inner_;

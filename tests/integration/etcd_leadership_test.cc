@@ -129,6 +129,27 @@ TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel)
   v1::GetStatusResponse before;
   ASSERT_TRUE(GetStatus(leader, &before).ok());
   ASSERT_GT(before.epoch(), 0u);
+  // status names every coordinator, which leads at which term, and etcd's health.
+  EXPECT_EQ(before.state_backend(), "etcd");
+  EXPECT_GT(before.term(), 0);
+  ASSERT_EQ(before.coordinators_size(), 3) << before.ShortDebugString();
+  int leaders = 0;
+  for (const auto& c : before.coordinators()) {
+    if (c.leader()) {
+      ++leaders;
+      EXPECT_EQ(c.address(), LoopbackAddress(coords_[leader].port));
+    }
+    EXPECT_FALSE(c.version().empty());
+  }
+  EXPECT_EQ(leaders, 1);
+  ASSERT_EQ(before.etcd_size(), 1);
+  EXPECT_TRUE(before.etcd(0).healthy()) << before.etcd(0).error();
+  EXPECT_TRUE(before.etcd(0).is_leader());
+  EXPECT_FALSE(before.etcd(0).version().empty());
+  // The init is audited (no auth here: the caller is named by its address).
+  ASSERT_GE(before.recent_actions_size(), 1);
+  EXPECT_EQ(before.recent_actions(0).call(), "Coordinator/InitCluster");
+  EXPECT_THAT(before.recent_actions(0).actor(), HasSubstr("anonymous@"));
 
   ASSERT_TRUE(coords_[leader].process->Kill().ok());
   const int next = WaitForOneLeader(absl::Seconds(20), leader);
@@ -137,6 +158,15 @@ TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel)
   v1::GetStatusResponse after;
   ASSERT_TRUE(GetStatus(next, &after).ok());
   EXPECT_EQ(after.epoch(), before.epoch());
+  EXPECT_GT(after.term(), before.term());
+  // The killed leader's registration went with its lease; the audit log stayed in etcd.
+  ASSERT_EQ(after.coordinators_size(), 2) << after.ShortDebugString();
+  for (const auto& c : after.coordinators()) {
+    EXPECT_NE(c.address(), LoopbackAddress(coords_[leader].port));
+    EXPECT_EQ(c.leader(), c.address() == LoopbackAddress(coords_[next].port));
+  }
+  ASSERT_GE(after.recent_actions_size(), 1);
+  EXPECT_EQ(after.recent_actions(0).call(), "Coordinator/InitCluster");
   auto list = RunToCompletion(
       MIROIR_CTL_BIN, {"--coordinator", CoordinatorList(), "--output", "json", "index", "list"},
       dir_.path(), absl::Seconds(30));

@@ -140,6 +140,42 @@ TEST_P(StateStoreContract, RoundTripAndReopen) {
   EXPECT_EQ(*all, (std::vector<std::string>{"ev1", "ev2", "ev3"}));
 }
 
+TEST_P(StateStoreContract, AuditRecordsAreKeptApartNewestFirstAcrossReopen) {
+  {
+    auto store = factory_->Open();
+    StateWrite w;
+    w.Set(kKindNode, "r0", "n");
+    w.events.push_back({7, "ev1"});
+    w.audit.push_back("a1");
+    ASSERT_TRUE(store->Commit(w).ok());
+    StateWrite only_audit;  // a call that changes no state (a reload, a backup)
+    only_audit.audit.push_back("a2");
+    ASSERT_TRUE(store->Commit(only_audit).ok());
+    StateWrite w3;
+    w3.events.push_back({7, "ev2"});
+    w3.audit.push_back("a3");
+    w3.audit.push_back("a4");
+    ASSERT_TRUE(store->Commit(w3).ok());
+  }
+  auto store = factory_->Open();
+  auto loaded = store->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->event_count, 2u);  // audit records are not plan events
+  auto ev = store->PlanEvents(0);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(*ev, (std::vector<std::string>{"ev1", "ev2"}));
+  auto recent = store->RecentAudit(3);
+  ASSERT_TRUE(recent.ok()) << recent.status();
+  EXPECT_EQ(*recent, (std::vector<std::string>{"a4", "a3", "a2"}));
+  // Appends after a reopen keep the order (etcd: the sequence resumes past audit keys).
+  StateWrite w4;
+  w4.audit.push_back("a5");
+  ASSERT_TRUE(store->Commit(w4).ok());
+  recent = store->RecentAudit(10);
+  ASSERT_TRUE(recent.ok());
+  EXPECT_EQ(*recent, (std::vector<std::string>{"a5", "a4", "a3", "a2", "a1"}));
+}
+
 TEST_P(StateStoreContract, AFailedCommitAppliesNothing) {
   auto store = factory_->Open();
   StateWrite w;

@@ -60,6 +60,7 @@ class SecureFleet : public ::testing::Test {
     FleetOptions fo;
     fo.group_sizes = {2, 1};
     fo.indexes = {{"products", 8, 1}};
+    fo.proxied_nodes = {"r0"};  // the audit test holds a plan's target with it
     fo.coordinator_flags = {"--tls-cert", node_.cert, "--tls-key",     node_.key,
                             "--tls-ca",   pki_->ca(), "--tokens-file", coord_tokens_};
     fo.worker_flags = {"--tls-cert", node_.cert, "--tls-key",     node_.key,
@@ -201,6 +202,121 @@ TEST_F(SecureFleet, CredentialAndRoleRefusalsChangeNothing) {
   // The same request with the admin token is accepted: the refusals were the role.
   EXPECT_TRUE(CreateRemoveNodePlan(*Stub(tls_, kTestToken)).ok());
   EXPECT_EQ(PlanCount(), plans_before + 1);
+}
+
+TEST_F(SecureFleet, AuditNamesTheCallerOfEveryAcceptedMutationAndNotTheRefusedOnes) {
+  auto admin = Stub(tls_, kTestToken);
+  // A plan held in prepare (its target r0's traffic held), so pausing it is
+  // accepted whatever the moves would have done by then.
+  fleet_->node("r0").proxy->Hold();
+  pb::CreatePlanResponse created;
+  {
+    grpc::ClientContext ctx;
+    pb::CreatePlanRequest req;
+    req.set_kind(pb::PLAN_REMOVE_NODE);
+    req.set_node_id("r1");
+    grpc::Status s = admin->CreatePlan(&ctx, req, &created);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const uint64_t plan = created.plan().id();
+  pb::PlanIdRequest id;
+  id.set_id(plan);
+  pb::GetPlanRequest get;
+  get.set_id(plan);
+  // Wait (bounded) for a step the coordinator takes by itself: a move's transition.
+  bool moved = false;
+  for (int i = 0; i < 200 && !moved; ++i) {
+    grpc::ClientContext ctx;
+    pb::GetPlanResponse resp;
+    ASSERT_TRUE(admin->GetPlan(&ctx, get, &resp).ok());
+    for (const pb::Event& e : resp.history()) moved = moved || e.move_id() != 0;
+    if (!moved) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(moved) << "no move of plan " << plan << " made a transition in 20 s";
+  // The viewer's pause is refused: it must not appear anywhere.
+  {
+    grpc::ClientContext ctx;
+    pb::GetPlanResponse resp;
+    EXPECT_EQ(Stub(tls_, kViewerToken)->PausePlan(&ctx, id, &resp).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext ctx;
+    pb::GetPlanResponse resp;
+    ASSERT_TRUE(admin->PausePlan(&ctx, id, &resp).ok());
+  }
+  // The plan's events: the pause carries its caller; the coordinator's own
+  // steps (the moves' transitions) carry none.
+  pb::GetPlanResponse shown;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->GetPlan(&ctx, get, &shown).ok());
+  }
+  int by_admin = 0;
+  int own_steps = 0;
+  for (const pb::Event& e : shown.history()) {
+    EXPECT_NE(e.actor(), "dash") << e.ShortDebugString();
+    if (e.actor() == "ops-test") {
+      ++by_admin;
+      EXPECT_THAT(e.call(), ::testing::AnyOf("Coordinator/CreatePlan", "Coordinator/PausePlan"));
+    } else if (e.actor().empty()) {
+      ++own_steps;
+    }
+  }
+  EXPECT_GE(by_admin, 2) << "create and pause";
+  EXPECT_GE(own_steps, 1) << "the moves' own transitions";
+  // status: the newest accepted mutation first, who/what/when.
+  pb::GetStatusResponse status;
+  {
+    grpc::ClientContext ctx;
+    pb::GetStatusRequest req;
+    req.set_recent_actions(50);
+    ASSERT_TRUE(admin->GetStatus(&ctx, req, &status).ok());
+  }
+  ASSERT_GE(status.recent_actions_size(), 2);
+  EXPECT_EQ(status.recent_actions(0).actor(), "ops-test");
+  EXPECT_EQ(status.recent_actions(0).call(), "Coordinator/PausePlan");
+  EXPECT_EQ(status.recent_actions(0).plan_id(), plan);
+  EXPECT_GT(status.recent_actions(0).time_ms(), 0);
+  bool create_seen = false;
+  for (const pb::Event& a : status.recent_actions()) {
+    EXPECT_NE(a.actor(), "dash");
+    EXPECT_FALSE(a.actor().empty()) << "audit records always name the caller";
+    create_seen = create_seen || a.call() == "Coordinator/CreatePlan";
+  }
+  EXPECT_TRUE(create_seen);
+  // The same through miroir-ctl: plan show and status name the caller.
+  const std::string token_file = tmp_.File("admin.token");
+  WriteFile(token_file, std::string(kTestToken) + "\n");
+  std::vector<std::string> args = CtlTls(true);
+  args.insert(args.end(), {"--token-file", token_file, "plan", "show", absl::StrCat(plan)});
+  auto ctl = fleet_->Ctl(args);
+  ASSERT_TRUE(ctl.ok()) << ctl.status();
+  ASSERT_EQ(ctl->exit_code, 0) << ctl->stderr_text;
+  EXPECT_THAT(ctl->stdout_text, HasSubstr("by ops-test"));
+  args = CtlTls(true);
+  args.insert(args.end(), {"--token-file", token_file, "status"});
+  ctl = fleet_->Ctl(args);
+  ASSERT_TRUE(ctl.ok()) << ctl.status();
+  ASSERT_EQ(ctl->exit_code, 0) << ctl->stderr_text;
+  EXPECT_THAT(ctl->stdout_text, HasSubstr("recent actions:"));
+  EXPECT_THAT(ctl->stdout_text, HasSubstr("Coordinator/PausePlan"));
+  // A refused request is not audited: asking for too many records is INVALID_ARGUMENT.
+  {
+    grpc::ClientContext ctx;
+    pb::GetStatusRequest req;
+    req.set_recent_actions(1001);
+    pb::GetStatusResponse resp;
+    grpc::Status s = admin->GetStatus(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "recent_actions: 1001 is above 1000");
+  }
+  fleet_->node("r0").proxy->Release();
+  {
+    grpc::ClientContext ctx;
+    pb::GetPlanResponse resp;
+    EXPECT_TRUE(admin->AbortPlan(&ctx, id, &resp).ok());
+  }
 }
 
 TEST_F(SecureFleet, TokenRemovedFromTheFileStopsWorkingAfterSighup) {

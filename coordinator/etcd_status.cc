@@ -1,0 +1,56 @@
+#include "coordinator/etcd_status.h"
+
+#include <thread>
+#include <vector>
+
+#include "spdlog/spdlog.h"
+
+namespace miroir::coordinator {
+
+void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, int64_t term,
+                   v1::GetStatusResponse* resp) {
+  resp->set_state_backend("etcd");
+  resp->set_term(term);
+  const std::vector<std::string>& endpoints = client->endpoints();
+  std::vector<v1::EtcdEndpointHealth> health(endpoints.size());
+  std::vector<std::thread> askers;
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    askers.emplace_back([client, &endpoints, &health, i] {
+      v1::EtcdEndpointHealth& h = health[i];
+      h.set_endpoint(endpoints[i]);
+      auto st = client->EndpointStatus(endpoints[i]);
+      if (!st.ok()) {
+        h.set_error(std::string(st.status().message()));
+        return;
+      }
+      h.set_healthy(true);
+      h.set_version(st->version());
+      h.set_is_leader(st->leader() != 0 && st->leader() == st->header().member_id());
+      h.set_raft_term(st->raftterm());
+      h.set_db_size(st->dbsize());
+    });
+  }
+  std::string leader_address;
+  etcdserverpb::RangeRequest lreq;
+  lreq.set_key(layout.LeaderKey());
+  if (auto l = client->Range(lreq); l.ok() && l->kvs_size() == 1) {
+    leader_address = l->kvs(0).value();
+  }
+  etcdserverpb::RangeRequest mreq;
+  mreq.set_key(layout.MembersPrefix());
+  mreq.set_range_end(EtcdLayout::RangeEnd(layout.MembersPrefix()));
+  if (auto m = client->Range(mreq); m.ok()) {
+    for (const auto& kv : m->kvs()) {
+      v1::CoordinatorMember member;
+      if (!member.ParseFromString(kv.value())) continue;
+      member.set_leader(member.address() == leader_address);
+      *resp->add_coordinators() = std::move(member);
+    }
+  } else {
+    spdlog::warn("status: etcd members unreadable: {}", m.status().ToString());
+  }
+  for (std::thread& t : askers) t.join();
+  for (auto& h : health) *resp->add_etcd() = std::move(h);
+}
+
+}  // namespace miroir::coordinator

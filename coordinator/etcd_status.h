@@ -1,0 +1,23 @@
+// The etcd part of GetStatus (DESIGN §9, issue "HA control plane"): the
+// leader's term, every coordinator registered under PREFIX/members/ and each
+// etcd endpoint's health as this coordinator sees it.
+#ifndef MIROIR_COORDINATOR_ETCD_STATUS_H_
+#define MIROIR_COORDINATOR_ETCD_STATUS_H_
+
+#include <cstdint>
+
+#include "coordinator/etcd_client.h"
+#include "coordinator/etcd_layout.h"
+#include "miroir/v1/coordinator.pb.h"
+
+namespace miroir::coordinator {
+
+// Fills state_backend, term, coordinators and etcd of `resp`. Endpoints are
+// asked in parallel, each within the client's request timeout; one that does
+// not answer is listed unhealthy with the error.
+void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, int64_t term,
+                   v1::GetStatusResponse* resp);
+
+}  // namespace miroir::coordinator
+
+#endif  // MIROIR_COORDINATOR_ETCD_STATUS_H_
