@@ -19,6 +19,8 @@
 #   fleet.sh stop-coordinator N   SIGTERM coordinator N (0-2): a leader resigns at once
 #   fleet.sh restart-coordinator N  start coordinator N again on its own port
 #                             (it joins as a standby when another leads)
+#   fleet.sh stop-etcd N      SIGTERM etcd member eN (two stopped: no quorum)
+#   fleet.sh restart-etcd N   start etcd member eN again on its data dir and ports
 #
 # Environment: MIROIR_LOCAL_DIR (default /tmp/miroir-local), MIROIR_BIN_DIR
 # (default <repo>/build), SHARDS (16), RF (1), LEASE_TTL (2s; 8s with HA=1),
@@ -73,6 +75,23 @@ free_port() {
   done
   die "no free port found"
 }
+
+# A free port below the kernel's ephemeral range (HA=1: the etcd members and
+# the coordinators, which are restarted on the same port; a port in the range
+# may meanwhile be the source port of some outgoing connection and refuse the
+# bind).
+free_port_low() {
+  local lo=20000 hi p
+  hi=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$hi" -gt $((lo + 1000)) ] || hi=$((lo + 10000))
+  for _ in $(seq 1 100); do
+    p=$(( (RANDOM << 1 | RANDOM & 1) % (hi - lo) + lo ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  die "no free port found below $hi"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port_file() {  # file pid name
   for _ in $(seq 1 300); do
@@ -186,48 +205,63 @@ etcdctl_() {  # etcdctl against every member of this fleet's etcd
 # Three etcd members on loopback (peer and client URL on 127.0.0.1, ports
 # free), data under STATE/etcd; retried with other ports when a member does not
 # come up (a port taken between the check and the bind).
+# Member I (0-2) of the fleet's etcd, from what start_etcd recorded in
+# STATE/etcd: its data dir eI, its client and peer ports (eI.ports), the
+# cluster (cluster) and its token (token). Used again by restart-etcd: on a
+# data dir that exists, --initial-cluster* are ignored and the member rejoins.
+start_etcd_member() {  # i
+  local i="$1" client peer
+  read -r client peer < "$STATE/etcd/e$i.ports"
+  mkdir -p "$STATE/etcd/e$i"
+  setsid etcd --name "e$i" --data-dir "$STATE/etcd/e$i" \
+    --listen-client-urls "http://127.0.0.1:$client" \
+    --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$(cat "$STATE/etcd/cluster")" --initial-cluster-state new \
+    --initial-cluster-token "$(cat "$STATE/etcd/token")" --logger zap --log-outputs stderr \
+    >>"$STATE/logs/etcd$i.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/pids/etcd$i.pid"
+}
+
+# Three etcd members on loopback (peer and client URL on 127.0.0.1, ports
+# free), data under STATE/etcd; retried with other ports when a member does not
+# come up (a port taken between the check and the bind).
 start_etcd() {
   command -v etcd >/dev/null || die "etcd is not installed (deploy/setup.sh: etcd-server)"
   command -v etcdctl >/dev/null || die "etcdctl is not installed (deploy/setup.sh: etcd-client)"
-  local attempt i p ports cluster token endpoints healthy
+  local attempt i p ports endpoints healthy
   for attempt in 1 2 3; do
     ports=()
     while [ ${#ports[@]} -lt 6 ]; do
-      p=$(free_port)
+      p=$(free_port_low)
       case " ${ports[*]} " in *" $p "*) continue ;; esac
       ports+=("$p")
     done
     # ports[i]: client URL of member i; ports[i+3]: its peer URL.
-    cluster="e0=http://127.0.0.1:${ports[3]},e1=http://127.0.0.1:${ports[4]},e2=http://127.0.0.1:${ports[5]}"
+    rm -rf "$STATE/etcd"
+    mkdir -p "$STATE/etcd"
+    for i in 0 1 2; do echo "${ports[$i]} ${ports[$((i + 3))]}" > "$STATE/etcd/e$i.ports"; done
+    echo "e0=http://127.0.0.1:${ports[3]},e1=http://127.0.0.1:${ports[4]},e2=http://127.0.0.1:${ports[5]}" \
+      > "$STATE/etcd/cluster"
+    echo "miroir-local-$$-$RANDOM" > "$STATE/etcd/token"
     endpoints="127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
-    token="miroir-local-$$-$RANDOM"
-    for i in 0 1 2; do
-      rm -rf "$STATE/etcd/e$i"
-      mkdir -p "$STATE/etcd/e$i"
-      setsid etcd --name "e$i" --data-dir "$STATE/etcd/e$i" \
-        --listen-client-urls "http://127.0.0.1:${ports[$i]}" \
-        --advertise-client-urls "http://127.0.0.1:${ports[$i]}" \
-        --listen-peer-urls "http://127.0.0.1:${ports[$((i + 3))]}" \
-        --initial-advertise-peer-urls "http://127.0.0.1:${ports[$((i + 3))]}" \
-        --initial-cluster "$cluster" --initial-cluster-state new \
-        --initial-cluster-token "$token" --logger zap --log-outputs stderr \
-        >>"$STATE/logs/etcd$i.log" 2>&1 < /dev/null &
-      echo $! > "$STATE/pids/etcd$i.pid"
-    done
+    for i in 0 1 2; do start_etcd_member "$i"; done
     echo "$endpoints" > "$STATE/etcd.endpoints"
     healthy=0
-    for _ in $(seq 1 60); do  # 30 s at most
+    local deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
       if etcdctl_ endpoint health >/dev/null 2>&1; then healthy=1; break; fi
       for i in 0 1 2; do pid_alive "$(pid_of "etcd$i")" || break 2; done
       sleep 0.5
     done
     if [ "$healthy" = 1 ]; then
-      log "etcd e0 e1 e2 at $endpoints (peers $cluster)"
+      log "etcd e0 e1 e2 at $endpoints (peers $(cat "$STATE/etcd/cluster"))"
       return 0
     fi
     log "etcd did not come up (attempt $attempt); see $STATE/logs/etcd*.log"
     for i in 0 1 2; do
-      pid_alive "$(pid_of "etcd$i")" && kill -KILL "$(pid_of "etcd$i")" 2>/dev/null
+      if pid_alive "$(pid_of "etcd$i")"; then kill -KILL "$(pid_of "etcd$i")" 2>/dev/null || true; fi
       rm -f "$STATE/pids/etcd$i.pid"
     done
     rm -f "$STATE/etcd.endpoints"
@@ -239,18 +273,37 @@ start_etcd() {
 # Coordinator N (0-2) of an HA fleet; on its recorded port when it has one
 # (a restart keeps the address the workers and the CLI were given).
 start_coordinator() {  # n
-  local n="$1" listen="127.0.0.1:0" port
-  [ -f "$STATE/coordinator$n.address" ] && listen="$(cat "$STATE/coordinator$n.address")"
-  rm -f "$STATE/coordinator$n.port"
+  local n="$1" listen port attempt
   mkdir -p "$STATE/coordinator-data$n"
-  # shellcheck disable=SC2046
-  setsid "$COORD_BIN" --listen "$listen" --port-file "$STATE/coordinator$n.port" \
-    --data-dir "$STATE/coordinator-data$n" --config "$STATE/coordinator.yaml" \
-    $(server_security coordinator) \
-    >>"$STATE/logs/coordinator$n.log" 2>&1 < /dev/null &
-  echo $! > "$STATE/pids/coordinator$n.pid"
-  port=$(wait_port_file "$STATE/coordinator$n.port" "$(pid_of "coordinator$n")" "coordinator$n")
-  echo "127.0.0.1:$port" > "$STATE/coordinator$n.address"
+  for attempt in 1 2 3 4 5; do
+    if [ -f "$STATE/coordinator$n.address" ]; then
+      listen="$(cat "$STATE/coordinator$n.address")"
+    else
+      listen="127.0.0.1:$(free_port_low)"
+    fi
+    rm -f "$STATE/coordinator$n.port"
+    # shellcheck disable=SC2046
+    setsid "$COORD_BIN" --listen "$listen" --port-file "$STATE/coordinator$n.port" \
+      --data-dir "$STATE/coordinator-data$n" --config "$STATE/coordinator.yaml" \
+      $(server_security coordinator) \
+      >>"$STATE/logs/coordinator$n.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/pids/coordinator$n.pid"
+    for _ in $(seq 1 300); do
+      [ -s "$STATE/coordinator$n.port" ] && break
+      pid_alive "$(pid_of "coordinator$n")" || break
+      sleep 0.1
+    done
+    if [ -s "$STATE/coordinator$n.port" ]; then
+      port=$(cat "$STATE/coordinator$n.port")
+      echo "127.0.0.1:$port" > "$STATE/coordinator$n.address"
+      return 0
+    fi
+    # A first start whose port was taken meanwhile tries another; a restart
+    # must keep its address (the workers and the CLI were given it).
+    [ -f "$STATE/coordinator$n.address" ] && break
+    if pid_alive "$(pid_of "coordinator$n")"; then kill -KILL "$(pid_of "coordinator$n")" 2>/dev/null || true; fi
+  done
+  die "coordinator$n did not start on $listen; see $STATE/logs/coordinator$n.log"
 }
 
 # The leader's HOST:PORT from etcd (PREFIX/leader, coordinator/etcd_layout.h);
@@ -278,7 +331,7 @@ need_ha() {
   is_ha || die "the fleet in $STATE is not an HA fleet (HA=1 fleet.sh start)"
 }
 
-coordinator_n() {  # validates N
+coordinator_n() {  # validates N (a coordinator's or an etcd member's)
   case "${1:-}" in 0|1|2) ;; *) die "usage: fleet.sh $2 N (N: 0, 1 or 2)" ;; esac
 }
 
@@ -319,6 +372,33 @@ cmd_restart_coordinator() {
   fi
   start_coordinator "$1"
   log "coordinator$1 restarted at $(cat "$STATE/coordinator$1.address") (pid $(pid_of "coordinator$1"))"
+}
+
+cmd_stop_etcd() {
+  need_ha
+  coordinator_n "${1:-}" stop-etcd
+  stop_pids "$STATE/pids/etcd$1.pid"
+  log "etcd member e$1 stopped"
+}
+
+cmd_restart_etcd() {
+  need_ha
+  coordinator_n "${1:-}" restart-etcd
+  if pid_ours "$(pid_of "etcd$1")"; then die "etcd member e$1 still runs (pid $(pid_of "etcd$1"))"; fi
+  start_etcd_member "$1"
+  local client deadline=$((SECONDS + 15))
+  client=$(cut -d' ' -f1 "$STATE/etcd/e$1.ports")
+  # Its client port listening is enough: a member alone has no quorum and
+  # answers nothing until a peer is back (restart the others the same way).
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    pid_alive "$(pid_of "etcd$1")" || die "etcd member e$1 exited; see $STATE/logs/etcd$1.log"
+    if port_open "$client"; then
+      log "etcd member e$1 restarted at 127.0.0.1:$client (pid $(pid_of "etcd$1"))"
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "etcd member e$1 does not listen on 127.0.0.1:$client; see $STATE/logs/etcd$1.log"
 }
 
 write_configs() {
@@ -530,5 +610,7 @@ case "${1:-}" in
   kill-leader) shift; cmd_kill_leader "$@" ;;
   stop-coordinator) shift; cmd_stop_coordinator "$@" ;;
   restart-coordinator) shift; cmd_restart_coordinator "$@" ;;
-  *) echo "usage: fleet.sh start|init|add-node ID|status|stop|env|leader|kill-leader [SIG]|stop-coordinator N|restart-coordinator N" >&2; exit 2 ;;
+  stop-etcd) shift; cmd_stop_etcd "$@" ;;
+  restart-etcd) shift; cmd_restart_etcd "$@" ;;
+  *) echo "usage: fleet.sh start|init|add-node ID|status|stop|env|leader|kill-leader [SIG]|stop-coordinator N|restart-coordinator N|stop-etcd N|restart-etcd N" >&2; exit 2 ;;
 esac
