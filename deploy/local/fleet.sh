@@ -59,10 +59,13 @@ die() { echo "fleet: error: $*" >&2; exit 1; }
 
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 # A recorded pid is still ours while its command line names the state directory
-# (every process this script starts does): stop and status never signal or
-# count a pid the system has given to another process since.
+# or it runs in it (redis-server rewrites its command line but runs in its
+# --dir): stop and status never signal or count a pid the system has given to
+# another process since.
 pid_ours() {
-  pid_alive "${1:-}" && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$STATE"
+  pid_alive "${1:-}" || return 1
+  case "$(readlink "/proc/$1/cwd" 2>/dev/null)" in "$STATE"/*) return 0 ;; esac
+  tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$STATE"
 }
 pid_of() { cat "$STATE/pids/$1.pid" 2>/dev/null || true; }
 
