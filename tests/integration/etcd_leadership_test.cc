@@ -68,16 +68,20 @@ class EtcdCoordinators : public ::testing::Test {
     return coords_[i].stub->GetStatus(&ctx, v1::GetStatusRequest(), resp);
   }
 
-  // The index of the one coordinator that answers GetStatus, once exactly one
-  // does among the running ones; -1 after `timeout`.
+  // The index of the one coordinator that leads, once exactly one does among
+  // the running ones; -1 after `timeout`.
   int WaitForOneLeader(absl::Duration timeout, int except = -1) {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
+      // Standbys answer GetStatus too (from their copy of the model), naming
+      // the leader: the leader is the one that names itself.
       std::vector<int> leading;
       for (int i = 0; i < static_cast<int>(coords_.size()); ++i) {
         if (i == except || !coords_[i].process->Running()) continue;
         v1::GetStatusResponse resp;
-        if (GetStatus(i, &resp).ok()) leading.push_back(i);
+        if (GetStatus(i, &resp).ok() && resp.leader() == LoopbackAddress(coords_[i].port)) {
+          leading.push_back(i);
+        }
       }
       if (leading.size() == 1) return leading[0];
       absl::SleepFor(absl::Milliseconds(50));
@@ -104,12 +108,24 @@ class EtcdCoordinators : public ::testing::Test {
 TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel) {
   const int leader = WaitForOneLeader(absl::Seconds(20));
   ASSERT_GE(leader, 0);
+  // Standbys serve reads naming the leader, and refuse mutations naming it.
   for (int i = 0; i < 3; ++i) {
     if (i == leader) continue;
     v1::GetStatusResponse resp;
     grpc::Status st = GetStatus(i, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.leader(), LoopbackAddress(coords_[leader].port));
+    grpc::ClientContext ctx;
+    v1::CreateIndexRequest req;
+    req.set_name("nope");
+    req.set_shards(4);
+    req.set_rf(1);
+    v1::CreateIndexResponse created;
+    st = coords_[i].stub->CreateIndex(&ctx, req, &created);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
-    EXPECT_THAT(st.error_message(), HasSubstr(LoopbackAddress(coords_[leader].port)));
+    EXPECT_EQ(st.error_message(),
+              absl::StrCat("standby coordinator; the leader is ",
+                           LoopbackAddress(coords_[leader].port)));
   }
 
   // miroir-ctl with the whole list finds the leader, and the model it commits
@@ -128,6 +144,19 @@ TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel)
   ASSERT_EQ(init->exit_code, 0) << init->stderr_text << init->stdout_text;
   v1::GetStatusResponse before;
   ASSERT_TRUE(GetStatus(leader, &before).ok());
+  // A standby follows etcd's watch: it serves the new index and epoch (bounded wait).
+  const int standby = (leader + 1) % 3;
+  bool followed = false;
+  for (int i = 0; i < 100 && !followed; ++i) {
+    grpc::ClientContext ctx;
+    v1::ListIndexesResponse indexes;
+    v1::GetStatusResponse st;
+    followed = coords_[standby].stub->ListIndexes(&ctx, v1::ListIndexesRequest(), &indexes).ok() &&
+               indexes.indexes_size() == 1 && indexes.indexes(0).name() == "products" &&
+               GetStatus(standby, &st).ok() && st.epoch() == before.epoch();
+    if (!followed) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(followed) << "the standby did not serve the model the leader committed";
   ASSERT_GT(before.epoch(), 0u);
   // status names every coordinator, which leads at which term, and etcd's health.
   EXPECT_EQ(before.state_backend(), "etcd");
