@@ -123,9 +123,8 @@ TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel)
     v1::CreateIndexResponse created;
     st = coords_[i].stub->CreateIndex(&ctx, req, &created);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
-    EXPECT_EQ(st.error_message(),
-              absl::StrCat("standby coordinator; the leader is ",
-                           LoopbackAddress(coords_[leader].port)));
+    EXPECT_EQ(st.error_message(), absl::StrCat("standby coordinator; the leader is ",
+                                               LoopbackAddress(coords_[leader].port)));
   }
 
   // miroir-ctl with the whole list finds the leader, and the model it commits
