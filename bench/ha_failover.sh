@@ -447,6 +447,7 @@ PY
   for b in ha sqlite; do
     awk -v b=$b '$1 == b {printf "%.3f\n", $2 / 1000}' "$RES/rpc.txt" > "$RES/rpc-$b.mut.ms"
     awk -v b=$b '$1 == b {printf "%.3f\n", $3 / 1000}' "$RES/rpc.txt" > "$RES/rpc-$b.read.ms"
+    awk -v b=$b '$1 == b {printf "%.3f\n", ($2 - $3) / 1000}' "$RES/rpc.txt" > "$RES/rpc-$b.net.ms"
   done
 else
   say "no python3 with grpc ($PYGRPC): the gRPC commit timing is skipped"
@@ -607,11 +608,16 @@ if [ -s "$RES/rpc.txt" ]; then
   for b in ha sqlite; do
     echo "  $b SetAlias/RemoveAlias: $(stats "$RES/rpc-$b.mut.ms")"
     echo "  $b ListIndexes:          $(stats "$RES/rpc-$b.read.ms")"
+    echo "  $b net (same call pair): $(stats "$RES/rpc-$b.net.ms")"
   done
   awk -v hm="$(field "$RES/rpc-ha.mut.ms" mean)" -v sm="$(field "$RES/rpc-sqlite.mut.ms" mean)" \
       -v hp="$(field "$RES/rpc-ha.mut.ms" p50)" -v sp="$(field "$RES/rpc-sqlite.mut.ms" p50)" 'BEGIN {
     printf "  commit mean: etcd %.2f ms, SQLite %.2f ms, etcd/SQLite %.2f\n", hm, sm, (sm > 0 ? hm/sm : 0)
     printf "  commit p50:  etcd %.2f ms, SQLite %.2f ms, etcd/SQLite %.2f\n", hp, sp, (sp > 0 ? hp/sp : 0) }'
+  awk -v hm="$(field "$RES/rpc-ha.net.ms" mean)" -v sm="$(field "$RES/rpc-sqlite.net.ms" mean)" \
+      -v hp="$(field "$RES/rpc-ha.net.ms" p50)" -v sp="$(field "$RES/rpc-sqlite.net.ms" p50)" 'BEGIN {
+    printf "  net mean:    etcd %.2f ms, SQLite %.2f ms, etcd/SQLite %.2f\n", hm, sm, (sm > 0 ? hm/sm : 0)
+    printf "  net p50:     etcd %.2f ms, SQLite %.2f ms, etcd/SQLite %.2f\n", hp, sp, (sp > 0 ? hp/sp : 0) }'
   read -r fc0 fs0 bc0 bs0 p0 < "$RES/etcd-metrics-before.txt"
   read -r fc1 fs1 bc1 bs1 p1 < "$RES/etcd-metrics-after.txt"
   awk -v fc=$((fc1 - fc0)) -v fs="$fs0 $fs1" -v bc=$((bc1 - bc0)) -v bs="$bs0 $bs1" -v p=$((p1 - p0)) 'BEGIN {
@@ -637,6 +643,7 @@ if [ "$CUTOVER_KILL" = 1 ]; then
   echo "  plan: $(cat "$RES/cutover-plan-state.txt" 2>/dev/null)"
   jq_ '"  writer: acknowledged %s, unknown outcome (failed) %s, writes/s %.0f, max batch %.0f ms, checked %s, lost %s, resurrected %s" % (j["acknowledged_writes"], j["unknown_outcome"], j["writes_per_s"], j["longest_write_stall_ms"], j["checked"], j.get("lost"), j.get("resurrected"))' < "$RES/ha-cutover-writer.json" 2>/dev/null || echo "  no writer report"
 fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "raw numbers: $RES"
 echo "================================================================"
 } | tee "$RES/summary.txt"
