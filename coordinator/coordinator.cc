@@ -35,11 +35,29 @@ Coordinator::Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> s
       started_ms_(clock->NowMs()),
       registry_(clock, config_.worker_lease_ttl) {}
 
+namespace {
+
+// A model recorded for another cluster is not this coordinator's to serve.
+absl::Status CheckClusterName(const ClusterState& state, const CoordinatorConfig& config) {
+  if (state.cluster_name.empty() || state.cluster_name == config.cluster_name) {
+    return absl::OkStatus();
+  }
+  const std::string where = config.state.backend == "etcd"
+                                ? absl::StrCat("state.etcd.prefix ", config.state.etcd.prefix)
+                                : absl::StrCat("data_dir ", config.data_dir);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cluster_name: ", where, " holds the model of cluster '", state.cluster_name, "', not '",
+      config.cluster_name, "'; point it at this cluster's model or set cluster_name"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::CreateStandby(
     CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock,
     std::function<std::string()> leader) {
   MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
   MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
+  MIROIR_RETURN_IF_ERROR(CheckClusterName(state, config));
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
   c->standby_leader_ = std::move(leader);
   {
@@ -72,6 +90,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
                                                                  const Clock* clock) {
   MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
   MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
+  MIROIR_RETURN_IF_ERROR(CheckClusterName(state, config));
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
   // Verify tasks of a running operation are leased again (it resumes); others
   // (none is written any more) would answer nobody.
@@ -325,6 +344,7 @@ absl::StatusOr<uint64_t> Coordinator::InitCluster(const std::string& fleet_yaml,
     }
     c->group_order = order;
     c->initialized = true;
+    c->cluster_name = config_.cluster_name;
     for (const auto& ix : spec.indexes) {
       const uint64_t gen = c->AllocId(s);
       v1::Index index;

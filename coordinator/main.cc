@@ -155,7 +155,10 @@ int main(int argc, char** argv) {
     auto standby_core =
         Coordinator::CreateStandby(config, std::make_unique<EtcdStateStore>(etcd.get(), ec.prefix),
                                    miroir::SystemClock::Default(), leader_fn);
-    if (!standby_core.ok()) return Fail(1, std::string(standby_core.status().message()));
+    if (!standby_core.ok()) {
+      const bool config = standby_core.status().code() == absl::StatusCode::kFailedPrecondition;
+      return Fail(config ? 2 : 1, std::string(standby_core.status().message()));
+    }
     CoordinatorService standby_api(standby_core->get(), "");
     standby_api.set_control_plane_status(
         [client = etcd.get(), layout = EtcdLayout(ec.prefix)](miroir::v1::GetStatusResponse* resp) {
@@ -215,7 +218,10 @@ int main(int argc, char** argv) {
     store = std::move(*sqlite);
   }
   auto core = Coordinator::Create(config, std::move(store), miroir::SystemClock::Default());
-  if (!core.ok()) return Fail(1, std::string(core.status().message()));
+  if (!core.ok()) {  // another cluster's model: a configuration error (exit 2)
+    const bool config = core.status().code() == absl::StatusCode::kFailedPrecondition;
+    return Fail(config ? 2 : 1, std::string(core.status().message()));
+  }
   if (!config_file.empty()) (*core)->set_config_loader(load_config, config_file);
   (*core)->set_address_probe(
       [](const std::string& address) { return ProbeTcpAddress(address, absl::Seconds(2)); });

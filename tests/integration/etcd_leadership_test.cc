@@ -222,5 +222,70 @@ TEST_F(EtcdCoordinators, ALeaderStoppedPastItsLeaseStepsDownWhenResumed) {
   EXPECT_TRUE(GetStatus(next, &resp).ok());
 }
 
+// Bad input at start (issue 18): each exits with the documented code and one
+// line naming what is wrong, and changes nothing in etcd.
+TEST_F(EtcdCoordinators, BadStartsExitNamingTheCauseAndChangeNothing) {
+  const int leader = WaitForOneLeader(absl::Seconds(20));
+  ASSERT_GE(leader, 0);
+  auto redis = RedisNode::Start(dir_.Subdir("r0"));
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  WriteFile(dir_.File("fleet.yaml"),
+            absl::StrCat(
+                "groups:\n  - id: g0\n    nodes:\n      - {id: r0, address: ", (*redis)->address(),
+                ", store: redis}\nindexes:\n  - {name: products, shards: 4, rf: 1}\n"));
+  auto init = RunToCompletion(
+      MIROIR_CTL_BIN,
+      {"--coordinator", CoordinatorList(), "cluster", "init", "--file", dir_.File("fleet.yaml")},
+      dir_.path(), absl::Seconds(30));
+  ASSERT_TRUE(init.ok());
+  ASSERT_EQ(init->exit_code, 0) << init->stderr_text;
+  v1::GetStatusResponse before;
+  ASSERT_TRUE(GetStatus(leader, &before).ok());
+
+  auto run = [&](const std::string& yaml, const std::string& name) {
+    WriteFile(dir_.File(name + ".yaml"), yaml);
+    return RunToCompletion(MIROIR_COORDINATOR_BIN,
+                           {"--listen", "127.0.0.1:0", "--data-dir", dir_.Subdir(name), "--config",
+                            dir_.File(name + ".yaml")},
+                           dir_.path(), absl::Seconds(30));
+  };
+  const std::string etcd_keys =
+      absl::StrCat("state:\n  backend: etcd\n  etcd:\n    endpoints: [", etcd_->endpoints_text(),
+                   "]\n    prefix: /itest\n    lease_ttl: 2s\n    dial_timeout: 2s\n"
+                   "    request_timeout: 2s\n");
+  // The prefix holds this cluster's model (recorded as "miroir" at init): a
+  // coordinator configured for another cluster refuses it.
+  auto other =
+      run(absl::StrCat("worker_lease_ttl: 10s\ncluster_name: eu-prod\n", etcd_keys), "other");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->exit_code, 2) << other->stderr_text;
+  EXPECT_THAT(other->stderr_text,
+              HasSubstr("cluster_name: state.etcd.prefix /itest holds the model of cluster "
+                        "'miroir', not 'eu-prod'"));
+  // No etcd answers: exit 1 after the dial timeout, naming the endpoints.
+  auto closed_port = PickFreePort();
+  ASSERT_TRUE(closed_port.ok()) << closed_port.status();
+  const int closed = *closed_port;
+  auto unreachable = run(absl::StrCat("worker_lease_ttl: 10s\nstate:\n  backend: etcd\n"
+                                      "  etcd:\n    endpoints: [127.0.0.1:",
+                                      closed, "]\n    dial_timeout: 1s\n"),
+                         "unreachable");
+  ASSERT_TRUE(unreachable.ok());
+  EXPECT_EQ(unreachable->exit_code, 1) << unreachable->stderr_text;
+  EXPECT_THAT(unreachable->stderr_text,
+              HasSubstr(absl::StrCat("no etcd answered at 127.0.0.1:", closed, " within 1s")));
+  // An unknown backend: exit 2 naming the key.
+  auto unknown = run("state:\n  backend: zookeeper\n", "unknown");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->exit_code, 2) << unknown->stderr_text;
+  EXPECT_THAT(unknown->stderr_text, HasSubstr("state.backend"));
+  // Nothing changed: the same leader, epoch and term.
+  v1::GetStatusResponse after;
+  ASSERT_TRUE(GetStatus(leader, &after).ok());
+  EXPECT_EQ(after.epoch(), before.epoch());
+  EXPECT_EQ(after.term(), before.term());
+  EXPECT_EQ(after.leader(), before.leader());
+}
+
 }  // namespace
 }  // namespace miroir::testing
