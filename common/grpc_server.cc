@@ -48,7 +48,8 @@ void InstallHandlers() {
 
 absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
                                               const std::vector<grpc::Service*>& services,
-                                              const ServerSecurity& security) {
+                                              const ServerSecurity& security,
+                                              grpc::CallbackGenericService* fallback) {
   InstallHandlers();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -78,6 +79,7 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   for (auto* s : services) builder.RegisterService(s);
+  if (fallback != nullptr) builder.RegisterCallbackGenericService(fallback);
   out.server = builder.BuildAndStart();
   if (!out.server || out.port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));

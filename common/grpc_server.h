@@ -4,6 +4,7 @@
 #ifndef MIROIR_COMMON_GRPC_SERVER_H_
 #define MIROIR_COMMON_GRPC_SERVER_H_
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 
@@ -32,9 +33,11 @@ struct RunningServer {
   std::unique_ptr<grpc::Server> server;
   int port = 0;  // the bound port
 };
+// `fallback` (optional) answers every method no registered service has.
 absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen,
                                               const std::vector<grpc::Service*>& services,
-                                              const ServerSecurity& security = {});
+                                              const ServerSecurity& security = {},
+                                              grpc::CallbackGenericService* fallback = nullptr);
 
 // Everything a server program checks before it listens (DESIGN §13): TLS files
 // readable, a plaintext listen address loopback unless `insecure`, the tokens

@@ -62,6 +62,7 @@ absl::StatusOr<ClusterState> ClusterState::FromLoaded(const LoadedState& loaded)
   };
   for (const auto& [key, value] : kind(kKindMeta)) {
     if (key == "initialized") s.initialized = value == "1";
+    if (key == "cluster_name") s.cluster_name = value;
     if (key == "next_id" && !absl::SimpleAtoi(value, &s.next_id)) {
       return absl::DataLossError("state file: bad next_id");
     }
@@ -248,18 +249,20 @@ v1::PlanTask PlanTaskOf(const TaskRecord& t) {
 }
 
 bool Change::empty() const {
-  return !bump_epoch && !initialized && !group_order && nodes.empty() && indexes.empty() &&
-         generations.empty() && routes.empty() && aliases.empty() && plans.empty() &&
-         moves.empty() && tasks.empty() && deleted_tasks.empty() && events.empty() &&
-         next_id == 0 && ae_passes.empty() && ae_runs.empty() && deleted_ae_runs.empty() &&
-         !ae_next_round_ms && !ae_rotation && reshards.empty() && verifies.empty() &&
-         deleted_verifies.empty() && opened_sessions.empty() && closed_sessions.empty();
+  return !bump_epoch && !initialized && !cluster_name && !group_order && nodes.empty() &&
+         indexes.empty() && generations.empty() && routes.empty() && aliases.empty() &&
+         plans.empty() && moves.empty() && tasks.empty() && deleted_tasks.empty() &&
+         events.empty() && next_id == 0 && ae_passes.empty() && ae_runs.empty() &&
+         deleted_ae_runs.empty() && !ae_next_round_ms && !ae_rotation && reshards.empty() &&
+         verifies.empty() && deleted_verifies.empty() && opened_sessions.empty() &&
+         closed_sessions.empty();
 }
 
 StateWrite Change::ToWrite(uint64_t new_epoch) const {
   StateWrite w;
   if (bump_epoch) w.epoch = new_epoch;
   if (initialized) w.Set(kKindMeta, "initialized", *initialized ? "1" : "0");
+  if (cluster_name) w.Set(kKindMeta, "cluster_name", *cluster_name);
   if (group_order) w.Set(kKindMeta, "group_order", absl::StrJoin(*group_order, ","));
   if (next_id != 0) w.Set(kKindMeta, "next_id", absl::StrCat(next_id));
   for (const auto& [id, n] : nodes) w.Set(kKindNode, id, n.SerializeAsString());
@@ -325,6 +328,7 @@ v1::Task NewShardTask(const ClusterState& state, Change* change, v1::TaskKind ki
 void ApplyChange(const Change& c, uint64_t new_epoch, ClusterState* s) {
   s->epoch = new_epoch;
   if (c.initialized) s->initialized = *c.initialized;
+  if (c.cluster_name) s->cluster_name = *c.cluster_name;
   if (c.group_order) s->group_order = *c.group_order;
   if (c.next_id != 0) s->next_id = c.next_id;
   for (const auto& [id, n] : c.nodes) s->nodes[id] = n;

@@ -57,7 +57,8 @@ struct TaskRecord {
 struct ClusterState {
   uint64_t epoch = 0;
   bool initialized = false;
-  uint64_t next_id = 1;  // plans, moves, tasks and generations share one id space
+  std::string cluster_name;  // meta cluster_name: recorded at init ("" before, or an older model)
+  uint64_t next_id = 1;      // plans, moves, tasks and generations share one id space
   std::vector<std::string> group_order;
   std::map<std::string, v1::Node> nodes;
   std::map<std::string, v1::Index> indexes;
@@ -104,6 +105,7 @@ struct ClusterState {
 struct Change {
   bool bump_epoch = false;
   std::optional<bool> initialized;
+  std::optional<std::string> cluster_name;
   std::optional<std::vector<std::string>> group_order;
   std::map<std::string, v1::Node> nodes;
   std::map<std::string, v1::Index> indexes;

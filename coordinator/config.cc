@@ -7,6 +7,7 @@
 #include "common/duration.h"
 #include "common/status_macros.h"
 #include "common/yaml_config.h"
+#include "coordinator/fleet_spec.h"
 #include "coordinator/move_gates.h"
 #include "coordinator/schedule_window.h"
 
@@ -182,7 +183,7 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text
   YamlReader r(source);
   MIROIR_RETURN_IF_ERROR(
       r.OnlyKeys(root, "",
-                 {"listen", "data_dir", "metrics_listen", "log_format", "log_level",
+                 {"cluster_name", "listen", "data_dir", "metrics_listen", "log_format", "log_level",
                   "schedule_windows", "migration", "worker_lease_ttl", "max_clock_drift",
                   "anti_entropy", "resharding", "state", "tls", "auth"}));
   MIROIR_RETURN_IF_ERROR(ReadTlsYaml(r, root, &c.tls));
@@ -191,6 +192,7 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text
     MIROIR_RETURN_IF_ERROR(r.OnlyKeys(a, "auth", {"tokens_file"}));
     MIROIR_RETURN_IF_ERROR(r.String(a, "auth", "tokens_file", &c.auth_tokens_file));
   }
+  MIROIR_RETURN_IF_ERROR(r.String(root, "", "cluster_name", &c.cluster_name));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "listen", &c.listen));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "data_dir", &c.data_dir));
   MIROIR_RETURN_IF_ERROR(r.String(root, "", "metrics_listen", &c.metrics_listen));
@@ -243,6 +245,7 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
 }
 
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
+  MIROIR_RETURN_IF_ERROR(ValidateIndexName("cluster_name", c.cluster_name));
   // The same gate as plan creation and activation (gates.cc): one rule. A config
   // that trips it is invalid input, so INVALID_ARGUMENT, without "plan refused".
   if (!CheckDeltaSkipGate(c.migration.skip_delta_pass, c).ok()) {

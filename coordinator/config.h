@@ -77,6 +77,10 @@ struct CoordinatorConfig {
   // Process settings; flags override them.
   std::string listen = "127.0.0.1:7400";
   std::string data_dir = "./miroir-data";
+  // The cluster this coordinator serves, recorded in the model at `cluster
+  // init`; a coordinator pointed at another cluster's model (a shared etcd
+  // prefix, a copied data dir) refuses to start. [a-z0-9_-]{1,64}.
+  std::string cluster_name = "miroir";
   std::string metrics_listen;  // empty: no metrics endpoint
   std::string log_format = "text";
   std::string log_level = "info";

@@ -21,6 +21,7 @@
 #include "coordinator/reshard_runner.h"
 #include "coordinator/routing_tables.h"
 #include "coordinator/schedule_window.h"
+#include "coordinator/standby_server.h"
 #include "coordinator/verify_ops.h"
 #include "spdlog/spdlog.h"
 
@@ -34,11 +35,62 @@ Coordinator::Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> s
       started_ms_(clock->NowMs()),
       registry_(clock, config_.worker_lease_ttl) {}
 
+namespace {
+
+// A model recorded for another cluster is not this coordinator's to serve.
+absl::Status CheckClusterName(const ClusterState& state, const CoordinatorConfig& config) {
+  if (state.cluster_name.empty() || state.cluster_name == config.cluster_name) {
+    return absl::OkStatus();
+  }
+  const std::string where = config.state.backend == "etcd"
+                                ? absl::StrCat("state.etcd.prefix ", config.state.etcd.prefix)
+                                : absl::StrCat("data_dir ", config.data_dir);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cluster_name: ", where, " holds the model of cluster '", state.cluster_name, "', not '",
+      config.cluster_name, "'; point it at this cluster's model or set cluster_name"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::CreateStandby(
+    CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock,
+    std::function<std::string()> leader) {
+  MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
+  MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
+  MIROIR_RETURN_IF_ERROR(CheckClusterName(state, config));
+  std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
+  c->standby_leader_ = std::move(leader);
+  {
+    absl::MutexLock l(&c->mu_);
+    c->state_ = std::move(state);
+    c->view_ = BuildView(c->state_);
+    c->config_loaded_ms_ = clock->NowMs();
+  }
+  c->runner_ = std::make_unique<PlanRunner>(c.get());
+  c->ae_ = std::make_unique<AntiEntropyRunner>(c.get());
+  c->reshard_ = std::make_unique<ReshardRunner>(c.get());
+  return c;
+}
+
+absl::Status Coordinator::ReloadFromStore() {
+  {
+    absl::MutexLock w(&write_mu_);
+    MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store_->Load());
+    MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
+    absl::MutexLock l(&mu_);
+    state_ = std::move(state);
+    view_ = BuildView(state_);
+  }
+  NotifyChange();  // plan and reshard watchers on a standby follow too
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConfig config,
                                                                  std::unique_ptr<StateStore> store,
                                                                  const Clock* clock) {
   MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
   MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
+  MIROIR_RETURN_IF_ERROR(CheckClusterName(state, config));
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
   // Verify tasks of a running operation are leased again (it resumes); others
   // (none is written any more) would answer nobody.
@@ -160,6 +212,7 @@ void Coordinator::Wake() {
 }
 
 absl::StatusOr<uint64_t> Coordinator::Mutate(const MutateFn& fn) {
+  if (standby()) return absl::UnavailableError(StandbyRefusal(StandbyLeader()));
   absl::MutexLock w(&write_mu_);
   Change change;
   uint64_t epoch;
@@ -291,6 +344,7 @@ absl::StatusOr<uint64_t> Coordinator::InitCluster(const std::string& fleet_yaml,
     }
     c->group_order = order;
     c->initialized = true;
+    c->cluster_name = config_.cluster_name;
     for (const auto& ix : spec.indexes) {
       const uint64_t gen = c->AllocId(s);
       v1::Index index;
@@ -705,7 +759,7 @@ absl::StatusOr<v1::GetPlanResponse> Coordinator::AbortPlan(uint64_t id) {
 
 void Coordinator::RecordAudit(std::string what) {
   const Caller* caller = ScopedCaller::Current();
-  if (caller == nullptr) return;
+  if (caller == nullptr || standby()) return;
   StateWrite w;
   w.audit.push_back(AuditRecord(*caller, clock_->NowMs(), std::move(what), 0).SerializeAsString());
   absl::MutexLock l(&write_mu_);

@@ -48,6 +48,17 @@ class Coordinator {
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(CoordinatorConfig config,
                                                              std::unique_ptr<StateStore> store,
                                                              const Clock* clock);
+  // A standby's read-only copy (etcd backend, DESIGN §9): loads the model and
+  // serves reads; every mutation answers UNAVAILABLE naming `leader()` (which
+  // must not block). Never Start()ed; ReloadFromStore keeps it fresh.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> CreateStandby(
+      CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock,
+      std::function<std::string()> leader);
+  bool standby() const { return standby_leader_ != nullptr; }
+  // The leader a standby names ("" on a leader).
+  std::string StandbyLeader() const { return standby_leader_ ? standby_leader_() : ""; }
+  // Re-reads the whole model from the store (a standby following etcd).
+  absl::Status ReloadFromStore() ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   ~Coordinator();
 
   // Starts / stops the plan runner thread (ticks every `tick`).
@@ -258,6 +269,7 @@ class Coordinator {
   mutable absl::Mutex mu_;
   ClusterState state_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::ClusterView> view_ ABSL_GUARDED_BY(mu_);
+  std::function<std::string()> standby_leader_;  // set: a standby (CreateStandby)
   // Derived from state_.tasks after every change of them; its version increases
   // with every change of its entries (read_exclusions.h).
   v1::ReadExclusions read_exclusions_ ABSL_GUARDED_BY(mu_);

@@ -7,10 +7,8 @@
 
 namespace miroir::coordinator {
 
-void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, int64_t term,
-                   v1::GetStatusResponse* resp) {
+void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, v1::GetStatusResponse* resp) {
   resp->set_state_backend("etcd");
-  resp->set_term(term);
   const std::vector<std::string>& endpoints = client->endpoints();
   std::vector<v1::EtcdEndpointHealth> health(endpoints.size());
   std::vector<std::thread> askers;
@@ -35,6 +33,11 @@ void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, int64_t term,
   lreq.set_key(layout.LeaderKey());
   if (auto l = client->Range(lreq); l.ok() && l->kvs_size() == 1) {
     leader_address = l->kvs(0).value();
+    resp->set_leader(leader_address);
+    resp->set_term(l->kvs(0).create_revision());
+  } else {
+    resp->set_leader("");  // between leaders (or etcd unreachable)
+    resp->set_term(0);
   }
   etcdserverpb::RangeRequest mreq;
   mreq.set_key(layout.MembersPrefix());

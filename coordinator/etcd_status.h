@@ -12,11 +12,11 @@
 
 namespace miroir::coordinator {
 
-// Fills state_backend, term, coordinators and etcd of `resp`. Endpoints are
-// asked in parallel, each within the client's request timeout; one that does
-// not answer is listed unhealthy with the error.
-void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, int64_t term,
-                   v1::GetStatusResponse* resp);
+// Fills state_backend, leader and term (from the leader key: its value and
+// create revision), coordinators and etcd of `resp`. Endpoints are asked in
+// parallel, each within the client's request timeout; one that does not answer
+// is listed unhealthy with the error.
+void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, v1::GetStatusResponse* resp);
 
 }  // namespace miroir::coordinator
 

@@ -28,6 +28,7 @@
 #include "coordinator/etcd_status.h"
 #include "coordinator/reshard_service.h"
 #include "coordinator/sqlite_state_store.h"
+#include "coordinator/standby_refresher.h"
 #include "coordinator/standby_server.h"
 #include "coordinator/state_restore.h"
 #include "coordinator/worker_control_service.h"
@@ -131,8 +132,10 @@ int main(int argc, char** argv) {
       "The term this coordinator leads in (etcd: its leader key's create revision; 0 SQLite).");
   is_leader.Set(0);
   std::unique_ptr<StateStore> store;
-  // etcd backend (docs/ha.md): campaign first; while a standby, every call is
-  // answered UNAVAILABLE naming the leader; the winner loads the model.
+  // etcd backend (docs/ha.md): campaign first; while a standby, reads are served
+  // from a read-only copy of the model kept fresh from etcd, and mutations (and
+  // worker sessions) answered UNAVAILABLE naming the leader; the winner loads
+  // the model afresh.
   std::unique_ptr<EtcdClient> etcd;
   std::unique_ptr<EtcdLeadership> leadership;
   int64_t etcd_term = 0;
@@ -146,10 +149,29 @@ int main(int argc, char** argv) {
     etcd = std::move(*client);
     auto etcd_store = std::make_unique<EtcdStateStore>(etcd.get(), ec.prefix);
     EtcdLeadership* lead = nullptr;
-    auto standby = StandbyServer::Start(config.listen, [&lead] {
+    std::function<std::string()> leader_fn = [&lead] {
       return lead == nullptr ? std::string() : lead->last_seen_leader();
-    });
+    };
+    auto standby_core =
+        Coordinator::CreateStandby(config, std::make_unique<EtcdStateStore>(etcd.get(), ec.prefix),
+                                   miroir::SystemClock::Default(), leader_fn);
+    if (!standby_core.ok()) {
+      const bool config = standby_core.status().code() == absl::StatusCode::kFailedPrecondition;
+      return Fail(config ? 2 : 1, std::string(standby_core.status().message()));
+    }
+    CoordinatorService standby_api(standby_core->get(), "");
+    standby_api.set_control_plane_status(
+        [client = etcd.get(), layout = EtcdLayout(ec.prefix)](miroir::v1::GetStatusResponse* resp) {
+          AddEtcdStatus(client, layout, resp);
+        });
+    WorkerControlService standby_views(standby_core->get());
+    AntiEntropyService standby_anti_entropy(standby_core->get());
+    ReshardService standby_reshard(standby_core->get());
+    auto standby = StandbyServer::Start(
+        config.listen, leader_fn,
+        {&standby_api, &standby_views, &standby_anti_entropy, &standby_reshard}, *security);
     if (!standby.ok()) return Fail(1, std::string(standby.status().message()));
+    StandbyRefresher refresher(etcd.get(), EtcdLayout(ec.prefix), standby_core->get());
     const std::string host = config.listen.substr(0, config.listen.rfind(':'));
     config.listen = host + ":" + std::to_string((*standby)->port());
     leadership = std::make_unique<EtcdLeadership>(etcd.get(), etcd_store->layout(), config.listen,
@@ -189,6 +211,7 @@ int main(int argc, char** argv) {
     });
     etcd_store->SetTerm(*term);
     etcd_term = *term;
+    refresher.Stop();
     (*standby)->Shutdown();
     store = std::move(etcd_store);
   } else {
@@ -206,7 +229,10 @@ int main(int argc, char** argv) {
     store = std::move(*sqlite);
   }
   auto core = Coordinator::Create(config, std::move(store), miroir::SystemClock::Default());
-  if (!core.ok()) return Fail(1, std::string(core.status().message()));
+  if (!core.ok()) {  // another cluster's model: a configuration error (exit 2)
+    const bool config = core.status().code() == absl::StatusCode::kFailedPrecondition;
+    return Fail(config ? 2 : 1, std::string(core.status().message()));
+  }
   if (!config_file.empty()) (*core)->set_config_loader(load_config, config_file);
   (*core)->set_address_probe(
       [](const std::string& address) { return ProbeTcpAddress(address, absl::Seconds(2)); });
@@ -221,11 +247,9 @@ int main(int argc, char** argv) {
   const std::string host = config.listen.substr(0, config.listen.rfind(':'));
   operator_api.set_leader(host + ":" + std::to_string(server->port));
   if (etcd != nullptr) {
-    operator_api.set_control_plane_status([client = etcd.get(),
-                                           layout = EtcdLayout(config.state.etcd.prefix),
-                                           etcd_term](miroir::v1::GetStatusResponse* resp) {
-      AddEtcdStatus(client, layout, etcd_term, resp);
-    });
+    operator_api.set_control_plane_status(
+        [client = etcd.get(), layout = EtcdLayout(config.state.etcd.prefix)](
+            miroir::v1::GetStatusResponse* resp) { AddEtcdStatus(client, layout, resp); });
   }
   if (auto st = miroir::WritePortFile(port_file, server->port); !st.ok()) {
     return Fail(1, std::string(st.message()));

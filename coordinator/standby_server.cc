@@ -17,26 +17,27 @@ class StandbyServer::Service : public grpc::CallbackGenericService {
       }
       void OnDone() override { delete this; }
     };
-    std::string leader = leader_();
-    return new Refusal(absl::StrCat("standby coordinator; the leader is ",
-                                    leader.empty() ? std::string("not known yet") : leader));
+    return new Refusal(StandbyRefusal(leader_()));
   }
 
  private:
   std::function<std::string()> leader_;
 };
 
+std::string StandbyRefusal(const std::string& leader) {
+  return absl::StrCat("standby coordinator; the leader is ",
+                      leader.empty() ? std::string("not known yet") : leader);
+}
+
 absl::StatusOr<std::unique_ptr<StandbyServer>> StandbyServer::Start(
-    const std::string& listen, std::function<std::string()> leader) {
+    const std::string& listen, std::function<std::string()> leader,
+    const std::vector<grpc::Service*>& services, const miroir::ServerSecurity& security) {
   std::unique_ptr<StandbyServer> s(new StandbyServer());
   s->service_ = std::make_unique<Service>(std::move(leader));
-  grpc::ServerBuilder b;
-  b.AddListeningPort(listen, grpc::InsecureServerCredentials(), &s->port_);
-  b.RegisterCallbackGenericService(s->service_.get());
-  s->server_ = b.BuildAndStart();
-  if (!s->server_ || s->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
-  }
+  auto running = miroir::StartGrpcServer(listen, services, security, s->service_.get());
+  if (!running.ok()) return running.status();
+  s->server_ = std::move(running->server);
+  s->port_ = running->port;
   return s;
 }
 

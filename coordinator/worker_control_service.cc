@@ -4,12 +4,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
+#include "coordinator/standby_server.h"
 
 namespace miroir::coordinator {
 
 grpc::Status WorkerControlService::Session(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) {
+  // A standby grants no lease: the worker moves on to the leader it names.
+  if (core_->standby()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, StandbyRefusal(core_->StandbyLeader()));
+  }
   v1::WorkerMessage msg;
   if (!stream->Read(&msg)) return grpc::Status::OK;
   if (msg.msg_case() != v1::WorkerMessage::kRegister) {

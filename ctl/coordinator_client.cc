@@ -13,8 +13,8 @@ std::string ResolveCoordinator(const std::string& coordinators, absl::Duration t
   const std::vector<std::string> list = SplitAddressList(coordinators);
   if (list.empty()) return coordinators;
   if (list.size() == 1) return list.front();
-  // Standbys answer every call UNAVAILABLE naming the leader: the one that
-  // answers GetStatus is the leader.
+  // Every coordinator answers GetStatus (standbys from their copy of the model)
+  // naming the leader; the first answer that names one in the list decides.
   const absl::Duration probe = std::min(timeout, absl::Seconds(2));
   for (const std::string& a : list) {
     auto stub = miroir::v1::Coordinator::NewStub(MakeChannel(a));
@@ -23,7 +23,9 @@ std::string ResolveCoordinator(const std::string& coordinators, absl::Duration t
                       std::chrono::milliseconds(absl::ToInt64Milliseconds(probe)));
     miroir::v1::GetStatusRequest req;
     miroir::v1::GetStatusResponse resp;
-    if (stub->GetStatus(&call, req, &resp).ok()) return a;
+    if (!stub->GetStatus(&call, req, &resp).ok() || resp.leader().empty()) continue;
+    if (std::find(list.begin(), list.end(), resp.leader()) != list.end()) return resp.leader();
+    return a;  // the leader advertises an address not in the list: ask this one
   }
   return list.front();
 }

@@ -18,9 +18,10 @@
 namespace miroir::ctl {
 
 // The coordinator to talk to, from --coordinator: the address itself, or with a
-// comma-separated list the first entry that answers GetStatus (standbys answer
-// UNAVAILABLE), each probed for at most min(timeout, 2s); the first listed when
-// none answers. Called once, after SetClientSecurity.
+// comma-separated list the leader named by the first entry whose GetStatus
+// names one in the list (standbys answer from their copy of the model), each
+// probed for at most min(timeout, 2s); the first listed when none answers.
+// Called once, after SetClientSecurity.
 std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout);
 
 // A channel to ctx.coordinator (already resolved to one address), for every

@@ -47,6 +47,21 @@ TEST(CoordinatorConfigState, AnUnknownBackendIsRefusedNamingTheKey) {
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("zookeeper"));
 }
 
+TEST(CoordinatorConfigState, ClusterNameDefaultsAndIsValidated) {
+  auto c = ParseCoordinatorConfig("", "c.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->cluster_name, "miroir");
+  c = ParseCoordinatorConfig("cluster_name: eu-prod_2\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cluster_name, "eu-prod_2");
+  EXPECT_TRUE(ValidateCoordinatorConfig(*c).ok());
+  c = ParseCoordinatorConfig("cluster_name: \"EU prod\"\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::Status st = ValidateCoordinatorConfig(*c);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("cluster_name"));
+}
+
 TEST(CoordinatorConfigState, BadEtcdValuesAreRefusedNamingTheKey) {
   auto unknown = ParseCoordinatorConfig("state:\n  etcd:\n    endpoint: x\n", "c.yaml");
   ASSERT_FALSE(unknown.ok());

@@ -309,8 +309,14 @@ int Fleet::FindLeaderOnce(int except, std::string* why) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx, absl::Seconds(1));
     absl::Status s = Rpc(c.stub->GetStatus(&ctx, pb::GetStatusRequest(), &resp));
-    if (s.ok()) leading.push_back(i);
-    answers.push_back(absl::StrCat("coordinator", i, ": ", s.ok() ? "leads" : s.ToString()));
+    // Standbys answer GetStatus too (from their copy of the model), naming the
+    // leader: the leader is the one that names itself.
+    const bool leads = s.ok() && resp.leader() == coordinator_address(i);
+    if (leads) leading.push_back(i);
+    answers.push_back(absl::StrCat(
+        "coordinator", i, ": ",
+        leads ? "leads"
+              : (s.ok() ? absl::StrCat("standby (leader ", resp.leader(), ")") : s.ToString())));
   }
   if (why != nullptr) *why = absl::StrJoin(answers, "; ");
   return leading.size() == 1 ? leading[0] : -1;

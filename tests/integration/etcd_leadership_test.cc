@@ -73,16 +73,20 @@ class EtcdCoordinators : public ::testing::Test {
     return coords_[i].stub->GetStatus(&ctx, v1::GetStatusRequest(), resp);
   }
 
-  // The index of the one coordinator that answers GetStatus, once exactly one
-  // does among the running ones; -1 after `timeout`.
+  // The index of the one coordinator that leads, once exactly one does among
+  // the running ones; -1 after `timeout`.
   int WaitForOneLeader(absl::Duration timeout, int except = -1) {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
+      // Standbys answer GetStatus too (from their copy of the model), naming
+      // the leader: the leader is the one that names itself.
       std::vector<int> leading;
       for (int i = 0; i < static_cast<int>(coords_.size()); ++i) {
         if (i == except || !coords_[i].process->Running()) continue;
         v1::GetStatusResponse resp;
-        if (GetStatus(i, &resp).ok()) leading.push_back(i);
+        if (GetStatus(i, &resp).ok() && resp.leader() == LoopbackAddress(coords_[i].port)) {
+          leading.push_back(i);
+        }
       }
       if (leading.size() == 1) return leading[0];
       absl::SleepFor(absl::Milliseconds(50));
@@ -109,12 +113,23 @@ class EtcdCoordinators : public ::testing::Test {
 TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel) {
   const int leader = WaitForOneLeader(absl::Seconds(20));
   ASSERT_GE(leader, 0);
+  // Standbys serve reads naming the leader, and refuse mutations naming it.
   for (int i = 0; i < 3; ++i) {
     if (i == leader) continue;
     v1::GetStatusResponse resp;
     grpc::Status st = GetStatus(i, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.leader(), LoopbackAddress(coords_[leader].port));
+    grpc::ClientContext ctx;
+    v1::CreateIndexRequest req;
+    req.set_name("nope");
+    req.set_shards(4);
+    req.set_rf(1);
+    v1::CreateIndexResponse created;
+    st = coords_[i].stub->CreateIndex(&ctx, req, &created);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
-    EXPECT_THAT(st.error_message(), HasSubstr(LoopbackAddress(coords_[leader].port)));
+    EXPECT_EQ(st.error_message(), absl::StrCat("standby coordinator; the leader is ",
+                                               LoopbackAddress(coords_[leader].port)));
   }
 
   // miroir-ctl with the whole list finds the leader, and the model it commits
@@ -133,6 +148,19 @@ TEST_F(EtcdCoordinators, OneLeadsStandbysNameItAndAStandbyTakesOverWithTheModel)
   ASSERT_EQ(init->exit_code, 0) << init->stderr_text << init->stdout_text;
   v1::GetStatusResponse before;
   ASSERT_TRUE(GetStatus(leader, &before).ok());
+  // A standby follows etcd's watch: it serves the new index and epoch (bounded wait).
+  const int standby = (leader + 1) % 3;
+  bool followed = false;
+  for (int i = 0; i < 100 && !followed; ++i) {
+    grpc::ClientContext ctx;
+    v1::ListIndexesResponse indexes;
+    v1::GetStatusResponse st;
+    followed = coords_[standby].stub->ListIndexes(&ctx, v1::ListIndexesRequest(), &indexes).ok() &&
+               indexes.indexes_size() == 1 && indexes.indexes(0).name() == "products" &&
+               GetStatus(standby, &st).ok() && st.epoch() == before.epoch();
+    if (!followed) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(followed) << "the standby did not serve the model the leader committed";
   ASSERT_GT(before.epoch(), 0u);
   // status names every coordinator, which leads at which term, and etcd's health.
   EXPECT_EQ(before.state_backend(), "etcd");
@@ -249,6 +277,71 @@ TEST(EtcdLeaderLease, OutlivesItsEtcdMemberAndRaftLeaderBeingKilled) {
   EXPECT_FALSE(lost.load());
   EXPECT_EQ(lead.term(), *term);
   lead.Shutdown();
+}
+
+// Bad input at start (issue 18): each exits with the documented code and one
+// line naming what is wrong, and changes nothing in etcd.
+TEST_F(EtcdCoordinators, BadStartsExitNamingTheCauseAndChangeNothing) {
+  const int leader = WaitForOneLeader(absl::Seconds(20));
+  ASSERT_GE(leader, 0);
+  auto redis = RedisNode::Start(dir_.Subdir("r0"));
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  WriteFile(dir_.File("fleet.yaml"),
+            absl::StrCat(
+                "groups:\n  - id: g0\n    nodes:\n      - {id: r0, address: ", (*redis)->address(),
+                ", store: redis}\nindexes:\n  - {name: products, shards: 4, rf: 1}\n"));
+  auto init = RunToCompletion(
+      MIROIR_CTL_BIN,
+      {"--coordinator", CoordinatorList(), "cluster", "init", "--file", dir_.File("fleet.yaml")},
+      dir_.path(), absl::Seconds(30));
+  ASSERT_TRUE(init.ok());
+  ASSERT_EQ(init->exit_code, 0) << init->stderr_text;
+  v1::GetStatusResponse before;
+  ASSERT_TRUE(GetStatus(leader, &before).ok());
+
+  auto run = [&](const std::string& yaml, const std::string& name) {
+    WriteFile(dir_.File(name + ".yaml"), yaml);
+    return RunToCompletion(MIROIR_COORDINATOR_BIN,
+                           {"--listen", "127.0.0.1:0", "--data-dir", dir_.Subdir(name), "--config",
+                            dir_.File(name + ".yaml")},
+                           dir_.path(), absl::Seconds(30));
+  };
+  const std::string etcd_keys =
+      absl::StrCat("state:\n  backend: etcd\n  etcd:\n    endpoints: [", etcd_->endpoints_text(),
+                   "]\n    prefix: /itest\n    lease_ttl: 2s\n    dial_timeout: 2s\n"
+                   "    request_timeout: 2s\n");
+  // The prefix holds this cluster's model (recorded as "miroir" at init): a
+  // coordinator configured for another cluster refuses it.
+  auto other =
+      run(absl::StrCat("worker_lease_ttl: 10s\ncluster_name: eu-prod\n", etcd_keys), "other");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->exit_code, 2) << other->stderr_text;
+  EXPECT_THAT(other->stderr_text,
+              HasSubstr("cluster_name: state.etcd.prefix /itest holds the model of cluster "
+                        "'miroir', not 'eu-prod'"));
+  // No etcd answers: exit 1 after the dial timeout, naming the endpoints.
+  auto closed_port = PickFreePort();
+  ASSERT_TRUE(closed_port.ok()) << closed_port.status();
+  const int closed = *closed_port;
+  auto unreachable = run(absl::StrCat("worker_lease_ttl: 10s\nstate:\n  backend: etcd\n"
+                                      "  etcd:\n    endpoints: [127.0.0.1:",
+                                      closed, "]\n    dial_timeout: 1s\n"),
+                         "unreachable");
+  ASSERT_TRUE(unreachable.ok());
+  EXPECT_EQ(unreachable->exit_code, 1) << unreachable->stderr_text;
+  EXPECT_THAT(unreachable->stderr_text,
+              HasSubstr(absl::StrCat("no etcd answered at 127.0.0.1:", closed, " within 1s")));
+  // An unknown backend: exit 2 naming the key.
+  auto unknown = run("state:\n  backend: zookeeper\n", "unknown");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->exit_code, 2) << unknown->stderr_text;
+  EXPECT_THAT(unknown->stderr_text, HasSubstr("state.backend"));
+  // Nothing changed: the same leader, epoch and term.
+  v1::GetStatusResponse after;
+  ASSERT_TRUE(GetStatus(leader, &after).ok());
+  EXPECT_EQ(after.epoch(), before.epoch());
+  EXPECT_EQ(after.term(), before.term());
+  EXPECT_EQ(after.leader(), before.leader());
 }
 
 }  // namespace
