@@ -940,10 +940,12 @@ void Coordinator::RoutingAck(const std::string& worker, uint64_t epoch) {
 }
 
 bool Coordinator::TaskProgress(const std::string& worker, const v1::TaskProgress& p) {
+  bool stale = false;
   auto result = Mutate([&](const ClusterState& s, Change* c) -> absl::Status {
     auto it = s.tasks.find(p.task_id());
     if (it == s.tasks.end() || it->second.status != TaskRecord::Status::kLeased ||
         it->second.worker != worker || it->second.task.lease_generation() != p.lease_generation()) {
+      stale = true;
       return absl::FailedPreconditionError("stale lease generation");
     }
     v1::Task t = it->second.task;
@@ -957,7 +959,15 @@ bool Coordinator::TaskProgress(const std::string& worker, const v1::TaskProgress
     }
     return absl::OkStatus();
   });
-  return result.ok();
+  if (!result.ok() && !stale) {
+    // Not saved (etcd electing its leader, a commit that timed out): the lease is
+    // still good, so the run goes on and a later checkpoint is saved. Refusing it
+    // would stop a run whose task stays leased to this worker: nothing would
+    // re-lease it, and its move would wait forever.
+    spdlog::warn("checkpoint of task {} (lease {}) from {} not saved: {}; the run goes on",
+                 p.task_id(), p.lease_generation(), worker, result.status().ToString());
+  }
+  return !stale;
 }
 
 void Coordinator::TaskComplete(const std::string& worker, const v1::TaskComplete& done) {

@@ -143,7 +143,8 @@ class Coordinator {
   void WorkerDisconnected(const std::string& worker, const std::shared_ptr<Outbox>& outbox);
   void Heartbeat(const std::string& worker, const v1::Heartbeat& hb);
   void RoutingAck(const std::string& worker, uint64_t epoch);
-  // False when the lease generation is stale (the worker must stop the task).
+  // Saves the checkpoint. False when the lease generation is stale (the worker
+  // must stop that run); true also when the commit failed (the run goes on).
   bool TaskProgress(const std::string& worker, const v1::TaskProgress& p);
   void TaskComplete(const std::string& worker, const v1::TaskComplete& c);
   void TaskFailed(const std::string& worker, const v1::TaskFailed& f);

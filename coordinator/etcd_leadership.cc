@@ -87,6 +87,11 @@ void EtcdLeadership::RegisterMember() {
 
 absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
   const absl::Time give_up = absl::Now() + client_->request_timeout() + ttl_;
+  // Once etcd answered, a standby stays: its watch ends when the member it is
+  // connected to dies, and the next campaign may meet an etcd election or no
+  // quorum for a while; exiting then would leave no coordinator to take over.
+  bool answered = false;
+  absl::Time last_warning = absl::InfinitePast();
   while (true) {
     {
       absl::MutexLock l(&mu_);
@@ -112,6 +117,7 @@ absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
       put->set_lease(lease);
       txn.add_failure()->mutable_request_range()->set_key(layout_.LeaderKey());
       auto resp = client_->Txn(txn);
+      if (resp.ok()) answered = true;
       if (resp.ok() && resp->succeeded()) {
         LeaderChanges().Inc();
         absl::MutexLock l(&mu_);
@@ -139,8 +145,11 @@ absl::StatusOr<int64_t> EtcdLeadership::Campaign() {
       }
       st = resp.status();
     }
-    if (absl::Now() > give_up) return st;
-    spdlog::warn("etcd campaign: {}; retrying", std::string(st.message()));
+    if (!answered && absl::Now() > give_up) return st;
+    if (absl::Now() - last_warning >= absl::Seconds(5)) {
+      spdlog::warn("etcd campaign: {}; retrying", std::string(st.message()));
+      last_warning = absl::Now();
+    }
     absl::SleepFor(absl::Milliseconds(200));
   }
 }
@@ -195,7 +204,12 @@ void EtcdLeadership::MarkLost(const std::string& why) {
 
 void EtcdLeadership::KeepAliveLoop() {
   const absl::Duration every = ttl_ / 3;
+  // After a keep-alive that was not acknowledged (the member it went to died,
+  // etcd is electing its leader), the next goes out soon, not a whole interval
+  // later: a lease of 2 s has room for one lost round trip, not for two.
+  const absl::Duration retry = std::min(every, absl::Milliseconds(100));
   while (true) {
+    bool acknowledged = false;
     int64_t lease = 0;
     bool expired = false;
     {
@@ -222,6 +236,7 @@ void EtcdLeadership::KeepAliveLoop() {
         if (resp.ttl() <= 0) {
           MarkLost("etcd says the lease expired");
         } else {
+          acknowledged = true;
           absl::MutexLock l(&mu_);
           if (lease_id_ == lease) lease_deadline_ = sent + absl::Seconds(resp.ttl());
         }
@@ -231,7 +246,7 @@ void EtcdLeadership::KeepAliveLoop() {
       stream->Finish().IgnoreError();
     }
     absl::MutexLock l(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), every);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), lease != 0 && !acknowledged ? retry : every);
   }
 }
 

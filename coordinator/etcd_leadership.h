@@ -34,7 +34,9 @@ class EtcdLeadership {
   ~EtcdLeadership();  // stops keep-alives and revokes the lease (resigns)
 
   // Blocks until this process leads and returns its term, or until Shutdown():
-  // CANCELLED. UNAVAILABLE when etcd keeps failing past the request timeout.
+  // CANCELLED. UNAVAILABLE when etcd keeps failing past the request timeout
+  // before it answered once; after that a standby waits out any etcd outage
+  // (a member killed, quorum lost), campaigning again when etcd answers.
   absl::StatusOr<int64_t> Campaign();
   // What this process registers under PREFIX/members/ADDRESS with its lease
   // while it runs (serialized v1::CoordinatorMember). REQUIRES: before Campaign.

@@ -38,6 +38,11 @@ void AddDelete(etcdserverpb::TxnRequest* txn, const std::string& key) {
 EtcdStateStore::EtcdStateStore(EtcdClient* client, std::string prefix)
     : client_(client), layout_(std::move(prefix)) {}
 
+void EtcdStateStore::set_on_diverged(std::function<void(const std::string& why)> fn) {
+  absl::MutexLock l(&mu_);
+  on_diverged_ = std::move(fn);
+}
+
 void EtcdStateStore::SetTerm(int64_t term) {
   absl::MutexLock l(&mu_);
   term_ = term;
@@ -164,7 +169,14 @@ absl::Status EtcdStateStore::Commit(const StateWrite& write) {
   // Refused before anything is written: a commit is never split.
   MIROIR_RETURN_IF_ERROR(CheckTxnFits(std::max(txn.compare_size(), txn.success_size()), bytes));
 
-  MIROIR_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, client_->Txn(txn));
+  absl::StatusOr<etcdserverpb::TxnResponse> answer = client_->Txn(txn);
+  if (!answer.ok()) {
+    // Maybe applied, maybe not: a later commit's compares tell.
+    absl::MutexLock l(&mu_);
+    unanswered_commit_ = true;
+    return answer.status();
+  }
+  const etcdserverpb::TxnResponse& resp = *answer;
   if (!resp.succeeded()) {
     // Why: the term first (a deposed leader must hear it), then the rest.
     etcdserverpb::RangeRequest req;
@@ -179,12 +191,23 @@ absl::Status EtcdStateStore::Commit(const StateWrite& write) {
             "this coordinator is no longer the leader: its term ", term, " is over (leader now: ",
             leader->kvs_size() == 1 ? leader->kvs(0).value() : std::string("none"), ")"));
       }
+      std::function<void(const std::string&)> diverged;
+      std::string why;
+      {
+        absl::MutexLock l(&mu_);
+        diverged = on_diverged_;
+        why = absl::StrCat("the model in etcd changed under this leader (term ", term, ")",
+                           unanswered_commit_ ? ": a commit whose answer was lost was applied"
+                                              : " (epoch or bucket revision)");
+      }
+      if (diverged) diverged(why);
     }
     return absl::AbortedError(
         "the model in etcd changed under this coordinator (epoch or bucket revision); reload");
   }
   const int64_t rev = resp.header().revision();
   absl::MutexLock l(&mu_);
+  unanswered_commit_ = false;
   for (auto& [key, bucket] : touched) {
     if (bucket.objects.empty()) {
       buckets_.erase(key);

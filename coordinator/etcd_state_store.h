@@ -11,6 +11,7 @@
 #ifndef MIROIR_COORDINATOR_ETCD_STATE_STORE_H_
 #define MIROIR_COORDINATOR_ETCD_STATE_STORE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,14 @@ class EtcdStateStore : public StateStore {
   absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override;
   absl::StatusOr<std::vector<std::string>> RecentAudit(int limit) override;
 
+  // Called (outside the store's lock) when a commit finds the model in etcd
+  // changed while this store's term still leads. Every commit of a coordinator
+  // is serialized, so only a commit of its own whose answer was lost (a request
+  // timeout, a member that died mid-call) can have changed it: the model in
+  // memory is behind etcd's and must not be acted on (main: resign, exit 3; the
+  // next leader loads the model). Without it the commit just fails ABORTED.
+  void set_on_diverged(std::function<void(const std::string& why)> fn);
+
   // The leader term this store commits under (the create revision of the leader
   // key), or 0: refuse commits. Set by the leadership when it wins or loses.
   void SetTerm(int64_t term);
@@ -55,6 +64,8 @@ class EtcdStateStore : public StateStore {
   const EtcdLayout layout_;
   mutable absl::Mutex mu_;
   int64_t term_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void(const std::string&)> on_diverged_ ABSL_GUARDED_BY(mu_);
+  bool unanswered_commit_ ABSL_GUARDED_BY(mu_) = false;  // a Txn failed without an answer
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t epoch_mod_revision_ ABSL_GUARDED_BY(mu_) = 0;

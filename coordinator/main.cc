@@ -198,6 +198,17 @@ int main(int argc, char** argv) {
       spdlog::default_logger()->flush();
       std::_Exit(3);
     });
+    // A commit of ours whose answer was lost was applied: the model in memory is
+    // behind etcd's. Resign (a standby takes over at once and loads it) and exit.
+    etcd_store->set_on_diverged([lead](const std::string& why) {
+      spdlog::critical(
+          "{}: resigning and exiting (the next leader loads the model from etcd; "
+          "a supervisor restarts this as a standby)",
+          why);
+      lead->Shutdown();
+      spdlog::default_logger()->flush();
+      std::_Exit(3);
+    });
     etcd_store->SetTerm(*term);
     etcd_term = *term;
     refresher.Stop();

@@ -106,6 +106,7 @@ void CoordinatorSession::RunOneStream() {
     absl::MutexLock l(&mu_);
     if (stop_.HasBeenNotified()) return;
     ctx_ = &ctx;
+    stream_started_ = std::chrono::steady_clock::now();
   }
   auto stream = stub()->Session(&ctx);
   v1::WorkerMessage reg;
@@ -308,6 +309,34 @@ bool CoordinatorSession::FlushMisses(bool stopping) {
   return true;
 }
 
+bool CoordinatorSession::CancelIfSilent(SteadyTime now) {
+  // One coordinator: nowhere else to go; the lease says what it may still serve.
+  if (coordinators_.size() < 2 || ctx_ == nullptr) return false;
+  // A coordinator answers a heartbeat at once; one that leaves it unanswered for
+  // a heartbeat interval (a registration: for a second at most) is stopped or cut
+  // off, and the leader may have moved: the next one is tried while the lease
+  // still holds (the config keeps 2 x etcd lease + one interval < the lease).
+  const auto interval = std::chrono::milliseconds(lease_ttl_ms_ > 0 ? lease_ttl_ms_ / 3 : 3000);
+  const char* what = nullptr;
+  std::chrono::steady_clock::duration silent{};
+  if (!registered_) {
+    silent = now - stream_started_;
+    if (silent > std::min<std::chrono::steady_clock::duration>(interval, std::chrono::seconds(1))) {
+      what = "the registration";
+    }
+  } else if (!heartbeat_sends_.empty()) {
+    silent = now - heartbeat_sends_.front();
+    if (silent > interval) what = "a heartbeat";
+  }
+  if (what == nullptr) return false;
+  spdlog::warn("coordinator {} left {} unanswered for {} ms; trying the next coordinator",
+               coordinators_[current_.load() % coordinators_.size()], what,
+               std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
+  ctx_->TryCancel();
+  ctx_ = nullptr;  // cancelled once; RunOneStream clears it again as it ends
+  return true;
+}
+
 void CoordinatorSession::TickerLoop() {
   bool ack_pending = false;
   // While an ack waits for in-flight writes to settle, look every millisecond.
@@ -316,6 +345,7 @@ void CoordinatorSession::TickerLoop() {
     bool heartbeat = false;
     {
       absl::MutexLock l(&mu_);
+      if (CancelIfSilent(now)) continue;
       if (!registered_) continue;
       if (now >= next_heartbeat_) {
         heartbeat = true;

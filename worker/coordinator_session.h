@@ -9,7 +9,11 @@
 // exclusion lists, sends node reports every few seconds, hands tasks to a
 // TaskSink, and reconnects with backoff when the coordinator goes away. Stop
 // sends the queue's last misses as the `stopping` report, so the coordinator
-// knows the session ended clean.
+// knows the session ended clean. With several coordinators (etcd, one leads), a
+// coordinator that stops answering — its registration or a heartbeat unanswered
+// for a heartbeat interval (SIGSTOPped, partitioned: the TCP connection stays
+// up) — is left for the next one, so the session follows a new leader within
+// the lease (DESIGN §9a).
 //
 // Thread-safe. Owns four threads (stream, ticker, node reports, miss reports)
 // between Start and Stop.
@@ -112,6 +116,9 @@ class CoordinatorSession : public CoordinatorLink {
   // Sends the routing ack of the newest drained epoch. Returns true while an ack
   // is still pending.
   bool MaybeAck();
+  // With several coordinators: true (and the stream cancelled) when the one
+  // followed left the registration or the oldest heartbeat unanswered too long.
+  bool CancelIfSilent(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendNodeReports();
 
   SessionOptions options_;  // written only before Start
@@ -140,6 +147,7 @@ class CoordinatorSession : public CoordinatorLink {
   mutable absl::Mutex mu_;
   TaskSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
   grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  SteadyTime stream_started_ ABSL_GUARDED_BY(mu_);  // when ctx_ was set
   bool registered_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t lease_ttl_ms_ ABSL_GUARDED_BY(mu_) = 0;
   SteadyTime lease_until_ ABSL_GUARDED_BY(mu_);

@@ -922,6 +922,43 @@ TEST_F(ServiceTest, ExpiredWorkerLeaseReassignsTheTaskAndRefusesItsCheckpoints) 
   b.Stop();
 }
 
+// A checkpoint the store could not save (etcd electing its leader, a commit that
+// timed out) is not a refusal: the run goes on and a later checkpoint is saved.
+// Before the fix it was answered as a stale lease: the worker stopped the run
+// while the task stayed leased to it, nothing re-leased it, and its move stayed
+// in copying (an etcd member killed mid-plan). A stale generation is refused.
+TEST_F(ServiceTest, ACheckpointNotSavedIsNotRefusedAsStale) {
+  std::atomic<bool> fail_commits{false};
+  coord_ =
+      std::make_unique<RunningCoordinator>(dir_.path(), FastConfig(), true, nullptr, &fail_commits);
+  Init();
+  auto a = std::make_unique<FakeWorker>(coord_->address(), "w-a");
+  a->Hold(v1::TASK_BACKFILL);
+  a->Start();
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(AddR3(), &plan).ok());
+  for (int i = 0; i < 500 && a->held_tasks().empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(a->held_tasks().empty());
+  const v1::Task held = a->held_tasks().front();
+  v1::TaskProgress progress;
+  progress.set_task_id(held.id());
+  progress.set_lease_generation(held.lease_generation());
+  progress.mutable_checkpoint()->set_documents(7);
+  fail_commits = true;
+  EXPECT_TRUE(coord_->core().TaskProgress("w-a", progress));
+  fail_commits = false;
+  EXPECT_TRUE(coord_->core().TaskProgress("w-a", progress));
+  uint64_t copied = 0;
+  const v1::GetPlanResponse now = GetPlan(plan.id());
+  for (const auto& m : now.plan().moves()) {
+    if (m.task_id() == held.id()) copied = m.documents_copied();
+  }
+  EXPECT_EQ(copied, 7u);
+  progress.set_lease_generation(held.lease_generation() + 1);
+  EXPECT_FALSE(coord_->core().TaskProgress("w-a", progress));
+  a->Stop();
+}
+
 // DESIGN §6: a destructive task leased again carries an epoch committed and
 // published after its previous lease (here none was committed meanwhile, so the
 // lease publishes one), never above the published epoch; the new holder got that

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -111,16 +112,44 @@ class ObservedStateStore : public coordinator::StateStore {
   Observer on_commit_;
 };
 
+// The real store, refusing every commit (UNAVAILABLE, nothing written) while
+// `*fail` is set: a commit that etcd could not take (an election, a timeout).
+class FlakyStateStore : public coordinator::StateStore {
+ public:
+  FlakyStateStore(std::unique_ptr<coordinator::StateStore> inner, const std::atomic<bool>* fail)
+      : inner_(std::move(inner)), fail_(fail) {}
+  absl::StatusOr<coordinator::LoadedState> Load() override { return inner_->Load(); }
+  absl::Status Commit(const coordinator::StateWrite& write) override {
+    if (fail_->load()) return absl::UnavailableError("test: the state store refuses commits");
+    return inner_->Commit(write);
+  }
+  absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override {
+    return inner_->PlanEvents(plan_id);
+  }
+  absl::StatusOr<std::vector<std::string>> RecentAudit(int limit) override {
+    return inner_->RecentAudit(limit);
+  }
+
+ private:
+  std::unique_ptr<coordinator::StateStore> inner_;
+  const std::atomic<bool>* fail_;
+};
+
 // A coordinator with its gRPC services on an OS-assigned loopback port.
+// `fail_commits` (optional): commits are refused while it is set.
 class RunningCoordinator {
  public:
   RunningCoordinator(const std::string& dir, coordinator::CoordinatorConfig config,
-                     bool start_runner = true, ObservedStateStore::Observer on_commit = nullptr) {
+                     bool start_runner = true, ObservedStateStore::Observer on_commit = nullptr,
+                     const std::atomic<bool>* fail_commits = nullptr) {
     auto sqlite = coordinator::SqliteStateStore::Open(dir + "/coordinator.db");
     EXPECT_TRUE(sqlite.ok()) << sqlite.status();
     std::unique_ptr<coordinator::StateStore> store = std::move(*sqlite);
     if (on_commit) {
       store = std::make_unique<ObservedStateStore>(std::move(store), std::move(on_commit));
+    }
+    if (fail_commits != nullptr) {
+      store = std::make_unique<FlakyStateStore>(std::move(store), fail_commits);
     }
     auto core = coordinator::Coordinator::Create(config, std::move(store), SystemClock::Default());
     EXPECT_TRUE(core.ok()) << core.status();

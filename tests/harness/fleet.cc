@@ -49,6 +49,12 @@ YAML::Node DefaultCoordinatorConfig() {
   return c;
 }
 
+YAML::Node EtcdCoordinatorConfig() {
+  YAML::Node c = DefaultCoordinatorConfig();
+  c["worker_lease_ttl"] = "10s";
+  return c;
+}
+
 bool PlanEnded(pb::PlanState state) {
   return state == pb::PLAN_DONE || state == pb::PLAN_FAILED || state == pb::PLAN_ABORTED;
 }
@@ -69,10 +75,23 @@ absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(const std::string& dir, Flee
     }
   }
   if (absl::Status s = fleet->StartNodes(); !s.ok()) return s;
+  if (fleet->ha()) {
+    auto etcd = EtcdCluster::Start(dir, fleet->options_.etcd_members);
+    if (!etcd.ok()) return etcd.status();
+    fleet->etcd_ = std::move(*etcd);
+  }
   if (absl::Status s = fleet->WriteCoordinatorConfig(fleet->options_.coordinator_config); !s.ok()) {
     return s;
   }
-  if (absl::Status s = fleet->LaunchCoordinator(); !s.ok()) return s;
+  fleet->coordinators_.resize(fleet->ha() ? fleet->options_.etcd_coordinators : 1);
+  for (int i = 0; i < fleet->coordinator_count(); ++i) {
+    if (absl::Status s = fleet->LaunchCoordinator(i); !s.ok()) return s;
+  }
+  if (fleet->ha()) {
+    // Workers start once one leads: a worker that starts while none answers
+    // serves no writes until its session finds one (DESIGN §9a).
+    if (auto l = fleet->WaitForLeader(fleet->options_.start_timeout); !l.ok()) return l.status();
+  }
   const int n = fleet->options_.workers;
   for (int i = 0; i < n; ++i) {
     int64_t offset = i < static_cast<int>(fleet->options_.worker_clock_offsets_ms.size())
@@ -95,11 +114,19 @@ Fleet::~Fleet() {
   for (auto& w : workers_) {
     if (w.process) w.process->Terminate(absl::Seconds(3));
   }
-  if (coordinator_) coordinator_->Terminate(absl::Seconds(3));
+  // Standbys first, so that no standby takes over from a leader going away.
+  for (int i = 0; i < coordinator_count(); ++i) {
+    if (i != leader_ && coordinators_[i].process)
+      coordinators_[i].process->Terminate(absl::Seconds(3));
+  }
+  if (leader_ < coordinator_count() && coordinators_[leader_].process) {
+    coordinators_[leader_].process->Terminate(absl::Seconds(3));
+  }
   for (auto& [id, n] : nodes_) {
     n.proxy.reset();
     if (n.redis) (void)n.redis->Kill();
   }
+  etcd_.reset();
 }
 
 absl::Status Fleet::StartNodes() {
@@ -180,57 +207,151 @@ std::string Fleet::FleetYaml() const {
 }
 
 absl::Status Fleet::WriteCoordinatorConfig(const YAML::Node& config) {
+  YAML::Node written = config;
+  if (ha()) {
+    written = YAML::Clone(config);
+    YAML::Node endpoints(YAML::NodeType::Sequence);
+    for (const auto& e : etcd_->endpoints()) endpoints.push_back(e);
+    written["state"]["backend"] = "etcd";
+    written["state"]["etcd"]["endpoints"] = endpoints;
+    for (const auto& [key, value] :
+         std::vector<std::pair<std::string, std::string>>{{"prefix", "/fleet"},
+                                                          {"lease_ttl", "2s"},
+                                                          {"dial_timeout", "2s"},
+                                                          {"request_timeout", "2s"}}) {
+      if (!written["state"]["etcd"][key]) written["state"]["etcd"][key] = value;
+    }
+  }
   YAML::Emitter out;
-  out << config;
+  out << written;
   if (!WriteFile(dir_ + "/coordinator.yaml", std::string(out.c_str()) + "\n")) {
     return absl::InternalError("cannot write coordinator.yaml");
   }
   return absl::OkStatus();
 }
 
-std::string Fleet::coordinator_address() const { return LoopbackAddress(coordinator_port_); }
-
-absl::Status Fleet::StartCoordinatorWith(const std::vector<std::string>& flags) {
-  return LaunchCoordinator(flags);
+std::string Fleet::coordinator_address(int i) const {
+  return LoopbackAddress(coordinators_[i].port);
 }
 
-absl::Status Fleet::LaunchCoordinator(const std::vector<std::string>& extra_flags) {
-  ++coordinator_starts_;
-  std::string port_file = absl::StrCat(dir_, "/coordinator.port");
+std::string Fleet::coordinator_list() const {
+  if (!ha()) return coordinator_address();
+  std::vector<std::string> all;
+  for (int i = 0; i < coordinator_count(); ++i) all.push_back(coordinator_address(i));
+  return absl::StrJoin(all, ",");
+}
+
+absl::Status Fleet::StartCoordinatorWith(const std::vector<std::string>& flags) {
+  return LaunchCoordinator(leader_, flags);
+}
+
+absl::Status Fleet::LaunchCoordinator(int i, const std::vector<std::string>& extra_flags) {
+  CoordinatorProc& c = coordinators_[i];
+  // Without etcd the one coordinator keeps the names it always had.
+  const std::string name = ha() ? absl::StrCat("coordinator", i) : "coordinator";
+  std::string port_file = absl::StrCat(dir_, "/", name, ".port");
   RemoveAll(port_file);
   ProcessOptions opts;
   opts.binary = MIROIR_COORDINATOR_BIN;
-  opts.log_path = absl::StrCat(dir_, "/coordinator.log");
-  opts.args = {"--listen",    LoopbackAddress(coordinator_port_),
-               "--port-file", port_file,
-               "--data-dir",  coordinator_data_dir(),
-               "--config",    dir_ + "/coordinator.yaml"};
+  opts.log_path = absl::StrCat(dir_, "/", name, ".log");
+  opts.args = {
+      "--listen",    LoopbackAddress(c.port),
+      "--port-file", port_file,
+      "--data-dir",  ha() ? absl::StrCat(dir_, "/", name, "-data") : coordinator_data_dir(),
+      "--config",    dir_ + "/coordinator.yaml"};
   for (const auto& f : options_.coordinator_flags) opts.args.push_back(f);
   for (const auto& f : extra_flags) opts.args.push_back(f);
+  c.stopped = false;
   // The port may linger in the kernel after a SIGKILL: bounded retries.
   absl::Status last;
   for (int attempt = 0; attempt < 10; ++attempt) {
     auto p = Process::Start(opts);
     if (!p.ok()) return p.status();
-    coordinator_ = std::move(*p);
-    auto port = WaitForPortFile(port_file, options_.start_timeout, coordinator_.get());
+    c.process = std::move(*p);
+    // With etcd the port file is written as a standby, before any campaign.
+    auto port = WaitForPortFile(port_file, options_.start_timeout, c.process.get());
     if (port.ok()) {
-      coordinator_port_ = *port;
-      coord_stub_ = pb::Coordinator::NewStub(MakeChannel(coordinator_address()));
+      c.port = *port;
+      c.stub = pb::Coordinator::NewStub(MakeChannel(coordinator_address(i)));
       return absl::OkStatus();
     }
     last = port.status();
-    if (coordinator_port_ == 0) break;  // not a port clash
+    if (c.port == 0) break;  // not a port clash
     Sleep(absl::Milliseconds(200));
   }
-  return absl::Status(last.code(), absl::StrCat("miroir-coordinator: ", last.message()));
+  return absl::Status(last.code(), absl::StrCat("miroir-", name, ": ", last.message()));
 }
 
-absl::Status Fleet::KillCoordinator() { return coordinator_->Kill(); }
+absl::Status Fleet::KillCoordinator(int i) { return coordinators_[i].process->Kill(); }
 
-absl::Status Fleet::RestartCoordinator() {
-  if (absl::Status s = coordinator_->Kill(); !s.ok()) return s;
-  return LaunchCoordinator();
+absl::Status Fleet::StopCoordinator(int i) {
+  coordinators_[i].stopped = true;
+  return coordinators_[i].process->Stop();
+}
+
+absl::Status Fleet::ContCoordinator(int i) {
+  coordinators_[i].stopped = false;
+  return coordinators_[i].process->Cont();
+}
+
+absl::Status Fleet::RestartCoordinator(int i) {
+  if (absl::Status s = coordinators_[i].process->Kill(); !s.ok()) return s;
+  return LaunchCoordinator(i);
+}
+
+int Fleet::FindLeaderOnce(int except, std::string* why) {
+  std::vector<int> leading;
+  std::vector<std::string> answers;
+  for (int i = 0; i < coordinator_count(); ++i) {
+    CoordinatorProc& c = coordinators_[i];
+    if (i == except || c.stopped || !c.process || !c.process->Running()) continue;
+    pb::GetStatusResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, absl::Seconds(1));
+    absl::Status s = Rpc(c.stub->GetStatus(&ctx, pb::GetStatusRequest(), &resp));
+    // Standbys answer GetStatus too (from their copy of the model), naming the
+    // leader: the leader is the one that names itself.
+    const bool leads = s.ok() && resp.leader() == coordinator_address(i);
+    if (leads) leading.push_back(i);
+    answers.push_back(absl::StrCat(
+        "coordinator", i, ": ",
+        leads ? "leads"
+              : (s.ok() ? absl::StrCat("standby (leader ", resp.leader(), ")") : s.ToString())));
+  }
+  if (why != nullptr) *why = absl::StrJoin(answers, "; ");
+  return leading.size() == 1 ? leading[0] : -1;
+}
+
+absl::StatusOr<int> Fleet::WaitForLeader(absl::Duration timeout, int except) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string why = "not asked";
+  while (absl::Now() < deadline) {
+    const int i = FindLeaderOnce(except, &why);
+    if (i >= 0) {
+      leader_ = i;
+      return i;
+    }
+    Sleep(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("no single coordinator leads after ", absl::FormatDuration(timeout), ": ", why));
+}
+
+void Fleet::FollowLeaderAfter(const absl::Status& failed) {
+  if (!ha() || failed.ok()) return;
+  if (const int i = FindLeaderOnce(-1, nullptr); i >= 0) leader_ = i;
+}
+
+absl::StatusOr<int> Fleet::KillLeader() {
+  const int i = leader_;
+  if (absl::Status s = KillCoordinator(i); !s.ok()) return s;
+  return i;
+}
+
+absl::StatusOr<int> Fleet::StopLeader() {
+  const int i = leader_;
+  if (absl::Status s = StopCoordinator(i); !s.ok()) return s;
+  return i;
 }
 
 absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
@@ -242,7 +363,7 @@ absl::Status Fleet::LaunchWorker(WorkerProc& w, int index) {
   opts.log_path = absl::StrCat(dir_, "/worker", index, ".log");
   opts.args = {"--listen",      LoopbackAddress(w.port),
                "--port-file",   port_file,
-               "--coordinator", w.coordinator.empty() ? coordinator_address() : w.coordinator};
+               "--coordinator", w.coordinator.empty() ? coordinator_list() : w.coordinator};
   if (w.clock_offset_ms != 0) {
     opts.args.push_back("--clock-offset-ms");
     opts.args.push_back(absl::StrCat(w.clock_offset_ms));
@@ -320,9 +441,9 @@ absl::Status Fleet::InitCluster() {
     pb::InitClusterResponse resp;
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
-    last = Rpc(coord_stub_->InitCluster(&ctx, req, &resp));
+    last = Rpc(coord().InitCluster(&ctx, req, &resp));
     if (last.code() != absl::StatusCode::kUnavailable) break;
-    if (!coordinator_->Running()) break;
+    if (!coordinator()->Running()) break;
     Sleep(absl::Milliseconds(100));
   }
   if (!last.ok()) {
@@ -335,7 +456,7 @@ absl::StatusOr<pb::GetStatusResponse> Fleet::Status() {
   pb::GetStatusResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
-  absl::Status s = Rpc(coord_stub_->GetStatus(&ctx, pb::GetStatusRequest(), &resp));
+  absl::Status s = Rpc(coord().GetStatus(&ctx, pb::GetStatusRequest(), &resp));
   if (!s.ok()) return s;
   return resp;
 }
@@ -354,6 +475,7 @@ absl::Status Fleet::WaitForWorkers(int n, absl::Duration timeout) {
       last = absl::StrCat(ready, " of ", n, " workers registered at epoch ", st->epoch());
     } else {
       last = st.status().ToString();
+      FollowLeaderAfter(st.status());
     }
     Sleep(absl::Milliseconds(50));
   }
@@ -361,7 +483,7 @@ absl::Status Fleet::WaitForWorkers(int n, absl::Duration timeout) {
 }
 
 absl::StatusOr<RunResult> Fleet::Ctl(const std::vector<std::string>& args, absl::Duration timeout) {
-  std::vector<std::string> full = {"--coordinator", coordinator_address()};
+  std::vector<std::string> full = {"--coordinator", coordinator_list()};
   full.insert(full.end(), args.begin(), args.end());
   return RunToCompletion(MIROIR_CTL_BIN, full, dir_, timeout);
 }
@@ -370,7 +492,7 @@ absl::StatusOr<pb::Plan> Fleet::CreatePlan(const pb::CreatePlanRequest& request)
   pb::CreatePlanResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, absl::Seconds(15));
-  absl::Status s = Rpc(coord_stub_->CreatePlan(&ctx, request, &resp));
+  absl::Status s = Rpc(coord().CreatePlan(&ctx, request, &resp));
   if (!s.ok()) return s;
   return resp.plan();
 }
@@ -381,7 +503,7 @@ absl::StatusOr<pb::GetPlanResponse> Fleet::GetPlan(uint64_t id) {
   pb::GetPlanResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
-  absl::Status s = Rpc(coord_stub_->GetPlan(&ctx, req, &resp));
+  absl::Status s = Rpc(coord().GetPlan(&ctx, req, &resp));
   if (!s.ok()) return s;
   return resp;
 }
@@ -392,6 +514,7 @@ absl::StatusOr<pb::Plan> Fleet::WaitForPlanEnd(uint64_t id, absl::Duration timeo
   while (absl::Now() < deadline) {
     last = GetPlan(id);
     if (last.ok() && PlanEnded(last->plan().state())) return last->plan();
+    if (!last.ok()) FollowLeaderAfter(last.status());
     Sleep(absl::Milliseconds(50));
   }
   std::string where =
@@ -426,6 +549,8 @@ absl::StatusOr<pb::Plan> Fleet::WaitForMoveState(uint64_t id, pb::MoveState stat
             absl::StrCat("plan ", id, " ended ", pb::PlanState_Name(r->plan().state()),
                          " before any move was ", pb::MoveState_Name(state)));
       }
+    } else {
+      FollowLeaderAfter(r.status());
     }
     Sleep(absl::Milliseconds(10));
   }
@@ -446,6 +571,7 @@ absl::Status Fleet::WaitQuiescent(absl::Duration timeout) {
                           " recovery passes pending");
     } else {
       last = st.status().ToString();
+      FollowLeaderAfter(st.status());
     }
     Sleep(absl::Milliseconds(100));
   }
@@ -454,7 +580,7 @@ absl::Status Fleet::WaitQuiescent(absl::Duration timeout) {
 
 CheckOptions Fleet::CheckOptionsFor(const std::string& index) {
   CheckOptions c;
-  c.coordinator = coord_stub_.get();
+  c.coordinator = &coord();
   c.coordinator_address = coordinator_address();
   c.index = index;
   for (const auto& [id, n] : nodes_) c.address_override[id] = n.redis->address();
@@ -478,7 +604,7 @@ absl::StatusOr<std::map<std::string, pb::GetIndexResponse>> Fleet::Indexes() {
     pb::GetIndexResponse resp;
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
-    absl::Status s = Rpc(coord_stub_->GetIndex(&ctx, req, &resp));
+    absl::Status s = Rpc(coord().GetIndex(&ctx, req, &resp));
     if (!s.ok()) return s;
     out[name] = std::move(resp);
   }

@@ -12,6 +12,13 @@
 // (P = 0 at first start; a restart reuses the port it bound, so peers keep
 // their addresses.)
 //
+// With FleetOptions::etcd_coordinators = N the control plane runs on etcd
+// (DESIGN §9, docs/ha.md): a real EtcdCluster and N coordinators, one leading;
+// workers and miroir-ctl get every coordinator (--coordinator a,b,c) and follow
+// the leader; coord() and the helpers talk to the leader last found
+// (WaitForLeader), and a test can kill, stop and restart any coordinator or
+// etcd member.
+//
 // Thread-compatible: the test's main thread owns it; stubs are thread-safe.
 #ifndef MIROIR_TESTS_HARNESS_FLEET_H_
 #define MIROIR_TESTS_HARNESS_FLEET_H_
@@ -27,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "harness/etcd_cluster.h"
 #include "harness/process.h"
 #include "harness/redis_node.h"
 #include "harness/tcp_proxy.h"
@@ -45,6 +53,10 @@ struct IndexSpec {
 // The coordinator config the harness writes unless the test changes it: short
 // leases and no retention, so moves and cleanup finish inside a test.
 YAML::Node DefaultCoordinatorConfig();
+// DefaultCoordinatorConfig with a worker lease a failover on etcd fits in
+// (DESIGN §9a): worker_lease_ttl 10s for the etcd lease_ttl 2s the harness sets
+// (2 x 2 s + 3.3 s < 10 s; the coordinator refuses a config where it does not fit).
+YAML::Node EtcdCoordinatorConfig();
 
 struct FleetOptions {
   // Nodes per group; groups are g0, g1, ...; nodes r0, r1, ... in order.
@@ -71,6 +83,15 @@ struct FleetOptions {
   // fleet; every worker's config gets store.username and store.password_file
   // (DIR/store.password), and the harness's own node reads authenticate.
   bool store_acl = false;
+  // The control plane on etcd: 0 runs the one coordinator on its SQLite file (as
+  // always); N > 0 starts an EtcdCluster of `etcd_members` members (1 or 3) in DIR
+  // and N coordinators with state.backend etcd (DIR/coordinator<i>.log, .port,
+  // -data/). The harness adds state.backend and state.etcd.endpoints to
+  // coordinator_config, and prefix /fleet, lease_ttl 2s, dial_timeout and
+  // request_timeout 2s where the test set none: coordinator_config must then
+  // carry a worker_lease_ttl the failover fits in (EtcdCoordinatorConfig()).
+  int etcd_coordinators = 0;
+  int etcd_members = 1;
   // Run InitCluster and wait for every worker to register.
   bool init = true;
   absl::Duration start_timeout = absl::Seconds(30);
@@ -90,7 +111,8 @@ class Fleet {
   // Starts everything under `dir` (created; the test's TempDir). On error every
   // process started so far is stopped.
   static absl::StatusOr<std::unique_ptr<Fleet>> Start(const std::string& dir, FleetOptions options);
-  // Stops workers, then the coordinator, then the nodes; all reaped.
+  // Stops workers, then the coordinators (standbys first), then the nodes, then
+  // etcd; all reaped.
   ~Fleet();
 
   const FleetOptions& options() const { return options_; }
@@ -111,21 +133,51 @@ class Fleet {
   std::string FleetYaml() const;
 
   // --- coordinator ---
-  Process* coordinator() { return coordinator_.get(); }
-  std::string coordinator_address() const;
-  miroir::v1::Coordinator::Stub& coord() { return *coord_stub_; }
-  absl::Status KillCoordinator();
-  absl::Status StopCoordinator() { return coordinator_->Stop(); }
-  absl::Status ContCoordinator() { return coordinator_->Cont(); }
+  // With etcd_coordinators, these act on the leader last found (leader()).
+  Process* coordinator() { return coordinator(leader_); }
+  std::string coordinator_address() const { return coordinator_address(leader_); }
+  miroir::v1::Coordinator::Stub& coord() { return *coordinators_[leader_].stub; }
+  absl::Status KillCoordinator() { return KillCoordinator(leader_); }
+  absl::Status StopCoordinator() { return StopCoordinator(leader_); }
+  absl::Status ContCoordinator() { return ContCoordinator(leader_); }
   // Starts it again on the same port with the same data dir and config.
-  absl::Status RestartCoordinator();
+  absl::Status RestartCoordinator() { return RestartCoordinator(leader_); }
   // Starts it (after KillCoordinator) on the same port and config with `flags`
   // added for this start only, e.g. {"--restore", FILE}.
   absl::Status StartCoordinatorWith(const std::vector<std::string>& flags);
   // Its --data-dir (the SQLite file lives there).
   std::string coordinator_data_dir() const { return dir_ + "/coordinator-data"; }
-  // Rewrites the config file (takes effect at the next restart).
+  // Rewrites the config file (takes effect at the next restart). With etcd, the
+  // harness's state section is added as at the start.
   absl::Status WriteCoordinatorConfig(const YAML::Node& config);
+  // What workers and miroir-ctl are given: every coordinator, comma-separated
+  // (without etcd: coordinator_address()).
+  std::string coordinator_list() const;
+
+  // --- the control plane on etcd (etcd_coordinators > 0) ---
+  // Without etcd there is one coordinator, index 0, always the leader.
+  int coordinator_count() const { return static_cast<int>(coordinators_.size()); }
+  Process* coordinator(int i) { return coordinators_[i].process.get(); }
+  std::string coordinator_address(int i) const;
+  miroir::v1::Coordinator::Stub& coord(int i) { return *coordinators_[i].stub; }
+  // The coordinator coord() talks to: the leader last found.
+  int leader() const { return leader_; }
+  // Polls GetStatus on every running coordinator (not SIGSTOPped by the fleet,
+  // not `except`) until exactly one answers OK — a standby answers UNAVAILABLE
+  // naming the leader — and makes it the one coord() talks to; returns its index.
+  // DEADLINE_EXCEEDED naming what each answered after `timeout`.
+  absl::StatusOr<int> WaitForLeader(absl::Duration timeout = absl::Seconds(20), int except = -1);
+  // SIGKILL / SIGSTOP the leader last found; return its index.
+  absl::StatusOr<int> KillLeader();
+  absl::StatusOr<int> StopLeader();
+  absl::Status KillCoordinator(int i);
+  absl::Status StopCoordinator(int i);  // SIGSTOP; WaitForLeader skips it until ContCoordinator
+  absl::Status ContCoordinator(int i);
+  // Starts coordinator i again (killed first if running) on its port, data dir
+  // and config; with etcd it campaigns like any standby.
+  absl::Status RestartCoordinator(int i);
+  // The etcd members (null without etcd), e.g. to kill one.
+  EtcdCluster* etcd() { return etcd_.get(); }
 
   // --- workers ---
   int worker_count() const { return static_cast<int>(workers_.size()); }
@@ -146,7 +198,7 @@ class Fleet {
   // current epoch.
   absl::Status WaitForWorkers(int n, absl::Duration timeout = absl::Seconds(30));
   absl::StatusOr<miroir::v1::GetStatusResponse> Status();
-  // Runs miroir-ctl with --coordinator set.
+  // Runs miroir-ctl with --coordinator set (coordinator_list()).
   absl::StatusOr<RunResult> Ctl(const std::vector<std::string>& args,
                                 absl::Duration timeout = absl::Seconds(60));
   // Creates a plan through the API.
@@ -174,7 +226,7 @@ class Fleet {
   struct WorkerProc {
     int port = 0;
     int64_t clock_offset_ms = 0;
-    std::string coordinator;  // "" = coordinator_address()
+    std::string coordinator;  // "" = coordinator_list()
     std::unique_ptr<Process> process;
     std::unique_ptr<miroir::v1::DataPlane::Stub> stub;
     int starts = 0;
@@ -183,8 +235,14 @@ class Fleet {
       : dir_(std::move(dir)), options_(std::move(options)) {}
   absl::Status StartNodes();
   absl::Status StartNode(const std::string& id, const std::string& group, bool proxied);
-  absl::Status LaunchCoordinator(const std::vector<std::string>& extra_flags = {});
+  absl::Status LaunchCoordinator(int i, const std::vector<std::string>& extra_flags = {});
   absl::Status LaunchWorker(WorkerProc& w, int index);
+  // One pass over the coordinators (see WaitForLeader): the index of the one that
+  // answers OK, or -1 with what each answered in `why`.
+  int FindLeaderOnce(int except, std::string* why);
+  // With etcd, after a failed call: follow whichever coordinator leads now.
+  void FollowLeaderAfter(const absl::Status& failed);
+  bool ha() const { return options_.etcd_coordinators > 0; }
 
   std::string dir_;
   FleetOptions options_;
@@ -192,10 +250,15 @@ class Fleet {
   std::vector<std::string> node_order_;
   std::map<std::string, NodeInfo> nodes_;
   std::set<std::string> spare_nodes_;  // started by AddNodeProcess, not in the fleet YAML
-  int coordinator_port_ = 0;
-  int coordinator_starts_ = 0;
-  std::unique_ptr<Process> coordinator_;
-  std::unique_ptr<miroir::v1::Coordinator::Stub> coord_stub_;
+  struct CoordinatorProc {
+    int port = 0;          // 0 until its first start bound one
+    bool stopped = false;  // SIGSTOPped by the fleet
+    std::unique_ptr<Process> process;
+    std::unique_ptr<miroir::v1::Coordinator::Stub> stub;
+  };
+  std::unique_ptr<EtcdCluster> etcd_;          // etcd_coordinators > 0
+  std::vector<CoordinatorProc> coordinators_;  // one without etcd
+  int leader_ = 0;
   std::vector<WorkerProc> workers_;
 };
 

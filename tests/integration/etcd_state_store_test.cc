@@ -342,10 +342,16 @@ TEST(EtcdStateStore, AConcurrentChangeToABucketAbortsTheStaleCommit) {
   StateWrite w1;
   w1.Set(kKindNode, "r0", "a");
   ASSERT_TRUE(a->Commit(w1).ok());
+  // Under its own term, the only way a coordinator meets such a change is a
+  // commit of its own whose answer it lost: it is told, so that it stops acting
+  // on a model behind etcd's (main resigns and exits 3).
+  std::string diverged;
+  b.set_on_diverged([&diverged](const std::string& why) { diverged = why; });
   StateWrite w2;
   w2.Set(kKindNode, "r0", "b");  // same bucket, from a stale cache
   auto st = b.Commit(w2);
   EXPECT_EQ(st.code(), absl::StatusCode::kAborted) << st;
+  EXPECT_THAT(diverged, HasSubstr("changed under this leader"));
   auto loaded = a->Load();
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded->objects[kKindNode]["r0"], "a");

@@ -37,7 +37,7 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
           a.mutable_heartbeat_ack()->set_lease_ttl_ms(ttl_ms_);
           outbox_.push_back(a);
         }
-        if (m.has_register_()) {
+        if (m.has_register_() && answer_register_) {
           v1::CoordinatorMessage a;
           a.mutable_register_ack()->set_lease_ttl_ms(ttl_ms_);
           outbox_.push_back(a);
@@ -146,9 +146,18 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
     absl::MutexLock l(&mu_);
     answer_heartbeats_ = b;
   }
+  // false: a registration gets no answer at all (a SIGSTOPped coordinator).
+  void set_answer_register(bool b) {
+    absl::MutexLock l(&mu_);
+    answer_register_ = b;
+  }
   int sessions() {
     absl::MutexLock l(&mu_);
     return sessions_;
+  }
+  std::vector<v1::WorkerMessage> received() {
+    absl::MutexLock l(&mu_);
+    return received_;
   }
 
  private:
@@ -157,6 +166,7 @@ class ScriptedCoordinator final : public v1::WorkerControl::Service {
   std::vector<v1::WorkerMessage> received_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::ClusterView> view_ ABSL_GUARDED_BY(mu_);
   bool answer_heartbeats_ ABSL_GUARDED_BY(mu_) = true;
+  bool answer_register_ ABSL_GUARDED_BY(mu_) = true;
   bool refuse_misses_ ABSL_GUARDED_BY(mu_) = false;
   v1::ReadExclusions exclusions_ ABSL_GUARDED_BY(mu_);  // answered to miss reports
   int refused_reports_ ABSL_GUARDED_BY(mu_) = 0;
@@ -388,6 +398,98 @@ TEST_F(SessionTest, ReconnectsAndReRegistersWhenTheStreamEnds) {
     }
     return regs >= 2 && acks >= 2;  // the re-sent current view is acked on the new stream
   }));
+}
+
+// Two coordinators (etcd: one leads). The one followed goes silent — the TCP
+// connection stays up but nothing is answered, as when it is SIGSTOPped — so
+// the session leaves it for the other one within a heartbeat interval, and
+// registers there before its lease lapses.
+class TwoCoordinatorsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 2; ++i) {
+      auto s = StartGrpcServer("127.0.0.1:0", {&coords_[i]});
+      ASSERT_TRUE(s.ok()) << s.status();
+      servers_[i] = std::move(*s);
+    }
+  }
+  void TearDown() override {
+    if (session_) session_->Stop();
+    for (auto& s : servers_) {
+      s.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    }
+  }
+  void StartSession() {
+    SessionOptions o;
+    o.coordinator = "127.0.0.1:" + std::to_string(servers_[0].port) +
+                    ",127.0.0.1:" + std::to_string(servers_[1].port);
+    o.worker_id = "w-test";
+    o.address = "127.0.0.1:9";
+    o.node_report_interval = absl::Seconds(60);
+    session_ = std::make_unique<CoordinatorSession>(o, &router_, &inflight_, &stores_);
+    session_->Start();
+  }
+  static bool Registered(const std::vector<v1::WorkerMessage>& ms) {
+    for (const auto& m : ms) {
+      if (m.has_register_()) return true;
+    }
+    return false;
+  }
+
+  ScriptedCoordinator coords_[2];
+  RunningServer servers_[2];
+  Router router_;
+  InflightTracker inflight_;
+  NodeStores stores_{StoreOptions{}};
+  std::unique_ptr<CoordinatorSession> session_;
+};
+
+TEST_F(TwoCoordinatorsTest, LeavesACoordinatorThatStopsAnsweringHeartbeatsWithinTheLease) {
+  const v1::ClusterView view =
+      testing::MakeView(1, {{"r0", "127.0.0.1:1"}}, "products", 4, 1, {{"g0", {"r0"}}});
+  coords_[0].Push(view);
+  coords_[1].Push(view);
+  StartSession();
+  ASSERT_TRUE(coords_[0].WaitFor([](const auto& ms) { return HasAck(ms, 1); }));
+  EXPECT_FALSE(Registered(coords_[1].received()));
+  // Coordinator 0 freezes: no heartbeat and no registration is answered again.
+  coords_[0].set_answer_heartbeats(false);
+  coords_[0].set_answer_register(false);
+  // The lease (600 ms, heartbeats every 200 ms) stays valid throughout: the
+  // session is registered with coordinator 1 before it could lapse.
+  bool lapsed = false;
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (absl::Now() < until && !Registered(coords_[1].received())) {
+    lapsed = lapsed || !session_->LeaseValid();
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(Registered(coords_[1].received())) << "the session stayed on the silent coordinator";
+  ASSERT_TRUE(coords_[1].WaitFor([](const auto& ms) { return HasAck(ms, 1); }));
+  EXPECT_FALSE(lapsed);
+  EXPECT_TRUE(session_->LeaseValid());
+}
+
+TEST_F(TwoCoordinatorsTest, ACoordinatorThatDoesNotAnswerTheRegistrationIsLeft) {
+  coords_[0].set_answer_register(false);
+  coords_[1].Push(
+      testing::MakeView(2, {{"r0", "127.0.0.1:1"}}, "products", 4, 1, {{"g0", {"r0"}}}));
+  StartSession();
+  ASSERT_TRUE(coords_[1].WaitFor([](const auto& ms) { return HasAck(ms, 2); }));
+  EXPECT_TRUE(session_->LeaseValid());
+  EXPECT_EQ(router_.epoch(), 2u);
+}
+
+// One coordinator: a silent one is not left (there is no other); the lease
+// lapses as before and the same stream serves again once it answers.
+TEST_F(SessionTest, ASilentOnlyCoordinatorIsNotLeft) {
+  coord_.Push(View(1));
+  session_->Start();
+  ASSERT_TRUE(coord_.WaitFor([](const auto& ms) { return HasAck(ms, 1); }));
+  coord_.set_answer_heartbeats(false);
+  absl::SleepFor(absl::Seconds(1));  // > one heartbeat interval (200 ms) and the lease (600 ms)
+  EXPECT_EQ(coord_.sessions(), 1);
+  EXPECT_FALSE(session_->LeaseValid());
+  coord_.set_answer_heartbeats(true);
 }
 
 }  // namespace
