@@ -137,10 +137,14 @@ j=json.load(sys.stdin)
 v=$1
 print(v if not isinstance(v,(dict,list)) else json.dumps(v))"; }
 
-writer_args() {  # fleet dir
+# Starts the demo writer in the background at $RATE; its pid in W (and BG_PIDS).
+start_writer() {  # coordinator workers keys duration report-name log fleet-dir
   local a=()
-  [ -f "$1/store.password" ] && a=(--store-username miroir --store-password-file "$1/store.password")
-  echo "${a[@]}"
+  [ -f "$7/store.password" ] && a=(--store-username miroir --store-password-file "$7/store.password")
+  "$WRITER" --coordinator "$1" --workers "$2" --keys "$3" --rate "$RATE" --duration "$4" \
+    --report-json "$RES/$5.json" "${a[@]}" >"$RES/$5.out" 2>"$6" &
+  W=$!
+  BG_PIDS+=("$W")
 }
 
 # The last "writer: N acknowledged, M unknown" line's N (0 when none yet).
@@ -212,50 +216,8 @@ say "HA fleet: coordinators $HA_LIST, etcd $(cat "$HA_DIR/etcd.endpoints"); SQLi
 # The writer's final check reads one coordinator: on the HA fleet it goes through
 # a loopback forwarder that sends each new connection to whichever coordinator
 # leads (fleet.sh leader), as deploy/local/demo.sh does.
-MIROIR_LOCAL_DIR="$HA_DIR" python3 - "$FLEET" "$HA_DIR/leader-forward.port" \
-    >>"$HA_DIR/logs/leader-forward.log" 2>&1 <<'PY' &
-import os, socket, subprocess, sys, threading
-fleet, port_file = sys.argv[1], sys.argv[2]
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(16)
-with open(port_file + ".tmp", "w") as f:
-    f.write("%d\n" % srv.getsockname()[1])
-os.rename(port_file + ".tmp", port_file)
-
-def pipe(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-def serve(client):
-    try:
-        out = subprocess.run(["bash", fleet, "leader"], capture_output=True, text=True, timeout=15)
-        host, port = out.stdout.split()[1].rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)), timeout=5)
-        upstream.settimeout(None)
-    except Exception as e:  # no leader now: the client retries
-        print("leader-forward: no leader: %r" % (e,), file=sys.stderr, flush=True)
-        client.close()
-        return
-    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
-
-while True:
-    conn, _ = srv.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-PY
+MIROIR_LOCAL_DIR="$HA_DIR" python3 "$REPO/deploy/local/leader_forward.py" "$FLEET" \
+    "$HA_DIR/leader-forward.port" >>"$HA_DIR/logs/leader-forward.log" 2>&1 &
 FWD_PID=$!
 BG_PIDS+=("$FWD_PID")
 for _ in $(seq 1 100); do [ -s "$HA_DIR/leader-forward.port" ] && break; sleep 0.1; done
@@ -264,22 +226,14 @@ HA_CHECK="127.0.0.1:$(cat "$HA_DIR/leader-forward.port")"
 
 # ---- 1. load the SQLite fleet (same documents as the HA fleet gets in 2) -----
 say "loading $KEYS documents into the SQLite fleet at $RATE/s"
-# shellcheck disable=SC2046
-"$WRITER" --coordinator "$SQ_ADDR" --workers "$SQ_WORKERS" --keys "$KEYS" --rate "$RATE" \
-  --duration 600 --report-json "$RES/sqlite-load.json" $(writer_args "$SQ_DIR") \
-  >"$RES/sqlite-load.out" 2>"$SQ_DIR/logs/writer-load.log" &
-W=$!; BG_PIDS+=("$W")
+start_writer "$SQ_ADDR" "$SQ_WORKERS" "$KEYS" 600 sqlite-load "$SQ_DIR/logs/writer-load.log" "$SQ_DIR"
 wait_load "$SQ_DIR/logs/writer-load.log" "$W" "$KEYS" || die "could not load the SQLite fleet"
 stop_writer "$W"
 say "SQLite fleet load: $(jq_ '"%s acknowledged, %s unknown, %.0f writes/s, lost %s, resurrected %s, checked %s" % (j["acknowledged_writes"], j["unknown_outcome"], j["writes_per_s"], j.get("lost"), j.get("resurrected"), j["checked"])' < "$RES/sqlite-load.json")"
 
 # ---- 2. failovers under the writer (HA fleet) -----------------------------------
 say "HA fleet: loading $KEYS documents, then writing at $RATE/s while the leader is killed $KILLS times"
-# shellcheck disable=SC2046
-"$WRITER" --coordinator "$HA_CHECK" --workers "$HA_WORKERS" --keys "$KEYS" --rate "$RATE" \
-  --duration 900 --report-json "$RES/ha-writer.json" $(writer_args "$HA_DIR") \
-  >"$RES/ha-writer.out" 2>"$HA_DIR/logs/writer.log" &
-W=$!; BG_PIDS+=("$W")
+start_writer "$HA_CHECK" "$HA_WORKERS" "$KEYS" 900 ha-writer "$HA_DIR/logs/writer.log" "$HA_DIR"
 wait_load "$HA_DIR/logs/writer.log" "$W" "$KEYS" || die "could not load the HA fleet"
 sleep 2
 writes_start_ms=$(now_ms)
@@ -515,11 +469,8 @@ run_plan sqlite "$SQ_ADDR" remove r4 || say "the SQLite remove-node plan did not
 # lifted so that it ends quickly.
 if [ "$CUTOVER_KILL" = 1 ]; then
   say "cutover kill: add-node r5 throttled to $CUTOVER_THROTTLE documents/s, writer at $RATE/s, leader killed while a move is paused"
-  # shellcheck disable=SC2046
-  "$WRITER" --coordinator "$HA_CHECK" --workers "$HA_WORKERS" --keys 4000 --rate "$RATE" \
-    --duration 600 --report-json "$RES/ha-cutover-writer.json" $(writer_args "$HA_DIR") \
-    >"$RES/ha-cutover-writer.out" 2>"$HA_DIR/logs/writer-cutover.log" &
-  W=$!; BG_PIDS+=("$W")
+  start_writer "$HA_CHECK" "$HA_WORKERS" 4000 600 ha-cutover-writer \
+    "$HA_DIR/logs/writer-cutover.log" "$HA_DIR"
   : > "$RES/cutover-failover.txt"
   if wait_load "$HA_DIR/logs/writer-cutover.log" "$W" 4000; then
     sleep 1

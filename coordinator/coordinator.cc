@@ -50,33 +50,47 @@ absl::Status CheckClusterName(const ClusterState& state, const CoordinatorConfig
       config.cluster_name, "'; point it at this cluster's model or set cluster_name"));
 }
 
+// The model in `store`, as the coordinator holds it.
+absl::StatusOr<ClusterState> LoadModel(StateStore& store) {
+  MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store.Load());
+  return ClusterState::FromLoaded(loaded);
+}
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(
+    CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock,
+    std::function<std::string()> standby_leader) {
+  MIROIR_ASSIGN_OR_RETURN(ClusterState state, LoadModel(*store));
+  MIROIR_RETURN_IF_ERROR(CheckClusterName(state, config));
+  std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
+  c->standby_leader_ = std::move(standby_leader);
+  absl::MutexLock l(&c->mu_);
+  c->state_ = std::move(state);
+  c->view_ = BuildView(c->state_);
+  c->config_loaded_ms_ = clock->NowMs();
+  return c;
+}
+
+void Coordinator::MakeRunners() {
+  runner_ = std::make_unique<PlanRunner>(this);
+  ae_ = std::make_unique<AntiEntropyRunner>(this);
+  reshard_ = std::make_unique<ReshardRunner>(this);
+}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::CreateStandby(
     CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock,
     std::function<std::string()> leader) {
-  MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
-  MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
-  MIROIR_RETURN_IF_ERROR(CheckClusterName(state, config));
-  std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
-  c->standby_leader_ = std::move(leader);
-  {
-    absl::MutexLock l(&c->mu_);
-    c->state_ = std::move(state);
-    c->view_ = BuildView(c->state_);
-    c->config_loaded_ms_ = clock->NowMs();
-  }
-  c->runner_ = std::make_unique<PlanRunner>(c.get());
-  c->ae_ = std::make_unique<AntiEntropyRunner>(c.get());
-  c->reshard_ = std::make_unique<ReshardRunner>(c.get());
+  MIROIR_ASSIGN_OR_RETURN(std::unique_ptr<Coordinator> c,
+                          Open(std::move(config), std::move(store), clock, std::move(leader)));
+  c->MakeRunners();
   return c;
 }
 
 absl::Status Coordinator::ReloadFromStore() {
   {
     absl::MutexLock w(&write_mu_);
-    MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store_->Load());
-    MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
+    MIROIR_ASSIGN_OR_RETURN(ClusterState state, LoadModel(*store_));
     absl::MutexLock l(&mu_);
     state_ = std::move(state);
     view_ = BuildView(state_);
@@ -88,23 +102,20 @@ absl::Status Coordinator::ReloadFromStore() {
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConfig config,
                                                                  std::unique_ptr<StateStore> store,
                                                                  const Clock* clock) {
-  MIROIR_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
-  MIROIR_ASSIGN_OR_RETURN(ClusterState state, ClusterState::FromLoaded(loaded));
-  MIROIR_RETURN_IF_ERROR(CheckClusterName(state, config));
-  std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(store), clock));
+  MIROIR_ASSIGN_OR_RETURN(std::unique_ptr<Coordinator> c,
+                          Open(std::move(config), std::move(store), clock, nullptr));
   // Verify tasks of a running operation are leased again (it resumes); others
   // (none is written any more) would answer nobody.
   std::vector<uint64_t> stale;
-  for (const auto& [id, t] : state.tasks) {
-    if (t.task.kind() != v1::TASK_VERIFY) continue;
-    auto op = state.verifies.find(t.task.verify_id());
-    if (op == state.verifies.end() || op->second.state() != kVerifyRunning) stale.push_back(id);
-  }
   {
     absl::MutexLock l(&c->mu_);
-    c->state_ = std::move(state);
-    c->view_ = BuildView(c->state_);
-    c->config_loaded_ms_ = clock->NowMs();
+    for (const auto& [id, t] : c->state_.tasks) {
+      if (t.task.kind() != v1::TASK_VERIFY) continue;
+      auto op = c->state_.verifies.find(t.task.verify_id());
+      if (op == c->state_.verifies.end() || op->second.state() != kVerifyRunning) {
+        stale.push_back(id);
+      }
+    }
     // Versions of the exclusion list count anew in every process: workers tell
     // processes apart by this (never 0).
     std::random_device rd;
@@ -119,13 +130,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorConf
     });
     if (!st.ok()) return st.status();
   }
-  c->runner_ = std::make_unique<PlanRunner>(c.get());
-  c->ae_ = std::make_unique<AntiEntropyRunner>(c.get());
-  c->reshard_ = std::make_unique<ReshardRunner>(c.get());
+  c->MakeRunners();
   {
     absl::ReaderMutexLock l(&c->mu_);  // no other thread yet; the analysis asks for it
-    spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks", loaded.epoch,
-                 c->state_.plans.size(), c->state_.moves.size(), c->state_.tasks.size());
+    spdlog::info("coordinator state loaded: epoch {}, {} plans, {} moves, {} tasks",
+                 c->state_.epoch, c->state_.plans.size(), c->state_.moves.size(),
+                 c->state_.tasks.size());
   }
   return c;
 }
@@ -772,8 +782,7 @@ void Coordinator::RecordAudit(std::string what) {
 v1::GetStatusResponse Coordinator::Status(const std::string& leader, uint32_t recent_actions) {
   v1::GetStatusResponse resp;
   resp.set_leader(leader);
-  const int limit = static_cast<int>(recent_actions == 0 ? kDefaultRecentActions
-                                                         : std::min(recent_actions, 1000u));
+  const int limit = static_cast<int>(recent_actions == 0 ? kDefaultRecentActions : recent_actions);
   auto audit = store_->RecentAudit(limit);
   if (audit.ok()) {
     for (const std::string& a : *audit) {

@@ -103,9 +103,11 @@ class Coordinator {
   // A consistent copy of the state into `path` (StateStore::BackupTo); returns
   // the epoch at the copy.
   absl::StatusOr<uint64_t> BackupTo(const std::string& path);
-  // `recent_actions`: audit records to include, newest first (0: kDefaultRecentActions;
-  // at most 1000).
+  // `recent_actions`: audit records to include, newest first (0:
+  // kDefaultRecentActions). REQUIRES: at most kMaxRecentActions (the service
+  // refuses more: INVALID_ARGUMENT).
   static constexpr uint32_t kDefaultRecentActions = 10;
+  static constexpr uint32_t kMaxRecentActions = 1000;
   // Records an accepted call that changes no state (a reload, a backup) in the
   // audit log, when the calling thread serves one (ScopedCaller).
   void RecordAudit(std::string what) ABSL_LOCKS_EXCLUDED(write_mu_);
@@ -191,6 +193,13 @@ class Coordinator {
   friend class PlanRunner;
   friend class AntiEntropyRunner;
   friend class ReshardRunner;
+  // The model loaded from `store` (refused when recorded for another
+  // cluster_name), in a coordinator that is not started; a standby when
+  // `standby_leader` is set. Create and CreateStandby go on from here.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Open(
+      CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock,
+      std::function<std::string()> standby_leader);
+  void MakeRunners();
   Coordinator(CoordinatorConfig config, std::unique_ptr<StateStore> store, const Clock* clock);
 
   using MutateFn = std::function<absl::Status(const ClusterState&, Change*)>;

@@ -22,9 +22,10 @@ grpc::Status CoordinatorService::InitCluster(grpc::ServerContext* ctx,
 
 grpc::Status CoordinatorService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest* req,
                                            v1::GetStatusResponse* resp) {
-  if (req->recent_actions() > 1000) {
+  if (req->recent_actions() > Coordinator::kMaxRecentActions) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("recent_actions: ", req->recent_actions(), " is above 1000"));
+                        absl::StrCat("recent_actions: ", req->recent_actions(), " is above ",
+                                     Coordinator::kMaxRecentActions));
   }
   *resp = core_->Status(leader_, req->recent_actions());
   if (control_plane_) control_plane_(resp);

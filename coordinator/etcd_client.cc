@@ -53,6 +53,13 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
   c->kv_ = etcdserverpb::KV::NewStub(c->channel_);
   c->lease_ = etcdserverpb::Lease::NewStub(c->channel_);
   c->watch_ = etcdserverpb::Watch::NewStub(c->channel_);
+  // One channel per member for Maintenance.Status (the shared channel reaches
+  // whichever member it is connected to); gRPC connects it at its first call.
+  for (const auto& ep : endpoints) {
+    c->maintenance_[ep] = etcdserverpb::Maintenance::NewStub(grpc::CreateChannel(
+        IsIpv4Endpoint(ep) ? absl::StrCat("ipv4:", ep) : absl::StrCat("dns:///", ep),
+        grpc::InsecureChannelCredentials()));
+  }
   return c;
 }
 
@@ -121,17 +128,31 @@ absl::Status EtcdClient::LeaseRevoke(int64_t id) {
 
 absl::StatusOr<etcdserverpb::StatusResponse> EtcdClient::EndpointStatus(
     const std::string& endpoint) {
-  // A short-lived channel: status is an operator's read, not a hot path.
-  auto channel = grpc::CreateChannel(IsIpv4Endpoint(endpoint) ? absl::StrCat("ipv4:", endpoint)
-                                                              : absl::StrCat("dns:///", endpoint),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = etcdserverpb::Maintenance::NewStub(channel);
+  auto it = maintenance_.find(endpoint);
+  if (it == maintenance_.end()) {
+    return absl::NotFoundError(absl::StrCat("etcd endpoint ", endpoint, " is not configured"));
+  }
   etcdserverpb::StatusResponse resp;
   auto ctx = Context();
-  auto s =
-      FromGrpc(stub->Status(ctx.get(), etcdserverpb::StatusRequest(), &resp), "status", endpoint);
+  auto s = FromGrpc(it->second->Status(ctx.get(), etcdserverpb::StatusRequest(), &resp), "status",
+                    endpoint);
   if (!s.ok()) return s;
   return resp;
+}
+
+void EtcdClient::Watch(grpc::ClientContext* ctx, const etcdserverpb::WatchCreateRequest& create,
+                       const std::function<bool(const etcdserverpb::WatchResponse&)>& on_response) {
+  auto stream = watch_->Watch(ctx);
+  etcdserverpb::WatchRequest req;
+  *req.mutable_create_request() = create;
+  if (stream->Write(req)) {
+    etcdserverpb::WatchResponse resp;
+    while (stream->Read(&resp)) {
+      if (resp.canceled() || resp.compact_revision() != 0 || !on_response(resp)) break;
+    }
+  }
+  ctx->TryCancel();
+  stream->Finish().IgnoreError();
 }
 
 }  // namespace miroir::coordinator

@@ -6,6 +6,8 @@
 #ifndef MIROIR_COORDINATOR_ETCD_CLIENT_H_
 #define MIROIR_COORDINATOR_ETCD_CLIENT_H_
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,13 +39,18 @@ class EtcdClient {
   // Grants a lease of `ttl_s` seconds; returns its id.
   absl::StatusOr<int64_t> LeaseGrant(int64_t ttl_s);
   absl::Status LeaseRevoke(int64_t id);
-  // Maintenance.Status of one member, on a channel to that endpoint alone (the
-  // shared channel reaches whichever member it is connected to).
+  // Maintenance.Status of one member (one of `endpoints()`; NOT_FOUND for
+  // another), on a channel to that endpoint alone, made once at Connect.
   absl::StatusOr<etcdserverpb::StatusResponse> EndpointStatus(const std::string& endpoint);
 
-  // For streams (keep-alive, watch): the caller owns the context.
+  // For the keep-alive stream: the caller owns the context.
   etcdserverpb::Lease::Stub* lease() { return lease_.get(); }
-  etcdserverpb::Watch::Stub* watch() { return watch_.get(); }
+  // Runs one Watch stream for `create` on `ctx` (the caller stops it with
+  // ctx->TryCancel()): `on_response` sees every answer, the creation's first,
+  // until it returns false, the stream ends, or etcd cancels the watch or
+  // reports a compaction. The stream is finished when this returns.
+  void Watch(grpc::ClientContext* ctx, const etcdserverpb::WatchCreateRequest& create,
+             const std::function<bool(const etcdserverpb::WatchResponse&)>& on_response);
 
  private:
   EtcdClient() = default;
@@ -56,6 +63,8 @@ class EtcdClient {
   std::unique_ptr<etcdserverpb::KV::Stub> kv_;
   std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
   std::unique_ptr<etcdserverpb::Watch::Stub> watch_;
+  // Per endpoint, for EndpointStatus; fixed after Connect.
+  std::map<std::string, std::unique_ptr<etcdserverpb::Maintenance::Stub>> maintenance_;
 };
 
 }  // namespace miroir::coordinator

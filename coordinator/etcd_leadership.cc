@@ -161,28 +161,21 @@ void EtcdLeadership::WaitForLeaderGone(int64_t revision) {
     if (stopping_) return;
     watch_ctx_ = &ctx;
   }
-  auto stream = client_->watch()->Watch(&ctx);
-  etcdserverpb::WatchRequest req;
-  auto* create = req.mutable_create_request();
-  create->set_key(layout_.LeaderKey());
-  create->set_start_revision(revision + 1);
-  create->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+  etcdserverpb::WatchCreateRequest create;
+  create.set_key(layout_.LeaderKey());
+  create.set_start_revision(revision + 1);
+  create.add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
   bool gone = false;
-  if (stream->Write(req)) {
-    etcdserverpb::WatchResponse resp;
-    while (!gone && stream->Read(&resp)) {
-      if (resp.canceled() || resp.compact_revision() != 0) break;
-      for (const auto& ev : resp.events()) {
-        if (ev.type() == mvccpb::Event::DELETE) gone = true;
-      }
+  client_->Watch(&ctx, create, [&gone](const etcdserverpb::WatchResponse& resp) {
+    for (const auto& ev : resp.events()) {
+      if (ev.type() == mvccpb::Event::DELETE) gone = true;
     }
-  }
+    return !gone;
+  });
   {
     absl::MutexLock l(&mu_);
     watch_ctx_ = nullptr;
   }
-  ctx.TryCancel();
-  stream->Finish().IgnoreError();
   if (gone) spdlog::info("standby: the leader key is gone; campaigning");
 }
 

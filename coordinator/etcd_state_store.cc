@@ -54,38 +54,50 @@ int64_t EtcdStateStore::term() const {
 }
 
 absl::StatusOr<LoadedState> EtcdStateStore::Load() {
-  // One range over the whole prefix at one revision: a consistent snapshot.
-  etcdserverpb::RangeRequest req;
-  req.set_key(layout_.prefix() + "/");
-  req.set_range_end(EtcdLayout::RangeEnd(layout_.prefix() + "/"));
-  MIROIR_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
+  // One read-only transaction, so every range is at one revision: the objects,
+  // the epoch, and of the event and audit batches only the newest key (the next
+  // sequence number) — never the history, which PlanEvents/RecentAudit read.
+  etcdserverpb::TxnRequest txn;
+  auto range = [&txn](const std::string& key, const std::string& end) {
+    etcdserverpb::RangeRequest* r = txn.add_success()->mutable_request_range();
+    r->set_key(key);
+    r->set_range_end(end);
+    return r;
+  };
+  range(layout_.ObjectsPrefix(), EtcdLayout::RangeEnd(layout_.ObjectsPrefix()));
+  range(layout_.EpochKey(), "");
+  for (const std::string& p : {layout_.EventsPrefix(), layout_.AuditPrefix()}) {
+    etcdserverpb::RangeRequest* r = range(p, EtcdLayout::RangeEnd(p));
+    r->set_keys_only(true);
+    r->set_sort_target(etcdserverpb::RangeRequest::KEY);
+    r->set_sort_order(etcdserverpb::RangeRequest::DESCEND);
+    r->set_limit(1);
+  }
+  MIROIR_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, client_->Txn(txn));
+  if (resp.responses_size() != 4) {
+    return absl::InternalError(
+        absl::StrCat("etcd load: ", resp.responses_size(), " answers to 4 ranges"));
+  }
   LoadedState out;
   std::map<std::string, Bucket> buckets;
-  uint64_t last_seq = 0;
+  for (const auto& kv : resp.responses(0).response_range().kvs()) {
+    MIROIR_ASSIGN_OR_RETURN(std::string kind, layout_.BucketKind(kv.key()));
+    MIROIR_ASSIGN_OR_RETURN(BucketObjects objects, DecodeBucket(kv.value()));
+    for (const auto& [id, value] : objects) out.objects[kind][id] = value;
+    buckets[kv.key()] = Bucket{kv.mod_revision(), std::move(objects)};
+  }
   int64_t epoch_rev = 0;
-  for (const auto& kv : resp.kvs()) {
-    const std::string& key = kv.key();
-    if (key == layout_.EpochKey()) {
-      if (!absl::SimpleAtoi(kv.value(), &out.epoch)) {
-        return absl::DataLossError(absl::StrCat("etcd key ", key, " is not an epoch"));
-      }
-      epoch_rev = kv.mod_revision();
-    } else if (key.rfind(layout_.ObjectsPrefix(), 0) == 0) {
-      MIROIR_ASSIGN_OR_RETURN(std::string kind, layout_.BucketKind(key));
-      MIROIR_ASSIGN_OR_RETURN(BucketObjects objects, DecodeBucket(kv.value()));
-      for (const auto& [id, value] : objects) out.objects[kind][id] = value;
-      buckets[key] = Bucket{kv.mod_revision(), std::move(objects)};
-    } else if (key.rfind(layout_.AuditPrefix(), 0) == 0) {
-      MIROIR_ASSIGN_OR_RETURN(uint64_t seq, layout_.EventSeq(key));
+  for (const auto& kv : resp.responses(1).response_range().kvs()) {
+    if (!absl::SimpleAtoi(kv.value(), &out.epoch)) {
+      return absl::DataLossError(absl::StrCat("etcd key ", kv.key(), " is not an epoch"));
+    }
+    epoch_rev = kv.mod_revision();
+  }
+  uint64_t last_seq = 0;
+  for (int i = 2; i < 4; ++i) {
+    for (const auto& kv : resp.responses(i).response_range().kvs()) {
+      MIROIR_ASSIGN_OR_RETURN(uint64_t seq, layout_.EventSeq(kv.key()));
       last_seq = std::max(last_seq, seq);
-    } else if (key.rfind(layout_.EventsPrefix(), 0) == 0) {
-      MIROIR_ASSIGN_OR_RETURN(uint64_t seq, layout_.EventSeq(key));
-      last_seq = std::max(last_seq, seq);
-      v1::EtcdEventBatch batch;
-      if (!batch.ParseFromString(kv.value())) {
-        return absl::DataLossError(absl::StrCat("etcd key ", key, " is not an event batch"));
-      }
-      out.event_count += static_cast<uint64_t>(batch.events_size());
     }
   }
   absl::MutexLock l(&mu_);

@@ -147,11 +147,6 @@ absl::StatusOr<LoadedState> SqliteStateStore::Load() {
     }
     if (rc != SQLITE_DONE) return SqlError(db_, "load objects");
   }
-  {
-    Stmt st(db_, "SELECT COUNT(*) FROM events");
-    if (!st.ok() || sqlite3_step(st.get()) != SQLITE_ROW) return SqlError(db_, "count events");
-    out.event_count = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));
-  }
   return out;
 }
 

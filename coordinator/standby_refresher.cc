@@ -23,11 +23,6 @@ void StandbyRefresher::Stop() {
   if (reloader_.joinable()) reloader_.join();
 }
 
-int StandbyRefresher::reloads() const {
-  absl::MutexLock l(&mu_);
-  return reloads_;
-}
-
 void StandbyRefresher::MarkDirty() {
   absl::MutexLock l(&mu_);
   dirty_ = true;
@@ -42,24 +37,19 @@ void StandbyRefresher::WatchLoop() {
       if (stopping_) return;
       watch_ctx_ = &ctx;
     }
-    auto stream = client_->watch()->Watch(&ctx);
-    etcdserverpb::WatchRequest req;
-    req.mutable_create_request()->set_key(from);
-    req.mutable_create_request()->set_range_end(EtcdLayout::RangeEnd(from));
-    if (stream->Write(req)) {
-      etcdserverpb::WatchResponse resp;
-      while (stream->Read(&resp)) {
-        if (resp.canceled() || resp.compact_revision() != 0) break;
-        // The creation answer too: what changed before the watch began is read now.
-        MarkDirty();
-      }
-    }
+    etcdserverpb::WatchCreateRequest create;
+    create.set_key(from);
+    create.set_range_end(EtcdLayout::RangeEnd(from));
+    // Every answer marks the model stale, the creation's too: what changed
+    // before the watch began is read now.
+    client_->Watch(&ctx, create, [this](const etcdserverpb::WatchResponse&) {
+      MarkDirty();
+      return true;
+    });
     {
       absl::MutexLock l(&mu_);
       watch_ctx_ = nullptr;
     }
-    ctx.TryCancel();
-    stream->Finish().IgnoreError();
     absl::MutexLock l(&mu_);
     // etcd unreachable or the stream cut: try again shortly.
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(500));
@@ -77,9 +67,6 @@ void StandbyRefresher::ReloadLoop() {
     if (absl::Status s = core_->ReloadFromStore(); !s.ok()) {
       spdlog::warn("standby: reloading the model from etcd: {}", s.ToString());
       MarkDirty();  // try again after the interval
-    } else {
-      absl::MutexLock l(&mu_);
-      ++reloads_;
     }
     absl::MutexLock l(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), min_interval_);

@@ -27,8 +27,6 @@ class StandbyRefresher {
                    absl::Duration min_interval = absl::Milliseconds(100));
   ~StandbyRefresher();  // Stop()
   void Stop();
-  // Reloads done so far (tests).
-  int reloads() const;
 
  private:
   void WatchLoop();
@@ -44,7 +42,6 @@ class StandbyRefresher {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;
-  int reloads_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ClientContext* watch_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread watcher_;
   std::thread reloader_;

@@ -73,7 +73,8 @@ struct LoadedState {
   uint64_t epoch = 0;
   // kind -> (id -> value), ids in byte order.
   std::map<std::string, std::map<std::string, std::string>> objects;
-  uint64_t event_count = 0;  // events stored (read them with PlanEvents)
+  // Events are not loaded: read them with PlanEvents (and the audit log with
+  // RecentAudit) when asked for.
 };
 
 class StateStore {

@@ -16,7 +16,6 @@
 #include "common/reshard_names.h"
 #include "ctl/commands.h"
 #include "ctl/coordinator_client.h"
-#include "ctl/plan_format.h"
 #include "miroir/v1/reshard.grpc.pb.h"
 
 namespace miroir::ctl {
@@ -48,6 +47,14 @@ std::string Ms(int64_t unix_ms) {
   return unix_ms == 0 ? "-"
                       : absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms),
                                          absl::UTCTimeZone());
+}
+
+// "TIME  FROM -> TO  REASON", then "  by ACTOR" for an operator's call.
+std::string EventLine(const miroir::v1::Event& e) {
+  std::string line = absl::StrCat(Ms(e.time_ms()), "  ", e.from().empty() ? "-" : e.from(), " -> ",
+                                  e.to(), "  ", e.reason());
+  if (!e.actor().empty()) absl::StrAppend(&line, "  by ", e.actor());
+  return line;
 }
 
 // A reshard answer as JSON, its state, failed_from and step named as operators
@@ -98,8 +105,7 @@ void PrintStatus(const pb::ReshardStatusResponse& st) {
   for (const auto& w : r.warnings()) t.AddRow({"warning", w});
   t.Print(std::cout);
   for (const auto& e : st.events()) {
-    std::cout << Ms(e.time_ms()) << "  " << (e.from().empty() ? "-" : e.from()) << " -> " << e.to()
-              << "  " << e.reason() << ActorSuffix(e) << "\n";
+    std::cout << EventLine(e) << "\n";
   }
 }
 
@@ -197,8 +203,7 @@ int RunWatch(const std::string& index, const CtlContext& ctx) {
     }
     for (; events_seen < static_cast<size_t>(msg.events_size()); ++events_seen) {
       const auto& e = msg.events(static_cast<int>(events_seen));
-      std::cout << Ms(e.time_ms()) << "  " << (e.from().empty() ? "-" : e.from()) << " -> "
-                << e.to() << "  " << e.reason() << ActorSuffix(e) << std::endl;
+      std::cout << EventLine(e) << std::endl;
     }
     std::string line = Line(last);
     if (line != last_line) last_line = line;

@@ -196,8 +196,4 @@ std::string EventLine(const miroir::v1::Event& e, const Plan& plan) {
   return line;
 }
 
-std::string ActorSuffix(const miroir::v1::Event& e) {
-  return e.actor().empty() ? std::string() : absl::StrCat("  by ", e.actor());
-}
-
 }  // namespace miroir::ctl

@@ -50,8 +50,6 @@ std::string ProgressLine(const miroir::v1::Move& move, double rate, int bar_widt
 
 // One line for a state change: "plan 7 move 12 (products/3 g0): copying -> catching_up (why)".
 std::string EventLine(const miroir::v1::Event& e, const miroir::v1::Plan& plan);
-// "  by ACTOR" for an event an operator's call made ("" for the coordinator's own).
-std::string ActorSuffix(const miroir::v1::Event& e);
 
 // Whether a move is between its first and last state (shown with a bar).
 bool MoveRunning(miroir::v1::MoveState s);

@@ -77,51 +77,8 @@ if [ "$HA" = 1 ]; then
   say "HA=1: coordinators $COORD on etcd $(cat "$STATE/etcd.endpoints"); leader: $("$FLEET" leader)"
   command -v python3 >/dev/null || could_not "forward the writer's check to the leader (python3 is not installed)"
   rm -f "$STATE/leader-forward.port"
-  python3 - "$FLEET" "$STATE/leader-forward.port" >>"$STATE/logs/leader-forward.log" 2>&1 <<'PY' &
-import os, socket, subprocess, sys, threading
-fleet, port_file = sys.argv[1], sys.argv[2]
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(16)
-with open(port_file + ".tmp", "w") as f:
-    f.write("%d\n" % srv.getsockname()[1])
-os.rename(port_file + ".tmp", port_file)
-
-def pipe(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-def serve(client):
-    try:
-        out = subprocess.run(["bash", fleet, "leader"], capture_output=True, text=True, timeout=15)
-        leader = out.stdout.split()[1]
-        host, port = leader.rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)), timeout=5)
-        upstream.settimeout(None)
-    except Exception as e:  # no leader now: the client retries
-        print("leader-forward: no leader to forward to: %r" % (e,), file=sys.stderr, flush=True)
-        client.close()
-        return
-    print("leader-forward: a connection forwarded to the leader %s" % leader, file=sys.stderr, flush=True)
-    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
-
-while True:
-    conn, _ = srv.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-PY
+  python3 "$REPO/deploy/local/leader_forward.py" "$FLEET" "$STATE/leader-forward.port" \
+    >>"$STATE/logs/leader-forward.log" 2>&1 &
   echo $! > "$STATE/pids/leader-forward.pid"  # fleet.sh stop ends it with the fleet
   for _ in $(seq 1 100); do [ -s "$STATE/leader-forward.port" ] && break; sleep 0.1; done
   if [ -s "$STATE/leader-forward.port" ]; then

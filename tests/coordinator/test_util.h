@@ -87,40 +87,13 @@ inline v1::Watermark Mark(const std::string& node, const std::string& incarnatio
   return w;
 }
 
-// The real store, with every committed StateWrite handed to `on_commit` after it
-// committed: what the coordinator made durable, write by write.
-class ObservedStateStore : public coordinator::StateStore {
+// A store that hands every call to the real one; the stores below change one call.
+class ForwardingStateStore : public coordinator::StateStore {
  public:
-  using Observer = std::function<void(const coordinator::StateWrite&)>;
-  ObservedStateStore(std::unique_ptr<coordinator::StateStore> inner, Observer on_commit)
-      : inner_(std::move(inner)), on_commit_(std::move(on_commit)) {}
+  explicit ForwardingStateStore(std::unique_ptr<coordinator::StateStore> inner)
+      : inner_(std::move(inner)) {}
   absl::StatusOr<coordinator::LoadedState> Load() override { return inner_->Load(); }
   absl::Status Commit(const coordinator::StateWrite& write) override {
-    absl::Status s = inner_->Commit(write);
-    if (s.ok()) on_commit_(write);
-    return s;
-  }
-  absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override {
-    return inner_->PlanEvents(plan_id);
-  }
-  absl::StatusOr<std::vector<std::string>> RecentAudit(int limit) override {
-    return inner_->RecentAudit(limit);
-  }
-
- private:
-  std::unique_ptr<coordinator::StateStore> inner_;
-  Observer on_commit_;
-};
-
-// The real store, refusing every commit (UNAVAILABLE, nothing written) while
-// `*fail` is set: a commit that etcd could not take (an election, a timeout).
-class FlakyStateStore : public coordinator::StateStore {
- public:
-  FlakyStateStore(std::unique_ptr<coordinator::StateStore> inner, const std::atomic<bool>* fail)
-      : inner_(std::move(inner)), fail_(fail) {}
-  absl::StatusOr<coordinator::LoadedState> Load() override { return inner_->Load(); }
-  absl::Status Commit(const coordinator::StateWrite& write) override {
-    if (fail_->load()) return absl::UnavailableError("test: the state store refuses commits");
     return inner_->Commit(write);
   }
   absl::StatusOr<std::vector<std::string>> PlanEvents(uint64_t plan_id) override {
@@ -132,6 +105,37 @@ class FlakyStateStore : public coordinator::StateStore {
 
  private:
   std::unique_ptr<coordinator::StateStore> inner_;
+};
+
+// The real store, with every committed StateWrite handed to `on_commit` after it
+// committed: what the coordinator made durable, write by write.
+class ObservedStateStore : public ForwardingStateStore {
+ public:
+  using Observer = std::function<void(const coordinator::StateWrite&)>;
+  ObservedStateStore(std::unique_ptr<coordinator::StateStore> inner, Observer on_commit)
+      : ForwardingStateStore(std::move(inner)), on_commit_(std::move(on_commit)) {}
+  absl::Status Commit(const coordinator::StateWrite& write) override {
+    absl::Status s = ForwardingStateStore::Commit(write);
+    if (s.ok()) on_commit_(write);
+    return s;
+  }
+
+ private:
+  Observer on_commit_;
+};
+
+// The real store, refusing every commit (UNAVAILABLE, nothing written) while
+// `*fail` is set: a commit that etcd could not take (an election, a timeout).
+class FlakyStateStore : public ForwardingStateStore {
+ public:
+  FlakyStateStore(std::unique_ptr<coordinator::StateStore> inner, const std::atomic<bool>* fail)
+      : ForwardingStateStore(std::move(inner)), fail_(fail) {}
+  absl::Status Commit(const coordinator::StateWrite& write) override {
+    if (fail_->load()) return absl::UnavailableError("test: the state store refuses commits");
+    return ForwardingStateStore::Commit(write);
+  }
+
+ private:
   const std::atomic<bool>* fail_;
 };
 

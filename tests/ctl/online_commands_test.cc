@@ -78,8 +78,12 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
     resp->set_epoch(1);
     return grpc::Status::OK;
   }
-  grpc::Status GetStatus(grpc::ServerContext*, const pb::GetStatusRequest*,
+  grpc::Status GetStatus(grpc::ServerContext*, const pb::GetStatusRequest* req,
                          pb::GetStatusResponse* resp) override {
+    {
+      absl::MutexLock l(&mu_);
+      last_recent_actions_ = req->recent_actions();
+    }
     resp->set_leader("127.0.0.1:7400");
     resp->set_epoch(77);
     resp->set_initialized(true);
@@ -100,6 +104,11 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
     auto* old = resp->add_workers();  // registered without a version (older build)
     old->set_id("w-old");
     old->set_address("127.0.0.1:7501");
+    pb::Event* action = resp->add_recent_actions();
+    action->set_time_ms(1796320800000);
+    action->set_actor("ops-alice");
+    action->set_call("Coordinator/PausePlan");
+    action->set_reason("plan 4 (paused); 1 event(s)");
     return grpc::Status::OK;
   }
   grpc::Status CreatePlan(grpc::ServerContext*, const pb::CreatePlanRequest* req,
@@ -235,6 +244,10 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
     return grpc::Status::OK;
   }
 
+  uint32_t LastRecentActions() {
+    absl::MutexLock l(&mu_);
+    return last_recent_actions_;
+  }
   pb::CreatePlanRequest LastPlanRequest() {
     absl::MutexLock l(&mu_);
     return last_plan_request_;
@@ -247,6 +260,7 @@ class ScriptedCoordinator final : public pb::Coordinator::Service {
  private:
   absl::Mutex mu_;
   pb::CreatePlanRequest last_plan_request_ ABSL_GUARDED_BY(mu_);
+  uint32_t last_recent_actions_ ABSL_GUARDED_BY(mu_) = 0;
   std::string fleet_yaml_ ABSL_GUARDED_BY(mu_);
   std::string source_name_ ABSL_GUARDED_BY(mu_);
 };
@@ -401,6 +415,23 @@ TEST_F(CtlOnline, StatusTableAndJson) {
   auto parsed = nlohmann::json::parse(j.out);
   EXPECT_EQ(parsed["epoch"], 77);  // a number: ids and counts have one type in every JSON
   EXPECT_EQ(parsed["nodes"][0]["status"], "NODE_ACTIVE");
+}
+
+TEST_F(CtlOnline, StatusShowsRecentActionsAndRefusesAnOutOfRangeCount) {
+  auto r = Ctl({"status", "--recent-actions", "25"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(service_.LastRecentActions(), 25u);
+  EXPECT_NE(r.out.find("recent actions:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2026-12-03T18:00:00Z  ops-alice  Coordinator/PausePlan  plan 4 (paused)"),
+            std::string::npos)
+      << r.out;
+  for (const char* bad : {"0", "1001", "many"}) {
+    auto refused = Ctl({"status", "--recent-actions", bad});
+    EXPECT_EQ(refused.exit_code, 2) << bad;
+    EXPECT_EQ(refused.ErrLines(), 1) << refused.err;
+    EXPECT_NE(refused.err.find("--recent-actions"), std::string::npos) << refused.err;
+    EXPECT_EQ(service_.LastRecentActions(), 25u) << "a refused count reached the server";
+  }
 }
 
 TEST_F(CtlOnline, StatusShowsTheVersionsOfTheCoordinatorAndTheWorkers) {
