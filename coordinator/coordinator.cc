@@ -276,6 +276,7 @@ void Coordinator::Publish() {
     absl::ReaderMutexLock l(&mu_);
     *msg.mutable_view() = *view_;
   }
+  msg.mutable_view()->set_term(store_->LeaderTerm());
   registry_.Broadcast(msg);
 }
 
@@ -913,9 +914,11 @@ absl::StatusOr<std::shared_ptr<Outbox>> Coordinator::RegisterWorker(const v1::Re
   v1::CoordinatorMessage ack;
   ack.mutable_register_ack()->set_lease_ttl_ms(absl::ToInt64Milliseconds(config_.worker_lease_ttl));
   ack.mutable_register_ack()->set_coordinator_id(absl::StrCat("coordinator-", started_ms_));
+  ack.mutable_register_ack()->set_term(store_->LeaderTerm());
   outbox->Push(ack);
   v1::CoordinatorMessage view;
   *view.mutable_view() = *View();
+  view.mutable_view()->set_term(store_->LeaderTerm());
   outbox->Push(view);
   // Every session starts with the list (a restarted process's `run` differs, so
   // it replaces the worker's held list whatever its version).

@@ -82,7 +82,26 @@ void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
       reshards[ReshardStateName(static_cast<v1::ReshardState>(s))] = 0;
     }
   }
-  for (const auto& r : in.reshards) reshards[ReshardStateName(r.state())] += 1;
+  double not_converging = 0;
+  double final_delta_ms = 0;
+  for (const auto& r : in.reshards) {
+    reshards[ReshardStateName(r.state())] += 1;
+    if (r.state() != v1::RESHARD_CATCHING_UP && r.state() != v1::RESHARD_ROLLING_BACK) continue;
+    not_converging += r.not_converging() ? 1 : 0;
+    if (r.estimated_final_delta_ms() != UINT64_MAX) {  // UINT64_MAX: no rate measured yet
+      final_delta_ms = std::max(final_delta_ms, static_cast<double>(r.estimated_final_delta_ms()));
+    }
+  }
+  registry
+      .GetGauge("miroir_reshard_not_converging",
+                "Reshards catching up past migration.catch_up_max without converging (the "
+                "operator decides: throttle writes, reshard cutover --force, or abort).")
+      .Set(not_converging);
+  registry
+      .GetGauge("miroir_reshard_estimated_final_delta_ms",
+                "Largest estimated final-delta duration of a reshard catching up (converges at "
+                "half of max_write_stall).")
+      .Set(final_delta_ms);
   for (const auto& [state, n] : reshards) {
     registry
         .GetGauge("miroir_reshards", "Reshards by state (every reshard ever started).",

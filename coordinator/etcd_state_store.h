@@ -52,6 +52,7 @@ class EtcdStateStore : public StateStore {
   // key), or 0: refuse commits. Set by the leadership when it wins or loses.
   void SetTerm(int64_t term);
   int64_t term() const;
+  uint64_t LeaderTerm() const override { return static_cast<uint64_t>(term()); }
   const EtcdLayout& layout() const { return layout_; }
 
  private:

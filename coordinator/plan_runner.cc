@@ -132,9 +132,14 @@ std::vector<PlanRunner::Lease> PlanRunner::LeaseNewCutoverTasks(const ClusterSta
                                                                 Change* change) {
   std::vector<PendingTask> pending;
   for (const auto& [id, t] : change->tasks) {
-    if (s.tasks.count(id) || (t.kind() != v1::TASK_FENCE && t.kind() != v1::TASK_FINAL_DELTA)) {
+    if (s.tasks.count(id)) continue;
+    if (!t.node_shards().empty()) {  // a reshard's node task; a fence or F holds writes
+      bool holds_writes = t.kind() == v1::TASK_FENCE;
+      for (const auto& b : t.node_shards()) holds_writes = holds_writes || !b.upto().node().empty();
+      pending.push_back(PendingOf(t, holds_writes));
       continue;
     }
+    if (t.kind() != v1::TASK_FENCE && t.kind() != v1::TASK_FINAL_DELTA) continue;
     auto m = change->moves.find(t.move_id());
     const v1::Move* move = m != change->moves.end() ? &m->second : nullptr;
     if (move == nullptr) {
@@ -211,6 +216,7 @@ void PlanRunner::SendLeases(const std::vector<Lease>& leases) {
       it->second.worker = lease.worker;
       *msg.mutable_task() = it->second.task;
     }
+    msg.mutable_task()->set_term(c_->store_->LeaderTerm());
     if (!c_->registry_.Send(lease.worker, msg)) {
       absl::MutexLock l(&c_->mu_);
       auto it = c_->state_.tasks.find(lease.task);

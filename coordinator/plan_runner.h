@@ -38,10 +38,13 @@ class PlanRunner {
   void LeaseTasks();
   // Connected live workers' max_tasks minus the tasks `s` leases to them.
   std::map<std::string, int64_t> FreeSlots(const ClusterState& s);
+  friend class ReshardRunner;  // leases its node tasks in the commit that creates them
   // Leases, inside the commit that creates them, the cutover tasks (FENCE and
-  // FINAL_DELTA of a move whose writes are held) new in `change`: their lease
-  // generation is raised in `change`; SendLeases sends them once it committed.
-  // One commit less on the write stall's critical path per cutover task.
+  // FINAL_DELTA of a move whose writes are held) and a reshard's node-batched
+  // tasks (its swap's fences and final delta, its catch-up rounds) new in
+  // `change`: their lease generation is raised in `change`; SendLeases sends
+  // them once it committed. One commit less on the write stall's critical path
+  // per cutover, and per catch-up round.
   std::vector<Lease> LeaseNewCutoverTasks(const ClusterState& s, Change* change);
   // Marks committed leases leased and sends them (back to pending if a send fails).
   void SendLeases(const std::vector<Lease>& leases);

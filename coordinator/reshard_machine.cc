@@ -1,5 +1,7 @@
 #include "coordinator/reshard_machine.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <utility>
@@ -189,6 +191,48 @@ absl::Status ReshardMachine::SetStep(v1::ReshardRecord* r, S step) {
   }
   r->set_step(step);
   return absl::OkStatus();
+}
+
+CatchUpVerdict JudgeCatchUpRound(const CatchUpRound& round, const v1::ReshardRecord& r,
+                                 uint64_t catch_up_threshold, absl::Duration max_write_stall,
+                                 absl::Duration catch_up_max) {
+  CatchUpVerdict v;
+  v.copy_rate_docs_per_s = round.previous_rate;
+  if (round.started_ms > 0 && round.now_ms >= round.started_ms) {
+    v.round_ms = static_cast<uint64_t>(std::max<int64_t>(1, round.now_ms - round.started_ms));
+    if (round.documents > 0) {
+      const uint64_t rate = round.documents * 1000 / v.round_ms;
+      v.copy_rate_docs_per_s =
+          round.previous_rate == 0 ? rate : (round.previous_rate + rate + 1) / 2;
+    }
+  }
+  if (round.documents > 0) {
+    v.estimated_final_delta_ms =
+        v.copy_rate_docs_per_s == 0
+            ? UINT64_MAX
+            : (round.documents * 1000 + v.copy_rate_docs_per_s - 1) / v.copy_rate_docs_per_s;
+  }
+  const auto budget_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(max_write_stall) / 2);
+  v.converged = round.forced || round.documents <= catch_up_threshold ||
+                v.estimated_final_delta_ms <= budget_ms;
+  if (v.converged) return v;
+  const std::string estimate =
+      v.estimated_final_delta_ms == UINT64_MAX
+          ? std::string("the copy rate is not measured yet")
+          : absl::StrCat("the final delta would take about ", v.estimated_final_delta_ms, " ms at ",
+                         v.copy_rate_docs_per_s, " docs/s");
+  v.message = absl::StrCat("catch-up round ", r.catch_up_passes() + 1, " copied ", round.documents,
+                           " documents in ", v.round_ms, " ms; ", estimate,
+                           ", above half of max_write_stall (", budget_ms, " ms)");
+  const int64_t since = round.catch_up_since_ms ? round.catch_up_since_ms : round.now_ms;
+  if (absl::Milliseconds(round.now_ms - since) > catch_up_max) {
+    v.not_converging = true;
+    v.message =
+        absl::StrCat("not converging after ", absl::FormatDuration(catch_up_max), ": ", v.message,
+                     "; operator decides: throttle writes, `reshard cutover --force` "
+                     "or abort");
+  }
+  return v;
 }
 
 absl::StatusOr<ReshardEstimate> EstimateReshard(const ReshardEstimateInput& in) {

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "miroir/v1/reshard.pb.h"
 #include "miroir/v1/types.pb.h"
 
@@ -61,6 +62,37 @@ class ReshardMachine {
   // the state does not allow it; `r` is then unchanged.
   static absl::Status SetStep(v1::ReshardRecord* r, v1::ReshardStep step);
 };
+
+// What a finished catch-up round of a reshard decides (docs/resharding.md
+// "Convergence under writes"). The swap's final delta copies what the live
+// generation takes between the last round's W and the fence, about one round's
+// worth; so the round's documents at the catch-up's measured copy rate (the
+// documents of each round over its wall time, smoothed over rounds) estimate
+// the final delta's duration. The catch-up converges when that estimate fits in
+// half of max_write_stall (the other half is left to the pause's acks, the
+// fences and the flip), or when the round copied at most catch_up_threshold
+// documents (the index-wide rule, kept: a quiet index converges at once), or when
+// the operator forced the cutover. Past catch_up_max in catching_up without
+// converging it says "not converging" and goes on; the operator decides.
+struct CatchUpRound {
+  uint64_t documents = 0;  // the round's documents, every shard
+  int64_t started_ms = 0;  // 0: unknown (the rate is then not updated)
+  int64_t now_ms = 0;
+  uint64_t previous_rate = 0;  // docs/s measured before (0: none)
+  int64_t catch_up_since_ms = 0;
+  bool forced = false;  // `reshard cutover --force`
+};
+struct CatchUpVerdict {
+  bool converged = false;
+  bool not_converging = false;
+  uint64_t round_ms = 0;
+  uint64_t copy_rate_docs_per_s = 0;
+  uint64_t estimated_final_delta_ms = 0;
+  std::string message;  // why it goes on (empty when converged)
+};
+CatchUpVerdict JudgeCatchUpRound(const CatchUpRound& round, const v1::ReshardRecord& r,
+                                 uint64_t catch_up_threshold, absl::Duration max_write_stall,
+                                 absl::Duration catch_up_max);
 
 // Dry-run estimate (DESIGN §7): storage ≈ 2× corpus while both generations exist,
 // peak node writes/s = backfill_dps × RF × RG + 2 × write_dps × RF × RG.

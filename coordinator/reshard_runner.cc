@@ -12,6 +12,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/move_gates.h"
 #include "coordinator/move_machine.h"
+#include "coordinator/plan_runner.h"
 #include "coordinator/reshard_gates.h"
 #include "coordinator/reshard_machine.h"
 #include "coordinator/reshard_stepper.h"
@@ -86,8 +87,10 @@ absl::Status StatusOf(const ClusterState& s, const std::map<std::string, NodeHea
 void ReshardRunner::Tick() {
   const StepInput in = c_->StepInputNow();
   StepOutput out;
+  std::vector<PlanRunner::Lease> leases;
   auto st = c_->Mutate([&](const ClusterState& s, Change* ch) {
     out = ReshardStepper(c_->config_).Step(s, in, ch);
+    leases = c_->runner_->LeaseNewCutoverTasks(s, ch);
     return absl::OkStatus();
   });
   LogStepOutput(out);
@@ -95,6 +98,7 @@ void ReshardRunner::Tick() {
     spdlog::error("reshard runner: {}", std::string(st.status().message()));
     return;
   }
+  c_->runner_->SendLeases(leases);
   backfilled_.fetch_add(out.documents_backfilled);
 }
 

@@ -131,15 +131,13 @@ class ReshardTick : StepContext {
     if (*id != 0) c_->deleted_tasks.insert(*id);
     *id = 0;
   }
-  // Records a finished copy task of a shard (documents copied, the pass done) and
-  // drops it.
-  void Account(v1::ReshardRecord* r, v1::ReshardShard* sh, const TaskRecord& t) {
-    sh->set_remaining(t.result.documents());
-    sh->set_documents(sh->documents() + t.result.documents());
-    r->set_documents_backfilled(r->documents_backfilled() + t.result.documents());
-    out_->documents_backfilled += t.result.documents();
+  // Records a shard's finished pass (the documents it copied; the pass done).
+  void Credit(v1::ReshardRecord* r, v1::ReshardShard* sh, uint64_t documents) {
+    sh->set_remaining(documents);
+    sh->set_documents(sh->documents() + documents);
+    r->set_documents_backfilled(r->documents_backfilled() + documents);
+    out_->documents_backfilled += documents;
     sh->set_passed(true);
-    DropTask(sh);
   }
   void DropTasks(v1::ReshardRecord* r) {
     for (auto& sh : *r->mutable_shards()) {
@@ -148,9 +146,50 @@ class ReshardTick : StepContext {
     for (auto& sh : *r->mutable_dst_positions()) {
       DropTask(&sh);
     }
+    DropNodeTasks(r);
     uint64_t v = r->verify_task_id();
     Consume(&v);
     r->set_verify_task_id(0);
+  }
+
+  void DropNodeTasks(v1::ReshardRecord* r) {
+    for (auto& nt : *r->mutable_node_tasks()) {
+      uint64_t id = nt.task_id();
+      Consume(&id);
+    }
+    r->clear_node_tasks();
+  }
+
+  // A node-batched task of the swap, recorded in node_tasks: a FENCE of shards
+  // of `gen` on `node` (the caller lists them in its batch), or the final delta
+  // `node` is the source of. One per node, so the swap pays a round trip per
+  // node, not per shard (issue 19).
+  v1::Task& NewNodeTask(v1::ReshardRecord* r, v1::TaskKind kind, uint64_t gen,
+                        const std::string& node, uint64_t epoch) {
+    const bool fence = kind == v1::TASK_FENCE;
+    const uint64_t id = NewTask(*r, kind, gen, 0, fence ? Strings{} : Strings{node},
+                                fence ? Strings{node} : Strings{}, epoch);
+    v1::ReshardNodeTask* nt = r->add_node_tasks();
+    nt->set_node(node);
+    nt->set_generation(gen);
+    nt->set_task_id(id);
+    return c_->tasks[id];
+  }
+
+  // Whether every node task is done; fails the reshard (naming the node) when one
+  // failed for good. False while any runs or after the failure (check the state).
+  bool NodeTasksDone(v1::ReshardRecord* r) {
+    bool done = true;
+    for (const auto& nt : r->node_tasks()) {
+      const TaskRecord* t = TaskOf(nt.task_id());
+      if (FailedTask(t)) {
+        Fail(r, absl::StrCat(v1::TaskKind_Name(t->task.kind()), " on node ", nt.node(),
+                             " failed: ", t->error));
+        return false;
+      }
+      done = done && Done(t);
+    }
+    return done;
   }
 
   uint64_t NewTask(const v1::ReshardRecord& r, v1::TaskKind kind, uint64_t gen, uint32_t shard,
@@ -264,92 +303,175 @@ class ReshardTick : StepContext {
     return true;
   }
 
-  // The swap's final delta: every shard copies (W, F] from its fenced sources.
-  // True when every shard is done; false while running or failed (check the state).
+  // The swap's final delta: every shard copies (W, F] from its fenced sources,
+  // one batched task per source node (a shard whose source has not moved since W
+  // needs nothing). True when every shard is done; false while running or failed
+  // (check the state).
   bool RunFinalDelta(v1::ReshardRecord* r) {
-    bool all = true;
-    for (auto& sh : *r->mutable_shards()) {
-      if (sh.passed()) continue;
-      all = false;
-      const TaskRecord* t = TaskOf(sh.task_id());
-      if (Done(t)) {
-        Account(r, &sh, *t);
-        continue;
+    if (r->node_tasks().empty()) {
+      std::map<std::string, std::vector<v1::BatchShard>> by_node;
+      for (const auto& sh : r->shards()) {
+        if (sh.passed()) continue;
+        for (const auto& n :
+             cutover::FencedSources(sh.fences(), {sh.sources().begin(), sh.sources().end()})) {
+          const v1::Watermark* w = nullptr;
+          const v1::Watermark* f = nullptr;
+          for (const auto& x : sh.watermarks()) w = x.node() == n ? &x : w;
+          for (const auto& x : sh.fences()) f = x.node() == n ? &x : f;
+          if (w == nullptr || f == nullptr) continue;  // Fence() kept only current ones
+          if (w->incarnation() == f->incarnation() && w->seq() >= f->seq()) continue;
+          v1::BatchShard b;
+          b.set_shard(sh.shard());
+          *b.mutable_from() = *w;
+          *b.mutable_upto() = *f;
+          by_node[n].push_back(std::move(b));
+        }
       }
-      if (FailedForGood(r, t, sh.shard())) return false;
-      if (t != nullptr) continue;
-      const Strings fenced =
-          cutover::FencedSources(sh.fences(), {sh.sources().begin(), sh.sources().end()});
-      const uint64_t id = NewTask(*r, v1::TASK_RESHARD_DELTA, r->src_generation(), sh.shard(),
-                                  fenced, {}, r->fence_epoch());
-      v1::Task& task = c_->tasks[id];
-      for (const auto& w : sh.watermarks()) *task.mutable_checkpoint()->add_watermarks() = w;
-      for (const auto& f : sh.fences()) *task.add_upto() = f;
-      sh.set_task_id(id);
-    }
-    return all;
-  }
-
-  // Continuous catch-up: every copied shard runs delta passes back to back (each
-  // pass short, so it sees few changes). True when every shard has finished a pass
-  // since the last round and those last passes together copied at most
-  // migration.catch_up_threshold documents; passes still in flight are then
-  // dropped (W stays at each shard's last finished pass). False while running or
-  // when the reshard failed (check the state).
-  bool RunCatchUp(v1::ReshardRecord* r) {
-    if (!RunBackfills(r)) return false;
-    bool all = true;
-    uint64_t remaining = 0;
-    for (auto& sh : *r->mutable_shards()) {
-      if (!sh.copied()) {
-        all = false;
-        continue;
-      }
-      const TaskRecord* t = TaskOf(sh.task_id());
-      if (Done(t)) {
-        sh.clear_watermarks();
-        for (const auto& w : t->result.watermarks()) *sh.add_watermarks() = w;
-        Account(r, &sh, *t);
-      } else if (FailedTask(t) && t->failure == v1::TASK_FAILURE_INCARNATION_CHANGED) {
-        // The source's sequence is gone: copy this shard again.
-        out_->Warn(absl::StrCat("reshard ", r->id(), " shard ", sh.shard(), ": ", t->error,
-                                "; the shard is copied again"));
-        DropTask(&sh);
-        sh.set_copied(false);
-        sh.set_passed(false);
-        sh.clear_watermarks();
-        all = false;
-        continue;
-      } else if (FailedForGood(r, t, sh.shard())) {
+      if (!by_node.empty()) {
+        for (auto& [node, batch] : by_node) {
+          v1::Task& t =
+              NewNodeTask(r, v1::TASK_RESHARD_DELTA, r->src_generation(), node, r->fence_epoch());
+          for (auto& b : batch) *t.add_node_shards() = std::move(b);
+        }
         return false;
       }
-      all = all && sh.passed();
-      remaining += sh.remaining();
+    } else if (!NodeTasksDone(r)) {
+      return false;
     }
-    if (all) {
-      r->set_remaining(remaining);
-      r->set_catch_up_passes(r->catch_up_passes() + 1);
-      // Converged, or the operator forced the swap (`reshard cutover --force`):
-      // this round is the last.
-      if (remaining <= cfg_.migration.catch_up_threshold || r->force_cutover()) {
-        for (auto& sh : *r->mutable_shards()) {
-          DropTask(&sh);
-        }
-        StartPass(r);
-        return true;
-      }
-      r->set_message(absl::StrCat("catch-up round ", r->catch_up_passes(), " copied ", remaining,
-                                  " documents; not converged yet (threshold ",
-                                  cfg_.migration.catch_up_threshold, ")"));
-      StartPass(r);
+    std::map<uint32_t, uint64_t> copied;
+    for (const auto& nt : r->node_tasks()) {
+      for (const auto& b : TaskOf(nt.task_id())->result.node_shards())
+        copied[b.shard()] += b.documents();
     }
+    DropNodeTasks(r);
     for (auto& sh : *r->mutable_shards()) {
-      if (!sh.copied() || TaskOf(sh.task_id()) != nullptr) continue;
-      const uint64_t id = NewTask(*r, v1::TASK_RESHARD_DELTA, r->src_generation(), sh.shard(),
-                                  {sh.sources().begin(), sh.sources().end()}, {}, s_.epoch);
-      v1::Task& task = c_->tasks[id];
-      for (const auto& w : sh.watermarks()) *task.mutable_checkpoint()->add_watermarks() = w;
-      sh.set_task_id(id);
+      if (sh.passed()) continue;
+      Credit(r, &sh, copied[sh.shard()]);
+    }
+    return true;
+  }
+
+  // The shard `shard` is copied again from the backfill (its source's sequence is
+  // gone, or a W is missing).
+  void CopyAgain(v1::ReshardRecord* r, uint32_t shard, const std::string& why) {
+    for (auto& sh : *r->mutable_shards()) {
+      if (sh.shard() != shard || !sh.copied()) continue;
+      out_->Warn(absl::StrCat("reshard ", r->id(), " shard ", shard, ": ", why,
+                              "; the shard is copied again"));
+      DropTask(&sh);
+      sh.set_copied(false);
+      sh.set_passed(false);
+      sh.clear_watermarks();
+    }
+  }
+
+  // Catch-up in rounds: each round is one RESHARD_DELTA per source node over
+  // every copied shard it sources, from each shard's W up to its position when
+  // the task starts (one pipelined round trip per node and page, so a round costs
+  // about the same at any S). A round ends when every node's task is done; it
+  // converges when JudgeCatchUpRound says the final delta fits the stall budget
+  // (or the round was small, or the cutover was forced). True when converged;
+  // false while running or when the reshard failed (check the state).
+  bool RunCatchUp(v1::ReshardRecord* r) {
+    if (r->catch_up_since_ms() == 0) r->set_catch_up_since_ms(now_);
+    if (r->round_started_ms() == 0) r->set_round_started_ms(now_);
+    if (!RunBackfills(r)) return false;
+    if (!r->node_tasks().empty()) {
+      bool done = true;
+      for (const auto& nt : r->node_tasks()) {
+        const TaskRecord* t = TaskOf(nt.task_id());
+        if (FailedTask(t) && t->failure == v1::TASK_FAILURE_INCARNATION_CHANGED) continue;
+        if (FailedTask(t)) {
+          Fail(r, absl::StrCat(v1::TaskKind_Name(t->task.kind()), " on node ", nt.node(),
+                               " failed: ", t->error));
+          return false;
+        }
+        done = done && Done(t);
+      }
+      if (!done) return false;
+      std::map<uint32_t, uint64_t> copied;  // shard -> documents this round
+      std::set<uint32_t> again;
+      for (const auto& nt : r->node_tasks()) {
+        const TaskRecord* t = TaskOf(nt.task_id());
+        if (!Done(t)) {  // its incarnation changed: every shard it sources is copied again
+          for (const auto& b : t->task.node_shards()) again.insert(b.shard());
+          continue;
+        }
+        for (const auto& b : t->result.node_shards()) {
+          copied[b.shard()] += b.documents();
+          for (auto& sh : *r->mutable_shards()) {
+            if (sh.shard() != b.shard()) continue;
+            for (auto& w : *sh.mutable_watermarks()) {
+              if (w.node() == nt.node()) w = b.watermark();
+            }
+          }
+        }
+      }
+      for (uint32_t shard : again) {
+        CopyAgain(r, shard, absl::StrCat("a source's change sequence is gone"));
+      }
+      DropNodeTasks(r);
+      bool all = true;
+      uint64_t remaining = 0;
+      for (auto& sh : *r->mutable_shards()) {
+        auto c = copied.find(sh.shard());
+        if (sh.copied() && c != copied.end()) Credit(r, &sh, c->second);
+        all = all && sh.copied() && sh.passed();
+        remaining += sh.copied() ? sh.remaining() : 0;
+      }
+      if (all) {
+        // Converged (the final delta fits in the stall budget), or the operator
+        // forced the swap (`reshard cutover --force`): this round is the last.
+        CatchUpRound round;
+        round.documents = remaining;
+        round.started_ms = r->round_started_ms();
+        round.now_ms = now_;
+        round.previous_rate = r->copy_rate_docs_per_s();
+        round.catch_up_since_ms = r->catch_up_since_ms();
+        round.forced = r->force_cutover();
+        const CatchUpVerdict v =
+            JudgeCatchUpRound(round, *r, cfg_.migration.catch_up_threshold,
+                              cfg_.migration.max_write_stall, cfg_.migration.catch_up_max);
+        r->set_remaining(remaining);
+        r->set_catch_up_passes(r->catch_up_passes() + 1);
+        r->set_last_round_ms(v.round_ms);
+        r->set_copy_rate_docs_per_s(v.copy_rate_docs_per_s);
+        r->set_estimated_final_delta_ms(v.estimated_final_delta_ms);
+        if (v.not_converging && !r->not_converging()) {
+          out_->Warn(absl::StrCat("reshard ", r->id(), " (", r->index(), "): ", v.message));
+        }
+        r->set_not_converging(v.not_converging);
+        StartPass(r);
+        if (v.converged) return true;
+        r->set_message(v.message);
+      } else {
+        StartPass(r);  // shards still backfilling join the next round
+      }
+    }
+    // The next round: every copied shard from W of each of its sources.
+    std::map<std::string, std::vector<v1::BatchShard>> by_node;
+    std::set<uint32_t> missing;
+    for (const auto& sh : r->shards()) {
+      if (!sh.copied()) continue;
+      for (const auto& n : sh.sources()) {
+        const v1::Watermark* w = nullptr;
+        for (const auto& x : sh.watermarks()) w = x.node() == n ? &x : w;
+        if (w == nullptr) {
+          missing.insert(sh.shard());
+          continue;
+        }
+        v1::BatchShard b;
+        b.set_shard(sh.shard());
+        *b.mutable_from() = *w;
+        by_node[n].push_back(std::move(b));
+      }
+    }
+    for (uint32_t shard : missing) CopyAgain(r, shard, "no W for one of its sources");
+    for (auto& [node, batch] : by_node) {
+      v1::Task& t = NewNodeTask(r, v1::TASK_RESHARD_DELTA, r->src_generation(), node, s_.epoch);
+      for (auto& b : batch) {
+        if (!missing.count(b.shard())) *t.add_node_shards() = std::move(b);
+      }
     }
     return false;
   }
@@ -361,6 +483,7 @@ class ReshardTick : StepContext {
 
   void StartPass(v1::ReshardRecord* r) {
     for (auto& sh : *r->mutable_shards()) sh.set_passed(false);
+    r->set_round_started_ms(now_);
   }
 
   // A forced reshard, or a forced cutover (as a move's), bypasses the window.
@@ -433,8 +556,9 @@ class ReshardTick : StepContext {
 
   // The swap's fence step: FENCE every owner of every source shard at the fence
   // epoch (F per node) and read the position of every destination shard's owners
-  // (a FENCE at epoch 0 raises nothing: W for a later rollback). Returns true when
-  // done and enough sources are fenced; on too few, goes back to `back_to`.
+  // (a FENCE at epoch 0 raises nothing: W for a later rollback), one batched task
+  // per node and generation, all at once. Returns true when done and enough
+  // sources are fenced; on too few, goes back to `back_to`.
   bool Fence(v1::ReshardRecord* r, R back_to) {
     if (r->step() == v1::RESHARD_STEP_PAUSING) {
       if (!Acked(*r) &&
@@ -442,36 +566,60 @@ class ReshardTick : StepContext {
         return false;
       }
       SetStep(r, v1::RESHARD_STEP_FENCING);
+      DropNodeTasks(r);
       const v1::GenerationRoute& src = Gen(r->src_generation());
-      for (auto& sh : *r->mutable_shards()) {
-        sh.set_task_id(NewTask(*r, v1::TASK_FENCE, r->src_generation(), sh.shard(), {},
-                               AllOwners(src.routes(static_cast<int>(sh.shard())), failed_),
-                               r->fence_epoch()));
+      std::map<std::string, std::vector<uint32_t>> live;  // node -> its live shards
+      for (const auto& sh : r->shards()) {
+        for (const auto& n : AllOwners(src.routes(static_cast<int>(sh.shard())), failed_)) {
+          live[n].push_back(sh.shard());
+        }
       }
-      const v1::GenerationRoute& dst = Gen(r->dst_generation());
-      for (const auto& route : dst.routes()) {
-        v1::ReshardShard* p = r->add_dst_positions();
-        p->set_shard(route.shard());
-        p->set_task_id(NewTask(*r, v1::TASK_FENCE, r->dst_generation(), route.shard(), {},
-                               AllOwners(route, failed_), 0));
+      std::map<std::string, std::vector<uint32_t>> positions;  // node -> its new shards
+      r->clear_dst_positions();
+      for (const auto& route : Gen(r->dst_generation()).routes()) {
+        r->add_dst_positions()->set_shard(route.shard());
+        for (const auto& n : AllOwners(route, failed_)) positions[n].push_back(route.shard());
+      }
+      for (const auto& [node, shards] : live) {
+        v1::Task& t = NewNodeTask(r, v1::TASK_FENCE, r->src_generation(), node, r->fence_epoch());
+        for (uint32_t sh : shards) t.add_node_shards()->set_shard(sh);
+      }
+      for (const auto& [node, shards] : positions) {
+        v1::Task& t = NewNodeTask(r, v1::TASK_FENCE, r->dst_generation(), node, 0);
+        for (uint32_t sh : shards) t.add_node_shards()->set_shard(sh);
       }
       return false;
     }
+    if (!NodeTasksDone(r)) return false;
+    std::map<uint32_t, v1::ReshardShard*> live_of, position_of;
     for (auto& sh : *r->mutable_shards()) {
-      const TaskRecord* t = TaskOf(sh.task_id());
-      if (FailedForGood(r, t, sh.shard())) return false;
-      if (!Done(t)) return false;
+      sh.clear_fences();
+      live_of[sh.shard()] = &sh;
     }
     for (auto& p : *r->mutable_dst_positions()) {
-      const TaskRecord* t = TaskOf(p.task_id());
-      if (FailedForGood(r, t, p.shard())) return false;
-      if (!Done(t)) return false;
+      p.clear_watermarks();
+      p.clear_sources();
+      position_of[p.shard()] = &p;
     }
+    for (const auto& nt : r->node_tasks()) {
+      const TaskRecord* t = TaskOf(nt.task_id());
+      const bool is_live = nt.generation() == r->src_generation();
+      auto& of = is_live ? live_of : position_of;
+      for (const auto& b : t->result.node_shards()) {
+        auto it = of.find(b.shard());
+        if (it == of.end()) continue;
+        *(is_live ? it->second->add_fences() : it->second->add_watermarks()) = b.watermark();
+      }
+      if (is_live) continue;
+      for (const auto& n : t->result.unreachable()) {
+        for (const auto& b : t->task.node_shards()) {
+          if (auto it = of.find(b.shard()); it != of.end()) it->second->add_sources(n);
+        }
+      }
+    }
+    DropNodeTasks(r);
     uint32_t short_shards = 0;
     for (auto& sh : *r->mutable_shards()) {
-      const TaskRecord* t = TaskOf(sh.task_id());
-      sh.clear_fences();
-      for (const auto& f : t->result.watermarks()) *sh.add_fences() = f;
       const uint32_t good = cutover::FencedWithCurrentWatermark(sh.watermarks(), sh.fences());
       if (good < static_cast<uint32_t>(sh.sources_size()) || sh.sources_size() == 0) {
         // A source lost its sequence (or left): copy the shard again from the
@@ -485,14 +633,6 @@ class ReshardTick : StepContext {
           sh.add_sources(n);
         }
       }
-      DropTask(&sh);
-    }
-    for (auto& p : *r->mutable_dst_positions()) {
-      const TaskRecord* t = TaskOf(p.task_id());
-      p.clear_watermarks();
-      for (const auto& w : t->result.watermarks()) *p.add_watermarks() = w;
-      for (const auto& n : t->result.unreachable()) p.add_sources(n);  // positions unknown
-      DropTask(&p);
     }
     if (short_shards > 0) {
       BackToCatchUp(r, back_to,
@@ -518,6 +658,8 @@ class ReshardTick : StepContext {
     c_->indexes[r->index()] = ix;
     r->set_stall_ms(static_cast<uint64_t>(now_ - r->paused_at_ms()));
     r->set_paused_at_ms(0);
+    r->set_catch_up_since_ms(0);  // a rollback's catch-up counts from its own start
+    r->set_not_converging(false);
     r->set_wait_epoch(new_epoch_);
   }
 

@@ -96,6 +96,10 @@ class StateStore {
   virtual absl::Status BackupTo(const std::string& path) {
     return absl::UnimplementedError(absl::StrCat("this state backend has no backup to ", path));
   }
+  // The leadership term this store commits under (etcd: the leader key's create
+  // revision; 0 for a backend without leaders). Views and tasks carry it, and a
+  // worker drops those of a lower term than it has seen (DESIGN §9a).
+  virtual uint64_t LeaderTerm() const { return 0; }
 };
 
 }  // namespace miroir::coordinator

@@ -97,6 +97,15 @@ void PrintStatus(const pb::ReshardStatusResponse& st) {
   t.AddRow({"ended", Ms(r.ended_ms())});
   t.AddRow({"throttle", r.throttle_docs_per_s() ? absl::StrCat(r.throttle_docs_per_s(), " docs/s")
                                                 : "unthrottled"});
+  if (r.catch_up_passes() > 0) {
+    t.AddRow({"catch-up", absl::StrCat(r.catch_up_passes(), " rounds; last ", r.remaining(),
+                                       " documents in ", r.last_round_ms(), " ms at ",
+                                       r.copy_rate_docs_per_s(), " docs/s; final delta estimated ",
+                                       r.estimated_final_delta_ms() == UINT64_MAX
+                                           ? std::string("unknown")
+                                           : absl::StrCat(r.estimated_final_delta_ms(), " ms"),
+                                       r.not_converging() ? " (NOT CONVERGING)" : "")});
+  }
   t.AddRow({"documents (live)",
             st.estimate().stats_known() ? absl::StrCat(st.estimate().documents()) : "unknown"});
   if (r.divergent_keys_size() > 0) {

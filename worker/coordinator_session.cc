@@ -125,6 +125,14 @@ void CoordinatorSession::RunOneStream() {
       switch (in.msg_case()) {
         case v1::CoordinatorMessage::kRegisterAck: {
           absl::MutexLock l(&mu_);
+          if (!terms_.Admit(in.register_ack().term())) {
+            // A deposed leader (DESIGN §9a): no lease from it; try the next one.
+            spdlog::warn("coordinator {} answered at term {}, below term {} seen: leaving it",
+                         coordinators_[current_.load() % coordinators_.size()],
+                         in.register_ack().term(), terms_.highest());
+            ctx.TryCancel();
+            break;
+          }
           registered_ = true;
           lease_ttl_ms_ = std::max<uint64_t>(in.register_ack().lease_ttl_ms(), 1);
           lease_until_ = reg_sent + std::chrono::milliseconds(lease_ttl_ms_);
@@ -155,9 +163,20 @@ void CoordinatorSession::RunOneStream() {
           }
           break;
         }
-        case v1::CoordinatorMessage::kView:
-          OnView(in.view());
+        case v1::CoordinatorMessage::kView: {
+          bool admit;
+          {
+            absl::MutexLock l(&mu_);
+            admit = terms_.Admit(in.view().term());
+          }
+          if (admit) {
+            OnView(in.view());
+          } else {
+            spdlog::warn("dropped epoch {} of term {}: term {} seen", in.view().epoch(),
+                         in.view().term(), HighestTerm());
+          }
           break;
+        }
         case v1::CoordinatorMessage::kReadExclusions:
           if (read_exclusions_ != nullptr) read_exclusions_->Apply(in.read_exclusions());
           break;
@@ -170,7 +189,19 @@ void CoordinatorSession::RunOneStream() {
             sink = sink_;
           }
           if (sink == nullptr) break;
-          if (in.has_task()) sink->OnTask(in.task());
+          if (in.has_task()) {
+            bool admit;
+            {
+              absl::MutexLock l(&mu_);
+              admit = terms_.Admit(in.task().term());
+            }
+            if (!admit) {
+              spdlog::warn("dropped task {} of term {}: term {} seen", in.task().id(),
+                           in.task().term(), HighestTerm());
+              break;
+            }
+            sink->OnTask(in.task());
+          }
           if (in.has_cancel()) sink->OnCancel(in.cancel().task_id());
           if (in.has_checkpoint_ack()) {
             sink->OnCheckpointAck(in.checkpoint_ack().task_id(),

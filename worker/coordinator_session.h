@@ -41,6 +41,7 @@
 #include "worker/node_stores.h"
 #include "worker/read_exclusions.h"
 #include "worker/router.h"
+#include "worker/term_gate.h"
 #include "worker/view_change.h"
 
 namespace miroir {
@@ -149,6 +150,13 @@ class CoordinatorSession : public CoordinatorLink {
   grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   SteadyTime stream_started_ ABSL_GUARDED_BY(mu_);  // when ctx_ was set
   bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  // The highest coordinator term seen: a lower one's views, tasks and sessions
+  // are dropped (a deposed leader; DESIGN §9a).
+  TermGate terms_ ABSL_GUARDED_BY(mu_);
+  uint64_t HighestTerm() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    return terms_.highest();
+  }
   uint64_t lease_ttl_ms_ ABSL_GUARDED_BY(mu_) = 0;
   SteadyTime lease_until_ ABSL_GUARDED_BY(mu_);
   SteadyTime next_heartbeat_ ABSL_GUARDED_BY(mu_);

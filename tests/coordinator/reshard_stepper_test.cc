@@ -129,12 +129,34 @@ class ReshardStepperTest : public ::testing::Test {
     }
   }
 
-  // Finishes every FENCE task with F per target; `incarnation` of each node.
-  void FinishFences(const std::map<std::string, std::string>& incarnation) {
+  // Finishes every catch-up round task (node-batched RESHARD_DELTA) not yet
+  // finished as the worker reports it: per listed shard, W = `seq` at
+  // incarnation i0 and `documents` copied.
+  void FinishDeltas(uint64_t documents = 0, uint64_t seq = 7) {
+    for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
+      if (t->status != TaskRecord::Status::kPending) continue;
+      t->status = TaskRecord::Status::kDone;
+      ASSERT_EQ(t->task.sources_size(), 1) << "one node per catch-up task";
+      for (const auto& b : t->task.node_shards()) {
+        auto* r = t->result.add_node_shards();
+        r->set_shard(b.shard());
+        *r->mutable_watermark() = Mark(t->task.sources(0), "i0", seq);
+        r->set_documents(documents);
+      }
+    }
+  }
+
+  // Finishes every (node-batched) FENCE task as the worker reports it: F = `seq`
+  // of every listed shard on the task's node; `incarnation` of each node.
+  void FinishFences(const std::map<std::string, std::string>& incarnation, uint64_t seq = 9) {
     for (TaskRecord* t : Tasks(v1::TASK_FENCE)) {
       t->status = TaskRecord::Status::kDone;
-      for (const auto& n : t->task.targets()) {
-        *t->result.add_watermarks() = Mark(n, incarnation.at(n), 9);
+      ASSERT_EQ(t->task.targets_size(), 1) << "one node per FENCE task";
+      const std::string& n = t->task.targets(0);
+      for (const auto& b : t->task.node_shards()) {
+        auto* r = t->result.add_node_shards();
+        r->set_shard(b.shard());
+        *r->mutable_watermark() = Mark(n, incarnation.at(n), seq);
       }
     }
   }
@@ -146,7 +168,7 @@ class ReshardStepperTest : public ::testing::Test {
     FinishCopies(v1::TASK_RESHARD_BACKFILL);
     Step();  // backfill -> catching_up, first delta pass issued
     ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
-    FinishCopies(v1::TASK_RESHARD_DELTA);
+    FinishDeltas();
   }
 
   // The swap's writes paused at the clock's time (verify off).
@@ -206,14 +228,31 @@ TEST_F(ReshardStepperTest, BackfillKeepsAtMostBackfillConcurrencyInFlight) {
 
 TEST_F(ReshardStepperTest, BackfillDoneStartsCatchingUpAndCountsDocuments) {
   ToBackfill();
-  v1::TaskResult r;
-  r.set_documents(30);
-  FinishAll(v1::TASK_RESHARD_BACKFILL, r);
+  FinishCopies(v1::TASK_RESHARD_BACKFILL);
+  for (TaskRecord* t : Tasks(v1::TASK_RESHARD_BACKFILL)) t->result.set_documents(30);
   StepOutput out = Step();
   EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
   EXPECT_EQ(rec().documents_backfilled(), 60u);
   EXPECT_EQ(out.documents_backfilled, 60u) << "the counter the runner bumps";
-  EXPECT_EQ(Tasks(v1::TASK_RESHARD_DELTA).size(), 2u);
+  // The first catch-up round: one task per source node, each from the W its
+  // backfill reported.
+  auto deltas = Tasks(v1::TASK_RESHARD_DELTA);
+  ASSERT_EQ(deltas.size(), 2u);
+  for (TaskRecord* t : deltas) {
+    ASSERT_EQ(t->task.node_shards_size(), 1);
+    EXPECT_EQ(t->task.node_shards(0).from().node(), t->task.sources(0));
+    EXPECT_EQ(t->task.node_shards(0).from().seq(), 7u);
+    EXPECT_TRUE(t->task.node_shards(0).upto().node().empty()) << "a pass, not a final delta";
+  }
+}
+
+TEST_F(ReshardStepperTest, ACopiedShardWithoutAWIsCopiedAgainRatherThanSkipped) {
+  ToBackfill();
+  FinishAll(v1::TASK_RESHARD_BACKFILL, {});  // no watermarks reported
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_TRUE(Tasks(v1::TASK_RESHARD_DELTA).empty());
+  for (const auto& sh : rec().shards()) EXPECT_FALSE(sh.copied()) << "shard " << sh.shard();
 }
 
 TEST_F(ReshardStepperTest, ConvergedCatchUpIsVerifiedFirst) {
@@ -258,14 +297,12 @@ TEST_F(ReshardStepperTest, ForcedCutoverSwapsAfterTheRoundInFlightAndOutsideTheW
   FinishCopies(v1::TASK_RESHARD_BACKFILL);
   Step();
   ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
-  // Every round copies 50 documents per shard: above the threshold (10), so the
+  // Every round copies 50 documents per shard in 5 s: above the threshold (10),
+  // and its final delta would take 5 s, above half of max_write_stall, so the
   // catch-up goes round after round.
   auto busy_round = [this] {
-    for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
-      t->status = TaskRecord::Status::kDone;
-      t->result.set_documents(50);
-      for (const auto& n : t->task.sources()) *t->result.add_watermarks() = Mark(n, "i0", 7);
-    }
+    clock_.Advance(5000);
+    FinishDeltas(50);
     Step();
   };
   busy_round();
@@ -284,6 +321,45 @@ TEST_F(ReshardStepperTest, ForcedCutoverSwapsAfterTheRoundInFlightAndOutsideTheW
             "cutover forced by the operator (100 left); verify_before_swap is off");
 }
 
+// Issue 19 item 5: above catch_up_threshold, a catch-up whose rounds copy fast
+// enough converges (the final delta fits in half of max_write_stall); one that
+// does not goes on, and past catch_up_max says "not converging" and keeps going.
+TEST_F(ReshardStepperTest, BusyRoundsConvergeByTheEstimatedFinalDeltaNotTheCount) {
+  cfg_.resharding.verify_before_swap = false;
+  cfg_.migration.catch_up_max = absl::Seconds(20);
+  ToBackfill();
+  FinishCopies(v1::TASK_RESHARD_BACKFILL);
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  auto round = [this](int64_t ms, uint64_t docs_per_shard) {
+    clock_.Advance(ms);
+    FinishDeltas(docs_per_shard);
+    Step();
+  };
+  // 2 × 400 documents in 8 s: 100 docs/s, the final delta ~8 s: not yet.
+  round(8000, 400);
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
+  EXPECT_EQ(rec().copy_rate_docs_per_s(), 100u);
+  EXPECT_EQ(rec().estimated_final_delta_ms(), 8000u);
+  EXPECT_FALSE(rec().not_converging());
+  EXPECT_EQ(rec().message().rfind("catch-up round 1 copied 800 documents in 8000 ms", 0), 0u)
+      << rec().message();
+  // Another 8 s: 16 s in catching_up, then 24 s: past catch_up_max (20 s).
+  round(8000, 400);
+  EXPECT_FALSE(rec().not_converging());
+  round(8000, 400);
+  EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP) << "it goes on: the operator decides";
+  EXPECT_TRUE(rec().not_converging());
+  EXPECT_EQ(rec().message().rfind("not converging after 20s: ", 0), 0u) << rec().message();
+  // The writes slow down... no: the copy speeds up. 2 × 400 documents in 200 ms:
+  // 4,000 docs/s now, 2,050 smoothed; the final delta ~391 ms: converged, above
+  // the threshold of 10.
+  round(200, 400);
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
+  EXPECT_EQ(rec().remaining(), 800u);
+  EXPECT_FALSE(rec().not_converging());
+}
+
 TEST_F(ReshardStepperTest, WithoutAForcedCutoverAClosedWindowHoldsAConvergedCatchUp) {
   rec().set_force(false);
   rec().set_schedule_window(ClosedWindow());
@@ -295,13 +371,13 @@ TEST_F(ReshardStepperTest, WithoutAForcedCutoverAClosedWindowHoldsAConvergedCatc
   EXPECT_EQ(rec().message(), "waiting for a resharding window before the swap");
   EXPECT_TRUE(Tasks(v1::TASK_RESHARD_VERIFY).empty());
   EXPECT_TRUE(change_.events.empty());
-  FinishCopies(v1::TASK_RESHARD_DELTA);
+  FinishDeltas();
   Step();
   EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
   EXPECT_TRUE(change_.events.empty());
   // Forced: the next converged round verifies, then swaps.
   rec().set_force_cutover(true);
-  FinishCopies(v1::TASK_RESHARD_DELTA);
+  FinishDeltas();
   Step();
   EXPECT_EQ(rec().state(), v1::RESHARD_VERIFY);
   FinishAll(v1::TASK_RESHARD_VERIFY, {});
@@ -317,12 +393,68 @@ TEST_F(ReshardStepperTest, SwapFencesOnlyOnceDrainedOrAcked) {
   clock_.Advance(100);  // drain_timeout
   Step();
   EXPECT_EQ(rec().step(), v1::RESHARD_STEP_FENCING);
-  // Every old shard fenced at the fence epoch, every new shard's position read.
+  // Every old shard fenced at the fence epoch, every new shard's position read:
+  // one task per node and generation (2 nodes: 4 tasks for 2 + 4 shards), each
+  // listing that node's shards.
   auto fences = Tasks(v1::TASK_FENCE);
-  ASSERT_EQ(fences.size(), 6u);
-  int at_fence_epoch = 0;
-  for (TaskRecord* t : fences) at_fence_epoch += t->task.epoch() == rec().fence_epoch();
-  EXPECT_EQ(at_fence_epoch, 2);
+  ASSERT_EQ(fences.size(), 4u);
+  std::multiset<uint32_t> live, positions;
+  std::set<std::pair<uint64_t, std::string>> node_gen;
+  for (TaskRecord* t : fences) {
+    ASSERT_EQ(t->task.targets_size(), 1);
+    EXPECT_TRUE(node_gen.insert({t->task.generation(), t->task.targets(0)}).second);
+    const bool is_live = t->task.generation() == kOld;
+    EXPECT_EQ(t->task.epoch(), is_live ? rec().fence_epoch() : 0u);
+    for (const auto& b : t->task.node_shards()) {
+      const auto& route = s_.generations[t->task.generation()].routes(static_cast<int>(b.shard()));
+      EXPECT_EQ(route.owners(0).nodes(0), t->task.targets(0)) << "a shard on its owner's task";
+      (is_live ? live : positions).insert(b.shard());
+    }
+  }
+  EXPECT_EQ(live, (std::multiset<uint32_t>{0, 1}));
+  EXPECT_EQ(positions, (std::multiset<uint32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(rec().node_tasks_size(), 4);
+}
+
+TEST_F(ReshardStepperTest, FenceResultsLandPerShardAndAnUnreachableOwnerLeavesPositionsUnknown) {
+  ToSwapPaused();
+  acked_.insert(rec().wait_epoch());
+  Step();
+  ASSERT_EQ(rec().step(), v1::RESHARD_STEP_FENCING);
+  // r1 does not answer its position read of the new generation.
+  for (TaskRecord* t : Tasks(v1::TASK_FENCE)) {
+    const std::string n = t->task.targets(0);
+    t->status = TaskRecord::Status::kDone;
+    if (t->task.generation() == kNew && n == "r1") {
+      t->result.add_unreachable(n);
+      continue;
+    }
+    for (const auto& b : t->task.node_shards()) {
+      auto* r = t->result.add_node_shards();
+      r->set_shard(b.shard());
+      *r->mutable_watermark() = Mark(n, "i0", 20 + b.shard());
+    }
+  }
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  for (const auto& sh : rec().shards()) {
+    ASSERT_EQ(sh.fences_size(), 1);
+    EXPECT_EQ(sh.fences(0).seq(), 20 + sh.shard()) << "shard " << sh.shard();
+  }
+  ASSERT_EQ(rec().dst_positions_size(), 4);
+  for (const auto& p : rec().dst_positions()) {
+    const std::string owner =
+        s_.generations[kNew].routes(static_cast<int>(p.shard())).owners(0).nodes(0);
+    if (owner == "r1") {
+      EXPECT_EQ(p.watermarks_size(), 0);
+      ASSERT_EQ(p.sources_size(), 1) << "position unknown: the whole shard is copied on rollback";
+      EXPECT_EQ(p.sources(0), "r1");
+    } else {
+      ASSERT_EQ(p.watermarks_size(), 1);
+      EXPECT_EQ(p.watermarks(0).seq(), 20 + p.shard());
+    }
+  }
+  EXPECT_EQ(rec().node_tasks_size(), 2) << "the fences dropped, the final deltas issued";
 }
 
 TEST_F(ReshardStepperTest, FencedSourcesStartTheFinalDelta) {
@@ -333,13 +465,76 @@ TEST_F(ReshardStepperTest, FencedSourcesStartTheFinalDelta) {
   FinishFences({{"r0", "i0"}, {"r1", "i0"}});
   Step();
   EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  // One final delta per source node, (W, F] of each shard it sources.
   auto deltas = Tasks(v1::TASK_RESHARD_DELTA);
   ASSERT_EQ(deltas.size(), 2u);
   for (TaskRecord* t : deltas) {
     EXPECT_EQ(t->task.epoch(), rec().fence_epoch());
-    EXPECT_EQ(t->task.sources_size(), 1);
-    EXPECT_EQ(t->task.upto_size(), 1) << "F of the shard's one owner";
+    ASSERT_EQ(t->task.sources_size(), 1);
+    ASSERT_EQ(t->task.node_shards_size(), 1);
+    const auto& b = t->task.node_shards(0);
+    EXPECT_EQ(b.shard(), t->task.sources(0) == "r0" ? 0u : 1u);
+    EXPECT_EQ(b.from().seq(), 7u) << "W of the last catch-up pass";
+    EXPECT_EQ(b.upto().seq(), 9u) << "F of the fence";
+    EXPECT_EQ(b.upto().node(), t->task.sources(0));
+    EXPECT_EQ(t->task.target_route().generation(), kNew);
   }
+}
+
+TEST_F(ReshardStepperTest, SourcesThatDidNotMoveSinceTheLastPassNeedNoFinalDelta) {
+  ToSwapPaused();
+  acked_.insert(rec().wait_epoch());
+  Step();
+  FinishFences({{"r0", "i0"}, {"r1", "i0"}}, /*seq=*/7);  // F = W: nothing written since
+  clock_.Advance(30);
+  Step();
+  EXPECT_TRUE(Tasks(v1::TASK_RESHARD_DELTA).empty());
+  EXPECT_EQ(rec().state(), v1::RESHARD_RETENTION) << "fenced, nothing to copy, flipped";
+  EXPECT_EQ(rec().stall_ms(), 30u);
+}
+
+TEST_F(ReshardStepperTest, FinalDeltaCountsWhatEachShardCopied) {
+  ToSwapPaused();
+  acked_.insert(rec().wait_epoch());
+  Step();
+  FinishFences({{"r0", "i0"}, {"r1", "i0"}});
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  const uint64_t before = rec().documents_backfilled();
+  for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
+    t->status = TaskRecord::Status::kDone;
+    for (const auto& b : t->task.node_shards()) {
+      auto* r = t->result.add_node_shards();
+      r->set_shard(b.shard());
+      *r->mutable_watermark() = b.upto();
+      r->set_documents(b.shard() == 0 ? 3 : 5);
+    }
+  }
+  Step();
+  EXPECT_EQ(rec().documents_backfilled(), before + 8);
+  for (const auto& sh : rec().shards()) EXPECT_EQ(sh.remaining(), sh.shard() == 0 ? 3u : 5u);
+  EXPECT_EQ(rec().node_tasks_size(), 0);
+  EXPECT_TRUE(Tasks(v1::TASK_RESHARD_DELTA).empty()) << "consumed";
+}
+
+TEST_F(ReshardStepperTest, AFinalDeltaFailedForGoodFailsTheReshardNamingTheNode) {
+  ToSwapPaused();
+  acked_.insert(rec().wait_epoch());
+  Step();
+  FinishFences({{"r0", "i0"}, {"r1", "i0"}});
+  Step();
+  ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
+    if (t->task.sources(0) != "r1") continue;
+    t->status = TaskRecord::Status::kFailed;
+    t->error = "r1: fenced";
+    t->failures = 100;
+  }
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_FAILED);
+  EXPECT_EQ(rec().message(), "TASK_RESHARD_DELTA on node r1 failed: r1: fenced");
+  EXPECT_NE(s_.generations[kOld].routes(0).state(), v1::SHARD_PAUSED) << "unpaused";
+  EXPECT_EQ(rec().node_tasks_size(), 0);
 }
 
 TEST_F(ReshardStepperTest, SourcesThatLostTheirSequenceSendTheSwapBackToCatchingUp) {
@@ -390,9 +585,7 @@ TEST_F(ReshardStepperTest, FinalDeltaDoneFlipsTheShadowLive) {
   ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
   FinishAll(v1::TASK_RESHARD_DELTA, {});
   clock_.Advance(250);
-  Step();  // the final deltas accounted
-  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
-  Step();
+  Step();  // the final deltas accounted and the flip published, in one tick
   EXPECT_EQ(rec().state(), v1::RESHARD_RETENTION);
   EXPECT_TRUE(change_.bump_epoch);
   EXPECT_EQ(s_.indexes["products"].live_generation(), kNew);
@@ -427,15 +620,25 @@ TEST_F(ReshardStepperTest, SourceWhoseIncarnationChangedIsCopiedAgain) {
   FinishCopies(v1::TASK_RESHARD_BACKFILL);
   Step();  // backfill -> catching_up, first delta pass issued
   ASSERT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
-  TaskRecord* t = Tasks(v1::TASK_RESHARD_DELTA).at(0);
+  // r0's catch-up task finds its sequence gone: every shard it sources (shard 0)
+  // is copied again once the round ends; r1's shard goes on from its new W.
+  TaskRecord* t = nullptr;
+  for (TaskRecord* x : Tasks(v1::TASK_RESHARD_DELTA)) t = x->task.sources(0) == "r0" ? x : t;
+  ASSERT_NE(t, nullptr);
   t->status = TaskRecord::Status::kFailed;
   t->error = "incarnation changed: node r0 was i0, now i1";
   t->failure = v1::TASK_FAILURE_INCARNATION_CHANGED;
   Step();
+  EXPECT_TRUE(rec().shards(0).copied()) << "the round is not over yet";
+  FinishDeltas(0, 12);
+  Step();
   EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP);
-  int recopied = 0;
-  for (const auto& sh : rec().shards()) recopied += !sh.copied();
-  EXPECT_EQ(recopied, 1);
+  EXPECT_FALSE(rec().shards(0).copied());
+  Step();
+  EXPECT_EQ(Tasks(v1::TASK_RESHARD_BACKFILL).size(), 1u) << "shard 0 copied again";
+  ASSERT_TRUE(rec().shards(1).copied());
+  ASSERT_EQ(rec().shards(1).watermarks_size(), 1);
+  EXPECT_EQ(rec().shards(1).watermarks(0).seq(), 12u);
 }
 
 TEST_F(ReshardStepperTest, ErrorThatOnlyReadsLikeAnIncarnationChangeFailsTheReshard) {

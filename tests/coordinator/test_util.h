@@ -93,6 +93,7 @@ class ForwardingStateStore : public coordinator::StateStore {
   explicit ForwardingStateStore(std::unique_ptr<coordinator::StateStore> inner)
       : inner_(std::move(inner)) {}
   absl::StatusOr<coordinator::LoadedState> Load() override { return inner_->Load(); }
+  uint64_t LeaderTerm() const override { return inner_->LeaderTerm(); }
   absl::Status Commit(const coordinator::StateWrite& write) override {
     return inner_->Commit(write);
   }

@@ -28,6 +28,13 @@ TEST(CutoverYield, BulkKindsYieldAndTheCutoversOwnTasksDoNot) {
   v1::Task swap_delta = Kind(v1::TASK_RESHARD_DELTA);
   swap_delta.add_upto()->set_node("a");
   EXPECT_FALSE(YieldsToCutovers(swap_delta));
+  // So is the node-batched final delta (F per shard in its batch, none in upto);
+  // a node-batched catch-up pass (no F) is bulk work and yields.
+  v1::Task batched = Kind(v1::TASK_RESHARD_DELTA);
+  batched.add_node_shards()->mutable_from()->set_node("a");
+  EXPECT_TRUE(YieldsToCutovers(batched));
+  batched.mutable_node_shards(0)->mutable_upto()->set_node("a");
+  EXPECT_FALSE(YieldsToCutovers(batched));
 }
 
 TEST(CutoverYield, ASnapshotNamesEveryNodeOfItsPausedShards) {

@@ -395,6 +395,216 @@ TEST_F(ReshardTasksTest, FinalDeltaCopiesExactlyWToF) {
                                                            {keys[1], Doc(keys[1], 10, "{}")}}));
 }
 
+// The swap's node-batched tasks (issue 19): one FENCE per node over every shard
+// it owns, one final delta per source node over every shard it sources.
+TEST_F(ReshardTasksTest, NodeBatchedFenceFencesEveryListedShardAndReportsEachF) {
+  const auto source = MakeRoute(kSourceGen, 8);
+  std::vector<uint32_t> owned;  // shards of node a
+  for (uint32_t s = 0; s < 8; ++s) {
+    const auto owners = RouteNodes(source.routes(static_cast<int>(s)), RouteSet::kOwners);
+    if (std::find(owners.begin(), owners.end(), "a") != owners.end()) owned.push_back(s);
+  }
+  ASSERT_GE(owned.size(), 2u);
+  for (uint32_t s : owned) {
+    for (const auto& k : KeysOfShard(s, 8, 40)) PutIn(source, k, 10, "{}", false, "a");
+  }
+  v1::Task t;
+  t.set_id(3);
+  t.set_kind(v1::TASK_FENCE);
+  t.set_epoch(0);  // a position read first: raises nothing
+  t.set_index(kIndex);
+  t.set_generation(kSourceGen);
+  t.set_shards(8);
+  t.add_targets("a");
+  for (uint32_t s : owned) t.add_node_shards()->set_shard(s);
+  auto pos = Run(t);
+  ASSERT_TRUE(pos.ok()) << pos.status();
+  ASSERT_EQ(pos->node_shards_size(), static_cast<int>(owned.size()));
+  for (const auto& b : pos->node_shards()) {
+    EXPECT_EQ(*stores_["a"]->GetFence(ShardKey{kIndex, kSourceGen, b.shard()}), 0u);
+  }
+  t.set_epoch(5);
+  auto res = Run(t);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->unreachable_size(), 0);
+  ASSERT_EQ(res->node_shards_size(), static_cast<int>(owned.size()));
+  for (int i = 0; i < res->node_shards_size(); ++i) {
+    const auto& b = res->node_shards(i);
+    EXPECT_EQ(b.shard(), owned[static_cast<size_t>(i)]);
+    const ShardKey key{kIndex, kSourceGen, b.shard()};
+    EXPECT_EQ(*stores_["a"]->GetFence(key), 5u) << "shard " << b.shard();
+    auto cur = stores_["a"]->CurrentSeq(key);
+    ASSERT_TRUE(cur.ok());
+    EXPECT_EQ(b.watermark().node(), "a");
+    EXPECT_EQ(b.watermark().incarnation(), cur->incarnation);
+    EXPECT_EQ(b.watermark().seq(), cur->seq) << "shard " << b.shard();
+    EXPECT_EQ(b.watermark().seq(), pos->node_shards(i).watermark().seq())
+        << "nothing written since";
+  }
+  // A node that does not answer is reported, not failed: the coordinator counts F.
+  ASSERT_TRUE(nodes_["a"]->Stop().ok());
+  res = Run(t);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_THAT(res->unreachable(), ElementsAre("a"));
+  EXPECT_EQ(res->node_shards_size(), 0);
+}
+
+TEST_F(ReshardTasksTest, NodeBatchedFinalDeltaCopiesExactlyWToFOfEveryShardFromItsNode) {
+  const auto source = MakeRoute(kSourceGen, 8);
+  const auto target = MakeRoute(kTargetGen, 16);
+  std::vector<uint32_t> owned;  // shards of node a
+  for (uint32_t s = 0; s < 8; ++s) {
+    const auto owners = RouteNodes(source.routes(static_cast<int>(s)), RouteSet::kOwners);
+    if (std::find(owners.begin(), owners.end(), "a") != owners.end()) owned.push_back(s);
+  }
+  ASSERT_GE(owned.size(), 2u);
+  std::map<uint32_t, std::vector<std::string>> keys;
+  std::map<uint32_t, v1::Watermark> w;  // W of a per shard
+  for (uint32_t s : owned) {
+    keys[s] = KeysOfShard(s, 8, 200);
+    ASSERT_GE(keys[s].size(), 9u);
+    PutIn(source, keys[s][0], 10, "{}", false, "a");
+    auto cur = stores_["a"]->CurrentSeq(ShardKey{kIndex, kSourceGen, s});
+    ASSERT_TRUE(cur.ok());
+    w[s].set_node("a");
+    w[s].set_incarnation(cur->incarnation);
+    w[s].set_seq(cur->seq);
+  }
+  // In (W, F]: 7 entries on the first shard (more than a page of 3), 1 on the
+  // others; after F: one more on each.
+  std::map<std::string, StoredDoc> want;
+  for (size_t i = 0; i < owned.size(); ++i) {
+    const uint32_t s = owned[i];
+    const size_t n = i == 0 ? 7 : 1;
+    for (size_t k = 1; k <= n; ++k) {
+      PutIn(source, keys[s][k], 20, "{\"k\":1}", false, "a");
+      want[keys[s][k]] = Doc(keys[s][k], 20, "{\"k\":1}");
+    }
+  }
+  PutIn(source, keys[owned[1]][2], 30, "", /*tomb=*/true, "a");  // a delete in (W, F]
+  want[keys[owned[1]][2]] = Doc(keys[owned[1]][2], 30, "", true);
+  v1::Task fd = CopyTask(v1::TASK_RESHARD_DELTA, source, 0, target);
+  fd.set_epoch(3);
+  fd.clear_sources();
+  fd.add_sources("a");
+  for (uint32_t s : owned) {
+    auto f = stores_["a"]->SetFence(ShardKey{kIndex, kSourceGen, s}, 3);
+    ASSERT_TRUE(f.ok()) << f.status();
+    v1::BatchShard* b = fd.add_node_shards();
+    b->set_shard(s);
+    *b->mutable_from() = w[s];
+    b->mutable_upto()->set_node("a");
+    b->mutable_upto()->set_incarnation(f->incarnation);
+    b->mutable_upto()->set_seq(f->seq);
+  }
+  for (uint32_t s : owned) PutIn(source, keys[s][8], 40, "{}", false, "a", /*epoch=*/3);  // after F
+  auto res = Run(fd);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->documents(), want.size());
+  ASSERT_EQ(res->node_shards_size(), static_cast<int>(owned.size()));
+  for (int i = 0; i < res->node_shards_size(); ++i) {
+    const auto& b = res->node_shards(i);
+    EXPECT_EQ(b.shard(), owned[static_cast<size_t>(i)]);
+    EXPECT_EQ(b.watermark().seq(), fd.node_shards(i).upto().seq()) << "W reached is F";
+    EXPECT_EQ(b.documents(), i == 0 ? 7u : (i == 1 ? 2u : 1u)) << "shard " << b.shard();
+  }
+  ExpectSameHoldings(ScanTarget(target), Expected(target, want));
+}
+
+TEST_F(ReshardTasksTest, NodeBatchedCatchUpCopiesEachShardFromWToItsPositionNow) {
+  const auto source = MakeRoute(kSourceGen, 8);
+  const auto target = MakeRoute(kTargetGen, 16);
+  std::vector<uint32_t> owned;  // shards of node a
+  for (uint32_t s = 0; s < 8; ++s) {
+    const auto owners = RouteNodes(source.routes(static_cast<int>(s)), RouteSet::kOwners);
+    if (std::find(owners.begin(), owners.end(), "a") != owners.end()) owned.push_back(s);
+  }
+  ASSERT_GE(owned.size(), 2u);
+  v1::Task pass = CopyTask(v1::TASK_RESHARD_DELTA, source, 0, target);
+  pass.clear_sources();
+  pass.add_sources("a");
+  std::map<std::string, StoredDoc> want;
+  for (size_t i = 0; i < owned.size(); ++i) {
+    const uint32_t s = owned[i];
+    const auto keys = KeysOfShard(s, 8, 200);
+    ASSERT_GE(keys.size(), 6u);
+    PutIn(source, keys[0], 10, "{}", false, "a");  // before W: not copied
+    auto cur = stores_["a"]->CurrentSeq(ShardKey{kIndex, kSourceGen, s});
+    ASSERT_TRUE(cur.ok());
+    v1::BatchShard* b = pass.add_node_shards();  // no F: up to the position now
+    b->set_shard(s);
+    b->mutable_from()->set_node("a");
+    b->mutable_from()->set_incarnation(cur->incarnation);
+    b->mutable_from()->set_seq(cur->seq);
+    const size_t n = i == 0 ? 5 : 1;  // more than a page of 3 on the first shard
+    for (size_t k = 1; k <= n; ++k) {
+      PutIn(source, keys[k], 20, "{}", false, "a");
+      want[keys[k]] = Doc(keys[k], 20, "{}");
+    }
+  }
+  auto res = Run(pass);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->documents(), want.size());
+  ASSERT_EQ(res->node_shards_size(), static_cast<int>(owned.size()));
+  for (int i = 0; i < res->node_shards_size(); ++i) {
+    const auto& b = res->node_shards(i);
+    auto cur = stores_["a"]->CurrentSeq(ShardKey{kIndex, kSourceGen, b.shard()});
+    ASSERT_TRUE(cur.ok());
+    EXPECT_EQ(b.watermark().node(), "a");
+    EXPECT_EQ(b.watermark().incarnation(), cur->incarnation);
+    EXPECT_EQ(b.watermark().seq(), cur->seq) << "the new W is the position it read";
+    EXPECT_EQ(b.documents(), i == 0 ? 5u : 1u);
+    EXPECT_EQ(*stores_["a"]->GetFence(ShardKey{kIndex, kSourceGen, b.shard()}), 0u)
+        << "reading the position raised no fence";
+  }
+  ExpectSameHoldings(ScanTarget(target), Expected(target, want));
+  // The next pass from the new W copies nothing.
+  for (int i = 0; i < pass.node_shards_size(); ++i) {
+    *pass.mutable_node_shards(i)->mutable_from() = res->node_shards(i).watermark();
+  }
+  res = Run(pass);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->documents(), 0u);
+}
+
+TEST_F(ReshardTasksTest, NodeBatchedFinalDeltaRefusesAnotherIncarnationAndMalformedBatches) {
+  const auto source = MakeRoute(kSourceGen, 8);
+  const auto target = MakeRoute(kTargetGen, 16);
+  v1::Task fd = CopyTask(v1::TASK_RESHARD_DELTA, source, 0, target);
+  fd.clear_sources();
+  fd.add_sources("a");
+  v1::BatchShard* b = fd.add_node_shards();
+  b->set_shard(1);
+  b->mutable_from()->set_node("a");
+  b->mutable_from()->set_incarnation("not-a's");
+  b->mutable_from()->set_seq(1);
+  *b->mutable_upto() = b->from();
+  b->mutable_upto()->set_seq(5);
+  auto res = Run(fd);
+  EXPECT_EQ(TaskFailureOf(res.status()), v1::TASK_FAILURE_INCARNATION_CHANGED) << res.status();
+  EXPECT_THAT(std::string(res.status().message()), HasSubstr("node a was not-a's, now "));
+
+  v1::Task two = fd;
+  two.add_sources("b");
+  res = Run(two);
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(res.status().message()),
+              StartsWith("sources: a batched RESHARD_DELTA names one node"));
+
+  v1::Task other_node = fd;
+  other_node.mutable_node_shards(0)->mutable_upto()->set_node("b");
+  res = Run(other_node);
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(res.status().message()),
+              HasSubstr("batch: shard 1: W and F must be positions of a"));
+
+  v1::Task out_of_range = fd;
+  out_of_range.mutable_node_shards(0)->set_shard(8);
+  res = Run(out_of_range);
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(res.status().message()), HasSubstr("batch shard 8 is not below 8"));
+}
+
 TEST_F(ReshardTasksTest, DeltaFailsWhenASourceIncarnationChanged) {
   const auto source = MakeRoute(kSourceGen, 8);
   const auto target = MakeRoute(kTargetGen, 16);

@@ -203,7 +203,10 @@ absl::StatusOr<std::vector<StoredDoc>> RedisStore::ReadDocs(int script,
                                                             std::vector<std::string> args) {
   auto replies = pool_->EvalMany(static_cast<size_t>(script), {std::move(args)});
   if (!replies.ok()) return replies.status();
-  const redisReply* r = (*replies)[0].get();
+  return ParseDocs((*replies)[0].get());
+}
+
+absl::StatusOr<std::vector<StoredDoc>> RedisStore::ParseDocs(const redisReply* r) const {
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) return ErrorReply(address_, r);
   if (Str(r->element[0]) == "F") {
     return absl::FailedPreconditionError(
@@ -246,9 +249,30 @@ absl::StatusOr<std::vector<StoredDoc>> RedisStore::Scan(const ShardKey& shard, u
 absl::StatusOr<std::vector<StoredDoc>> RedisStore::ChangedSince(const ShardKey& shard,
                                                                 uint64_t epoch, uint64_t after_seq,
                                                                 uint64_t upto_seq, uint32_t limit) {
-  return ReadDocs(redis_scripts::kChanged,
-                  {ShardPrefix(shard), EpochArg(epoch), absl::StrCat(after_seq),
-                   absl::StrCat(upto_seq), absl::StrCat(limit == 0 ? 1000 : limit)});
+  auto pages = ChangedSinceMany(epoch, {ChangedRange{shard, after_seq, upto_seq}}, limit);
+  if (!pages.ok()) return pages.status();
+  return std::move((*pages)[0]);
+}
+
+absl::StatusOr<std::vector<std::vector<StoredDoc>>> RedisStore::ChangedSinceMany(
+    uint64_t epoch, const std::vector<ChangedRange>& ranges, uint32_t limit) {
+  std::vector<RedisCommand> calls;
+  calls.reserve(ranges.size());
+  for (const auto& r : ranges) {
+    calls.push_back({ShardPrefix(r.shard), EpochArg(epoch), absl::StrCat(r.after_seq),
+                     absl::StrCat(r.upto_seq), absl::StrCat(limit == 0 ? 1000 : limit)});
+  }
+  std::vector<std::vector<StoredDoc>> out;
+  if (calls.empty()) return out;
+  auto replies = pool_->EvalMany(redis_scripts::kChanged, calls);
+  if (!replies.ok()) return replies.status();
+  out.reserve(replies->size());
+  for (const auto& reply : *replies) {
+    auto docs = ParseDocs(reply.get());
+    if (!docs.ok()) return docs.status();
+    out.push_back(*std::move(docs));
+  }
+  return out;
 }
 
 absl::StatusOr<SeqPosition> RedisStore::CurrentSeq(const ShardKey& shard) {
@@ -263,19 +287,35 @@ absl::StatusOr<SeqPosition> RedisStore::CurrentSeq(const ShardKey& shard) {
 }
 
 absl::StatusOr<SeqPosition> RedisStore::SetFence(const ShardKey& shard, uint64_t epoch) {
+  auto f = SetFenceMany({shard}, epoch);
+  if (!f.ok()) return f.status();
+  return (*f)[0];
+}
+
+absl::StatusOr<std::vector<SeqPosition>> RedisStore::SetFenceMany(
+    const std::vector<ShardKey>& shards, uint64_t epoch) {
   if (epoch == kAnyEpoch || epoch >= (uint64_t{1} << 53)) {
     return absl::InvalidArgumentError("epoch: a fence must be below 2^53");
   }
-  auto replies =
-      pool_->EvalMany(redis_scripts::kFence,
-                      {{ShardPrefix(shard), EpochArg(epoch), kIncarnationKey, FreshIncarnation()}});
+  std::vector<RedisCommand> calls;
+  calls.reserve(shards.size());
+  const std::string fresh = FreshIncarnation();  // SET NX: one candidate serves every call
+  const std::string ep = EpochArg(epoch);
+  for (const auto& s : shards) calls.push_back({ShardPrefix(s), ep, kIncarnationKey, fresh});
+  std::vector<SeqPosition> out;
+  if (calls.empty()) return out;
+  auto replies = pool_->EvalMany(redis_scripts::kFence, calls);
   if (!replies.ok()) return replies.status();
-  const redisReply* r = (*replies)[0].get();
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-      r->element[2]->type != REDIS_REPLY_STRING) {
-    return ErrorReply(address_, r);
+  out.reserve(replies->size());
+  for (const auto& reply : *replies) {
+    const redisReply* r = reply.get();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[2]->type != REDIS_REPLY_STRING) {
+      return ErrorReply(address_, r);
+    }
+    out.push_back(SeqPosition{Str(r->element[2]), U64(r->element[0])});
   }
-  return SeqPosition{Str(r->element[2]), U64(r->element[0])};
+  return out;
 }
 
 absl::StatusOr<uint64_t> RedisStore::GetFence(const ShardKey& shard) {

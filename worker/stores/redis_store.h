@@ -41,6 +41,10 @@ class RedisStore : public StoreAdapter {
                                                       uint32_t limit) override;
   absl::StatusOr<SeqPosition> CurrentSeq(const ShardKey& shard) override;
   absl::StatusOr<SeqPosition> SetFence(const ShardKey& shard, uint64_t epoch) override;
+  absl::StatusOr<std::vector<SeqPosition>> SetFenceMany(const std::vector<ShardKey>& shards,
+                                                        uint64_t epoch) override;
+  absl::StatusOr<std::vector<std::vector<StoredDoc>>> ChangedSinceMany(
+      uint64_t epoch, const std::vector<ChangedRange>& ranges, uint32_t limit) override;
   absl::StatusOr<uint64_t> GetFence(const ShardKey& shard) override;
   absl::Status DeleteShard(const ShardKey& shard, uint64_t epoch,
                            const std::function<bool()>& cancelled) override;
@@ -58,6 +62,8 @@ class RedisStore : public StoreAdapter {
       : pool_(std::move(pool)), address_(std::move(address)) {}
 
   absl::StatusOr<std::vector<StoredDoc>> ReadDocs(int script, std::vector<std::string> args);
+  // A document-list reply of the read scripts (or the fenced answer).
+  absl::StatusOr<std::vector<StoredDoc>> ParseDocs(const redisReply* r) const;
 
   std::unique_ptr<RedisConnectionPool> pool_;
   const std::string address_;

@@ -142,6 +142,25 @@ class StoreAdapter {
                                                               uint64_t after_seq, uint64_t upto_seq,
                                                               uint32_t limit) = 0;
 
+  // ChangedSince over several shards of the node in one pipelined round trip,
+  // each range with the same `limit`; one page per range, in order. The default
+  // calls ChangedSince per range.
+  struct ChangedRange {
+    ShardKey shard;
+    uint64_t after_seq = 0;
+    uint64_t upto_seq = 0;
+  };
+  virtual absl::StatusOr<std::vector<std::vector<StoredDoc>>> ChangedSinceMany(
+      uint64_t epoch, const std::vector<ChangedRange>& ranges, uint32_t limit) {
+    std::vector<std::vector<StoredDoc>> out;
+    for (const auto& r : ranges) {
+      auto page = ChangedSince(r.shard, epoch, r.after_seq, r.upto_seq, limit);
+      if (!page.ok()) return page.status();
+      out.push_back(*std::move(page));
+    }
+    return out;
+  }
+
   // Current change sequence of the shard (W).
   virtual absl::StatusOr<SeqPosition> CurrentSeq(const ShardKey& shard) = 0;
 
@@ -149,6 +168,18 @@ class StoreAdapter {
   // sequence at that instant, atomically (F).
   virtual absl::StatusOr<SeqPosition> SetFence(const ShardKey& shard, uint64_t epoch) = 0;
   virtual absl::StatusOr<uint64_t> GetFence(const ShardKey& shard) = 0;
+  // SetFence over several shards of the node in one pipelined round trip; one
+  // position per shard, in order. The default calls SetFence per shard.
+  virtual absl::StatusOr<std::vector<SeqPosition>> SetFenceMany(const std::vector<ShardKey>& shards,
+                                                                uint64_t epoch) {
+    std::vector<SeqPosition> out;
+    for (const auto& s : shards) {
+      auto f = SetFence(s, epoch);
+      if (!f.ok()) return f.status();
+      out.push_back(*std::move(f));
+    }
+    return out;
+  }
 
   // Deletes every document and tombstone of the shard (fence and seq stay), in
   // chunks; each chunk re-checks the fence on the node. FAILED_PRECONDITION

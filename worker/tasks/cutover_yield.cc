@@ -15,7 +15,13 @@ bool YieldsToCutovers(const v1::Task& t) {
     case v1::TASK_RESHARD_VERIFY:
       return true;
     case v1::TASK_RESHARD_DELTA:
-      return t.upto().empty();
+      // A catch-up pass yields; the swap's final delta (F in upto, or per shard
+      // in a node-batched task) is the cutover itself.
+      if (!t.upto().empty()) return false;
+      for (const auto& b : t.node_shards()) {
+        if (!b.upto().node().empty()) return false;
+      }
+      return true;
     default:
       return false;
   }

@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "worker/tasks/ae_logic.h"
 #include "worker/tasks/merged_scan.h"
+#include "worker/tasks/task_failure.h"
 
 namespace miroir {
 namespace {
@@ -264,8 +265,122 @@ absl::StatusOr<v1::TaskResult> RunReshardBackfill(const TaskContext& ctx) {
   return CopyShard(ctx, [&ctx] { return OpenReshardSink(ctx); });
 }
 
+namespace {
+
+absl::StatusOr<v1::TaskResult> RunReshardDeltaBatch(const TaskContext& ctx) {
+  const v1::Task& t = ctx.task;
+  if (t.sources_size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sources: a batched RESHARD_DELTA names one node, not ", t.sources_size()));
+  }
+  const std::string& node = t.sources(0);
+  std::vector<ShardKey> to_read;  // catch-up entries: their position is read first
+  for (const auto& b : t.node_shards()) {
+    const bool has_f = !b.upto().node().empty();
+    if (b.from().node() != node || (has_f && b.upto().node() != node)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch: shard ", b.shard(), ": W and F must be positions of ", node));
+    }
+    if (has_f && b.from().incarnation() != b.upto().incarnation()) {
+      return IncarnationChangedError(absl::StrCat("node ", node, " was fenced under ",
+                                                  b.upto().incarnation(), ", W is from ",
+                                                  b.from().incarnation()));
+    }
+    if (!has_f) to_read.push_back(ShardKey{t.index(), t.generation(), b.shard()});
+  }
+  auto store = ctx.store(node);
+  if (!store.ok()) return Prefixed(node, store.status());
+  // Where each range ends: F, or (a catch-up pass) the shard's position now, read
+  // for every such shard in one pipelined round trip (a fence at epoch 0 raises
+  // nothing). Either way the node must still be W's incarnation.
+  std::vector<SeqPosition> positions;
+  if (!to_read.empty()) {
+    auto read = (*store)->SetFenceMany(to_read, 0);
+    if (!read.ok()) return Prefixed(node, read.status());
+    positions = *std::move(read);
+  }
+  if (to_read.size() < static_cast<size_t>(t.node_shards_size())) {
+    auto incarnation = (*store)->Incarnation();
+    if (!incarnation.ok()) return Prefixed(node, incarnation.status());
+    positions.push_back(SeqPosition{*incarnation, 0});  // the F entries' check, below
+  }
+  struct Range {
+    int entry;  // in t.node_shards
+    v1::Watermark end;
+    uint64_t after, documents;
+  };
+  std::vector<Range> ranges;
+  size_t next_read = 0;
+  for (int i = 0; i < t.node_shards_size(); ++i) {
+    const auto& b = t.node_shards(i);
+    v1::Watermark end = b.upto();
+    if (end.node().empty()) {
+      const SeqPosition& p = positions[next_read++];
+      end.set_node(node);
+      end.set_incarnation(p.incarnation);
+      end.set_seq(p.seq);
+    } else {
+      end.set_incarnation(positions.back().incarnation);  // the node's, now
+      end.set_seq(b.upto().seq());
+    }
+    if (b.from().incarnation() != end.incarnation()) {
+      return IncarnationChangedError(absl::StrCat("node ", node, " was ", b.from().incarnation(),
+                                                  ", now ", end.incarnation()));
+    }
+    ranges.push_back(Range{i, std::move(end), b.from().seq(), 0});
+  }
+  auto sink = OpenReshardSink(ctx);
+  if (!sink.ok()) return sink.status();
+  const uint32_t page = t.batch_size() == 0 ? kDefaultPage : t.batch_size();
+  uint64_t copied = 0;
+  std::vector<Range*> open;
+  for (auto& r : ranges) {
+    if (r.after < r.end.seq()) open.push_back(&r);
+  }
+  while (!open.empty()) {
+    if (ctx.cancelled()) return absl::CancelledError("task stopped");
+    std::vector<StoreAdapter::ChangedRange> reads;
+    reads.reserve(open.size());
+    for (const Range* r : open) {
+      reads.push_back({ShardKey{t.index(), t.generation(), t.node_shards(r->entry).shard()},
+                       r->after, r->end.seq()});
+    }
+    auto pages = (*store)->ChangedSinceMany(t.epoch(), reads, page);
+    if (!pages.ok()) return Prefixed(node, pages.status());
+    std::vector<Mutation> muts;
+    std::vector<Range*> still;
+    for (size_t i = 0; i < open.size(); ++i) {
+      Range* r = open[i];
+      const auto& docs = (*pages)[i];
+      for (const auto& d : docs) muts.push_back(ToMutation(d));
+      r->documents += docs.size();
+      r->after = docs.empty() ? r->end.seq() : docs.back().change_seq;
+      if (docs.size() == page && r->after < r->end.seq()) still.push_back(r);
+    }
+    if (!muts.empty()) {
+      MIROIR_RETURN_IF_ERROR((*sink)(muts));
+      copied += muts.size();
+      if (ctx.on_copied) ctx.on_copied(muts.size());
+    }
+    open = std::move(still);
+  }
+  v1::TaskResult res;
+  for (const auto& r : ranges) {
+    auto* b = res.add_node_shards();
+    b->set_shard(t.node_shards(r.entry).shard());
+    *b->mutable_watermark() = r.end;
+    b->set_documents(r.documents);
+  }
+  res.set_documents(copied);
+  res.set_remaining(copied);
+  return res;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::TaskResult> RunReshardDelta(const TaskContext& ctx) {
   MIROIR_RETURN_IF_ERROR(ValidateCopyTask(ctx.task));
+  if (!ctx.task.node_shards().empty()) return RunReshardDeltaBatch(ctx);
   return CopyChanges(ctx, /*final_delta=*/!ctx.task.upto().empty(),
                      [&ctx] { return OpenReshardSink(ctx); });
 }

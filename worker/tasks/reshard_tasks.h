@@ -32,6 +32,11 @@ absl::StatusOr<v1::TaskResult> RunReshardBackfill(const TaskContext& ctx);
 
 // CATCH_UP semantics when task.upto is empty, FINAL_DELTA's (W, F] when set.
 // Result: watermarks (new W), documents = remaining = entries copied this pass.
+// A node-batched task (task.batch: the swap's final delta from one source,
+// sources[0]) copies (W, F] of every listed shard with one pipelined read per
+// page round and one write per target node; result.batch has W reached and the
+// entries copied per shard. A W, F or node of another incarnation is
+// IncarnationChangedError.
 absl::StatusOr<v1::TaskResult> RunReshardDelta(const TaskContext& ctx);
 
 // Result: mismatches, divergent_keys (<= 100, sorted), newer_in_source,

@@ -14,14 +14,15 @@
 #include "worker/tasks/task_failure.h"
 
 namespace miroir {
-namespace {
-
-constexpr size_t kMaxDivergentKeys = 100;
 
 Mutation ToMutation(const StoredDoc& d) {
   return Mutation{d.pk, d.version, d.tombstone, d.tombstone ? std::string() : d.body,
                   d.tombstone ? 0 : d.expires_at_ms};
 }
+
+namespace {
+
+constexpr size_t kMaxDivergentKeys = 100;
 
 absl::Status Prefixed(const std::string& node, const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat(node, ": ", s.message()));
@@ -197,6 +198,40 @@ absl::StatusOr<v1::TaskResult> Fence(const TaskContext& ctx) {
     w->set_node(t.targets(i));
     w->set_incarnation(fences[i]->incarnation);
     w->set_seq(fences[i]->seq);
+  }
+  return res;
+}
+
+// A node-batched FENCE (a reshard's swap): every listed shard of the one target
+// fenced at the task's epoch (epoch 0 raises nothing: a position read) in one
+// pipelined round trip, so the swap pays a round trip per node, not per shard.
+// A node that does not answer is reported in `unreachable`, as Fence does: the
+// coordinator counts who was fenced.
+absl::StatusOr<v1::TaskResult> FenceBatch(const TaskContext& ctx) {
+  const v1::Task& t = ctx.task;
+  if (t.targets_size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("targets: a batched FENCE names one node, not ", t.targets_size()));
+  }
+  const std::string& node = t.targets(0);
+  std::vector<ShardKey> keys;
+  keys.reserve(static_cast<size_t>(t.node_shards_size()));
+  for (const auto& b : t.node_shards())
+    keys.push_back(ShardKey{t.index(), t.generation(), b.shard()});
+  v1::TaskResult res;
+  auto store = ctx.store(node);
+  auto fences = store.ok() ? (*store)->SetFenceMany(keys, t.epoch())
+                           : absl::StatusOr<std::vector<SeqPosition>>(store.status());
+  if (!fences.ok() || fences->size() != keys.size()) {
+    res.add_unreachable(node);
+    return res;
+  }
+  for (int i = 0; i < t.node_shards_size(); ++i) {
+    auto* b = res.add_node_shards();
+    b->set_shard(t.node_shards(i).shard());
+    b->mutable_watermark()->set_node(node);
+    b->mutable_watermark()->set_incarnation((*fences)[static_cast<size_t>(i)].incarnation);
+    b->mutable_watermark()->set_seq((*fences)[static_cast<size_t>(i)].seq);
   }
   return res;
 }
@@ -416,12 +451,18 @@ absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx) {
   if (t.index().empty() || t.shards() == 0 || t.shard() >= t.shards()) {
     return absl::InvalidArgumentError(absl::StrCat("task ", t.id(), ": index/shard malformed"));
   }
+  for (const auto& b : t.node_shards()) {
+    if (b.shard() >= t.shards()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("task ", t.id(), ": batch shard ", b.shard(), " is not below ", t.shards()));
+    }
+  }
   switch (t.kind()) {
     case v1::TASK_PREPARE:
     case v1::TASK_CLEANUP:
       return FenceAndWipe(ctx);
     case v1::TASK_FENCE:
-      return Fence(ctx);
+      return t.node_shards().empty() ? Fence(ctx) : FenceBatch(ctx);
     case v1::TASK_BACKFILL:
       // J's fence goes from the prepare epoch E0 up to the backfill's (E1 or a
       // later published one) before anything is copied: a stale prepare holder's

@@ -43,6 +43,9 @@ struct TaskContext {
 // CANCELLED (stopped; nothing is reported), INVALID_ARGUMENT (malformed task).
 absl::StatusOr<v1::TaskResult> RunTask(const TaskContext& ctx);
 
+// The mutation that writes `d` as stored (its version, tombstone and expiry).
+Mutation ToMutation(const StoredDoc& d);
+
 // Where a copy loop puts what it read: applies one page of mutations (the newest
 // copy of each pk, tombstones included) at the task's epoch. A fenced answer is
 // FAILED_PRECONDITION; an unreachable node UNAVAILABLE, its id leading the message.
