@@ -330,10 +330,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (!o.load_fractions.empty()) {
     std::printf(
-        "| fraction of idle | idle capacity w/s | target w/s | achieved w/s | outcome | "
+        "| offered (× idle) | idle capacity w/s | offered w/s | achieved w/s | achieved / idle | "
+        "outcome | "
         "catching_up ms | rounds | copy rate docs/s | est. final delta ms | stall ms | "
         "stall retries | acked | lost | resurrected | other |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::fflush(stdout);
     int rc = 0;
     for (double fr : o.load_fractions) {
@@ -345,11 +346,11 @@ int main(int argc, char** argv) {
         continue;
       }
       std::printf(
-          "| %.2f | %.0f | %.0f | %.0f | %s | %lld | %llu | %llu | %llu | %llu | %llu | %llu | "
-          "%llu | %llu | %llu |\n",
+          "| %.2f | %.0f | %.0f | %.0f | %.2f | %s | %lld | %llu | %llu | %llu | %llu | %llu | "
+          "%llu | %llu | %llu | %llu |\n",
           row->fraction, row->idle_capacity, row->target_rate, row->achieved_rate,
-          row->outcome.c_str(), static_cast<long long>(row->catching_up_ms),
-          static_cast<unsigned long long>(row->rounds),
+          row->achieved_rate / std::max(1.0, row->idle_capacity), row->outcome.c_str(),
+          static_cast<long long>(row->catching_up_ms), static_cast<unsigned long long>(row->rounds),
           static_cast<unsigned long long>(row->copy_rate),
           static_cast<unsigned long long>(row->estimate_ms),
           static_cast<unsigned long long>(row->stall_ms),

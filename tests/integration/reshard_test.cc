@@ -36,6 +36,7 @@ struct ReshardSetup {
   double rate = 300;  // writes/s while the reshard runs
   absl::Duration write_for = absl::Seconds(120);
   std::function<void(YAML::Node&)> config;  // coordinator config tweaks
+  std::set<std::string> proxied;            // nodes behind a TcpProxy
 };
 
 class Reshard : public ::testing::Test {
@@ -45,6 +46,7 @@ class Reshard : public ::testing::Test {
     FleetOptions opts;
     opts.group_sizes = setup.groups;
     opts.indexes = {{"products", setup.shards, setup.rf}};
+    opts.proxied_nodes = setup.proxied;
     YAML::Node rs;
     rs["retain_old_index_hours"] = 48;
     opts.coordinator_config["resharding"] = rs;
@@ -493,6 +495,69 @@ TEST_F(Reshard, ForcedCutoverSwapsAReshardHeldBeforeItsSwap) {
   EXPECT_EQ(late->exit_code, 1) << late->stderr_text;
   EXPECT_NE(late->stderr_text.find("a cutover is forced only before the swap"), std::string::npos)
       << late->stderr_text;
+  StopAndCheck();
+}
+
+// Issue 19 item 5: convergence is the final delta's estimated duration against
+// max_write_stall, and catch_up_max applies to reshards. Every round trip to r0
+// takes 60 ms more (a proxy), so a catch-up round lasts over 100 ms while the
+// writer keeps each round non-empty; a stall budget of 10 ms (max_write_stall
+// 20 ms) no round fits: past catch_up_max (1 s) the reshard says "not
+// converging" in its status and in `reshard status`, and goes on catching up;
+// the operator raises max_write_stall with `config reload` and the reshard swaps
+// by itself.
+TEST_F(Reshard, ACatchUpThatDoesNotFitTheStallBudgetSaysNotConvergingUntilTheOperatorActs) {
+  ReshardSetup setup;
+  setup.groups = {2};
+  setup.shards = 4;
+  setup.keys = 400;
+  setup.rate = 400;
+  setup.proxied = {"r0"};
+  setup.config = [](YAML::Node& c) {
+    c["migration"]["catch_up_threshold"] = 0;
+    c["migration"]["drain_timeout"] = "10ms";
+    c["migration"]["max_write_stall"] = "20ms";
+    c["migration"]["catch_up_max"] = "1s";
+    c["resharding"]["verify_before_swap"] = false;
+  };
+  Start(setup);
+  fleet_->node("r0").proxy->Delay(absl::Milliseconds(30));  // each way
+  auto started = StartReshard(8);
+  ASSERT_TRUE(started.ok()) << started.status();
+  pb::ReshardRecord r;
+  for (int i = 0; i < 600 && !r.not_converging(); ++i) {
+    auto st = Status();
+    ASSERT_TRUE(st.ok()) << st.status();
+    r = st->reshard();
+    ASSERT_TRUE(r.state() == pb::RESHARD_SHADOW || r.state() == pb::RESHARD_DUAL_WRITE ||
+                r.state() == pb::RESHARD_BACKFILL || r.state() == pb::RESHARD_CATCHING_UP)
+        << ReshardStateName(r.state()) << ": " << r.message();
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(r.not_converging()) << r.message();
+  EXPECT_EQ(r.state(), pb::RESHARD_CATCHING_UP);
+  EXPECT_EQ(r.message().rfind("not converging after 1s: catch-up round ", 0), 0u) << r.message();
+  EXPECT_NE(r.message().find("above half of max_write_stall (10 ms)"), std::string::npos)
+      << r.message();
+  EXPECT_GT(r.estimated_final_delta_ms(), 10u);
+  EXPECT_GT(r.copy_rate_docs_per_s(), 0u);
+  auto shown = fleet_->Ctl({"reshard", "status", "--index", "products"});
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->exit_code, 0) << shown->stderr_text;
+  EXPECT_NE(shown->stdout_text.find("(NOT CONVERGING)"), std::string::npos) << shown->stdout_text;
+  EXPECT_NE(shown->stdout_text.find("not converging after 1s"), std::string::npos)
+      << shown->stdout_text;
+  // The operator gives the swap a budget: it converges and swaps on its own.
+  YAML::Node cfg = fleet_->options().coordinator_config;
+  cfg["migration"]["max_write_stall"] = "2s";
+  ASSERT_TRUE(fleet_->WriteCoordinatorConfig(cfg).ok());
+  auto reload = fleet_->Ctl({"config", "reload"});
+  ASSERT_TRUE(reload.ok());
+  ASSERT_EQ(reload->exit_code, 0) << reload->stderr_text;
+  const pb::ReshardRecord done = WaitFor({"retention"}, absl::Seconds(60));
+  ASSERT_EQ(done.state(), pb::RESHARD_RETENTION) << done.message();
+  EXPECT_FALSE(done.not_converging());
+  EXPECT_EQ(LiveShards(), 8u);
   StopAndCheck();
 }
 
