@@ -192,7 +192,8 @@ struct LoadRow {
   double fraction = 0;
   double idle_capacity = 0;  // acked writes/s, writer unthrottled, no reshard
   double target_rate = 0, achieved_rate = 0;
-  std::string outcome;  // "retention" or why not
+  double dual_capacity = 0;  // acked writes/s unthrottled in retention (writes go to both)
+  std::string outcome;       // "retention" or why not
   int64_t catching_up_ms = -1;
   uint64_t rounds = 0, stall_ms = 0, retries = 0, estimate_ms = 0, copy_rate = 0;
   uint64_t acked = 0, lost = 0, resurrected = 0, other = 0;
@@ -282,6 +283,15 @@ absl::StatusOr<LoadRow> RunLoad(double fraction, const Options& o) {
                       absl::ToDoubleSeconds(absl::Now() - w0);
   writer.Stop();
   writer.Wait();
+  // In retention both generations still take every write (reverse dual-write)
+  // and nothing copies: the fleet's capacity while writing everything twice.
+  miroir::testing::TestWriter dual(hot(0, absl::Seconds(o.idle_seconds), 4));
+  if (state == "retention") {
+    const absl::Time d0 = absl::Now();
+    if (absl::Status s = dual.Run(); !s.ok()) return s;
+    row.dual_capacity =
+        static_cast<double>(dual.stats().acked()) / absl::ToDoubleSeconds(absl::Now() - d0);
+  }
   const pb::ReshardRecord& rec = last.reshard();
   row.outcome = state == "retention"
                     ? "completed"
@@ -301,6 +311,7 @@ absl::StatusOr<LoadRow> RunLoad(double fraction, const Options& o) {
   auto records = load.records();
   for (auto& [k, v] : idle.records()) records[k] = v;
   for (auto& [k, v] : writer.records()) records[k] = v;
+  for (auto& [k, v] : dual.records()) records[k] = v;
   auto report = miroir::testing::CheckPromise(records, f.CheckOptionsFor("products"));
   if (!report.ok()) return report.status();
   Log(report->Summary());
@@ -331,10 +342,10 @@ int main(int argc, char** argv) {
   if (!o.load_fractions.empty()) {
     std::printf(
         "| offered (× idle) | idle capacity w/s | offered w/s | achieved w/s | achieved / idle | "
-        "outcome | "
+        "dual-write capacity / idle | outcome | "
         "catching_up ms | rounds | copy rate docs/s | est. final delta ms | stall ms | "
         "stall retries | acked | lost | resurrected | other |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::fflush(stdout);
     int rc = 0;
     for (double fr : o.load_fractions) {
@@ -346,10 +357,11 @@ int main(int argc, char** argv) {
         continue;
       }
       std::printf(
-          "| %.2f | %.0f | %.0f | %.0f | %.2f | %s | %lld | %llu | %llu | %llu | %llu | %llu | "
-          "%llu | %llu | %llu | %llu |\n",
+          "| %.2f | %.0f | %.0f | %.0f | %.2f | %.2f | %s | %lld | %llu | %llu | %llu | %llu | "
+          "%llu | %llu | %llu | %llu | %llu |\n",
           row->fraction, row->idle_capacity, row->target_rate, row->achieved_rate,
-          row->achieved_rate / std::max(1.0, row->idle_capacity), row->outcome.c_str(),
+          row->achieved_rate / std::max(1.0, row->idle_capacity),
+          row->dual_capacity / std::max(1.0, row->idle_capacity), row->outcome.c_str(),
           static_cast<long long>(row->catching_up_ms), static_cast<unsigned long long>(row->rounds),
           static_cast<unsigned long long>(row->copy_rate),
           static_cast<unsigned long long>(row->estimate_ms),
