@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/reshard_names.h"
 #include "common/route_sets.h"
 #include "coordinator/cutover.h"
 #include "coordinator/move_gates.h"
@@ -438,7 +439,16 @@ class ReshardTick : StepContext {
         r->set_copy_rate_docs_per_s(v.copy_rate_docs_per_s);
         r->set_estimated_final_delta_ms(v.estimated_final_delta_ms);
         if (v.not_converging && !r->not_converging()) {
+          // Once, as an event of the state it stays in: `reshard status` and
+          // `reshard watch` show it, and the log.
           out_->Warn(absl::StrCat("reshard ", r->id(), " (", r->index(), "): ", v.message));
+          v1::Event e;
+          e.set_time_ms(now_);
+          e.set_plan_id(r->id());
+          e.set_from(ReshardStateName(r->state()));
+          e.set_to(ReshardStateName(r->state()));
+          e.set_reason(v.message);
+          c_->events.push_back(std::move(e));
         }
         r->set_not_converging(v.not_converging);
         StartPass(r);

@@ -351,9 +351,16 @@ TEST_F(ReshardStepperTest, BusyRoundsConvergeByTheEstimatedFinalDeltaNotTheCount
   EXPECT_EQ(rec().state(), v1::RESHARD_CATCHING_UP) << "it goes on: the operator decides";
   EXPECT_TRUE(rec().not_converging());
   EXPECT_EQ(rec().message().rfind("not converging after 20s: ", 0), 0u) << rec().message();
-  // The writes slow down... no: the copy speeds up. 2 × 400 documents in 200 ms:
-  // 4,000 docs/s now, 2,050 smoothed; the final delta ~391 ms: converged, above
-  // the threshold of 10.
+  // Said once, as an event `reshard status` and `reshard watch` print.
+  ASSERT_EQ(change_.events.size(), 1u);
+  EXPECT_EQ(change_.events[0].from(), "catching_up");
+  EXPECT_EQ(change_.events[0].to(), "catching_up");
+  EXPECT_EQ(change_.events[0].reason(), rec().message());
+  round(8000, 400);
+  EXPECT_TRUE(rec().not_converging());
+  EXPECT_TRUE(change_.events.empty()) << "not again on every round";
+  // The copy speeds up: 2 × 400 documents in 200 ms: 4,000 docs/s now, 2,050
+  // smoothed; the final delta ~391 ms: converged, above the threshold of 10.
   round(200, 400);
   EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
   EXPECT_EQ(rec().remaining(), 800u);

@@ -547,6 +547,12 @@ TEST_F(Reshard, ACatchUpThatDoesNotFitTheStallBudgetSaysNotConvergingUntilTheOpe
   EXPECT_NE(shown->stdout_text.find("(NOT CONVERGING)"), std::string::npos) << shown->stdout_text;
   EXPECT_NE(shown->stdout_text.find("not converging after 1s"), std::string::npos)
       << shown->stdout_text;
+  // `reshard watch` (not a terminal: events only) prints it as an event.
+  auto watched = fleet_->Ctl({"reshard", "watch", "--index", "products"}, absl::Seconds(3));
+  ASSERT_TRUE(watched.ok());
+  EXPECT_NE(watched->stdout_text.find("catching_up -> catching_up  not converging after 1s"),
+            std::string::npos)
+      << watched->stdout_text;
   // The operator gives the swap a budget: it converges and swaps on its own.
   YAML::Node cfg = fleet_->options().coordinator_config;
   cfg["migration"]["max_write_stall"] = "2s";
