@@ -311,6 +311,7 @@ class ReshardTick : StepContext {
   bool RunFinalDelta(v1::ReshardRecord* r) {
     if (r->node_tasks().empty()) {
       std::map<std::string, std::vector<v1::BatchShard>> by_node;
+      for (auto& sh : *r->mutable_shards()) DropTask(&sh);  // per-shard, from an older record
       for (const auto& sh : r->shards()) {
         if (sh.passed()) continue;
         for (const auto& n :
@@ -458,7 +459,11 @@ class ReshardTick : StepContext {
         StartPass(r);  // shards still backfilling join the next round
       }
     }
-    // The next round: every copied shard from W of each of its sources.
+    // The next round: every copied shard from W of each of its sources (a per-shard
+    // pass of a record from before the rounds were batched is dropped).
+    for (auto& sh : *r->mutable_shards()) {
+      if (sh.copied()) DropTask(&sh);
+    }
     std::map<std::string, std::vector<v1::BatchShard>> by_node;
     std::set<uint32_t> missing;
     for (const auto& sh : r->shards()) {
@@ -564,6 +569,36 @@ class ReshardTick : StepContext {
     }
   }
 
+  // One FENCE task per node and generation: every live shard the node owns at the
+  // fence epoch, every new shard's position (epoch 0). Drops what the swap held
+  // before (per-shard tasks of an older record included).
+  void IssueFences(v1::ReshardRecord* r) {
+    DropNodeTasks(r);
+    for (auto& sh : *r->mutable_shards()) DropTask(&sh);
+    std::map<std::string, std::vector<uint32_t>> live;  // node -> its live shards
+    const v1::GenerationRoute& src = Gen(r->src_generation());
+    for (const auto& sh : r->shards()) {
+      for (const auto& n : AllOwners(src.routes(static_cast<int>(sh.shard())), failed_)) {
+        live[n].push_back(sh.shard());
+      }
+    }
+    std::map<std::string, std::vector<uint32_t>> positions;  // node -> its new shards
+    for (auto& p : *r->mutable_dst_positions()) DropTask(&p);
+    r->clear_dst_positions();
+    for (const auto& route : Gen(r->dst_generation()).routes()) {
+      r->add_dst_positions()->set_shard(route.shard());
+      for (const auto& n : AllOwners(route, failed_)) positions[n].push_back(route.shard());
+    }
+    for (const auto& [node, shards] : live) {
+      v1::Task& t = NewNodeTask(r, v1::TASK_FENCE, r->src_generation(), node, r->fence_epoch());
+      for (uint32_t sh : shards) t.add_node_shards()->set_shard(sh);
+    }
+    for (const auto& [node, shards] : positions) {
+      v1::Task& t = NewNodeTask(r, v1::TASK_FENCE, r->dst_generation(), node, 0);
+      for (uint32_t sh : shards) t.add_node_shards()->set_shard(sh);
+    }
+  }
+
   // The swap's fence step: FENCE every owner of every source shard at the fence
   // epoch (F per node) and read the position of every destination shard's owners
   // (a FENCE at epoch 0 raises nothing: W for a later rollback), one batched task
@@ -576,28 +611,13 @@ class ReshardTick : StepContext {
         return false;
       }
       SetStep(r, v1::RESHARD_STEP_FENCING);
-      DropNodeTasks(r);
-      const v1::GenerationRoute& src = Gen(r->src_generation());
-      std::map<std::string, std::vector<uint32_t>> live;  // node -> its live shards
-      for (const auto& sh : r->shards()) {
-        for (const auto& n : AllOwners(src.routes(static_cast<int>(sh.shard())), failed_)) {
-          live[n].push_back(sh.shard());
-        }
-      }
-      std::map<std::string, std::vector<uint32_t>> positions;  // node -> its new shards
-      r->clear_dst_positions();
-      for (const auto& route : Gen(r->dst_generation()).routes()) {
-        r->add_dst_positions()->set_shard(route.shard());
-        for (const auto& n : AllOwners(route, failed_)) positions[n].push_back(route.shard());
-      }
-      for (const auto& [node, shards] : live) {
-        v1::Task& t = NewNodeTask(r, v1::TASK_FENCE, r->src_generation(), node, r->fence_epoch());
-        for (uint32_t sh : shards) t.add_node_shards()->set_shard(sh);
-      }
-      for (const auto& [node, shards] : positions) {
-        v1::Task& t = NewNodeTask(r, v1::TASK_FENCE, r->dst_generation(), node, 0);
-        for (uint32_t sh : shards) t.add_node_shards()->set_shard(sh);
-      }
+      IssueFences(r);
+      return false;
+    }
+    if (r->node_tasks().empty()) {
+      // Fencing with no task: a swap recorded before the fences were batched per
+      // node (its per-shard tasks are dropped), or its tasks were lost. Fence again.
+      IssueFences(r);
       return false;
     }
     if (!NodeTasksDone(r)) return false;

@@ -464,6 +464,27 @@ TEST_F(ReshardStepperTest, FenceResultsLandPerShardAndAnUnreachableOwnerLeavesPo
   EXPECT_EQ(rec().node_tasks_size(), 2) << "the fences dropped, the final deltas issued";
 }
 
+TEST_F(ReshardStepperTest, ASwapRecordedWithPerShardFenceTasksFencesAgainPerNode) {
+  ToSwapPaused();
+  acked_.insert(rec().wait_epoch());
+  Step();
+  ASSERT_EQ(rec().step(), v1::RESHARD_STEP_FENCING);
+  // As an older coordinator left it: one FENCE task per shard, no node tasks.
+  std::vector<uint64_t> old_ids;
+  for (const auto& nt : rec().node_tasks()) old_ids.push_back(nt.task_id());
+  rec().clear_node_tasks();
+  rec().mutable_shards(0)->set_task_id(old_ids[0]);
+  rec().mutable_shards(1)->set_task_id(old_ids[1]);
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED) << "not 'every shard short of a fence'";
+  EXPECT_EQ(rec().node_tasks_size(), 4);
+  EXPECT_EQ(s_.tasks.count(old_ids[0]), 0u) << "the per-shard task is dropped";
+  EXPECT_EQ(rec().shards(0).task_id(), 0u);
+  FinishFences({{"r0", "i0"}, {"r1", "i0"}});
+  Step();
+  EXPECT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+}
+
 TEST_F(ReshardStepperTest, FencedSourcesStartTheFinalDelta) {
   ToSwapPaused();
   acked_.insert(rec().wait_epoch());
