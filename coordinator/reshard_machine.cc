@@ -227,10 +227,12 @@ CatchUpVerdict JudgeCatchUpRound(const CatchUpRound& round, const v1::ReshardRec
   const int64_t since = round.catch_up_since_ms ? round.catch_up_since_ms : round.now_ms;
   if (absl::Milliseconds(round.now_ms - since) > catch_up_max) {
     v.not_converging = true;
-    v.message =
-        absl::StrCat("not converging after ", absl::FormatDuration(catch_up_max), ": ", v.message,
-                     "; operator decides: throttle writes, `reshard cutover --force` "
-                     "or abort");
+    const std::string force =
+        absl::StrCat("`miroir-ctl reshard cutover --force --index ", r.index());
+    const std::string abort = absl::StrCat("`miroir-ctl reshard abort --index ", r.index());
+    v.message = absl::StrCat("not converging after ", absl::FormatDuration(catch_up_max), ": ",
+                             v.message, "; operator decides: throttle writes, force the swap (",
+                             force, "`) or abort (", abort, "`)");
   }
   return v;
 }

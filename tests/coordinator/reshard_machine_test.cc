@@ -322,13 +322,18 @@ TEST(CatchUpVerdictTest, PastCatchUpMaxItSaysNotConvergingAndGoesOn) {
   EXPECT_FALSE(JudgeCatchUpRound(r, {}, 1000, kStall, kCatchUpMax).not_converging)
       << "exactly catch_up_max: not yet";
   r.catch_up_since_ms -= 1;
-  const CatchUpVerdict v = JudgeCatchUpRound(r, {}, 1000, kStall, kCatchUpMax);
+  v1::ReshardRecord rec;
+  rec.set_index("products");
+  const CatchUpVerdict v = JudgeCatchUpRound(r, rec, 1000, kStall, kCatchUpMax);
   EXPECT_FALSE(v.converged);
   EXPECT_TRUE(v.not_converging);
   EXPECT_EQ(v.message.rfind("not converging after 5m: catch-up round 1 copied 9000", 0), 0u)
       << v.message;
-  EXPECT_NE(v.message.find("operator decides: throttle writes, `reshard cutover --force` or abort"),
-            std::string::npos);
+  EXPECT_NE(v.message.find("; operator decides: throttle writes, force the swap (`miroir-ctl "
+                           "reshard cutover --force --index products`) or abort (`miroir-ctl "
+                           "reshard abort --index products`)"),
+            std::string::npos)
+      << v.message;
 }
 
 TEST(ReshardMachineTest, EstimateFollowsDesignFormula) {
