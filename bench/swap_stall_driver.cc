@@ -29,6 +29,7 @@
 #include "absl/strings/str_format.h"
 #include "common/reshard_names.h"
 #include "harness/fleet.h"
+#include "harness/reshard_ops.h"
 #include "harness/temp_dir.h"
 #include "harness/test_writer.h"
 #include "miroir/v1/reshard.grpc.pb.h"
@@ -57,6 +58,25 @@ struct Options {
   int load_timeout_s = 300;
 };
 
+// The §4 check over every acknowledged write of the writers, read on the nodes.
+struct Promise {
+  uint64_t acked = 0, lost = 0, resurrected = 0, other = 0;
+  bool ok() const { return lost == 0 && resurrected == 0 && other == 0; }
+};
+
+absl::StatusOr<Promise> CheckAll(Fleet& f,
+                                 const std::vector<const miroir::testing::TestWriter*>& writers) {
+  std::map<std::string, miroir::testing::KeyRecord> records;
+  for (const auto* w : writers) {
+    for (auto& [k, v] : w->records()) records[k] = v;
+  }
+  auto report = miroir::testing::CheckPromise(records, f.CheckOptionsFor("products"));
+  if (!report.ok()) return report.status();
+  Log(report->Summary());
+  return Promise{report->acknowledged_writes, report->lost, report->resurrected,
+                 report->mismatched + report->wrong_owner + report->unreachable};
+}
+
 struct Row {
   uint32_t from = 0, to = 0;
   int set = 0;
@@ -65,7 +85,7 @@ struct Row {
   int64_t fence_ms = -1, delta_ms = -1;  // swap_paused → swap_fenced, swap_fenced → retention
   double writer_max_ms = 0;              // longest batch sent within ±1 s of the swap
   uint64_t retries = 0;
-  uint64_t acked = 0, lost = 0, resurrected = 0, other = 0;
+  Promise promise;
 };
 
 absl::StatusOr<Row> RunOne(uint32_t s_old, int set, const Options& o) {
@@ -85,8 +105,6 @@ absl::StatusOr<Row> RunOne(uint32_t s_old, int set, const Options& o) {
   auto fleet = Fleet::Start(tmp.path(), fo);
   if (!fleet.ok()) return fleet.status();
   Fleet& f = **fleet;
-  auto stub = pb::Reshard::NewStub(
-      grpc::CreateChannel(f.coordinator_address(), grpc::InsecureChannelCredentials()));
 
   miroir::testing::WriterOptions lo = f.WriterOptionsFor("products");
   lo.key_prefix = "doc:";
@@ -115,49 +133,21 @@ absl::StatusOr<Row> RunOne(uint32_t s_old, int set, const Options& o) {
   if (absl::Status s = writer.Start(); !s.ok()) return s;
   absl::SleepFor(absl::Seconds(1));
 
-  {
-    pb::ReshardStartRequest req;
-    req.set_index("products");
-    req.set_new_shards(row.to);
-    pb::ReshardStartResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    grpc::Status st = stub->Start(&ctx, req, &resp);
-    if (!st.ok()) return absl::InternalError("Reshard.Start: " + st.error_message());
-  }
-  pb::ReshardStatusResponse at_retention;
-  const absl::Time deadline = absl::Now() + absl::Minutes(10);
-  std::string last;
-  for (;;) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("waiting for retention");
-    pb::ReshardIndexRequest req;
-    req.set_index("products");
-    pb::ReshardStatusResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    if (stub->Status(&ctx, req, &resp).ok()) {
-      const std::string state = miroir::ReshardStateName(resp.reshard().state());
-      if (state != last) Log(absl::StrCat(s_old, "->", row.to, " set ", set, ": ", state));
-      last = state;
-      if (state == "retention") {
-        at_retention = resp;
-        break;
-      }
-      if (state == "failed" || state == "aborted") {
-        return absl::InternalError(state + ": " + resp.reshard().message());
-      }
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
+  auto started = miroir::testing::StartReshard(f, miroir::testing::ReshardTo(row.to));
+  if (!started.ok()) return started.status();
+  auto reached = miroir::testing::WaitForReshardState(f, {"retention"}, absl::Minutes(10));
+  if (!reached.ok()) return reached.status();
+  auto at_retention = miroir::testing::ReshardCall(f, "status");
+  if (!at_retention.ok()) return at_retention.status();
   absl::SleepFor(absl::Seconds(1));
   writer.Stop();
   writer.Wait();
 
-  const pb::ReshardRecord& rec = at_retention.reshard();
+  const pb::ReshardRecord& rec = at_retention->reshard();
   row.stall_ms = rec.stall_ms();
   row.retries = rec.stall_retries();
   std::map<std::string, int64_t> entered;  // last entry into each state
-  for (const auto& e : at_retention.events()) {
+  for (const auto& e : at_retention->events()) {
     if (e.plan_id() == rec.id()) entered[e.to()] = e.time_ms();
   }
   if (entered.count("swap_paused") && entered.count("swap_fenced")) {
@@ -174,15 +164,9 @@ absl::StatusOr<Row> RunOne(uint32_t s_old, int set, const Options& o) {
           std::max(row.writer_max_ms, static_cast<double>(ws.batch_latencies_us[i]) / 1000.0);
     }
   }
-  auto records = load.records();
-  for (auto& [k, v] : writer.records()) records[k] = v;
-  auto report = miroir::testing::CheckPromise(records, f.CheckOptionsFor("products"));
-  if (!report.ok()) return report.status();
-  Log(report->Summary());
-  row.acked = report->acknowledged_writes;
-  row.lost = report->lost;
-  row.resurrected = report->resurrected;
-  row.other = report->mismatched + report->wrong_owner + report->unreachable;
+  auto promise = CheckAll(f, {&load, &writer});
+  if (!promise.ok()) return promise.status();
+  row.promise = *promise;
   return row;
 }
 
@@ -196,7 +180,7 @@ struct LoadRow {
   std::string outcome;       // "retention" or why not
   int64_t catching_up_ms = -1;
   uint64_t rounds = 0, stall_ms = 0, retries = 0, estimate_ms = 0, copy_rate = 0;
-  uint64_t acked = 0, lost = 0, resurrected = 0, other = 0;
+  Promise promise;
 };
 
 absl::StatusOr<LoadRow> RunLoad(double fraction, const Options& o) {
@@ -214,8 +198,6 @@ absl::StatusOr<LoadRow> RunLoad(double fraction, const Options& o) {
   auto fleet = Fleet::Start(tmp.path(), fo);
   if (!fleet.ok()) return fleet.status();
   Fleet& f = **fleet;
-  auto stub = pb::Reshard::NewStub(
-      grpc::CreateChannel(f.coordinator_address(), grpc::InsecureChannelCredentials()));
   auto hot = [&](double rate, absl::Duration d, uint64_t seed) {
     miroir::testing::WriterOptions wo = f.WriterOptionsFor("products");
     wo.key_prefix = "doc:";
@@ -251,34 +233,12 @@ absl::StatusOr<LoadRow> RunLoad(double fraction, const Options& o) {
   absl::SleepFor(absl::Seconds(2));
   const uint64_t acked0 = writer.stats().acked();
   const absl::Time w0 = absl::Now();
-  {
-    pb::ReshardStartRequest req;
-    req.set_index("products");
-    req.set_new_shards(2 * o.load_shards);
-    pb::ReshardStartResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    grpc::Status st = stub->Start(&ctx, req, &resp);
-    if (!st.ok()) return absl::InternalError("Reshard.Start: " + st.error_message());
-  }
-  pb::ReshardStatusResponse last;
-  const absl::Time deadline = absl::Now() + absl::Seconds(o.load_timeout_s);
-  std::string state;
-  while (absl::Now() < deadline) {
-    pb::ReshardIndexRequest req;
-    req.set_index("products");
-    pb::ReshardStatusResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    if (stub->Status(&ctx, req, &resp).ok()) {
-      last = resp;
-      const std::string now = miroir::ReshardStateName(resp.reshard().state());
-      if (now != state) Log(absl::StrCat("state ", now, ": ", resp.reshard().message()));
-      state = now;
-      if (state == "retention" || state == "failed" || state == "aborted") break;
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  auto started = miroir::testing::StartReshard(f, miroir::testing::ReshardTo(2 * o.load_shards));
+  if (!started.ok()) return started.status();
+  auto reached =
+      miroir::testing::WaitForReshardState(f, {"retention"}, absl::Seconds(o.load_timeout_s));
+  auto last = miroir::testing::ReshardCall(f, "status");
+  if (!last.ok()) return last.status();
   row.achieved_rate = static_cast<double>(writer.stats().acked() - acked0) /
                       absl::ToDoubleSeconds(absl::Now() - w0);
   writer.Stop();
@@ -286,39 +246,29 @@ absl::StatusOr<LoadRow> RunLoad(double fraction, const Options& o) {
   // In retention both generations still take every write (reverse dual-write)
   // and nothing copies: the fleet's capacity while writing everything twice.
   miroir::testing::TestWriter dual(hot(0, absl::Seconds(o.idle_seconds), 4));
-  if (state == "retention") {
+  if (reached.ok()) {
     const absl::Time d0 = absl::Now();
     if (absl::Status s = dual.Run(); !s.ok()) return s;
     row.dual_capacity =
         static_cast<double>(dual.stats().acked()) / absl::ToDoubleSeconds(absl::Now() - d0);
   }
-  const pb::ReshardRecord& rec = last.reshard();
-  row.outcome = state == "retention"
-                    ? "completed"
-                    : absl::StrCat(state, " after ", o.load_timeout_s, " s: ", rec.message());
+  const pb::ReshardRecord& rec = last->reshard();
+  row.outcome = reached.ok() ? "completed" : std::string(reached.status().message());
   row.rounds = rec.catch_up_passes();
   row.stall_ms = rec.stall_ms();
   row.retries = rec.stall_retries();
   row.estimate_ms = rec.estimated_final_delta_ms();
   row.copy_rate = rec.copy_rate_docs_per_s();
   int64_t cu_first = 0, cu_end = 0;
-  for (const auto& e : last.events()) {
+  for (const auto& e : last->events()) {
     if (e.plan_id() != rec.id()) continue;
     if (e.to() == "catching_up" && cu_first == 0) cu_first = e.time_ms();
     if (e.from() == "catching_up") cu_end = e.time_ms();
   }
   if (cu_first > 0 && cu_end >= cu_first) row.catching_up_ms = cu_end - cu_first;
-  auto records = load.records();
-  for (auto& [k, v] : idle.records()) records[k] = v;
-  for (auto& [k, v] : writer.records()) records[k] = v;
-  for (auto& [k, v] : dual.records()) records[k] = v;
-  auto report = miroir::testing::CheckPromise(records, f.CheckOptionsFor("products"));
-  if (!report.ok()) return report.status();
-  Log(report->Summary());
-  row.acked = report->acknowledged_writes;
-  row.lost = report->lost;
-  row.resurrected = report->resurrected;
-  row.other = report->mismatched + report->wrong_owner + report->unreachable;
+  auto promise = CheckAll(f, {&load, &idle, &writer, &dual});
+  if (!promise.ok()) return promise.status();
+  row.promise = *promise;
   return row;
 }
 
@@ -367,11 +317,12 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(row->estimate_ms),
           static_cast<unsigned long long>(row->stall_ms),
           static_cast<unsigned long long>(row->retries),
-          static_cast<unsigned long long>(row->acked), static_cast<unsigned long long>(row->lost),
-          static_cast<unsigned long long>(row->resurrected),
-          static_cast<unsigned long long>(row->other));
+          static_cast<unsigned long long>(row->promise.acked),
+          static_cast<unsigned long long>(row->promise.lost),
+          static_cast<unsigned long long>(row->promise.resurrected),
+          static_cast<unsigned long long>(row->promise.other));
       std::fflush(stdout);
-      if (row->lost || row->resurrected || row->other) rc = 1;
+      if (!row->promise.ok()) rc = 1;
     }
     return rc;
   }
@@ -396,11 +347,12 @@ int main(int argc, char** argv) {
           row->from, row->to, row->set, row->docs, static_cast<unsigned long long>(row->stall_ms),
           static_cast<long long>(row->fence_ms), static_cast<long long>(row->delta_ms),
           row->writer_max_ms, static_cast<unsigned long long>(row->retries),
-          static_cast<unsigned long long>(row->acked), static_cast<unsigned long long>(row->lost),
-          static_cast<unsigned long long>(row->resurrected),
-          static_cast<unsigned long long>(row->other));
+          static_cast<unsigned long long>(row->promise.acked),
+          static_cast<unsigned long long>(row->promise.lost),
+          static_cast<unsigned long long>(row->promise.resurrected),
+          static_cast<unsigned long long>(row->promise.other));
       std::fflush(stdout);
-      if (row->lost || row->resurrected || row->other) rc = 1;
+      if (!row->promise.ok()) rc = 1;
     }
   }
   return rc;

@@ -28,6 +28,14 @@ uint32_t FencedWithCurrentWatermark(const Watermarks& copied, const Watermarks& 
   return good;
 }
 
+const v1::Watermark* MarkOf(const Watermarks& marks, const std::string& node) {
+  const v1::Watermark* found = nullptr;
+  for (const auto& m : marks) {
+    if (m.node() == node) found = &m;
+  }
+  return found;
+}
+
 Strings FencedSources(const Watermarks& fences, const Strings& sources) {
   Strings out;
   for (const auto& f : fences) {

@@ -48,6 +48,9 @@ Strings WithoutFailed(const Range& nodes, const std::set<std::string>& failed) {
 uint32_t FencedWithCurrentWatermark(const Watermarks& copied, const Watermarks& fences,
                                     const Strings* only = nullptr);
 
+// The watermark of `node` in `marks` (the last one), or null.
+const v1::Watermark* MarkOf(const Watermarks& marks, const std::string& node);
+
 // The nodes of `fences` that are among `sources`, in fence order: what a final
 // delta may read (a source the fence did not reach may still take writes).
 Strings FencedSources(const Watermarks& fences, const Strings& sources);

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "common/task_kinds.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/move_machine.h"
 #include "coordinator/move_stepper.h"
@@ -134,9 +135,7 @@ std::vector<PlanRunner::Lease> PlanRunner::LeaseNewCutoverTasks(const ClusterSta
   for (const auto& [id, t] : change->tasks) {
     if (s.tasks.count(id)) continue;
     if (!t.node_shards().empty()) {  // a reshard's node task; a fence or F holds writes
-      bool holds_writes = t.kind() == v1::TASK_FENCE;
-      for (const auto& b : t.node_shards()) holds_writes = holds_writes || !b.upto().node().empty();
-      pending.push_back(PendingOf(t, holds_writes));
+      pending.push_back(PendingOf(t, t.kind() == v1::TASK_FENCE || IsFinalDelta(t)));
       continue;
     }
     if (t.kind() != v1::TASK_FENCE && t.kind() != v1::TASK_FINAL_DELTA) continue;

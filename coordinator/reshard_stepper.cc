@@ -124,6 +124,17 @@ class ReshardTick : StepContext {
   }
 
   static bool Done(const TaskRecord* t) { return t && t->status == TaskRecord::Status::kDone; }
+  // Failed for good because its node's change sequence is gone.
+  bool IncarnationChanged(const TaskRecord* t) const {
+    return FailedTask(t) && t->failure == v1::TASK_FAILURE_INCARNATION_CHANGED;
+  }
+  // The entries of `shards` by shard number.
+  static std::map<uint32_t, v1::ReshardShard*> ByShard(
+      google::protobuf::RepeatedPtrField<v1::ReshardShard>* shards) {
+    std::map<uint32_t, v1::ReshardShard*> out;
+    for (auto& sh : *shards) out[sh.shard()] = &sh;
+    return out;
+  }
   // Failed for good (a retryable failure within the budget is leased again).
   bool FailedTask(const TaskRecord* t) const {
     return t && t->FailedForGood(cfg_.migration.task_retries);
@@ -179,10 +190,13 @@ class ReshardTick : StepContext {
 
   // Whether every node task is done; fails the reshard (naming the node) when one
   // failed for good. False while any runs or after the failure (check the state).
-  bool NodeTasksDone(v1::ReshardRecord* r) {
+  // With `incarnation_change_ok`, a task that failed because its node's change
+  // sequence is gone counts as finished (the caller copies its shards again).
+  bool NodeTasksDone(v1::ReshardRecord* r, bool incarnation_change_ok = false) {
     bool done = true;
     for (const auto& nt : r->node_tasks()) {
       const TaskRecord* t = TaskOf(nt.task_id());
+      if (incarnation_change_ok && IncarnationChanged(t)) continue;
       if (FailedTask(t)) {
         Fail(r, absl::StrCat(v1::TaskKind_Name(t->task.kind()), " on node ", nt.node(),
                              " failed: ", t->error));
@@ -316,10 +330,8 @@ class ReshardTick : StepContext {
         if (sh.passed()) continue;
         for (const auto& n :
              cutover::FencedSources(sh.fences(), {sh.sources().begin(), sh.sources().end()})) {
-          const v1::Watermark* w = nullptr;
-          const v1::Watermark* f = nullptr;
-          for (const auto& x : sh.watermarks()) w = x.node() == n ? &x : w;
-          for (const auto& x : sh.fences()) f = x.node() == n ? &x : f;
+          const v1::Watermark* w = cutover::MarkOf(sh.watermarks(), n);
+          const v1::Watermark* f = cutover::MarkOf(sh.fences(), n);
           if (w == nullptr || f == nullptr) continue;  // Fence() kept only current ones
           if (w->incarnation() == f->incarnation() && w->seq() >= f->seq()) continue;
           v1::BatchShard b;
@@ -379,20 +391,10 @@ class ReshardTick : StepContext {
     if (r->round_started_ms() == 0) r->set_round_started_ms(now_);
     if (!RunBackfills(r)) return false;
     if (!r->node_tasks().empty()) {
-      bool done = true;
-      for (const auto& nt : r->node_tasks()) {
-        const TaskRecord* t = TaskOf(nt.task_id());
-        if (FailedTask(t) && t->failure == v1::TASK_FAILURE_INCARNATION_CHANGED) continue;
-        if (FailedTask(t)) {
-          Fail(r, absl::StrCat(v1::TaskKind_Name(t->task.kind()), " on node ", nt.node(),
-                               " failed: ", t->error));
-          return false;
-        }
-        done = done && Done(t);
-      }
-      if (!done) return false;
+      if (!NodeTasksDone(r, /*incarnation_change_ok=*/true)) return false;
       std::map<uint32_t, uint64_t> copied;  // shard -> documents this round
       std::set<uint32_t> again;
+      const auto by_shard = ByShard(r->mutable_shards());
       for (const auto& nt : r->node_tasks()) {
         const TaskRecord* t = TaskOf(nt.task_id());
         if (!Done(t)) {  // its incarnation changed: every shard it sources is copied again
@@ -401,11 +403,10 @@ class ReshardTick : StepContext {
         }
         for (const auto& b : t->result.node_shards()) {
           copied[b.shard()] += b.documents();
-          for (auto& sh : *r->mutable_shards()) {
-            if (sh.shard() != b.shard()) continue;
-            for (auto& w : *sh.mutable_watermarks()) {
-              if (w.node() == nt.node()) w = b.watermark();
-            }
+          auto sh = by_shard.find(b.shard());
+          if (sh == by_shard.end()) continue;
+          for (auto& w : *sh->second->mutable_watermarks()) {
+            if (w.node() == nt.node()) w = b.watermark();
           }
         }
       }
@@ -469,8 +470,7 @@ class ReshardTick : StepContext {
     for (const auto& sh : r->shards()) {
       if (!sh.copied()) continue;
       for (const auto& n : sh.sources()) {
-        const v1::Watermark* w = nullptr;
-        for (const auto& x : sh.watermarks()) w = x.node() == n ? &x : w;
+        const v1::Watermark* w = cutover::MarkOf(sh.watermarks(), n);
         if (w == nullptr) {
           missing.insert(sh.shard());
           continue;
@@ -621,16 +621,13 @@ class ReshardTick : StepContext {
       return false;
     }
     if (!NodeTasksDone(r)) return false;
-    std::map<uint32_t, v1::ReshardShard*> live_of, position_of;
-    for (auto& sh : *r->mutable_shards()) {
-      sh.clear_fences();
-      live_of[sh.shard()] = &sh;
-    }
+    for (auto& sh : *r->mutable_shards()) sh.clear_fences();
     for (auto& p : *r->mutable_dst_positions()) {
       p.clear_watermarks();
       p.clear_sources();
-      position_of[p.shard()] = &p;
     }
+    const auto live_of = ByShard(r->mutable_shards());
+    const auto position_of = ByShard(r->mutable_dst_positions());
     for (const auto& nt : r->node_tasks()) {
       const TaskRecord* t = TaskOf(nt.task_id());
       const bool is_live = nt.generation() == r->src_generation();
@@ -942,12 +939,7 @@ class ReshardTick : StepContext {
         }
         bool all = pos != nullptr && sh.sources_size() > 0;
         for (const auto& n : sh.sources()) {
-          const v1::Watermark* w = nullptr;
-          if (pos) {
-            for (const auto& x : pos->watermarks()) {
-              if (x.node() == n) w = &x;
-            }
-          }
+          const v1::Watermark* w = pos ? cutover::MarkOf(pos->watermarks(), n) : nullptr;
           if (w == nullptr) {
             all = false;
             break;

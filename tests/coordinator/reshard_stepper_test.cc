@@ -179,6 +179,17 @@ class ReshardStepperTest : public ::testing::Test {
     ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_PAUSED);
   }
 
+  // The swap paused, its pause acked, every live owner fenced at F = 9 (W is 7):
+  // the final deltas issued.
+  void ToSwapFenced() {
+    ToSwapPaused();
+    acked_.insert(rec().wait_epoch());
+    Step();
+    FinishFences({{"r0", "i0"}, {"r1", "i0"}});
+    Step();
+    ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  }
+
   CoordinatorConfig cfg_;
   ClusterState s_;
   Change change_;
@@ -522,12 +533,7 @@ TEST_F(ReshardStepperTest, SourcesThatDidNotMoveSinceTheLastPassNeedNoFinalDelta
 }
 
 TEST_F(ReshardStepperTest, FinalDeltaCountsWhatEachShardCopied) {
-  ToSwapPaused();
-  acked_.insert(rec().wait_epoch());
-  Step();
-  FinishFences({{"r0", "i0"}, {"r1", "i0"}});
-  Step();
-  ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  ToSwapFenced();
   const uint64_t before = rec().documents_backfilled();
   for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
     t->status = TaskRecord::Status::kDone;
@@ -546,12 +552,7 @@ TEST_F(ReshardStepperTest, FinalDeltaCountsWhatEachShardCopied) {
 }
 
 TEST_F(ReshardStepperTest, AFinalDeltaFailedForGoodFailsTheReshardNamingTheNode) {
-  ToSwapPaused();
-  acked_.insert(rec().wait_epoch());
-  Step();
-  FinishFences({{"r0", "i0"}, {"r1", "i0"}});
-  Step();
-  ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  ToSwapFenced();
   for (TaskRecord* t : Tasks(v1::TASK_RESHARD_DELTA)) {
     if (t->task.sources(0) != "r1") continue;
     t->status = TaskRecord::Status::kFailed;
@@ -605,12 +606,7 @@ TEST_F(ReshardStepperTest, SwapStallPastTheLimitTooOftenFailsAndUnpauses) {
 }
 
 TEST_F(ReshardStepperTest, FinalDeltaDoneFlipsTheShadowLive) {
-  ToSwapPaused();
-  acked_.insert(rec().wait_epoch());
-  Step();
-  FinishFences({{"r0", "i0"}, {"r1", "i0"}});
-  Step();
-  ASSERT_EQ(rec().state(), v1::RESHARD_SWAP_FENCED);
+  ToSwapFenced();
   FinishAll(v1::TASK_RESHARD_DELTA, {});
   clock_.Advance(250);
   Step();  // the final deltas accounted and the flip published, in one tick

@@ -125,6 +125,16 @@ class ReshardTasksTest : public ::testing::Test {
     }
   }
 
+  // The shards of `route` that `node` owns, in shard order.
+  static std::vector<uint32_t> ShardsOf(const std::string& node, const v1::GenerationRoute& route) {
+    std::vector<uint32_t> out;
+    for (uint32_t s = 0; s < route.shards(); ++s) {
+      const auto owners = RouteNodes(route.routes(static_cast<int>(s)), RouteSet::kOwners);
+      if (std::find(owners.begin(), owners.end(), node) != owners.end()) out.push_back(s);
+    }
+    return out;
+  }
+
   static std::vector<std::string> KeysOfShard(uint32_t shard, uint32_t shards, int n = 200) {
     std::vector<std::string> out;
     for (int i = 0; i < n; ++i) {
@@ -399,11 +409,7 @@ TEST_F(ReshardTasksTest, FinalDeltaCopiesExactlyWToF) {
 // it owns, one final delta per source node over every shard it sources.
 TEST_F(ReshardTasksTest, NodeBatchedFenceFencesEveryListedShardAndReportsEachF) {
   const auto source = MakeRoute(kSourceGen, 8);
-  std::vector<uint32_t> owned;  // shards of node a
-  for (uint32_t s = 0; s < 8; ++s) {
-    const auto owners = RouteNodes(source.routes(static_cast<int>(s)), RouteSet::kOwners);
-    if (std::find(owners.begin(), owners.end(), "a") != owners.end()) owned.push_back(s);
-  }
+  const std::vector<uint32_t> owned = ShardsOf("a", source);
   ASSERT_GE(owned.size(), 2u);
   for (uint32_t s : owned) {
     for (const auto& k : KeysOfShard(s, 8, 40)) PutIn(source, k, 10, "{}", false, "a");
@@ -452,11 +458,7 @@ TEST_F(ReshardTasksTest, NodeBatchedFenceFencesEveryListedShardAndReportsEachF) 
 TEST_F(ReshardTasksTest, NodeBatchedFinalDeltaCopiesExactlyWToFOfEveryShardFromItsNode) {
   const auto source = MakeRoute(kSourceGen, 8);
   const auto target = MakeRoute(kTargetGen, 16);
-  std::vector<uint32_t> owned;  // shards of node a
-  for (uint32_t s = 0; s < 8; ++s) {
-    const auto owners = RouteNodes(source.routes(static_cast<int>(s)), RouteSet::kOwners);
-    if (std::find(owners.begin(), owners.end(), "a") != owners.end()) owned.push_back(s);
-  }
+  const std::vector<uint32_t> owned = ShardsOf("a", source);
   ASSERT_GE(owned.size(), 2u);
   std::map<uint32_t, std::vector<std::string>> keys;
   std::map<uint32_t, v1::Watermark> w;  // W of a per shard
@@ -514,11 +516,7 @@ TEST_F(ReshardTasksTest, NodeBatchedFinalDeltaCopiesExactlyWToFOfEveryShardFromI
 TEST_F(ReshardTasksTest, NodeBatchedCatchUpCopiesEachShardFromWToItsPositionNow) {
   const auto source = MakeRoute(kSourceGen, 8);
   const auto target = MakeRoute(kTargetGen, 16);
-  std::vector<uint32_t> owned;  // shards of node a
-  for (uint32_t s = 0; s < 8; ++s) {
-    const auto owners = RouteNodes(source.routes(static_cast<int>(s)), RouteSet::kOwners);
-    if (std::find(owners.begin(), owners.end(), "a") != owners.end()) owned.push_back(s);
-  }
+  const std::vector<uint32_t> owned = ShardsOf("a", source);
   ASSERT_GE(owned.size(), 2u);
   v1::Task pass = CopyTask(v1::TASK_RESHARD_DELTA, source, 0, target);
   pass.clear_sources();

@@ -1,6 +1,7 @@
 #include "worker/tasks/cutover_yield.h"
 
 #include "common/route_sets.h"
+#include "common/task_kinds.h"
 
 namespace miroir {
 
@@ -15,13 +16,7 @@ bool YieldsToCutovers(const v1::Task& t) {
     case v1::TASK_RESHARD_VERIFY:
       return true;
     case v1::TASK_RESHARD_DELTA:
-      // A catch-up pass yields; the swap's final delta (F in upto, or per shard
-      // in a node-batched task) is the cutover itself.
-      if (!t.upto().empty()) return false;
-      for (const auto& b : t.node_shards()) {
-        if (!b.upto().node().empty()) return false;
-      }
-      return true;
+      return !IsFinalDelta(t);  // a catch-up pass yields; the swap's final delta is the cutover
     default:
       return false;
   }

@@ -293,16 +293,17 @@ absl::StatusOr<v1::TaskResult> RunReshardDeltaBatch(const TaskContext& ctx) {
   // Where each range ends: F, or (a catch-up pass) the shard's position now, read
   // for every such shard in one pipelined round trip (a fence at epoch 0 raises
   // nothing). Either way the node must still be W's incarnation.
-  std::vector<SeqPosition> positions;
+  std::vector<SeqPosition> positions;  // of the catch-up entries, in order
   if (!to_read.empty()) {
     auto read = (*store)->SetFenceMany(to_read, 0);
     if (!read.ok()) return Prefixed(node, read.status());
     positions = *std::move(read);
   }
+  std::string incarnation;  // the node's now, for the entries with F
   if (to_read.size() < static_cast<size_t>(t.node_shards_size())) {
-    auto incarnation = (*store)->Incarnation();
-    if (!incarnation.ok()) return Prefixed(node, incarnation.status());
-    positions.push_back(SeqPosition{*incarnation, 0});  // the F entries' check, below
+    auto now = (*store)->Incarnation();
+    if (!now.ok()) return Prefixed(node, now.status());
+    incarnation = *std::move(now);
   }
   struct Range {
     int entry;  // in t.node_shards
@@ -319,13 +320,11 @@ absl::StatusOr<v1::TaskResult> RunReshardDeltaBatch(const TaskContext& ctx) {
       end.set_node(node);
       end.set_incarnation(p.incarnation);
       end.set_seq(p.seq);
-    } else {
-      end.set_incarnation(positions.back().incarnation);  // the node's, now
-      end.set_seq(b.upto().seq());
     }
-    if (b.from().incarnation() != end.incarnation()) {
-      return IncarnationChangedError(absl::StrCat("node ", node, " was ", b.from().incarnation(),
-                                                  ", now ", end.incarnation()));
+    const std::string& now = b.upto().node().empty() ? end.incarnation() : incarnation;
+    if (b.from().incarnation() != now) {
+      return IncarnationChangedError(
+          absl::StrCat("node ", node, " was ", b.from().incarnation(), ", now ", now));
     }
     ranges.push_back(Range{i, std::move(end), b.from().seq(), 0});
   }
