@@ -28,23 +28,28 @@ void MergeTlsFiles(const TlsFiles& flags, TlsFiles* config) {
   if (!flags.ca.empty()) config->ca = flags.ca;
 }
 
-absl::Status ValidateTlsFiles(const TlsFiles& tls, bool server) {
+absl::Status ValidateTlsFiles(const TlsFiles& tls, bool server, const std::string& name_prefix) {
+  const std::string cert_name = name_prefix + "cert";
+  const std::string key_name = name_prefix + "key";
+  const std::string ca_name = name_prefix + "ca";
   if (tls.cert.empty() != tls.key.empty()) {
-    return absl::InvalidArgumentError(tls.cert.empty() ? "--tls-cert: required with --tls-key"
-                                                       : "--tls-key: required with --tls-cert");
+    return absl::InvalidArgumentError(tls.cert.empty()
+                                          ? absl::StrCat(cert_name, ": required with ", key_name)
+                                          : absl::StrCat(key_name, ": required with ", cert_name));
   }
   if (server && !tls.ca.empty() && tls.cert.empty()) {
-    return absl::InvalidArgumentError("--tls-ca: a server needs --tls-cert and --tls-key too");
+    return absl::InvalidArgumentError(
+        absl::StrCat(ca_name, ": a server needs ", cert_name, " and ", key_name, " too"));
   }
-  for (const auto& [flag, path] :
-       {std::pair<const char*, const std::string*>{"--tls-cert", &tls.cert},
-        {"--tls-key", &tls.key},
-        {"--tls-ca", &tls.ca}}) {
+  for (const auto& [name, path] :
+       {std::pair<const std::string*, const std::string*>{&cert_name, &tls.cert},
+        {&key_name, &tls.key},
+        {&ca_name, &tls.ca}}) {
     if (path->empty()) continue;
-    auto text = ReadFile(flag, *path);
+    auto text = ReadFile(*name, *path);
     if (!text.ok()) return text.status();
     if (text->find("-----BEGIN") == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, " ", *path, ": not a PEM file"));
+      return absl::InvalidArgumentError(absl::StrCat(*name, " ", *path, ": not a PEM file"));
     }
   }
   return absl::OkStatus();
@@ -103,19 +108,19 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsFiles& t
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& tls) {
+    const TlsFiles& tls, const std::string& name_prefix) {
   if (!tls.enabled()) return grpc::InsecureChannelCredentials();
-  if (auto s = ValidateTlsFiles(tls, /*server=*/false); !s.ok()) return s;
+  if (auto s = ValidateTlsFiles(tls, /*server=*/false, name_prefix); !s.ok()) return s;
   grpc::SslCredentialsOptions ssl;
   if (!tls.ca.empty()) {
-    auto ca = ReadFile("--tls-ca", tls.ca);
+    auto ca = ReadFile(name_prefix + "ca", tls.ca);
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
   }
   if (!tls.cert.empty()) {
-    auto cert = ReadFile("--tls-cert", tls.cert);
+    auto cert = ReadFile(name_prefix + "cert", tls.cert);
     if (!cert.ok()) return cert.status();
-    auto key = ReadFile("--tls-key", tls.key);
+    auto key = ReadFile(name_prefix + "key", tls.key);
     if (!key.ok()) return key.status();
     ssl.pem_cert_chain = *cert;
     ssl.pem_private_key = *key;

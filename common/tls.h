@@ -33,9 +33,15 @@ inline constexpr unsigned kCertificateRefreshSeconds = 5;
 // Flags override the YAML per field.
 void MergeTlsFiles(const TlsFiles& flags, TlsFiles* config);
 
+// The flags that name the files, "--tls-": "--tls-cert", ...
+inline constexpr char kTlsFlagPrefix[] = "--tls-";
+
 // Every named file readable, cert and key given together. `server`: a CA alone
-// (no cert) is refused. INVALID_ARGUMENT naming the flag (--tls-cert, ...).
-absl::Status ValidateTlsFiles(const TlsFiles& tls, bool server);
+// (no cert) is refused. INVALID_ARGUMENT naming the setting: `name_prefix` +
+// "cert" / "key" / "ca" ("--tls-cert"; a config section passes its own,
+// "state.etcd.tls." for "state.etcd.tls.key").
+absl::Status ValidateTlsFiles(const TlsFiles& tls, bool server,
+                              const std::string& name_prefix = kTlsFlagPrefix);
 
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(const std::string& host);
@@ -55,9 +61,10 @@ absl::Status ReadTlsYaml(YamlReader& r, const YAML::Node& root, TlsFiles* out);
 // certificates required and verified when ca is set), else plaintext.
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsFiles& tls);
 
-// Channel credentials: TLS when any file is set, else plaintext.
+// Channel credentials: TLS when any file is set, else plaintext. Errors as
+// ValidateTlsFiles (client side), naming settings by `name_prefix`.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& tls);
+    const TlsFiles& tls, const std::string& name_prefix = kTlsFlagPrefix);
 
 }  // namespace miroir
 

@@ -1,9 +1,12 @@
 #include "coordinator/config.h"
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/duration.h"
 #include "common/status_macros.h"
 #include "common/yaml_config.h"
@@ -102,13 +105,61 @@ absl::Status ParseState(YamlReader& r, const YAML::Node& m, StateConfig* out) {
   if (!e || e.IsNull()) return absl::OkStatus();
   if (!e.IsMap()) return YamlError(r.source(), e, "state.etcd", "must be a map");
   const std::string p = "state.etcd";
-  MIROIR_RETURN_IF_ERROR(
-      r.OnlyKeys(e, p, {"endpoints", "prefix", "lease_ttl", "dial_timeout", "request_timeout"}));
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(
+      e, p, {"endpoints", "prefix", "lease_ttl", "dial_timeout", "request_timeout", "tls"}));
   MIROIR_RETURN_IF_ERROR(r.StringList(e, p, "endpoints", &out->etcd.endpoints));
   MIROIR_RETURN_IF_ERROR(r.String(e, p, "prefix", &out->etcd.prefix));
   MIROIR_RETURN_IF_ERROR(r.Duration(e, p, "lease_ttl", &out->etcd.lease_ttl));
   MIROIR_RETURN_IF_ERROR(r.Duration(e, p, "dial_timeout", &out->etcd.dial_timeout));
   MIROIR_RETURN_IF_ERROR(r.Duration(e, p, "request_timeout", &out->etcd.request_timeout));
+  const YAML::Node t = e["tls"];
+  if (!t || t.IsNull()) return absl::OkStatus();
+  const std::string tp = "state.etcd.tls";
+  if (!t.IsMap()) return YamlError(r.source(), t, tp, "must be a map {ca, cert, key}");
+  MIROIR_RETURN_IF_ERROR(r.OnlyKeys(t, tp, {"ca", "cert", "key", "server_name"}));
+  MIROIR_RETURN_IF_ERROR(r.String(t, tp, "ca", &out->etcd.tls.ca));
+  MIROIR_RETURN_IF_ERROR(r.String(t, tp, "cert", &out->etcd.tls.cert));
+  MIROIR_RETURN_IF_ERROR(r.String(t, tp, "key", &out->etcd.tls.key));
+  MIROIR_RETURN_IF_ERROR(r.String(t, tp, "server_name", &out->etcd.tls_server_name));
+  return absl::OkStatus();
+}
+
+// TLS to etcd (docs/ha.md "TLS to etcd"): https:// endpoints need state.etcd.tls,
+// and the files are readable PEM, cert and key together.
+absl::Status ValidateEtcdTls(const EtcdConfig& e) {
+  const bool tls = e.tls.enabled() || !e.tls.key.empty();
+  std::set<std::string> hosts;
+  for (const std::string& ep : e.endpoints) {
+    auto parsed = ParseEtcdEndpoint(ep);
+    if (!parsed.ok()) return parsed.status();
+    if (parsed->https && !tls) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("state.etcd.endpoints: '", ep,
+                       "' is https:// but state.etcd.tls {ca, cert, key} is not set"));
+    }
+    if (tls && absl::StartsWith(ep, "http://")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "state.etcd.endpoints: '", ep, "' is http:// but state.etcd.tls is set (use https://)"));
+    }
+    hosts.insert(miroir::HostOf(parsed->address));
+  }
+  if (!tls) {
+    if (!e.tls_server_name.empty()) {
+      return absl::InvalidArgumentError(
+          "state.etcd.tls.server_name: needs state.etcd.tls.ca (or cert and key)");
+    }
+    return absl::OkStatus();
+  }
+  MIROIR_RETURN_IF_ERROR(miroir::ValidateTlsFiles(e.tls, /*server=*/false, "state.etcd.tls."));
+  // One channel carries the requests and fails over between the members, and
+  // gRPC checks one name on it: with members on several hosts, that name is
+  // given (and every member's certificate carries it).
+  if (hosts.size() > 1 && e.tls_server_name.empty()) {
+    return absl::InvalidArgumentError(
+        "state.etcd.tls.server_name: required when the endpoints are on more than one host "
+        "(the one name every member's certificate carries; the coordinator fails over between "
+        "members on one TLS channel)");
+  }
   return absl::OkStatus();
 }
 
@@ -124,11 +175,7 @@ absl::Status ValidateState(const CoordinatorConfig& c) {
     return absl::InvalidArgumentError("state.etcd.endpoints: at least one HOST:PORT is required");
   }
   for (const std::string& ep : e.endpoints) {
-    const size_t colon = ep.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == ep.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("state.etcd.endpoints: '", ep, "' is not HOST:PORT"));
-    }
+    if (auto parsed = ParseEtcdEndpoint(ep); !parsed.ok()) return parsed.status();
   }
   if (e.prefix.empty() || e.prefix[0] != '/' || e.prefix.back() == '/') {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -158,7 +205,7 @@ absl::Status ValidateState(const CoordinatorConfig& c) {
         miroir::FormatDuration(c.worker_lease_ttl),
         ") so a failover fits inside the worker lease"));
   }
-  return absl::OkStatus();
+  return ValidateEtcdTls(e);
 }
 
 absl::Status CheckWindows(const CoordinatorConfig& c, const std::vector<std::string>& windows,
@@ -171,6 +218,35 @@ absl::Status CheckWindows(const CoordinatorConfig& c, const std::vector<std::str
 }
 
 }  // namespace
+
+absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(const std::string& endpoint) {
+  EtcdEndpoint out;
+  absl::string_view rest = endpoint;
+  if (absl::ConsumePrefix(&rest, "https://")) {
+    out.https = true;
+  } else if (!absl::ConsumePrefix(&rest, "http://") &&
+             rest.find("://") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("state.etcd.endpoints: '", endpoint,
+                                                   "' is not HOST:PORT or https://HOST:PORT"));
+  }
+  const size_t colon = rest.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0 || colon + 1 == rest.size() ||
+      rest.find('/') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("state.etcd.endpoints: '", endpoint,
+                                                   "' is not HOST:PORT or https://HOST:PORT"));
+  }
+  out.address = std::string(rest);
+  return out;
+}
+
+std::vector<std::string> EtcdAddresses(const EtcdConfig& etcd) {
+  std::vector<std::string> out;
+  for (const std::string& ep : etcd.endpoints) {
+    auto parsed = ParseEtcdEndpoint(ep);
+    out.push_back(parsed.ok() ? parsed->address : ep);
+  }
+  return out;
+}
 
 absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(const std::string& text,
                                                          const std::string& source) {

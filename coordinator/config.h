@@ -61,12 +61,30 @@ struct ReshardingConfig {
 // Where the coordinator's state lives (DESIGN §9): the embedded SQLite file, or
 // etcd with fenced leadership among several coordinators (docs/ha.md).
 struct EtcdConfig {
-  std::vector<std::string> endpoints;  // HOST:PORT of every member
+  std::vector<std::string> endpoints;  // [https://]HOST:PORT of every member
   std::string prefix = "/miroir";      // every key of this cluster lives under it
   absl::Duration lease_ttl = absl::Seconds(3);
   absl::Duration dial_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(5);
+  // state.etcd.tls: {ca, cert, key}; none given: plaintext. ca alone: TLS with
+  // the members verified; cert and key too: a client certificate is presented
+  // (etcd --client-cert-auth).
+  TlsFiles tls;
+  // state.etcd.tls.server_name: the name every member's certificate is checked
+  // against; empty: the endpoint's host.
+  std::string tls_server_name;
 };
+
+// One state.etcd.endpoints entry: HOST:PORT, http://HOST:PORT or
+// https://HOST:PORT.
+struct EtcdEndpoint {
+  std::string address;  // HOST:PORT
+  bool https = false;   // written with https://
+};
+// INVALID_ARGUMENT naming state.etcd.endpoints for another scheme or no port.
+absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(const std::string& endpoint);
+// The HOST:PORT of every endpoint. REQUIRES: the config validated.
+std::vector<std::string> EtcdAddresses(const EtcdConfig& etcd);
 
 struct StateConfig {
   std::string backend = "sqlite";  // sqlite | etcd
@@ -111,7 +129,8 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
 // Cross-key checks, run after flags override the file: drain_timeout ≤
 // max_write_stall, every window name known and every range well formed,
 // positive lease TTL, the etcd backend's keys (endpoints given, failover inside the
-// worker lease: 2 × state.etcd.lease_ttl + one heartbeat < worker_lease_ttl), and
+// worker lease: 2 × state.etcd.lease_ttl + one heartbeat < worker_lease_ttl,
+// state.etcd.tls consistent with https:// endpoints and its files readable), and
 // the delta-skip gate (skip_delta_pass=true with
 // anti_entropy.enabled=false is refused naming both settings).
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config);

@@ -27,8 +27,10 @@ bool IsIpv4Endpoint(const std::string& ep) {
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
     const std::vector<std::string>& endpoints, absl::Duration dial_timeout,
-    absl::Duration request_timeout) {
+    absl::Duration request_timeout, const TlsFiles& tls, const std::string& tls_server_name) {
   if (endpoints.empty()) return absl::InvalidArgumentError("state.etcd.endpoints: empty");
+  auto creds = MakeChannelCredentials(tls, "state.etcd.tls.");
+  if (!creds.ok()) return creds.status();
   std::unique_ptr<EtcdClient> c(new EtcdClient());
   c->endpoints_ = endpoints;
   c->endpoints_text_ = absl::StrJoin(endpoints, ",");
@@ -43,12 +45,21 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  c->channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  // The name TLS checks: an ipv4: target over several members would offer the
+  // whole list, so the server name, or the (one, by config validation) host.
+  if (tls.enabled()) {
+    args.SetSslTargetNameOverride(tls_server_name.empty() ? HostOf(endpoints.front())
+                                                          : tls_server_name);
+  }
+  c->channel_ = grpc::CreateCustomChannel(target, *creds, args);
   const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(dial_timeout);
   if (!c->channel_->WaitForConnected(deadline)) {
-    return absl::UnavailableError(absl::StrCat("state.etcd.endpoints: no etcd answered at ",
-                                               c->endpoints_text_, " within ",
-                                               absl::FormatDuration(dial_timeout)));
+    return absl::UnavailableError(absl::StrCat(
+        "state.etcd.endpoints: no etcd answered at ", c->endpoints_text_, " within ",
+        absl::FormatDuration(dial_timeout),
+        tls.enabled() ? " over TLS (a refused certificate looks the same: check state.etcd.tls "
+                        "and the etcd member's log)"
+                      : ""));
   }
   c->kv_ = etcdserverpb::KV::NewStub(c->channel_);
   c->lease_ = etcdserverpb::Lease::NewStub(c->channel_);
@@ -56,9 +67,13 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
   // One channel per member for Maintenance.Status (the shared channel reaches
   // whichever member it is connected to); gRPC connects it at its first call.
   for (const auto& ep : endpoints) {
-    c->maintenance_[ep] = etcdserverpb::Maintenance::NewStub(grpc::CreateChannel(
-        IsIpv4Endpoint(ep) ? absl::StrCat("ipv4:", ep) : absl::StrCat("dns:///", ep),
-        grpc::InsecureChannelCredentials()));
+    grpc::ChannelArguments member_args;
+    if (tls.enabled() && !tls_server_name.empty()) {
+      member_args.SetSslTargetNameOverride(tls_server_name);
+    }
+    c->maintenance_[ep] = etcdserverpb::Maintenance::NewStub(grpc::CreateCustomChannel(
+        IsIpv4Endpoint(ep) ? absl::StrCat("ipv4:", ep) : absl::StrCat("dns:///", ep), *creds,
+        member_args));
   }
   return c;
 }

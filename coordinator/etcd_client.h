@@ -1,6 +1,7 @@
 // EtcdClient: the coordinator's narrow door to etcd's v3 gRPC API (KV, Txn,
 // Lease, Watch). One channel over every endpoint (gRPC fails over between
-// them); every unary call has the request timeout as its deadline.
+// them), plaintext or TLS (state.etcd.tls); every unary call has the request
+// timeout as its deadline.
 //
 // Thread-safe: gRPC stubs are.
 #ifndef MIROIR_COORDINATOR_ETCD_CLIENT_H_
@@ -14,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -22,10 +24,15 @@ namespace miroir::coordinator {
 class EtcdClient {
  public:
   // Connects to `endpoints` (HOST:PORT each) and waits up to `dial_timeout`
-  // for one to answer. UNAVAILABLE naming the endpoints when none does.
+  // for one to answer. Every channel is TLS when `tls` names a file (client
+  // certificate with cert+key), the members' certificates checked against
+  // `tls_server_name`, or each endpoint's host when empty. UNAVAILABLE naming
+  // the endpoints when none answers (a refused TLS handshake looks the same);
+  // INVALID_ARGUMENT naming state.etcd.tls.* for an unreadable file.
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(
       const std::vector<std::string>& endpoints, absl::Duration dial_timeout,
-      absl::Duration request_timeout);
+      absl::Duration request_timeout, const TlsFiles& tls = {},
+      const std::string& tls_server_name = "");
 
   const std::string& endpoints_text() const { return endpoints_text_; }
   const std::vector<std::string>& endpoints() const { return endpoints_; }

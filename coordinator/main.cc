@@ -144,8 +144,13 @@ int main(int argc, char** argv) {
       return Fail(2, "--restore: only with state.backend sqlite (etcd: docs/runbook.md)");
     }
     const EtcdConfig& ec = config.state.etcd;
-    auto client = EtcdClient::Connect(ec.endpoints, ec.dial_timeout, ec.request_timeout);
-    if (!client.ok()) return Fail(1, std::string(client.status().message()));
+    auto client = EtcdClient::Connect(EtcdAddresses(ec), ec.dial_timeout, ec.request_timeout,
+                                      ec.tls, ec.tls_server_name);
+    if (!client.ok()) {
+      // A TLS file gone since validation is a config error; no answer is not.
+      const bool config = client.status().code() == absl::StatusCode::kInvalidArgument;
+      return Fail(config ? 2 : 1, std::string(client.status().message()));
+    }
     etcd = std::move(*client);
     auto etcd_store = std::make_unique<EtcdStateStore>(etcd.get(), ec.prefix);
     EtcdLeadership* lead = nullptr;

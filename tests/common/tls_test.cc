@@ -37,5 +37,13 @@ TEST(Tls, CertAndKeyGoTogetherAndFilesMustBeReadable) {
   EXPECT_TRUE(ValidateTlsFiles({}, true).ok());
 }
 
+TEST(Tls, AConfigSectionNamesItsOwnKeys) {
+  EXPECT_EQ(ValidateTlsFiles({"c.pem", "", ""}, false, "state.etcd.tls.").message(),
+            "state.etcd.tls.key: required with state.etcd.tls.cert");
+  EXPECT_EQ(
+      MakeChannelCredentials({"", "", "/nonexistent/ca.pem"}, "state.etcd.tls.").status().message(),
+      "state.etcd.tls.ca /nonexistent/ca.pem: cannot read");
+}
+
 }  // namespace
 }  // namespace miroir

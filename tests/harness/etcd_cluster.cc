@@ -17,12 +17,13 @@ std::string PeerUrl(int port) { return absl::StrCat("http://127.0.0.1:", port); 
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const std::string& dir,
-                                                                int members) {
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const std::string& dir, int members,
+                                                                std::optional<EtcdTls> tls) {
   absl::Status last;
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::unique_ptr<EtcdCluster> c(new EtcdCluster());
     c->dir_ = absl::StrCat(dir, "/etcd-", attempt);
+    c->tls_ = tls;
     std::vector<std::string> peers;
     for (int i = 0; i < members; ++i) {
       Member m;
@@ -57,7 +58,7 @@ absl::Status EtcdCluster::Launch(int i, bool initial) {
   ProcessOptions o;
   o.binary = kEtcdBinary;
   o.log_path = absl::StrCat(dir_, "/", m.name, ".log");
-  const std::string client = absl::StrCat("http://127.0.0.1:", m.client_port);
+  const std::string client = ClientUrl(i);
   o.args = {"--name", m.name, "--data-dir", m.data_dir, "--listen-client-urls", client,
             "--advertise-client-urls", client, "--listen-peer-urls", PeerUrl(m.peer_port),
             "--initial-advertise-peer-urls", PeerUrl(m.peer_port), "--initial-cluster",
@@ -65,10 +66,18 @@ absl::Status EtcdCluster::Launch(int i, bool initial) {
             "--initial-cluster-token", "miroir-test",
             // Quick elections on loopback keep the failover tests short.
             "--heartbeat-interval", "50", "--election-timeout", "500"};
+  if (tls_) {
+    o.args.insert(o.args.end(), {"--cert-file", tls_->server.cert, "--key-file", tls_->server.key,
+                                 "--trusted-ca-file", tls_->ca, "--client-cert-auth"});
+  }
   auto p = Process::Start(o);
   if (!p.ok()) return p.status();
   m.process = std::move(*p);
   return WaitForTcp(m.client_port, absl::Seconds(20), m.process.get());
+}
+
+std::string EtcdCluster::ClientUrl(int i) const {
+  return absl::StrCat(tls_ ? "https" : "http", "://127.0.0.1:", members_[i].client_port);
 }
 
 std::vector<std::string> EtcdCluster::endpoints() const {
@@ -91,16 +100,21 @@ absl::Status EtcdCluster::Restart(int i) {
 
 absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) {
   std::vector<std::string> running;
-  for (auto& m : members_) {
-    if (m.process && m.process->Running()) running.push_back(LoopbackAddress(m.client_port));
+  for (int i = 0; i < size(); ++i) {
+    const Member& m = members_[i];
+    if (m.process && m.process->Running()) running.push_back(ClientUrl(i));
   }
+  std::vector<std::string> args = {"--endpoints", absl::StrJoin(running, ","), "--dial-timeout",
+                                   "1s",          "--command-timeout",         "2s"};
+  if (tls_) {
+    args.insert(args.end(),
+                {"--cacert", tls_->ca, "--cert", tls_->client.cert, "--key", tls_->client.key});
+  }
+  args.insert(args.end(), {"endpoint", "health"});
   const absl::Time deadline = absl::Now() + timeout;
   std::string last;
   while (absl::Now() < deadline) {
-    auto r = RunToCompletion(kEtcdctlBinary,
-                             {"--endpoints", absl::StrJoin(running, ","), "--dial-timeout", "1s",
-                              "--command-timeout", "2s", "endpoint", "health"},
-                             dir_, absl::Seconds(10));
+    auto r = RunToCompletion(kEtcdctlBinary, args, dir_, absl::Seconds(10));
     if (r.ok() && r->exit_code == 0) return absl::OkStatus();
     if (r.ok()) last = r->stderr_text + r->stdout_text;
     absl::SleepFor(absl::Milliseconds(100));
