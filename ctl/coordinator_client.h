@@ -20,9 +20,12 @@ namespace miroir::ctl {
 // The coordinator to talk to, from --coordinator: the address itself, or with a
 // comma-separated list the leader named by the first entry whose GetStatus
 // names one in the list (standbys answer from their copy of the model), each
-// probed for at most min(timeout, 2s); the first listed when none answers.
-// Called once, after SetClientSecurity.
-std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout);
+// probed for at most min(timeout, 2s); the first listed when none names one,
+// and then `no_leader` (when given) says so with what the answers said of etcd
+// ("no coordinator leads: 2 of 3 answered, none names a leader; etcd: 1 of 3
+// endpoints healthy, no quorum ..."). Called once, after SetClientSecurity.
+std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout,
+                               std::string* no_leader = nullptr);
 
 // A channel to ctx.coordinator (already resolved to one address), for every
 // service it serves (Coordinator, Reshard, AntiEntropy), and a stub on it.

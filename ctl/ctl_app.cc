@@ -161,7 +161,7 @@ int RunCtl(int argc, char** argv) {
   }
   // Once per invocation: every command's stubs (Coordinator, AntiEntropy, Reshard)
   // then use the one address.
-  ctx.coordinator = ResolveCoordinator(coordinator, ctx.timeout);
+  ctx.coordinator = ResolveCoordinator(coordinator, ctx.timeout, &ctx.no_leader);
   return action(ctx);
 }
 

@@ -34,6 +34,9 @@ struct CtlContext {
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(10);
   bool timeout_set = false;  // --timeout given explicitly (bounds `plan watch` too)
+  // With a list of coordinators none of which named a leader: why, as the
+  // standbys saw it (added to an UNAVAILABLE error). "" otherwise.
+  std::string no_leader;
 };
 
 // How errors are printed: set once from --output after parsing (main thread).

@@ -4,10 +4,15 @@
 //       fence and the flip (the nodes' traffic is slowed through proxies so the
 //       swap lasts long enough to land the kill inside it), then restart;
 //   27  rollback after the swap with a node down (SIGKILL, AOF on) during the
-//       reverse dual-write, restarted before the rollback: nothing lost.
+//       reverse dual-write, restarted before the rollback: nothing lost;
+//   HA.3  23 on the etcd control plane (three coordinators, 3-member etcd): the
+//       leader SIGKILLed in the swap, a standby takes over and resumes it; no
+//       client write fails (the swap's held writes wait for it).
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "chaos/chaos_ha.h"
 #include "chaos/chaos_util.h"
 #include "common/reshard_names.h"
 #include "harness/move_scenario.h"
@@ -18,8 +23,9 @@ namespace {
 
 namespace pb = ::miroir::v1;
 
-ScenarioOptions ReshardFleet(bool proxied) {
+ScenarioOptions ReshardFleet(bool proxied, bool etcd = false) {
   ScenarioOptions so;
+  if (etcd) UseEtcdControlPlane(&so);
   so.fleet.group_sizes = {2, 2};
   so.fleet.workers = 2;
   so.fleet.indexes = {{"products", 8, 1}};
@@ -35,11 +41,15 @@ ScenarioOptions ReshardFleet(bool proxied) {
   return so;
 }
 
-TEST(ChaosReshardSwapKill, CoordinatorKilledBetweenFenceAndFlip) {
-  TempDir tmp("chaos_reshard_swap_kill");
-  ScenarioOptions so = ReshardFleet(/*proxied=*/true);
-  // The slowed swap lasts a few seconds: inside this stall budget.
+// The control plane's fault in the swap: the one coordinator SIGKILLed and
+// restarted (23), or the etcd leader SIGKILLed and a standby taking over (HA.3).
+void RunSwapKill(bool etcd) {
+  TempDir tmp(etcd ? "chaos_ha_reshard_swap_kill" : "chaos_reshard_swap_kill");
+  ScenarioOptions so = ReshardFleet(/*proxied=*/true, etcd);
+  // The slowed swap lasts a few seconds: inside this stall budget. On etcd the
+  // held writes also wait out the failover (HoldWritesAcrossFailover).
   so.fleet.coordinator_config["migration"]["max_write_stall"] = "15s";
+  if (etcd) HoldWritesAcrossFailover(&so);
   // No verify: this scenario is about the swap (verify's key-by-key re-reads
   // would crawl through the slowed proxies).
   so.fleet.coordinator_config["resharding"]["verify_before_swap"] = false;
@@ -55,13 +65,26 @@ TEST(ChaosReshardSwapKill, CoordinatorKilledBetweenFenceAndFlip) {
   ASSERT_TRUE(StartReshard(f, ReshardTo(16)).ok());
   auto in_swap = WaitForReshardState(f, {"swap_fenced", "swap_final_delta"}, absl::Seconds(150));
   ASSERT_TRUE(in_swap.ok()) << in_swap.status();
-  ASSERT_TRUE(f.KillCoordinator().ok());
-  for (const char* n : {"r0", "r1", "r2", "r3"}) f.node(n).proxy->Pass();
-  ASSERT_TRUE(f.RestartCoordinator().ok());
+  const absl::Time killed_at = absl::Now();
+  std::string failover;
+  if (etcd) {
+    auto old = f.KillLeader();
+    ASSERT_TRUE(old.ok()) << old.status();
+    for (const char* n : {"r0", "r1", "r2", "r3"}) f.node(n).proxy->Pass();
+    auto next = f.WaitForLeader(kHaWorkerLease, *old);
+    ASSERT_TRUE(next.ok()) << "the failover did not fit the worker lease: " << next.status();
+    failover = absl::StrFormat(", new leader after %.1f s",
+                               absl::ToDoubleSeconds(absl::Now() - killed_at));
+    ASSERT_TRUE(f.RestartCoordinator(*old).ok());  // replaced: it stands by
+  } else {
+    ASSERT_TRUE(f.KillCoordinator().ok());
+    for (const char* n : {"r0", "r1", "r2", "r3"}) f.node(n).proxy->Pass();
+    ASSERT_TRUE(f.RestartCoordinator().ok());
+  }
   auto kept = ReshardCall(f, "status");
   ASSERT_TRUE(kept.ok()) << kept.status();
   const std::string killed_in = ReshardStateName(in_swap->state());
-  // It resumes: the stall budget ran out while the coordinator was down, so the
+  // It resumes: when the stall budget ran out while no coordinator led, the
   // swap is undone (writes unpaused) and tried again, or it completes.
   auto r = WaitForReshardState(f, {"retention"}, absl::Seconds(120));
   ASSERT_TRUE(r.ok()) << r.status();
@@ -70,13 +93,22 @@ TEST(ChaosReshardSwapKill, CoordinatorKilledBetweenFenceAndFlip) {
   ASSERT_TRUE(WaitForReshardState(f, {"done"}).ok());
   auto report = (*sc)->StopAndCheck();
   ASSERT_TRUE(report.ok()) << report.status();
-  RecordChaosResult("23",
-                    absl::StrCat("reshard 8->16, store traffic +200 ms RTT, coordinator "
-                                 "SIGKILL in ",
-                                 killed_in, ", swap stall ", r->stall_ms(), " ms"),
-                    *report, (*sc)->writer().stats());
+  const WriterStats st = (*sc)->writer().stats();
+  RecordChaosResult(
+      etcd ? "HA.3" : "23",
+      absl::StrCat("reshard 8->16, store traffic +200 ms RTT, ",
+                   etcd ? "leader SIGKILL (3 coordinators, 3-member etcd)" : "coordinator SIGKILL",
+                   " in ", killed_in, failover, ", swap stall ", r->stall_ms(), " ms"),
+      *report, st);
   EXPECT_TRUE(report->ok()) << "seed " << ChaosSeed() << "\n" << report->Summary();
+  if (etcd) {
+    EXPECT_EQ(st.failed(), 0u) << DescribeWrites(st);
+  }
 }
+
+TEST(ChaosReshardSwapKill, CoordinatorKilledBetweenFenceAndFlip) { RunSwapKill(false); }
+
+TEST(ChaosHaReshardSwapKill, LeaderKilledBetweenFenceAndFlipAStandbyResumes) { RunSwapKill(true); }
 
 TEST(ChaosReshardRollback, NodeDownDuringReverseDualWriteNothingLost) {
   TempDir tmp("chaos_reshard_rollback");

@@ -10,6 +10,7 @@
 
 #include "chaos/chaos_matrix.h"
 #include "chaos/chaos_util.h"
+#include "chaos/move_state_hold.h"
 #include "harness/move_scenario.h"
 #include "harness/process.h"
 #include "harness/tcp_proxy.h"
@@ -122,12 +123,10 @@ TEST(ChaosUnsafeForced, AeOffDeltaSkippedLossIsQuantified) {
 
 // ---- scenario 19: coordinator SIGKILL at every state boundary, then restart ----
 //
-// The plan is caught in each state of DESIGN §6 and the coordinator SIGKILLed
-// there. The short states are stretched as in the abort tests: the joining node
-// r9 (and, for the states that wait for workers' acks, the old owner r0) sit
-// behind proxies whose traffic is delayed, and cleanup waits `retain_moved_shard`.
-// After the restart the plan must finish DONE (each state's entry action re-run)
-// and the writer's check hold.
+// The plan is caught in each state of DESIGN §6 (move_state_hold.h) and the
+// coordinator SIGKILLed there. After the restart the plan must finish DONE
+// (each state's entry action re-run) and the writer's check hold. The same on
+// etcd with a standby taking over: ChaosHaLeaderKill (chaos_ha_test.cc).
 
 class ChaosCoordinatorKill : public ::testing::TestWithParam<pb::MoveState> {};
 
@@ -135,67 +134,15 @@ TEST_P(ChaosCoordinatorKill, KilledAndRestartedThePlanFinishesAndThePromiseHolds
   const pb::MoveState at = GetParam();
   TempDir tmp("chaos_coord_kill");
   ScenarioOptions so;
-  so.fleet.group_sizes = {2};
-  so.fleet.workers = 2;
-  so.fleet.indexes = {{"products", 4, 2}};
-  so.fleet.proxied_nodes = {"r0"};
-  so.keys = 400;
-  so.write_rate = 300;
   so.seed = ChaosSeed();
-  // A slowed catch-up converges to a threshold the writer's rate allows; the
-  // cutover's budget covers the slowed fences and final delta.
-  so.fleet.coordinator_config["migration"]["catch_up_threshold"] = 100;
-  so.fleet.coordinator_config["migration"]["max_write_stall"] = "20s";
-  so.fleet.coordinator_config["migration"]["drain_timeout"] = "2s";
-  if (at == pb::MOVE_CLEANUP) so.fleet.coordinator_config["migration"]["retain_moved_shard"] = "4s";
-  // `active` ends when every worker acked E3, and nothing is in flight to drain
-  // then (writes to the shard were held): the workers' test-only ack delay
-  // stretches it.
-  if (at == pb::MOVE_ACTIVE) so.fleet.worker_flags = {"--test-ack-delay-ms=1500"};
+  PrepareMoveStateHold(at, &so);
   auto sc = MoveScenario::Start(tmp.path(), so);
   ASSERT_TRUE(sc.ok()) << sc.status();
   Fleet& f = (*sc)->fleet();
-  auto addr = f.AddNodeProcess("r9", "g0", /*proxied=*/true);
-  ASSERT_TRUE(addr.ok());
-  TcpProxy& joining = *f.node("r9").proxy;
-  TcpProxy& old_owner = *f.node("r0").proxy;
-  pb::CreatePlanRequest req = AddNodeRequest("r9", "g0", *addr);
-  if (at == pb::MOVE_COPYING) req.set_throttle_docs_per_s(100);  // keeps the copy long
-  // Delays apply to each direction and stay under the workers' 2 s store
-  // timeout (a round trip of 2 x delay), so nothing fails, it only lasts.
-  // Writes into r9 delayed: prepare (fence + wipe r9) and the catch-up passes
-  // into r9 last; the later states are reached through a slow catch-up.
-  if (at == pb::MOVE_PREPARE) joining.Delay(absl::Milliseconds(700));
-  if (at == pb::MOVE_DUAL_WRITE) joining.Delay(absl::Milliseconds(300));
-  if (at >= pb::MOVE_CATCHING_UP && at <= pb::MOVE_ACTIVE) joining.Delay(absl::Milliseconds(400));
-  auto plan = (*sc)->Plan(req);
+  auto plan = PlanHeldIn(**sc, at);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto wait_for = [&](pb::MoveState state) {
-    auto seen = f.WaitForMoveState(plan->id(), state, absl::Seconds(60));
-    ASSERT_TRUE(seen.ok()) << seen.status();
-  };
-  // States that end when every worker acked an epoch (dual_write, paused) or that
-  // fence r0 (paused): a worker acks once no write of an older epoch to the moved
-  // shard is in flight, so writes slowed on their way to r0 keep the ack back.
-  if (at == pb::MOVE_DUAL_WRITE) {
-    wait_for(pb::MOVE_PREPARE);
-    old_owner.Delay(absl::Milliseconds(600));
-  }
-  if (at >= pb::MOVE_PAUSED && at <= pb::MOVE_ACTIVE) {
-    wait_for(pb::MOVE_CATCHING_UP);
-    old_owner.Delay(absl::Milliseconds(600));
-  }
-  if (at == pb::MOVE_FINAL_DELTA) {
-    // The final delta copies into r9: slowed more once writes pause.
-    wait_for(pb::MOVE_PAUSED);
-    joining.Delay(absl::Milliseconds(900));
-  }
-  if (HasFatalFailure()) return;
-  auto seen = f.WaitForMoveState(plan->id(), at, absl::Seconds(120));
-  ASSERT_TRUE(seen.ok()) << seen.status();
   ASSERT_TRUE(f.KillCoordinator().ok());
-  joining.Pass();
-  old_owner.Pass();
+  ReleaseMoveStateHold(f);
   absl::SleepFor(absl::Milliseconds(300));
   ASSERT_TRUE(f.RestartCoordinator().ok());
   auto end = f.WaitForPlanEnd(plan->id(), absl::Seconds(240));

@@ -28,7 +28,8 @@ inline uint64_t ChaosSeed() {
 // unknown keys, longest write stall (ms), repaired by AE (the repair writes of
 // the anti-entropy runs the coordinator lists at the check; "-" if unknown),
 // stale reads (acknowledged deletes or older versions read back through
-// DataPlane.Get by a scenario that reads; "-" for one that does not).
+// DataPlane.Get by a scenario that reads; "-" for one that does not), failed
+// client writes (WriterStats::failed: not acknowledged, whatever the cause).
 // Integration tests that are data-safety scenarios (issue 16's) record too, so
 // tests/chaos/run_matrix.sh runs them with every seed.
 inline void RecordChaosResult(const std::string& scenario, const std::string& config,
@@ -44,7 +45,8 @@ inline void RecordChaosResult(const std::string& scenario, const std::string& co
               ? std::string("-")
               : absl::StrCat(absl::ToInt64Milliseconds(stats.max_batch_latency)))
       << '\t' << (report.ae_repaired < 0 ? std::string("-") : absl::StrCat(report.ae_repaired))
-      << '\t' << (stale_reads < 0 ? std::string("-") : absl::StrCat(stale_reads)) << '\n';
+      << '\t' << (stale_reads < 0 ? std::string("-") : absl::StrCat(stale_reads)) << '\t'
+      << stats.failed() << '\n';
 }
 
 }  // namespace miroir::testing

@@ -55,6 +55,19 @@ YAML::Node EtcdCoordinatorConfig() {
   return c;
 }
 
+absl::Status DeposedLeaderCommittedNothing(const std::string& log_after_resume) {
+  if (log_after_resume.find("etcd leadership lost") == std::string::npos) {
+    return absl::FailedPreconditionError("no \"etcd leadership lost\" in:\n" + log_after_resume);
+  }
+  for (const char* committed : {" -> ", " leased to ", " released from ", " created: "}) {
+    if (log_after_resume.find(committed) != std::string::npos) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the deposed leader acted (\"", committed, "\"):\n", log_after_resume));
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool PlanEnded(pb::PlanState state) {
   return state == pb::PLAN_DONE || state == pb::PLAN_FAILED || state == pb::PLAN_ABORTED;
 }
@@ -506,6 +519,24 @@ absl::StatusOr<pb::GetPlanResponse> Fleet::GetPlan(uint64_t id) {
   absl::Status s = Rpc(coord().GetPlan(&ctx, req, &resp));
   if (!s.ok()) return s;
   return resp;
+}
+
+absl::StatusOr<pb::Plan> Fleet::UpdatePlan(const pb::UpdatePlanRequest& request,
+                                           absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    pb::GetPlanResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, absl::Seconds(5));
+    absl::Status s = Rpc(coord().UpdatePlan(&ctx, request, &resp));
+    if (s.ok()) return resp.plan();
+    if (!ha() || absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) ||
+        absl::Now() >= deadline) {
+      return s;
+    }
+    (void)WaitForLeader(std::min(absl::Seconds(5), deadline - absl::Now()));
+    Sleep(absl::Milliseconds(200));
+  }
 }
 
 absl::StatusOr<pb::Plan> Fleet::WaitForPlanEnd(uint64_t id, absl::Duration timeout) {

@@ -106,6 +106,11 @@ struct NodeInfo {
   std::string advertised_address() const;
 };
 
+// A deposed leader's log from the moment it was resumed: OK when it says its
+// etcd leadership was lost and holds no line that follows a commit (a move
+// step, a task leased or released, a plan created); else what it did.
+absl::Status DeposedLeaderCommittedNothing(const std::string& log_after_resume);
+
 class Fleet {
  public:
   // Starts everything under `dir` (created; the test's TempDir). On error every
@@ -204,6 +209,11 @@ class Fleet {
   // Creates a plan through the API.
   absl::StatusOr<miroir::v1::Plan> CreatePlan(const miroir::v1::CreatePlanRequest& request);
   absl::StatusOr<miroir::v1::GetPlanResponse> GetPlan(uint64_t id);
+  // UpdatePlan through the leader; with etcd it follows a leader change and
+  // retries what could not be committed (UNAVAILABLE, DEADLINE_EXCEEDED) until
+  // `timeout`. INVALID_ARGUMENT and FAILED_PRECONDITION are returned at once.
+  absl::StatusOr<miroir::v1::Plan> UpdatePlan(const miroir::v1::UpdatePlanRequest& request,
+                                              absl::Duration timeout = absl::Seconds(20));
   // Waits until the plan ends (done, failed or aborted) and returns it.
   absl::StatusOr<miroir::v1::Plan> WaitForPlanEnd(uint64_t id,
                                                   absl::Duration timeout = absl::Seconds(60));

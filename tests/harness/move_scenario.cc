@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<MoveScenario>> MoveScenario::Start(const std::str
   wo.delete_fraction = options.delete_fraction;
   wo.ops_per_second = options.write_rate;
   wo.max_duration = options.max_duration;
+  wo.batch_timeout = options.batch_timeout;
   wo.streams = 4;
   wo.batch_size = 8;
   wo.seed = options.seed;

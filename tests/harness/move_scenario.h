@@ -24,6 +24,10 @@ struct ScenarioOptions {
   double delete_fraction = 0.2;
   absl::Duration max_duration = absl::Seconds(50);
   uint64_t seed = 0;  // the writer's seed (0: random)
+  // A batch unanswered this long has an unknown outcome (WriterOptions). A
+  // scenario whose writes may be held across a failover gives them longer than
+  // the pause deadline (max_write_stall).
+  absl::Duration batch_timeout = absl::Seconds(10);
 };
 
 // A running fleet plus a writer that loaded every key and keeps writing.

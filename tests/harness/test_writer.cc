@@ -15,6 +15,18 @@
 #include "miroir/v1/anti_entropy.grpc.pb.h"
 
 namespace miroir::testing {
+
+uint64_t WriterStats::failed() const { return unknown + rejected; }
+
+std::string DescribeWrites(const WriterStats& st) {
+  std::string codes;
+  for (const auto& [code, n] : st.error_codes) absl::StrAppend(&codes, " code", code, "=", n);
+  return absl::StrCat("issued=", st.issued, " acked=", st.acked(), " degraded=", st.degraded,
+                      " unknown=", st.unknown, " rejected=", st.rejected,
+                      " stream_failures=", st.stream_failures,
+                      codes.empty() ? " codes: none" : codes,
+                      " max_batch_latency=", absl::FormatDuration(st.max_batch_latency));
+}
 namespace {
 
 namespace pb = ::miroir::v1;
@@ -255,9 +267,12 @@ void TestWriter::StreamLoop(int stream_index) {
           after_version[key] = ack.version();
           (deletes[i] ? stats_.acked_deletes : stats_.acked_puts) += 1;
           if (ack.degraded_groups_size() > 0) stats_.degraded += 1;
-        } else if (DefiniteRefusal(static_cast<int>(ack.code()))) {
+        } else if (DefiniteRefusal(static_cast<int>(ack.code())) || ack.version() == 0) {
           // An error ack carries the highest version sent for the item (DESIGN §4):
           // the next operation on the key is stamped above an attempt that may land.
+          // Version 0: the item was never sent to a store (a lapsed lease, a hold
+          // past its deadline before dispatch), so it cannot land: refused, and
+          // the key stays judged (WriteAck.version).
           after_version[key] = std::max(after_version[key], ack.version());
           stats_.rejected += 1;
           stats_.error_codes[static_cast<int>(ack.code())] += 1;

@@ -80,17 +80,24 @@ struct WriterStats {
   uint64_t issued = 0;  // operations sent
   uint64_t acked_puts = 0;
   uint64_t acked_deletes = 0;
-  uint64_t degraded = 0;             // acked with degraded groups
-  uint64_t unknown = 0;              // outcome unknown (key retired)
-  uint64_t rejected = 0;             // definite per-item errors (INVALID_ARGUMENT, NOT_FOUND)
-  uint64_t stream_failures = 0;      // streams that broke or timed out
-  absl::Duration max_batch_latency;  // longest send->ack of one batch (the write stall seen)
+  uint64_t degraded = 0;  // acked with degraded groups
+  uint64_t unknown = 0;   // outcome unknown (key retired)
+  uint64_t rejected = 0;  // definite per-item errors (INVALID_ARGUMENT, NOT_FOUND, never sent)
+  uint64_t stream_failures = 0;             // streams that broke or timed out
+  absl::Duration max_batch_latency;         // longest send->ack of one batch (the write stall seen)
   std::vector<int64_t> batch_latencies_us;  // every acked batch (for percentiles)
   std::vector<int64_t> batch_sent_ms;       // unix ms each of those batches was sent
   std::vector<int> batch_acked_items;       // items acknowledged OK in each of those batches
   std::map<int, uint64_t> error_codes;      // per-item non-OK codes
   uint64_t acked() const { return acked_puts + acked_deletes; }
+  // Writes the client did not get acknowledged: unknown outcomes (every item of
+  // a broken or timed-out batch, per-item UNAVAILABLE or DEADLINE_EXCEEDED after
+  // dispatch) and refusals — what a failover must keep at 0 (DESIGN §9a).
+  uint64_t failed() const;
 };
+
+// "issued=… acked=… unknown=… codes: …" for a failure message or a log line.
+std::string DescribeWrites(const WriterStats& st);
 
 class TestWriter {
  public:
