@@ -78,18 +78,19 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
   return c;
 }
 
-std::unique_ptr<grpc::ClientContext> EtcdClient::Context() const {
+std::unique_ptr<grpc::ClientContext> EtcdClient::Context(absl::Duration timeout) const {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    absl::ToChronoMilliseconds(request_timeout_));
+  ctx->set_deadline(
+      std::chrono::system_clock::now() +
+      absl::ToChronoMilliseconds(timeout > absl::ZeroDuration() ? timeout : request_timeout_));
   ctx->set_wait_for_ready(false);
   return ctx;
 }
 
-absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(
-    const etcdserverpb::RangeRequest& req) {
+absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(const etcdserverpb::RangeRequest& req,
+                                                              absl::Duration timeout) {
   etcdserverpb::RangeResponse resp;
-  auto ctx = Context();
+  auto ctx = Context(timeout);
   auto s = FromGrpc(kv_->Range(ctx.get(), req, &resp), "range", endpoints_text_);
   if (!s.ok()) return s;
   return resp;
@@ -141,14 +142,14 @@ absl::Status EtcdClient::LeaseRevoke(int64_t id) {
   return FromGrpc(lease_->LeaseRevoke(ctx.get(), req, &resp), "lease revoke", endpoints_text_);
 }
 
-absl::StatusOr<etcdserverpb::StatusResponse> EtcdClient::EndpointStatus(
-    const std::string& endpoint) {
+absl::StatusOr<etcdserverpb::StatusResponse> EtcdClient::EndpointStatus(const std::string& endpoint,
+                                                                        absl::Duration timeout) {
   auto it = maintenance_.find(endpoint);
   if (it == maintenance_.end()) {
     return absl::NotFoundError(absl::StrCat("etcd endpoint ", endpoint, " is not configured"));
   }
   etcdserverpb::StatusResponse resp;
-  auto ctx = Context();
+  auto ctx = Context(timeout);
   auto s = FromGrpc(it->second->Status(ctx.get(), etcdserverpb::StatusRequest(), &resp), "status",
                     endpoint);
   if (!s.ok()) return s;

@@ -21,6 +21,12 @@
 
 namespace miroir::coordinator {
 
+// Each etcd call of a GetStatus (health probes, the leader key, the members,
+// the audit log) is bounded by this, or request_timeout if shorter: a status
+// answers in about a second while etcd has no quorum, when an operator asks
+// (miroir-ctl probes every coordinator for at most 2 s).
+inline constexpr absl::Duration kEtcdStatusProbe = absl::Milliseconds(800);
+
 class EtcdClient {
  public:
   // Connects to `endpoints` (HOST:PORT each) and waits up to `dial_timeout`
@@ -38,7 +44,9 @@ class EtcdClient {
   const std::vector<std::string>& endpoints() const { return endpoints_; }
   absl::Duration request_timeout() const { return request_timeout_; }
 
-  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& req);
+  // `timeout` (0: request_timeout) bounds one call, e.g. a status probe's.
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& req,
+                                                    absl::Duration timeout = absl::ZeroDuration());
   absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& req);
   absl::StatusOr<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& req);
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
@@ -48,7 +56,8 @@ class EtcdClient {
   absl::Status LeaseRevoke(int64_t id);
   // Maintenance.Status of one member (one of `endpoints()`; NOT_FOUND for
   // another), on a channel to that endpoint alone, made once at Connect.
-  absl::StatusOr<etcdserverpb::StatusResponse> EndpointStatus(const std::string& endpoint);
+  absl::StatusOr<etcdserverpb::StatusResponse> EndpointStatus(
+      const std::string& endpoint, absl::Duration timeout = absl::ZeroDuration());
 
   // For the keep-alive stream: the caller owns the context.
   etcdserverpb::Lease::Stub* lease() { return lease_.get(); }
@@ -61,7 +70,7 @@ class EtcdClient {
 
  private:
   EtcdClient() = default;
-  std::unique_ptr<grpc::ClientContext> Context() const;
+  std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::ZeroDuration()) const;
 
   std::vector<std::string> endpoints_;
   std::string endpoints_text_;

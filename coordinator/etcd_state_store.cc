@@ -1,5 +1,7 @@
 #include "coordinator/etcd_state_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -262,7 +264,10 @@ absl::StatusOr<std::vector<std::string>> EtcdStateStore::RecentAudit(int limit) 
   req.set_sort_target(etcdserverpb::RangeRequest::KEY);
   req.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
   req.set_limit(limit);
-  MIROIR_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse resp, client_->Range(req));
+  // Read for a status only: bounded like the status' other etcd calls.
+  MIROIR_ASSIGN_OR_RETURN(
+      etcdserverpb::RangeResponse resp,
+      client_->Range(req, std::min(client_->request_timeout(), kEtcdStatusProbe)));
   std::vector<std::string> out;
   for (const auto& kv : resp.kvs()) {
     v1::EtcdEventBatch batch;

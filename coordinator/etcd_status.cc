@@ -1,5 +1,6 @@
 #include "coordinator/etcd_status.h"
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -9,14 +10,16 @@ namespace miroir::coordinator {
 
 void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, v1::GetStatusResponse* resp) {
   resp->set_state_backend("etcd");
+  // Bounded (kEtcdStatusProbe); the endpoints probed in parallel.
+  const absl::Duration probe = std::min(client->request_timeout(), kEtcdStatusProbe);
   const std::vector<std::string>& endpoints = client->endpoints();
   std::vector<v1::EtcdEndpointHealth> health(endpoints.size());
   std::vector<std::thread> askers;
   for (size_t i = 0; i < endpoints.size(); ++i) {
-    askers.emplace_back([client, &endpoints, &health, i] {
+    askers.emplace_back([client, &endpoints, &health, i, probe] {
       v1::EtcdEndpointHealth& h = health[i];
       h.set_endpoint(endpoints[i]);
-      auto st = client->EndpointStatus(endpoints[i]);
+      auto st = client->EndpointStatus(endpoints[i], probe);
       if (!st.ok()) {
         h.set_error(std::string(st.status().message()));
         return;
@@ -31,7 +34,8 @@ void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, v1::GetStatusRe
   std::string leader_address;
   etcdserverpb::RangeRequest lreq;
   lreq.set_key(layout.LeaderKey());
-  if (auto l = client->Range(lreq); l.ok() && l->kvs_size() == 1) {
+  auto l = client->Range(lreq, probe);
+  if (l.ok() && l->kvs_size() == 1) {
     leader_address = l->kvs(0).value();
     resp->set_leader(leader_address);
     resp->set_term(l->kvs(0).create_revision());
@@ -42,7 +46,10 @@ void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, v1::GetStatusRe
   etcdserverpb::RangeRequest mreq;
   mreq.set_key(layout.MembersPrefix());
   mreq.set_range_end(EtcdLayout::RangeEnd(layout.MembersPrefix()));
-  if (auto m = client->Range(mreq); m.ok()) {
+  // Unread when the leader key was (etcd unreachable: it would wait as long).
+  absl::StatusOr<etcdserverpb::RangeResponse> m =
+      l.ok() ? client->Range(mreq, probe) : absl::StatusOr<etcdserverpb::RangeResponse>(l.status());
+  if (m.ok()) {
     for (const auto& kv : m->kvs()) {
       v1::CoordinatorMember member;
       if (!member.ParseFromString(kv.value())) continue;

@@ -14,8 +14,9 @@ namespace miroir::coordinator {
 
 // Fills state_backend, leader and term (from the leader key: its value and
 // create revision), coordinators and etcd of `resp`. Endpoints are asked in
-// parallel, each within the client's request timeout; one that does not answer
-// is listed unhealthy with the error.
+// parallel; every call within kEtcdStatusProbe (so a status answers in about a
+// second while etcd has no quorum); an endpoint that does not answer is listed
+// unhealthy with the error.
 void AddEtcdStatus(EtcdClient* client, const EtcdLayout& layout, v1::GetStatusResponse* resp);
 
 }  // namespace miroir::coordinator

@@ -59,7 +59,10 @@ int RunStatus(const StatusOptions& o, const CtlContext& ctx) {
     PrintJson(ProtoToJson(resp));
     return kExitOk;
   }
-  std::cout << "coordinator: " << ctx.coordinator << " (leader " << resp.leader() << ")\n"
+  std::cout << "coordinator: " << ctx.coordinator
+            << (resp.leader().empty() ? std::string(" (no coordinator leads)")
+                                      : " (leader " + resp.leader() + ")")
+            << "\n"
             << "coordinator version: "
             << (resp.coordinator_version().empty() ? "unknown" : resp.coordinator_version()) << "\n"
             << "initialized: " << (resp.initialized() ? "yes" : "no") << "\n"

@@ -9,6 +9,21 @@
 
 namespace miroir::ctl {
 
+namespace {
+
+// What an answer says of etcd when a majority of its endpoints is unhealthy:
+// no coordinator can be elected or commit. "" otherwise.
+std::string EtcdQuorumNote(const miroir::v1::GetStatusResponse& resp) {
+  int healthy = 0;
+  for (const auto& e : resp.etcd()) healthy += e.healthy() ? 1 : 0;
+  if (resp.etcd_size() == 0 || 2 * healthy > resp.etcd_size()) return "";
+  return absl::StrCat("etcd: ", healthy, " of ", resp.etcd_size(),
+                      " endpoints healthy, no quorum: no coordinator can be elected or commit "
+                      "until etcd has its majority back (docs/runbook.md)");
+}
+
+}  // namespace
+
 std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout,
                                std::string* no_leader) {
   const std::vector<std::string> list = SplitAddressList(coordinators);
@@ -18,8 +33,11 @@ std::string ResolveCoordinator(const std::string& coordinators, absl::Duration t
   // naming the leader; the first answer that names one in the list decides.
   const absl::Duration probe = std::min(timeout, absl::Seconds(2));
   int answered = 0;
-  int etcd_endpoints = 0;
-  int etcd_healthy = -1;  // the most any answer saw
+  std::string first_answered;  // serves reads when none leads (a standby)
+  std::string etcd_note;
+  auto note = [&](const std::string& text) {
+    if (no_leader != nullptr) *no_leader = text;
+  };
   for (const std::string& a : list) {
     auto stub = miroir::v1::Coordinator::NewStub(MakeChannel(a));
     grpc::ClientContext call;
@@ -28,29 +46,21 @@ std::string ResolveCoordinator(const std::string& coordinators, absl::Duration t
     miroir::v1::GetStatusRequest req;
     miroir::v1::GetStatusResponse resp;
     if (!stub->GetStatus(&call, req, &resp).ok()) continue;
-    ++answered;
-    if (resp.leader().empty()) {
-      int healthy = 0;
-      for (const auto& e : resp.etcd()) healthy += e.healthy() ? 1 : 0;
-      if (healthy > etcd_healthy) etcd_healthy = healthy;
-      etcd_endpoints = std::max(etcd_endpoints, resp.etcd_size());
-      continue;
+    if (answered++ == 0) first_answered = a;
+    if (etcd_note.empty()) etcd_note = EtcdQuorumNote(resp);
+    if (resp.leader().empty()) continue;
+    // The leader named may be gone while etcd cannot expire its key (no quorum):
+    // a call that then finds it unavailable says so.
+    if (resp.leader() != a && !etcd_note.empty()) {
+      note(absl::StrCat(a, " names ", resp.leader(), " as leader; ", etcd_note));
     }
     if (std::find(list.begin(), list.end(), resp.leader()) != list.end()) return resp.leader();
     return a;  // the leader advertises an address not in the list: ask this one
   }
-  if (no_leader != nullptr && answered > 0) {
-    *no_leader = absl::StrCat("no coordinator leads: ", answered, " of ", list.size(),
-                              " answered, none names a leader");
-    if (etcd_endpoints > 0) {
-      absl::StrAppend(no_leader, "; etcd: ", etcd_healthy, " of ", etcd_endpoints,
-                      " endpoints healthy");
-      if (2 * etcd_healthy <= etcd_endpoints) {
-        absl::StrAppend(no_leader,
-                        ", no quorum: no coordinator can be elected or commit until etcd has "
-                        "its majority back (docs/runbook.md)");
-      }
-    }
+  if (answered > 0) {
+    note(absl::StrCat("no coordinator leads: ", answered, " of ", list.size(),
+                      " answered, none names a leader", etcd_note.empty() ? "" : "; ", etcd_note));
+    return first_answered;
   }
   return list.front();
 }

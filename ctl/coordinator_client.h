@@ -20,10 +20,12 @@ namespace miroir::ctl {
 // The coordinator to talk to, from --coordinator: the address itself, or with a
 // comma-separated list the leader named by the first entry whose GetStatus
 // names one in the list (standbys answer from their copy of the model), each
-// probed for at most min(timeout, 2s); the first listed when none names one,
-// and then `no_leader` (when given) says so with what the answers said of etcd
-// ("no coordinator leads: 2 of 3 answered, none names a leader; etcd: 1 of 3
-// endpoints healthy, no quorum ..."). Called once, after SetClientSecurity.
+// probed for at most min(timeout, 2s). When none names a leader: the first that
+// answered (a standby serves reads), and `no_leader` (when given) says why with
+// what the answers said of etcd ("no coordinator leads: 2 of 3 answered, none
+// names a leader; etcd: 1 of 3 endpoints healthy, no quorum ..."), which an
+// UNAVAILABLE error then carries; the first listed when none answers. Called
+// once, after SetClientSecurity.
 std::string ResolveCoordinator(const std::string& coordinators, absl::Duration timeout,
                                std::string* no_leader = nullptr);
 

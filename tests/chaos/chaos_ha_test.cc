@@ -98,6 +98,14 @@ TEST(ChaosHaEtcdQuorum, LostFor30sMutationsRefusedThePlanResumes) {
     absl::SleepFor(absl::Milliseconds(500));
   }
   std::cerr << "[ha] mutation without a quorum: " << refusal;
+  for (int i = 0; i < f.coordinator_count(); ++i) {
+    std::cerr << "[ha] coordinator" << i << " " << f.coordinator_address(i)
+              << (f.coordinator(i)->Running() ? " running" : " exited") << "\n";
+  }
+  if (auto st = f.Ctl({"status"}, absl::Seconds(20)); st.ok()) {
+    std::cerr << "[ha] status without a quorum (exit " << st->exit_code << "):\n"
+              << st->stdout_text << st->stderr_text;
+  }
   EXPECT_TRUE(absl::StrContains(refusal, "etcd")) << refusal;
   const absl::Time give_back = lost_at + absl::Seconds(30);
   if (absl::Now() < give_back) absl::SleepFor(give_back - absl::Now());
