@@ -73,11 +73,14 @@ void PlanRunner::StepPlans() {
     leases = LeaseNewCutoverTasks(s, change);
     return absl::OkStatus();
   });
-  LogStepOutput(out);
   if (!st.ok()) {
-    spdlog::error("plan runner: {}", std::string(st.status().message()));
+    // Nothing of the step happened: its transitions are not logged as if they
+    // had (a deposed leader's last step fails here; the next leader redoes it).
+    spdlog::error("plan runner: {} ({} step lines not committed)",
+                  std::string(st.status().message()), out.log.size());
     return;
   }
+  LogStepOutput(out);
   SendLeases(leases);
 }
 

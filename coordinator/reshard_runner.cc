@@ -93,11 +93,14 @@ void ReshardRunner::Tick() {
     leases = c_->runner_->LeaseNewCutoverTasks(s, ch);
     return absl::OkStatus();
   });
-  LogStepOutput(out);
   if (!st.ok()) {
-    spdlog::error("reshard runner: {}", std::string(st.status().message()));
+    // Nothing of the step happened: its transitions are not logged as if they
+    // had (a deposed leader's last step fails here; the next leader redoes it).
+    spdlog::error("reshard runner: {} ({} step lines not committed)",
+                  std::string(st.status().message()), out.log.size());
     return;
   }
+  LogStepOutput(out);
   c_->runner_->SendLeases(leases);
   backfilled_.fetch_add(out.documents_backfilled);
 }

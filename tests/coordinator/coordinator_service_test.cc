@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -13,6 +14,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/route_sets.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 #include "tests/coordinator/fake_worker.h"
 #include "tests/coordinator/test_util.h"
 
@@ -957,6 +960,46 @@ TEST_F(ServiceTest, ACheckpointNotSavedIsNotRefusedAsStale) {
   progress.set_lease_generation(held.lease_generation() + 1);
   EXPECT_FALSE(coord_->core().TaskProgress("w-a", progress));
   a->Stop();
+}
+
+// A step whose commit failed did not happen: its transitions are not logged
+// (a deposed leader's last step failed in etcd, and its log said
+// "paused -> final_delta" for a transition no one committed). The step is
+// redone, and logged, once a commit goes through.
+TEST_F(ServiceTest, AStepNotCommittedIsNotLoggedAsATransition) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  std::atomic<bool> fail_commits{false};
+  coord_ = std::make_unique<RunningCoordinator>(dir_.path(), FastConfig(),
+                                                /*start_runner=*/false, nullptr, &fail_commits);
+  Init();
+  v1::Plan plan;
+  ASSERT_TRUE(CreatePlan(AddR3(), &plan).ok());
+  sink->flush();
+  const size_t before = captured.str().size();
+  fail_commits = true;
+  for (int i = 0; i < 3; ++i) coord_->core().TickForTest();
+  sink->flush();
+  const std::string failing = captured.str().substr(before);
+  EXPECT_TRUE(absl::StrContains(failing, "step lines not committed")) << failing;
+  EXPECT_FALSE(absl::StrContains(failing, " -> ")) << failing;
+  const v1::GetPlanResponse held = GetPlan(plan.id());
+  for (const auto& m : held.plan().moves()) EXPECT_EQ(m.state(), v1::MOVE_PENDING);
+  fail_commits = false;
+  coord_->core().TickForTest();
+  sink->flush();
+  const std::string committed = captured.str().substr(before + failing.size());
+  EXPECT_TRUE(absl::StrContains(committed, "pending -> prepare")) << committed;
+  bool stepped = false;
+  const v1::GetPlanResponse now = GetPlan(plan.id());
+  for (const auto& m : now.plan().moves()) {
+    stepped = stepped || m.state() != v1::MOVE_PENDING;
+  }
+  EXPECT_TRUE(stepped);
+  coord_.reset();
+  spdlog::set_default_logger(previous);
 }
 
 // DESIGN §6: a destructive task leased again carries an epoch committed and
