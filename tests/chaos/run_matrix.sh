@@ -56,17 +56,18 @@ if [[ $long == 1 ]]; then cmd="$cmd --long"; fi
 if [[ -n $only ]]; then cmd="$cmd --only '$only'"; fi
 cmd="$cmd ${seeds[*]}"
 # Merge: this run's rows (tagged with the commit) replace every earlier row of
-# the same case: the scenario and its configuration up to the first comma, digits
-# aside (the measured numbers come later in it).
+# the same case and seed: the scenario, its configuration up to the first comma,
+# digits aside (the measured numbers come later in it), and the seed; a rerun of
+# one seed keeps the other seeds' rows.
 tsv=docs/chaos_results.tsv
 touch "$tsv"
 commit=$(git rev-parse --short HEAD)
 merged=$(mktemp)
 trap 'rm -f "$results" "$merged"' EXIT
 awk -F'\t' -v OFS='\t' -v c="$commit" '
-  function key(a, b) { sub(/,.*/, "", b); gsub(/[0-9.]+/, "", b); return a SUBSEP b }
-  NR == FNR { print $0, c; fresh[key($1, $2)] = 1; next }
-  !(key($1, $2) in fresh)' "$results" "$tsv" > "$merged"
+  function key(a, b, seed) { sub(/,.*/, "", b); gsub(/[0-9.]+/, "", b); return a SUBSEP b SUBSEP seed }
+  NR == FNR { print $0, c; fresh[key($1, $2, $3)] = 1; next }
+  !(key($1, $2, $3) in fresh)' "$results" "$tsv" > "$merged"
 sort -t$'\t' -k1,1 -k2,2 -k3,3n "$merged" > "$tsv"
 {
   echo "# Chaos testing report"
