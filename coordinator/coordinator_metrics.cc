@@ -22,8 +22,46 @@ std::string Lower(std::string name, std::string_view prefix) {
   return name;
 }
 
-// Plans by state, moves, per-move series (dropped when their plan ends).
-void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) {
+// Nodes by status, reachability and durability as the workers last reported.
+void RefreshNodeMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) {
+  for (const auto& n : in.nodes) {
+    for (int s = v1::NODE_ACTIVE; s <= v1::NODE_REMOVED; ++s) {
+      const auto status = static_cast<v1::NodeStatus>(s);
+      registry
+          .GetGauge("miroir_node_status", "1 for the node's current status, 0 for the others.",
+                    {{"node", n.id()}, {"status", Lower(v1::NodeStatus_Name(status), "NODE_")}})
+          .Set(n.status() == status ? 1 : 0);
+    }
+    auto h = in.health.find(n.id());
+    if (h == in.health.end() || n.status() == v1::NODE_REMOVED) continue;
+    const MetricLabels node = {{"node", n.id()}};
+    registry
+        .GetGauge("miroir_node_reachable",
+                  "1 when the last worker probe of the node succeeded, 0 when it failed.", node)
+        .Set(h->second.reachable ? 1 : 0);
+    registry
+        .GetGauge("miroir_node_report_age_seconds",
+                  "Seconds since a worker last reported the node.", node)
+        .Set(static_cast<double>(std::max<int64_t>(0, in.now_ms - h->second.reported_ms)) / 1000.0);
+    if (!h->second.store_config.empty()) {
+      bool durable = true;
+      for (const auto& [key, want] : RequiredDurabilityConfig()) {
+        auto got = h->second.store_config.find(key);
+        durable = durable && got != h->second.store_config.end() && got->second == want;
+      }
+      registry
+          .GetGauge("miroir_node_durable",
+                    "1 when the store runs with appendonly yes, appendfsync always, "
+                    "maxmemory-policy noeviction (as last read), else 0.",
+                    node)
+          .Set(durable ? 1 : 0);
+    }
+  }
+}
+
+}  // namespace
+
+void RefreshStateMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) {
   std::map<std::string, double> plans, moves;
   for (int s = v1::PLAN_RUNNING; s <= v1::PLAN_ABORTED; ++s) {
     plans[Lower(v1::PlanState_Name(static_cast<v1::PlanState>(s)), "PLAN_")] = 0;
@@ -110,45 +148,6 @@ void RefreshPlanMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) 
   }
 }
 
-// Nodes by status, reachability and durability as the workers last reported.
-void RefreshNodeMetrics(const ClusterCheckInput& in, MetricsRegistry& registry) {
-  for (const auto& n : in.nodes) {
-    for (int s = v1::NODE_ACTIVE; s <= v1::NODE_REMOVED; ++s) {
-      const auto status = static_cast<v1::NodeStatus>(s);
-      registry
-          .GetGauge("miroir_node_status", "1 for the node's current status, 0 for the others.",
-                    {{"node", n.id()}, {"status", Lower(v1::NodeStatus_Name(status), "NODE_")}})
-          .Set(n.status() == status ? 1 : 0);
-    }
-    auto h = in.health.find(n.id());
-    if (h == in.health.end() || n.status() == v1::NODE_REMOVED) continue;
-    const MetricLabels node = {{"node", n.id()}};
-    registry
-        .GetGauge("miroir_node_reachable",
-                  "1 when the last worker probe of the node succeeded, 0 when it failed.", node)
-        .Set(h->second.reachable ? 1 : 0);
-    registry
-        .GetGauge("miroir_node_report_age_seconds",
-                  "Seconds since a worker last reported the node.", node)
-        .Set(static_cast<double>(std::max<int64_t>(0, in.now_ms - h->second.reported_ms)) / 1000.0);
-    if (!h->second.store_config.empty()) {
-      bool durable = true;
-      for (const auto& [key, want] : RequiredDurabilityConfig()) {
-        auto got = h->second.store_config.find(key);
-        durable = durable && got != h->second.store_config.end() && got->second == want;
-      }
-      registry
-          .GetGauge("miroir_node_durable",
-                    "1 when the store runs with appendonly yes, appendfsync always, "
-                    "maxmemory-policy noeviction (as last read), else 0.",
-                    node)
-          .Set(durable ? 1 : 0);
-    }
-  }
-}
-
-}  // namespace
-
 void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
   const ClusterCheckInput in = core.FleetSnapshot();
   registry.GetGauge("miroir_coordinator_leader", "1 on the coordinator acting for the cluster.")
@@ -165,7 +164,7 @@ void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry) {
       .Set(static_cast<double>(behind));
   registry.GetGauge("miroir_pending_recovery_passes", "Recovery passes not yet done.")
       .Set(static_cast<double>(in.recovery_passes));
-  RefreshPlanMetrics(in, registry);
+  RefreshStateMetrics(in, registry);
   RefreshNodeMetrics(in, registry);
   const v1::CheckClusterResponse check = JudgeCluster(in);
   size_t errors = 0;

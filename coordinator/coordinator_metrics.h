@@ -9,12 +9,19 @@
 #define MIROIR_COORDINATOR_COORDINATOR_METRICS_H_
 
 #include "common/metrics.h"
+#include "coordinator/cluster_check.h"
 #include "coordinator/coordinator.h"
 
 namespace miroir::coordinator {
 
 // Sets every coordinator gauge from `core`'s current state into `registry`.
 void RefreshCoordinatorMetrics(Coordinator& core, MetricsRegistry& registry);
+
+// The part read from a snapshot of the model (no I/O): plans and moves by
+// state, per-move series (dropped when their plan ends), reshards by state,
+// reshards not converging and the largest estimated final delta of those
+// catching up.
+void RefreshStateMetrics(const ClusterCheckInput& in, MetricsRegistry& registry);
 
 }  // namespace miroir::coordinator
 
