@@ -73,14 +73,8 @@ void PlanRunner::StepPlans() {
     leases = LeaseNewCutoverTasks(s, change);
     return absl::OkStatus();
   });
-  if (!st.ok()) {
-    // Nothing of the step happened: its transitions are not logged as if they
-    // had (a deposed leader's last step fails here; the next leader redoes it).
-    spdlog::error("plan runner: {} ({} step lines not committed)",
-                  std::string(st.status().message()), out.log.size());
-    return;
-  }
-  LogStepOutput(out);
+  LogStepOutput(out, st.status(), "plan runner");
+  if (!st.ok()) return;
   SendLeases(leases);
 }
 

@@ -93,14 +93,8 @@ void ReshardRunner::Tick() {
     leases = c_->runner_->LeaseNewCutoverTasks(s, ch);
     return absl::OkStatus();
   });
-  if (!st.ok()) {
-    // Nothing of the step happened: its transitions are not logged as if they
-    // had (a deposed leader's last step fails here; the next leader redoes it).
-    spdlog::error("reshard runner: {} ({} step lines not committed)",
-                  std::string(st.status().message()), out.log.size());
-    return;
-  }
-  LogStepOutput(out);
+  LogStepOutput(out, st.status(), "reshard runner");
+  if (!st.ok()) return;
   c_->runner_->SendLeases(leases);
   backfilled_.fetch_add(out.documents_backfilled);
 }

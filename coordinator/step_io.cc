@@ -4,7 +4,12 @@
 
 namespace miroir::coordinator {
 
-void LogStepOutput(const StepOutput& out) {
+void LogStepOutput(const StepOutput& out, const absl::Status& commit, std::string_view runner) {
+  if (!commit.ok()) {
+    spdlog::error("{}: {} ({} step lines not committed)", runner, std::string(commit.message()),
+                  out.log.size());
+    return;
+  }
   for (const StepLogLine& line : out.log) {
     switch (line.level) {
       case StepLogLine::Level::kInfo:

@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "coordinator/cluster_state.h"
 #include "coordinator/config.h"
 #include "coordinator/cutover.h"
@@ -99,8 +101,11 @@ StepOutput RunStep(const ClusterState& s, Change* c, const CoordinatorConfig& cf
   return out;
 }
 
-// Writes `out.log` to the process log (the drivers call it after a step).
-void LogStepOutput(const StepOutput& out);
+// After a step's commit: writes `out.log` to the process log when `commit` is
+// OK; else nothing of the step happened, so its lines are not logged as if it
+// had (a deposed leader's last step fails here; the next leader redoes it) —
+// one error line names `runner`, the failure and how many lines were dropped.
+void LogStepOutput(const StepOutput& out, const absl::Status& commit, std::string_view runner);
 
 }  // namespace miroir::coordinator
 
